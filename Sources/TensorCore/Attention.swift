@@ -38,9 +38,11 @@ public final class KVCache: @unchecked Sendable {
     /// Empties a slot so it can serve a new sequence, keeping its memory.
     public func reset(slot: Int) { lengths[slot] = 0 }
 
-    /// Appends T rows of keys and values for `layer` of `slot`. The slot's length advances only
-    /// when the last layer is written, so every layer sees the same past length.
-    public func append(slot: Int, layer: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, count T: Int) {
+    /// Appends T rows of keys and values for `layer` of `slot` and returns the number of rows that
+    /// layer now holds. The slot's length advances only when the last layer is written, so every
+    /// layer sees the same past length.
+    @discardableResult
+    public func append(slot: Int, layer: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, count T: Int) -> Int {
         let start = lengths[slot], need = (start + T) * kvDim
         if keys[slot][layer].count < need {
             // Grow geometrically: decode appends one row at a time.
@@ -55,6 +57,7 @@ public final class KVCache: @unchecked Sendable {
             (p.baseAddress! + start * kvDim).update(from: v, count: T * kvDim)
         }
         if layer == layers - 1 { lengths[slot] += T }
+        return start + T
     }
 
     /// Calls `body` with the slot's key and value rows for `layer` (S = length + pending rows).
@@ -80,10 +83,10 @@ public struct AttentionShape: Sendable {
     public var kvDim: Int { kvHeads * headDim }
 }
 
-/// out[T, Hq·D] = causal attention of q[T, Hq·D] over keys/values [S, Hkv·D], the last T of
-/// which belong to the queries (so query i sits at position S - T + i).
+/// out[T, Hq·D] = causal attention of q[T, Hq·D] (rows `qStride` apart) over keys/values
+/// [S, Hkv·D], the last T of which belong to the queries (so query i sits at position S - T + i).
 public func causalAttention(
-    q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+    q: UnsafePointer<Float>, qStride: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
     T: Int, S: Int, shape: AttentionShape, out: UnsafeMutablePointer<Float>
 ) {
     let D = shape.headDim, group = shape.heads / shape.kvHeads
@@ -93,7 +96,7 @@ public func causalAttention(
         let P = sp.baseAddress!
         for h in 0..<shape.heads {
             let kvh = h / group
-            BLAS.gemm(transB: true, M: T, N: S, K: D, A: q + h * D, lda: shape.qDim,
+            BLAS.gemm(transB: true, M: T, N: S, K: D, A: q + h * D, lda: qStride,
                       B: keys + kvh * D, ldb: shape.kvDim, C: P, ldc: S)
             sb_softmax_causal(P, Int64(T), Int64(S), Int64(S), Int64(S - T), scale)
             BLAS.gemm(M: T, N: D, K: S, A: P, lda: S, B: values + kvh * D, ldb: shape.kvDim,

@@ -1,0 +1,149 @@
+// Autoregressive decoding: prefill the prompt once into the KV cache, then one token per step.
+// Single-sequence generation streams text as it is produced; batched generation keeps many
+// sequences in flight and stacks their next tokens into one forward pass per step.
+import Foundation
+import Models
+import TensorCore
+import Tokenization
+
+public struct GenerationRequest: Sendable {
+    public var promptIds: [Int]
+    public var maxTokens: Int = 128
+    public var sampling: SamplingParameters = .greedy
+    public var stopTokenIds: Set<Int> = []
+    public var stopStrings: [String] = []
+
+    public init(promptIds: [Int], maxTokens: Int = 128, sampling: SamplingParameters = .greedy,
+                stopTokenIds: Set<Int> = [], stopStrings: [String] = []) {
+        self.promptIds = promptIds
+        self.maxTokens = maxTokens
+        self.sampling = sampling
+        self.stopTokenIds = stopTokenIds
+        self.stopStrings = stopStrings
+    }
+}
+
+public struct GenerationResult: Sendable {
+    public enum FinishReason: String, Sendable { case stopToken = "stop_token", stopString = "stop_string", length }
+    public var promptIds: [Int]
+    /// Generated ids, excluding a final stop token.
+    public var outputIds: [Int]
+    public var text: String
+    public var finishReason: FinishReason
+    public var prefillSeconds: Double
+    public var decodeSeconds: Double
+
+    public var prefillTokensPerSecond: Double { prefillSeconds > 0 ? Double(promptIds.count) / prefillSeconds : 0 }
+    /// Decode steps after the first token (which comes from the prefill logits).
+    public var decodeTokensPerSecond: Double {
+        let steps = max(outputIds.count - 1 + (finishReason == .stopToken ? 1 : 0), 0)
+        return decodeSeconds > 0 ? Double(steps) / decodeSeconds : 0
+    }
+}
+
+public func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+public struct Generator: Sendable {
+    public let model: any CausalLM
+    public let tokenizer: Tokenizer
+
+    public init(model: any CausalLM, tokenizer: Tokenizer) {
+        self.model = model
+        self.tokenizer = tokenizer
+    }
+
+    /// Generates for one prompt; `onText` receives each newly completed piece of text.
+    public func generate(_ req: GenerationRequest, onText: (String) -> Void = { _ in }) throws -> GenerationResult {
+        guard !req.promptIds.isEmpty else { throw GenerationError.emptyPrompt }
+        let cache = model.makeCache()
+        var sampler = Sampler(req.sampling)
+        var decoder = StreamingDecoder(tokenizer: tokenizer, skipSpecial: true)
+        let maxNew = min(req.maxTokens, model.config.contextLength - req.promptIds.count)
+        var out: [Int] = []
+        var text = ""
+        var reason = GenerationResult.FinishReason.length
+
+        let t0 = now()
+        var logits = try model.forward(ForwardBatch(tokens: req.promptIds), cache: cache, logits: .last).storage
+        let t1 = now()
+        var history = req.promptIds
+        while out.count < maxNew {
+            let next = sampler.sample(logits, history: history)
+            if req.stopTokenIds.contains(next) { reason = .stopToken; break }
+            out.append(next)
+            history.append(next)
+            let piece = decoder.push(next)
+            text += piece
+            if let cut = Self.stopStringCut(text, req.stopStrings) {
+                text = String(text[..<cut])
+                reason = .stopString
+                onText(piece)
+                break
+            }
+            onText(piece)
+            if out.count == maxNew { break }
+            logits = try model.forward(ForwardBatch(tokens: [next]), cache: cache, logits: .last).storage
+        }
+        if reason != .stopString {
+            let rest = decoder.flush()
+            text += rest
+            onText(rest)
+        }
+        return GenerationResult(promptIds: req.promptIds, outputIds: out, text: text, finishReason: reason,
+                                prefillSeconds: t1 - t0, decodeSeconds: now() - t1)
+    }
+
+    /// Generates for many prompts at once: every step runs one forward over the last token of
+    /// each unfinished sequence. Greedy results equal one-at-a-time generation.
+    public func generateBatch(_ reqs: [GenerationRequest]) throws -> [GenerationResult] {
+        let cache = model.makeCache(slots: reqs.count)
+        var samplers = reqs.map { Sampler($0.sampling) }
+        var outs = [[Int]](repeating: [], count: reqs.count)
+        var reasons = [GenerationResult.FinishReason](repeating: .length, count: reqs.count)
+        var active = Array(reqs.indices)
+        let t0 = now()
+        var batch = ForwardBatch(reqs.enumerated().map { .init(slot: $0.offset, tokens: $0.element.promptIds) })
+        var logits = try model.forward(batch, cache: cache, logits: .last)
+        let t1 = now()
+        while !active.isEmpty {
+            var next: [ForwardBatch.Sequence] = []
+            for (row, i) in active.enumerated() {
+                let tok = samplers[i].sample(logits.row(row), history: reqs[i].promptIds + outs[i])
+                if reqs[i].stopTokenIds.contains(tok) { reasons[i] = .stopToken; continue }
+                outs[i].append(tok)
+                let limit = min(reqs[i].maxTokens, model.config.contextLength - reqs[i].promptIds.count)
+                if outs[i].count >= limit { continue }
+                next.append(.init(slot: i, tokens: [tok]))
+            }
+            active = next.map(\.slot)
+            if active.isEmpty { break }
+            batch = ForwardBatch(next)
+            logits = try model.forward(batch, cache: cache, logits: .last)
+        }
+        let t2 = now()
+        return reqs.indices.map { i in
+            GenerationResult(promptIds: reqs[i].promptIds, outputIds: outs[i], text: tokenizer.decode(outs[i], skipSpecial: true),
+                             finishReason: reasons[i], prefillSeconds: t1 - t0, decodeSeconds: t2 - t1)
+        }
+    }
+
+    /// Where the earliest stop string starts in `text`, if any occurs.
+    static func stopStringCut(_ text: String, _ stops: [String]) -> String.Index? {
+        stops.compactMap { $0.isEmpty ? nil : text.range(of: $0)?.lowerBound }.min()
+    }
+}
+
+public enum GenerationError: Error, CustomStringConvertible {
+    case emptyPrompt
+    public var description: String { "the prompt encodes to no tokens; give some text (or use --chat)." }
+}
+
+/// Qwen3-style reasoning output split at the last `</think>`: text before is the thinking,
+/// after is the answer. Without the marker, everything is the answer.
+public func splitReasoning(_ text: String) -> (thinking: String?, answer: String) {
+    guard let r = text.range(of: "</think>", options: .backwards) else { return (nil, text) }
+    var thinking = String(text[..<r.lowerBound])
+    if let open = thinking.range(of: "<think>") { thinking = String(thinking[open.upperBound...]) }
+    return (thinking.trimmingCharacters(in: .whitespacesAndNewlines),
+            String(text[r.upperBound...]).trimmingCharacters(in: .whitespacesAndNewlines))
+}

@@ -1,0 +1,70 @@
+// The interface every architecture implements, and the batch a forward pass consumes.
+//
+// A batch is a list of sequences, each appending `tokens` to its own KV-cache slot. The tokens
+// of all sequences are stacked into one [N, C] activation so every linear layer is a single
+// GEMM (no padding rows); attention then runs per sequence over that slot's cache. Padded
+// batches in the Hugging Face sense (input_ids + attention_mask) map onto this by dropping the
+// padding positions, which is exactly what the mask does.
+import TensorCore
+
+public struct ForwardBatch: Sendable {
+    public struct Sequence: Sendable {
+        public var slot: Int
+        public var tokens: [Int]
+        public init(slot: Int, tokens: [Int]) { self.slot = slot; self.tokens = tokens }
+    }
+    public var sequences: [Sequence]
+    public init(_ sequences: [Sequence]) { self.sequences = sequences }
+    public init(tokens: [Int], slot: Int = 0) { sequences = [Sequence(slot: slot, tokens: tokens)] }
+
+    public var tokenCount: Int { sequences.reduce(0) { $0 + $1.tokens.count } }
+    public var allTokens: [Int] { sequences.flatMap(\.tokens) }
+    /// First stacked row of each sequence.
+    public var rowOffsets: [Int] {
+        var o: [Int] = [], r = 0
+        for s in sequences { o.append(r); r += s.tokens.count }
+        return o
+    }
+}
+
+public enum LogitsMode: Sendable {
+    /// Logits for every input token: [N, V].
+    case all
+    /// Logits for the last token of each sequence only: [sequences, V] (what generation needs).
+    case last
+}
+
+public protocol CausalLM: Sendable {
+    var config: ModelConfig { get }
+    /// Runs the batch, appending its keys/values to `cache`, and returns logits.
+    func forward(_ batch: ForwardBatch, cache: KVCache, logits: LogitsMode) throws -> Tensor
+}
+
+extension CausalLM {
+    public func makeCache(slots: Int = 1) -> KVCache {
+        KVCache(layers: config.layers, kvDim: config.kvDim, slots: slots)
+    }
+
+    /// Positions of each sequence's new tokens, checked against the vocabulary and context.
+    func positions(_ batch: ForwardBatch, cache: KVCache) throws -> [Int] {
+        var out: [Int] = []
+        out.reserveCapacity(batch.tokenCount)
+        for s in batch.sequences {
+            let past = cache.lengths[s.slot]
+            for (i, id) in s.tokens.enumerated() {
+                guard id >= 0, id < config.vocabSize else { throw ModelError.tokenOutOfRange(id: id, vocabulary: config.vocabSize) }
+                guard past + i < config.contextLength else { throw ModelError.contextExceeded(position: past + i, limit: config.contextLength) }
+                out.append(past + i)
+            }
+        }
+        return out
+    }
+
+    /// The rows whose logits are wanted.
+    func logitRows(_ batch: ForwardBatch, _ mode: LogitsMode) -> [Int] {
+        switch mode {
+        case .all: return Array(0..<batch.tokenCount)
+        case .last: return zip(batch.rowOffsets, batch.sequences).map { $0 + $1.tokens.count - 1 }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+// Opening a model from disk: a `.gguf` file, or a Hugging Face directory with config.json,
+// *.safetensors and tokenizer.json. Returns the network, its tokenizer and its chat template.
+import ModelFormats
+import Tokenization
+
+public struct LoadedModel: Sendable {
+    public let path: String
+    public let model: any CausalLM
+    public let tokenizer: Tokenizer
+    /// Jinja source of the model's chat template, if it ships one.
+    public let chatTemplate: String?
+    /// Token ids that end a turn (eos, and for chat models the end-of-turn marker).
+    public let stopTokenIds: Set<Int>
+    /// Human-readable facts for `strawberry inspect`.
+    public let summary: [(String, String)]
+
+    public var config: ModelConfig { model.config }
+
+    public static func load(path: String) throws -> LoadedModel {
+        if isDirectory(path) { return try loadDirectory(path) }
+        guard fileExists(path) else { throw ModelFormatError.fileNotFound(path: path) }
+        return try loadGGUF(path)
+    }
+
+    static func build(_ c: ModelConfig, _ source: WeightSource) throws -> any CausalLM {
+        switch c.architecture {
+        case .gpt2: return try GPT2Model(config: c, weights: source)
+        case .llama: return try LlamaModel(config: c, weights: source)
+        case .qwen3: return try Qwen3.model(config: c, weights: source)
+        }
+    }
+
+    static func loadGGUF(_ path: String) throws -> LoadedModel {
+        let file = try GGUFFile(path: path)
+        let config = try ModelConfig.gguf(file)
+        let tokenizer = try Tokenizer.gguf(file)
+        let model = try build(config, GGUFSource(file: file, config: config))
+        var stops = Set<Int>()
+        if let e = tokenizer.eosId { stops.insert(e) }
+        if let e = tokenizer.id(of: "<|im_end|>") { stops.insert(e) }
+        var types: [String: Int] = [:]
+        for t in file.tensors { types[t.type.name, default: 0] += 1 }
+        return LoadedModel(
+            path: path, model: model, tokenizer: tokenizer, chatTemplate: file.string("tokenizer.chat_template"),
+            stopTokenIds: stops,
+            summary: [("format", "GGUF v\(file.version)"), ("name", file.string("general.name") ?? "-"),
+                      ("tensor types", types.keys.sorted().map { "\($0) ×\(types[$0]!)" }.joined(separator: ", ")),
+                      ("tokenizer", "byte-level BPE, \(tokenizer.vocabularySize) tokens, pre-tokenizer \(tokenizer.preTokenizer.rawValue)")])
+    }
+
+    static func loadDirectory(_ dir: String) throws -> LoadedModel {
+        let configPath = dir + "/config.json"
+        guard fileExists(configPath) else { throw ModelError.notAModel(path: dir) }
+        let json: JSONValue
+        do { json = try JSONParser.parse(try readText(configPath)) } catch let e as ModelFormatError { throw e } catch {
+            throw ModelError.badConfig(path: configPath, reason: "\(error)")
+        }
+        let config = try ModelConfig.huggingFace(json, path: configPath)
+        let tokenizerPath = dir + "/tokenizer.json"
+        guard fileExists(tokenizerPath) else { throw ModelError.notAModel(path: dir) }
+        var tokenizer = try Tokenizer.huggingFace(path: tokenizerPath)
+        let source = try SafetensorsSource(directory: dir)
+        let model = try build(config, source)
+
+        // tokenizer_config.json (or chat_template.jinja) carries the template and the special tokens' roles.
+        var template: String? = nil
+        var stops = Set<Int>()
+        if fileExists(dir + "/tokenizer_config.json"), let tc = try? JSONParser.parse(try readText(dir + "/tokenizer_config.json")) {
+            template = tc["chat_template"]?.string
+            if let eos = tc["eos_token"]?.string ?? tc["eos_token"]?["content"]?.string, let id = tokenizer.id(of: eos) {
+                tokenizer.eosId = id
+            }
+            if let bos = tc["bos_token"]?.string ?? tc["bos_token"]?["content"]?.string, let id = tokenizer.id(of: bos) {
+                tokenizer.bosId = id
+            }
+            tokenizer.addBos = tc["add_bos_token"]?.bool ?? false
+        }
+        if template == nil, fileExists(dir + "/chat_template.jinja") { template = try readText(dir + "/chat_template.jinja") }
+        for key in ["eos_token_id"] {
+            if let v = json[key]?.int { stops.insert(v) }
+            for v in json[key]?.array ?? [] { if let i = v.int { stops.insert(i) } }
+        }
+        if let e = tokenizer.eosId { stops.insert(e) }
+        if let e = tokenizer.id(of: "<|im_end|>") { stops.insert(e) }
+        let shards = source.checkpoint.files.count
+        return LoadedModel(
+            path: dir, model: model, tokenizer: tokenizer, chatTemplate: template, stopTokenIds: stops,
+            summary: [("format", "Hugging Face safetensors (\(shards) file\(shards == 1 ? "" : "s"))"),
+                      ("dtypes", Set(source.checkpoint.files.flatMap { $0.tensors.map(\.dtype.rawValue) }).sorted().joined(separator: ", ")),
+                      ("tokenizer", "byte-level BPE, \(tokenizer.vocabularySize) tokens, pre-tokenizer \(tokenizer.preTokenizer.rawValue)")])
+    }
+}

@@ -1,0 +1,168 @@
+// Strict, table-driven weight loading. An architecture lists the tensors it needs by their
+// Hugging Face names and shapes; a `WeightSource` (safetensors checkpoint or GGUF file) serves
+// them as float32. Anything missing, left over or mis-shaped is reported together, by name.
+import ModelFormats
+import TensorCore
+
+public protocol WeightSource {
+    var path: String { get }
+    /// Every tensor name the source holds, in Hugging Face naming.
+    var names: [String] { get }
+    func shape(of name: String) -> [Int]?
+    func load(_ name: String) throws -> Tensor
+}
+
+/// Collects expected tensors, then loads them all or reports every mismatch at once.
+public struct WeightTable {
+    public private(set) var expected: [(name: String, shape: [Int])] = []
+    /// Names the source may hold that are fine to ignore (e.g. GPT-2's causal-mask buffers).
+    public var ignorable: (String) -> Bool = { _ in false }
+
+    public init() {}
+
+    public mutating func add(_ name: String, _ shape: [Int]) { expected.append((name, shape)) }
+
+    public func load(from source: WeightSource) throws -> [String: Tensor] {
+        var missing: [String] = [], misshaped: [String] = []
+        for (name, shape) in expected {
+            guard let s = source.shape(of: name) else { missing.append(name); continue }
+            if s != shape { misshaped.append("\(name) expected \(shape), found \(s)") }
+        }
+        let wanted = Set(expected.map(\.name))
+        let unexpected = source.names.filter { !wanted.contains($0) && !ignorable($0) }.sorted()
+        guard missing.isEmpty, unexpected.isEmpty, misshaped.isEmpty else {
+            throw ModelError.weights(path: source.path, missing: missing, unexpected: unexpected, misshaped: misshaped)
+        }
+        var out: [String: Tensor] = [:]
+        for (name, _) in expected { out[name] = try source.load(name) }
+        return out
+    }
+}
+
+/// A Hugging Face safetensors checkpoint (single file or sharded).
+public struct SafetensorsSource: WeightSource {
+    public let path: String
+    let checkpoint: SafetensorsCheckpoint
+
+    public init(directory: String) throws {
+        path = directory
+        checkpoint = try SafetensorsCheckpoint(directory: directory)
+    }
+
+    public var names: [String] { checkpoint.names }
+    public func shape(of name: String) -> [Int]? { checkpoint.info(name)?.info.shape }
+    public func load(_ name: String) throws -> Tensor {
+        Tensor(shape: shape(of: name) ?? [], storage: try checkpoint.float32(name))
+    }
+}
+
+/// A GGUF file seen through Hugging Face names. llama.cpp's converter renames tensors and, for
+/// the `llama` architecture, permutes the rows of attn_q/attn_k per head; both are undone here so
+/// that one RoPE convention and PEFT adapters trained on HF checkpoints apply unchanged.
+public struct GGUFSource: WeightSource {
+    public let file: GGUFFile
+    public let config: ModelConfig
+    /// HF name → GGUF name
+    let map: [String: String]
+
+    public var path: String { file.path }
+
+    public init(file: GGUFFile, config: ModelConfig) {
+        self.file = file
+        self.config = config
+        var map: [String: String] = [:]
+        for t in file.tensors {
+            if let hf = Self.huggingFaceName(t.name, architecture: config.architecture) { map[hf] = t.name }
+            else { map["gguf:" + t.name] = t.name }  // unknown names surface as "unexpected"
+        }
+        self.map = map
+    }
+
+    public var names: [String] { Array(map.keys) }
+    public func shape(of name: String) -> [Int]? {
+        guard let s = map[name].flatMap({ file.info($0)?.shape }) else { return nil }
+        return isConv1D(name) ? s.reversed() : s
+    }
+
+    /// GPT-2's Conv1D weights are [in, out] in Hugging Face files; the converter stores them [out, in].
+    func isConv1D(_ name: String) -> Bool {
+        config.architecture == .gpt2 && name.hasSuffix(".weight")
+            && [".attn.c_attn.", ".attn.c_proj.", ".mlp.c_fc.", ".mlp.c_proj."].contains { name.contains($0) }
+    }
+
+    public func load(_ name: String) throws -> Tensor {
+        guard let g = map[name], let info = file.info(g) else { throw ModelFormatError.tensorNotFound(path: path, name: name) }
+        var t = Tensor(shape: info.shape, storage: try file.float32(g))
+        if isConv1D(name) { t = t.transposed() }
+        if config.architecture == .llama {
+            if name.hasSuffix("self_attn.q_proj.weight") { t = Self.unpermute(t, heads: config.heads) }
+            if name.hasSuffix("self_attn.k_proj.weight") { t = Self.unpermute(t, heads: config.kvHeads) }
+        }
+        return t
+    }
+
+    /// Inverse of the converter's `w.reshape(n_head, 2, rows/n_head/2, cols).swapaxes(1, 2)`:
+    /// GGUF row h·d + 2i + j holds HF row h·d + j·(d/2) + i.
+    static func unpermute(_ w: Tensor, heads: Int) -> Tensor {
+        let rows = w.rows, cols = w.cols, d = rows / heads, half = d / 2
+        var out = [Float](repeating: 0, count: w.count)
+        w.storage.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for h in 0..<heads { for i in 0..<half { for j in 0..<2 {
+                    let g = h * d + 2 * i + j, hf = h * d + j * half + i
+                    (dst.baseAddress! + hf * cols).update(from: src.baseAddress! + g * cols, count: cols)
+                } } }
+            }
+        }
+        return Tensor(shape: w.shape, storage: out)
+    }
+
+    static func huggingFaceName(_ g: String, architecture: Architecture) -> String? {
+        let parts = g.split(separator: ".").map(String.init)
+        if architecture == .gpt2 {
+            switch g {
+            case "token_embd.weight": return "wte.weight"
+            case "position_embd.weight": return "wpe.weight"
+            case "output_norm.weight": return "ln_f.weight"
+            case "output_norm.bias": return "ln_f.bias"
+            case "output.weight": return "lm_head.weight"
+            default: break
+            }
+            guard parts.count == 4, parts[0] == "blk", let n = Int(parts[1]) else { return nil }
+            let module: String
+            switch parts[2] {
+            case "attn_norm": module = "ln_1"
+            case "attn_qkv": module = "attn.c_attn"
+            case "attn_output": module = "attn.c_proj"
+            case "ffn_norm": module = "ln_2"
+            case "ffn_up": module = "mlp.c_fc"
+            case "ffn_down": module = "mlp.c_proj"
+            default: return nil
+            }
+            return "h.\(n).\(module).\(parts[3])"
+        }
+        switch g {
+        case "token_embd.weight": return "model.embed_tokens.weight"
+        case "output_norm.weight": return "model.norm.weight"
+        case "output.weight": return "lm_head.weight"
+        default: break
+        }
+        guard parts.count == 4, parts[0] == "blk", let n = Int(parts[1]) else { return nil }
+        let module: String
+        switch parts[2] {
+        case "attn_norm": module = "input_layernorm"
+        case "attn_q": module = "self_attn.q_proj"
+        case "attn_k": module = "self_attn.k_proj"
+        case "attn_v": module = "self_attn.v_proj"
+        case "attn_output": module = "self_attn.o_proj"
+        case "attn_q_norm": module = "self_attn.q_norm"
+        case "attn_k_norm": module = "self_attn.k_norm"
+        case "ffn_norm": module = "post_attention_layernorm"
+        case "ffn_gate": module = "mlp.gate_proj"
+        case "ffn_up": module = "mlp.up_proj"
+        case "ffn_down": module = "mlp.down_proj"
+        default: return nil
+        }
+        return "model.layers.\(n).\(module).\(parts[3])"
+    }
+}
