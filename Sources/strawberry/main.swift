@@ -1,1 +1,3 @@
-print("strawberry")
+import StrawberryCLI
+
+Strawberry.main()
