@@ -28,6 +28,16 @@ int sb_simd_level(void) {
 
 void sb_force_portable(int on) { sb_forced_portable = on; }
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+void sb_tune_allocator(void) {
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+#else
+void sb_tune_allocator(void) {}
+#endif
+
 // ---------------------------------------------------------------------------------------------
 // Portable bodies.
 

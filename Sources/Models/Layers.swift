@@ -26,7 +26,7 @@ public struct Linear: Sendable {
 /// is [N, Hq·D].
 func attend(qkv: Tensor, batch: ForwardBatch, cache: KVCache, layer: Int, shape: AttentionShape) -> Tensor {
     let ld = qkv.cols, N = qkv.rows
-    var out = Tensor(zeros: [N, shape.qDim])
+    var out = Tensor(uninitialized: [N, shape.qDim])
     var k = [Float](repeating: 0, count: 0), v = [Float](repeating: 0, count: 0)
     qkv.storage.withUnsafeBufferPointer { src in
         out.storage.withUnsafeMutableBufferPointer { dst in

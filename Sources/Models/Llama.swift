@@ -97,7 +97,7 @@ public struct LlamaModel: CausalLM {
 /// silu(gate) · up for a fused [N, 2F] activation whose rows are gate | up.
 func swiGLU(_ gu: Tensor) -> Tensor {
     let F = gu.cols / 2
-    var out = Tensor(zeros: [gu.rows, F])
+    var out = Tensor(uninitialized: [gu.rows, F])
     gu.storage.withUnsafeBufferPointer { g in
         out.storage.withUnsafeMutableBufferPointer { o in
             for r in 0..<gu.rows {
@@ -110,7 +110,7 @@ func swiGLU(_ gu: Tensor) -> Tensor {
 }
 
 func gatherRows(_ x: Tensor, _ rows: [Int]) -> Tensor {
-    var out = Tensor(zeros: [rows.count, x.cols])
+    var out = Tensor(uninitialized: [rows.count, x.cols])
     x.storage.withUnsafeBufferPointer { src in
         out.storage.withUnsafeMutableBufferPointer { dst in
             for (i, r) in rows.enumerated() {

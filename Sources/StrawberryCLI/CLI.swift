@@ -24,6 +24,7 @@ struct ModelOptions: ParsableArguments {
     var threads: Int?
 
     func load() throws -> LoadedModel {
+        BLAS.tuneAllocator()
         if let threads { BLAS.setThreads(threads) }
         return try LoadedModel.load(path: model)
     }

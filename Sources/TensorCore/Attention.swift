@@ -85,22 +85,37 @@ public struct AttentionShape: Sendable {
 
 /// out[T, Hq·D] = causal attention of q[T, Hq·D] (rows `qStride` apart) over keys/values
 /// [S, Hkv·D], the last T of which belong to the queries (so query i sits at position S - T + i).
+/// Queries go in blocks of 64 rows, each against only the keys it can see, so the masked upper
+/// triangle of a long prefill is never computed.
 public func causalAttention(
     q: UnsafePointer<Float>, qStride: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
     T: Int, S: Int, shape: AttentionShape, out: UnsafeMutablePointer<Float>
 ) {
     let D = shape.headDim, group = shape.heads / shape.kvHeads
     let scale = 1 / Float(D).squareRoot()
-    var scores = [Float](repeating: 0, count: T * S)
+    let past = S - T, block = 64
+    var scores = [Float](unsafeUninitializedCapacity: min(T, block) * S) { _, n in n = min(T, block) * S }
     scores.withUnsafeMutableBufferPointer { sp in
         let P = sp.baseAddress!
-        for h in 0..<shape.heads {
-            let kvh = h / group
-            BLAS.gemm(transB: true, M: T, N: S, K: D, A: q + h * D, lda: qStride,
-                      B: keys + kvh * D, ldb: shape.kvDim, C: P, ldc: S)
-            sb_softmax_causal(P, Int64(T), Int64(S), Int64(S), Int64(S - T), scale)
-            BLAS.gemm(M: T, N: D, K: S, A: P, lda: S, B: values + kvh * D, ldb: shape.kvDim,
-                      C: out + h * D, ldc: shape.qDim)
+        for i0 in stride(from: 0, to: T, by: block) {
+            let rows = min(block, T - i0), visible = past + i0 + rows  // keys the block's last row sees
+            for h in 0..<shape.heads {
+                let kvh = h / group
+                if rows == 1 {
+                    // One query (decode): dot products and a weighted sum, no BLAS call to hand off.
+                    let qh = q + i0 * qStride + h * D, oh = out + i0 * shape.qDim + h * D
+                    for s in 0..<visible { P[s] = sb_dot(qh, keys + s * shape.kvDim + kvh * D, Int64(D)) }
+                    sb_softmax_causal(P, 1, Int64(visible), Int64(visible), Int64(past + i0), scale)
+                    oh.update(repeating: 0, count: D)
+                    for s in 0..<visible { sb_axpy(oh, P[s], values + s * shape.kvDim + kvh * D, Int64(D)) }
+                    continue
+                }
+                BLAS.gemm(transB: true, M: rows, N: visible, K: D, A: q + i0 * qStride + h * D, lda: qStride,
+                          B: keys + kvh * D, ldb: shape.kvDim, C: P, ldc: visible)
+                sb_softmax_causal(P, Int64(rows), Int64(visible), Int64(visible), Int64(past + i0), scale)
+                BLAS.gemm(M: rows, N: D, K: visible, A: P, lda: visible, B: values + kvh * D, ldb: shape.kvDim,
+                          C: out + i0 * shape.qDim + h * D, ldc: shape.qDim)
+            }
         }
     }
 }

@@ -7,7 +7,7 @@ import CKernels
 /// that take user input; see Models).
 public func embedding(_ table: Tensor, _ ids: [Int]) -> Tensor {
     let C = table.cols
-    var out = [Float](repeating: 0, count: ids.count * C)
+    var out = [Float](unsafeUninitializedCapacity: ids.count * C) { _, n in n = ids.count * C }
     table.storage.withUnsafeBufferPointer { t in
         out.withUnsafeMutableBufferPointer { o in
             for (i, id) in ids.enumerated() {
@@ -39,7 +39,7 @@ public func addInPlace(_ a: inout Tensor, _ b: Tensor) {
 /// RMSNorm over the last dimension: x / sqrt(mean(x²) + eps) · w  (Llama, Qwen3; Zhang & Sennrich 2019).
 public func rmsNorm(_ x: Tensor, weight: Tensor, eps: Float) -> Tensor {
     precondition(weight.count == x.cols, "rmsNorm: weight \(weight.count) for rows of \(x.cols)")
-    var out = Tensor(zeros: x.shape)
+    var out = Tensor(uninitialized: x.shape)
     x.storage.withUnsafeBufferPointer { xp in
         weight.storage.withUnsafeBufferPointer { wp in
             out.storage.withUnsafeMutableBufferPointer { op in
@@ -53,7 +53,7 @@ public func rmsNorm(_ x: Tensor, weight: Tensor, eps: Float) -> Tensor {
 /// LayerNorm over the last dimension with biased variance, like torch.nn.LayerNorm (GPT-2).
 public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> Tensor {
     precondition(weight.count == x.cols && bias.count == x.cols, "layerNorm: parameters do not match rows of \(x.cols)")
-    var out = Tensor(zeros: x.shape)
+    var out = Tensor(uninitialized: x.shape)
     x.storage.withUnsafeBufferPointer { xp in
         weight.storage.withUnsafeBufferPointer { wp in
             bias.storage.withUnsafeBufferPointer { bp in
@@ -76,7 +76,7 @@ public func geluTanh(_ x: Tensor) -> Tensor { unary(x, sb_gelu_tanh) }
 /// silu(gate) · up, the SwiGLU product of Llama-family MLPs.
 public func siluMul(_ gate: Tensor, _ up: Tensor) -> Tensor {
     precondition(gate.shape == up.shape, "siluMul: shapes \(gate.shape) and \(up.shape) differ")
-    var out = Tensor(zeros: gate.shape)
+    var out = Tensor(uninitialized: gate.shape)
     gate.storage.withUnsafeBufferPointer { g in
         up.storage.withUnsafeBufferPointer { u in
             out.storage.withUnsafeMutableBufferPointer { o in sb_silu_mul(o.baseAddress!, g.baseAddress!, u.baseAddress!, Int64(gate.count)) }
@@ -97,7 +97,7 @@ public func softmax(_ x: Tensor) -> Tensor {
 }
 
 private func unary(_ x: Tensor, _ kernel: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int64) -> Void) -> Tensor {
-    var out = Tensor(zeros: x.shape)
+    var out = Tensor(uninitialized: x.shape)
     x.storage.withUnsafeBufferPointer { xp in
         out.storage.withUnsafeMutableBufferPointer { op in kernel(op.baseAddress!, xp.baseAddress!, Int64(x.count)) }
     }

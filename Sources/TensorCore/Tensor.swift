@@ -19,6 +19,13 @@ public struct Tensor: Sendable, Equatable {
         self.init(shape: shape, storage: [Float](repeating: 0, count: shape.reduce(1, *)))
     }
 
+    /// A tensor whose every element the caller overwrites before reading (a GEMM output with
+    /// beta = 0, a kernel's destination). Skips zero-filling, which costs as much as a small GEMM.
+    public init(uninitialized shape: [Int]) {
+        let n = shape.reduce(1, *)
+        self.init(shape: shape, storage: [Float](unsafeUninitializedCapacity: n) { _, count in count = n })
+    }
+
     public var count: Int { storage.count }
     public var rank: Int { shape.count }
     /// Size of the last dimension (the contiguous one).

@@ -7,10 +7,19 @@
 #define STRAWBERRY_CKERNELS_H
 #include <stdint.h>
 
+/// y[rows] = W[rows, cols] · x, split over the calling thread and one persistent worker.
+void sb_gemv(float *y, const float *W, const float *x, int64_t rows, int64_t cols);
+/// 1 runs sb_gemv on the calling thread only; 2 (default) uses the worker.
+void sb_gemv_set_threads(int n);
+
 /// 1 when the AVX2/FMA/F16C bodies are in use, 0 for the portable ones.
 int sb_simd_level(void);
 /// Force the portable bodies (1) or restore CPU detection (0); used by tests to check both paths.
 void sb_force_portable(int on);
+
+/// glibc: serve large blocks from the heap and keep freed memory, so repeated forward passes
+/// reuse pages instead of faulting in fresh zeroed ones. No-op elsewhere.
+void sb_tune_allocator(void);
 
 float sb_dot(const float *a, const float *b, int64_t n);
 /// y += a * x
