@@ -131,7 +131,7 @@ public struct ModelConfig: Sendable, Equatable {
             kvHeads: file.int("\(type).attention.head_count_kv") ?? H,
             headDim: file.int("\(type).attention.key_length") ?? C / max(H, 1),
             intermediate: try need("feed_forward_length"), contextLength: try need("context_length"),
-            ropeTheta: Float(file.double("\(type).rope.freq_base") ?? 10000), normEps: Float(eps),
+            ropeTheta: arch == .gpt2 ? 0 : Float(file.double("\(type).rope.freq_base") ?? 10000), normEps: Float(eps),
             tieEmbeddings: file.info("output.weight") == nil)
         try c.validate(path: path)
         return c

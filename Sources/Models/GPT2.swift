@@ -60,8 +60,9 @@ public struct GPT2Model: CausalLM {
     }
 
     public func forward(_ batch: ForwardBatch, cache: KVCache, logits mode: LogitsMode) throws -> Tensor {
+        let pos = try positions(batch, cache: cache)  // validates ids and context before any lookup
         var x = embedding(wte, batch.allTokens)
-        addInPlace(&x, embedding(wpe, try positions(batch, cache: cache)))
+        addInPlace(&x, embedding(wpe, pos))
         let eps = config.normEps
         for (l, b) in blocks.enumerated() {
             let qkv = b.attn(layerNorm(x, weight: b.ln1.w, bias: b.ln1.b, eps: eps))   // [N, 3C]

@@ -70,6 +70,50 @@ final class ParityTests: XCTestCase {
     func testLlama() throws { try checkArchitecture("llama") }
     func testQwen3() throws { try checkArchitecture("qwen3") }
 
+    /// The same tiny models converted to GGUF as llama.cpp does (renamed tensors, Llama q/k rows
+    /// permuted, GPT-2 Conv1D transposed, tokenizer.ggml.* metadata): identical ids and logits.
+    func testGGUFConversionsMatchSafetensors() throws {
+        for arch in ["gpt2", "llama", "qwen3"] {
+            let (hf, ref) = try load(arch)
+            let g = try LoadedModel.load(path: TestPaths.fixtures + "/models/\(arch)/model.gguf")
+            XCTAssertEqual(g.config, hf.config, arch)
+            let ids = (ref["single"] as! [String: Any])["ids"] as! [Int]
+            XCTAssertEqual(g.tokenizer.encode(texts[0]), ids, "\(arch) GGUF tokenizer")
+            let a = try g.model.forward(ForwardBatch(tokens: ids), cache: g.model.makeCache(), logits: .all)
+            let b = try hf.model.forward(ForwardBatch(tokens: ids), cache: hf.model.makeCache(), logits: .all)
+            XCTAssertLessThanOrEqual(maxRelativeError(a.storage, b.storage), 1e-6, arch)
+            XCTAssertEqual(g.chatTemplate, hf.chatTemplate)
+        }
+    }
+
+    func testStrictLoadingListsProblemsByName() throws {
+        let (m, _) = try load("llama")
+        var c = m.config
+        c.layers += 1
+        c.intermediate *= 2
+        let source = try SafetensorsSource(directory: TestPaths.fixtures + "/models/llama")
+        XCTAssertThrowsError(try LlamaModel(config: c, weights: source)) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("missing: model.layers.2.input_layernorm.weight"), text)
+            XCTAssertTrue(text.contains("model.layers.0.mlp.gate_proj.weight expected [128, 32], found [64, 32]"), text)
+        }
+        var q = m.config
+        q.architecture = .qwen3
+        XCTAssertThrowsError(try LlamaModel(config: q, weights: source)) { XCTAssertTrue("\($0)".contains("q_norm"), "\($0)") }
+    }
+
+    func testBadInputsAreTypedErrors() throws {
+        let (m, _) = try load("gpt2")
+        XCTAssertThrowsError(try m.model.forward(ForwardBatch(tokens: [m.config.vocabSize]), cache: m.model.makeCache(), logits: .last)) {
+            XCTAssertTrue("\($0)".contains("outside the vocabulary"), "\($0)")
+        }
+        let long = [Int](repeating: 1, count: m.config.contextLength + 1)
+        XCTAssertThrowsError(try m.model.forward(ForwardBatch(tokens: long), cache: m.model.makeCache(), logits: .last)) {
+            XCTAssertTrue("\($0)".contains("context length"), "\($0)")
+        }
+        XCTAssertThrowsError(try LoadedModel.load(path: TestPaths.fixtures)) { XCTAssertTrue("\($0)".contains("not a model"), "\($0)") }
+    }
+
     func testBatchedGenerationEqualsOneAtATime() throws {
         let (m, _) = try load("llama")
         let gen = Generator(model: m.model, tokenizer: m.tokenizer)
