@@ -21,6 +21,7 @@ build: deps
 	swift build -c release --product strawberry
 
 test: deps assets
+	cd Tests/Fixtures && sha256sum --quiet -c MANIFEST.sha256
 	STRAWBERRY_ASSETS=$(abspath $(ASSETS)) swift test
 
 demo: assets build
@@ -29,9 +30,13 @@ demo: assets build
 bench: assets build
 	$(BIN) bench generate --model $(MODEL)
 
-# Regenerate the committed PyTorch reference fixtures (needs torch, transformers, tokenizers, gguf).
+# Regenerate the committed PyTorch reference fixtures (pinned versions in each script's header).
 fixtures: assets
-	cd Tests/Fixtures && python3 make_tokenizer_fixtures.py $(abspath $(ASSETS))
+	python3 -m pip install -q torch==2.15.0 transformers==5.23.0 tokenizers==0.23.3 safetensors==0.8.0 gguf==0.19.0 accelerate
+	cd Tests/Fixtures && python3 make_tokenizer_fixtures.py $(abspath $(ASSETS)) \
+	  && python3 make_template_fixtures.py $(abspath $(ASSETS)) \
+	  && python3 make_fixtures.py $(abspath $(ASSETS)) \
+	  && python3 make_gguf_fixtures.py
 
 clean:
 	rm -rf .build

@@ -8,7 +8,7 @@ models/<arch>/ (config.json, model.safetensors, tokenizer.json, tokenizer_config
 models/<arch>/reference.json with logits for fixed inputs: one sequence, and a batch of three
 right-padded sequences with an attention mask. With ASSETS_DIR holding the SmolLM2 GGUF, also
 smollm2_reference.json: prompt ids, top-5 next-token ids/logits and 24 greedy ids from transformers
-running the GGUF dequantized to float32. Finally MANIFEST.sha256 over every fixture file.
+running the GGUF dequantized to float32. MANIFEST.sha256 (written by make_gguf_fixtures.py, the last step) covers every fixture file.
 """
 import hashlib, json, os, sys
 import torch
@@ -138,4 +138,4 @@ def manifest():
 if __name__ == "__main__":
     build_models()
     smollm2_reference(sys.argv[1] if len(sys.argv) > 1 else "../../assets")
-    manifest()
+    # make_gguf_fixtures.py runs next and writes MANIFEST.sha256 (see `make fixtures`).

@@ -148,4 +148,6 @@ if __name__ == "__main__":
     model_fixture("gpt2", "gpt-2")
     model_fixture("llama", "smollm")
     model_fixture("qwen3", "qwen2")
+    from make_fixtures import manifest
+    manifest()
     print("ok")
