@@ -22,7 +22,7 @@ build: deps
 
 test: deps assets
 	cd Tests/Fixtures && sha256sum --quiet -c MANIFEST.sha256
-	STRAWBERRY_ASSETS=$(abspath $(ASSETS)) swift test
+	STRAWBERRY_ASSETS=$(abspath $(ASSETS)) swift test --disable-swift-testing
 
 demo: assets build
 	$(BIN) generate --model $(MODEL) --chat --temperature 0 --max-tokens 48 --prompt "$(PROMPT)"
