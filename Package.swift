@@ -40,5 +40,7 @@ let package = Package(
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "TensorCore", "TestSupport"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "ModelFormats", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Generation", "ModelFormats", "Tokenization", "TensorCore", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["StrawberryCLI", "TestSupport",
+                                                     .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]
 )

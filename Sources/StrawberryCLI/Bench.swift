@@ -101,7 +101,9 @@ struct BenchGenerate: ParsableCommand {
         print(String(format: "prefill compute %.1f GFLOP/s (%.0f%% of this machine's SGEMM ceiling, %.1f GFLOP/s measured now)",
                      f("prefill_gflops"), 100 * f("prefill_gflops") / f("sgemm_ceiling_gflops"), f("sgemm_ceiling_gflops")))
         print(String(format: "decode weight traffic %.1f GB/s (float32 weights read once per token)", f("decode_gb_per_second")))
-        print(String(format: "peak memory %.0f MiB", Double(r["peak_rss_bytes"] as? Int ?? 0) / 1048576))
+        var mem = String(format: "peak memory %.0f MiB", Double(r["peak_rss_bytes"] as? Int ?? 0) / 1048576)
+        if let p = peer?["peak_rss_bytes"] as? Int { mem += String(format: "   PyTorch %.0f MiB", Double(p) / 1048576) }
+        print(mem)
         if peer == nil { print("(PyTorch peer not run: install torch+transformers+gguf, or see bench/peers/generate_peer.py)") }
     }
 

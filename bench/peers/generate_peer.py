@@ -14,6 +14,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
     a = ap.parse_args()
+    os.environ.setdefault("TQDM_DISABLE", "1")  # keep stderr free of progress bars
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
     torch.set_num_threads(a.threads)
