@@ -231,7 +231,8 @@ public enum SafetensorsWriter {
     }
 }
 
-func jsonQuote(_ s: String) -> String {
+/// A JSON string literal for `s` (quotes, backslash and control characters escaped; UTF-8 kept).
+public func jsonQuote(_ s: String) -> String {
     var r = "\""
     for u in s.unicodeScalars {
         switch u {
@@ -240,6 +241,8 @@ func jsonQuote(_ s: String) -> String {
         case "\n": r += "\\n"
         case "\r": r += "\\r"
         case "\t": r += "\\t"
+        case "\u{08}": r += "\\b"
+        case "\u{0C}": r += "\\f"
         default:
             if u.value < 0x20 { r += String(format4: u.value) } else { r.unicodeScalars.append(u) }
         }

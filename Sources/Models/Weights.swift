@@ -117,52 +117,27 @@ public struct GGUFSource: WeightSource {
         return Tensor(shape: w.shape, storage: out)
     }
 
+    /// llama.cpp tensor names → Hugging Face names: whole names, then per-block modules.
+    static let topLevel: [Architecture: [String: String]] = [
+        .gpt2: ["token_embd.weight": "wte.weight", "position_embd.weight": "wpe.weight", "output_norm.weight": "ln_f.weight",
+                "output_norm.bias": "ln_f.bias", "output.weight": "lm_head.weight"],
+        .llama: ["token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
+                 "output.weight": "lm_head.weight"],
+    ]
+    static let blockModules: [Architecture: [String: String]] = [
+        .gpt2: ["attn_norm": "ln_1", "attn_qkv": "attn.c_attn", "attn_output": "attn.c_proj", "ffn_norm": "ln_2",
+                "ffn_up": "mlp.c_fc", "ffn_down": "mlp.c_proj"],
+        .llama: ["attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
+                 "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "attn_q_norm": "self_attn.q_norm",
+                 "attn_k_norm": "self_attn.k_norm", "ffn_norm": "post_attention_layernorm", "ffn_gate": "mlp.gate_proj",
+                 "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"],
+    ]
+
     static func huggingFaceName(_ g: String, architecture: Architecture) -> String? {
+        let family: Architecture = architecture == .gpt2 ? .gpt2 : .llama  // Qwen3 uses Llama's names
+        if let name = topLevel[family]![g] { return name }
         let parts = g.split(separator: ".").map(String.init)
-        if architecture == .gpt2 {
-            switch g {
-            case "token_embd.weight": return "wte.weight"
-            case "position_embd.weight": return "wpe.weight"
-            case "output_norm.weight": return "ln_f.weight"
-            case "output_norm.bias": return "ln_f.bias"
-            case "output.weight": return "lm_head.weight"
-            default: break
-            }
-            guard parts.count == 4, parts[0] == "blk", let n = Int(parts[1]) else { return nil }
-            let module: String
-            switch parts[2] {
-            case "attn_norm": module = "ln_1"
-            case "attn_qkv": module = "attn.c_attn"
-            case "attn_output": module = "attn.c_proj"
-            case "ffn_norm": module = "ln_2"
-            case "ffn_up": module = "mlp.c_fc"
-            case "ffn_down": module = "mlp.c_proj"
-            default: return nil
-            }
-            return "h.\(n).\(module).\(parts[3])"
-        }
-        switch g {
-        case "token_embd.weight": return "model.embed_tokens.weight"
-        case "output_norm.weight": return "model.norm.weight"
-        case "output.weight": return "lm_head.weight"
-        default: break
-        }
-        guard parts.count == 4, parts[0] == "blk", let n = Int(parts[1]) else { return nil }
-        let module: String
-        switch parts[2] {
-        case "attn_norm": module = "input_layernorm"
-        case "attn_q": module = "self_attn.q_proj"
-        case "attn_k": module = "self_attn.k_proj"
-        case "attn_v": module = "self_attn.v_proj"
-        case "attn_output": module = "self_attn.o_proj"
-        case "attn_q_norm": module = "self_attn.q_norm"
-        case "attn_k_norm": module = "self_attn.k_norm"
-        case "ffn_norm": module = "post_attention_layernorm"
-        case "ffn_gate": module = "mlp.gate_proj"
-        case "ffn_up": module = "mlp.up_proj"
-        case "ffn_down": module = "mlp.down_proj"
-        default: return nil
-        }
-        return "model.layers.\(n).\(module).\(parts[3])"
+        guard parts.count == 4, parts[0] == "blk", let n = Int(parts[1]), let module = blockModules[family]![parts[2]] else { return nil }
+        return family == .gpt2 ? "h.\(n).\(module).\(parts[3])" : "model.layers.\(n).\(module).\(parts[3])"
     }
 }

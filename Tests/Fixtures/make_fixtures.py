@@ -54,7 +54,17 @@ def save_model(arch, model, tok, chat_template):
     return d, fast
 
 
+def corpus_ids(fast, d):
+    """Ids for the whole tokenizer corpus, so tokenizer.json parity covers each pre-tokenizer family."""
+    from tokenizer_corpus import corpus
+    rows = [{"text": t, "ids": fast(t, add_special_tokens=False)["input_ids"]} for t in corpus()]
+    with open(f"{d}/tokenizer_corpus_ids.json", "w", encoding="utf-8") as f:
+        json.dump({"cases": rows}, f, ensure_ascii=False, indent=0, sort_keys=True)
+        f.write("\n")
+
+
 def reference(arch, model, fast, d):
+    corpus_ids(fast, d)
     texts = ["How many r's are in the word 'strawberry'?", "Spell 'queue'.", "The 3rd letter is r"]
     single = fast(texts[0], add_special_tokens=False)["input_ids"]
     seqs = [fast(t, add_special_tokens=False)["input_ids"] for t in texts]

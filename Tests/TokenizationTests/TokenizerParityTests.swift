@@ -43,6 +43,17 @@ final class TokenizerParityTests: XCTestCase {
         try checkParity(tok, fixture: "smollm2_tokenizer_ids.json")
     }
 
+    /// tokenizer.json files of the three pre-tokenizer families (trained by make_fixtures.py):
+    /// GPT-2 ByteLevel, SmolLM2 Digits+ByteLevel, Qwen2/3 Split regex + NFC.
+    func testTokenizerJSONFamiliesMatchHuggingFace() throws {
+        for (arch, pre) in [("gpt2", PreTokenizer.gpt2), ("llama", .smollm), ("qwen3", .qwen2)] {
+            let dir = TestPaths.fixtures + "/models/" + arch
+            let tok = try Tokenizer.huggingFace(path: dir + "/tokenizer.json")
+            XCTAssertEqual(tok.preTokenizer, pre)
+            try checkParity(tok, fixture: "models/\(arch)/tokenizer_corpus_ids.json")
+        }
+    }
+
     func testStreamingDecodeNeverSplitsACharacter() throws {
         let dir = try TestPaths.requireAsset(TestPaths.assets + "/gpt2")
         let tok = try Tokenizer.gpt2(encoderPath: dir + "/encoder.json", mergesPath: dir + "/vocab.bpe")

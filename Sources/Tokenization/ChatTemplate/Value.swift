@@ -1,3 +1,5 @@
+import ModelFormats
+
 // Values of the template language: Python-like semantics (truthiness, negative indexing,
 // `in`), as Jinja2 evaluates them inside transformers' `apply_chat_template`.
 
@@ -52,23 +54,7 @@ public indirect enum TemplateValue: Sendable {
         case .bool(let b): return b ? "true" : "false"
         case .int(let i): return String(i)
         case .double(let d): return String(d)
-        case .string(let s):
-            var r = "\""
-            for u in s.unicodeScalars {
-                switch u {
-                case "\"": r += "\\\""
-                case "\\": r += "\\\\"
-                case "\n": r += "\\n"
-                case "\r": r += "\\r"
-                case "\t": r += "\\t"
-                default:
-                    if u.value < 0x20 {
-                        let h = String(u.value, radix: 16)
-                        r += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                    } else { r.unicodeScalars.append(u) }
-                }
-            }
-            return r + "\""
+        case .string(let s): return jsonQuote(s)
         case .array(let a): return "[" + a.map { $0.json(separators: separators) }.joined(separator: separators.0) + "]"
         case .dict(let d):
             return "{" + d.map { TemplateValue.string($0.0).json(separators: separators) + separators.1 + $0.1.json(separators: separators) }
