@@ -24,8 +24,12 @@ test: deps assets
 	cd Tests/Fixtures && sha256sum --quiet -c MANIFEST.sha256
 	STRAWBERRY_ASSETS=$(abspath $(ASSETS)) swift test --disable-swift-testing
 
+DATA ?= out/data-smollm2
+
 demo: assets build
 	$(BIN) generate --model $(MODEL) --chat --temperature 0 --max-tokens 48 --prompt "$(PROMPT)"
+	$(BIN) data build --tokenizer $(MODEL) --out $(DATA) --overwrite
+	$(BIN) data stats $(DATA)
 
 bench: assets build
 	$(BIN) bench generate --model $(MODEL)

@@ -2,7 +2,8 @@
 // Strawberry: LoRA spelling fine-tuning and letter-level evaluation, in pure Swift.
 //
 // Module layout follows the pipeline, bottom-up, with no cycles:
-//   CBLAS, CKernels (C)  →  TensorCore  →  ModelFormats  →  Tokenization  →  Models  →  Generation  →  StrawberryCLI  →  strawberry
+//   CBLAS, CKernels (C)  →  TensorCore  →  ModelFormats  →  Tokenization  →  Models  →  Generation
+//                                                                       ↘  SpellingData (datasets)  →  StrawberryCLI  →  strawberry
 import PackageDescription
 
 // C kernels are compiled optimised even in debug builds: they are the hot loops, and the
@@ -18,6 +19,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(
@@ -30,8 +32,9 @@ let package = Package(
         .target(name: "Tokenization", dependencies: ["ModelFormats"]),
         .target(name: "Models", dependencies: ["TensorCore", "ModelFormats", "Tokenization"]),
         .target(name: "Generation", dependencies: ["Models", "Tokenization", "TensorCore"]),
+        .target(name: "SpellingData", dependencies: ["Tokenization", "ModelFormats", "TensorCore", "Yams"]),
         .target(name: "StrawberryCLI", dependencies: [
-            "Generation", "Models", "ModelFormats", "Tokenization", "TensorCore",
+            "Generation", "Models", "ModelFormats", "Tokenization", "TensorCore", "SpellingData",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "strawberry", dependencies: ["StrawberryCLI"]),
@@ -40,6 +43,7 @@ let package = Package(
         .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "TensorCore", "TestSupport"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "ModelFormats", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Generation", "ModelFormats", "Tokenization", "TensorCore", "TestSupport"]),
+        .testTarget(name: "SpellingDataTests", dependencies: ["SpellingData", "Tokenization", "ModelFormats", "TestSupport", "Yams"]),
         .testTarget(name: "CLITests", dependencies: ["StrawberryCLI", "TestSupport",
                                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]

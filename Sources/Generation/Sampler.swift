@@ -28,21 +28,6 @@ public struct SamplingParameters: Sendable, Equatable {
     public var isGreedy: Bool { temperature <= 0 }
 }
 
-/// SplitMix64: a small, fast, seedable generator so the same seed gives the same tokens everywhere.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    public mutating func uniform() -> Double { Double(next() >> 11) * 0x1.0p-53 }
-}
-
 public struct Sampler: Sendable {
     public let parameters: SamplingParameters
     var rng: SplitMix64
@@ -103,3 +88,4 @@ public func argmax(_ x: [Float]) -> Int {
 }
 
 import Foundation
+import TensorCore

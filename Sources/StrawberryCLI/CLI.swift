@@ -11,7 +11,7 @@ public struct Strawberry: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "strawberry",
         abstract: "Spelling fine-tuning and letter-level evaluation of language models, in pure Swift.",
-        subcommands: [Generate.self, Logits.self, Tokenize.self, Inspect.self, Bench.self])
+        subcommands: [Generate.self, Logits.self, Tokenize.self, Inspect.self, DataCommand.self, Bench.self])
     public init() {}
 }
 
@@ -164,7 +164,7 @@ struct Tokenize: ParsableCommand {
     var json = false
 
     func run() throws {
-        let tok = try loadTokenizer(model)
+        let tok = try Tokenizer.load(path: model)
         let ids = tok.encode(text)
         let tokens = ids.map { tok.token($0) ?? "" }
         if json { try printJSON(["ids": ids, "tokens": tokens]); return }
@@ -196,11 +196,3 @@ struct Inspect: ParsableCommand {
     }
 }
 
-func loadTokenizer(_ path: String) throws -> Tokenizer {
-    if path.hasSuffix(".gguf") { return try Tokenizer.gguf(GGUFFile(path: path)) }
-    if path.hasSuffix("encoder.json") || FileManager.default.fileExists(atPath: path + "/encoder.json") {
-        let dir = path.hasSuffix("encoder.json") ? (path as NSString).deletingLastPathComponent : path
-        return try Tokenizer.gpt2(encoderPath: dir + "/encoder.json", mergesPath: dir + "/vocab.bpe")
-    }
-    return try Tokenizer.huggingFace(path: path.hasSuffix(".json") ? path : path + "/tokenizer.json")
-}

@@ -44,7 +44,8 @@ public struct Tokenizer: Sendable {
         addedById = Dictionary(addedTokens.map { ($0.1, $0.0) }, uniquingKeysWith: { a, _ in a })
     }
 
-    let addedById: [Int: String]
+    /// Added (verbatim-matched) tokens by id.
+    public let addedById: [Int: String]
 
     public var vocabularySize: Int { max(bpe.tokens.count, (addedById.keys.max() ?? -1) + 1) }
 

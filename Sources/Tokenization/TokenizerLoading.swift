@@ -3,6 +3,20 @@
 import ModelFormats
 
 extension Tokenizer {
+    /// A tokenizer from wherever it lives: a `.gguf` file, GPT-2's `encoder.json` (with `vocab.bpe`
+    /// beside it) or a directory holding them, a `tokenizer.json`, or a model directory holding one.
+    public static func load(path: String) throws -> Tokenizer {
+        if path.hasSuffix(".gguf") { return try gguf(GGUFFile(path: path)) }
+        let dir = path.hasSuffix("encoder.json") ? String(path.dropLast("encoder.json".count)) : path + "/"
+        if fileExists(dir + "encoder.json") && fileExists(dir + "vocab.bpe") {
+            return try gpt2(encoderPath: dir + "encoder.json", mergesPath: dir + "vocab.bpe")
+        }
+        if path.hasSuffix(".json") { return try huggingFace(path: path) }
+        if fileExists(path + "/tokenizer.json") { return try huggingFace(path: path + "/tokenizer.json") }
+        guard fileExists(path) else { throw ModelFormatError.fileNotFound(path: path) }
+        throw TokenizerError.unsupported(path: path, reason: "expected a .gguf file, GPT-2's encoder.json + vocab.bpe, or a tokenizer.json")
+    }
+
     /// The regex Qwen2/Qwen3 tokenizer.json files give their Split pre-tokenizer.
     static let qwen2Pattern =
         #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#

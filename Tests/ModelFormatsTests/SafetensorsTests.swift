@@ -60,3 +60,23 @@ final class SafetensorsTests: XCTestCase {
         }
     }
 }
+
+final class SHA256Tests: XCTestCase {
+    func testKnownDigests() throws {
+        XCTAssertEqual(SHA256.hex([]), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(SHA256.hex(Array("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(SHA256.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)),
+                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        XCTAssertEqual(SHA256.hex([UInt8](repeating: 0x61, count: 1_000_000)),
+                       "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        // Split updates give the same digest as one update.
+        var s = SHA256()
+        let bytes = (0..<1000).map { UInt8($0 % 251) }
+        for chunk in stride(from: 0, to: bytes.count, by: 37) { s.update(Array(bytes[chunk..<min(chunk + 37, bytes.count)])) }
+        XCTAssertEqual(s.hexDigest(), SHA256.hex(bytes))
+        // The file path agrees with sha256sum as recorded in the fixture manifest.
+        let manifest = try String(contentsOfFile: TestPaths.fixtures + "/MANIFEST.sha256", encoding: .utf8)
+        let line = manifest.split(separator: "\n").first { $0.hasSuffix("gguf/all_types.gguf") }!
+        XCTAssertEqual(try SHA256.hex(file: TestPaths.fixtures + "/gguf/all_types.gguf"), String(line.prefix(64)))
+    }
+}

@@ -1,0 +1,68 @@
+// `strawberry data build` and `strawberry data stats`.
+import ArgumentParser
+import Foundation
+import SpellingData
+
+struct DataCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "data", abstract: "Build and inspect spelling datasets.",
+                                                    subcommands: [DataBuild.self, DataStats.self])
+}
+
+struct DataBuild: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build",
+        abstract: "Spelling training data from a tokenizer's multi-letter tokens; held-out evaluation sets from dictionary words.")
+
+    @Option(name: .long, help: "Tokenizer source: a .gguf model, a model directory or tokenizer.json, or GPT-2's encoder.json (vocab.bpe beside it) or their directory.")
+    var tokenizer: String
+    @Option(name: .long, help: "Word list for validation/test words, one per line.")
+    var words = "/usr/share/dict/words"
+    @Option(name: .long, help: "YAML config (see configs/dataset.yaml); flags below override it.")
+    var config: String?
+    @Option(name: .long, help: "Output directory (written to a temporary directory, then renamed).")
+    var out: String
+    @Option(name: .long, help: "Seed for every random choice (splits, templates, questions).")
+    var seed: UInt64?
+    @Option(name: .long, help: "Words of an external benchmark to remove from training (decontamination), one per line.")
+    var exclude: String?
+    @Flag(name: .long, inversion: .prefixedNo, help: "Keep only ASCII a–z tokens. Default: on for large multilingual (Qwen-style) vocabularies.")
+    var englishOnly: Bool?
+    @Option(name: .long, help: "Number of validation words.")
+    var validationSize: Int?
+    @Option(name: .long, help: "Number of test words.")
+    var testSize: Int?
+    @Flag(name: .long, help: "Replace an existing output directory.")
+    var overwrite = false
+    @Flag(name: .long, help: "Print the manifest as JSON.")
+    var json = false
+
+    func run() throws {
+        var c = try config.map { try DatasetConfig.load(yamlPath: $0) } ?? DatasetConfig()
+        if let seed { c.seed = seed }
+        if let englishOnly { c.englishOnly = englishOnly }
+        if let validationSize { c.validationSize = validationSize }
+        if let testSize { c.testSize = testSize }
+        var req = BuildRequest(tokenizerPath: tokenizer, outDir: out)
+        req.wordsPath = words
+        req.excludePath = exclude
+        req.config = c
+        req.overwrite = overwrite
+        let summary = try DatasetBuilder.build(req)
+        if json { try printJSON(summary.manifest); return }
+        summary.lines.forEach { print($0) }
+    }
+}
+
+struct DataStats: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Summarise a built dataset: items per split and task, length and repeated-letter histograms.")
+    @Argument(help: "A dataset directory made by `strawberry data build`.")
+    var dir: String
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let s = try DatasetStats.read(dir)
+        if json { try printJSON(s.json); return }
+        print(s.text)
+    }
+}
