@@ -33,7 +33,9 @@ let package = Package(
         .target(name: "Models", dependencies: ["TensorCore", "ModelFormats", "Tokenization"]),
         .target(name: "Generation", dependencies: ["Models", "Tokenization", "TensorCore"]),
         .target(name: "SpellingData", dependencies: ["Tokenization", "ModelFormats", "TensorCore", "Yams"]),
+        .target(name: "Training", dependencies: ["Models", "TensorCore", "ModelFormats", "Tokenization", "CKernels", "Yams"]),
         .target(name: "StrawberryCLI", dependencies: [
+            "Training",
             "Generation", "Models", "ModelFormats", "Tokenization", "TensorCore", "SpellingData",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -44,6 +46,7 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "ModelFormats", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Generation", "ModelFormats", "Tokenization", "TensorCore", "TestSupport"]),
         .testTarget(name: "SpellingDataTests", dependencies: ["SpellingData", "Tokenization", "ModelFormats", "TestSupport", "Yams"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "ModelFormats", "TensorCore", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["StrawberryCLI", "TestSupport",
                                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]

@@ -46,7 +46,7 @@ extension CausalLM {
     }
 
     /// Positions of each sequence's new tokens, checked against the vocabulary and context.
-    func positions(_ batch: ForwardBatch, cache: KVCache) throws -> [Int] {
+    package func positions(_ batch: ForwardBatch, cache: KVCache) throws -> [Int] {
         var out: [Int] = []
         out.reserveCapacity(batch.tokenCount)
         for s in batch.sequences {

@@ -9,19 +9,19 @@ import TensorCore
 
 public struct GPT2Model: CausalLM {
     public let config: ModelConfig
-    let wte: Tensor                   // [V, C]
-    let wpe: Tensor                   // [context, C]
-    let blocks: [Block]
-    let lnF: (w: Tensor, b: Tensor)
-    let shape: AttentionShape
+    package var wte: Tensor                   // [V, C]
+    package var wpe: Tensor                   // [context, C]
+    package var blocks: [Block]
+    package var lnF: (w: Tensor, b: Tensor)
+    package var shape: AttentionShape
 
-    struct Block: Sendable {
-        let ln1: (w: Tensor, b: Tensor)
-        let attn: Linear              // [3C, C] + [3C]
-        let proj: Linear              // [C, C] + [C]
-        let ln2: (w: Tensor, b: Tensor)
-        let fc: Linear                // [4C, C] + [4C]
-        let fcProj: Linear            // [C, 4C] + [C]
+    package struct Block: Sendable {
+        package var ln1: (w: Tensor, b: Tensor)
+        package var attn: Linear              // [3C, C] + [3C]
+        package var proj: Linear              // [C, C] + [C]
+        package var ln2: (w: Tensor, b: Tensor)
+        package var fc: Linear                // [4C, C] + [4C]
+        package var fcProj: Linear            // [C, 4C] + [C]
     }
 
     public static func weightTable(_ c: ModelConfig) -> WeightTable {
@@ -78,8 +78,8 @@ public struct GPT2Model: CausalLM {
 /// A weight source whose names lose a leading prefix (GPT2LMHeadModel saves `transformer.h.0…`,
 /// the original GPT-2 checkpoints `h.0…`).
 struct PrefixStripped: WeightSource {
-    let base: WeightSource
-    let prefix: String
+    package var base: WeightSource
+    package var prefix: String
     var path: String { base.path }
     var names: [String] { base.names.map(strip) }
     func strip(_ n: String) -> String { n.hasPrefix(prefix) ? String(n.dropFirst(prefix.count)) : n }

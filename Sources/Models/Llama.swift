@@ -10,22 +10,22 @@ import TensorCore
 
 public struct LlamaModel: CausalLM {
     public let config: ModelConfig
-    let embed: Tensor                 // [V, C]
-    let blocks: [Block]
-    let norm: Tensor                  // [C]
-    let lmHead: Tensor                // [V, C], the embedding itself when tied
-    let rope: RotaryEmbedding
-    let shape: AttentionShape
+    package var embed: Tensor                 // [V, C]
+    package var blocks: [Block]
+    package var norm: Tensor                  // [C]
+    package var lmHead: Tensor                // [V, C], the embedding itself when tied
+    package var rope: RotaryEmbedding
+    package var shape: AttentionShape
 
-    struct Block: Sendable {
-        let inputNorm: Tensor         // [C]
-        let qkv: Linear               // [Hq·D + 2·Hkv·D, C]
-        let qNorm: Tensor?            // [D] (Qwen3)
-        let kNorm: Tensor?            // [D] (Qwen3)
-        let o: Linear                 // [C, Hq·D]
-        let postNorm: Tensor          // [C]
-        let gateUp: Linear            // [2F, C]
-        let down: Linear              // [C, F]
+    package struct Block: Sendable {
+        package var inputNorm: Tensor         // [C]
+        package var qkv: Linear               // [Hq·D + 2·Hkv·D, C]
+        package var qNorm: Tensor?            // [D] (Qwen3)
+        package var kNorm: Tensor?            // [D] (Qwen3)
+        package var o: Linear                 // [C, Hq·D]
+        package var postNorm: Tensor          // [C]
+        package var gateUp: Linear            // [2F, C]
+        package var down: Linear              // [C, F]
     }
 
     /// The tensors this architecture reads, by Hugging Face name, with their shapes.
@@ -95,7 +95,7 @@ public struct LlamaModel: CausalLM {
 }
 
 /// silu(gate) · up for a fused [N, 2F] activation whose rows are gate | up.
-func swiGLU(_ gu: Tensor) -> Tensor {
+package func swiGLU(_ gu: Tensor) -> Tensor {
     let F = gu.cols / 2
     var out = Tensor(uninitialized: [gu.rows, F])
     gu.storage.withUnsafeBufferPointer { g in
@@ -109,7 +109,7 @@ func swiGLU(_ gu: Tensor) -> Tensor {
     return out
 }
 
-func gatherRows(_ x: Tensor, _ rows: [Int]) -> Tensor {
+package func gatherRows(_ x: Tensor, _ rows: [Int]) -> Tensor {
     var out = Tensor(uninitialized: [rows.count, x.cols])
     x.storage.withUnsafeBufferPointer { src in
         out.storage.withUnsafeMutableBufferPointer { dst in

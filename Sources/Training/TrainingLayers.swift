@@ -1,0 +1,187 @@
+// Pieces shared by the training passes of every architecture: a frozen linear layer with LoRA
+// factors on column slices of its output (fused q|k|v and gate|up carry one slot per projection),
+// full-sequence causal attention that keeps its probabilities, and the LM-head cross-entropy.
+import CKernels
+import Models
+import TensorCore
+
+/// A LoRA module writing into columns [column, column + out) of a (possibly fused) linear output.
+struct LoRASlot {
+    let module: LoRAModule
+    let column: Int
+}
+
+/// What an adapted linear keeps for its backward: per slot, the (dropped-out) input and u = x Aᵀ.
+struct LinearSaved {
+    var dropped: [[Float]?] = []   // nil: no dropout, the input itself was used
+    var masks: [[Float]?] = []     // keep-mask / (1 − p)
+    var u: [[Float]] = []          // [N, r]
+}
+
+/// y = x Wᵀ + b + Σ_slots s · (drop(x) Aᵀ) Bᵀ.
+func adaptedLinear(_ x: Tensor, _ lin: Linear, slots: [LoRASlot], lora: LoRAState, dropout: Float,
+                   dropoutSeed: UInt64, saved: inout LinearSaved) -> Tensor {
+    var y = lin(x)
+    let N = x.rows, r = lora.config.r, s = lora.config.scale, ldy = y.cols
+    saved = LinearSaved()
+    for slot in slots {
+        let m = slot.module
+        var xd: [Float]? = nil, mask: [Float]? = nil
+        if dropout > 0 {
+            // One mask per module and step, from a seed: reproducible and resumable without stored state.
+            var rng = SplitMix64(seed: dropoutSeed ^ (UInt64(m.offsetA) &* 0x9E37_79B9_7F4A_7C15))
+            let keep = 1 / (1 - dropout)
+            let mk = (0..<x.count).map { _ in rng.uniform() < Double(dropout) ? Float(0) : keep }
+            mask = mk
+            xd = zip(x.storage, mk).map { $0 * $1 }
+        }
+        var u = [Float](repeating: 0, count: N * r)
+        let input = xd ?? x.storage
+        lora.values.withUnsafeBufferPointer { v in
+            input.withUnsafeBufferPointer { xp in
+                u.withUnsafeMutableBufferPointer { up in
+                    BLAS.gemm(transB: true, M: N, N: r, K: m.inFeatures, A: xp.baseAddress!, lda: m.inFeatures,
+                              B: v.baseAddress! + m.offsetA, ldb: m.inFeatures, C: up.baseAddress!, ldc: r)
+                }
+            }
+            u.withUnsafeBufferPointer { up in
+                y.storage.withUnsafeMutableBufferPointer { yp in
+                    BLAS.gemm(transB: true, M: N, N: m.outFeatures, K: r, alpha: s, A: up.baseAddress!, lda: r,
+                              B: v.baseAddress! + m.offsetB, ldb: r, beta: 1, C: yp.baseAddress! + slot.column, ldc: ldy)
+                }
+            }
+        }
+        saved.dropped.append(xd)
+        saved.masks.append(mask)
+        saved.u.append(u)
+    }
+    return y
+}
+
+/// Backward of `adaptedLinear`: accumulates dA, dB into `grads` and returns dx = dy W + Σ (du A)⊙mask.
+func adaptedLinearBackward(_ dy: Tensor, x: Tensor, _ lin: Linear, slots: [LoRASlot], lora: LoRAState,
+                           saved: LinearSaved, grads: inout [Float]) -> Tensor {
+    let N = x.rows, r = lora.config.r, s = lora.config.scale, ldy = dy.cols, inF = x.cols
+    var dx = Tensor(uninitialized: [N, inF])
+    dy.storage.withUnsafeBufferPointer { dp in
+        lin.weight.storage.withUnsafeBufferPointer { wp in
+            dx.storage.withUnsafeMutableBufferPointer { xp in
+                BLAS.gemm(M: N, N: inF, K: dy.cols, A: dp.baseAddress!, lda: ldy, B: wp.baseAddress!, ldb: inF, C: xp.baseAddress!, ldc: inF)
+            }
+        }
+    }
+    for (k, slot) in slots.enumerated() {
+        let m = slot.module
+        var du = [Float](repeating: 0, count: N * r)
+        var dxl = [Float](repeating: 0, count: N * inF)
+        let input = saved.dropped[k] ?? x.storage
+        lora.values.withUnsafeBufferPointer { v in
+            grads.withUnsafeMutableBufferPointer { g in
+                dy.storage.withUnsafeBufferPointer { dp in
+                    saved.u[k].withUnsafeBufferPointer { up in
+                        // dB += s · dy_sliceᵀ u
+                        BLAS.gemm(transA: true, M: m.outFeatures, N: r, K: N, alpha: s, A: dp.baseAddress! + slot.column, lda: ldy,
+                                  B: up.baseAddress!, ldb: r, beta: 1, C: g.baseAddress! + m.offsetB, ldc: r)
+                    }
+                    du.withUnsafeMutableBufferPointer { dup in
+                        // du = s · dy_slice B
+                        BLAS.gemm(M: N, N: r, K: m.outFeatures, alpha: s, A: dp.baseAddress! + slot.column, lda: ldy,
+                                  B: v.baseAddress! + m.offsetB, ldb: r, C: dup.baseAddress!, ldc: r)
+                    }
+                }
+                du.withUnsafeBufferPointer { dup in
+                    input.withUnsafeBufferPointer { xp in
+                        // dA += duᵀ drop(x)
+                        BLAS.gemm(transA: true, M: r, N: inF, K: N, A: dup.baseAddress!, lda: r, B: xp.baseAddress!, ldb: inF,
+                                  beta: 1, C: g.baseAddress! + m.offsetA, ldc: inF)
+                    }
+                    dxl.withUnsafeMutableBufferPointer { lp in
+                        BLAS.gemm(M: N, N: inF, K: r, A: dup.baseAddress!, lda: r, B: v.baseAddress! + m.offsetA, ldb: inF,
+                                  C: lp.baseAddress!, ldc: inF)
+                    }
+                }
+            }
+        }
+        if let mask = saved.masks[k] { for i in 0..<dxl.count { dxl[i] *= mask[i] } }
+        dx.storage.withUnsafeMutableBufferPointer { xp in
+            dxl.withUnsafeBufferPointer { lp in sb_add(xp.baseAddress!, xp.baseAddress!, lp.baseAddress!, Int64(N * inF)) }
+        }
+    }
+    return dx
+}
+
+/// Rows [start, start + T) of the stacked batch for each sequence.
+struct SequenceSpan {
+    let start: Int
+    let T: Int
+}
+
+/// Full causal attention over each sequence of a stacked batch; keeps the probabilities
+/// (per sequence and head, T×T) for the backward pass.
+func trainingAttention(qkv: Tensor, spans: [SequenceSpan], shape: AttentionShape, probs: inout [Float]) -> Tensor {
+    let ld = qkv.cols, D = shape.headDim, group = shape.heads / shape.kvHeads
+    let scale = 1 / Float(D).squareRoot()
+    var out = Tensor(uninitialized: [qkv.rows, shape.qDim])
+    probs = [Float](repeating: 0, count: spans.reduce(0) { $0 + $1.T * $1.T } * shape.heads)
+    var offset = 0
+    qkv.storage.withUnsafeBufferPointer { src in
+        out.storage.withUnsafeMutableBufferPointer { dst in
+            probs.withUnsafeMutableBufferPointer { pp in
+                for span in spans {
+                    let T = span.T, base = src.baseAddress! + span.start * ld
+                    for h in 0..<shape.heads {
+                        let kvh = h / group, P = pp.baseAddress! + offset
+                        BLAS.gemm(transB: true, M: T, N: T, K: D, A: base + h * D, lda: ld, B: base + shape.qDim + kvh * D, ldb: ld, C: P, ldc: T)
+                        sb_softmax_causal(P, Int64(T), Int64(T), Int64(T), 0, scale)
+                        BLAS.gemm(M: T, N: D, K: T, A: P, lda: T, B: base + shape.qDim + shape.kvDim + kvh * D, ldb: ld,
+                                  C: dst.baseAddress! + span.start * shape.qDim + h * D, ldc: shape.qDim)
+                        offset += T * T
+                    }
+                }
+            }
+        }
+    }
+    return out
+}
+
+/// d(qkv) from d(attention output), using the saved probabilities.
+func trainingAttentionBackward(_ dOut: Tensor, qkv: Tensor, probs: [Float], spans: [SequenceSpan], shape: AttentionShape) -> Tensor {
+    let ld = qkv.cols, D = shape.headDim, group = shape.heads / shape.kvHeads
+    var dqkv = Tensor(zeros: qkv.shape)
+    var offset = 0
+    qkv.storage.withUnsafeBufferPointer { src in
+        dOut.storage.withUnsafeBufferPointer { dO in
+            dqkv.storage.withUnsafeMutableBufferPointer { dst in
+                probs.withUnsafeBufferPointer { pp in
+                    for span in spans {
+                        let T = span.T, base = src.baseAddress! + span.start * ld, dbase = dst.baseAddress! + span.start * ld
+                        for h in 0..<shape.heads {
+                            let kvh = h / group, kOff = shape.qDim + kvh * D, vOff = shape.qDim + shape.kvDim + kvh * D
+                            attentionHeadBackward(
+                                P: pp.baseAddress! + offset, dO: dO.baseAddress! + span.start * shape.qDim + h * D, ldo: shape.qDim,
+                                q: base + h * D, ldq: ld, k: base + kOff, ldk: ld, v: base + vOff, ldv: ld, T: T, S: T, D: D,
+                                scale: 1 / Float(D).squareRoot(), dQ: dbase + h * D, dK: dbase + kOff, dV: dbase + vOff)
+                            offset += T * T
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return dqkv
+}
+
+/// Cross-entropy of the LM head on the rows that carry a target: returns the summed loss and
+/// dH [N, C] for the final hidden states, with dlogits scaled by `lossScale` (1 / tokens normalised over).
+func lmHeadLoss(_ h: Tensor, rows: [Int], targets: [Int], head: Tensor, lossScale: Float) -> (Double, Tensor) {
+    var dH = Tensor(zeros: h.shape)
+    guard !rows.isEmpty else { return (0, dH) }
+    let logits = linear(gatherRows(h, rows), head)                         // [R, V]
+    var (loss, dLogits) = crossEntropyBackward(logits: logits, targets: targets)
+    dLogits.storage.withUnsafeMutableBufferPointer { sb_scale($0.baseAddress!, lossScale, Int64($0.count)) }
+    let dRows = matmul(dLogits, head)                                       // [R, C]
+    for (i, r) in rows.enumerated() {
+        for c in 0..<h.cols { dH.storage[r * h.cols + c] = dRows.storage[i * h.cols + c] }
+    }
+    return (loss, dH)
+}
