@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["TensorCore", "ModelFormats", "Tokenization"]),
         .target(name: "Generation", dependencies: ["Models", "Tokenization", "TensorCore"]),
         .target(name: "SpellingData", dependencies: ["Tokenization", "ModelFormats", "TensorCore", "Yams"]),
-        .target(name: "Training", dependencies: ["Models", "TensorCore", "ModelFormats", "Tokenization", "CKernels", "Yams"]),
+        .target(name: "Training", dependencies: ["Models", "Generation", "TensorCore", "ModelFormats", "Tokenization", "CKernels", "Yams"]),
         .target(name: "StrawberryCLI", dependencies: [
             "Training",
             "Generation", "Models", "ModelFormats", "Tokenization", "TensorCore", "SpellingData",
@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "ModelFormats", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Generation", "ModelFormats", "Tokenization", "TensorCore", "TestSupport"]),
         .testTarget(name: "SpellingDataTests", dependencies: ["SpellingData", "Tokenization", "ModelFormats", "TestSupport", "Yams"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "ModelFormats", "TensorCore", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "ModelFormats", "TensorCore", "SpellingData", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["StrawberryCLI", "TestSupport",
                                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]

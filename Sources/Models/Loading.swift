@@ -16,6 +16,11 @@ public struct LoadedModel: Sendable {
 
     public var config: ModelConfig { model.config }
 
+    /// The same model files with other weights (an adapter folded in).
+    public func replacing(model: any CausalLM) -> LoadedModel {
+        LoadedModel(path: path, model: model, tokenizer: tokenizer, chatTemplate: chatTemplate, stopTokenIds: stopTokenIds, summary: summary)
+    }
+
     public static func load(path: String) throws -> LoadedModel {
         if isDirectory(path) { return try loadDirectory(path) }
         guard fileExists(path) else { throw ModelFormatError.fileNotFound(path: path) }

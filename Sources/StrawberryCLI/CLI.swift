@@ -6,12 +6,13 @@ import ModelFormats
 import Models
 import TensorCore
 import Tokenization
+import Training
 
 public struct Strawberry: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "strawberry",
         abstract: "Spelling fine-tuning and letter-level evaluation of language models, in pure Swift.",
-        subcommands: [Generate.self, Logits.self, Tokenize.self, Inspect.self, DataCommand.self, Bench.self])
+        subcommands: [Generate.self, Logits.self, Tokenize.self, Inspect.self, DataCommand.self, Train.self, Merge.self, Bench.self])
     public init() {}
 }
 
@@ -23,10 +24,16 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "BLAS threads (default: all cores).")
     var threads: Int?
 
+    @Option(name: .long, help: "A PEFT LoRA adapter directory to apply (folded into the weights at load).")
+    var adapter: String?
+
     func load() throws -> LoadedModel {
         BLAS.tuneAllocator()
         if let threads { BLAS.setThreads(threads) }
-        return try LoadedModel.load(path: model)
+        let m = try LoadedModel.load(path: model)
+        guard let adapter else { return m }
+        let lora = try PEFTAdapter.load(adapter, model: m.config)
+        return m.replacing(model: try AdapterMerge.merged(m.model, lora))
     }
 }
 

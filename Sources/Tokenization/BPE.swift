@@ -8,6 +8,8 @@ public struct BPEModel: Sendable {
     /// Token string (byte-level alphabet) → id, and id → string.
     public let vocab: [String: Int]
     public let tokens: [String]
+    /// The merges in priority order, as given (kept for writing tokenizer.json back out).
+    public let mergeList: [(String, String)]
     /// (left id << 32 | right id) → (rank, merged id)
     let merges: [UInt64: (rank: Int32, id: Int32)]
     /// Id of the single-byte token for each byte; -1 where the vocabulary has none (SmolLM2 lacks
@@ -44,6 +46,7 @@ public struct BPEModel: Sendable {
         self.vocab = vocab
         self.tokens = tokens
         self.merges = table
+        self.mergeList = merges
         self.byteIds = byteIds
     }
 

@@ -18,7 +18,7 @@ extension Tokenizer {
     }
 
     /// The regex Qwen2/Qwen3 tokenizer.json files give their Split pre-tokenizer.
-    static let qwen2Pattern =
+    public static let qwen2Pattern =
         #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
 
     /// (a) OpenAI GPT-2 files: `encoder.json` (token → id) and `vocab.bpe` (one merge per line).

@@ -9,13 +9,13 @@ import TensorCore
 
 public struct LoRAConfig: Codable, Equatable, Sendable {
     public var r = 8
-    public var alpha: Float = 16
-    public var dropout: Float = 0.05
+    public var alpha: Double = 16
+    public var dropout: Double = 0.05
     /// Module names matched against the end of each linear layer's path (PEFT semantics), or ["all-linear"].
     public var targetModules: [String] = []
     public var useRSLoRA = false
 
-    public init(r: Int = 8, alpha: Float = 16, dropout: Float = 0.05, targetModules: [String] = [], useRSLoRA: Bool = false) {
+    public init(r: Int = 8, alpha: Double = 16, dropout: Double = 0.05, targetModules: [String] = [], useRSLoRA: Bool = false) {
         self.r = r
         self.alpha = alpha
         self.dropout = dropout
@@ -23,7 +23,7 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
         self.useRSLoRA = useRSLoRA
     }
 
-    public var scale: Float { useRSLoRA ? alpha / Float(r).squareRoot() : alpha / Float(r) }
+    public var scale: Float { Float(useRSLoRA ? alpha / Double(r).squareRoot() : alpha / Double(r)) }
 
     /// PEFT's defaults per architecture (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING).
     public static func defaultTargets(_ a: Architecture) -> [String] {
@@ -113,6 +113,14 @@ public struct LoRAState: Sendable {
             let bound = 1 / Float(m.inFeatures).squareRoot()
             for i in 0..<(config.r * m.inFeatures) { values[m.offsetA + i] = Float(rng.uniform() * 2 - 1) * bound }
         }
+    }
+
+    init(config: LoRAConfig, architecture: Architecture, modules: [LoRAModule], values: [Float], index: [String: Int]) {
+        self.config = config
+        self.architecture = architecture
+        self.modules = modules
+        self.values = values
+        self.index = index
     }
 
     public var parameterCount: Int { values.count }

@@ -19,7 +19,7 @@ public enum PEFTAdapter {
             "alpha_pattern": [String: Any](), "auto_mapping": (), "base_model_name_or_path": baseModel, "bias": "none",
             "eva_config": (), "exclude_modules": (), "fan_in_fan_out": lora.architecture == .gpt2, "inference_mode": true,
             "init_lora_weights": true, "layer_replication": (), "layers_pattern": (), "layers_to_transform": (),
-            "loftq_config": [String: Any](), "lora_alpha": Double(c.alpha), "lora_bias": false, "lora_dropout": Double(c.dropout),
+            "loftq_config": [String: Any](), "lora_alpha": c.alpha, "lora_bias": false, "lora_dropout": c.dropout,
             "megatron_config": (), "megatron_core": "megatron.core", "modules_to_save": (), "peft_type": "LORA", "r": c.r,
             "rank_pattern": [String: Any](), "revision": (), "target_modules": c.targetModules.sorted(), "task_type": "CAUSAL_LM",
             "use_dora": false, "use_rslora": c.useRSLoRA,
@@ -42,7 +42,7 @@ public enum PEFTAdapter {
         else if let s = json["target_modules"]?.string { throw LoRAError(message: "\(cfgPath): regex target_modules '\(s)' is not supported") }
         else { targets = [] }
         let st = try SafetensorsFile(path: dir + "/adapter_model.safetensors")
-        let cfg = LoRAConfig(r: r, alpha: Float(alpha), dropout: Float(json["lora_dropout"]?.double ?? 0), targetModules: targets,
+        let cfg = LoRAConfig(r: r, alpha: alpha, dropout: json["lora_dropout"]?.double ?? 0, targetModules: targets,
                              useRSLoRA: json["use_rslora"]?.bool ?? false)
         var state = try LoRAState(model: model, config: cfg, seed: 0)
         try fill(&state, from: st, path: dir)

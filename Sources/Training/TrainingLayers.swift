@@ -19,7 +19,7 @@ struct LinearSaved {
 }
 
 /// y = x Wᵀ + b + Σ_slots s · (drop(x) Aᵀ) Bᵀ.
-func adaptedLinear(_ x: Tensor, _ lin: Linear, slots: [LoRASlot], lora: LoRAState, dropout: Float,
+func adaptedLinear(_ x: Tensor, _ lin: Linear, slots: [LoRASlot], lora: LoRAState, dropout: Double,
                    dropoutSeed: UInt64, saved: inout LinearSaved) -> Tensor {
     var y = lin(x)
     let N = x.rows, r = lora.config.r, s = lora.config.scale, ldy = y.cols
@@ -30,8 +30,8 @@ func adaptedLinear(_ x: Tensor, _ lin: Linear, slots: [LoRASlot], lora: LoRAStat
         if dropout > 0 {
             // One mask per module and step, from a seed: reproducible and resumable without stored state.
             var rng = SplitMix64(seed: dropoutSeed ^ (UInt64(m.offsetA) &* 0x9E37_79B9_7F4A_7C15))
-            let keep = 1 / (1 - dropout)
-            let mk = (0..<x.count).map { _ in rng.uniform() < Double(dropout) ? Float(0) : keep }
+            let keep = Float(1 / (1 - dropout))
+            let mk = (0..<x.count).map { _ in rng.uniform() < dropout ? Float(0) : keep }
             mask = mk
             xd = zip(x.storage, mk).map { $0 * $1 }
         }

@@ -15,7 +15,7 @@ final class GradientParityTests: XCTestCase {
         let loaded = try LoadedModel.load(path: TestPaths.fixtures + "/models/" + arch)
         let model = loaded.model as! any TrainableLM
         let c = try TestPaths.loadJSON(fixture(arch) + "/case.json") as! [String: Any]
-        let cfg = LoRAConfig(r: c["r"] as! Int, alpha: Float(c["alpha"] as! Double), dropout: 0, targetModules: c["target_modules"] as! [String])
+        let cfg = LoRAConfig(r: c["r"] as! Int, alpha: c["alpha"] as! Double, dropout: 0, targetModules: c["target_modules"] as! [String])
         var lora = try LoRAState(model: loaded.config, config: cfg, seed: 0)
         try PEFTAdapter.fill(&lora, from: SafetensorsFile(path: fixture(arch) + "/lora_init.safetensors"), path: fixture(arch))
         return (model, lora, c)

@@ -1,0 +1,57 @@
+// `strawberry train` and `strawberry merge`.
+import ArgumentParser
+import Foundation
+import Models
+import TensorCore
+import Training
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "LoRA fine-tuning (completion-only loss, AdamW, schedules, accumulation, checkpoints, resume).",
+        discussion: """
+            Writes RUN_DIR (output_dir) with config.yaml, metrics.jsonl, loss_curve.svg, checkpoint-STEP/ (PEFT adapter, \
+            optimizer state, trainer_state.json), best/ (lowest validation loss) and final/. Ctrl-C saves a checkpoint and \
+            exits; --resume RUN_DIR continues exactly where it stopped.
+            """)
+
+    @Option(name: .long, help: "YAML training config (see configs/train-smollm2.yaml).")
+    var config: String?
+    @Option(name: .customLong("set"), help: "Override a config key, e.g. --set max_steps=50 --set lora.r=8 (repeatable).")
+    var overrides: [String] = []
+    @Option(name: .long, help: "Resume from a run directory (its newest checkpoint) or a checkpoint directory.")
+    var resume: String?
+    @Option(name: .long, help: "BLAS threads (default: all cores).")
+    var threads: Int?
+
+    func run() throws {
+        if let threads { BLAS.setThreads(threads) }
+        BLAS.tuneAllocator()
+        var cfg = try TrainConfig.resolve(yamlPath: config, overrides: overrides)
+        if let resume, config == nil, FileManager.default.fileExists(atPath: resume + "/config.yaml") {
+            cfg = try TrainConfig.resolve(yamlPath: resume + "/config.yaml", overrides: overrides)
+        }
+        let trainer = try Trainer(config: cfg, resumeFrom: resume)
+        let r = try trainer.run()
+        print(r.interrupted ? "interrupted at step \(r.steps); checkpoint: \(r.finalAdapter)" : "adapter: \(r.finalAdapter)")
+        if let b = r.bestEvalLoss { print(String(format: "best validation loss %.4f (adapter in %@/best)", b, r.runDir)) }
+        if !r.interrupted { print("loss curve: \(r.runDir)/loss_curve.svg, metrics: \(r.runDir)/metrics.jsonl") }
+    }
+}
+
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Fold a LoRA adapter into its base model and write a Hugging Face model directory.")
+    @Option(name: .long, help: "Base model: a .gguf file or a Hugging Face directory.")
+    var model: String
+    @Option(name: .long, help: "PEFT adapter directory (adapter_config.json + adapter_model.safetensors).")
+    var adapter: String
+    @Option(name: .long, help: "Output directory (config.json, model.safetensors, tokenizer files); replaced if it exists.")
+    var out: String
+
+    func run() throws {
+        let m = try LoadedModel.load(path: model)
+        let lora = try PEFTAdapter.load(adapter, model: m.config)
+        let merged = try AdapterMerge.merged(m.model, lora)
+        try HFExport.write(merged, tokenizer: m.tokenizer, chatTemplate: m.chatTemplate, sourcePath: model, to: out)
+        print("merged \(lora.modules.count) LoRA modules into \(out)")
+    }
+}

@@ -1,0 +1,273 @@
+// The training loop: accumulation, clipping, AdamW with a schedule, periodic evaluation (loss and
+// a greedy spelling exact-match check), logging, checkpoints that resume bit for bit, and a clean
+// stop on SIGINT/SIGTERM. Every random choice derives from the seed and the step, so a resumed run
+// retraces the uninterrupted one exactly.
+import Foundation
+import Generation
+import ModelFormats
+import Models
+import TensorCore
+
+nonisolated(unsafe) var stopSignal: Int32 = 0
+
+public struct TrainResult {
+    public let runDir: String
+    public let finalAdapter: String
+    public let steps: Int
+    public let interrupted: Bool
+    public let lastLoss: Double?
+    public let bestEvalLoss: Double?
+}
+
+public final class Trainer {
+    public let config: TrainConfig
+    let loaded: LoadedModel
+    let model: any TrainableLM
+    let encoder: ExampleEncoder
+    var train: [TokenizedExample] = []
+    var validation: [TokenizedExample] = []
+    var lora: LoRAState
+    var optimizer: AdamW
+    var step = 0
+    var epoch = 0
+    var batchInEpoch = 0
+    var bestEvalLoss: Double? = nil
+    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    /// Test hook: called after each optimizer step; returning true stops the run as SIGINT would.
+    public var shouldStop: (Int) -> Bool = { _ in false }
+
+    public init(config: TrainConfig, resumeFrom: String? = nil) throws {
+        try config.validate()
+        self.config = config
+        loaded = try LoadedModel.load(path: config.model)
+        guard let m = loaded.model as? any TrainableLM else { throw LoRAError(message: "\(config.model): training is not implemented for this model type") }
+        model = m
+        encoder = try ExampleEncoder(model: loaded, config: config)
+        lora = try LoRAState(model: loaded.config, config: config.lora, seed: config.seed)
+        optimizer = AdamW(parameters: lora.parameterCount, beta1: Float(config.adamBeta1), beta2: Float(config.adamBeta2),
+                          eps: Float(config.adamEpsilon), weightDecay: Float(config.weightDecay))
+        // Examples whose completion does not fit in max_length carry no target; they are dropped (and counted).
+        let allTrain = try TrainingData.readPairs(config.data + "/train.jsonl").map { try encoder.encode(prompt: $0.prompt, completion: $0.completion) }
+        train = allTrain.filter { $0.labels.contains { $0 >= 0 } }
+        validation = try TrainingData.readPairs(config.data + "/validation.jsonl")
+            .map { try encoder.encode(prompt: $0.prompt, completion: $0.completion) }.filter { $0.labels.contains { $0 >= 0 } }
+            .prefix(max(config.evalSamples, config.generationCheckSamples)).map { $0 }
+        guard !train.isEmpty else {
+            throw LoRAError(message: "\(config.data)/train.jsonl has no example whose completion fits in max_length \(encoder.maxLength); raise max_length or check chat_template")
+        }
+        if allTrain.count > train.count { log("dropped \(allTrain.count - train.count) training examples longer than max_length \(encoder.maxLength)") }
+        if let resumeFrom { try restore(resumeFrom) }
+    }
+
+    var batchesPerEpoch: Int { (train.count + config.batchSize - 1) / config.batchSize }
+    public var totalSteps: Int {
+        config.maxSteps > 0 ? config.maxSteps : Int((Double(batchesPerEpoch) * config.numEpochs / Double(config.gradientAccumulationSteps)).rounded(.up))
+    }
+
+    var epochOrder: [[Int]] = []
+    var epochOrderFor = -1
+
+    func nextBatch() -> TrainingBatch {
+        if batchInEpoch >= batchesPerEpoch { epoch += 1; batchInEpoch = 0 }
+        if epochOrderFor != epoch {
+            epochOrder = TrainingData.epochBatches(count: train.count, lengths: train.map(\.ids.count), batchSize: config.batchSize,
+                                                   seed: config.seed, epoch: epoch)
+            epochOrderFor = epoch
+        }
+        let idx = epochOrder[batchInEpoch]
+        batchInEpoch += 1
+        return TrainingBatch(sequences: idx.map { train[$0].ids }, labels: idx.map { train[$0].labels })
+    }
+
+    public func run() throws -> TrainResult {
+        let fm = FileManager.default
+        let run = config.outputDir
+        try fm.createDirectory(atPath: run, withIntermediateDirectories: true)
+        try writeTextAtomically(try config.yaml(), to: run + "/config.yaml")
+        let metricsPath = run + "/metrics.jsonl"
+        if step == 0 { try? fm.removeItem(atPath: metricsPath) }
+        stopSignal = 0
+        signal(SIGINT) { _ in stopSignal = 1 }
+        signal(SIGTERM) { _ in stopSignal = 1 }
+        defer { signal(SIGINT, SIG_DFL); signal(SIGTERM, SIG_DFL) }
+
+        let total = totalSteps
+        let progress = TrainingProgress(total: total, startStep: step, interactive: isatty(2) != 0, log: log)
+        var window = (loss: 0.0, tokens: 0, seconds: 0.0, steps: 0)
+        var lastLoss: Double? = nil
+        var interrupted = false
+        log("training \(loaded.config.architecture.rawValue) \(config.model): \(lora.modules.count) LoRA modules, \(lora.parameterCount) trainable parameters, \(train.count) examples, \(total) steps")
+        while step < total {
+            let t0 = now()
+            let micro = (0..<config.gradientAccumulationSteps).map { _ in nextBatch() }
+            let n = max(1, micro.reduce(0) { $0 + $1.targetCount })
+            var grads: [Float]? = [Float](repeating: 0, count: lora.parameterCount)
+            var loss = 0.0
+            for (k, b) in micro.enumerated() {
+                let seed = config.seed &* 0x100_0000_01B3 &+ UInt64(step) &* 31 &+ UInt64(k)
+                loss += try model.loss(b, lora: lora, lossScale: 1 / Float(n), dropoutSeed: seed, grads: &grads) / Double(n)
+            }
+            let norm = clipGradNorm(&grads!, maxNorm: Float(config.maxGradNorm))
+            let lr = Float(config.learningRate) * config.lrScheduler.factor(step: step, warmup: config.warmupSteps, total: total)
+            optimizer.update(&lora.values, grads: grads!, lr: lr)
+            step += 1
+            lastLoss = loss
+            let dt = now() - t0
+            window.loss += loss; window.steps += 1; window.seconds += dt; window.tokens += micro.reduce(0) { $0 + $1.tokenCount }
+            let tps = Double(window.tokens) / max(window.seconds, 1e-9)
+            progress.update(step: step, loss: loss, lr: lr, tokensPerSecond: tps)
+
+            var evalLoss: Double? = nil, evalAcc: Double? = nil
+            let evaluate = config.evalSteps > 0 && (step % config.evalSteps == 0 || step == total)
+            if evaluate {
+                (evalLoss, evalAcc) = try self.evaluate()
+                if let e = evalLoss, bestEvalLoss == nil || e < bestEvalLoss! {
+                    bestEvalLoss = e
+                    try saveAdapterAtomically(to: run + "/best")
+                }
+                progress.note(String(format: "step %d: eval_loss %.4f, spelling exact-match %.1f%%", step, evalLoss ?? .nan, 100 * (evalAcc ?? .nan)))
+            }
+            if step % max(config.loggingSteps, 1) == 0 || evaluate || step == total {
+                let rec: [String: Any] = [
+                    "step": step, "epoch": Double(epoch) + Double(batchInEpoch) / Double(batchesPerEpoch),
+                    "loss": window.loss / Double(window.steps), "grad_norm": Double(norm), "learning_rate": Double(lr),
+                    "tokens_per_second": tps, "eval_loss": evalLoss.map { $0 as Any } ?? (), "eval_spelling_accuracy": evalAcc.map { $0 as Any } ?? (),
+                ]
+                try appendLine(try JSONWriter.string(rec), to: metricsPath)
+                window = (0, 0, 0, 0)
+            }
+            if stopSignal != 0 || shouldStop(step) {
+                interrupted = step < total
+                try saveCheckpoint(run)
+                if interrupted { progress.note("stopped at step \(step); resume with --resume \(run)"); break }
+            } else if config.saveSteps > 0 && step % config.saveSteps == 0 {
+                try saveCheckpoint(run)
+            }
+        }
+        progress.finish()
+        var finalDir = run + "/final"
+        if !interrupted {
+            try saveAdapterAtomically(to: finalDir)
+            try LossCurve.write(metrics: metricsPath, to: run + "/loss_curve.svg")
+        } else {
+            finalDir = run + "/checkpoint-\(step)"
+        }
+        return TrainResult(runDir: run, finalAdapter: finalDir, steps: step, interrupted: interrupted, lastLoss: lastLoss, bestEvalLoss: bestEvalLoss)
+    }
+
+    /// Validation loss over the first `eval_samples` examples and greedy exact-match on the first
+    /// `generation_check_samples` prompts.
+    func evaluate() throws -> (Double?, Double?) {
+        var loss: Double? = nil
+        let evalSet = Array(validation.prefix(config.evalSamples))
+        if !evalSet.isEmpty {
+            var sum = 0.0, n = 0
+            var none: [Float]? = nil
+            for chunk in stride(from: 0, to: evalSet.count, by: config.batchSize) {
+                let part = evalSet[chunk..<min(chunk + config.batchSize, evalSet.count)]
+                let b = TrainingBatch(sequences: part.map(\.ids), labels: part.map(\.labels))
+                sum += try model.loss(b, lora: LoRAState(copyWithoutDropout: lora), lossScale: 1, dropoutSeed: 0, grads: &none)
+                n += b.targetCount
+            }
+            loss = sum / Double(max(n, 1))
+        }
+        var acc: Double? = nil
+        let context = loaded.config.contextLength
+        let checks = Array(validation.prefix(config.generationCheckSamples)).filter { $0.ids.count + 4 <= context }
+        if !checks.isEmpty {
+            let merged = try AdapterMerge.merged(loaded.model, lora)
+            let gen = Generator(model: merged, tokenizer: loaded.tokenizer)
+            let results = try gen.generateBatch(checks.map {
+                GenerationRequest(promptIds: $0.promptIds, maxTokens: $0.ids.count - $0.promptIds.count + 4, stopTokenIds: loaded.stopTokenIds)
+            })
+            let hits = zip(results, checks).filter { $0.text.trimmingCharacters(in: .whitespacesAndNewlines) == $1.completion.trimmingCharacters(in: .whitespacesAndNewlines) }.count
+            acc = Double(hits) / Double(checks.count)
+        }
+        return (loss, acc)
+    }
+
+    // MARK: checkpoints
+
+    func saveAdapterAtomically(to dir: String) throws {
+        let tmp = dir + ".tmp-\(getpid())"
+        try? FileManager.default.removeItem(atPath: tmp)
+        try PEFTAdapter.save(lora, baseModel: config.model, to: tmp)
+        try replace(dir, with: tmp)
+    }
+
+    /// checkpoint-STEP/: the adapter, optimizer moments, and trainer_state.json; written under a
+    /// temporary name and renamed, so a crash mid-write leaves the previous checkpoint intact.
+    func saveCheckpoint(_ run: String) throws {
+        let dir = run + "/checkpoint-\(step)", tmp = dir + ".tmp-\(getpid())"
+        try? FileManager.default.removeItem(atPath: tmp)
+        try PEFTAdapter.save(lora, baseModel: config.model, to: tmp)
+        try SafetensorsWriter.write(["exp_avg": ([optimizer.m.count], optimizer.m), "exp_avg_sq": ([optimizer.v.count], optimizer.v)],
+                                    metadata: ["step": String(optimizer.step)], to: tmp + "/optimizer.safetensors")
+        let state: [String: Any] = [
+            "global_step": step, "epoch": epoch, "batch_in_epoch": batchInEpoch, "max_steps": totalSteps, "seed": Int(config.seed),
+            "best_eval_loss": bestEvalLoss.map { $0 as Any } ?? (), "optimizer_step": optimizer.step,
+        ]
+        try writeTextAtomically(try JSONWriter.string(state, pretty: true) + "\n", to: tmp + "/trainer_state.json")
+        try replace(dir, with: tmp)
+        // save_total_limit: keep the newest checkpoints.
+        let all = (try? FileManager.default.contentsOfDirectory(atPath: run)) ?? []
+        let steps = all.compactMap { $0.hasPrefix("checkpoint-") ? Int($0.dropFirst("checkpoint-".count)) : nil }.sorted()
+        if config.saveTotalLimit > 0 { for s in steps.dropLast(config.saveTotalLimit) { try? FileManager.default.removeItem(atPath: run + "/checkpoint-\(s)") } }
+    }
+
+    /// Continues from RUN_DIR (its newest checkpoint) or from a checkpoint directory.
+    func restore(_ path: String) throws {
+        var dir = path
+        if !FileManager.default.fileExists(atPath: dir + "/trainer_state.json") {
+            let all = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+            guard let last = all.compactMap({ $0.hasPrefix("checkpoint-") ? Int($0.dropFirst("checkpoint-".count)) : nil }).max() else {
+                throw LoRAError(message: "\(path) has no checkpoint-*/ to resume from")
+            }
+            dir = path + "/checkpoint-\(last)"
+        }
+        let state = try JSONParser.parse(try readText(dir + "/trainer_state.json"))
+        guard let s = state["global_step"]?.int, let e = state["epoch"]?.int, let b = state["batch_in_epoch"]?.int else {
+            throw LoRAError(message: "\(dir)/trainer_state.json is incomplete")
+        }
+        var restored = try PEFTAdapter.load(dir, model: loaded.config)
+        guard restored.values.count == lora.values.count else { throw LoRAError(message: "\(dir): adapter layout differs from the config's LoRA settings") }
+        lora.values = restored.values
+        restored.values = []
+        let opt = try SafetensorsFile(path: dir + "/optimizer.safetensors")
+        optimizer = AdamW(m: try opt.float32("exp_avg"), v: try opt.float32("exp_avg_sq"), step: state["optimizer_step"]?.int ?? s,
+                          beta1: Float(config.adamBeta1), beta2: Float(config.adamBeta2), eps: Float(config.adamEpsilon),
+                          weightDecay: Float(config.weightDecay))
+        step = s
+        epoch = e
+        batchInEpoch = b
+        bestEvalLoss = state["best_eval_loss"]?.double
+        log("resuming from \(dir) at step \(s)")
+    }
+
+    func replace(_ dir: String, with tmp: String) throws {
+        let fm = FileManager.default
+        let old = dir + ".old-\(getpid())"
+        if fm.fileExists(atPath: dir) { try fm.moveItem(atPath: dir, toPath: old) }
+        try fm.moveItem(atPath: tmp, toPath: dir)
+        try? fm.removeItem(atPath: old)
+    }
+}
+
+extension LoRAState {
+    /// The same factors with dropout off (evaluation).
+    init(copyWithoutDropout s: LoRAState) {
+        var c = s.config
+        c.dropout = 0
+        self.init(config: c, architecture: s.architecture, modules: s.modules, values: s.values, index: s.index)
+    }
+}
+
+func appendLine(_ line: String, to path: String) throws {
+    guard let h = FileHandle(forWritingAtPath: path) else {
+        try writeTextAtomically(line + "\n", to: path)
+        return
+    }
+    h.seekToEndOfFile()
+    h.write(Data((line + "\n").utf8))
+    try h.close()
+}

@@ -1,0 +1,123 @@
+// The training loop end to end on the tiny Llama: loss goes down, checkpoints hold what PEFT and a
+// resume need, an interrupted + resumed run ends with the same adapter bytes as an uninterrupted
+// one, and merged exports load back with the same logits.
+import Foundation
+import ModelFormats
+import Models
+import SpellingData
+import TestSupport
+import Training
+import XCTest
+
+final class TrainerTests: XCTestCase {
+    static let dataset: String = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trainer-data-\(getpid())").path
+        let words = dir + "-words.txt"
+        try! ["strawberry", "committee", "banana", "queue", "necessary", "rhythm", "mississippi", "bookkeeper", "zebra", "quiz"]
+            .joined(separator: "\n").write(toFile: words, atomically: true, encoding: .utf8)
+        var r = BuildRequest(tokenizerPath: TestPaths.fixtures + "/models/llama", outDir: dir)
+        r.wordsPath = words
+        r.overwrite = true
+        r.config.validationSize = 4
+        r.config.testSize = 2
+        _ = try! DatasetBuilder.build(r)
+        return dir
+    }()
+
+    func config(_ out: String, steps: Int = 12) throws -> TrainConfig {
+        try TrainConfig.resolve(yamlPath: TestPaths.root + "/configs/train-smollm2.yaml", overrides: [
+            "model=\(TestPaths.fixtures)/models/llama", "data=\(Self.dataset)", "output_dir=\(out)", "max_steps=\(steps)",
+            "batch_size=4", "learning_rate=0.01", "warmup_steps=2", "eval_steps=4", "save_steps=4", "logging_steps=1",
+            "chat_template=false", "gradient_accumulation_steps=2", "lora.dropout=0.1", "lora.target_modules=all-linear",
+            "eval_samples=4", "generation_check_samples=2",
+        ])
+    }
+
+    func tmp(_ name: String) -> String {
+        let p = FileManager.default.temporaryDirectory.appendingPathComponent("trainer-\(getpid())-\(name)").path
+        try? FileManager.default.removeItem(atPath: p)
+        return p
+    }
+
+    func testConfigResolutionAndOverrides() throws {
+        let c = try TrainConfig.resolve(yamlPath: TestPaths.root + "/configs/train-smollm2.yaml", overrides: ["lora.r=4", "max_steps=3", "lr_scheduler=linear"])
+        XCTAssertEqual(c.lora.r, 4)
+        XCTAssertEqual(c.maxSteps, 3)
+        XCTAssertEqual(c.lrScheduler, .linear)
+        XCTAssertEqual(c.lora.targetModules, ["q_proj", "k_proj", "v_proj", "o_proj"])
+        XCTAssertThrowsError(try TrainConfig.resolve(yamlPath: nil, overrides: ["max_stepz=3"])) { XCTAssertTrue("\($0)".contains("max_stepz")) }
+        XCTAssertThrowsError(try TrainConfig.resolve(yamlPath: nil, overrides: ["lora.rank=3"])) { XCTAssertTrue("\($0)".contains("lora.rank")) }
+        // The saved resolved config reads back to the same value.
+        let again = try TrainConfig.resolve(yamlPath: nil, overrides: [])
+        XCTAssertEqual(again, TrainConfig())
+    }
+
+    func testTrainingLowersLossAndWritesARunDirectory() throws {
+        let out = tmp("run")
+        let t = try Trainer(config: try config(out, steps: 16))
+        t.log = { _ in }
+        let r = try t.run()
+        XCTAssertFalse(r.interrupted)
+        let fm = FileManager.default
+        for f in ["config.yaml", "metrics.jsonl", "loss_curve.svg", "final/adapter_config.json", "final/adapter_model.safetensors",
+                  "best/adapter_model.safetensors", "checkpoint-16/optimizer.safetensors", "checkpoint-16/trainer_state.json"] {
+            XCTAssertTrue(fm.fileExists(atPath: out + "/" + f), f)
+        }
+        // save_total_limit 2: checkpoints 12 and 16 remain.
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: out).filter { $0.hasPrefix("checkpoint-") }.sorted(), ["checkpoint-12", "checkpoint-16"])
+        let lines = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 16)
+        let recs = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        for k in ["step", "epoch", "loss", "grad_norm", "learning_rate", "tokens_per_second", "eval_loss", "eval_spelling_accuracy"] {
+            XCTAssertNotNil(recs[0][k], k)
+        }
+        let evals = recs.compactMap { $0["eval_loss"] as? Double }
+        XCTAssertEqual(evals.count, 4)
+        XCTAssertLessThan(evals.last!, evals.first!, "validation loss should fall: \(evals)")
+        let early = recs.prefix(4).map { $0["loss"] as! Double }.reduce(0, +), late = recs.suffix(4).map { $0["loss"] as! Double }.reduce(0, +)
+        XCTAssertLessThan(late, early)
+        XCTAssertTrue(try String(contentsOfFile: out + "/loss_curve.svg", encoding: .utf8).contains("<polyline"))
+    }
+
+    func testInterruptedAndResumedRunEqualsUninterrupted() throws {
+        let a = tmp("straight"), b = tmp("interrupted")
+        let straight = try Trainer(config: try config(a))
+        straight.log = { _ in }
+        _ = try straight.run()
+        let first = try Trainer(config: try config(b))
+        first.log = { _ in }
+        first.shouldStop = { $0 == 5 }    // as if Ctrl-C arrived during step 5
+        let stopped = try first.run()
+        XCTAssertTrue(stopped.interrupted)
+        XCTAssertEqual(stopped.steps, 5)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: b + "/checkpoint-5/trainer_state.json"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: b + "/final"))
+        let resumed = try Trainer(config: try config(b), resumeFrom: b)
+        resumed.log = { _ in }
+        _ = try resumed.run()
+        for f in ["final/adapter_model.safetensors", "final/adapter_config.json"] {
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: a + "/" + f)), try Data(contentsOf: URL(fileURLWithPath: b + "/" + f)), f)
+        }
+    }
+
+    func testMergedExportLoadsBackWithTheSameLogits() throws {
+        let out = tmp("merge-run")
+        let t = try Trainer(config: try config(out, steps: 4))
+        t.log = { _ in }
+        _ = try t.run()
+        for source in [TestPaths.fixtures + "/models/llama", TestPaths.fixtures + "/models/llama/model.gguf"] {
+            let base = try LoadedModel.load(path: source)
+            let lora = try PEFTAdapter.load(out + "/final", model: base.config)
+            let merged = try AdapterMerge.merged(base.model, lora)
+            let dir = tmp("merged-\(source.hasSuffix("gguf") ? "gguf" : "hf")")
+            try HFExport.write(merged, tokenizer: base.tokenizer, chatTemplate: base.chatTemplate, sourcePath: source, to: dir)
+            let back = try LoadedModel.load(path: dir)
+            let ids = base.tokenizer.encode("How many r's are in the word 'strawberry'?")
+            XCTAssertEqual(back.tokenizer.encode("How many r's are in the word 'strawberry'? 123 naïve"), base.tokenizer.encode("How many r's are in the word 'strawberry'? 123 naïve"))
+            let x = try merged.forward(ForwardBatch(tokens: ids), cache: merged.makeCache(), logits: .all)
+            let y = try back.model.forward(ForwardBatch(tokens: ids), cache: back.model.makeCache(), logits: .all)
+            XCTAssertLessThanOrEqual(maxRelativeError(y.storage, x.storage), 1e-6, source)
+            XCTAssertEqual(back.chatTemplate, base.chatTemplate)
+        }
+    }
+}
