@@ -21,10 +21,15 @@ public enum PEFTAdapter {
             "init_lora_weights": true, "layer_replication": (), "layers_pattern": (), "layers_to_transform": (),
             "loftq_config": [String: Any](), "lora_alpha": c.alpha, "lora_bias": false, "lora_dropout": c.dropout,
             "megatron_config": (), "megatron_core": "megatron.core", "modules_to_save": (), "peft_type": "LORA", "r": c.r,
-            "rank_pattern": [String: Any](), "revision": (), "target_modules": c.targetModules.sorted(), "task_type": "CAUSAL_LM",
+            "rank_pattern": [String: Any](), "revision": (), "target_modules": resolvedTargets(lora), "task_type": "CAUSAL_LM",
             "use_dora": false, "use_rslora": c.useRSLoRA,
         ]
         try writeTextAtomically(try JSONWriter.string(config, pretty: true) + "\n", to: dir + "/adapter_config.json")
+    }
+
+    /// The adapted modules' names as PEFT writes them (all-linear resolved to the layers it matched).
+    static func resolvedTargets(_ lora: LoRAState) -> [String] {
+        Array(Set(lora.modules.map { String($0.kind.split(separator: ".").last!) })).sorted()
     }
 
     /// Reads an adapter for a model of configuration `model`; every tensor must match a layer.
