@@ -25,11 +25,17 @@ test: deps assets
 	STRAWBERRY_ASSETS=$(abspath $(ASSETS)) swift test --disable-swift-testing
 
 DATA ?= out/data-smollm2
+RUN ?= runs/demo-smollm2
+DEMO_STEPS ?= 60
 
 demo: assets build
 	$(BIN) generate --model $(MODEL) --chat --temperature 0 --max-tokens 48 --prompt "$(PROMPT)"
 	$(BIN) data build --tokenizer $(MODEL) --out $(DATA) --overwrite
 	$(BIN) data stats $(DATA)
+	rm -rf $(RUN)
+	$(BIN) train --config configs/train-smollm2.yaml --set data=$(DATA) --set output_dir=$(RUN) \
+	  --set max_steps=$(DEMO_STEPS) --set eval_steps=20 --set save_steps=20
+	$(BIN) generate --model $(MODEL) --adapter $(RUN)/final --chat --temperature 0 --max-tokens 32 --prompt "Spell the word 'strawberry'."
 
 bench: assets build
 	$(BIN) bench generate --model $(MODEL)

@@ -8,7 +8,7 @@ import TensorCore
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Benchmarks (speed is measured here, never in tests).",
-                                                    subcommands: [BenchGenerate.self])
+                                                    subcommands: [BenchGenerate.self, BenchTrain.self])
 }
 
 struct BenchGenerate: ParsableCommand {

@@ -34,7 +34,10 @@ struct Train: ParsableCommand {
         let r = try trainer.run()
         print(r.interrupted ? "interrupted at step \(r.steps); checkpoint: \(r.finalAdapter)" : "adapter: \(r.finalAdapter)")
         if let b = r.bestEvalLoss { print(String(format: "best validation loss %.4f (adapter in %@/best)", b, r.runDir)) }
-        if !r.interrupted { print("loss curve: \(r.runDir)/loss_curve.svg, metrics: \(r.runDir)/metrics.jsonl") }
+        if !r.interrupted {
+            print("loss curve: \(r.runDir)/loss_curve.svg, metrics: \(r.runDir)/metrics.jsonl")
+            if let curve = try? sparklines(r.runDir + "/metrics.jsonl") { curve.forEach { print($0) } }
+        }
     }
 }
 
@@ -54,4 +57,19 @@ struct Merge: ParsableCommand {
         try HFExport.write(merged, tokenizer: m.tokenizer, chatTemplate: m.chatTemplate, sourcePath: model, to: out)
         print("merged \(lora.modules.count) LoRA modules into \(out)")
     }
+}
+
+/// Training and validation loss as terminal sparklines, first → last value.
+func sparklines(_ metricsPath: String) throws -> [String] {
+    let recs = try String(contentsOfFile: metricsPath, encoding: .utf8).split(separator: "\n").compactMap {
+        try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+    }
+    func line(_ name: String, _ values: [Double]) -> String? {
+        guard let lo = values.min(), let hi = values.max(), let first = values.first, let last = values.last else { return nil }
+        let bars = Array("▁▂▃▄▅▆▇█")
+        let spark = values.map { bars[hi > lo ? Int(((($0 - lo) / (hi - lo)) * 7).rounded()) : 0] }
+        return String(format: "%@ %.3f → %.3f  ", name, first, last) + String(spark)
+    }
+    return [line("training loss  ", recs.compactMap { $0["loss"] as? Double }),
+            line("validation loss", recs.compactMap { $0["eval_loss"] as? Double })].compactMap { $0 }
 }

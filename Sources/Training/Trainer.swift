@@ -97,6 +97,13 @@ public final class Trainer {
         var lastLoss: Double? = nil
         var interrupted = false
         log("training \(loaded.config.architecture.rawValue) \(config.model): \(lora.modules.count) LoRA modules, \(lora.parameterCount) trainable parameters, \(train.count) examples, \(total) steps")
+        if step == 0 && config.evalSteps > 0 {
+            // The starting point (B = 0: the base model), so the curve shows what training changed.
+            let (l, a) = try evaluate()
+            try appendLine(try JSONWriter.string(["step": 0, "epoch": 0.0, "eval_loss": l.map { $0 as Any } ?? (),
+                                                  "eval_spelling_accuracy": a.map { $0 as Any } ?? ()] as [String: Any]), to: metricsPath)
+            progress.note(String(format: "step 0: eval_loss %.4f, spelling exact-match %.1f%%", l ?? .nan, 100 * (a ?? .nan)))
+        }
         while step < total {
             let t0 = now()
             let micro = (0..<config.gradientAccumulationSteps).map { _ in nextBatch() }

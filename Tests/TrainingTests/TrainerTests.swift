@@ -66,13 +66,16 @@ final class TrainerTests: XCTestCase {
         // save_total_limit 2: checkpoints 12 and 16 remain.
         XCTAssertEqual(try fm.contentsOfDirectory(atPath: out).filter { $0.hasPrefix("checkpoint-") }.sorted(), ["checkpoint-12", "checkpoint-16"])
         let lines = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
-        XCTAssertEqual(lines.count, 16)
-        let recs = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        XCTAssertEqual(lines.count, 17)   // the step-0 evaluation, then one line per step
+        let all = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        XCTAssertEqual(all[0]["step"] as? Int, 0)
+        XCTAssertNotNil(all[0]["eval_loss"] as? Double)
+        let recs = Array(all.dropFirst())
         for k in ["step", "epoch", "loss", "grad_norm", "learning_rate", "tokens_per_second", "eval_loss", "eval_spelling_accuracy"] {
             XCTAssertNotNil(recs[0][k], k)
         }
-        let evals = recs.compactMap { $0["eval_loss"] as? Double }
-        XCTAssertEqual(evals.count, 4)
+        let evals = all.compactMap { $0["eval_loss"] as? Double }
+        XCTAssertEqual(evals.count, 5)
         XCTAssertLessThan(evals.last!, evals.first!, "validation loss should fall: \(evals)")
         let early = recs.prefix(4).map { $0["loss"] as! Double }.reduce(0, +), late = recs.suffix(4).map { $0["loss"] as! Double }.reduce(0, +)
         XCTAssertLessThan(late, early)
