@@ -34,8 +34,9 @@ let package = Package(
         .target(name: "Generation", dependencies: ["Models", "Tokenization", "TensorCore"]),
         .target(name: "SpellingData", dependencies: ["Tokenization", "ModelFormats", "TensorCore", "Yams"]),
         .target(name: "Training", dependencies: ["Models", "Generation", "TensorCore", "ModelFormats", "Tokenization", "CKernels", "Yams"]),
+        .target(name: "Evaluation", dependencies: ["Generation", "Models", "Tokenization", "TensorCore", "ModelFormats", "Training"]),
         .target(name: "StrawberryCLI", dependencies: [
-            "Training",
+            "Training", "Evaluation",
             "Generation", "Models", "ModelFormats", "Tokenization", "TensorCore", "SpellingData",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -47,6 +48,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Generation", "ModelFormats", "Tokenization", "TensorCore", "TestSupport"]),
         .testTarget(name: "SpellingDataTests", dependencies: ["SpellingData", "Tokenization", "ModelFormats", "TestSupport", "Yams"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "ModelFormats", "TensorCore", "SpellingData", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["StrawberryCLI", "TestSupport",
                                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]
