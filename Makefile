@@ -27,15 +27,21 @@ test: deps assets
 DATA ?= out/data-smollm2
 RUN ?= runs/demo-smollm2
 DEMO_STEPS ?= 60
+EVAL_LIMIT ?= 50
+REPORT ?= out/report-demo
 
+# The whole experiment on the default model: data → evaluate base → train → evaluate fine-tuned → compare → report.
 demo: assets build
 	$(BIN) generate --model $(MODEL) --chat --temperature 0 --max-tokens 48 --prompt "$(PROMPT)"
 	$(BIN) data build --tokenizer $(MODEL) --out $(DATA) --overwrite
 	$(BIN) data stats $(DATA)
+	$(BIN) eval --model $(MODEL) --data $(DATA) --limit $(EVAL_LIMIT) --out out/eval-base
 	rm -rf $(RUN)
 	$(BIN) train --config configs/train-smollm2.yaml --set data=$(DATA) --set output_dir=$(RUN) \
 	  --set max_steps=$(DEMO_STEPS) --set eval_steps=20 --set save_steps=20
 	$(BIN) generate --model $(MODEL) --adapter $(RUN)/final --chat --temperature 0 --max-tokens 32 --prompt "Spell the word 'strawberry'."
+	$(BIN) eval --model $(MODEL) --adapter $(RUN)/final --data $(DATA) --limit $(EVAL_LIMIT) --out out/eval-finetuned
+	$(BIN) compare out/eval-base out/eval-finetuned --run $(RUN) --out $(REPORT)
 
 bench: assets build
 	$(BIN) bench generate --model $(MODEL)

@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Generation", "ModelFormats", "Tokenization", "TensorCore", "TestSupport"]),
         .testTarget(name: "SpellingDataTests", dependencies: ["SpellingData", "Tokenization", "ModelFormats", "TestSupport", "Yams"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "ModelFormats", "TensorCore", "SpellingData", "TestSupport"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "SpellingData", "Training", "Models", "ModelFormats", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["StrawberryCLI", "TestSupport",
                                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]

@@ -23,7 +23,7 @@ public enum AnswerExtraction {
         var word = "", digits = ""
         func flush() {
             if !digits.isEmpty, let v = Int(digits.prefix(6)) { last = v }
-            else if let v = numberWords[word], word != "no" || true { last = v }
+            else if let v = numberWords[word] { last = v }
             word = ""; digits = ""
         }
         for ch in text {

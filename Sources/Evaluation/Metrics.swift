@@ -128,3 +128,9 @@ public enum Metrics {
         return (vals[Int(0.025 * Double(vals.count))], vals[min(vals.count - 1, Int(0.975 * Double(vals.count)))])
     }
 }
+
+public struct EvaluationError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

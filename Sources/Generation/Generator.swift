@@ -127,6 +127,63 @@ public struct Generator: Sendable {
         }
     }
 
+    /// Generates for many prompts with at most `slots` sequences in flight: each step is one
+    /// forward pass that prefills newly admitted prompts and advances running ones together, and a
+    /// finished sequence's slot goes to the next waiting prompt. `onFinish` gets (index, result).
+    public func generateContinuous(_ reqs: [GenerationRequest], slots: Int, onFinish: (Int, GenerationResult) -> Void = { _, _ in }) throws -> [GenerationResult] {
+        let cache = model.makeCache(slots: max(1, min(slots, reqs.count)))
+        var results = [GenerationResult?](repeating: nil, count: reqs.count)
+        var samplers = reqs.map { Sampler($0.sampling) }
+        var outs = [[Int]](repeating: [], count: reqs.count)
+        var waiting = Array(reqs.indices).reversed() as [Int]
+        var running: [Int: Int] = [:]          // slot → request
+        var pendingInput: [Int: [Int]] = [:]   // slot → tokens to feed next step
+        let t0 = now()
+        func finish(_ slot: Int, _ i: Int, _ reason: GenerationResult.FinishReason) {
+            let r = GenerationResult(promptIds: reqs[i].promptIds, outputIds: outs[i], text: tokenizer.decode(outs[i], skipSpecial: true),
+                                     finishReason: reason, prefillSeconds: 0, decodeSeconds: now() - t0)
+            results[i] = r
+            onFinish(i, r)
+            running[slot] = nil
+            pendingInput[slot] = nil
+            cache.reset(slot: slot)
+        }
+        while !waiting.isEmpty || !running.isEmpty {
+            for slot in 0..<cache.slots where running[slot] == nil {
+                guard var i = waiting.popLast() else { break }
+                // A prompt that fills the context leaves no room to generate: it ends at once, as truncated.
+                while reqs[i].promptIds.count >= model.config.contextLength {
+                    let r = GenerationResult(promptIds: reqs[i].promptIds, outputIds: [], text: "", finishReason: .length, prefillSeconds: 0, decodeSeconds: 0)
+                    results[i] = r
+                    onFinish(i, r)
+                    guard let next = waiting.popLast() else { i = -1; break }
+                    i = next
+                }
+                if i < 0 { break }
+                if reqs[i].promptIds.isEmpty { throw GenerationError.emptyPrompt }
+                running[slot] = i
+                pendingInput[slot] = reqs[i].promptIds
+            }
+            let order = running.keys.sorted()
+            if order.isEmpty { continue }
+            let batch = ForwardBatch(order.map { ForwardBatch.Sequence(slot: $0, tokens: pendingInput[$0]!) })
+            let logits = try model.forward(batch, cache: cache, logits: .last)
+            for (row, slot) in order.enumerated() {
+                let i = running[slot]!
+                let tok = samplers[i].sample(logits.row(row), history: reqs[i].promptIds + outs[i])
+                if reqs[i].stopTokenIds.contains(tok) { finish(slot, i, .stopToken); continue }
+                outs[i].append(tok)
+                let limit = min(reqs[i].maxTokens, model.config.contextLength - reqs[i].promptIds.count)
+                if outs[i].count >= limit { finish(slot, i, .length); continue }
+                if !reqs[i].stopStrings.isEmpty, Self.stopStringCut(tokenizer.decode(outs[i], skipSpecial: true), reqs[i].stopStrings) != nil {
+                    finish(slot, i, .stopString); continue
+                }
+                pendingInput[slot] = [tok]
+            }
+        }
+        return results.map { $0! }
+    }
+
     /// Where the earliest stop string starts in `text`, if any occurs.
     static func stopStringCut(_ text: String, _ stops: [String]) -> String.Index? {
         stops.compactMap { $0.isEmpty ? nil : text.range(of: $0)?.lowerBound }.min()

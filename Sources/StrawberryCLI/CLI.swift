@@ -12,7 +12,7 @@ public struct Strawberry: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "strawberry",
         abstract: "Spelling fine-tuning and letter-level evaluation of language models, in pure Swift.",
-        subcommands: [Generate.self, Logits.self, Tokenize.self, Inspect.self, DataCommand.self, Train.self, Merge.self, Bench.self])
+        subcommands: [Generate.self, Logits.self, Tokenize.self, Inspect.self, DataCommand.self, Train.self, Merge.self, Eval.self, CompareCommand.self, Bench.self])
     public init() {}
 }
 

@@ -120,6 +120,12 @@ final class ParityTests: XCTestCase {
         let reqs = texts.map { GenerationRequest(promptIds: m.tokenizer.encode($0), maxTokens: 12) }
         let batched = try gen.generateBatch(reqs)
         for (r, b) in zip(reqs, batched) { XCTAssertEqual(try gen.generate(r).outputIds, b.outputIds) }
+        // Continuous batching with fewer slots than prompts (slots are refilled as sequences finish).
+        let many = (texts + texts.map { $0.uppercased() } + ["queue", "strawberry letters"]).enumerated().map {
+            GenerationRequest(promptIds: m.tokenizer.encode($0.element), maxTokens: 4 + $0.offset % 5, stopTokenIds: [m.tokenizer.eosId ?? -1])
+        }
+        let continuous = try gen.generateContinuous(many, slots: 3)
+        for (r, c) in zip(many, continuous) { XCTAssertEqual(try gen.generate(r).outputIds, c.outputIds) }
     }
 
     func testSmolLM2MatchesTransformers() throws {

@@ -1,0 +1,117 @@
+// eval → compare → report on the tiny Llama: files are valid (JSON schema keys, HTML parses, SVG
+// present), batched evaluation equals one-at-a-time, and bad input fails clearly.
+import Evaluation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Models
+import Foundation
+import ModelFormats
+import SpellingData
+import TestSupport
+import Training
+import XCTest
+
+final class EvaluationRunTests: XCTestCase {
+    static let dataset: String = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("eval-data-\(getpid())").path
+        let words = dir + "-words.txt"
+        try! ["strawberry", "committee", "banana", "queue", "necessary", "rhythm", "mississippi", "bookkeeper", "zebra", "quiz"]
+            .joined(separator: "\n").write(toFile: words, atomically: true, encoding: .utf8)
+        var r = BuildRequest(tokenizerPath: TestPaths.fixtures + "/models/llama", outDir: dir)
+        r.wordsPath = words
+        r.overwrite = true
+        r.config.validationSize = 2
+        r.config.testSize = 5
+        _ = try! DatasetBuilder.build(r)
+        return dir
+    }()
+
+    func tmp(_ n: String) -> String { FileManager.default.temporaryDirectory.appendingPathComponent("eval-\(getpid())-\(n)").path }
+
+    func request(_ out: String, adapter: String? = nil, batch: Int = 4) -> EvalRequest {
+        var r = EvalRequest(model: TestPaths.fixtures + "/models/llama", out: out)
+        r.data = Self.dataset
+        r.adapter = adapter
+        r.batchSize = batch
+        r.chatTemplate = false   // the tiny model's 64-token context cannot hold SmolLM2's system prompt
+        r.log = { _ in }
+        return r
+    }
+
+    func testEvalCompareReport() throws {
+        let base = tmp("base"), ft = tmp("ft"), report = tmp("report")
+        let s = try Evaluator.run(request(base))
+        XCTAssertEqual(s["questions"] as? Int, 5 * 3 * 2)
+        let items = try String(contentsOfFile: base + "/items.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(items.count, 30)
+        let first = try JSONSerialization.jsonObject(with: Data(items[0].utf8)) as! [String: Any]
+        for k in ["task", "style", "prompt", "output", "parsed", "gold", "correct"] { XCTAssertNotNil(first[k], k) }
+
+        // Batched (continuous) evaluation gives the same greedy outputs as batch size 1.
+        let one = tmp("one")
+        _ = try Evaluator.run(request(one, batch: 1))
+        XCTAssertEqual(try String(contentsOfFile: one + "/items.jsonl", encoding: .utf8), try String(contentsOfFile: base + "/items.jsonl", encoding: .utf8))
+
+        // A "fine-tuned" model: a random adapter, so outputs differ.
+        let loaded = try LoadedModel.load(path: TestPaths.fixtures + "/models/llama")
+        var lora = try LoRAState(model: loaded.config, config: LoRAConfig(r: 4, alpha: 8, dropout: 0, targetModules: ["all-linear"]), seed: 9)
+        for i in lora.values.indices { lora.values[i] = Float((i * 7919) % 200 - 100) / 400 }
+        let adapterDir = tmp("adapter")
+        try PEFTAdapter.save(lora, baseModel: "tiny", to: adapterDir)
+        _ = try Evaluator.run(request(ft, adapter: adapterDir))
+
+        let b = try EvalRun(dir: base), f = try EvalRun(dir: ft)
+        let c = try Compare.run(base: b, finetuned: f, trainingRun: nil)
+        let lines = try Report.write(base: b, finetuned: f, comparison: c, trainingRun: nil, to: report)
+        XCTAssertEqual(lines.count, 5)
+        let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report + "/evaluation_results.json"))) as! [String: Any]
+        for side in ["base_model", "finetuned_model"] {
+            let m = (results[side] as! [String: Any])["metrics"] as! [String: Any]
+            for k in ["letter_count_accuracy", "letter_position_accuracy", "character_level_accuracy", "levenshtein_distance"] {
+                XCTAssertNotNil(m[k] as? Double, "\(side).\(k)")
+            }
+        }
+        let final = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report + "/final_report.json"))) as! [String: Any]
+        let criteria = final["success_criteria"] as! [String: Any]
+        for k in ["count_improved", "position_improved", "count_improvement_significant", "position_improvement_significant"] { XCTAssertNotNil(criteria[k] as? Bool, k) }
+        let html = try String(contentsOfFile: report + "/report.html", encoding: .utf8)
+        XCTAssertTrue(html.hasPrefix("<!DOCTYPE html>"))
+        XCTAssertTrue(html.contains("<svg"))
+        XCTAssertEqual(html.components(separatedBy: "<table>").count, html.components(separatedBy: "</table>").count)
+        XCTAssertNoThrow(try XMLDocument(xmlString: try String(contentsOfFile: report + "/accuracy_by_task.svg", encoding: .utf8)))
+        XCTAssertTrue(try String(contentsOfFile: report + "/report.md", encoding: .utf8).contains("## Transfer analysis"))
+    }
+
+    func testExternalEvalFile() throws {
+        let f = tmp("external.jsonl")
+        try """
+            {"prompt": "How many r's are in 'strawberry'?", "answer": 3}
+            {"prompt": "Spell 'cat'.", "answer": "c-a-t", "task": "spelling"}
+            """.write(toFile: f, atomically: true, encoding: .utf8)
+        var r = request(tmp("ext"))
+        r.data = nil
+        r.evalFile = f
+        let s = try Evaluator.run(r)
+        XCTAssertEqual(s["questions"] as? Int, 2)
+        XCTAssertNotNil((s["metrics"] as! [String: Any])["count/external/non-thinking"])
+    }
+
+    func testBadInput() throws {
+        var r = request(tmp("bad"))
+        r.data = tmp("no-such-dataset")
+        XCTAssertThrowsError(try Evaluator.run(r)) { XCTAssertTrue("\($0)".contains("missing"), "\($0)") }
+        r = request(tmp("bad2"))
+        r.split = "validation"
+        r.limit = 0
+        XCTAssertThrowsError(try Evaluator.run(r)) { XCTAssertTrue("\($0)".contains("no evaluation items"), "\($0)") }
+        // An adapter made for another base model is refused with the shapes named.
+        let gpt2 = try LoadedModel.load(path: TestPaths.fixtures + "/models/qwen3")
+        let other = try LoRAState(model: gpt2.config, config: LoRAConfig(r: 4, alpha: 8, dropout: 0, targetModules: ["q_proj"]), seed: 1)
+        let dir = tmp("foreign-adapter")
+        try PEFTAdapter.save(other, baseModel: "qwen3", to: dir)
+        XCTAssertThrowsError(try Evaluator.run(request(tmp("bad3"), adapter: dir))) { XCTAssertTrue("\($0)".contains("shapes"), "\($0)") }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp("bad3") + "/items.jsonl"))
+        XCTAssertThrowsError(try EvalRun(dir: tmp("nothing"))) { XCTAssertTrue("\($0)".contains("not an evaluation directory")) }
+    }
+}
