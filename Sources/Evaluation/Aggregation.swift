@@ -13,7 +13,7 @@ public enum Aggregation {
             let ci = Metrics.wilson(correct, rs.count)
             var m: [String: Any] = ["n": rs.count, "correct": correct, "accuracy": Double(correct) / Double(rs.count),
                                     "accuracy_ci95": [ci.low, ci.high],
-                                    "unparseable": rs.filter { $0["parsed"] == nil || $0["parsed"] is () }.count,
+                                    "unparseable": rs.filter { Report.isMissing($0["parsed"]) }.count,
                                     "truncated": rs.filter { $0["truncated"] as? Bool == true }.count]
             for name in ["character_accuracy", "levenshtein", "bleu_1", "bleu_2", "bleu_3", "bleu_4", "rouge_l_precision"] {
                 let v = rs.compactMap { $0[name] as? Double }

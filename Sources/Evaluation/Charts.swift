@@ -68,8 +68,9 @@ enum Charts {
             let path = pts.sorted { $0.0 < $1.0 }.map { String(format: "%.1f,%.1f", px($0.0), py($0.1)) }.joined(separator: " ")
             s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(path)\"/>\n"
             for p in pts { s += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%@\"><title>%@ %d: %.1f%% (n=%d)</title></circle>\n", px(p.0), py(p.1), color, esc(name), Int(p.0), 100 * p.1, p.2) }
+            let step = (width - left - right) / Double(max(series.count, 1))
             s += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"%@\"/><text x=\"%.1f\" y=\"%.1f\">%@</text>\n",
-                        left + Double(k) * 200, height - 14, color, left + Double(k) * 200 + 14, height - 5, esc(name))
+                        left + Double(k) * step, height - 14, color, left + Double(k) * step + 14, height - 5, esc(name))
         }
         return s + "</svg>\n"
     }

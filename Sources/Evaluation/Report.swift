@@ -27,7 +27,7 @@ public enum Report {
         if let v = mean("levenshtein") { m["levenshtein_distance"] = v }
         for n in 1...4 { if let v = mean("bleu_\(n)") { m["bleu_\(n)"] = v } }
         if let v = mean("rouge_l_precision") { m["rouge_l_precision"] = v }
-        m["unparseable_rate"] = Double(rows.filter { $0["parsed"] == nil }.count) / Double(max(rows.count, 1))
+        m["unparseable_rate"] = Double(rows.filter { isMissing($0["parsed"]) }.count) / Double(max(rows.count, 1))
         return m
     }
 
@@ -64,6 +64,9 @@ public enum Report {
         try writeTextAtomically(html(md: md, charts: charts), to: out + "/report.html")
         return summaryLines(hb, hf, criteria)
     }
+
+    /// An absent answer: nil in memory, null once read back from items.jsonl.
+    static func isMissing(_ v: Any?) -> Bool { v == nil || v is NSNull || v is () }
 
     static func conclusion(_ c: [String: Any]) -> String {
         func word(_ t: String) -> String {
