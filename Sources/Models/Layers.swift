@@ -54,7 +54,7 @@ func attend(qkv: Tensor, batch: ForwardBatch, cache: KVCache, layer: Int, shape:
 
 /// Applies per-head RMSNorm (Qwen3's q_norm/k_norm, optional) and RoPE to the q and k parts of
 /// every row of a fused qkv activation, in place.
-func normAndRotate(_ qkv: inout Tensor, shape: AttentionShape, rope: RotaryEmbedding, table: RotaryEmbedding.Table,
+package func normAndRotate(_ qkv: inout Tensor, shape: AttentionShape, rope: RotaryEmbedding, table: RotaryEmbedding.Table,
                    qNorm: Tensor?, kNorm: Tensor?, eps: Float) {
     let ld = qkv.cols, rows = qkv.rows
     qkv.storage.withUnsafeMutableBufferPointer { p in

@@ -112,18 +112,9 @@ extension LlamaModel: TrainableLM {
         return loss
     }
 
-    /// Qwen3's per-head q/k RMSNorm (if present) then RoPE, on every row of a fused q|k|v activation.
+    /// Qwen3's per-head q/k RMSNorm (if present) then RoPE, on every row: the inference code path.
     func normAndRotateRows(_ qkv: inout Tensor, table: RotaryEmbedding.Table, qNorm: Tensor?, kNorm: Tensor?) {
-        let ld = qkv.cols, rows = qkv.rows, eps = config.normEps, shape = shape, rope = rope
-        qkv.storage.withUnsafeMutableBufferPointer { p in
-            for r in 0..<rows {
-                let q = p.baseAddress! + r * ld, k = q + shape.qDim
-                if let qNorm { qNorm.storage.withUnsafeBufferPointer { sb_rmsnorm(q, q, $0.baseAddress!, Int64(shape.heads), Int64(shape.headDim), eps) } }
-                if let kNorm { kNorm.storage.withUnsafeBufferPointer { sb_rmsnorm(k, k, $0.baseAddress!, Int64(shape.kvHeads), Int64(shape.headDim), eps) } }
-                rope.apply(q, nHeads: shape.heads, row: r, table: table)
-                rope.apply(k, nHeads: shape.kvHeads, row: r, table: table)
-            }
-        }
+        normAndRotate(&qkv, shape: shape, rope: rope, table: table, qNorm: qNorm, kNorm: kNorm, eps: config.normEps)
     }
 
     /// Backward of `normAndRotateRows`: inverse rotation, then the per-head RMSNorm backward.

@@ -13,19 +13,7 @@ import Training
 import XCTest
 
 final class EvaluationRunTests: XCTestCase {
-    static let dataset: String = {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("eval-data-\(getpid())").path
-        let words = dir + "-words.txt"
-        try! ["strawberry", "committee", "banana", "queue", "necessary", "rhythm", "mississippi", "bookkeeper", "zebra", "quiz"]
-            .joined(separator: "\n").write(toFile: words, atomically: true, encoding: .utf8)
-        var r = BuildRequest(tokenizerPath: TestPaths.fixtures + "/models/llama", outDir: dir)
-        r.wordsPath = words
-        r.overwrite = true
-        r.config.validationSize = 2
-        r.config.testSize = 5
-        _ = try! DatasetBuilder.build(r)
-        return dir
-    }()
+    static let dataset = tinyDataset("eval-data", validation: 2, test: 5)
 
     func tmp(_ n: String) -> String { FileManager.default.temporaryDirectory.appendingPathComponent("eval-\(getpid())-\(n)").path }
 

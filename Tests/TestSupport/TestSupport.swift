@@ -1,5 +1,6 @@
 // Locations of committed fixtures and fetched assets for the test targets.
 import Foundation
+import SpellingData
 import XCTest
 
 public enum TestPaths {
@@ -28,6 +29,22 @@ public enum TestPaths {
     public static func loadJSON(_ path: String) throws -> Any {
         try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
     }
+}
+
+/// A small spelling dataset built from the tiny Llama fixture's tokenizer (once per name and process).
+public func tinyDataset(_ name: String, validation: Int, test: Int) -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(getpid())").path
+    if FileManager.default.fileExists(atPath: dir + "/manifest.json") { return dir }
+    let words = dir + "-words.txt"
+    try! ["strawberry", "committee", "banana", "queue", "necessary", "rhythm", "mississippi", "bookkeeper", "zebra", "quiz"]
+        .joined(separator: "\n").write(toFile: words, atomically: true, encoding: .utf8)
+    var r = BuildRequest(tokenizerPath: TestPaths.fixtures + "/models/llama", outDir: dir)
+    r.wordsPath = words
+    r.overwrite = true
+    r.config.validationSize = validation
+    r.config.testSize = test
+    _ = try! DatasetBuilder.build(r)
+    return dir
 }
 
 /// max |a - b| / max(max |b|, tiny): the "max-abs normalised" relative error used in every parity test.

@@ -10,19 +10,7 @@ import Training
 import XCTest
 
 final class TrainerTests: XCTestCase {
-    static let dataset: String = {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trainer-data-\(getpid())").path
-        let words = dir + "-words.txt"
-        try! ["strawberry", "committee", "banana", "queue", "necessary", "rhythm", "mississippi", "bookkeeper", "zebra", "quiz"]
-            .joined(separator: "\n").write(toFile: words, atomically: true, encoding: .utf8)
-        var r = BuildRequest(tokenizerPath: TestPaths.fixtures + "/models/llama", outDir: dir)
-        r.wordsPath = words
-        r.overwrite = true
-        r.config.validationSize = 4
-        r.config.testSize = 2
-        _ = try! DatasetBuilder.build(r)
-        return dir
-    }()
+    static let dataset = tinyDataset("trainer-data", validation: 4, test: 2)
 
     func config(_ out: String, steps: Int = 12) throws -> TrainConfig {
         try TrainConfig.resolve(yamlPath: TestPaths.root + "/configs/train-smollm2.yaml", overrides: [
