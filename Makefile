@@ -36,12 +36,16 @@ demo: assets build
 	$(BIN) data build --tokenizer $(MODEL) --out $(DATA) --overwrite
 	$(BIN) data stats $(DATA)
 	$(BIN) eval --model $(MODEL) --data $(DATA) --limit $(EVAL_LIMIT) --out out/eval-base
-	rm -rf $(RUN)
+	$(BIN) eval --model $(MODEL) --data $(DATA) --split heldout_vocab --tasks spelling --limit $(EVAL_LIMIT) --out out/eval-base-heldout
+	rm -rf $(RUN) out/trajectory
 	$(BIN) train --config configs/train-smollm2.yaml --set data=$(DATA) --set output_dir=$(RUN) \
-	  --set max_steps=$(DEMO_STEPS) --set eval_steps=20 --set save_steps=20
+	  --set max_steps=$(DEMO_STEPS) --set eval_steps=20 --set save_steps=20 --set save_total_limit=0
 	$(BIN) generate --model $(MODEL) --adapter $(RUN)/final --chat --temperature 0 --max-tokens 32 --prompt "Spell the word 'strawberry'."
 	$(BIN) eval --model $(MODEL) --adapter $(RUN)/final --data $(DATA) --limit $(EVAL_LIMIT) --out out/eval-finetuned
-	$(BIN) compare out/eval-base out/eval-finetuned --run $(RUN) --out $(REPORT)
+	$(BIN) eval --model $(MODEL) --adapter $(RUN)/final --data $(DATA) --split heldout_vocab --tasks spelling --limit $(EVAL_LIMIT) --out out/eval-finetuned-heldout
+	for c in $(RUN)/checkpoint-*; do $(BIN) eval --model $(MODEL) --adapter $$c --data $(DATA) --limit 20 --out out/trajectory/$$(basename $$c); done
+	$(BIN) compare out/eval-base out/eval-finetuned --run $(RUN) --heldout-base out/eval-base-heldout \
+	  --heldout-finetuned out/eval-finetuned-heldout --trajectory out/trajectory --out $(REPORT)
 
 bench: assets build
 	$(BIN) bench generate --model $(MODEL)

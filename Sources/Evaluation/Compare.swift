@@ -62,6 +62,59 @@ public enum Compare {
         return result
     }
 
+    /// Spelling accuracy on held-out vocabulary tokens vs held-out dictionary words, from
+    /// `eval --split heldout_vocab` runs (base and fine-tuned) beside the test-split runs.
+    public static func generalization(base: EvalRun, finetuned: EvalRun, heldoutBase: EvalRun?, heldoutFinetuned: EvalRun?) -> [String: Any]? {
+        guard let hb = heldoutBase, let hf = heldoutFinetuned else { return nil }
+        func spelling(_ r: EvalRun) -> [String: Any] {
+            let rs = r.items.filter { $0["task"] as? String == "spelling" }
+            let k = rs.filter { $0["correct"] as? Bool == true }.count
+            let ci = Metrics.wilson(k, rs.count)
+            let chars = rs.compactMap { num($0["character_accuracy"]) }
+            return ["n": rs.count, "accuracy": Double(k) / Double(max(rs.count, 1)), "accuracy_ci95": [ci.low, ci.high],
+                    "character_accuracy": chars.isEmpty ? 0 : chars.reduce(0, +) / Double(chars.count)]
+        }
+        return ["heldout_vocabulary_tokens": ["base": spelling(hb), "finetuned": spelling(hf)],
+                "heldout_dictionary_words": ["base": spelling(base), "finetuned": spelling(finetuned)]]
+    }
+
+    /// Accuracy of each saved checkpoint (evaluated into TRAJECTORY_DIR/checkpoint-STEP by `eval`), and
+    /// the correlation across checkpoints of spelling accuracy with count and position accuracy.
+    public static func trajectory(_ dir: String) throws -> [String: Any]? {
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: dir) else { return nil }
+        var points: [(Int, [String: Double])] = []
+        for n in names where n.hasPrefix("checkpoint-") {
+            guard let step = Int(n.dropFirst("checkpoint-".count)), let run = try? EvalRun(dir: dir + "/" + n) else { continue }
+            var acc: [String: Double] = [:]
+            for task in ["spelling", "count", "position"] {
+                let rs = run.items.filter { $0["task"] as? String == task }
+                if !rs.isEmpty { acc[task] = Double(rs.filter { $0["correct"] as? Bool == true }.count) / Double(rs.count) }
+            }
+            if let c = (run.items.filter { $0["task"] as? String == "spelling" }.compactMap { num($0["character_accuracy"]) }) as [Double]?, !c.isEmpty {
+                acc["spelling_character_accuracy"] = c.reduce(0, +) / Double(c.count)
+            }
+            points.append((step, acc))
+        }
+        guard !points.isEmpty else { return nil }
+        points.sort { $0.0 < $1.0 }
+        func pearson(_ a: [Double], _ b: [Double]) -> Double? {
+            guard a.count >= 3 else { return nil }
+            let ma = a.reduce(0, +) / Double(a.count), mb = b.reduce(0, +) / Double(b.count)
+            let cov = zip(a, b).reduce(0) { $0 + ($1.0 - ma) * ($1.1 - mb) }
+            let va = a.reduce(0) { $0 + ($1 - ma) * ($1 - ma) }, vb = b.reduce(0) { $0 + ($1 - mb) * ($1 - mb) }
+            return va > 0 && vb > 0 ? cov / (va * vb).squareRoot() : nil
+        }
+        var out: [String: Any] = ["checkpoints": points.map { ["step": $0.0, "accuracy": $0.1] as [String: Any] }]
+        // Exact-match spelling is often flat early in training; character accuracy tracks the skill as it forms.
+        let s = points.map { $0.1["spelling_character_accuracy"] ?? 0 }
+        for task in ["count", "position"] {
+            let t = points.map { $0.1[task] ?? 0 }
+            out["correlation_spelling_character_accuracy_vs_\(task)"] = pearson(s, t).map { $0 as Any } ?? ("undefined: fewer than 3 checkpoints or a constant series" as Any)
+        }
+        return out
+    }
+
     /// Per word: spelled right vs counted/located right (phi with bootstrap CI), before and after;
     /// and transfer efficiency = Δ accuracy (count or position) ÷ Δ spelling accuracy, defined only
     /// when the spelling gain is positive and significant (McNemar p < 0.05).

@@ -41,10 +41,18 @@ public struct EvalItem {
     public var metadata: [String: Any]
 }
 
+/// The dataset's default question wording (SpellingData's QuestionWording), for splits that carry no prompts.
+enum QuestionWordingDefaults {
+    static let spelling = "Spell the word '{word}' letter by letter, separated by dashes."
+    static let directSpelling = " Answer with only the spelling."
+    static let spellFirstSpelling = " First spell the word letter by letter, then give the spelling."
+}
+
 public enum Evaluator {
     public static func loadItems(_ r: EvalRequest) throws -> [EvalItem] {
         if let f = r.evalFile { return try loadExternal(f, limit: r.limit) }
         guard let dir = r.data else { throw EvaluationError("give --data DATASET_DIR or --eval-file FILE.jsonl") }
+        if r.split == "heldout_vocab" { return try heldoutVocabItems(dir, r) }
         var items: [EvalItem] = []
         for task in r.tasks {
             for style in r.styles {
@@ -67,6 +75,32 @@ public enum Evaluator {
             }
         }
         guard !items.isEmpty else { throw EvaluationError("no evaluation items in \(dir) for split '\(r.split)' (empty split?)") }
+        return items
+    }
+
+    /// Spelling questions on the held-out vocabulary tokens (never trained on, but single tokens), worded
+    /// like the dictionary-word spelling questions, to separate generalisation to unseen tokens from
+    /// generalisation to unseen multi-token words.
+    static func heldoutVocabItems(_ dir: String, _ r: EvalRequest) throws -> [EvalItem] {
+        guard let text = try? String(contentsOfFile: dir + "/heldout_vocab.jsonl", encoding: .utf8) else {
+            throw EvaluationError("\(dir)/heldout_vocab.jsonl is missing; is \(dir) a dataset built by `strawberry data build`?")
+        }
+        let words = try text.split(separator: "\n").map { line -> String in
+            guard let rec = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let w = rec["word"] as? String else {
+                throw EvaluationError("\(dir)/heldout_vocab.jsonl: a record lacks its word")
+            }
+            return w
+        }
+        let q = QuestionWordingDefaults.self
+        var items: [EvalItem] = []
+        for style in r.styles {
+            for (i, w) in words.prefix(r.limit ?? .max).enumerated() {
+                let prompt = q.spelling.replacingOccurrences(of: "{word}", with: w) + (style == "direct" ? q.directSpelling : q.spellFirstSpelling)
+                items.append(EvalItem(id: "heldout_vocab-spelling-\(style)-\(i)", task: "spelling", style: style, prompt: prompt,
+                                      gold: w.map(String.init).joined(separator: "-"), word: w, metadata: ["word_length": w.count]))
+            }
+        }
+        guard !items.isEmpty else { throw EvaluationError("\(dir)/heldout_vocab.jsonl has no words") }
         return items
     }
 

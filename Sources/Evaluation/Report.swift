@@ -57,8 +57,17 @@ public enum Report {
         try writeTextAtomically(try JSONWriter.string(final, pretty: true) + "\n", to: out + "/final_report.json")
         try writeTextAtomically(try JSONWriter.string(comparison, pretty: true) + "\n", to: out + "/comparison.json")
 
-        let charts = makeCharts(base: base, ft: ft, groups: groups, trainingRun: trainingRun)
-        let md = markdown(hb, hf, groups, comparison["transfer"] as? [String: Any] ?? [:], criteria, charts: charts.map(\.0))
+        var charts = makeCharts(base: base, ft: ft, groups: groups, trainingRun: trainingRun)
+        if let traj = comparison["trajectory"] as? [String: Any], let pts = traj["checkpoints"] as? [[String: Any]] {
+            func series(_ k: String) -> [(Double, Double, Int)] {
+                pts.compactMap { p in (p["accuracy"] as? [String: Any]).flatMap { num($0[k]) }.map { (num(p["step"]) ?? 0, $0, 0) } }
+            }
+            charts.append(("checkpoint_trajectory.svg", Charts.lines(title: "Accuracy of saved checkpoints during training", xLabel: "optimizer step", series: [
+                ("spelling character accuracy", series("spelling_character_accuracy")), ("letter count", series("count")), ("letter position", series("position")),
+            ].filter { !$0.1.isEmpty })))
+        }
+        var md = markdown(hb, hf, groups, comparison["transfer"] as? [String: Any] ?? [:], criteria, charts: charts.map(\.0))
+        md += extraSections(comparison)
         for (name, svg) in charts { try writeTextAtomically(svg, to: out + "/" + name) }
         try writeTextAtomically(md, to: out + "/report.md")
         try writeTextAtomically(html(md: md, charts: charts), to: out + "/report.html")
@@ -165,7 +174,31 @@ public enum Report {
         }
         s += "## Charts\n\n" + charts.map { "![\($0)](\($0))\n" }.joined(separator: "\n")
         if !charts.contains("training_loss.svg") { s += "\n(No training run given: pass `--run RUN_DIR` to include the loss curve.)\n" }
-        s += "\nCheckpoint trajectory: not evaluated in this report (evaluate each `checkpoint-*/` with `strawberry eval --adapter` to add it).\n"
+        return s
+    }
+
+    static func extraSections(_ c: [String: Any]) -> String {
+        var s = ""
+        if let g = c["generalization"] as? [String: [String: [String: Any]]] {
+            s += "\n## Spelling generalisation\n\n| held-out set | base exact | fine-tuned exact | base char acc | fine-tuned char acc |\n|---|---:|---:|---:|---:|\n"
+            for (name, key) in [("vocabulary tokens (never trained on)", "heldout_vocabulary_tokens"), ("dictionary words (multi-token)", "heldout_dictionary_words")] {
+                guard let row = g[key] else { continue }
+                s += "| \(name) | \(pct(row["base"]?["accuracy"])) | \(pct(row["finetuned"]?["accuracy"])) | \(pct(row["base"]?["character_accuracy"])) | \(pct(row["finetuned"]?["character_accuracy"])) |\n"
+            }
+        }
+        if let t = c["trajectory"] as? [String: Any], let pts = t["checkpoints"] as? [[String: Any]] {
+            s += "\n## Checkpoint trajectory\n\n| step | spelling char acc | spelling exact | count | position |\n|---:|---:|---:|---:|---:|\n"
+            for p in pts {
+                let a = p["accuracy"] as? [String: Any] ?? [:]
+                s += "| \(Int(num(p["step"]) ?? 0)) | \(pct(a["spelling_character_accuracy"])) | \(pct(a["spelling"])) | \(pct(a["count"])) | \(pct(a["position"])) |\n"
+            }
+            for task in ["count", "position"] {
+                let v = t["correlation_spelling_character_accuracy_vs_\(task)"]
+                s += "\nCorrelation across checkpoints, spelling character accuracy vs \(task) accuracy: " + (num(v).map { String(format: "%.2f", $0) } ?? "\(v ?? "undefined")") + "\n"
+            }
+        } else {
+            s += "\nCheckpoint trajectory: not evaluated (pass `--trajectory DIR` with `eval` runs of each checkpoint).\n"
+        }
         return s
     }
 

@@ -91,10 +91,21 @@ struct CompareCommand: ParsableCommand {
     var out: String
     @Option(name: .customLong("run"), help: "The training run directory (adds its loss curve to the report).")
     var trainingRun: String?
+    @Option(name: .long, help: "`eval --split heldout_vocab` of the base model (spelling generalisation to unseen tokens).")
+    var heldoutBase: String?
+    @Option(name: .long, help: "`eval --split heldout_vocab` of the fine-tuned model.")
+    var heldoutFinetuned: String?
+    @Option(name: .long, help: "A directory of `eval` runs named checkpoint-STEP (one per saved checkpoint): the trajectory.")
+    var trajectory: String?
 
     func run() throws {
         let b = try EvalRun(dir: base), f = try EvalRun(dir: finetuned)
-        let c = try Compare.run(base: b, finetuned: f, trainingRun: trainingRun)
+        var c = try Compare.run(base: b, finetuned: f, trainingRun: trainingRun)
+        if let hb = heldoutBase, let hf = heldoutFinetuned,
+           let g = Compare.generalization(base: b, finetuned: f, heldoutBase: try EvalRun(dir: hb), heldoutFinetuned: try EvalRun(dir: hf)) {
+            c["generalization"] = g
+        }
+        if let trajectory, let t = try Compare.trajectory(trajectory) { c["trajectory"] = t }
         let lines = try Report.write(base: b, finetuned: f, comparison: c, trainingRun: trainingRun, to: out)
         lines.forEach { print($0) }
         print("report: \(out)/report.html (also report.md, evaluation_results.json, final_report.json)")

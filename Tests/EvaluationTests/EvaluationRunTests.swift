@@ -50,7 +50,24 @@ final class EvaluationRunTests: XCTestCase {
         _ = try Evaluator.run(request(ft, adapter: adapterDir))
 
         let b = try EvalRun(dir: base), f = try EvalRun(dir: ft)
-        let c = try Compare.run(base: b, finetuned: f, trainingRun: nil)
+        var c = try Compare.run(base: b, finetuned: f, trainingRun: nil)
+        // Spelling generalisation: held-out vocabulary tokens vs dictionary words.
+        var hb = request(tmp("hb")), hf = request(tmp("hf"), adapter: adapterDir)
+        hb.split = "heldout_vocab"; hb.tasks = ["spelling"]
+        hf.split = "heldout_vocab"; hf.tasks = ["spelling"]
+        _ = try Evaluator.run(hb)
+        _ = try Evaluator.run(hf)
+        let g = try XCTUnwrap(Compare.generalization(base: b, finetuned: f, heldoutBase: try EvalRun(dir: tmp("hb")), heldoutFinetuned: try EvalRun(dir: tmp("hf"))))
+        XCTAssertNotNil((g["heldout_vocabulary_tokens"] as? [String: Any])?["base"])
+        c["generalization"] = g
+        // A trajectory of three "checkpoints".
+        let traj = tmp("trajectory")
+        try? FileManager.default.removeItem(atPath: traj)
+        try FileManager.default.createDirectory(atPath: traj, withIntermediateDirectories: true)
+        for (step, src) in [(0, base), (10, ft), (20, one)] { try FileManager.default.copyItem(atPath: src, toPath: traj + "/checkpoint-\(step)") }
+        let t = try XCTUnwrap(Compare.trajectory(traj))
+        XCTAssertEqual((t["checkpoints"] as? [[String: Any]])?.count, 3)
+        c["trajectory"] = t
         let lines = try Report.write(base: b, finetuned: f, comparison: c, trainingRun: nil, to: report)
         XCTAssertEqual(lines.count, 5)
         let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report + "/evaluation_results.json"))) as! [String: Any]
@@ -68,7 +85,9 @@ final class EvaluationRunTests: XCTestCase {
         XCTAssertTrue(html.contains("<svg"))
         XCTAssertEqual(html.components(separatedBy: "<table>").count, html.components(separatedBy: "</table>").count)
         XCTAssertNoThrow(try XMLDocument(xmlString: try String(contentsOfFile: report + "/accuracy_by_task.svg", encoding: .utf8)))
-        XCTAssertTrue(try String(contentsOfFile: report + "/report.md", encoding: .utf8).contains("## Transfer analysis"))
+        let md = try String(contentsOfFile: report + "/report.md", encoding: .utf8)
+        for section in ["## Transfer analysis", "## Spelling generalisation", "## Checkpoint trajectory"] { XCTAssertTrue(md.contains(section), section) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: report + "/checkpoint_trajectory.svg"))
     }
 
     func testExternalEvalFile() throws {
