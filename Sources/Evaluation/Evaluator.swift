@@ -21,7 +21,7 @@ public struct EvalRequest {
     public var modes: [EvalMode] = [.nonThinking]
     public var limit: Int?
     public var samples = 1
-    public var batchSize = 16
+    public var batchSize = 32
     public var seed: UInt64 = 0
     /// Wrap questions in the model's chat template (when it has one).
     public var chatTemplate = true

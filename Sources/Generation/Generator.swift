@@ -139,6 +139,21 @@ public struct Generator: Sendable {
         var running: [Int: Int] = [:]          // slot → request
         var pendingInput: [Int: [Int]] = [:]   // slot → tokens to feed next step
         let t0 = now()
+        // Prompts built from one chat template share a long prefix (system prompt, turn markers):
+        // compute its keys/values once and copy them into each slot (prefix caching).
+        var shared = reqs.first?.promptIds ?? []
+        for r in reqs.dropFirst() where !shared.isEmpty {
+            var k = 0
+            while k < min(shared.count, r.promptIds.count), shared[k] == r.promptIds[k] { k += 1 }
+            shared.removeSubrange(k...)
+        }
+        if let shortest = reqs.map(\.promptIds.count).min() { shared = Array(shared.prefix(max(0, shortest - 1))) }
+        var prefixCache: KVCache? = nil
+        if reqs.count > 1 && shared.count >= 8 && shared.count < model.config.contextLength {
+            let pc = model.makeCache()
+            _ = try model.forward(ForwardBatch(tokens: shared), cache: pc, logits: .last)
+            prefixCache = pc
+        }
         func finish(_ slot: Int, _ i: Int, _ reason: GenerationResult.FinishReason) {
             let r = GenerationResult(promptIds: reqs[i].promptIds, outputIds: outs[i], text: tokenizer.decode(outs[i], skipSpecial: true),
                                      finishReason: reason, prefillSeconds: 0, decodeSeconds: now() - t0)
@@ -162,7 +177,12 @@ public struct Generator: Sendable {
                 if i < 0 { break }
                 if reqs[i].promptIds.isEmpty { throw GenerationError.emptyPrompt }
                 running[slot] = i
-                pendingInput[slot] = reqs[i].promptIds
+                if let pc = prefixCache {
+                    cache.copyPrefix(from: pc, slot: 0, count: shared.count, into: slot)
+                    pendingInput[slot] = Array(reqs[i].promptIds[shared.count...])
+                } else {
+                    pendingInput[slot] = reqs[i].promptIds
+                }
             }
             let order = running.keys.sorted()
             if order.isEmpty { continue }

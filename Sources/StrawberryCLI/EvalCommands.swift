@@ -29,8 +29,8 @@ struct Eval: ParsableCommand {
     var limit: Int?
     @Option(name: .long, help: "Samples per question in thinking mode (mean accuracy over samples).")
     var samples = 1
-    @Option(name: .long, help: "Sequences generated together (continuous batching).")
-    var batchSize = 16
+    @Option(name: .long, help: "Sequences generated together (continuous batching, shared-prefix KV reuse).")
+    var batchSize = 32
     @Option(name: .long, help: "Seed for thinking-mode sampling.")
     var seed: UInt64 = 0
     @Option(name: .long, help: "Output directory.")

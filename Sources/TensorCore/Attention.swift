@@ -35,6 +35,22 @@ public final class KVCache: @unchecked Sendable {
         return lengths.count - 1
     }
 
+    /// Makes `slot` hold the first `count` positions of `source`'s slot `from` (a shared prompt prefix
+    /// computed once), so only the rest of the prompt needs a forward pass.
+    public func copyPrefix(from source: KVCache, slot from: Int, count: Int, into slot: Int) {
+        precondition(source.layers == layers && source.kvDim == kvDim && count <= source.lengths[from])
+        let n = count * kvDim
+        for l in 0..<layers {
+            if keys[slot][l].count < n {
+                keys[slot][l].append(contentsOf: repeatElement(0, count: n - keys[slot][l].count))
+                values[slot][l].append(contentsOf: repeatElement(0, count: n - values[slot][l].count))
+            }
+            keys[slot][l].replaceSubrange(0..<n, with: source.keys[from][l][0..<n])
+            values[slot][l].replaceSubrange(0..<n, with: source.values[from][l][0..<n])
+        }
+        lengths[slot] = count
+    }
+
     /// Empties a slot so it can serve a new sequence, keeping its memory.
     public func reset(slot: Int) { lengths[slot] = 0 }
 
