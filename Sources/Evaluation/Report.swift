@@ -67,7 +67,8 @@ public enum Report {
             ].filter { !$0.1.isEmpty })))
         }
         var md = markdown(hb, hf, groups, comparison["transfer"] as? [String: Any] ?? [:], criteria, charts: charts.map(\.0))
-        md += extraSections(comparison)
+        // Generalisation and trajectory tables go before the charts.
+        if let r = md.range(of: "## Charts") { md.insert(contentsOf: extraSections(comparison) + "\n", at: r.lowerBound) } else { md += extraSections(comparison) }
         for (name, svg) in charts { try writeTextAtomically(svg, to: out + "/" + name) }
         try writeTextAtomically(md, to: out + "/report.md")
         try writeTextAtomically(html(md: md, charts: charts), to: out + "/report.html")
