@@ -108,7 +108,7 @@ public struct Generator: Sendable {
         while !active.isEmpty {
             var next: [ForwardBatch.Sequence] = []
             for (row, i) in active.enumerated() {
-                let tok = samplers[i].sample(logits.row(row), history: reqs[i].promptIds + outs[i])
+                let tok = samplers[i].sample(logits.row(row), history: reqs[i].sampling.repetitionPenalty != 1 ? reqs[i].promptIds + outs[i] : [])
                 if reqs[i].stopTokenIds.contains(tok) { reasons[i] = .stopToken; continue }
                 outs[i].append(tok)
                 let limit = min(reqs[i].maxTokens, model.config.contextLength - reqs[i].promptIds.count)
@@ -190,7 +190,8 @@ public struct Generator: Sendable {
             let logits = try model.forward(batch, cache: cache, logits: .last)
             for (row, slot) in order.enumerated() {
                 let i = running[slot]!
-                let tok = samplers[i].sample(logits.row(row), history: reqs[i].promptIds + outs[i])
+                // The history only matters to the repetition penalty; skip building it otherwise (every step, every slot).
+                let tok = samplers[i].sample(logits.row(row), history: reqs[i].sampling.repetitionPenalty != 1 ? reqs[i].promptIds + outs[i] : [])
                 if reqs[i].stopTokenIds.contains(tok) { finish(slot, i, .stopToken); continue }
                 outs[i].append(tok)
                 let limit = min(reqs[i].maxTokens, model.config.contextLength - reqs[i].promptIds.count)

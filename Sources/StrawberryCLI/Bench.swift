@@ -109,23 +109,29 @@ struct BenchGenerate: ParsableCommand {
 
     /// Runs bench/peers/generate_peer.py with the same model and sizes; nil when Python/torch is absent.
     func runPeer() -> [String: Any]? {
-        let script = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("../../bench/peers/generate_peer.py").standardized.path
-        let path = FileManager.default.fileExists(atPath: script) ? script : "bench/peers/generate_peer.py"
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", path, "--model", modelOptions.model, "--prompt-tokens", "\(promptTokens)",
-                       "--new-tokens", "\(newTokens)", "--batch", "\(batch)", "--threads", "\(BLAS.threads)"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.standardError
-        do { try p.run() } catch { return nil }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { return nil }
-        return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        runPeerScript("generate_peer.py", ["--model", modelOptions.model, "--prompt-tokens", "\(promptTokens)",
+                                           "--new-tokens", "\(newTokens)", "--batch", "\(batch)", "--threads", "\(BLAS.threads)"])
     }
+}
+
+/// Runs a bench/peers/ script with python3 and parses the JSON object it prints; nil when the script,
+/// Python or its packages are missing (the bench then reports Strawberry's figures alone).
+func runPeerScript(_ name: String, _ args: [String]) -> [String: Any]? {
+    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        .appendingPathComponent("../../bench/peers/" + name).standardized.path
+    let path = FileManager.default.fileExists(atPath: beside) ? beside : "bench/peers/" + name
+    guard FileManager.default.fileExists(atPath: path) else { return nil }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", path] + args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.standardError
+    do { try p.run() } catch { return nil }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else { return nil }
+    return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
 }
 
 /// SGEMM throughput on a prefill-shaped product (512 × 1536 × 576), best of five.

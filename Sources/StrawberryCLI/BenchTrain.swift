@@ -119,21 +119,9 @@ struct BenchTrain: ParsableCommand {
     }
 
     func runTrainPeer() -> [String: Any]? {
-        let path = "bench/peers/train_peer.py"
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        var args = ["python3", path, "--model", modelOptions.model, "--batch", "\(batch)", "--seq-len", "\(seqLen)", "--rank", "\(rank)",
+        var args = ["--model", modelOptions.model, "--batch", "\(batch)", "--seq-len", "\(seqLen)", "--rank", "\(rank)",
                     "--targets", targets, "--steps", "\(steps)", "--threads", "\(BLAS.threads)"]
         if let data { args += ["--data", data] }
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.standardError
-        do { try p.run() } catch { return nil }
-        let d = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { return nil }
-        return try? JSONSerialization.jsonObject(with: d) as? [String: Any]
+        return runPeerScript("train_peer.py", args)
     }
 }
