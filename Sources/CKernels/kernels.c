@@ -139,6 +139,23 @@ SB_AVX2 static void silu_mul_avx2(float *out, const float *g, const float *u, in
     }
 }
 
+SB_AVX2 static void swiglu_backward_avx2(float *dg, float *du, const float *g, const float *u, const float *dy, int64_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(g + i), up = _mm256_loadu_ps(u + i), d = _mm256_loadu_ps(dy + i);
+        __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+        __m256 slope = _mm256_mul_ps(s, _mm256_fmadd_ps(x, _mm256_sub_ps(one, s), one));
+        _mm256_storeu_ps(dg + i, _mm256_mul_ps(_mm256_mul_ps(d, up), slope));
+        _mm256_storeu_ps(du + i, _mm256_mul_ps(d, _mm256_mul_ps(x, s)));
+    }
+    for (; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-g[i]));
+        dg[i] = dy[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
+        du[i] = dy[i] * g[i] * s;
+    }
+}
+
 SB_AVX2 static void gelu_tanh_avx2(float *out, const float *x, int64_t n) {
     const __m256 k0 = _mm256_set1_ps(0.7978845608028654f), k1 = _mm256_set1_ps(0.044715f);
     const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f), half = _mm256_set1_ps(0.5f);
@@ -242,6 +259,17 @@ void sb_silu_mul(float *out, const float *gate, const float *up, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         float s = gate[i] / (1.0f + expf(-gate[i]));
         out[i] = up ? s * up[i] : s;
+    }
+}
+
+void sb_swiglu_backward(float *dg, float *du, const float *g, const float *u, const float *dy, int64_t n) {
+#if SB_X86
+    if (sb_simd_level()) { swiglu_backward_avx2(dg, du, g, u, dy, n); return; }
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-g[i]));
+        dg[i] = dy[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
+        du[i] = dy[i] * g[i] * s;
     }
 }
 

@@ -62,12 +62,14 @@ public func layerNormBackward(_ dy: Tensor, x: Tensor, weight: Tensor, eps: Floa
 public func swiGLUBackward(_ dy: Tensor, gateUp gu: Tensor) -> Tensor {
     let F = gu.cols / 2
     var d = Tensor(uninitialized: gu.shape)
-    for r in 0..<gu.rows {
-        let b = r * 2 * F
-        for i in 0..<F {
-            let g = gu.storage[b + i], u = gu.storage[b + F + i], s = 1 / (1 + expf(-g)), up = dy.storage[r * F + i]
-            d.storage[b + i] = up * u * s * (1 + g * (1 - s))
-            d.storage[b + F + i] = up * g * s
+    gu.storage.withUnsafeBufferPointer { g in
+        dy.storage.withUnsafeBufferPointer { up in
+            d.storage.withUnsafeMutableBufferPointer { dp in
+                for r in 0..<gu.rows {
+                    let row = g.baseAddress! + r * 2 * F, out = dp.baseAddress! + r * 2 * F
+                    sb_swiglu_backward(out, out + F, row, row + F, up.baseAddress! + r * F, Int64(F))
+                }
+            }
         }
     }
     return d

@@ -73,8 +73,10 @@ func adaptedLinearBackward(_ dy: Tensor, x: Tensor, _ lin: Linear, slots: [LoRAS
     for (k, slot) in slots.enumerated() {
         let m = slot.module
         var du = [Float](repeating: 0, count: N * r)
-        var dxl = [Float](repeating: 0, count: N * inF)
         let input = saved.dropped[k] ?? x.storage
+        let mask = saved.masks[k]
+        // Without dropout, du·A accumulates straight into dx (beta = 1); with it, the mask applies first.
+        var dxl = mask == nil ? [] : [Float](repeating: 0, count: N * inF)
         lora.values.withUnsafeBufferPointer { v in
             grads.withUnsafeMutableBufferPointer { g in
                 dy.storage.withUnsafeBufferPointer { dp in
@@ -95,16 +97,25 @@ func adaptedLinearBackward(_ dy: Tensor, x: Tensor, _ lin: Linear, slots: [LoRAS
                         BLAS.gemm(transA: true, M: r, N: inF, K: N, A: dup.baseAddress!, lda: r, B: xp.baseAddress!, ldb: inF,
                                   beta: 1, C: g.baseAddress! + m.offsetA, ldc: inF)
                     }
-                    dxl.withUnsafeMutableBufferPointer { lp in
-                        BLAS.gemm(M: N, N: inF, K: r, A: dup.baseAddress!, lda: r, B: v.baseAddress! + m.offsetA, ldb: inF,
-                                  C: lp.baseAddress!, ldc: inF)
+                    if mask == nil {
+                        dx.storage.withUnsafeMutableBufferPointer { xp in
+                            BLAS.gemm(M: N, N: inF, K: r, A: dup.baseAddress!, lda: r, B: v.baseAddress! + m.offsetA, ldb: inF,
+                                      beta: 1, C: xp.baseAddress!, ldc: inF)
+                        }
+                    } else {
+                        dxl.withUnsafeMutableBufferPointer { lp in
+                            BLAS.gemm(M: N, N: inF, K: r, A: dup.baseAddress!, lda: r, B: v.baseAddress! + m.offsetA, ldb: inF,
+                                      C: lp.baseAddress!, ldc: inF)
+                        }
                     }
                 }
             }
         }
-        if let mask = saved.masks[k] { for i in 0..<dxl.count { dxl[i] *= mask[i] } }
-        dx.storage.withUnsafeMutableBufferPointer { xp in
-            dxl.withUnsafeBufferPointer { lp in sb_add(xp.baseAddress!, xp.baseAddress!, lp.baseAddress!, Int64(N * inF)) }
+        if let mask {
+            for i in 0..<dxl.count { dxl[i] *= mask[i] }
+            dx.storage.withUnsafeMutableBufferPointer { xp in
+                dxl.withUnsafeBufferPointer { lp in sb_add(xp.baseAddress!, xp.baseAddress!, lp.baseAddress!, Int64(N * inF)) }
+            }
         }
     }
     return dx

@@ -40,6 +40,9 @@ void sb_silu(float *out, const float *x, int64_t n);
 void sb_silu_mul(float *out, const float *gate, const float *up, int64_t n);
 /// out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))  (GPT-2's "gelu_new")
 void sb_gelu_tanh(float *out, const float *x, int64_t n);
+/// SwiGLU backward for one row: given gate g, up u and dy (n each), writes
+/// dg = dy·u·σ(g)(1 + g(1 − σ(g))) and du = dy·silu(g).
+void sb_swiglu_backward(float *dg, float *du, const float *g, const float *u, const float *dy, int64_t n);
 /// out = exp(x)
 void sb_exp(float *out, const float *x, int64_t n);
 
