@@ -93,38 +93,10 @@ public struct Generator: Sendable {
                                 prefillSeconds: t1 - t0, decodeSeconds: now() - t1)
     }
 
-    /// Generates for many prompts at once: every step runs one forward over the last token of
-    /// each unfinished sequence. Greedy results equal one-at-a-time generation.
+    /// Generates for many prompts at once, all in flight together. Greedy results equal
+    /// one-at-a-time generation.
     public func generateBatch(_ reqs: [GenerationRequest]) throws -> [GenerationResult] {
-        let cache = model.makeCache(slots: reqs.count)
-        var samplers = reqs.map { Sampler($0.sampling) }
-        var outs = [[Int]](repeating: [], count: reqs.count)
-        var reasons = [GenerationResult.FinishReason](repeating: .length, count: reqs.count)
-        var active = Array(reqs.indices)
-        let t0 = now()
-        var batch = ForwardBatch(reqs.enumerated().map { .init(slot: $0.offset, tokens: $0.element.promptIds) })
-        var logits = try model.forward(batch, cache: cache, logits: .last)
-        let t1 = now()
-        while !active.isEmpty {
-            var next: [ForwardBatch.Sequence] = []
-            for (row, i) in active.enumerated() {
-                let tok = samplers[i].sample(logits.row(row), history: reqs[i].sampling.repetitionPenalty != 1 ? reqs[i].promptIds + outs[i] : [])
-                if reqs[i].stopTokenIds.contains(tok) { reasons[i] = .stopToken; continue }
-                outs[i].append(tok)
-                let limit = min(reqs[i].maxTokens, model.config.contextLength - reqs[i].promptIds.count)
-                if outs[i].count >= limit { continue }
-                next.append(.init(slot: i, tokens: [tok]))
-            }
-            active = next.map(\.slot)
-            if active.isEmpty { break }
-            batch = ForwardBatch(next)
-            logits = try model.forward(batch, cache: cache, logits: .last)
-        }
-        let t2 = now()
-        return reqs.indices.map { i in
-            GenerationResult(promptIds: reqs[i].promptIds, outputIds: outs[i], text: tokenizer.decode(outs[i], skipSpecial: true),
-                             finishReason: reasons[i], prefillSeconds: t1 - t0, decodeSeconds: t2 - t1)
-        }
+        try generateContinuous(reqs, slots: reqs.count)
     }
 
     /// Generates for many prompts with at most `slots` sequences in flight: each step is one

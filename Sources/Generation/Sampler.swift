@@ -48,10 +48,22 @@ public struct Sampler: Sendable {
             }
         }
         if p.isGreedy { return argmax(l) }
-        // Candidates sorted by logit, descending; ties by id for determinism.
-        var idx = Array(0..<l.count)
-        idx.sort { l[$0] != l[$1] ? l[$0] > l[$1] : $0 < $1 }
-        if p.topK > 0 && p.topK < idx.count { idx.removeSubrange(p.topK...) }
+        // Candidates sorted by logit, descending; ties by id for determinism. With top-k only the k best
+        // are kept while scanning, instead of sorting the whole vocabulary for every token.
+        let before = { (a: Int, b: Int) -> Bool in l[a] != l[b] ? l[a] > l[b] : a < b }
+        var idx: [Int]
+        if p.topK > 0 && p.topK < l.count {
+            idx = []
+            idx.reserveCapacity(p.topK + 1)
+            for i in l.indices where idx.count < p.topK || before(i, idx[idx.count - 1]) {
+                var lo = 0, hi = idx.count
+                while lo < hi { let mid = (lo + hi) / 2; if before(idx[mid], i) { lo = mid + 1 } else { hi = mid } }
+                idx.insert(i, at: lo)
+                if idx.count > p.topK { idx.removeLast() }
+            }
+        } else {
+            idx = Array(l.indices).sorted(by: before)
+        }
         let maxLogit = Double(l[idx[0]]) / Double(p.temperature)
         var probs = idx.map { exp(Double(l[$0]) / Double(p.temperature) - maxLogit) }
         var total = probs.reduce(0, +)

@@ -156,11 +156,6 @@ public struct GGUFFile: Sendable {
         return values
     }
 
-    /// Raw bytes of a tensor (for copying a file unchanged).
-    public func rawBytes(_ name: String) -> UnsafeRawBufferPointer? {
-        info(name).map { UnsafeRawBufferPointer(rebasing: file.bytes[$0.range]) }
-    }
-
     // MARK: metadata accessors
 
     public func string(_ key: String) -> String? { metadata[key]?.string }

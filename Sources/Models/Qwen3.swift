@@ -12,7 +12,4 @@ public enum Qwen3 {
         precondition(config.architecture == .qwen3)
         return try LlamaModel(config: config, weights: weights)
     }
-
-    /// Token id that ends the reasoning block in Qwen3's vocabulary.
-    public static let endThinkToken = "</think>"
 }

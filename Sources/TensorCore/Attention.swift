@@ -27,14 +27,6 @@ public final class KVCache: @unchecked Sendable {
 
     public var slots: Int { lengths.count }
 
-    /// Adds an empty slot and returns its index.
-    public func addSlot() -> Int {
-        lengths.append(0)
-        keys.append(Array(repeating: [], count: layers))
-        values.append(Array(repeating: [], count: layers))
-        return lengths.count - 1
-    }
-
     /// Makes `slot` hold the first `count` positions of `source`'s slot `from` (a shared prompt prefix
     /// computed once), so only the rest of the prompt needs a forward pass.
     public func copyPrefix(from source: KVCache, slot from: Int, count: Int, into slot: Int) {

@@ -89,16 +89,10 @@ public func geluTanhBackward(_ dy: Tensor, x: Tensor) -> Tensor {
     return dx
 }
 
-extension RotaryEmbedding {
-    /// The rotation is orthogonal, so its backward rotates the gradient by the opposite angle.
-    public func applyBackward(_ dx: UnsafeMutablePointer<Float>, nHeads: Int, row: Int, table: Table) {
-        table.cos.withUnsafeBufferPointer { cp in
-            let negSin = table.sin[(row * table.half)..<((row + 1) * table.half)].map { -$0 }
-            negSin.withUnsafeBufferPointer { sp in
-                sb_rope(dx, Int64(nHeads), Int64(headDim), cp.baseAddress! + row * table.half, sp.baseAddress!, style == .halves ? 1 : 0)
-            }
-        }
-    }
+extension RotaryEmbedding.Table {
+    /// The opposite rotation (sin negated). The rotation is orthogonal, so RoPE's backward applies
+    /// this table to the gradient; built once per step and shared by every layer.
+    public var inverse: RotaryEmbedding.Table { RotaryEmbedding.Table(half: half, cos: cos, sin: sin.map { -$0 }) }
 }
 
 /// Mean cross-entropy pieces for rows of logits against targets: returns the summed loss and

@@ -19,10 +19,7 @@ extension GPT2Model: TrainableLM {
     public func loss(_ batch: TrainingBatch, lora: LoRAState, lossScale: Float, dropoutSeed: UInt64, grads: inout [Float]?) throws -> Double {
         let c = config, eps = c.normEps, spans = batch.spans, p = lora.config.dropout
         let ids = batch.sequences.flatMap { $0 }
-        if let bad = ids.first(where: { $0 < 0 || $0 >= c.vocabSize }) { throw ModelError.tokenOutOfRange(id: bad, vocabulary: c.vocabSize) }
-        if let longest = batch.sequences.map(\.count).max(), longest > c.contextLength {
-            throw ModelError.contextExceeded(position: longest - 1, limit: c.contextLength)
-        }
+        try validate(batch, c)
         var x = embedding(wte, ids)
         addInPlace(&x, embedding(wpe, batch.sequences.flatMap { Array(0..<$0.count) }))
         var saved: [LayerSaved] = []

@@ -58,12 +58,7 @@ extension LlamaModel: TrainableLM {
                      grads: inout [Float]?) throws -> Double {
         let c = config, eps = c.normEps, spans = batch.spans
         let positions = batch.sequences.flatMap { Array(0..<$0.count) }
-        for (seq, id) in batch.sequences.flatMap({ $0 }).enumerated() where id < 0 || id >= c.vocabSize {
-            throw ModelError.tokenOutOfRange(id: batch.sequences.flatMap { $0 }[seq], vocabulary: c.vocabSize)
-        }
-        if let longest = batch.sequences.map(\.count).max(), longest > c.contextLength {
-            throw ModelError.contextExceeded(position: longest - 1, limit: c.contextLength)
-        }
+        try validate(batch, c)
         let table = rope.table(positions: positions)
         let p = lora.config.dropout
         var x = embedding(embed, batch.sequences.flatMap { $0 })
@@ -94,6 +89,7 @@ extension LlamaModel: TrainableLM {
         let (loss, dH) = lmHeadLoss(rmsNorm(x, weight: norm, eps: eps), rows: rows, targets: targets, head: lmHead, lossScale: lossScale)
         guard grads != nil else { return loss }
 
+        let inverseTable = table.inverse
         var dx = rmsNormBackward(dH, x: x, weight: norm, eps: eps)
         for l in stride(from: blocks.count - 1, through: 0, by: -1) {
             let b = blocks[l], s = saved[l], sl = slots(lora, layer: l)
@@ -105,7 +101,7 @@ extension LlamaModel: TrainableLM {
             // Attention: x_mid = x_in + o(attention(rope(norm(q, k)), v))
             let da = adaptedLinearBackward(dx, x: s.a, b.o, slots: sl.o, lora: lora, saved: s.sO, grads: &grads!)
             var dqkv = trainingAttentionBackward(da, qkv: s.qkv, probs: s.probs, spans: spans, shape: shape)
-            normAndRotateRowsBackward(&dqkv, pre: s.qkvPre, table: table, qNorm: b.qNorm, kNorm: b.kNorm)
+            normAndRotateRowsBackward(&dqkv, pre: s.qkvPre, table: inverseTable, qNorm: b.qNorm, kNorm: b.kNorm)
             let dn1 = adaptedLinearBackward(dqkv, x: s.n1, b.qkv, slots: sl.qkv, lora: lora, saved: s.sQKV, grads: &grads!)
             addInPlace(&dx, rmsNormBackward(dn1, x: s.xIn, weight: b.inputNorm, eps: eps))
         }
@@ -117,13 +113,14 @@ extension LlamaModel: TrainableLM {
         normAndRotate(&qkv, shape: shape, rope: rope, table: table, qNorm: qNorm, kNorm: kNorm, eps: config.normEps)
     }
 
-    /// Backward of `normAndRotateRows`: inverse rotation, then the per-head RMSNorm backward.
+    /// Backward of `normAndRotateRows` (given the inverse rotation table): rotate back, then the
+    /// per-head RMSNorm backward.
     func normAndRotateRowsBackward(_ d: inout Tensor, pre: Tensor, table: RotaryEmbedding.Table, qNorm: Tensor?, kNorm: Tensor?) {
         let ld = d.cols, rows = d.rows, shape = shape, rope = rope, D = shape.headDim
         d.storage.withUnsafeMutableBufferPointer { p in
             for r in 0..<rows {
-                rope.applyBackward(p.baseAddress! + r * ld, nHeads: shape.heads, row: r, table: table)
-                rope.applyBackward(p.baseAddress! + r * ld + shape.qDim, nHeads: shape.kvHeads, row: r, table: table)
+                rope.apply(p.baseAddress! + r * ld, nHeads: shape.heads, row: r, table: table)
+                rope.apply(p.baseAddress! + r * ld + shape.qDim, nHeads: shape.kvHeads, row: r, table: table)
             }
         }
         for (norm, start, heads) in [(qNorm, 0, shape.heads), (kNorm, shape.qDim, shape.kvHeads)] {

@@ -121,6 +121,14 @@ func adaptedLinearBackward(_ dy: Tensor, x: Tensor, _ lin: Linear, slots: [LoRAS
     return dx
 }
 
+/// Token ids inside the vocabulary and sequences inside the context, checked before any lookup.
+func validate(_ batch: TrainingBatch, _ c: ModelConfig) throws {
+    for seq in batch.sequences {
+        if let bad = seq.first(where: { $0 < 0 || $0 >= c.vocabSize }) { throw ModelError.tokenOutOfRange(id: bad, vocabulary: c.vocabSize) }
+        if seq.count > c.contextLength { throw ModelError.contextExceeded(position: seq.count - 1, limit: c.contextLength) }
+    }
+}
+
 /// Rows [start, start + T) of the stacked batch for each sequence.
 struct SequenceSpan {
     let start: Int
