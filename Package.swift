@@ -1,9 +1,10 @@
 // swift-tools-version:6.0
 // Strawberry: LoRA spelling fine-tuning and letter-level evaluation, in pure Swift.
 //
-// Module layout follows the pipeline, bottom-up, with no cycles:
-//   CBLAS, CKernels (C)  →  TensorCore  →  ModelFormats  →  Tokenization  →  Models  →  Generation
-//                                                                       ↘  SpellingData (datasets)  →  StrawberryCLI  →  strawberry
+// Module layout follows the pipeline, bottom-up, with no cycles (docs/architecture.md draws it):
+//   Records, Charts (leaves: typed artifacts, JSON, SVG)
+//   CBLAS, CKernels (C) → TensorCore → ModelFormats → Tokenization → Models → Generation, Adapters
+//   SpellingData · Training · Evaluation · Benchmarks → StrawberryCLI → strawberry
 import PackageDescription
 
 // C kernels are compiled optimised even in debug builds: they are the hot loops, and the
@@ -27,29 +28,37 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CKernels", path: "Sources/CKernels", cSettings: kernelFlags),
+        // Typed records of every artifact, JSON text, atomic files: Foundation only, so release and
+        // serving code can read a run's outputs without linking the engine.
+        .target(name: "Records"),
+        .target(name: "Charts"),
         .target(name: "TensorCore", dependencies: ["CBLAS", "CKernels"]),
-        .target(name: "ModelFormats", dependencies: ["TensorCore", "CKernels"]),
-        .target(name: "Tokenization", dependencies: ["ModelFormats"]),
-        .target(name: "Models", dependencies: ["TensorCore", "ModelFormats", "Tokenization"]),
-        .target(name: "Generation", dependencies: ["Models", "Tokenization", "TensorCore"]),
-        .target(name: "SpellingData", dependencies: ["Tokenization", "ModelFormats", "TensorCore", "Yams"]),
-        .target(name: "Training", dependencies: ["Models", "Generation", "TensorCore", "ModelFormats", "Tokenization", "CKernels", "Yams"]),
-        .target(name: "Evaluation", dependencies: ["Generation", "Models", "Tokenization", "TensorCore", "ModelFormats", "Training"]),
+        .target(name: "ModelFormats", dependencies: ["CKernels", "Records"]),
+        .target(name: "Tokenization", dependencies: ["ModelFormats", "Records"]),
+        .target(name: "Models", dependencies: ["CKernels", "ModelFormats", "Records", "TensorCore", "Tokenization"]),
+        .target(name: "Generation", dependencies: ["Models", "TensorCore", "Tokenization"]),
+        .target(name: "Adapters", dependencies: ["ModelFormats", "Models", "Records", "TensorCore", "Tokenization"]),
+        .target(name: "SpellingData", dependencies: ["ModelFormats", "Records", "TensorCore", "Tokenization", "Yams"]),
+        .target(name: "Training", dependencies: ["Adapters", "Charts", "CKernels", "Generation", "ModelFormats", "Models", "Records",
+                                                 "TensorCore", "Tokenization", "Yams"]),
+        .target(name: "Evaluation", dependencies: ["Adapters", "Charts", "Generation", "Models", "Records", "TensorCore", "Tokenization"]),
+        .target(name: "Benchmarks", dependencies: ["Adapters", "Generation", "Models", "Records", "TensorCore", "Training"]),
         .target(name: "StrawberryCLI", dependencies: [
-            "Training", "Evaluation",
-            "Generation", "Models", "ModelFormats", "Tokenization", "TensorCore", "SpellingData",
+            "Adapters", "Benchmarks", "Evaluation", "Generation", "ModelFormats", "Models", "Records", "SpellingData", "TensorCore",
+            "Tokenization", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "strawberry", dependencies: ["StrawberryCLI"]),
         .target(name: "TestSupport", dependencies: ["SpellingData"], path: "Tests/TestSupport"),
+        .testTarget(name: "RecordsTests", dependencies: ["Records", "TestSupport"]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "CKernels", "TestSupport"]),
-        .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "TensorCore", "TestSupport"]),
-        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "ModelFormats", "TestSupport"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Generation", "ModelFormats", "Tokenization", "TensorCore", "TestSupport"]),
-        .testTarget(name: "SpellingDataTests", dependencies: ["SpellingData", "Tokenization", "ModelFormats", "TestSupport", "Yams"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "ModelFormats", "TensorCore", "SpellingData", "TestSupport"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "SpellingData", "Training", "Models", "ModelFormats", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["StrawberryCLI", "TestSupport",
+        .testTarget(name: "ModelFormatsTests", dependencies: ["ModelFormats", "Records", "TensorCore", "TestSupport"]),
+        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "ModelFormats", "Records", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Generation", "ModelFormats", "Records", "Tokenization", "TensorCore", "TestSupport"]),
+        .testTarget(name: "SpellingDataTests", dependencies: ["SpellingData", "Records", "Tokenization", "ModelFormats", "TestSupport", "Yams"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Adapters", "Models", "ModelFormats", "Records", "TensorCore", "SpellingData", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Adapters", "Records", "SpellingData", "Training", "Models", "ModelFormats", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["StrawberryCLI", "Records", "TestSupport",
                                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]
 )

@@ -1,14 +1,12 @@
 // `strawberry eval`: the dataset's questions through a model (optionally with an adapter), with
 // continuous batched generation, auditable answer extraction, per-item records and metrics.
+import Adapters
 import Foundation
 import Generation
-import ModelFormats
 import Models
+import Records
 import TensorCore
 import Tokenization
-import Training
-
-public enum EvalMode: String, CaseIterable, Sendable { case nonThinking = "non-thinking", thinking }
 
 public struct EvalRequest {
     public var model: String
@@ -16,8 +14,8 @@ public struct EvalRequest {
     public var data: String?
     public var evalFile: String?
     public var split = "test"
-    public var tasks = ["spelling", "count", "position"]
-    public var styles = ["direct", "spell_first"]
+    public var tasks: [EvalTask] = [.spelling, .count, .position]
+    public var styles: [PromptStyle] = [.direct, .spellFirst]
     public var modes: [EvalMode] = [.nonThinking]
     public var limit: Int?
     public var samples = 1
@@ -30,99 +28,84 @@ public struct EvalRequest {
     public init(model: String, out: String) { self.model = model; self.out = out }
 }
 
-/// One evaluation question.
-public struct EvalItem {
+/// One evaluation question, whatever file it came from.
+public struct EvalItem: Sendable {
     public var id: String
-    public var task: String
+    public var task: EvalTask
     public var style: String
     public var prompt: String
     public var gold: String
     public var word: String?
-    public var metadata: [String: Any]
+    public var metadata: QuestionFacts
 }
 
-/// The dataset's default question wording (SpellingData's QuestionWording), for splits that carry no prompts.
-enum QuestionWordingDefaults {
-    static let spelling = "Spell the word '{word}' letter by letter, separated by dashes."
-    static let directSpelling = " Answer with only the spelling."
-    static let spellFirstSpelling = " First spell the word letter by letter, then give the spelling."
+/// An answer read from an output and judged against the gold answer.
+public struct Score: Equatable, Sendable {
+    public var parsed: String?
+    public var correct: Bool
+    /// Spelling questions only.
+    public var spelling: SpellingScores?
 }
 
 public enum Evaluator {
     public static func loadItems(_ r: EvalRequest) throws -> [EvalItem] {
         if let f = r.evalFile { return try loadExternal(f, limit: r.limit) }
-        guard let dir = r.data else { throw EvaluationError("give --data DATASET_DIR or --eval-file FILE.jsonl") }
+        guard let dir = r.data else { throw EvaluationError.noQuestions(reason: "give --data DATASET_DIR or --eval-file FILE.jsonl") }
         if r.split == "heldout_vocab" { return try heldoutVocabItems(dir, r) }
         var items: [EvalItem] = []
         for task in r.tasks {
             for style in r.styles {
-                let path = "\(dir)/eval/\(task)_\(style)_\(r.split).jsonl"
-                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                    throw EvaluationError("\(path) is missing; is \(dir) a dataset built by `strawberry data build`, and does it have split '\(r.split)'?")
-                }
-                var n = 0
-                for line in text.split(separator: "\n") {
-                    if let limit = r.limit, n >= limit { break }
-                    guard let rec = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                          let id = rec["id"] as? String, let prompt = rec["prompt"] as? String, let gold = rec["answer"] as? String else {
-                        throw EvaluationError("\(path): a record lacks id, prompt or answer")
-                    }
-                    var meta = rec
-                    for k in ["id", "prompt", "answer", "task", "style", "split"] { meta[k] = nil }
-                    items.append(EvalItem(id: id, task: task, style: style, prompt: prompt, gold: gold, word: rec["word"] as? String, metadata: meta))
-                    n += 1
+                let path = "\(dir)/eval/\(task.rawValue)_\(style.rawValue)_\(r.split).jsonl"
+                guard fileExists(path) else { throw EvaluationError.notADataset(path: path, split: r.split) }
+                for q in try RecordFile.readLines(Question.self, from: path, limit: r.limit) {
+                    var facts = q.facts
+                    facts.other = [:]
+                    items.append(EvalItem(id: q.id, task: task, style: style.rawValue, prompt: q.prompt, gold: q.answer, word: q.facts.word, metadata: facts))
                 }
             }
         }
-        guard !items.isEmpty else { throw EvaluationError("no evaluation items in \(dir) for split '\(r.split)' (empty split?)") }
+        guard !items.isEmpty else { throw EvaluationError.noQuestions(reason: "no evaluation items in \(dir) for split '\(r.split)' (empty split?)") }
         return items
     }
 
     /// Spelling questions on the held-out vocabulary tokens (never trained on, but single tokens), worded
-    /// like the dictionary-word spelling questions, to separate generalisation to unseen tokens from
-    /// generalisation to unseen multi-token words.
+    /// like the dictionary-word spelling questions (the dataset's own wording, from its manifest), to
+    /// separate generalisation to unseen tokens from generalisation to unseen multi-token words.
     static func heldoutVocabItems(_ dir: String, _ r: EvalRequest) throws -> [EvalItem] {
-        guard let text = try? String(contentsOfFile: dir + "/heldout_vocab.jsonl", encoding: .utf8) else {
-            throw EvaluationError("\(dir)/heldout_vocab.jsonl is missing; is \(dir) a dataset built by `strawberry data build`?")
-        }
-        let words = try text.split(separator: "\n").map { line -> String in
-            guard let rec = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let w = rec["word"] as? String else {
-                throw EvaluationError("\(dir)/heldout_vocab.jsonl: a record lacks its word")
-            }
-            return w
-        }
-        let q = QuestionWordingDefaults.self
+        let path = dir + "/heldout_vocab.jsonl"
+        guard fileExists(path) else { throw EvaluationError.notADataset(path: path, split: r.split) }
+        let words = try RecordFile.readLines(SpellingExample.self, from: path, limit: r.limit).map(\.word)
+        let q = fileExists(dir + "/manifest.json") ? try RecordFile.read(DatasetManifest.self, from: dir + "/manifest.json").config.questions : QuestionWording()
         var items: [EvalItem] = []
         for style in r.styles {
-            for (i, w) in words.prefix(r.limit ?? .max).enumerated() {
-                let prompt = q.spelling.replacingOccurrences(of: "{word}", with: w) + (style == "direct" ? q.directSpelling : q.spellFirstSpelling)
-                items.append(EvalItem(id: "heldout_vocab-spelling-\(style)-\(i)", task: "spelling", style: style, prompt: prompt,
-                                      gold: w.map(String.init).joined(separator: "-"), word: w, metadata: ["word_length": w.count]))
+            let suffix = (style == .direct ? q.directSuffix : q.spellFirstSuffix).replacingOccurrences(of: "{answer_kind}", with: "spelling")
+            for (i, w) in words.enumerated() {
+                let prompt = q.spelling.replacingOccurrences(of: "{word}", with: w) + suffix
+                var facts = QuestionFacts()
+                facts.wordLength = w.count
+                items.append(EvalItem(id: "heldout_vocab-spelling-\(style.rawValue)-\(i)", task: .spelling, style: style.rawValue, prompt: prompt,
+                                      gold: w.map(String.init).joined(separator: "-"), word: w, metadata: facts))
             }
         }
-        guard !items.isEmpty else { throw EvaluationError("\(dir)/heldout_vocab.jsonl has no words") }
+        guard !items.isEmpty else { throw EvaluationError.noQuestions(reason: "\(path) has no words") }
         return items
     }
 
     /// An external question set: JSONL with prompt, answer, optional task (count | position | spelling) and metadata.
     static func loadExternal(_ path: String, limit: Int?) throws -> [EvalItem] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw EvaluationError("cannot read \(path)") }
-        return try text.split(separator: "\n").prefix(limit ?? .max).enumerated().map { i, line in
-            guard let rec = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let prompt = rec["prompt"] as? String, let answer = rec["answer"] else {
-                throw EvaluationError("\(path):\(i + 1): expected an object with prompt and answer")
-            }
-            let gold = (answer as? String) ?? "\(answer)"
-            let task = rec["task"] as? String ?? (Int(gold) != nil ? "count" : gold.count == 1 ? "position" : "spelling")
-            return EvalItem(id: "external-\(i)", task: task, style: "external", prompt: prompt, gold: gold, word: nil,
-                            metadata: rec["metadata"] as? [String: Any] ?? [:])
+        try RecordFile.readLines(ExternalQuestion.self, from: path, limit: limit).enumerated().map { i, q in
+            let task = q.task ?? (Int(q.answer) != nil ? .count : q.answer.count == 1 ? .position : .spelling)
+            return EvalItem(id: "external-\(i)", task: task, style: "external", prompt: q.prompt, gold: q.answer, word: nil,
+                            metadata: q.metadata ?? QuestionFacts())
         }
     }
 
-    static func budget(task: String, style: String, mode: EvalMode) -> Int {
+    /// New-token budget: room for the answer (and the spelling in spell-first style, or the
+    /// reasoning in thinking mode) without letting a rambling model run on.
+    static func budget(task: EvalTask, style: String, mode: EvalMode) -> Int {
         if mode == .thinking { return 768 }
-        if style == "spell_first" { return 96 }
-        return task == "spelling" ? 48 : 24
+        if style == PromptStyle.spellFirst.rawValue { return 96 }
+        return task == .spelling ? 48 : 24
     }
 
     /// Scores one output: parsed answer (nil = unparseable), correctness and spelling metrics.
@@ -151,18 +134,32 @@ public enum Evaluator {
         return r
     }
 
-    public static func run(_ r: EvalRequest) throws -> [String: Any] {
+    /// Scores one output: the parsed answer (nil = unparseable), correctness and spelling metrics.
+    public static func score(task: EvalTask, output: String, gold: String) -> Score {
+        switch task {
+        case .count:
+            let p = AnswerExtraction.count(output).map(String.init)
+            return Score(parsed: p, correct: p != nil && p == gold)
+        case .position:
+            let p = AnswerExtraction.letter(output).map(String.init)
+            return Score(parsed: p, correct: p != nil && p == gold.lowercased())
+        case .spelling:
+            let goldLetters = gold.filter(\.isLetter).lowercased()
+            let p = AnswerExtraction.spelling(output)
+            let s = p ?? ""
+            return Score(parsed: p, correct: s == goldLetters, spelling: Metrics.spellingScores(s, goldLetters))
+        }
+    }
+
+    public static func run(_ r: EvalRequest) throws -> EvaluationSummary {
         let items = try loadItems(r)
         var m = try LoadedModel.load(path: r.model)
-        if let a = r.adapter {
-            let lora = try PEFTAdapter.load(a, model: m.config)
-            m = m.replacing(model: try AdapterMerge.merged(m.model, lora))
-        }
+        if let a = r.adapter { m = try AdapterMerge.apply(adapter: a, to: m) }
         let template = r.chatTemplate ? try m.chatTemplate.map { try ChatTemplate($0) } : nil
         let gen = Generator(model: m.model, tokenizer: m.tokenizer)
         var requests: [GenerationRequest] = [], index: [(item: Int, mode: EvalMode, sample: Int)] = []
         for mode in r.modes {
-            let thinking: Bool? = m.config.architecture == .qwen3 ? (mode == .thinking) : nil
+            let thinking: Bool? = m.config.architecture.descriptor.hasThinkingMode ? (mode == .thinking) : nil
             let samples = mode == .thinking ? max(1, r.samples) : 1
             for (i, item) in items.enumerated() {
                 let ids: [Int]
@@ -171,7 +168,7 @@ public enum Evaluator {
                 } else { ids = m.tokenizer.encode(item.prompt + "\n") }
                 for s in 0..<samples {
                     // Greedy for reproducibility; Qwen3 thinking mode samples as its card recommends.
-                    let sampling = mode == .thinking ? SamplingParameters(temperature: 0.6, topK: 20, topP: 0.95, seed: r.seed &+ UInt64(s * 100_003 + i))
+                    let sampling = mode == .thinking ? SamplingParameters(temperature: 0.6, topK: 20, topP: 0.95, seed: r.seed &+ UInt64(s &* 100_003 &+ i))
                                                      : .greedy
                     requests.append(GenerationRequest(promptIds: ids, maxTokens: budget(task: item.task, style: item.style, mode: mode),
                                                       sampling: sampling, stopTokenIds: m.stopTokenIds))
@@ -189,36 +186,49 @@ public enum Evaluator {
                 r.log(String(format: "  %d/%d generated, %.1f questions/s, ETA %.0f s", done, requests.count, Double(done) / el, el / Double(done) * Double(requests.count - done)))
             }
         }
-        let seconds = now() - t0
+        let seconds = max(now() - t0, 1e-9)
         let generatedTokens = results.reduce(0) { $0 + $1.outputIds.count }
 
-        var records: [[String: Any]] = []
+        var records: [EvaluatedItem] = []
         for (k, res) in results.enumerated() {
             let (i, mode, s) = index[k], item = items[i]
-            var rec: [String: Any] = ["id": item.id, "task": item.task, "style": item.style, "mode": mode.rawValue, "sample": s,
-                                      "prompt": item.prompt, "output": res.text, "gold": item.gold,
-                                      "truncated": res.finishReason == .length, "metadata": item.metadata]
-            if let w = item.word { rec["word"] = w }
-            rec.merge(score(task: item.task, output: res.text, gold: item.gold)) { $1 }
-            if item.task != "spelling", let w = item.word {
-                // Whether the output also spelled the word right on the way (spell-first transfer).
-                rec["spelled_word_correctly"] = AnswerExtraction.spelling(res.text) == w
-            }
-            records.append(rec)
+            let score = score(task: item.task, output: res.text, gold: item.gold)
+            // Count/position: whether the output also spelled the word right on the way (spell-first transfer).
+            let spelled = item.task != .spelling ? item.word.map { AnswerExtraction.spelling(res.text) == $0 } : nil
+            records.append(EvaluatedItem(id: item.id, task: item.task.rawValue, style: item.style, mode: mode.rawValue, sample: s, prompt: item.prompt,
+                                         output: res.text, gold: item.gold, parsed: score.parsed, correct: score.correct,
+                                         truncated: res.finishReason == .length, word: item.word, metadata: item.metadata,
+                                         spelling: score.spelling, spelledWordCorrectly: spelled))
         }
-        let metrics = Aggregation.metrics(records)
-        let summary: [String: Any] = [
-            "model": r.model, "adapter": r.adapter.map { $0 as Any } ?? (), "data": r.data.map { $0 as Any } ?? r.evalFile.map { $0 as Any } ?? (),
-            "split": r.split, "questions": items.count, "generations": requests.count,
-            "questions_per_second": Double(requests.count) / seconds, "tokens_per_second": Double(generatedTokens) / seconds,
-            "seconds": seconds, "batch_size": r.batchSize, "metrics": metrics,
-            "stratified": Aggregation.stratified(records),
-        ]
-        try FileManager.default.createDirectory(atPath: r.out, withIntermediateDirectories: true)
-        var lines = ""
-        for rec in records { lines += try JSONWriter.string(rec) + "\n" }
-        try writeTextAtomically(lines, to: r.out + "/items.jsonl")
-        try writeTextAtomically(try JSONWriter.string(summary, pretty: true) + "\n", to: r.out + "/metrics.json")
+        let summary = EvaluationSummary(
+            model: r.model, adapter: r.adapter, data: r.data ?? r.evalFile, split: r.split, questions: items.count, generations: requests.count,
+            questionsPerSecond: Double(requests.count) / seconds, tokensPerSecond: Double(generatedTokens) / seconds, seconds: seconds,
+            batchSize: r.batchSize, metrics: Aggregation.metrics(records), stratified: Aggregation.stratified(records))
+        do { try FileManager.default.createDirectory(atPath: r.out, withIntermediateDirectories: true) } catch {
+            throw EvaluationError.io(path: r.out, reason: error.localizedDescription)
+        }
+        try RecordFile.writeLines(records, to: r.out + "/items.jsonl")
+        try RecordFile.write(summary, to: r.out + "/metrics.json")
         return summary
+    }
+}
+
+/// A line of an external question set (--eval-file): prompt and answer (a string or a number),
+/// optionally the task and metadata to stratify by.
+struct ExternalQuestion: Decodable {
+    var prompt: String
+    var answer: String
+    var task: EvalTask?
+    var metadata: QuestionFacts?
+
+    enum CodingKeys: String, CodingKey { case prompt, answer, task, metadata }
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        prompt = try c.decode(String.self, forKey: .prompt)
+        if let s = try? c.decode(String.self, forKey: .answer) { answer = s }
+        else if let i = try? c.decode(Int.self, forKey: .answer) { answer = String(i) }
+        else { answer = try c.decode(String.self, forKey: .answer) }   // rethrows the type error, naming the field
+        task = try c.decodeIfPresent(EvalTask.self, forKey: .task)
+        metadata = try c.decodeIfPresent(QuestionFacts.self, forKey: .metadata)
     }
 }

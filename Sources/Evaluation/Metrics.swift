@@ -2,9 +2,31 @@
 // character accuracy, normalised Levenshtein distance, character BLEU-1..4 and ROUGE-L precision,
 // bootstrap intervals for means, exact McNemar tests and the phi coefficient.
 import Foundation
+import Records
 import TensorCore
 
 public enum Metrics {
+    /// Accuracy of a list of outcomes with its Wilson interval: the one computation every
+    /// table, report, trajectory and gate uses.
+    public static func proportion<S: Sequence>(_ outcomes: S) -> Proportion where S.Element == Bool {
+        var n = 0, k = 0
+        for o in outcomes { n += 1; if o { k += 1 } }
+        let ci = wilson(k, n)
+        return Proportion(n: n, correct: k, accuracy: n > 0 ? Double(k) / Double(n) : 0, ci95: [ci.low, ci.high])
+    }
+
+    /// Arithmetic mean, summed in order (so the same items always give the same bits); nil when empty.
+    public static func mean(_ values: [Double]) -> Double? {
+        values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
+    }
+
+    /// Every similarity score of a predicted spelling against the gold letters.
+    public static func spellingScores(_ pred: String, _ gold: String) -> SpellingScores {
+        SpellingScores(characterAccuracy: characterAccuracy(pred, gold), levenshtein: normalizedLevenshtein(pred, gold),
+                       bleu1: bleu(pred, gold, n: 1), bleu2: bleu(pred, gold, n: 2), bleu3: bleu(pred, gold, n: 3),
+                       bleu4: bleu(pred, gold, n: 4), rougeLPrecision: rougeLPrecision(pred, gold))
+    }
+
     /// Wilson score interval for k successes in n trials (z = 1.96 → 95 %).
     public static func wilson(_ k: Int, _ n: Int, z: Double = 1.959963984540054) -> (low: Double, high: Double) {
         guard n > 0 else { return (0, 1) }
@@ -91,6 +113,15 @@ public enum Metrics {
         return (means[Int(0.025 * Double(resamples))], means[min(resamples - 1, Int(0.975 * Double(resamples)))])
     }
 
+    /// Pearson correlation; nil for fewer than 3 points or a constant series.
+    public static func pearson(_ a: [Double], _ b: [Double]) -> Double? {
+        guard a.count >= 3, a.count == b.count, a.min() != a.max(), b.min() != b.max() else { return nil }
+        let ma = a.reduce(0, +) / Double(a.count), mb = b.reduce(0, +) / Double(b.count)
+        let cov = zip(a, b).reduce(0) { $0 + ($1.0 - ma) * ($1.1 - mb) }
+        let va = a.reduce(0) { $0 + ($1 - ma) * ($1 - ma) }, vb = b.reduce(0) { $0 + ($1 - mb) * ($1 - mb) }
+        return va > 0 && vb > 0 ? cov / (va * vb).squareRoot() : nil
+    }
+
     /// Exact two-sided McNemar test on b (right only before) and c (right only after) discordant pairs.
     public static func mcnemarExact(b: Int, c: Int) -> Double {
         let n = b + c
@@ -129,8 +160,21 @@ public enum Metrics {
     }
 }
 
-public struct EvaluationError: Error, CustomStringConvertible {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
+/// Why an evaluation, comparison or report could not be made.
+public enum EvaluationError: Error, Equatable, CustomStringConvertible {
+    case noQuestions(reason: String)
+    case notADataset(path: String, split: String)
+    case notAnEvaluation(dir: String, missing: String)
+    case io(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .noQuestions(let r): return r
+        case .notADataset(let p, let s):
+            return "\(p) is missing; is its directory a dataset built by `strawberry data build`, and does it have split '\(s)'?"
+        case .notAnEvaluation(let d, let m):
+            return "\(d) is not an evaluation directory (no \(m)); give a directory written by `strawberry eval --out`."
+        case .io(let p, let r): return "\(p): \(r)"
+        }
+    }
 }

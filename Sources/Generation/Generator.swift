@@ -41,7 +41,6 @@ public struct GenerationResult: Sendable {
     }
 }
 
-public func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
 public struct Generator: Sendable {
     public let model: any CausalLM

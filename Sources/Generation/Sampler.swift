@@ -1,6 +1,8 @@
 // Next-token selection. The stages run in the order transformers applies its logits
 // processors: repetition penalty → temperature → top-k → top-p → min-p → draw. Temperature 0
 // is greedy (argmax), which is what reproducible evaluation uses.
+import Foundation
+import TensorCore
 
 public struct SamplingParameters: Sendable, Equatable {
     public var temperature: Float = 0
@@ -98,6 +100,3 @@ public func argmax(_ x: [Float]) -> Int {
     for i in 1..<x.count where x[i] > x[best] { best = i }
     return best
 }
-
-import Foundation
-import TensorCore

@@ -46,3 +46,12 @@ public final class MappedFile: @unchecked Sendable {
 
     public var count: Int { bytes.count }
 }
+
+/// The whole file as UTF-8 text (memory-mapped, so large tokenizer files cost no copy until decoded).
+public func readText(_ path: String) throws -> String {
+    let f = try MappedFile(path: path)
+    guard let s = String(validating: f.bytes, as: UTF8.self) else {
+        throw ModelFormatError.malformed(path: path, format: "text", reason: "not valid UTF-8")
+    }
+    return s
+}

@@ -10,6 +10,7 @@
 import CKernels
 #if canImport(Glibc)
 import Glibc
+import Records
 #endif
 
 public enum SafetensorsDType: String, Sendable, CaseIterable {
@@ -228,31 +229,5 @@ public enum SafetensorsWriter {
         out.append(contentsOf: headerBytes)
         for name in names { tensors[name]!.data.withUnsafeBytes { out.append(contentsOf: $0) } }
         try writeAtomically(out, to: path)
-    }
-}
-
-/// A JSON string literal for `s` (quotes, backslash and control characters escaped; UTF-8 kept).
-public func jsonQuote(_ s: String) -> String {
-    var r = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": r += "\\\""
-        case "\\": r += "\\\\"
-        case "\n": r += "\\n"
-        case "\r": r += "\\r"
-        case "\t": r += "\\t"
-        case "\u{08}": r += "\\b"
-        case "\u{0C}": r += "\\f"
-        default:
-            if u.value < 0x20 { r += String(format4: u.value) } else { r.unicodeScalars.append(u) }
-        }
-    }
-    return r + "\""
-}
-
-extension String {
-    init(format4 v: UInt32) {
-        let hex = String(v, radix: 16)
-        self = "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
     }
 }

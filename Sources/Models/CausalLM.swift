@@ -38,6 +38,11 @@ public protocol CausalLM: Sendable {
     var config: ModelConfig { get }
     /// Runs the batch, appending its keys/values to `cache`, and returns logits.
     func forward(_ batch: ForwardBatch, cache: KVCache, logits: LogitsMode) throws -> Tensor
+    /// Adds `delta` [rows, in] into rows [slot.row0, slot.row0 + rows) of the in-memory weight
+    /// `slot.weight` of block `layer` (folding a LoRA update into a possibly fused weight).
+    mutating func add(_ delta: Tensor, to slot: LinearSlot, layer: Int) throws
+    /// Every weight under its Hugging Face name and layout: what an exported checkpoint holds.
+    func huggingFaceTensors() -> [(name: String, tensor: Tensor)]
 }
 
 extension CausalLM {

@@ -5,7 +5,33 @@
 // then ln_f and the LM head tied to wte. Differences from Llama: LayerNorm with bias instead of
 // RMSNorm, learned absolute positions, GELU MLP, biases everywhere, and Conv1D layers whose
 // weights are stored [in, out] (transposed here once at load to the [out, in] Linear layout).
+import ModelFormats
+import Records
 import TensorCore
+
+extension ArchitectureDescriptor {
+    public static let gpt2 = ArchitectureDescriptor(
+        id: .gpt2, huggingFaceClass: "GPT2LMHeadModel", blockPrefix: "transformer.h.",
+        linears: { c in [
+            LinearLayer("attn.c_attn", in: c.hidden, out: 3 * c.hidden, LinearSlot(weight: "attn")),
+            LinearLayer("attn.c_proj", in: c.hidden, out: c.hidden, LinearSlot(weight: "proj")),
+            LinearLayer("mlp.c_fc", in: c.hidden, out: c.intermediate, LinearSlot(weight: "fc")),
+            LinearLayer("mlp.c_proj", in: c.intermediate, out: c.hidden, LinearSlot(weight: "fc_proj")),
+        ] },
+        defaultLoRATargets: ["c_attn"], conv1DWeights: true, usesRoPE: false, hasThinkingMode: false, perHeadQKNorm: false,
+        ggufTopLevel: ["token_embd.weight": "wte.weight", "position_embd.weight": "wpe.weight", "output_norm.weight": "ln_f.weight",
+                       "output_norm.bias": "ln_f.bias", "output.weight": "lm_head.weight"],
+        ggufBlockModules: ["attn_norm": "ln_1", "attn_qkv": "attn.c_attn", "attn_output": "attn.c_proj", "ffn_norm": "ln_2",
+                           "ffn_up": "mlp.c_fc", "ffn_down": "mlp.c_proj"],
+        ggufBlockPrefix: "h.", ggufPermutesQK: false,
+        parseConfig: { json, path in try GPT2Model.config(json, path: path) },
+        exportConfig: { c in [
+            ("architectures", .array([.string("GPT2LMHeadModel")])), ("model_type", .string("gpt2")), ("n_embd", .int(c.hidden)),
+            ("n_head", .int(c.heads)), ("n_layer", .int(c.layers)), ("n_positions", .int(c.contextLength)), ("n_inner", .int(c.intermediate)),
+            ("layer_norm_epsilon", .double(Double(c.normEps))), ("activation_function", .string("gelu_new")),
+        ] },
+        load: { c, source in try GPT2Model(config: c, weights: source) })
+}
 
 public struct GPT2Model: CausalLM {
     public let config: ModelConfig
@@ -57,6 +83,49 @@ public struct GPT2Model: CausalLM {
             return Block(ln1: (w[p + "ln_1.weight"]!, w[p + "ln_1.bias"]!), attn: conv1D("attn.c_attn"), proj: conv1D("attn.c_proj"),
                          ln2: (w[p + "ln_2.weight"]!, w[p + "ln_2.bias"]!), fc: conv1D("mlp.c_fc"), fcProj: conv1D("mlp.c_proj"))
         }
+    }
+
+    static func config(_ json: JSONValue, path: String) throws -> ModelConfig {
+        let k = ModelConfig.Keys(json, path: path)
+        let C = try k.need("n_embd"), H = try k.need("n_head")
+        if let act = json["activation_function"]?.string, act != "gelu_new" {
+            throw ModelError.badConfig(path: path, reason: "activation_function '\(act)' (only gelu_new is implemented)")
+        }
+        return ModelConfig(architecture: .gpt2, vocabSize: try k.need("vocab_size"), hidden: C, layers: try k.need("n_layer"),
+                           heads: H, kvHeads: H, headDim: C / max(H, 1), intermediate: k.int("n_inner") ?? 4 * C,
+                           contextLength: try k.need("n_positions", "n_ctx"), ropeTheta: 0,
+                           normEps: Float(json["layer_norm_epsilon"]?.double ?? 1e-5), tieEmbeddings: true)
+    }
+
+    public mutating func add(_ delta: Tensor, to slot: LinearSlot, layer: Int) throws {
+        guard blocks.indices.contains(layer) else { throw ModelError.noSuchLinear(weight: slot.weight, layer: layer) }
+        switch slot.weight {
+        case "attn": try blocks[layer].attn.addRows(delta, at: slot.row0)
+        case "proj": try blocks[layer].proj.addRows(delta, at: slot.row0)
+        case "fc": try blocks[layer].fc.addRows(delta, at: slot.row0)
+        case "fc_proj": try blocks[layer].fcProj.addRows(delta, at: slot.row0)
+        default: throw ModelError.noSuchLinear(weight: slot.weight, layer: layer)
+        }
+    }
+
+    /// Hugging Face names and layouts: Conv1D weights go back to [in, out].
+    public func huggingFaceTensors() -> [(name: String, tensor: Tensor)] {
+        var t: [(name: String, tensor: Tensor)] = [("transformer.wte.weight", wte), ("transformer.wpe.weight", wpe)]
+        for (i, b) in blocks.enumerated() {
+            let p = "transformer.h.\(i)."
+            t.append((p + "ln_1.weight", b.ln1.w)); t.append((p + "ln_1.bias", b.ln1.b))
+            for (name, lin) in [("attn.c_attn", b.attn), ("attn.c_proj", b.proj)] {
+                t.append((p + name + ".weight", lin.weight.transposed()))
+                if let bias = lin.bias { t.append((p + name + ".bias", bias)) }
+            }
+            t.append((p + "ln_2.weight", b.ln2.w)); t.append((p + "ln_2.bias", b.ln2.b))
+            for (name, lin) in [("mlp.c_fc", b.fc), ("mlp.c_proj", b.fcProj)] {
+                t.append((p + name + ".weight", lin.weight.transposed()))
+                if let bias = lin.bias { t.append((p + name + ".bias", bias)) }
+            }
+        }
+        t.append(("transformer.ln_f.weight", lnF.w)); t.append(("transformer.ln_f.bias", lnF.b))
+        return t
     }
 
     public func forward(_ batch: ForwardBatch, cache: KVCache, logits mode: LogitsMode) throws -> Tensor {

@@ -10,6 +10,19 @@ public struct Linear: Sendable {
     public init(weight: Tensor, bias: Tensor? = nil) { self.weight = weight; self.bias = bias }
     public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight, bias: bias) }
 
+    /// W[row0 ..< row0 + d.rows, :] += d — how a LoRA delta lands in one part of a fused weight.
+    public mutating func addRows(_ d: Tensor, at row0: Int) throws {
+        guard d.cols == weight.cols, row0 >= 0, row0 + d.rows <= weight.rows else {
+            throw ModelError.shapeMismatch(expected: "rows \(row0)..<\(row0 + d.rows) of \(weight.shape)", found: d.shape)
+        }
+        let base = row0 * weight.cols
+        weight.storage.withUnsafeMutableBufferPointer { w in
+            d.storage.withUnsafeBufferPointer { src in
+                for i in 0..<src.count { w[base + i] += src[i] }
+            }
+        }
+    }
+
     /// Stacks the rows of several layers that read the same input (q|k|v, gate|up) into one
     /// matrix, so one GEMM (one pass over the input) serves them all.
     public static func fused(_ parts: [Linear]) -> Linear {

@@ -6,7 +6,47 @@
 // Qwen3 is this model plus a per-head RMSNorm on q and k before RoPE (see Qwen3.swift), so the
 // block takes optional q/k norms. q|k|v and gate|up are fused into single matrices at load.
 import CKernels
+import ModelFormats
+import Records
 import TensorCore
+
+extension ArchitectureDescriptor {
+    public static let llama = llamaFamily(.llama, huggingFaceClass: "LlamaForCausalLM", tiedByDefault: false, permutedQK: true)
+
+    /// A Llama-style architecture: the same block, weight names and LoRA layout; variants differ in
+    /// config defaults, GGUF conventions and chat behaviour (Qwen3: q/k norms via the weight table).
+    public static func llamaFamily(_ id: Architecture, huggingFaceClass: String, tiedByDefault: Bool, permutedQK: Bool,
+                                   thinking: Bool = false, qkNorm: Bool = false) -> ArchitectureDescriptor {
+        ArchitectureDescriptor(
+            id: id, huggingFaceClass: huggingFaceClass, blockPrefix: "model.layers.",
+            linears: { c in [
+                LinearLayer("self_attn.q_proj", in: c.hidden, out: c.qDim, LinearSlot(weight: "qkv", row0: 0)),
+                LinearLayer("self_attn.k_proj", in: c.hidden, out: c.kvDim, LinearSlot(weight: "qkv", row0: c.qDim)),
+                LinearLayer("self_attn.v_proj", in: c.hidden, out: c.kvDim, LinearSlot(weight: "qkv", row0: c.qDim + c.kvDim)),
+                LinearLayer("self_attn.o_proj", in: c.qDim, out: c.hidden, LinearSlot(weight: "o")),
+                LinearLayer("mlp.gate_proj", in: c.hidden, out: c.intermediate, LinearSlot(weight: "gate_up", row0: 0)),
+                LinearLayer("mlp.up_proj", in: c.hidden, out: c.intermediate, LinearSlot(weight: "gate_up", row0: c.intermediate)),
+                LinearLayer("mlp.down_proj", in: c.intermediate, out: c.hidden, LinearSlot(weight: "down")),
+            ] },
+            defaultLoRATargets: ["q_proj", "v_proj"], conv1DWeights: false, usesRoPE: true, hasThinkingMode: thinking, perHeadQKNorm: qkNorm,
+            ggufTopLevel: ["token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight", "output.weight": "lm_head.weight"],
+            ggufBlockModules: ["attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
+                               "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "attn_q_norm": "self_attn.q_norm",
+                               "attn_k_norm": "self_attn.k_norm", "ffn_norm": "post_attention_layernorm", "ffn_gate": "mlp.gate_proj",
+                               "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"],
+            ggufBlockPrefix: "model.layers.", ggufPermutesQK: permutedQK,
+            parseConfig: { json, path in try LlamaModel.config(json, path: path, architecture: id, tiedByDefault: tiedByDefault) },
+            exportConfig: { c in [
+                ("architectures", .array([.string(huggingFaceClass)])), ("model_type", .string(id.rawValue)),
+                ("hidden_size", .int(c.hidden)), ("intermediate_size", .int(c.intermediate)), ("num_hidden_layers", .int(c.layers)),
+                ("num_attention_heads", .int(c.heads)), ("num_key_value_heads", .int(c.kvHeads)), ("head_dim", .int(c.headDim)),
+                ("max_position_embeddings", .int(c.contextLength)), ("rms_norm_eps", .double(Double(c.normEps))),
+                ("rope_theta", .double(Double(c.ropeTheta))), ("hidden_act", .string("silu")), ("attention_bias", .bool(false)),
+                ("mlp_bias", .bool(false)),
+            ] },
+            load: { c, source in try LlamaModel(config: c, weights: source) })
+    }
+}
 
 public struct LlamaModel: CausalLM {
     public let config: ModelConfig
@@ -39,7 +79,7 @@ public struct LlamaModel: CausalLM {
             t.add(p + "self_attn.k_proj.weight", [c.kvDim, c.hidden])
             t.add(p + "self_attn.v_proj.weight", [c.kvDim, c.hidden])
             t.add(p + "self_attn.o_proj.weight", [c.hidden, c.qDim])
-            if c.architecture == .qwen3 {
+            if c.architecture.descriptor.perHeadQKNorm {
                 t.add(p + "self_attn.q_norm.weight", [c.headDim])
                 t.add(p + "self_attn.k_norm.weight", [c.headDim])
             }
@@ -75,6 +115,63 @@ public struct LlamaModel: CausalLM {
                 gateUp: .fused([lin("mlp.gate_proj"), lin("mlp.up_proj")]),
                 down: lin("mlp.down_proj"))
         }
+    }
+
+    /// config.json of a Llama-family model.
+    static func config(_ json: JSONValue, path: String, architecture: Architecture, tiedByDefault: Bool) throws -> ModelConfig {
+        let k = ModelConfig.Keys(json, path: path)
+        let C = try k.need("hidden_size"), H = try k.need("num_attention_heads")
+        // transformers ≥ 5 nests rope_theta in rope_parameters; older configs have it at the top.
+        let theta = json["rope_theta"]?.double ?? json["rope_parameters"]?["rope_theta"]?.double ?? 10000
+        if let scaling = json["rope_scaling"] ?? json["rope_parameters"], let kind = scaling["rope_type"]?.string ?? scaling["type"]?.string,
+           kind != "default" {
+            throw ModelError.badConfig(path: path, reason: "rope scaling '\(kind)' is not implemented")
+        }
+        if let act = json["hidden_act"]?.string, act != "silu" {
+            throw ModelError.badConfig(path: path, reason: "hidden_act '\(act)' (only silu is implemented)")
+        }
+        if json["attention_bias"]?.bool == true || json["mlp_bias"]?.bool == true {
+            throw ModelError.badConfig(path: path, reason: "attention/MLP biases are not implemented for \(architecture)")
+        }
+        return ModelConfig(architecture: architecture, vocabSize: try k.need("vocab_size"), hidden: C, layers: try k.need("num_hidden_layers"),
+                           heads: H, kvHeads: k.int("num_key_value_heads") ?? H, headDim: k.int("head_dim") ?? C / max(H, 1),
+                           intermediate: try k.need("intermediate_size"), contextLength: k.int("max_position_embeddings") ?? 2048,
+                           ropeTheta: Float(theta), normEps: Float(json["rms_norm_eps"]?.double ?? 1e-6),
+                           tieEmbeddings: json["tie_word_embeddings"]?.bool ?? tiedByDefault)
+    }
+
+    public mutating func add(_ delta: Tensor, to slot: LinearSlot, layer: Int) throws {
+        guard blocks.indices.contains(layer) else { throw ModelError.noSuchLinear(weight: slot.weight, layer: layer) }
+        switch slot.weight {
+        case "qkv": try blocks[layer].qkv.addRows(delta, at: slot.row0)
+        case "o": try blocks[layer].o.addRows(delta, at: slot.row0)
+        case "gate_up": try blocks[layer].gateUp.addRows(delta, at: slot.row0)
+        case "down": try blocks[layer].down.addRows(delta, at: slot.row0)
+        default: throw ModelError.noSuchLinear(weight: slot.weight, layer: layer)
+        }
+    }
+
+    /// Hugging Face names and layouts: the fused q|k|v and gate|up are split back.
+    public func huggingFaceTensors() -> [(name: String, tensor: Tensor)] {
+        let c = config
+        var t: [(name: String, tensor: Tensor)] = [("model.embed_tokens.weight", embed)]
+        for (i, b) in blocks.enumerated() {
+            let p = "model.layers.\(i)."
+            t.append((p + "input_layernorm.weight", b.inputNorm))
+            t.append((p + "self_attn.q_proj.weight", b.qkv.weight.rows(0..<c.qDim)))
+            t.append((p + "self_attn.k_proj.weight", b.qkv.weight.rows(c.qDim..<(c.qDim + c.kvDim))))
+            t.append((p + "self_attn.v_proj.weight", b.qkv.weight.rows((c.qDim + c.kvDim)..<(c.qDim + 2 * c.kvDim))))
+            t.append((p + "self_attn.o_proj.weight", b.o.weight))
+            if let q = b.qNorm { t.append((p + "self_attn.q_norm.weight", q)) }
+            if let k = b.kNorm { t.append((p + "self_attn.k_norm.weight", k)) }
+            t.append((p + "post_attention_layernorm.weight", b.postNorm))
+            t.append((p + "mlp.gate_proj.weight", b.gateUp.weight.rows(0..<c.intermediate)))
+            t.append((p + "mlp.up_proj.weight", b.gateUp.weight.rows(c.intermediate..<(2 * c.intermediate))))
+            t.append((p + "mlp.down_proj.weight", b.down.weight))
+        }
+        t.append(("model.norm.weight", norm))
+        if !c.tieEmbeddings { t.append(("lm_head.weight", lmHead)) }
+        return t
     }
 
     public func forward(_ batch: ForwardBatch, cache: KVCache, logits mode: LogitsMode) throws -> Tensor {

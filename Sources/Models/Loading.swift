@@ -1,6 +1,7 @@
 // Opening a model from disk: a `.gguf` file, or a Hugging Face directory with config.json,
 // *.safetensors and tokenizer.json. Returns the network, its tokenizer and its chat template.
 import ModelFormats
+import Records
 import Tokenization
 
 public struct LoadedModel: Sendable {
@@ -28,11 +29,7 @@ public struct LoadedModel: Sendable {
     }
 
     static func build(_ c: ModelConfig, _ source: WeightSource) throws -> any CausalLM {
-        switch c.architecture {
-        case .gpt2: return try GPT2Model(config: c, weights: source)
-        case .llama: return try LlamaModel(config: c, weights: source)
-        case .qwen3: return try Qwen3.model(config: c, weights: source)
-        }
+        try c.architecture.descriptor.load(c, source)
     }
 
     static func loadGGUF(_ path: String) throws -> LoadedModel {

@@ -6,10 +6,9 @@
 //   • no q/k/v bias (unlike Qwen2), rope θ = 1,000,000, tied embeddings at small sizes.
 // Chat-side differences (thinking mode) live in Tokenization/ChatTemplate and Generation.
 
-public enum Qwen3 {
-    /// Builds a Qwen3 model: a LlamaModel whose blocks carry the q/k norms.
-    public static func model(config: ModelConfig, weights: WeightSource) throws -> LlamaModel {
-        precondition(config.architecture == .qwen3)
-        return try LlamaModel(config: config, weights: weights)
-    }
+// The Llama block's weight table adds q_norm/k_norm when the descriptor says so.
+
+extension ArchitectureDescriptor {
+    public static let qwen3 = llamaFamily(.qwen3, huggingFaceClass: "Qwen3ForCausalLM", tiedByDefault: true, permutedQK: false,
+                                          thinking: true, qkNorm: true)
 }

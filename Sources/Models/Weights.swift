@@ -72,7 +72,7 @@ public struct GGUFSource: WeightSource {
         self.config = config
         var map: [String: String] = [:]
         for t in file.tensors {
-            if let hf = Self.huggingFaceName(t.name, architecture: config.architecture) { map[hf] = t.name }
+            if let hf = Self.huggingFaceName(t.name, architecture: config.architecture.descriptor) { map[hf] = t.name }
             else { map["gguf:" + t.name] = t.name }  // unknown names surface as "unexpected"
         }
         self.map = map
@@ -84,17 +84,17 @@ public struct GGUFSource: WeightSource {
         return isConv1D(name) ? s.reversed() : s
     }
 
-    /// GPT-2's Conv1D weights are [in, out] in Hugging Face files; the converter stores them [out, in].
+    /// Conv1D weights (GPT-2) are [in, out] in Hugging Face files; the converter stores them [out, in].
     func isConv1D(_ name: String) -> Bool {
-        config.architecture == .gpt2 && name.hasSuffix(".weight")
-            && [".attn.c_attn.", ".attn.c_proj.", ".mlp.c_fc.", ".mlp.c_proj."].contains { name.contains($0) }
+        let a = config.architecture.descriptor
+        return a.conv1DWeights && name.hasSuffix(".weight") && a.linears(config).contains { name.hasSuffix(".\($0.module).weight") }
     }
 
     public func load(_ name: String) throws -> Tensor {
         guard let g = map[name], let info = file.info(g) else { throw ModelFormatError.tensorNotFound(path: path, name: name) }
         var t = Tensor(shape: info.shape, storage: try file.float32(g))
         if isConv1D(name) { t = t.transposed() }
-        if config.architecture == .llama {
+        if config.architecture.descriptor.ggufPermutesQK {
             if name.hasSuffix("self_attn.q_proj.weight") { t = Self.unpermute(t, heads: config.heads) }
             if name.hasSuffix("self_attn.k_proj.weight") { t = Self.unpermute(t, heads: config.kvHeads) }
         }
@@ -117,27 +117,11 @@ public struct GGUFSource: WeightSource {
         return Tensor(shape: w.shape, storage: out)
     }
 
-    /// llama.cpp tensor names → Hugging Face names: whole names, then per-block modules.
-    static let topLevel: [Architecture: [String: String]] = [
-        .gpt2: ["token_embd.weight": "wte.weight", "position_embd.weight": "wpe.weight", "output_norm.weight": "ln_f.weight",
-                "output_norm.bias": "ln_f.bias", "output.weight": "lm_head.weight"],
-        .llama: ["token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
-                 "output.weight": "lm_head.weight"],
-    ]
-    static let blockModules: [Architecture: [String: String]] = [
-        .gpt2: ["attn_norm": "ln_1", "attn_qkv": "attn.c_attn", "attn_output": "attn.c_proj", "ffn_norm": "ln_2",
-                "ffn_up": "mlp.c_fc", "ffn_down": "mlp.c_proj"],
-        .llama: ["attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
-                 "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj", "attn_q_norm": "self_attn.q_norm",
-                 "attn_k_norm": "self_attn.k_norm", "ffn_norm": "post_attention_layernorm", "ffn_gate": "mlp.gate_proj",
-                 "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"],
-    ]
-
-    static func huggingFaceName(_ g: String, architecture: Architecture) -> String? {
-        let family: Architecture = architecture == .gpt2 ? .gpt2 : .llama  // Qwen3 uses Llama's names
-        if let name = topLevel[family]![g] { return name }
+    /// llama.cpp tensor name → Hugging Face name, from the architecture's descriptor.
+    static func huggingFaceName(_ g: String, architecture a: ArchitectureDescriptor) -> String? {
+        if let name = a.ggufTopLevel[g] { return name }
         let parts = g.split(separator: ".").map(String.init)
-        guard parts.count == 4, parts[0] == "blk", let n = Int(parts[1]), let module = blockModules[family]![parts[2]] else { return nil }
-        return family == .gpt2 ? "h.\(n).\(module).\(parts[3])" : "model.layers.\(n).\(module).\(parts[3])"
+        guard parts.count == 4, parts[0] == "blk", let n = Int(parts[1]), let module = a.ggufBlockModules[parts[2]] else { return nil }
+        return "\(a.ggufBlockPrefix)\(n).\(module).\(parts[3])"
     }
 }

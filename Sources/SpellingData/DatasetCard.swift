@@ -3,12 +3,14 @@
 // data was made, what is held out and why, and its limitations. Built from the manifest, so
 // every number in it is the dataset's own.
 
+import Records
+
 enum DatasetCard {
-    static func render(manifest: [String: Any], files: [String], config: DatasetConfig) -> String {
-        let counts = manifest["counts"] as! [String: Int]
-        let tok = manifest["tokenizer"] as! [String: Any]
-        let words = manifest["words"] as! [String: Any]
-        let source = (tok["source"] as! [String]).joined(separator: " + ")
+    static func render(manifest: DatasetManifest, files: [String], config: DatasetConfig) -> String {
+        let counts = manifest.counts
+        let tok = manifest.tokenizer
+        let words = manifest.words
+        let source = tok.source.joined(separator: " + ")
         let total = files.reduce(0) { $0 + (counts[$1.replacingOccurrences(of: ".jsonl", with: "")] ?? 0) }
         let size = total < 1_000 ? "n<1K" : total < 10_000 ? "1K<n<10K" : total < 100_000 ? "10K<n<100K" : total < 1_000_000 ? "100K<n<1M" : "1M<n<10M"
 
@@ -52,19 +54,19 @@ enum DatasetCard {
         }
         p += [
             "", "## How it was made", "",
-            "1. **Vocabulary tokens.** Every entry of `\(source)` (\(tok["vocabulary_size"]!) tokens, pre-tokenizer `\(tok["pre_tokenizer"]!)`) is",
+            "1. **Vocabulary tokens.** Every entry of `\(source)` (\(tok.vocabularySize) tokens, pre-tokenizer `\(tok.preTokenizer)`) is",
             "   decoded; a leading word-boundary marker is stripped; entries made only of letters of length",
-            "   \(config.minTokenLength)–\(config.maxTokenLength)\((manifest["english_only"] as? Bool) == true ? ", ASCII a–z only," : "") are kept, case-folded and merged (each record keeps its source token ids):",
+            "   \(config.minTokenLength)–\(config.maxTokenLength)\(manifest.englishOnly ? ", ASCII a–z only," : "") are kept, case-folded and merged (each record keeps its source token ids):",
         ]
-        for step in manifest["extraction"] as! [[Any]] { p.append("   - \(step[0]): \(step[1])") }
+        for step in manifest.extraction { p.append("   - \(step.step): \(step.remaining)") }
         p += [
             "2. **Splits.** A stratified \(Int(config.heldoutVocabFraction * 100)) % of the tokens is held out of training (`heldout_vocab`).",
-            "   Validation and test words come from `\(words["file"]!)` (\(words["entries"]!) entries): lower-case a–z words of",
+            "   Validation and test words come from `\(words.file)` (\(words.entries) entries): lower-case a–z words of",
             "   \(config.wordMinLength)–\(config.wordMaxLength) letters that are **not vocabulary tokens at all** (\(n("candidate_dictionary_words")) such words), sampled",
             "   stratified by length and number of repeated letters. The splits are disjoint (checked when building and loading).",
         ]
-        if let d = manifest["decontamination"] as? [String: Any] {
-            p.append("   Decontamination: \(d["removed_from_train"]!) training tokens that appear in `\(d["exclude_file"]!)` (\(d["excluded_words"]!) words) were removed.")
+        if let d = manifest.decontamination {
+            p.append("   Decontamination: \(d.removedFromTrain) training tokens that appear in `\(d.excludeFile)` (\(d.excludedWords) words) were removed.")
         }
         p += [
             "3. **Spelling examples.** \(config.templates.count) template families (\(config.templates.map(\.name).joined(separator: ", "))); prompt and completion",
@@ -87,7 +89,7 @@ enum DatasetCard {
             "- Letter-count questions about absent letters have answer 0 by design; report them separately if needed.", "",
             "## Reproduce", "",
             "```sh",
-            "strawberry data build --tokenizer \(source) --words \(words["file"]!) --seed \(config.seed) --out DIR",
+            "strawberry data build --tokenizer \(source) --words \(words.file) --seed \(config.seed) --out DIR",
             "```",
             "Same inputs and seed give byte-identical files; `manifest.json` holds the SHA-256 of every file, the tokenizer",
             "and the word list, and the full resolved config.", "",

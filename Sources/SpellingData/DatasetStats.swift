@@ -1,8 +1,9 @@
 // `strawberry data stats DIR`: what a built dataset holds, read back from its files (and its
 // split disjointness checked again on load).
 import Foundation
+import Records
 
-public struct DatasetStats {
+public struct DatasetStats: Codable, Equatable, Sendable {
     public var itemsPerFile: [String: Int] = [:]
     public var itemsPerTaskAndStyle: [String: Int] = [:]
     /// Word length → distinct words, over validation + test.
@@ -10,46 +11,61 @@ public struct DatasetStats {
     /// Repeated letters → distinct words, over validation + test.
     public var repeatedLetterHistogram: [Int: Int] = [:]
 
+    enum CodingKeys: String, CodingKey {
+        case itemsPerFile = "items_per_file", itemsPerTaskAndStyle = "items_per_task_and_style"
+        case lengthHistogram = "word_length_histogram", repeatedLetterHistogram = "repeated_letters_histogram"
+    }
+
+    public init() {}
+
+    // Histograms are JSON objects keyed by the number as text.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        itemsPerFile = try c.decode([String: Int].self, forKey: .itemsPerFile)
+        itemsPerTaskAndStyle = try c.decode([String: Int].self, forKey: .itemsPerTaskAndStyle)
+        func ints(_ d: [String: Int]) -> [Int: Int] { Dictionary(d.compactMap { k, v in Int(k).map { ($0, v) } }, uniquingKeysWith: +) }
+        lengthHistogram = ints(try c.decode([String: Int].self, forKey: .lengthHistogram))
+        repeatedLetterHistogram = ints(try c.decode([String: Int].self, forKey: .repeatedLetterHistogram))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        func strings(_ d: [Int: Int]) -> [String: Int] { Dictionary(uniqueKeysWithValues: d.map { (String($0.key), $0.value) }) }
+        try c.encode(itemsPerFile, forKey: .itemsPerFile)
+        try c.encode(itemsPerTaskAndStyle, forKey: .itemsPerTaskAndStyle)
+        try c.encode(strings(lengthHistogram), forKey: .lengthHistogram)
+        try c.encode(strings(repeatedLetterHistogram), forKey: .repeatedLetterHistogram)
+    }
+
     public static func read(_ dir: String) throws -> DatasetStats {
         let fm = FileManager.default
-        guard fm.fileExists(atPath: dir + "/manifest.json") else {
-            throw DatasetError.badInput("\(dir) is not a Strawberry dataset (no manifest.json); build one with `strawberry data build`")
-        }
+        guard fm.fileExists(atPath: dir + "/manifest.json") else { throw DatasetError.notADataset(path: dir) }
+        // Reading the manifest checks it is one.
+        _ = try RecordFile.read(DatasetManifest.self, from: dir + "/manifest.json")
         var s = DatasetStats()
         var wordsBySplit: [String: Set<String>] = [:]
-        let files = (try fm.subpathsOfDirectory(atPath: dir)).filter { $0.hasSuffix(".jsonl") }.sorted()
+        let files = ((try? fm.subpathsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".jsonl") }.sorted()
         var seenWords = Set<String>()
         for f in files {
-            let text = try String(contentsOfFile: dir + "/" + f, encoding: .utf8)
-            var n = 0
-            for line in text.split(separator: "\n") {
-                guard let rec = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                      let word = rec["word"] as? String, let split = rec["split"] as? String else {
-                    throw DatasetError.badInput("\(dir)/\(f): a line is not a record with word and split")
-                }
-                n += 1
-                wordsBySplit[split, default: []].insert(word)
-                if let task = rec["task"] as? String, let style = rec["style"] as? String { s.itemsPerTaskAndStyle["\(task)/\(style)", default: 0] += 1 }
-                if (split == "validation" || split == "test"), seenWords.insert(word).inserted {
-                    s.lengthHistogram[word.count, default: 0] += 1
-                    s.repeatedLetterHistogram[Letters.repeatedLetters(word), default: 0] += 1
+            let lines = try RecordFile.readLines(DatasetLine.self, from: dir + "/" + f)
+            for rec in lines {
+                wordsBySplit[rec.split, default: []].insert(rec.word)
+                if let task = rec.task, let style = rec.style { s.itemsPerTaskAndStyle["\(task)/\(style)", default: 0] += 1 }
+                if rec.split == "validation" || rec.split == "test", seenWords.insert(rec.word).inserted {
+                    s.lengthHistogram[rec.word.count, default: 0] += 1
+                    s.repeatedLetterHistogram[Letters.repeatedLetters(rec.word), default: 0] += 1
                 }
             }
-            s.itemsPerFile[f] = n
+            s.itemsPerFile[f] = lines.count
         }
         let splits = wordsBySplit.keys.sorted()
         for (i, a) in splits.enumerated() {
-            for b in splits[(i + 1)...] where !wordsBySplit[a]!.isDisjoint(with: wordsBySplit[b]!) {
-                throw DatasetError.invariant("splits \(a) and \(b) share words, e.g. '\(wordsBySplit[a]!.intersection(wordsBySplit[b]!).sorted()[0])'")
+            for b in splits[(i + 1)...] {
+                let shared = (wordsBySplit[a] ?? []).intersection(wordsBySplit[b] ?? [])
+                if let example = shared.sorted().first { throw DatasetError.splitsOverlap(a, b, example: example) }
             }
         }
         return s
-    }
-
-    public var json: [String: Any] {
-        ["items_per_file": itemsPerFile, "items_per_task_and_style": itemsPerTaskAndStyle,
-         "word_length_histogram": Dictionary(uniqueKeysWithValues: lengthHistogram.map { (String($0.key), $0.value) }),
-         "repeated_letters_histogram": Dictionary(uniqueKeysWithValues: repeatedLetterHistogram.map { (String($0.key), $0.value) })]
     }
 
     public var text: String {

@@ -3,6 +3,7 @@
 // from dictionary words that are not vocabulary tokens at all, so no evaluated word was ever a
 // spelling target; a held-out slice of vocabulary tokens measures spelling generalisation on
 // tokens separately. Samples are stratified by length and repeated letters.
+import Records
 import TensorCore
 
 public struct DatasetSplits: Sendable {
@@ -23,7 +24,7 @@ public struct DatasetSplits: Sendable {
             for j in (i + 1)..<sets.count {
                 let shared = sets[i].1.intersection(sets[j].1)
                 if !shared.isEmpty {
-                    throw DatasetError.invariant("\(sets[i].0) and \(sets[j].0) share \(shared.count) words, e.g. '\(shared.sorted()[0])'")
+                    throw DatasetError.splitsOverlap(sets[i].0, sets[j].0, example: shared.sorted().first ?? "")
                 }
             }
         }
@@ -37,7 +38,7 @@ public enum SplitMaker {
         let (heldout, rest) = stratifiedSample(tokens, count: heldoutCount, key: { "len=\(min($0.text.count, 10))" }, rng: &rng)
         let decontaminated = rest.filter { exclude.contains($0.text) }.map(\.text)
         let train = rest.filter { !exclude.contains($0.text) }
-        guard !train.isEmpty else { throw DatasetError.badInput("no training tokens are left after the held-out slice and --exclude") }
+        guard !train.isEmpty else { throw DatasetError.nothingLeft("no training tokens are left after the held-out slice and --exclude") }
 
         let vocabulary = Set(tokens.map(\.text))
         let candidates = Array(Set(words.filter {

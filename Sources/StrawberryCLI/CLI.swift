@@ -1,73 +1,30 @@
-// The `strawberry` command: thin wiring from flags to the libraries.
+// The `strawberry` command: thin wiring from flags to the libraries. Every number a flag takes is
+// range-checked in `validate()`, so a bad value is a usage error (exit 64) before anything loads.
 import ArgumentParser
 import Foundation
 import Generation
-import ModelFormats
 import Models
+import Records
 import TensorCore
 import Tokenization
-import Training
 
 public struct Strawberry: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "strawberry",
         abstract: "Spelling fine-tuning and letter-level evaluation of language models, in pure Swift.",
-        subcommands: [Generate.self, Logits.self, Tokenize.self, Inspect.self, DataCommand.self, Train.self, Merge.self, Eval.self, CompareCommand.self, Bench.self])
+        subcommands: [Generate.self, Logits.self, Tokenize.self, Inspect.self, DataCommand.self, Train.self, Merge.self, Eval.self,
+                      CompareCommand.self, Bench.self])
     public init() {}
 }
 
-/// --model, shared by every command that loads a model.
-struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "A .gguf file, or a directory with config.json, *.safetensors and tokenizer.json.")
-    var model: String
-
-    @Option(name: .long, help: "BLAS threads (default: all cores).")
-    var threads: Int?
-
-    @Option(name: .long, help: "A PEFT LoRA adapter directory to apply (folded into the weights at load).")
-    var adapter: String?
-
-    func load() throws -> LoadedModel {
-        BLAS.tuneAllocator()
-        if let threads { BLAS.setThreads(threads) }
-        let m = try LoadedModel.load(path: model)
-        guard let adapter else { return m }
-        let lora = try PEFTAdapter.load(adapter, model: m.config)
-        return m.replacing(model: try AdapterMerge.merged(m.model, lora))
+/// `generate --json` output.
+struct GenerateOutput: Encodable {
+    var promptIds: [Int], outputIds: [Int], text: String, answer: String, thinking: String?, finishReason: String
+    var prefillTokensPerSecond: Double, decodeTokensPerSecond: Double
+    enum CodingKeys: String, CodingKey {
+        case promptIds = "prompt_ids", outputIds = "output_ids", text, answer, thinking, finishReason = "finish_reason"
+        case prefillTokensPerSecond = "prefill_tokens_per_second", decodeTokensPerSecond = "decode_tokens_per_second"
     }
-}
-
-/// How the prompt text becomes ids.
-struct PromptOptions: ParsableArguments {
-    @Option(name: .long, help: "The prompt text.")
-    var prompt: String
-
-    @Flag(name: .long, help: "Wrap the prompt as a user message in the model's own chat template.")
-    var chat = false
-
-    @Option(name: .long, help: "System message (with --chat).")
-    var system: String?
-
-    @Flag(name: .long, inversion: .prefixedNo, help: "Qwen3 thinking mode (with --chat): --no-thinking sets enable_thinking=false, which inserts an empty <think></think> block. Unset leaves the template's default.")
-    var thinking: Bool?
-
-    func ids(_ m: LoadedModel) throws -> [Int] {
-        guard chat else { return m.tokenizer.encode(prompt) }
-        guard let source = m.chatTemplate else {
-            throw ValidationError("\(m.path) has no chat template; drop --chat or use a chat model.")
-        }
-        var messages: [ChatMessage] = []
-        if let system { messages.append(ChatMessage(role: "system", content: system)) }
-        messages.append(ChatMessage(role: "user", content: prompt))
-        let text = try ChatTemplate(source).render(messages, addGenerationPrompt: true, enableThinking: thinking)
-        return m.tokenizer.encode(text)
-    }
-}
-
-/// Writes a JSON object with sorted keys (stable output for scripts).
-func printJSON(_ object: [String: Any]) throws {
-    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-    print(String(decoding: data, as: UTF8.self))
 }
 
 struct Generate: ParsableCommand {
@@ -76,17 +33,17 @@ struct Generate: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var promptOptions: PromptOptions
 
-    @Option(name: .long, help: "Maximum new tokens.")
+    @Option(name: .long, help: "Maximum new tokens (1...1000000).")
     var maxTokens = 128
-    @Option(name: .long, help: "Sampling temperature; 0 means greedy. Default: greedy, or Qwen3's recommended value for its mode.")
+    @Option(name: .long, help: "Sampling temperature ≥ 0; 0 means greedy. Default: greedy, or Qwen3's recommended value for its mode.")
     var temperature: Float?
     @Option(name: .long, help: "Keep only the K most likely tokens (0 = off).")
     var topK: Int?
-    @Option(name: .long, help: "Nucleus sampling: keep the smallest set with this much probability (1 = off).")
+    @Option(name: .long, help: "Nucleus sampling: keep the smallest set with this much probability, in (0, 1] (1 = off).")
     var topP: Float?
-    @Option(name: .long, help: "Drop tokens below this fraction of the top token's probability (0 = off).")
+    @Option(name: .long, help: "Drop tokens below this fraction of the top token's probability, in [0, 1] (0 = off).")
     var minP: Float?
-    @Option(name: .long, help: "Repetition penalty (1 = off), as in transformers.")
+    @Option(name: .long, help: "Repetition penalty > 0 (1 = off), as in transformers.")
     var repetitionPenalty: Float = 1
     @Option(name: .long, help: "Random seed for sampling.")
     var seed: UInt64 = 0
@@ -95,10 +52,19 @@ struct Generate: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object instead of streaming text.")
     var json = false
 
+    func validate() throws {
+        guard (1...1_000_000).contains(maxTokens) else { throw ValidationError("--max-tokens must be in 1...1000000, got \(maxTokens)") }
+        if let t = temperature, !(t.isFinite && t >= 0) { throw ValidationError("--temperature must be a finite number ≥ 0, got \(t)") }
+        if let k = topK, k < 0 { throw ValidationError("--top-k must be ≥ 0, got \(k)") }
+        if let p = topP, !(p > 0 && p <= 1) { throw ValidationError("--top-p must be in (0, 1], got \(p)") }
+        if let p = minP, !(p >= 0 && p <= 1) { throw ValidationError("--min-p must be in [0, 1], got \(p)") }
+        guard repetitionPenalty.isFinite, repetitionPenalty > 0 else { throw ValidationError("--repetition-penalty must be a finite number > 0") }
+    }
+
     func sampling(_ m: LoadedModel) -> SamplingParameters {
         // Qwen3's model card gives per-mode defaults; explicit flags override them.
         var p = SamplingParameters.greedy
-        if m.config.architecture == .qwen3 && promptOptions.chat {
+        if m.config.architecture.descriptor.hasThinkingMode && promptOptions.chat {
             p = promptOptions.thinking == false ? .qwen3NonThinking : .qwen3Thinking
         }
         if let temperature { p.temperature = temperature }
@@ -114,22 +80,16 @@ struct Generate: ParsableCommand {
         let m = try modelOptions.load()
         let ids = try promptOptions.ids(m)
         let gen = Generator(model: m.model, tokenizer: m.tokenizer)
-        let req = GenerationRequest(promptIds: ids, maxTokens: maxTokens, sampling: sampling(m),
-                                    stopTokenIds: m.stopTokenIds, stopStrings: stop)
+        let req = GenerationRequest(promptIds: ids, maxTokens: maxTokens, sampling: sampling(m), stopTokenIds: m.stopTokenIds, stopStrings: stop)
         let streaming = !json
         let result = try gen.generate(req) { piece in
             if streaming { FileHandle.standardOutput.write(Data(piece.utf8)) }
         }
         let split = splitReasoning(result.text)
         if json {
-            var out: [String: Any] = [
-                "prompt_ids": result.promptIds, "output_ids": result.outputIds, "text": result.text,
-                "finish_reason": result.finishReason.rawValue,
-                "prefill_tokens_per_second": result.prefillTokensPerSecond,
-                "decode_tokens_per_second": result.decodeTokensPerSecond, "answer": split.answer,
-            ]
-            if let t = split.thinking { out["thinking"] = t }
-            try printJSON(out)
+            try printJSON(GenerateOutput(promptIds: result.promptIds, outputIds: result.outputIds, text: result.text, answer: split.answer,
+                                         thinking: split.thinking, finishReason: result.finishReason.rawValue,
+                                         prefillTokensPerSecond: result.prefillTokensPerSecond, decodeTokensPerSecond: result.decodeTokensPerSecond))
         } else {
             print()
             FileHandle.standardError.write(Data(String(
@@ -144,20 +104,28 @@ struct Logits: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the top next-token logits after a prompt.")
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var promptOptions: PromptOptions
-    @Option(name: .long, help: "How many of the highest logits to print.")
+    @Option(name: .long, help: "How many of the highest logits to print (≥ 0).")
     var top = 5
     @Flag(name: .long, help: "Print JSON: {\"prompt_ids\": [...], \"top\": [{\"id\", \"logit\", \"token\"}]}.")
     var json = false
+
+    struct Row: Encodable { var id: Int, logit: Double, token: String }
+    struct Output: Encodable {
+        var promptIds: [Int], top: [Row]
+        enum CodingKeys: String, CodingKey { case promptIds = "prompt_ids", top }
+    }
+
+    func validate() throws { guard top >= 0 else { throw ValidationError("--top must be ≥ 0, got \(top)") } }
 
     func run() throws {
         let m = try modelOptions.load()
         let ids = try promptOptions.ids(m)
         guard !ids.isEmpty else { throw ValidationError("the prompt encodes to no tokens") }
         let logits = try m.model.forward(ForwardBatch(tokens: ids), cache: m.model.makeCache(), logits: .last).storage
-        let best = logits.indices.sorted { logits[$0] != logits[$1] ? logits[$0] > logits[$1] : $0 < $1 }.prefix(max(top, 0))
-        let rows: [[String: Any]] = best.map { ["id": $0, "logit": Double(logits[$0]), "token": m.tokenizer.decode([$0])] }
-        if json { try printJSON(["prompt_ids": ids, "top": rows]); return }
-        for r in rows { print(String(format: "%8d  %10.4f  %@", r["id"] as! Int, r["logit"] as! Double, (r["token"] as! String).debugDescription)) }
+        let best = logits.indices.sorted { logits[$0] != logits[$1] ? logits[$0] > logits[$1] : $0 < $1 }.prefix(top)
+        let rows = best.map { Row(id: $0, logit: Double(logits[$0]), token: m.tokenizer.decode([$0])) }
+        if json { try printJSON(Output(promptIds: ids, top: rows)); return }
+        for r in rows { print(String(format: "%8d  %10.4f  %@", r.id, r.logit, r.token.debugDescription)) }
     }
 }
 
@@ -170,11 +138,13 @@ struct Tokenize: ParsableCommand {
     @Flag(name: .long, help: "Print JSON: {\"ids\": [...], \"tokens\": [...]}.")
     var json = false
 
+    struct Output: Encodable { var ids: [Int], tokens: [String] }
+
     func run() throws {
         let tok = try Tokenizer.load(path: model)
         let ids = tok.encode(text)
         let tokens = ids.map { tok.token($0) ?? "" }
-        if json { try printJSON(["ids": ids, "tokens": tokens]); return }
+        if json { try printJSON(Output(ids: ids, tokens: tokens)); return }
         for (i, t) in zip(ids, tokens) { print(i, t.debugDescription) }
     }
 }
@@ -194,7 +164,7 @@ struct Inspect: ParsableCommand {
             ("heads", "\(c.heads) (kv \(c.kvHeads), head_dim \(c.headDim))"), ("intermediate", "\(c.intermediate)"),
             ("vocabulary", "\(c.vocabSize)"), ("context", "\(c.contextLength)"), ("tied embeddings", "\(c.tieEmbeddings)"),
         ]
-        if c.architecture != .gpt2 { facts.append(("rope theta", "\(c.ropeTheta)")) }
+        if c.architecture.descriptor.usesRoPE { facts.append(("rope theta", "\(c.ropeTheta)")) }
         facts += m.summary
         facts.append(("chat template", m.chatTemplate == nil ? "no" : "yes"))
         facts.append(("SIMD kernels", simdKernelsActive ? "AVX2/FMA" : "portable"))
@@ -202,4 +172,3 @@ struct Inspect: ParsableCommand {
         for (k, v) in facts { print(k.padding(toLength: 16, withPad: " ", startingAt: 0), v) }
     }
 }
-

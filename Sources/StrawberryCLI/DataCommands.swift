@@ -1,6 +1,7 @@
 // `strawberry data build` and `strawberry data stats`.
 import ArgumentParser
 import Foundation
+import Records
 import SpellingData
 
 struct DataCommand: ParsableCommand {
@@ -27,14 +28,20 @@ struct DataBuild: ParsableCommand {
     var exclude: String?
     @Flag(name: .long, inversion: .prefixedNo, help: "Keep only ASCII a–z tokens. Default: on for large multilingual (Qwen-style) vocabularies.")
     var englishOnly: Bool?
-    @Option(name: .long, help: "Number of validation words.")
+    @Option(name: .long, help: "Number of validation words (0...10000000).")
     var validationSize: Int?
-    @Option(name: .long, help: "Number of test words.")
+    @Option(name: .long, help: "Number of test words (0...10000000).")
     var testSize: Int?
-    @Flag(name: .long, help: "Replace an existing output directory.")
+    @Flag(name: .long, help: "Replace an existing dataset directory (one made by `strawberry data build`; any other directory is refused).")
     var overwrite = false
     @Flag(name: .long, help: "Print the manifest as JSON.")
     var json = false
+
+    func validate() throws {
+        guard !out.isEmpty else { throw ValidationError("--out needs a directory name") }
+        if let v = validationSize, !(0...10_000_000).contains(v) { throw ValidationError("--validation-size must be in 0...10000000, got \(v)") }
+        if let v = testSize, !(0...10_000_000).contains(v) { throw ValidationError("--test-size must be in 0...10000000, got \(v)") }
+    }
 
     func run() throws {
         var c = try config.map { try DatasetConfig.load(yamlPath: $0) } ?? DatasetConfig()
@@ -62,7 +69,7 @@ struct DataStats: ParsableCommand {
 
     func run() throws {
         let s = try DatasetStats.read(dir)
-        if json { try printJSON(s.json); return }
+        if json { try printJSON(s); return }
         print(s.text)
     }
 }

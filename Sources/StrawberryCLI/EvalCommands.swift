@@ -2,62 +2,60 @@
 import ArgumentParser
 import Evaluation
 import Foundation
-import TensorCore
+import Records
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Score a model (and optional adapter) on the dataset's spelling, letter-count and letter-position questions.",
         discussion: "Writes DIR/items.jsonl (prompt, output, parsed, gold, correct per item) and DIR/metrics.json (per task/style/mode with 95% intervals, stratified tables, throughput).")
 
-    @Option(name: .long, help: "A .gguf file or a Hugging Face model directory.")
-    var model: String
-    @Option(name: .long, help: "A PEFT LoRA adapter directory to apply.")
-    var adapter: String?
+    @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, help: "Dataset directory made by `strawberry data build`.")
     var data: String?
     @Option(name: .long, help: "Score an external JSONL question set instead (fields prompt, answer, optional task, metadata).")
     var evalFile: String?
-    @Option(name: .long, help: "Split to evaluate: test or validation.")
+    @Option(name: .long, help: "Split to evaluate: test, validation, or heldout_vocab (spelling of held-out vocabulary tokens).")
     var split = "test"
-    @Option(name: .long, help: "Comma-separated tasks: spelling,count,position.")
-    var tasks = "spelling,count,position"
-    @Option(name: .long, help: "Comma-separated prompt styles: direct,spell_first.")
-    var styles = "direct,spell_first"
+    @Option(name: .long, help: "Comma-separated tasks: spelling,count,position.", transform: commaList)
+    var tasks: [EvalTask] = EvalTask.allCases
+    @Option(name: .long, help: "Comma-separated prompt styles: direct,spell_first.", transform: commaList)
+    var styles: [PromptStyle] = PromptStyle.allCases
     @Option(name: .long, help: "Qwen3 chat mode: non-thinking, thinking or both (other models: non-thinking).")
-    var mode = "non-thinking"
-    @Option(name: .long, help: "At most N questions per task and style.")
+    var mode: ModeChoice = .nonThinking
+    @Option(name: .long, help: "At most N (≥ 1) questions per task and style.")
     var limit: Int?
-    @Option(name: .long, help: "Samples per question in thinking mode (mean accuracy over samples).")
+    @Option(name: .long, help: "Samples per question in thinking mode, 1...1000 (mean accuracy over samples).")
     var samples = 1
-    @Option(name: .long, help: "Sequences generated together (continuous batching, shared-prefix KV reuse).")
+    @Option(name: .long, help: "Sequences generated together, 1...1024 (continuous batching, shared-prefix KV reuse).")
     var batchSize = 32
     @Option(name: .long, help: "Seed for thinking-mode sampling.")
     var seed: UInt64 = 0
     @Option(name: .long, help: "Output directory.")
     var out: String
-    @Option(name: .long, help: "BLAS threads (default: all cores).")
-    var threads: Int?
     @Flag(name: .long, inversion: .prefixedNo, help: "Wrap questions in the model's chat template (default on).")
     var chatTemplate = true
     @Flag(name: .long, help: "Print metrics.json to stdout.")
     var json = false
 
+    func validate() throws {
+        guard (data == nil) != (evalFile == nil) else { throw ValidationError("give exactly one of --data DATASET_DIR or --eval-file FILE.jsonl") }
+        guard ["test", "validation", "heldout_vocab"].contains(split) else { throw ValidationError("--split must be test, validation or heldout_vocab") }
+        guard !tasks.isEmpty, !styles.isEmpty else { throw ValidationError("--tasks and --styles need at least one value each") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be ≥ 1, got \(limit)") }
+        guard (1...1000).contains(samples) else { throw ValidationError("--samples must be in 1...1000, got \(samples)") }
+        guard (1...1024).contains(batchSize) else { throw ValidationError("--batch-size must be in 1...1024, got \(batchSize)") }
+    }
+
     func run() throws {
-        if let threads { BLAS.setThreads(threads) }
-        BLAS.tuneAllocator()
-        var r = EvalRequest(model: model, out: out)
-        r.adapter = adapter
+        modelOptions.threads.apply()
+        var r = EvalRequest(model: modelOptions.model, out: out)
+        r.adapter = modelOptions.adapter
         r.data = data
         r.evalFile = evalFile
         r.split = split
-        r.tasks = tasks.split(separator: ",").map(String.init)
-        r.styles = styles.split(separator: ",").map(String.init)
-        switch mode {
-        case "non-thinking": r.modes = [.nonThinking]
-        case "thinking": r.modes = [.thinking]
-        case "both": r.modes = [.nonThinking, .thinking]
-        default: throw ValidationError("--mode must be non-thinking, thinking or both")
-        }
+        r.tasks = tasks
+        r.styles = styles
+        r.modes = mode.modes
         r.limit = limit
         r.samples = samples
         r.batchSize = batchSize
@@ -65,17 +63,17 @@ struct Eval: ParsableCommand {
         r.chatTemplate = chatTemplate
         let s = try Evaluator.run(r)
         if json { try printJSON(s); return }
-        let metrics = s["metrics"] as! [String: [String: Any]]
-        for k in metrics.keys.sorted() {
-            let m = metrics[k]!
-            let ci = m["accuracy_ci95"] as! [Double]
-            var line = String(format: "%-34@ n=%4d  accuracy %5.1f%% [%4.1f, %4.1f]  unparseable %d  truncated %d", k as NSString, m["n"] as! Int,
-                              100 * (m["accuracy"] as! Double), 100 * ci[0], 100 * ci[1], m["unparseable"] as! Int, m["truncated"] as! Int)
-            if let c = m["character_accuracy"] as? Double, let l = m["levenshtein"] as? Double { line += String(format: "  char acc %.1f%%  Levenshtein %.3f", 100 * c, l) }
+        for k in s.metrics.keys.sorted() {
+            guard let m = s.metrics[k] else { continue }
+            let ci = m.accuracyCI95
+            var line = k.padding(toLength: max(34, k.count), withPad: " ", startingAt: 0) + String(format: " n=%4d  accuracy %5.1f%% [%4.1f, %4.1f]  unparseable %d  truncated %d", m.n,
+                              100 * m.accuracy, 100 * (ci.first ?? 0), 100 * (ci.last ?? 0), m.unparseable, m.truncated)
+            if let c = m.spelling[.characterAccuracy]?.value, let l = m.spelling[.levenshtein]?.value {
+                line += String(format: "  char acc %.1f%%  Levenshtein %.3f", 100 * c, l)
+            }
             print(line)
         }
-        print(String(format: "%.2f questions/s, %.1f generated tokens/s, %.0f s; items: %@/items.jsonl", s["questions_per_second"] as! Double,
-                     s["tokens_per_second"] as! Double, s["seconds"] as! Double, out))
+        print(String(format: "%.2f questions/s, %.1f generated tokens/s, %.0f s; items: %@/items.jsonl", s.questionsPerSecond, s.tokensPerSecond, s.seconds, out))
     }
 }
 
@@ -98,14 +96,18 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .long, help: "A directory of `eval` runs named checkpoint-STEP (one per saved checkpoint): the trajectory.")
     var trajectory: String?
 
+    func validate() throws {
+        guard (heldoutBase == nil) == (heldoutFinetuned == nil) else { throw ValidationError("give both --heldout-base and --heldout-finetuned, or neither") }
+    }
+
     func run() throws {
+        // Everything is read and checked before the first report file is written.
         let b = try EvalRun(dir: base), f = try EvalRun(dir: finetuned)
-        var c = try Compare.run(base: b, finetuned: f, trainingRun: trainingRun)
-        if let hb = heldoutBase, let hf = heldoutFinetuned,
-           let g = Compare.generalization(base: b, finetuned: f, heldoutBase: try EvalRun(dir: hb), heldoutFinetuned: try EvalRun(dir: hf)) {
-            c["generalization"] = g
+        var c = Compare.run(base: b, finetuned: f, trainingRun: trainingRun)
+        if let hb = heldoutBase, let hf = heldoutFinetuned {
+            c.generalization = Compare.generalization(base: b, finetuned: f, heldoutBase: try EvalRun(dir: hb), heldoutFinetuned: try EvalRun(dir: hf))
         }
-        if let trajectory, let t = try Compare.trajectory(trajectory) { c["trajectory"] = t }
+        if let trajectory { c.trajectory = try Compare.trajectory(trajectory) }
         let lines = try Report.write(base: b, finetuned: f, comparison: c, trainingRun: trainingRun, to: out)
         lines.forEach { print($0) }
         print("report: \(out)/report.html (also report.md, evaluation_results.json, final_report.json)")

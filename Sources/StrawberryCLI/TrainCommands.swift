@@ -1,8 +1,9 @@
 // `strawberry train` and `strawberry merge`.
+import Adapters
 import ArgumentParser
 import Foundation
 import Models
-import TensorCore
+import Records
 import Training
 
 struct Train: ParsableCommand {
@@ -20,12 +21,10 @@ struct Train: ParsableCommand {
     var overrides: [String] = []
     @Option(name: .long, help: "Resume from a run directory (its newest checkpoint) or a checkpoint directory.")
     var resume: String?
-    @Option(name: .long, help: "BLAS threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threads: ThreadOptions
 
     func run() throws {
-        if let threads { BLAS.setThreads(threads) }
-        BLAS.tuneAllocator()
+        threads.apply()
         var cfg = try TrainConfig.resolve(yamlPath: config, overrides: overrides)
         if let resume, config == nil, FileManager.default.fileExists(atPath: resume + "/config.yaml") {
             cfg = try TrainConfig.resolve(yamlPath: resume + "/config.yaml", overrides: overrides)
@@ -47,7 +46,7 @@ struct Merge: ParsableCommand {
     var model: String
     @Option(name: .long, help: "PEFT adapter directory (adapter_config.json + adapter_model.safetensors).")
     var adapter: String
-    @Option(name: .long, help: "Output directory (config.json, model.safetensors, tokenizer files); replaced if it exists.")
+    @Option(name: .long, help: "Output directory (config.json, model.safetensors, tokenizer files); must not exist yet.")
     var out: String
 
     func run() throws {
@@ -61,15 +60,12 @@ struct Merge: ParsableCommand {
 
 /// Training and validation loss as terminal sparklines, first → last value.
 func sparklines(_ metricsPath: String) throws -> [String] {
-    let recs = try String(contentsOfFile: metricsPath, encoding: .utf8).split(separator: "\n").compactMap {
-        try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
-    }
+    let recs = try RecordFile.readLines(TrainingLogLine.self, from: metricsPath)
     func line(_ name: String, _ values: [Double]) -> String? {
         guard let lo = values.min(), let hi = values.max(), let first = values.first, let last = values.last else { return nil }
         let bars = Array("▁▂▃▄▅▆▇█")
         let spark = values.map { bars[hi > lo ? Int(((($0 - lo) / (hi - lo)) * 7).rounded()) : 0] }
         return String(format: "%@ %.3f → %.3f  ", name, first, last) + String(spark)
     }
-    return [line("training loss  ", recs.compactMap { $0["loss"] as? Double }),
-            line("validation loss", recs.compactMap { $0["eval_loss"] as? Double })].compactMap { $0 }
+    return [line("training loss  ", recs.compactMap(\.loss)), line("validation loss", recs.compactMap(\.evalLoss))].compactMap { $0 }
 }

@@ -1,6 +1,7 @@
 // Building a Tokenizer from the three places byte-level BPE vocabularies live:
 //   (a) GPT-2's encoder.json + vocab.bpe, (b) Hugging Face tokenizer.json, (c) GGUF tokenizer.ggml.* metadata.
 import ModelFormats
+import Records
 
 extension Tokenizer {
     /// A tokenizer from wherever it lives: a `.gguf` file, GPT-2's `encoder.json` (with `vocab.bpe`

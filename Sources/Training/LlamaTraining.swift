@@ -1,6 +1,7 @@
 // Training pass of the Llama/Qwen3 block (Models/Llama.swift): the same forward, keeping what the
 // backward needs, then gradients flowing back through every op to the LoRA factors. Frozen
 // weights get no gradient buffers; only dX = dY·W is computed through them.
+import Adapters
 import CKernels
 import Models
 import TensorCore
@@ -10,7 +11,7 @@ public struct TrainingBatch: Sendable {
     public var sequences: [[Int]]
     public var labels: [[Int]]
     public init(sequences: [[Int]], labels: [[Int]]) {
-        precondition(zip(sequences, labels).allSatisfy { $0.count == $1.count }, "labels must align with tokens")
+        precondition(zip(sequences, labels).allSatisfy { $0.count == $1.count }, "labels must align with tokens")  // built by ExampleEncoder
         self.sequences = sequences
         self.labels = labels
     }
@@ -46,12 +47,10 @@ extension LlamaModel: TrainableLM {
         var sQKV: LinearSaved, sO: LinearSaved, sGU: LinearSaved, sDown: LinearSaved
     }
 
+    /// LoRA modules per in-memory weight of one block; each writes at its rows of the fused output.
     func slots(_ lora: LoRAState, layer: Int) -> (qkv: [LoRASlot], o: [LoRASlot], gu: [LoRASlot], down: [LoRASlot]) {
-        let m = lora.modules(layer: layer)
-        let c = config
-        func s(_ k: String, _ col: Int) -> [LoRASlot] { m[k].map { [LoRASlot(module: $0, column: col)] } ?? [] }
-        return (s("self_attn.q_proj", 0) + s("self_attn.k_proj", c.qDim) + s("self_attn.v_proj", c.qDim + c.kvDim),
-                s("self_attn.o_proj", 0), s("mlp.gate_proj", 0) + s("mlp.up_proj", c.intermediate), s("mlp.down_proj", 0))
+        func s(_ w: String) -> [LoRASlot] { lora.modules(layer: layer, weight: w).map { LoRASlot(module: $0, column: $0.slot.row0) } }
+        return (s("qkv"), s("o"), s("gate_up"), s("down"))
     }
 
     public func loss(_ batch: TrainingBatch, lora: LoRAState, lossScale: Float, dropoutSeed: UInt64,
@@ -87,22 +86,24 @@ extension LlamaModel: TrainableLM {
         }
         let (rows, targets) = batch.targetRows
         let (loss, dH) = lmHeadLoss(rmsNorm(x, weight: norm, eps: eps), rows: rows, targets: targets, head: lmHead, lossScale: lossScale)
-        guard grads != nil else { return loss }
+        guard var g = grads else { return loss }
+        grads = nil   // g owns the buffer while the backward fills it (no copy)
+        defer { grads = g }
 
         let inverseTable = table.inverse
         var dx = rmsNormBackward(dH, x: x, weight: norm, eps: eps)
         for l in stride(from: blocks.count - 1, through: 0, by: -1) {
             let b = blocks[l], s = saved[l], sl = slots(lora, layer: l)
             // MLP: x_out = x_mid + down(swiglu(gate_up(rmsnorm(x_mid))))
-            let dh = adaptedLinearBackward(dx, x: s.h, b.down, slots: sl.down, lora: lora, saved: s.sDown, grads: &grads!)
+            let dh = adaptedLinearBackward(dx, x: s.h, b.down, slots: sl.down, lora: lora, saved: s.sDown, grads: &g)
             let dgu = swiGLUBackward(dh, gateUp: s.gu)
-            let dn2 = adaptedLinearBackward(dgu, x: s.n2, b.gateUp, slots: sl.gu, lora: lora, saved: s.sGU, grads: &grads!)
+            let dn2 = adaptedLinearBackward(dgu, x: s.n2, b.gateUp, slots: sl.gu, lora: lora, saved: s.sGU, grads: &g)
             addInPlace(&dx, rmsNormBackward(dn2, x: s.xMid, weight: b.postNorm, eps: eps))
             // Attention: x_mid = x_in + o(attention(rope(norm(q, k)), v))
-            let da = adaptedLinearBackward(dx, x: s.a, b.o, slots: sl.o, lora: lora, saved: s.sO, grads: &grads!)
+            let da = adaptedLinearBackward(dx, x: s.a, b.o, slots: sl.o, lora: lora, saved: s.sO, grads: &g)
             var dqkv = trainingAttentionBackward(da, qkv: s.qkv, probs: s.probs, spans: spans, shape: shape)
             normAndRotateRowsBackward(&dqkv, pre: s.qkvPre, table: inverseTable, qNorm: b.qNorm, kNorm: b.kNorm)
-            let dn1 = adaptedLinearBackward(dqkv, x: s.n1, b.qkv, slots: sl.qkv, lora: lora, saved: s.sQKV, grads: &grads!)
+            let dn1 = adaptedLinearBackward(dqkv, x: s.n1, b.qkv, slots: sl.qkv, lora: lora, saved: s.sQKV, grads: &g)
             addInPlace(&dx, rmsNormBackward(dn1, x: s.xIn, weight: b.inputNorm, eps: eps))
         }
         return loss

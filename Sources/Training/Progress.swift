@@ -1,7 +1,7 @@
 // Training progress: a one-line bar with step/total, loss, learning rate, tokens/s and ETA on a
 // terminal; plain log lines (every ~5 % of the run) when stderr is a file or pipe.
 import Foundation
-import Generation
+import TensorCore
 
 final class TrainingProgress {
     let total: Int

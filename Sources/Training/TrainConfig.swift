@@ -1,5 +1,6 @@
 // Training configuration: one value type decoded from YAML, with `--set key=value` overrides
 // (dotted keys reach into `lora`), saved resolved into every run directory.
+import Adapters
 import Foundation
 import Yams
 
@@ -39,7 +40,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var saveTotalLimit = 2
     public var lora = LoRAConfig(r: 16, alpha: 32, dropout: 0.05, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj"])
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case model, data, outputDir = "output_dir", maxSteps = "max_steps", numEpochs = "num_epochs", learningRate = "learning_rate"
         case batchSize = "batch_size", gradientAccumulationSteps = "gradient_accumulation_steps", lrScheduler = "lr_scheduler"
         case warmupSteps = "warmup_steps", weightDecay = "weight_decay", maxGradNorm = "max_grad_norm", adamBeta1 = "adam_beta1"
@@ -69,62 +70,102 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         lora = try v(.lora, x.lora)
     }
 
-    static let keys = Set(["model", "data", "output_dir", "max_steps", "num_epochs", "learning_rate", "batch_size", "gradient_accumulation_steps",
-                           "lr_scheduler", "warmup_steps", "weight_decay", "max_grad_norm", "adam_beta1", "adam_beta2", "adam_epsilon", "seed",
-                           "max_length", "train_on_prompt", "chat_template", "enable_thinking", "logging_steps", "eval_steps", "eval_samples",
-                           "generation_check_samples", "save_steps", "save_total_limit", "lora"])
-    static let loraKeys = Set(["r", "alpha", "dropout", "target_modules", "use_rslora"])
+    static let keys = Set(CodingKeys.allCases.map(\.rawValue))
 
-    /// Reads YAML (if a path is given) and applies `key=value` overrides; unknown keys are errors.
+    /// Reads YAML (if a path is given) and applies `key=value` overrides (`lora.r=8` reaches into
+    /// the lora section); unknown keys are errors, and so is a YAML alias (a document that expands
+    /// itself is refused before it is expanded).
     public static func resolve(yamlPath: String?, overrides: [String]) throws -> TrainConfig {
-        var tree: [String: Any] = [:]
+        var top: [(String, Node)] = []
         if let yamlPath {
-            guard let text = try? String(contentsOfFile: yamlPath, encoding: .utf8) else { throw LoRAError(message: "cannot read config \(yamlPath)") }
-            do { tree = (try Yams.load(yaml: text) as? [String: Any]) ?? [:] } catch { throw LoRAError(message: "\(yamlPath): not valid YAML: \(error)") }
+            guard let text = try? String(contentsOfFile: yamlPath, encoding: .utf8) else { throw TrainingError.unreadable(path: yamlPath) }
+            top = try mapping(text, path: yamlPath)
+        }
+        func set(_ key: String, _ value: Node, in pairs: inout [(String, Node)]) {
+            if let i = pairs.firstIndex(where: { $0.0 == key }) { pairs[i].1 = value } else { pairs.append((key, value)) }
         }
         for o in overrides {
-            guard let eq = o.firstIndex(of: "=") else { throw LoRAError(message: "--set expects key=value, got '\(o)'") }
+            guard let eq = o.firstIndex(of: "=") else { throw TrainingError.badOverride(o, reason: "expected key=value") }
             let key = String(o[..<eq]), raw = String(o[o.index(after: eq)...])
-            let value: Any = (try? Yams.load(yaml: raw)).flatMap { $0 } ?? raw
-            let parts = key.split(separator: ".").map(String.init)
+            // The value is read as YAML (numbers, booleans, lists); text that is not YAML stays a string.
+            var budget = 10_000
+            let value = ((try? Yams.compose(yaml: raw)) ?? nil).flatMap { $0.fits(budget: &budget, depth: 8) ? $0 : nil } ?? Node(raw)
+            let parts = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
             if parts.count == 2, parts[0] == "lora" {
-                var l = tree["lora"] as? [String: Any] ?? [:]
-                l[parts[1]] = value
-                tree["lora"] = l
+                var l = top.first { $0.0 == "lora" }?.1.mapping.map { m in m.compactMap { k, v in k.string.map { ($0, v) } } } ?? []
+                set(parts[1], value, in: &l)
+                set("lora", Node.mapping(Node.Mapping(l.map { (Node($0.0), $0.1) })), in: &top)
             } else if parts.count == 1 {
-                tree[key] = value
-            } else { throw LoRAError(message: "unknown key '\(key)'") }
+                set(key, value, in: &top)
+            } else { throw TrainingError.unknownKeys([key]) }
         }
-        let unknown = tree.keys.filter { !keys.contains($0) } + ((tree["lora"] as? [String: Any])?.keys.filter { !loraKeys.contains($0) }.map { "lora.\($0)" } ?? [])
-        guard unknown.isEmpty else { throw LoRAError(message: "unknown config keys: \(unknown.sorted().joined(separator: ", "))") }
+        let loraKeys = top.first { $0.0 == "lora" }?.1.mapping?.keys.compactMap(\.string) ?? []
+        let unknown = top.map(\.0).filter { !keys.contains($0) } + loraKeys.filter { !LoRAConfig.keys.contains($0) }.map { "lora.\($0)" }
+        guard unknown.isEmpty else { throw TrainingError.unknownKeys(unknown.sorted()) }
         do {
-            let yaml = try Yams.dump(object: tree)
-            return try YAMLDecoder().decode(TrainConfig.self, from: yaml.isEmpty || tree.isEmpty ? "{}" : yaml)
-        } catch { throw LoRAError(message: "bad training config: \(error)") }
+            let node = Node.mapping(Node.Mapping(top.map { (Node($0.0), $0.1) }))
+            return try YAMLDecoder().decode(TrainConfig.self, from: node)
+        } catch { throw TrainingError.badConfig(reason: "\(error)") }
     }
 
-    public func validate() throws {
-        func bad(_ s: String) -> LoRAError { LoRAError(message: "config: \(s)") }
-        guard batchSize > 0, gradientAccumulationSteps > 0 else { throw bad("batch_size and gradient_accumulation_steps must be positive") }
-        guard maxSteps > 0 || numEpochs > 0 else { throw bad("set max_steps or num_epochs") }
-        guard learningRate > 0 else { throw bad("learning_rate must be positive") }
-        guard maxLength >= 4 else { throw bad("max_length must be at least 4") }
-        guard lora.r > 0, lora.dropout >= 0, lora.dropout < 1 else { throw bad("lora.r > 0 and 0 ≤ lora.dropout < 1") }
+    /// The top-level mapping of a YAML document. Aliases make a small file a huge tree, so the
+    /// tree is measured (with an early stop) before anything walks it in full.
+    static func mapping(_ text: String, path: String) throws -> [(String, Node)] {
+        let node: Node?
+        do { node = try Yams.compose(yaml: text) } catch { throw TrainingError.badYAML(path: path, reason: "\(error)") }
+        guard let node else { return [] }
+        var budget = 10_000
+        guard node.fits(budget: &budget, depth: 32) else {
+            throw TrainingError.badYAML(path: path, reason: "the document expands to more than 10,000 values or 32 levels (YAML aliases?)")
+        }
+        guard let m = node.mapping else { throw TrainingError.badYAML(path: path, reason: "the top level must be a mapping of keys to values") }
+        return try m.map { k, v in
+            guard let key = k.string else { throw TrainingError.badYAML(path: path, reason: "a key is not a string") }
+            return (key, v)
+        }
+    }
+
+    /// Checks every number before anything is sized or scheduled from it.
+    public func validate() throws(TrainingError) {
+        func need(_ ok: Bool, _ key: String, _ value: Any, _ expected: String) throws(TrainingError) {
+            if !ok { throw .badValue(key: key, value: "\(value)", expected: expected) }
+        }
+        try need((1...4096).contains(batchSize), "batch_size", batchSize, "an integer in 1...4096")
+        try need((1...4096).contains(gradientAccumulationSteps), "gradient_accumulation_steps", gradientAccumulationSteps, "an integer in 1...4096")
+        try need(maxSteps <= 10_000_000, "max_steps", maxSteps, "at most 10,000,000 (≤ 0 means train num_epochs)")
+        try need(maxSteps > 0 || (numEpochs.isFinite && numEpochs > 0 && numEpochs <= 10_000), "num_epochs", numEpochs,
+                 "a number in (0, 10000] when max_steps ≤ 0")
+        try need(learningRate.isFinite && learningRate > 0 && learningRate < 1, "learning_rate", learningRate, "a number in (0, 1)")
+        try need((0...10_000_000).contains(warmupSteps), "warmup_steps", warmupSteps, "an integer ≥ 0")
+        try need(weightDecay.isFinite && weightDecay >= 0 && weightDecay < 1, "weight_decay", weightDecay, "a number in [0, 1)")
+        try need(maxGradNorm.isFinite && maxGradNorm > 0, "max_grad_norm", maxGradNorm, "a finite number > 0")
+        try need(adamBeta1.isFinite && adamBeta1 >= 0 && adamBeta1 < 1, "adam_beta1", adamBeta1, "a number in [0, 1)")
+        try need(adamBeta2.isFinite && adamBeta2 >= 0 && adamBeta2 < 1, "adam_beta2", adamBeta2, "a number in [0, 1)")
+        try need(adamEpsilon.isFinite && adamEpsilon > 0, "adam_epsilon", adamEpsilon, "a finite number > 0")
+        try need((4...1_048_576).contains(maxLength), "max_length", maxLength, "an integer in 4...1048576")
+        try need((0...1_000_000).contains(loggingSteps), "logging_steps", loggingSteps, "an integer ≥ 0")
+        try need((0...10_000_000).contains(evalSteps), "eval_steps", evalSteps, "an integer ≥ 0 (0 = never)")
+        try need((0...1_000_000).contains(evalSamples), "eval_samples", evalSamples, "an integer in 0...1000000")
+        try need((0...1_000_000).contains(generationCheckSamples), "generation_check_samples", generationCheckSamples, "an integer in 0...1000000")
+        try need((0...10_000_000).contains(saveSteps), "save_steps", saveSteps, "an integer ≥ 0 (0 = only at the end)")
+        try need((0...1_000_000).contains(saveTotalLimit), "save_total_limit", saveTotalLimit, "an integer ≥ 0 (0 = keep all)")
+        do { try lora.validate() } catch { throw .adapter(error) }
     }
 
     /// The resolved configuration as YAML (saved with every run).
     public func yaml() throws -> String { try YAMLEncoder().encode(self) }
 }
 
-extension LoRAConfig {
-    enum CodingKeys: String, CodingKey { case r, alpha, dropout, targetModules = "target_modules", useRSLoRA = "use_rslora" }
-    public init(from d: Decoder) throws {
-        let c = try d.container(keyedBy: CodingKeys.self), x = LoRAConfig()
-        r = try c.decodeIfPresent(Int.self, forKey: .r) ?? x.r
-        alpha = try c.decodeIfPresent(Double.self, forKey: .alpha) ?? x.alpha
-        dropout = try c.decodeIfPresent(Double.self, forKey: .dropout) ?? x.dropout
-        if let one = try? c.decodeIfPresent(String.self, forKey: .targetModules) { targetModules = [one] }
-        else { targetModules = try c.decodeIfPresent([String].self, forKey: .targetModules) ?? x.targetModules }
-        useRSLoRA = try c.decodeIfPresent(Bool.self, forKey: .useRSLoRA) ?? x.useRSLoRA
+extension Node {
+    /// Whether the tree has at most `budget` nodes and `depth` levels; stops counting early.
+    func fits(budget: inout Int, depth: Int) -> Bool {
+        budget -= 1
+        guard budget >= 0, depth >= 0 else { return false }
+        switch self {
+        case .scalar: return true
+        case .sequence(let s): return s.allSatisfy { $0.fits(budget: &budget, depth: depth - 1) }
+        case .mapping(let m): return m.allSatisfy { $0.key.fits(budget: &budget, depth: depth - 1) && $0.value.fits(budget: &budget, depth: depth - 1) }
+        case .alias: return false
+        }
     }
 }

@@ -2,10 +2,12 @@
 // a greedy spelling exact-match check), logging, checkpoints that resume bit for bit, and a clean
 // stop on SIGINT/SIGTERM. Every random choice derives from the seed and the step, so a resumed run
 // retraces the uninterrupted one exactly.
+import Adapters
 import Foundation
 import Generation
 import ModelFormats
 import Models
+import Records
 import TensorCore
 
 nonisolated(unsafe) var stopSignal: Int32 = 0
@@ -40,10 +42,12 @@ public final class Trainer {
         try config.validate()
         self.config = config
         loaded = try LoadedModel.load(path: config.model)
-        guard let m = loaded.model as? any TrainableLM else { throw LoRAError(message: "\(config.model): training is not implemented for this model type") }
+        guard let m = loaded.model as? any TrainableLM else {
+            throw TrainingError.notTrainable(model: config.model, architecture: loaded.config.architecture.rawValue)
+        }
         model = m
         encoder = try ExampleEncoder(model: loaded, config: config)
-        lora = try LoRAState(model: loaded.config, config: config.lora, seed: config.seed)
+        do { lora = try LoRAState(model: loaded.config, config: config.lora, seed: config.seed) } catch { throw TrainingError.adapter(error) }
         optimizer = AdamW(parameters: lora.parameterCount, beta1: Float(config.adamBeta1), beta2: Float(config.adamBeta2),
                           eps: Float(config.adamEpsilon), weightDecay: Float(config.weightDecay))
         // Examples whose completion does not fit in max_length carry no target; they are dropped (and counted).
@@ -52,9 +56,7 @@ public final class Trainer {
         validation = try TrainingData.readPairs(config.data + "/validation.jsonl")
             .map { try encoder.encode(prompt: $0.prompt, completion: $0.completion) }.filter { $0.labels.contains { $0 >= 0 } }
             .prefix(max(config.evalSamples, config.generationCheckSamples)).map { $0 }
-        guard !train.isEmpty else {
-            throw LoRAError(message: "\(config.data)/train.jsonl has no example whose completion fits in max_length \(encoder.maxLength); raise max_length or check chat_template")
-        }
+        guard !train.isEmpty else { throw TrainingError.noExamples(path: config.data + "/train.jsonl", maxLength: encoder.maxLength) }
         if allTrain.count > train.count { log("dropped \(allTrain.count - train.count) training examples longer than max_length \(encoder.maxLength)") }
         if let resumeFrom { try restore(resumeFrom) }
     }
@@ -85,7 +87,11 @@ public final class Trainer {
         try fm.createDirectory(atPath: run, withIntermediateDirectories: true)
         try writeTextAtomically(try config.yaml(), to: run + "/config.yaml")
         let metricsPath = run + "/metrics.jsonl"
-        if step == 0 { try? fm.removeItem(atPath: metricsPath) }
+        if step == 0, fm.fileExists(atPath: metricsPath) {
+            // A fresh run in a directory that already has a log: start it anew, keeping the old one beside it.
+            try? fm.removeItem(atPath: metricsPath + ".previous")
+            try fm.moveItem(atPath: metricsPath, toPath: metricsPath + ".previous")
+        }
         stopSignal = 0
         signal(SIGINT) { _ in stopSignal = 1 }
         signal(SIGTERM) { _ in stopSignal = 1 }
@@ -100,27 +106,24 @@ public final class Trainer {
         if step == 0 && config.evalSteps > 0 {
             // The starting point (B = 0: the base model), so the curve shows what training changed.
             let (l, a) = try evaluate()
-            try appendLine(try JSONWriter.string(["step": 0, "epoch": 0.0, "eval_loss": l.map { $0 as Any } ?? (),
-                                                  "eval_spelling_accuracy": a.map { $0 as Any } ?? ()] as [String: Any]), to: metricsPath)
+            try appendLine(try RecordFile.text(TrainingLogLine(step: 0, epoch: 0, evalLoss: l, evalSpellingAccuracy: a)), to: metricsPath)
             progress.note(String(format: "step 0: eval_loss %.4f, spelling exact-match %.1f%%", l ?? .nan, 100 * (a ?? .nan)))
         }
         while step < total {
             let t0 = now()
             let micro = (0..<config.gradientAccumulationSteps).map { _ in nextBatch() }
-            let n = max(1, micro.reduce(0) { $0 + $1.targetCount })
-            var grads: [Float]? = [Float](repeating: 0, count: lora.parameterCount)
-            var loss = 0.0
-            for (k, b) in micro.enumerated() {
-                let seed = config.seed &* 0x100_0000_01B3 &+ UInt64(step) &* 31 &+ UInt64(k)
-                loss += try model.loss(b, lora: lora, lossScale: 1 / Float(n), dropoutSeed: seed, grads: &grads) / Double(n)
-            }
-            let norm = clipGradNorm(&grads!, maxNorm: Float(config.maxGradNorm))
             let lr = Float(config.learningRate) * config.lrScheduler.factor(step: step, warmup: config.warmupSteps, total: total)
-            optimizer.update(&lora.values, grads: grads!, lr: lr)
+            let s = step, seed = config.seed
+            let result = try TrainingStep.run(model, lora: &lora, optimizer: &optimizer, microBatches: micro, learningRate: lr,
+                                              maxGradNorm: Float(config.maxGradNorm),
+                                              dropoutSeed: { k in seed &* 0x100_0000_01B3 &+ UInt64(s) &* 31 &+ UInt64(k) })
+            let loss = result.loss, norm = result.gradNorm
+            // A NaN/inf loss poisons every factor through AdamW; stop before anything is saved from it.
+            guard loss.isFinite, lora.values.allSatisfy(\.isFinite) else { throw TrainingError.diverged(step: step + 1, loss: loss) }
             step += 1
             lastLoss = loss
             let dt = now() - t0
-            window.loss += loss; window.steps += 1; window.seconds += dt; window.tokens += micro.reduce(0) { $0 + $1.tokenCount }
+            window.loss += loss; window.steps += 1; window.seconds += dt; window.tokens += result.tokens
             let tps = Double(window.tokens) / max(window.seconds, 1e-9)
             progress.update(step: step, loss: loss, lr: lr, tokensPerSecond: tps)
 
@@ -128,19 +131,17 @@ public final class Trainer {
             let evaluate = config.evalSteps > 0 && (step % config.evalSteps == 0 || step == total)
             if evaluate {
                 (evalLoss, evalAcc) = try self.evaluate()
-                if let e = evalLoss, bestEvalLoss == nil || e < bestEvalLoss! {
+                if let e = evalLoss, e < (bestEvalLoss ?? .infinity) {
                     bestEvalLoss = e
                     try saveAdapterAtomically(to: run + "/best")
                 }
                 progress.note(String(format: "step %d: eval_loss %.4f, spelling exact-match %.1f%%", step, evalLoss ?? .nan, 100 * (evalAcc ?? .nan)))
             }
             if step % max(config.loggingSteps, 1) == 0 || evaluate || step == total {
-                let rec: [String: Any] = [
-                    "step": step, "epoch": Double(epoch) + Double(batchInEpoch) / Double(batchesPerEpoch),
-                    "loss": window.loss / Double(window.steps), "grad_norm": Double(norm), "learning_rate": Double(lr),
-                    "tokens_per_second": tps, "eval_loss": evalLoss.map { $0 as Any } ?? (), "eval_spelling_accuracy": evalAcc.map { $0 as Any } ?? (),
-                ]
-                try appendLine(try JSONWriter.string(rec), to: metricsPath)
+                let rec = TrainingLogLine(step: step, epoch: Double(epoch) + Double(batchInEpoch) / Double(batchesPerEpoch),
+                                          loss: window.loss / Double(window.steps), gradNorm: Double(norm), learningRate: Double(lr),
+                                          tokensPerSecond: tps, evalLoss: evalLoss, evalSpellingAccuracy: evalAcc)
+                try appendLine(try RecordFile.text(rec), to: metricsPath)
                 window = (0, 0, 0, 0)
             }
             if stopSignal != 0 || shouldStop(step) {
@@ -173,7 +174,7 @@ public final class Trainer {
             for chunk in stride(from: 0, to: evalSet.count, by: config.batchSize) {
                 let part = evalSet[chunk..<min(chunk + config.batchSize, evalSet.count)]
                 let b = TrainingBatch(sequences: part.map(\.ids), labels: part.map(\.labels))
-                sum += try model.loss(b, lora: LoRAState(copyWithoutDropout: lora), lossScale: 1, dropoutSeed: 0, grads: &none)
+                sum += try model.loss(b, lora: LoRAState(lora, dropout: 0), lossScale: 1, dropoutSeed: 0, grads: &none)
                 n += b.targetCount
             }
             loss = sum / Double(max(n, 1))
@@ -210,11 +211,9 @@ public final class Trainer {
         try PEFTAdapter.save(lora, baseModel: config.model, to: tmp)
         try SafetensorsWriter.write(["exp_avg": ([optimizer.m.count], optimizer.m), "exp_avg_sq": ([optimizer.v.count], optimizer.v)],
                                     metadata: ["step": String(optimizer.step)], to: tmp + "/optimizer.safetensors")
-        let state: [String: Any] = [
-            "global_step": step, "epoch": epoch, "batch_in_epoch": batchInEpoch, "max_steps": totalSteps, "seed": Int(config.seed),
-            "best_eval_loss": bestEvalLoss.map { $0 as Any } ?? (), "optimizer_step": optimizer.step,
-        ]
-        try writeTextAtomically(try JSONWriter.string(state, pretty: true) + "\n", to: tmp + "/trainer_state.json")
+        let state = TrainerState(globalStep: step, epoch: epoch, batchInEpoch: batchInEpoch, maxSteps: totalSteps, seed: config.seed,
+                                 bestEvalLoss: bestEvalLoss, optimizerStep: optimizer.step)
+        try RecordFile.write(state, to: tmp + "/trainer_state.json")
         try replace(dir, with: tmp)
         // save_total_limit: keep the newest checkpoints.
         let all = (try? FileManager.default.contentsOfDirectory(atPath: run)) ?? []
@@ -228,26 +227,33 @@ public final class Trainer {
         if !FileManager.default.fileExists(atPath: dir + "/trainer_state.json") {
             let all = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
             guard let last = all.compactMap({ $0.hasPrefix("checkpoint-") ? Int($0.dropFirst("checkpoint-".count)) : nil }).max() else {
-                throw LoRAError(message: "\(path) has no checkpoint-*/ to resume from")
+                throw TrainingError.noCheckpoint(path: path)
             }
             dir = path + "/checkpoint-\(last)"
         }
-        let state = try JSONParser.parse(try readText(dir + "/trainer_state.json"))
-        guard let s = state["global_step"]?.int, let e = state["epoch"]?.int, let b = state["batch_in_epoch"]?.int else {
-            throw LoRAError(message: "\(dir)/trainer_state.json is incomplete")
+        let state = try RecordFile.read(TrainerState.self, from: dir + "/trainer_state.json")
+        let (s, e, b) = (state.globalStep, state.epoch, state.batchInEpoch)
+        guard s >= 0, e >= 0, b >= 0, s <= totalSteps else {
+            throw TrainingError.checkpointMismatch(path: dir + "/trainer_state.json", reason: "step \(s), epoch \(e), batch \(b) do not fit a run of \(totalSteps) steps")
         }
         var restored = try PEFTAdapter.load(dir, model: loaded.config)
-        guard restored.values.count == lora.values.count else { throw LoRAError(message: "\(dir): adapter layout differs from the config's LoRA settings") }
+        guard restored.modules == lora.modules else {
+            throw TrainingError.checkpointMismatch(path: dir, reason: "the adapter's layout differs from the config's LoRA settings")
+        }
         lora.values = restored.values
         restored.values = []
         let opt = try SafetensorsFile(path: dir + "/optimizer.safetensors")
-        optimizer = AdamW(m: try opt.float32("exp_avg"), v: try opt.float32("exp_avg_sq"), step: state["optimizer_step"]?.int ?? s,
+        let m = try opt.float32("exp_avg"), v = try opt.float32("exp_avg_sq")
+        guard m.count == lora.values.count, v.count == lora.values.count else {
+            throw TrainingError.checkpointMismatch(path: dir + "/optimizer.safetensors", reason: "optimizer state has \(m.count) values, the adapter \(lora.values.count)")
+        }
+        optimizer = AdamW(m: m, v: v, step: state.optimizerStep,
                           beta1: Float(config.adamBeta1), beta2: Float(config.adamBeta2), eps: Float(config.adamEpsilon),
                           weightDecay: Float(config.weightDecay))
         step = s
         epoch = e
         batchInEpoch = b
-        bestEvalLoss = state["best_eval_loss"]?.double
+        bestEvalLoss = state.bestEvalLoss
         log("resuming from \(dir) at step \(s)")
     }
 
@@ -257,15 +263,6 @@ public final class Trainer {
         if fm.fileExists(atPath: dir) { try fm.moveItem(atPath: dir, toPath: old) }
         try fm.moveItem(atPath: tmp, toPath: dir)
         try? fm.removeItem(atPath: old)
-    }
-}
-
-extension LoRAState {
-    /// The same factors with dropout off (evaluation).
-    init(copyWithoutDropout s: LoRAState) {
-        var c = s.config
-        c.dropout = 0
-        self.init(config: c, architecture: s.architecture, modules: s.modules, values: s.values, index: s.index)
     }
 }
 

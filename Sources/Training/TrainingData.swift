@@ -5,6 +5,7 @@
 // `train_on_prompt` is set.
 import Foundation
 import Models
+import Records
 import TensorCore
 import Tokenization
 
@@ -53,18 +54,18 @@ public struct ExampleEncoder: Sendable {
 }
 
 public enum TrainingData {
+    /// The fields training reads from a line (a dataset's SpellingExample, or any prompt/completion JSONL).
+    public struct Pair: Codable, Sendable {
+        public var prompt: String
+        public var completion: String
+    }
+
     /// prompt/completion pairs of a JSONL file (as written by `strawberry data build`).
-    public static func readPairs(_ path: String) throws -> [(prompt: String, completion: String)] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw LoRAError(message: "cannot read \(path); build a dataset with `strawberry data build` and point `data` at it")
+    public static func readPairs(_ path: String) throws -> [Pair] {
+        guard fileExists(path) else {
+            throw TrainingError.io(path: path, reason: "no such file; build a dataset with `strawberry data build` and point `data` at it")
         }
-        return try text.split(separator: "\n").enumerated().map { i, line in
-            guard let r = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let p = r["prompt"] as? String, let c = r["completion"] as? String else {
-                throw LoRAError(message: "\(path):\(i + 1): expected a JSON object with prompt and completion")
-            }
-            return (p, c)
-        }
+        return try RecordFile.readLines(Pair.self, from: path)
     }
 
     /// The batches of one epoch: a seeded shuffle, then within windows of 50 batches examples are

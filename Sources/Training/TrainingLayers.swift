@@ -1,6 +1,7 @@
 // Pieces shared by the training passes of every architecture: a frozen linear layer with LoRA
 // factors on column slices of its output (fused q|k|v and gate|up carry one slot per projection),
 // full-sequence causal attention that keeps its probabilities, and the LM-head cross-entropy.
+import Adapters
 import CKernels
 import Models
 import TensorCore

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 @testable import StrawberryCLI
+import Records
 import TestSupport
 import XCTest
 
@@ -47,6 +48,87 @@ final class CLITests: XCTestCase {
         }
         let t = try JSONSerialization.jsonObject(with: Data(tok.utf8)) as! [String: Any]
         XCTAssertEqual((t["ids"] as! [Int]).count, (t["tokens"] as! [String]).count)
+    }
+
+    func tmp(_ name: String) -> String {
+        let p = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(getpid())-\(name)").path
+        try? FileManager.default.removeItem(atPath: p)
+        return p
+    }
+
+    /// Parses and runs one command line, returning what it printed.
+    @discardableResult
+    func strawberry(_ args: [String]) throws -> String {
+        try capture {
+            var c = try Strawberry.parseAsRoot(args)
+            try c.run()
+        }
+    }
+
+    /// data build → train (2 steps) → eval (base, adapter) → compare → merge, through the command line on
+    /// the tiny Llama, with the numbers each step prints read back from the files it wrote.
+    func testTheWholePipelineThroughTheCommandLine() throws {
+        let model = TestPaths.fixtures + "/models/llama"
+        let words = tmp("words.txt")
+        try ["strawberry", "committee", "banana", "queue", "necessary", "rhythm", "zebra", "mississippi", "bookkeeper", "quiz", "balloon",
+             "coffee", "address", "pepper"].joined(separator: "\n")
+            .write(toFile: words, atomically: true, encoding: .utf8)
+        let data = tmp("data")
+        let built = try strawberry(["data", "build", "--tokenizer", model, "--words", words, "--out", data, "--validation-size", "2",
+                                    "--test-size", "3", "--json"])
+        let manifest = try RecordFile.decode(DatasetManifest.self, Data(built.utf8), path: "stdout", line: nil)
+        XCTAssertEqual(manifest.count("test_words"), 3)
+        XCTAssertEqual(manifest, try RecordFile.read(DatasetManifest.self, from: data + "/manifest.json"))
+        // A second build into the same directory needs --overwrite; a directory that is not a dataset is never replaced.
+        XCTAssertThrowsError(try strawberry(["data", "build", "--tokenizer", model, "--words", words, "--out", data]))
+        let notADataset = tmp("keep")
+        try FileManager.default.createDirectory(atPath: notADataset, withIntermediateDirectories: true)
+        try "mine".write(toFile: notADataset + "/notes.txt", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try strawberry(["data", "build", "--tokenizer", model, "--words", words, "--out", notADataset, "--overwrite"]))
+        XCTAssertEqual(try String(contentsOfFile: notADataset + "/notes.txt", encoding: .utf8), "mine")
+
+        let run = tmp("run")
+        let trained = try strawberry(["train", "--config", TestPaths.root + "/configs/train-smollm2.yaml", "--set", "model=\(model)",
+                                      "--set", "data=\(data)", "--set", "output_dir=\(run)", "--set", "max_steps=2", "--set", "batch_size=2",
+                                      "--set", "chat_template=false", "--set", "eval_steps=0", "--set", "save_steps=0", "--set", "logging_steps=1"])
+        XCTAssertTrue(trained.contains("adapter: \(run)/final"), trained)
+        let log = try RecordFile.readLines(TrainingLogLine.self, from: run + "/metrics.jsonl")
+        XCTAssertEqual(log.map(\.step), [1, 2])
+        XCTAssertTrue(log.allSatisfy { ($0.loss ?? .nan).isFinite })
+
+        let base = tmp("eval-base"), ft = tmp("eval-ft")
+        for (dir, adapter) in [(base, nil), (ft, run + "/final")] as [(String, String?)] {
+            var args = ["eval", "--model", model, "--data", data, "--out", dir, "--no-chat-template", "--batch-size", "4", "--tasks", "spelling,count"]
+            if let adapter { args += ["--adapter", adapter] }
+            let printed = try strawberry(args)
+            let summary = try RecordFile.read(EvaluationSummary.self, from: dir + "/metrics.json")
+            XCTAssertEqual(summary.questions, 3 * 2 * 2)
+            let g = try XCTUnwrap(summary.metrics["count/direct/non-thinking"])
+            XCTAssertTrue(printed.contains(String(format: "accuracy %5.1f%%", 100 * g.accuracy)), printed)
+        }
+        let report = tmp("report")
+        let compared = try strawberry(["compare", base, ft, "--out", report, "--run", run])
+        let results = try RecordFile.read(EvaluationResults.self, from: report + "/evaluation_results.json")
+        let count = try XCTUnwrap(results.finetunedModel.metrics.accuracy["letter_count"]?.accuracy)
+        XCTAssertTrue(compared.contains(String(format: "fine-tuned %.1f%%", 100 * count)), compared)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: report + "/training_loss.svg"))
+
+        let merged = tmp("merged")
+        XCTAssertTrue(try strawberry(["merge", "--model", model, "--adapter", run + "/final", "--out", merged]).contains("merged"))
+        for f in ["config.json", "model.safetensors", "tokenizer.json"] { XCTAssertTrue(FileManager.default.fileExists(atPath: merged + "/" + f), f) }
+        // merge never replaces a directory.
+        XCTAssertThrowsError(try strawberry(["merge", "--model", model, "--adapter", run + "/final", "--out", merged]))
+    }
+
+    func testOutOfRangeNumbersAreUsageErrors() {
+        let m = ["--model", "m.gguf", "--prompt", "hi"]
+        for bad in [["generate"] + m + ["--temperature", "-1"], ["generate"] + m + ["--temperature", "nan"], ["generate"] + m + ["--top-p", "2"],
+                    ["generate"] + m + ["--max-tokens=-5"], ["generate"] + m + ["--threads", "3000000000"], ["logits"] + m + ["--top", "-1"],
+                    ["eval", "--model", "m", "--data", "d", "--out", "o", "--limit", "-1"], ["eval", "--model", "m", "--data", "d", "--out", "o", "--mode", "sleepy"],
+                    ["eval", "--model", "m", "--data", "d", "--out", "o", "--tasks", "spelling,colour"], ["eval", "--model", "m", "--out", "o"],
+                    ["bench", "train", "--model", "m", "--rank", "0"]] {
+            XCTAssertThrowsError(try Strawberry.parseAsRoot(bad), bad.joined(separator: " "))
+        }
     }
 
     /// Runs `body` with stdout redirected to a pipe and returns what it printed.

@@ -1,5 +1,7 @@
 // eval → compare → report on the tiny Llama: files are valid (JSON schema keys, HTML parses, SVG
 // present), batched evaluation equals one-at-a-time, and bad input fails clearly.
+import Records
+import Adapters
 import Evaluation
 #if canImport(FoundationXML)
 import FoundationXML
@@ -30,7 +32,7 @@ final class EvaluationRunTests: XCTestCase {
     func testEvalCompareReport() throws {
         let base = tmp("base"), ft = tmp("ft"), report = tmp("report")
         let s = try Evaluator.run(request(base))
-        XCTAssertEqual(s["questions"] as? Int, 5 * 3 * 2)
+        XCTAssertEqual(s.questions, 5 * 3 * 2)
         let items = try String(contentsOfFile: base + "/items.jsonl", encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(items.count, 30)
         let first = try JSONSerialization.jsonObject(with: Data(items[0].utf8)) as! [String: Any]
@@ -50,24 +52,24 @@ final class EvaluationRunTests: XCTestCase {
         _ = try Evaluator.run(request(ft, adapter: adapterDir))
 
         let b = try EvalRun(dir: base), f = try EvalRun(dir: ft)
-        var c = try Compare.run(base: b, finetuned: f, trainingRun: nil)
+        var c = Compare.run(base: b, finetuned: f, trainingRun: nil)
         // Spelling generalisation: held-out vocabulary tokens vs dictionary words.
         var hb = request(tmp("hb")), hf = request(tmp("hf"), adapter: adapterDir)
-        hb.split = "heldout_vocab"; hb.tasks = ["spelling"]
-        hf.split = "heldout_vocab"; hf.tasks = ["spelling"]
+        hb.split = "heldout_vocab"; hb.tasks = [.spelling]
+        hf.split = "heldout_vocab"; hf.tasks = [.spelling]
         _ = try Evaluator.run(hb)
         _ = try Evaluator.run(hf)
-        let g = try XCTUnwrap(Compare.generalization(base: b, finetuned: f, heldoutBase: try EvalRun(dir: tmp("hb")), heldoutFinetuned: try EvalRun(dir: tmp("hf"))))
-        XCTAssertNotNil((g["heldout_vocabulary_tokens"] as? [String: Any])?["base"])
-        c["generalization"] = g
+        let g = Compare.generalization(base: b, finetuned: f, heldoutBase: try EvalRun(dir: tmp("hb")), heldoutFinetuned: try EvalRun(dir: tmp("hf")))
+        XCTAssertEqual(g.heldoutVocabularyTokens.base.n, g.heldoutVocabularyTokens.finetuned.n)
+        c.generalization = g
         // A trajectory of three "checkpoints".
         let traj = tmp("trajectory")
         try? FileManager.default.removeItem(atPath: traj)
         try FileManager.default.createDirectory(atPath: traj, withIntermediateDirectories: true)
         for (step, src) in [(0, base), (10, ft), (20, one)] { try FileManager.default.copyItem(atPath: src, toPath: traj + "/checkpoint-\(step)") }
         let t = try XCTUnwrap(Compare.trajectory(traj))
-        XCTAssertEqual((t["checkpoints"] as? [[String: Any]])?.count, 3)
-        c["trajectory"] = t
+        XCTAssertEqual(t.checkpoints.count, 3)
+        c.trajectory = t
         let lines = try Report.write(base: b, finetuned: f, comparison: c, trainingRun: nil, to: report)
         XCTAssertEqual(lines.count, 5)
         let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report + "/evaluation_results.json"))) as! [String: Any]
@@ -100,8 +102,8 @@ final class EvaluationRunTests: XCTestCase {
         r.data = nil
         r.evalFile = f
         let s = try Evaluator.run(r)
-        XCTAssertEqual(s["questions"] as? Int, 2)
-        XCTAssertNotNil((s["metrics"] as! [String: Any])["count/external/non-thinking"])
+        XCTAssertEqual(s.questions, 2)
+        XCTAssertNotNil(s.metrics["count/external/non-thinking"])
     }
 
     func testBadInput() throws {
@@ -110,7 +112,7 @@ final class EvaluationRunTests: XCTestCase {
         XCTAssertThrowsError(try Evaluator.run(r)) { XCTAssertTrue("\($0)".contains("missing"), "\($0)") }
         r = request(tmp("bad2"))
         r.split = "validation"
-        r.limit = 0
+        r.limit = 0   // the library takes 0 as "none" (the CLI refuses it)
         XCTAssertThrowsError(try Evaluator.run(r)) { XCTAssertTrue("\($0)".contains("no evaluation items"), "\($0)") }
         // An adapter made for another base model is refused with the shapes named.
         let gpt2 = try LoadedModel.load(path: TestPaths.fixtures + "/models/qwen3")

@@ -1,5 +1,6 @@
 // safetensors writer/reader round trip, byte-stable output, sharded checkpoints, and reading the
 // checkpoints transformers wrote for the tiny fixtures.
+import Records
 import Foundation
 import ModelFormats
 import TestSupport

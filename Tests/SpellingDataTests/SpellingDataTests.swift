@@ -1,5 +1,6 @@
 // The dataset builder: extraction, gold answers, splits, decontamination, determinism, the
 // dataset card, and bad input.
+import Records
 import Foundation
 import ModelFormats
 import SpellingData
@@ -158,9 +159,9 @@ final class SpellingDataTests: XCTestCase {
         let s = try DatasetBuilder.build(req)
         let after = Set(try records(out + "/train.jsonl").map { $0["word"] as! String })
         XCTAssertTrue(after.isDisjoint(with: banned))
-        let d = s.manifest["decontamination"] as! [String: Any]
-        XCTAssertEqual(d["removed_from_train"] as? Int, 5)
-        XCTAssertEqual(d["excluded_words"] as? Int, 6)
+        let d = try XCTUnwrap(s.manifest.decontamination)
+        XCTAssertEqual(d.removedFromTrain, 5)
+        XCTAssertEqual(d.excludedWords, 6)
     }
 
     func buildOnce(_ r: BuildRequest) throws -> String {

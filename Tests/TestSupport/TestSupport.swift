@@ -1,4 +1,5 @@
 // Locations of committed fixtures and fetched assets for the test targets.
+import Records
 import Foundation
 import SpellingData
 import XCTest

@@ -55,8 +55,8 @@ final class TokenizerParityTests: XCTestCase {
     }
 
     func testStreamingDecodeNeverSplitsACharacter() throws {
-        let dir = try TestPaths.requireAsset(TestPaths.assets + "/gpt2")
-        let tok = try Tokenizer.gpt2(encoderPath: dir + "/encoder.json", mergesPath: dir + "/vocab.bpe")
+        // A committed byte-level tokenizer: multi-byte characters span several ids, as in GPT-2's.
+        let tok = try Tokenizer.huggingFace(path: TestPaths.fixtures + "/models/gpt2/tokenizer.json")
         for text in ["emoji 🍓🍓🍓 and 👨‍👩‍👧‍👦", "日本語のテキスト", "naïve café"] {
             var dec = StreamingDecoder(tokenizer: tok)
             var pieces: [String] = []

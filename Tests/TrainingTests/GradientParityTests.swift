@@ -1,6 +1,7 @@
 // LoRA gradients and optimizer steps against PyTorch + PEFT (Tests/Fixtures/make_training_fixtures.py).
 // Tolerances: loss 1e-5 relative; every factor's gradient 1e-3 relative (max-abs normalised);
 // ten AdamW steps' losses 1e-4 relative; adapter logits 1e-4.
+import Adapters
 import Foundation
 import ModelFormats
 import Models

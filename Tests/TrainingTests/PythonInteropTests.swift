@@ -1,6 +1,7 @@
 // Optional checks against the Python tools users will load our files with: PEFT applies an
 // adapter trained here, transformers loads a merged export. They run when torch, transformers
 // and peft are importable (pip install torch transformers peft) and skip otherwise.
+import Adapters
 import Foundation
 import Models
 import TestSupport

@@ -1,6 +1,8 @@
 // The training loop end to end on the tiny Llama: loss goes down, checkpoints hold what PEFT and a
 // resume need, an interrupted + resumed run ends with the same adapter bytes as an uninterrupted
 // one, and merged exports load back with the same logits.
+import Records
+import Adapters
 import Foundation
 import ModelFormats
 import Models

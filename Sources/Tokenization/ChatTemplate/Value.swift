@@ -1,4 +1,5 @@
 import ModelFormats
+import Records
 
 // Values of the template language: Python-like semantics (truthiness, negative indexing,
 // `in`), as Jinja2 evaluates them inside transformers' `apply_chat_template`.

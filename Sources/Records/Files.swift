@@ -16,19 +16,11 @@ public func isDirectory(_ path: String) -> Bool {
     return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
 }
 
-public func readText(_ path: String) throws -> String {
-    let f = try MappedFile(path: path)
-    guard let s = String(validating: f.bytes, as: UTF8.self) else {
-        throw ModelFormatError.malformed(path: path, format: "text", reason: "not valid UTF-8")
-    }
-    return s
-}
-
-public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+public func writeAtomically(_ bytes: [UInt8], to path: String) throws(RecordError) {
     let tmp = path + ".tmp-\(getpid())"
     let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else {
-        throw ModelFormatError.io(path: path, reason: "cannot create \(tmp): \(String(cString: strerror(errno))). Is the directory writable?")
+        throw RecordError.io(path: path, reason: "cannot create \(tmp): \(String(cString: strerror(errno))). Is the directory writable?")
     }
     var written = 0
     let ok: Bool = bytes.withUnsafeBytes { raw in
@@ -43,15 +35,15 @@ public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
     close(fd)
     guard ok else {
         unlink(tmp)
-        throw ModelFormatError.io(path: path, reason: "write failed after \(written) bytes: \(String(cString: strerror(err))) (disk full?); nothing was replaced")
+        throw RecordError.io(path: path, reason: "write failed after \(written) bytes: \(String(cString: strerror(err))) (disk full?); nothing was replaced")
     }
     guard rename(tmp, path) == 0 else {
         let e = errno
         unlink(tmp)
-        throw ModelFormatError.io(path: path, reason: "cannot rename into place: \(String(cString: strerror(e)))")
+        throw RecordError.io(path: path, reason: "cannot rename into place: \(String(cString: strerror(e)))")
     }
 }
 
-public func writeTextAtomically(_ text: String, to path: String) throws {
+public func writeTextAtomically(_ text: String, to path: String) throws(RecordError) {
     try writeAtomically(Array(text.utf8), to: path)
 }

@@ -1,50 +1,7 @@
-// A small strict JSON parser for untrusted headers (safetensors, GGUF-embedded configs).
-// Unlike JSONSerialization it rejects duplicate keys (safetensors requires this), keeps integers
-// exact, preserves key order, and bounds nesting depth so hostile input cannot blow the stack.
-
-public enum JSONValue: Equatable, Sendable {
-    case null
-    case bool(Bool)
-    case int(Int)
-    case double(Double)
-    case string(String)
-    case array([JSONValue])
-    /// Keys in file order.
-    case object([(String, JSONValue)])
-
-    public static func == (a: JSONValue, b: JSONValue) -> Bool {
-        switch (a, b) {
-        case (.null, .null): return true
-        case (.bool(let x), .bool(let y)): return x == y
-        case (.int(let x), .int(let y)): return x == y
-        case (.double(let x), .double(let y)): return x == y
-        case (.string(let x), .string(let y)): return x == y
-        case (.array(let x), .array(let y)): return x == y
-        case (.object(let x), .object(let y)):
-            return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
-        default: return false
-        }
-    }
-
-    public subscript(key: String) -> JSONValue? {
-        if case .object(let kv) = self { return kv.first { $0.0 == key }?.1 }
-        return nil
-    }
-    public var string: String? { if case .string(let s) = self { return s }; return nil }
-    public var int: Int? {
-        switch self {
-        case .int(let i): return i
-        case .double(let d) where d == d.rounded() && abs(d) < 9e15: return Int(d)
-        default: return nil
-        }
-    }
-    public var double: Double? {
-        switch self { case .int(let i): return Double(i); case .double(let d): return d; default: return nil }
-    }
-    public var bool: Bool? { if case .bool(let b) = self { return b }; return nil }
-    public var array: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
-    public var object: [(String, JSONValue)]? { if case .object(let o) = self { return o }; return nil }
-}
+// A small strict JSON parser for untrusted input (safetensors headers, config.json,
+// tokenizer.json, adapter configs). Unlike JSONSerialization it rejects duplicate keys
+// (safetensors requires this), keeps integers exact, preserves key order, and bounds nesting
+// depth so hostile input cannot blow the stack.
 
 public struct JSONParseError: Error, CustomStringConvertible {
     public let offset: Int

@@ -1,7 +1,7 @@
 // Everything that shapes a spelling dataset, as one value type decoded from YAML (every key
-// optional; missing keys take the defaults below) and saved, resolved, in the manifest.
+// optional; missing keys take the defaults below) and saved, resolved, in the manifest. A
+// record, so tools that only read datasets (publishing, the dataset card) need no engine.
 import Foundation
-import Yams
 
 /// One family of spelling prompts. `{word}` is the word as given; the completion may also use
 /// `{spelling}`: the letters joined by `separator`, in `letter_case`, or one numbered per line.
@@ -100,7 +100,7 @@ public struct DatasetConfig: Codable, Equatable, Sendable {
     public var templates: [SpellingTemplate] = DatasetConfig.builtInTemplates
     public var questions = QuestionWording()
 
-    enum CodingKeys: String, CodingKey {
+    public enum CodingKeys: String, CodingKey, Sendable {
         case seed, minTokenLength = "min_token_length", maxTokenLength = "max_token_length", englishOnly = "english_only"
         case wordMinLength = "word_min_length", wordMaxLength = "word_max_length", validationSize = "validation_size"
         case testSize = "test_size", heldoutVocabFraction = "heldout_vocab_fraction", examplesPerToken = "examples_per_token"
@@ -127,40 +127,6 @@ public struct DatasetConfig: Codable, Equatable, Sendable {
         questions = try c.decodeIfPresent(QuestionWording.self, forKey: .questions) ?? x.questions
     }
 
-    /// Reads a YAML config file; unknown keys are an error (a typo should not be silently ignored).
-    public static func load(yamlPath: String) throws -> DatasetConfig {
-        guard let text = try? String(contentsOfFile: yamlPath, encoding: .utf8) else {
-            throw DatasetError.badInput("cannot read config file \(yamlPath)")
-        }
-        do {
-            if let top = try Yams.load(yaml: text) as? [String: Any] {
-                let known = Set(["seed", "min_token_length", "max_token_length", "english_only", "word_min_length", "word_max_length",
-                                 "validation_size", "test_size", "heldout_vocab_fraction", "examples_per_token",
-                                 "count_absent_fraction", "position_last_fraction", "templates", "questions"])
-                let unknown = top.keys.filter { !known.contains($0) }.sorted()
-                if !unknown.isEmpty { throw DatasetError.badInput("\(yamlPath): unknown keys \(unknown.joined(separator: ", "))") }
-            }
-            return try YAMLDecoder().decode(DatasetConfig.self, from: text)
-        } catch let e as DatasetError { throw e } catch {
-            throw DatasetError.badInput("\(yamlPath): not a valid dataset config: \(error)")
-        }
-    }
-
-    public func validate() throws {
-        func bad(_ r: String) -> DatasetError { .badInput("config: \(r)") }
-        guard minTokenLength >= 2, maxTokenLength >= minTokenLength else { throw bad("need 2 ≤ min_token_length ≤ max_token_length") }
-        guard wordMinLength >= 1, wordMaxLength >= wordMinLength else { throw bad("need 1 ≤ word_min_length ≤ word_max_length") }
-        guard validationSize >= 0, testSize >= 0 else { throw bad("validation_size and test_size must be ≥ 0") }
-        guard (0..<1).contains(heldoutVocabFraction) else { throw bad("heldout_vocab_fraction must be in [0, 1)") }
-        guard examplesPerToken >= 1 else { throw bad("examples_per_token must be ≥ 1") }
-        guard (0...1).contains(countAbsentFraction), (0...1).contains(positionLastFraction) else { throw bad("fractions must be in [0, 1]") }
-        guard !templates.isEmpty else { throw bad("at least one spelling template is needed") }
-        guard Set(templates.map(\.name)).count == templates.count else { throw bad("template names must be unique") }
-        for t in templates where !t.completion.contains("{spelling}") || !t.prompt.contains("{word}") {
-            throw bad("template '\(t.name)' needs {word} in its prompt and {spelling} in its completion")
-        }
-    }
-
     /// The built-in spelling families (also written out as configs/dataset.yaml).
     public static let builtInTemplates: [SpellingTemplate] = [
         .init(name: "dashes", prompt: "Spell the word '{word}'.", completion: "{spelling}", separator: "-"),
@@ -175,15 +141,3 @@ public struct DatasetConfig: Codable, Equatable, Sendable {
     ]
 }
 
-public enum DatasetError: Error, CustomStringConvertible {
-    case badInput(String)
-    case io(String)
-    case invariant(String)
-    public var description: String {
-        switch self {
-        case .badInput(let s): return s
-        case .io(let s): return s
-        case .invariant(let s): return "internal check failed: \(s)"
-        }
-    }
-}

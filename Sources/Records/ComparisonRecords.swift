@@ -1,0 +1,352 @@
+// The files of a comparison (`strawberry compare BASE FINETUNED --out DIR`):
+//   comparison.json            Comparison: per group paired tests, transfer, generalisation, trajectory
+//   evaluation_results.json    EvaluationResults: {"base_model": {"metrics": …}, "finetuned_model": {"metrics": …}}
+//   final_report.json          FinalReport: success criteria, headline metrics, transfer, conclusion
+
+/// Base vs fine-tuned on one task/style/mode group.
+public struct GroupComparison: Codable, Equatable, Sendable {
+    public var base: GroupMetrics
+    public var finetuned: GroupMetrics
+    public var accuracyChange: Double
+    /// 100 · change / base accuracy; null when the base accuracy is 0 and the change is not.
+    @ExplicitNull public var relativeImprovementPercent: Double?
+    public var pairedItems: Int
+    /// Discordant pairs of the exact McNemar test.
+    public var mcnemarBaseOnlyCorrect: Int
+    public var mcnemarFinetunedOnlyCorrect: Int
+    public var mcnemarP: Double
+    /// Spelling groups: change in normalised Levenshtein distance (negative is better).
+    public var levenshteinChange: Double?
+    public var levenshteinRelativeImprovementPercent: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case base, finetuned, accuracyChange = "accuracy_change", relativeImprovementPercent = "relative_improvement_percent"
+        case pairedItems = "paired_items", mcnemarBaseOnlyCorrect = "mcnemar_base_only_correct"
+        case mcnemarFinetunedOnlyCorrect = "mcnemar_finetuned_only_correct", mcnemarP = "mcnemar_p", levenshteinChange = "levenshtein_change"
+        case levenshteinRelativeImprovementPercent = "levenshtein_relative_improvement_percent"
+    }
+
+    public init(base: GroupMetrics, finetuned: GroupMetrics, accuracyChange: Double, relativeImprovementPercent: Double?, pairedItems: Int,
+                mcnemarBaseOnlyCorrect: Int, mcnemarFinetunedOnlyCorrect: Int, mcnemarP: Double) {
+        self.base = base
+        self.finetuned = finetuned
+        self.accuracyChange = accuracyChange
+        self.relativeImprovementPercent = relativeImprovementPercent
+        self.pairedItems = pairedItems
+        self.mcnemarBaseOnlyCorrect = mcnemarBaseOnlyCorrect
+        self.mcnemarFinetunedOnlyCorrect = mcnemarFinetunedOnlyCorrect
+        self.mcnemarP = mcnemarP
+    }
+}
+
+/// Per word: does getting its spelling right go with getting its count/position right (phi)?
+public struct Association: Codable, Equatable, Sendable {
+    public var words: Int
+    @ExplicitNull public var phi: Double?
+    public var phiCI95: [Double]?
+    /// Why phi is undefined, when it is.
+    public var phiNote: String?
+    enum CodingKeys: String, CodingKey { case words, phi, phiCI95 = "phi_ci95", phiNote = "phi_note" }
+    public init(words: Int, phi: Double?, phiCI95: [Double]? = nil, phiNote: String? = nil) {
+        self.words = words
+        self.phi = phi
+        self.phiCI95 = phiCI95
+        self.phiNote = phiNote
+    }
+}
+
+/// A number that may be undefined, with the reason when it is.
+public struct Estimate: Equatable, Sendable {
+    public var value: Double?
+    public var note: String?
+    public init(value: Double?, note: String? = nil) { self.value = value; self.note = note }
+}
+
+/// Transfer analysis of one style/mode: associations before and after, and transfer efficiency
+/// (Δ task accuracy ÷ Δ spelling accuracy, defined only for a significant spelling gain).
+public struct TransferAnalysis: Codable, Equatable, Sendable {
+    /// task (count, position) → association, for the base and the fine-tuned model.
+    public var base: [String: Association] = [:]
+    public var finetuned: [String: Association] = [:]
+    /// task → efficiency; empty when the run has no spelling group to measure the gain on.
+    public var efficiency: [String: Estimate] = [:]
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: DynamicKey.self)
+        for key in c.allKeys {
+            let k = key.stringValue
+            if k.hasSuffix("_association") {
+                let parts = k.dropLast("_association".count).split(separator: "_", maxSplits: 1).map(String.init)
+                guard parts.count == 2 else { continue }
+                let a = try c.decode(Association.self, forKey: key)
+                if parts[0] == "base" { base[parts[1]] = a } else if parts[0] == "finetuned" { finetuned[parts[1]] = a }
+            } else if k.hasSuffix("_transfer_efficiency") {
+                let task = String(k.dropLast("_transfer_efficiency".count))
+                efficiency[task] = Estimate(value: try c.decodeIfPresent(Double.self, forKey: key),
+                                            note: try c.decodeIfPresent(String.self, forKey: DynamicKey(k + "_note")))
+            }
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: DynamicKey.self)
+        for (task, a) in base { try c.encode(a, forKey: DynamicKey("base_\(task)_association")) }
+        for (task, a) in finetuned { try c.encode(a, forKey: DynamicKey("finetuned_\(task)_association")) }
+        for (task, e) in efficiency {
+            let key = DynamicKey("\(task)_transfer_efficiency")
+            if let v = e.value { try c.encode(v, forKey: key) } else { try c.encodeNil(forKey: key) }
+            try c.encodeIfPresent(e.note, forKey: DynamicKey("\(task)_transfer_efficiency_note"))
+        }
+    }
+}
+
+/// Spelling accuracy of one run on one held-out set.
+public struct SpellingSummary: Codable, Equatable, Sendable {
+    public var n: Int
+    public var accuracy: Double
+    public var accuracyCI95: [Double]
+    public var characterAccuracy: Double
+    enum CodingKeys: String, CodingKey { case n, accuracy, accuracyCI95 = "accuracy_ci95", characterAccuracy = "character_accuracy" }
+    public init(n: Int, accuracy: Double, accuracyCI95: [Double], characterAccuracy: Double) {
+        self.n = n
+        self.accuracy = accuracy
+        self.accuracyCI95 = accuracyCI95
+        self.characterAccuracy = characterAccuracy
+    }
+}
+
+public struct BaseAndFinetuned<T: Codable & Equatable & Sendable>: Codable, Equatable, Sendable {
+    public var base: T
+    public var finetuned: T
+    public init(base: T, finetuned: T) { self.base = base; self.finetuned = finetuned }
+}
+
+/// Spelling generalisation: held-out vocabulary tokens vs held-out dictionary words.
+public struct Generalization: Codable, Equatable, Sendable {
+    public var heldoutVocabularyTokens: BaseAndFinetuned<SpellingSummary>
+    public var heldoutDictionaryWords: BaseAndFinetuned<SpellingSummary>
+    enum CodingKeys: String, CodingKey { case heldoutVocabularyTokens = "heldout_vocabulary_tokens", heldoutDictionaryWords = "heldout_dictionary_words" }
+    public init(heldoutVocabularyTokens: BaseAndFinetuned<SpellingSummary>, heldoutDictionaryWords: BaseAndFinetuned<SpellingSummary>) {
+        self.heldoutVocabularyTokens = heldoutVocabularyTokens
+        self.heldoutDictionaryWords = heldoutDictionaryWords
+    }
+}
+
+/// Accuracy of each saved checkpoint, and correlations across checkpoints.
+public struct Trajectory: Codable, Equatable, Sendable {
+    public struct Point: Codable, Equatable, Sendable {
+        public var step: Int
+        /// spelling, count, position (exact accuracy) and spelling_character_accuracy.
+        public var accuracy: [String: Double]
+        public init(step: Int, accuracy: [String: Double]) { self.step = step; self.accuracy = accuracy }
+    }
+    public var checkpoints: [Point]
+    /// task (count, position) → Pearson correlation of spelling character accuracy with its accuracy.
+    public var correlations: [String: Estimate]
+
+    public init(checkpoints: [Point], correlations: [String: Estimate]) {
+        self.checkpoints = checkpoints
+        self.correlations = correlations
+    }
+
+    static let prefix = "correlation_spelling_character_accuracy_vs_"
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: DynamicKey.self)
+        checkpoints = try c.decode([Point].self, forKey: DynamicKey("checkpoints"))
+        correlations = [:]
+        for key in c.allKeys where key.stringValue.hasPrefix(Self.prefix) && !key.stringValue.hasSuffix("_note") {
+            correlations[String(key.stringValue.dropFirst(Self.prefix.count))] = Estimate(
+                value: try c.decodeIfPresent(Double.self, forKey: key), note: try c.decodeIfPresent(String.self, forKey: DynamicKey(key.stringValue + "_note")))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: DynamicKey.self)
+        try c.encode(checkpoints, forKey: DynamicKey("checkpoints"))
+        for (task, e) in correlations {
+            let key = DynamicKey(Self.prefix + task)
+            if let v = e.value { try c.encode(v, forKey: key) } else { try c.encodeNil(forKey: key) }
+            try c.encodeIfPresent(e.note, forKey: DynamicKey(key.stringValue + "_note"))
+        }
+    }
+}
+
+/// comparison.json.
+public struct Comparison: Codable, Equatable, Sendable {
+    /// task/style/mode → comparison.
+    public var groups: [String: GroupComparison]
+    /// style/mode → transfer analysis.
+    public var transfer: [String: TransferAnalysis]
+    public var trainingRun: String?
+    public var generalization: Generalization?
+    public var trajectory: Trajectory?
+    enum CodingKeys: String, CodingKey { case groups, transfer, trainingRun = "training_run", generalization, trajectory }
+    public init(groups: [String: GroupComparison], transfer: [String: TransferAnalysis], trainingRun: String?) {
+        self.groups = groups
+        self.transfer = transfer
+        self.trainingRun = trainingRun
+    }
+}
+
+/// The headline metrics of one model (evaluation_results.json "metrics"), pooled over prompt
+/// styles: accuracy per task with interval and n, and the spelling similarity means.
+public struct HeadlineMetrics: Codable, Equatable, Sendable {
+    /// "letter_count" | "letter_position" | "spelling" → accuracy (written as NAME_accuracy, _ci95, _n).
+    public var accuracy: [String: Proportion] = [:]
+    public var characterLevelAccuracy: Double?
+    public var levenshteinDistance: Double?
+    public var bleu1: Double?
+    public var bleu2: Double?
+    public var bleu3: Double?
+    public var bleu4: Double?
+    public var rougeLPrecision: Double?
+    public var unparseableRate: Double = 0
+
+    public static let taskNames = [("count", "letter_count"), ("position", "letter_position"), ("spelling", "spelling")]
+
+    enum Key: String, CaseIterable {
+        case characterLevelAccuracy = "character_level_accuracy", levenshteinDistance = "levenshtein_distance"
+        case bleu1 = "bleu_1", bleu2 = "bleu_2", bleu3 = "bleu_3", bleu4 = "bleu_4", rougeLPrecision = "rouge_l_precision"
+        case unparseableRate = "unparseable_rate"
+    }
+
+    public init() {}
+
+    /// A metric by its JSON name (for weighted scores that name metrics in a config).
+    public func value(named name: String) -> Double? {
+        for (_, prefix) in Self.taskNames where name == prefix + "_accuracy" { return accuracy[prefix]?.accuracy }
+        switch Key(rawValue: name) {
+        case .characterLevelAccuracy: return characterLevelAccuracy
+        case .levenshteinDistance: return levenshteinDistance
+        case .bleu1: return bleu1
+        case .bleu2: return bleu2
+        case .bleu3: return bleu3
+        case .bleu4: return bleu4
+        case .rougeLPrecision: return rougeLPrecision
+        case .unparseableRate: return unparseableRate
+        case nil: return nil
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: DynamicKey.self)
+        for (_, prefix) in Self.taskNames {
+            guard let a = try c.decodeIfPresent(Double.self, forKey: DynamicKey(prefix + "_accuracy")) else { continue }
+            let n = try c.decodeIfPresent(Int.self, forKey: DynamicKey(prefix + "_accuracy_n")) ?? 0
+            let ci = try c.decodeIfPresent([Double].self, forKey: DynamicKey(prefix + "_accuracy_ci95")) ?? [a, a]
+            accuracy[prefix] = Proportion(n: n, correct: Int((a * Double(n)).rounded()), accuracy: a, ci95: ci)
+        }
+        func d(_ k: Key) throws -> Double? { try c.decodeIfPresent(Double.self, forKey: DynamicKey(k.rawValue)) }
+        characterLevelAccuracy = try d(.characterLevelAccuracy)
+        levenshteinDistance = try d(.levenshteinDistance)
+        bleu1 = try d(.bleu1); bleu2 = try d(.bleu2); bleu3 = try d(.bleu3); bleu4 = try d(.bleu4)
+        rougeLPrecision = try d(.rougeLPrecision)
+        unparseableRate = try d(.unparseableRate) ?? 0
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: DynamicKey.self)
+        for (prefix, p) in accuracy {
+            try c.encode(p.accuracy, forKey: DynamicKey(prefix + "_accuracy"))
+            try c.encode(p.ci95, forKey: DynamicKey(prefix + "_accuracy_ci95"))
+            try c.encode(p.n, forKey: DynamicKey(prefix + "_accuracy_n"))
+        }
+        for k in Key.allCases { try c.encodeIfPresent(value(named: k.rawValue), forKey: DynamicKey(k.rawValue)) }
+    }
+}
+
+/// evaluation_results.json: the schema downstream tools (the release gate, model cards) read.
+public struct EvaluationResults: Codable, Equatable, Sendable {
+    public struct Model: Codable, Equatable, Sendable {
+        public var metrics: HeadlineMetrics
+        /// The evaluation directory the metrics came from.
+        public var source: String?
+        public init(metrics: HeadlineMetrics, source: String?) { self.metrics = metrics; self.source = source }
+    }
+    public var baseModel: Model
+    public var finetunedModel: Model
+    enum CodingKeys: String, CodingKey { case baseModel = "base_model", finetunedModel = "finetuned_model" }
+    public init(baseModel: Model, finetunedModel: Model) { self.baseModel = baseModel; self.finetunedModel = finetunedModel }
+}
+
+/// Did a task improve, and significantly (pooled exact McNemar over its styles)?
+public struct TaskCriterion: Equatable, Sendable {
+    public var improved: Bool
+    public var improvementSignificant: Bool
+    public var mcnemarP: Double
+    public var accuracyChange: Double
+    public init(improved: Bool, improvementSignificant: Bool, mcnemarP: Double, accuracyChange: Double) {
+        self.improved = improved
+        self.improvementSignificant = improvementSignificant
+        self.mcnemarP = mcnemarP
+        self.accuracyChange = accuracyChange
+    }
+}
+
+/// final_report.json.
+public struct FinalReport: Codable, Equatable, Sendable {
+    /// task (count, position, spelling) → criterion; written flat as TASK_improved, TASK_mcnemar_p, …
+    public var successCriteria: [String: TaskCriterion]
+    public var base: HeadlineMetrics
+    public var finetuned: HeadlineMetrics
+    public var transfer: [String: TransferAnalysis]
+    public var conclusion: String
+
+    enum CodingKeys: String, CodingKey { case successCriteria = "success_criteria", base, finetuned, transfer, conclusion }
+
+    public init(successCriteria: [String: TaskCriterion], base: HeadlineMetrics, finetuned: HeadlineMetrics,
+                transfer: [String: TransferAnalysis], conclusion: String) {
+        self.successCriteria = successCriteria
+        self.base = base
+        self.finetuned = finetuned
+        self.transfer = transfer
+        self.conclusion = conclusion
+    }
+
+    struct Criteria: Codable {
+        var byTask: [String: TaskCriterion]
+        static let fields = ["improved", "improvement_significant", "mcnemar_p", "accuracy_change"]
+        init(_ byTask: [String: TaskCriterion]) { self.byTask = byTask }
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: DynamicKey.self)
+            byTask = [:]
+            for key in c.allKeys where key.stringValue.hasSuffix("_improved") {
+                let t = String(key.stringValue.dropLast("_improved".count))
+                byTask[t] = TaskCriterion(improved: try c.decode(Bool.self, forKey: key),
+                                          improvementSignificant: try c.decode(Bool.self, forKey: DynamicKey(t + "_improvement_significant")),
+                                          mcnemarP: try c.decode(Double.self, forKey: DynamicKey(t + "_mcnemar_p")),
+                                          accuracyChange: try c.decode(Double.self, forKey: DynamicKey(t + "_accuracy_change")))
+            }
+        }
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: DynamicKey.self)
+            for (t, k) in byTask {
+                try c.encode(k.improved, forKey: DynamicKey(t + "_improved"))
+                try c.encode(k.improvementSignificant, forKey: DynamicKey(t + "_improvement_significant"))
+                try c.encode(k.mcnemarP, forKey: DynamicKey(t + "_mcnemar_p"))
+                try c.encode(k.accuracyChange, forKey: DynamicKey(t + "_accuracy_change"))
+            }
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        successCriteria = try c.decode(Criteria.self, forKey: .successCriteria).byTask
+        base = try c.decode(HeadlineMetrics.self, forKey: .base)
+        finetuned = try c.decode(HeadlineMetrics.self, forKey: .finetuned)
+        transfer = try c.decode([String: TransferAnalysis].self, forKey: .transfer)
+        conclusion = try c.decode(String.self, forKey: .conclusion)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(Criteria(successCriteria), forKey: .successCriteria)
+        try c.encode(base, forKey: .base)
+        try c.encode(finetuned, forKey: .finetuned)
+        try c.encode(transfer, forKey: .transfer)
+        try c.encode(conclusion, forKey: .conclusion)
+    }
+}

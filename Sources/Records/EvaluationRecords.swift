@@ -1,0 +1,256 @@
+// The files of an evaluation run (`strawberry eval --out DIR`):
+//   items.jsonl    EvaluatedItem per line: prompt, output, parsed answer, gold, correctness
+//   metrics.json   EvaluationSummary: per task/style/mode metrics with intervals, strata, speed
+
+/// One generated answer, scored.
+public struct EvaluatedItem: Codable, Equatable, Sendable {
+    public var id: String
+    public var task: String
+    public var style: String
+    /// non-thinking | thinking
+    public var mode: String
+    /// Sample index (thinking mode may sample a question several times).
+    public var sample: Int
+    public var prompt: String
+    public var output: String
+    public var gold: String
+    /// The answer read from the output; null when none could be read (unparseable).
+    @ExplicitNull public var parsed: String?
+    public var correct: Bool
+    /// Generation hit its token budget before the end-of-turn token.
+    public var truncated: Bool
+    public var word: String?
+    public var metadata: QuestionFacts
+    /// Spelling items: similarity of the parsed spelling to the gold letters.
+    public var spelling: SpellingScores?
+    /// Count and position items: whether the output also spelled the word right on the way.
+    public var spelledWordCorrectly: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case id, task, style, mode, sample, prompt, output, gold, parsed, correct, truncated, word, metadata
+        case spelledWordCorrectly = "spelled_word_correctly"
+    }
+
+    public init(id: String, task: String, style: String, mode: String, sample: Int, prompt: String, output: String, gold: String,
+                parsed: String?, correct: Bool, truncated: Bool, word: String?, metadata: QuestionFacts,
+                spelling: SpellingScores? = nil, spelledWordCorrectly: Bool? = nil) {
+        self.id = id
+        self.task = task
+        self.style = style
+        self.mode = mode
+        self.sample = sample
+        self.prompt = prompt
+        self.output = output
+        self.gold = gold
+        self.parsed = parsed
+        self.correct = correct
+        self.truncated = truncated
+        self.word = word
+        self.metadata = metadata
+        self.spelling = spelling
+        self.spelledWordCorrectly = spelledWordCorrectly
+    }
+
+    /// task/style/mode: the group this item is aggregated in.
+    public var group: String { "\(task)/\(style)/\(mode)" }
+    /// Identifies the same question (and sample) across two runs, for paired tests.
+    public var pairKey: String { "\(id)#\(mode)#\(sample)" }
+
+    // The spelling scores sit at the top level of the line (the published schema).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        task = try c.decode(String.self, forKey: .task)
+        style = try c.decode(String.self, forKey: .style)
+        mode = try c.decode(String.self, forKey: .mode)
+        sample = try c.decode(Int.self, forKey: .sample)
+        prompt = try c.decode(String.self, forKey: .prompt)
+        output = try c.decode(String.self, forKey: .output)
+        gold = try c.decode(String.self, forKey: .gold)
+        _parsed = try c.decode(ExplicitNull<String>.self, forKey: .parsed)
+        correct = try c.decode(Bool.self, forKey: .correct)
+        truncated = try c.decode(Bool.self, forKey: .truncated)
+        word = try c.decodeIfPresent(String.self, forKey: .word)
+        metadata = try c.decodeIfPresent(QuestionFacts.self, forKey: .metadata) ?? QuestionFacts()
+        spelledWordCorrectly = try c.decodeIfPresent(Bool.self, forKey: .spelledWordCorrectly)
+        let s = try decoder.container(keyedBy: SpellingScores.CodingKeys.self)
+        spelling = s.contains(.characterAccuracy) ? try SpellingScores(from: decoder) : nil
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        try spelling?.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(task, forKey: .task)
+        try c.encode(style, forKey: .style)
+        try c.encode(mode, forKey: .mode)
+        try c.encode(sample, forKey: .sample)
+        try c.encode(prompt, forKey: .prompt)
+        try c.encode(output, forKey: .output)
+        try c.encode(gold, forKey: .gold)
+        try c.encode(_parsed, forKey: .parsed)
+        try c.encode(correct, forKey: .correct)
+        try c.encode(truncated, forKey: .truncated)
+        try c.encodeIfPresent(word, forKey: .word)
+        try c.encode(metadata, forKey: .metadata)
+        try c.encodeIfPresent(spelledWordCorrectly, forKey: .spelledWordCorrectly)
+    }
+}
+
+/// Similarity of a predicted spelling to the gold letters (definitions in docs/metrics.md).
+public struct SpellingScores: Codable, Equatable, Sendable {
+    public var characterAccuracy: Double
+    /// Normalised edit distance: 0 = identical, 1 = nothing shared (lower is better).
+    public var levenshtein: Double
+    public var bleu1: Double
+    public var bleu2: Double
+    public var bleu3: Double
+    public var bleu4: Double
+    public var rougeLPrecision: Double
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
+        case characterAccuracy = "character_accuracy", levenshtein, bleu1 = "bleu_1", bleu2 = "bleu_2", bleu3 = "bleu_3", bleu4 = "bleu_4"
+        case rougeLPrecision = "rouge_l_precision"
+    }
+
+    public init(characterAccuracy: Double, levenshtein: Double, bleu1: Double, bleu2: Double, bleu3: Double, bleu4: Double, rougeLPrecision: Double) {
+        self.characterAccuracy = characterAccuracy
+        self.levenshtein = levenshtein
+        self.bleu1 = bleu1
+        self.bleu2 = bleu2
+        self.bleu3 = bleu3
+        self.bleu4 = bleu4
+        self.rougeLPrecision = rougeLPrecision
+    }
+
+    /// The score named by its JSON key.
+    public subscript(_ key: CodingKeys) -> Double {
+        switch key {
+        case .characterAccuracy: return characterAccuracy
+        case .levenshtein: return levenshtein
+        case .bleu1: return bleu1
+        case .bleu2: return bleu2
+        case .bleu3: return bleu3
+        case .bleu4: return bleu4
+        case .rougeLPrecision: return rougeLPrecision
+        }
+    }
+}
+
+/// A proportion with its 95 % Wilson interval.
+public struct Proportion: Codable, Equatable, Sendable {
+    public var n: Int
+    public var correct: Int
+    public var accuracy: Double
+    public var ci95: [Double]
+    public init(n: Int, correct: Int, accuracy: Double, ci95: [Double]) {
+        self.n = n
+        self.correct = correct
+        self.accuracy = accuracy
+        self.ci95 = ci95
+    }
+}
+
+/// A mean with its 95 % bootstrap interval.
+public struct Mean: Codable, Equatable, Sendable {
+    public var value: Double
+    public var ci95: [Double]
+    public init(value: Double, ci95: [Double]) { self.value = value; self.ci95 = ci95 }
+}
+
+/// Metrics of one task/style/mode group (metrics.json "metrics" values).
+public struct GroupMetrics: Codable, Equatable, Sendable {
+    public var n: Int
+    public var correct: Int
+    public var accuracy: Double
+    public var accuracyCI95: [Double]
+    public var unparseable: Int
+    public var truncated: Int
+    /// Spelling groups: each SpellingScores field's mean and interval, keyed as in items.jsonl.
+    public var spelling: [SpellingScores.CodingKeys: Mean] = [:]
+    /// Count/position groups: share of outputs that spelled the word right on the way.
+    public var spelledWordInOutputRate: Double?
+
+    public init(n: Int, correct: Int, accuracy: Double, accuracyCI95: [Double], unparseable: Int, truncated: Int) {
+        self.n = n
+        self.correct = correct
+        self.accuracy = accuracy
+        self.accuracyCI95 = accuracyCI95
+        self.unparseable = unparseable
+        self.truncated = truncated
+    }
+
+    public var proportion: Proportion { Proportion(n: n, correct: correct, accuracy: accuracy, ci95: accuracyCI95) }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: DynamicKey.self)
+        n = try c.decode(Int.self, forKey: DynamicKey("n"))
+        correct = try c.decode(Int.self, forKey: DynamicKey("correct"))
+        accuracy = try c.decode(Double.self, forKey: DynamicKey("accuracy"))
+        accuracyCI95 = try c.decode([Double].self, forKey: DynamicKey("accuracy_ci95"))
+        unparseable = try c.decode(Int.self, forKey: DynamicKey("unparseable"))
+        truncated = try c.decode(Int.self, forKey: DynamicKey("truncated"))
+        for k in SpellingScores.CodingKeys.allCases {
+            if let v = try c.decodeIfPresent(Double.self, forKey: DynamicKey(k.rawValue)) {
+                spelling[k] = Mean(value: v, ci95: try c.decodeIfPresent([Double].self, forKey: DynamicKey(k.rawValue + "_ci95")) ?? [v, v])
+            }
+        }
+        spelledWordInOutputRate = try c.decodeIfPresent(Double.self, forKey: DynamicKey("spelled_word_in_output_rate"))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: DynamicKey.self)
+        try c.encode(n, forKey: DynamicKey("n"))
+        try c.encode(correct, forKey: DynamicKey("correct"))
+        try c.encode(accuracy, forKey: DynamicKey("accuracy"))
+        try c.encode(accuracyCI95, forKey: DynamicKey("accuracy_ci95"))
+        try c.encode(unparseable, forKey: DynamicKey("unparseable"))
+        try c.encode(truncated, forKey: DynamicKey("truncated"))
+        for (k, m) in spelling {
+            try c.encode(m.value, forKey: DynamicKey(k.rawValue))
+            try c.encode(m.ci95, forKey: DynamicKey(k.rawValue + "_ci95"))
+        }
+        try c.encodeIfPresent(spelledWordInOutputRate, forKey: DynamicKey("spelled_word_in_output_rate"))
+    }
+}
+
+/// metrics.json of an evaluation run.
+public struct EvaluationSummary: Codable, Equatable, Sendable {
+    public var model: String
+    @ExplicitNull public var adapter: String?
+    /// The dataset directory or the external question file.
+    @ExplicitNull public var data: String?
+    public var split: String
+    public var questions: Int
+    public var generations: Int
+    public var questionsPerSecond: Double
+    public var tokensPerSecond: Double
+    public var seconds: Double
+    public var batchSize: Int
+    /// task/style/mode → metrics.
+    public var metrics: [String: GroupMetrics]
+    /// task/style/mode → dimension → bucket → [n, correct].
+    public var stratified: [String: [String: [String: [Int]]]]
+
+    enum CodingKeys: String, CodingKey {
+        case model, adapter, data, split, questions, generations, questionsPerSecond = "questions_per_second"
+        case tokensPerSecond = "tokens_per_second", seconds, batchSize = "batch_size", metrics, stratified
+    }
+
+    public init(model: String, adapter: String?, data: String?, split: String, questions: Int, generations: Int,
+                questionsPerSecond: Double, tokensPerSecond: Double, seconds: Double, batchSize: Int,
+                metrics: [String: GroupMetrics], stratified: [String: [String: [String: [Int]]]]) {
+        self.model = model
+        self.adapter = adapter
+        self.data = data
+        self.split = split
+        self.questions = questions
+        self.generations = generations
+        self.questionsPerSecond = questionsPerSecond
+        self.tokensPerSecond = tokensPerSecond
+        self.seconds = seconds
+        self.batchSize = batchSize
+        self.metrics = metrics
+        self.stratified = stratified
+    }
+}

@@ -1,0 +1,116 @@
+// Reading and writing records. Writing: Codable → JSONValue → deterministic text, renamed into
+// place. Reading: Foundation's JSONDecoder, with every failure turned into a RecordError that
+// names the file, the line (JSONL) and the field, so a hand-edited or truncated artifact says
+// exactly what is wrong instead of crashing the command that reads it.
+import Foundation
+
+public enum RecordError: Error, Equatable, CustomStringConvertible {
+    /// The file is missing, unreadable or not UTF-8.
+    case unreadable(path: String, reason: String)
+    /// The file is readable but a record in it does not match its schema.
+    case malformed(path: String, line: Int?, field: String?, reason: String)
+    /// A value cannot be written as JSON (NaN, infinity).
+    case unrepresentable(reason: String)
+    case io(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let p, let r): return "\(p): \(r)"
+        case .malformed(let p, let line, let field, let r):
+            let at = p + (line.map { ":\($0)" } ?? "")
+            return "\(at): \(field.map { "field '\($0)': " } ?? "")\(r). Was the file edited by hand or cut short? Re-create it with the command that wrote it."
+        case .unrepresentable(let r): return "cannot write \(r) as JSON"
+        case .io(let p, let r): return "\(p): \(r)"
+        }
+    }
+}
+
+public enum RecordFile {
+    /// The record as one deterministic JSON text (pretty: two-space indent).
+    public static func text<T: Encodable>(_ value: T, pretty: Bool = false) throws(RecordError) -> String {
+        try JSONText.string(try RecordEncoder().encode(value), pretty: pretty)
+    }
+
+    /// Writes `value` as a JSON document ending in a newline, atomically.
+    public static func write<T: Encodable>(_ value: T, to path: String, pretty: Bool = true) throws(RecordError) {
+        try writeTextAtomically(try text(value, pretty: pretty) + "\n", to: path)
+    }
+
+    /// One record per line.
+    public static func lines<T: Encodable>(_ values: [T]) throws(RecordError) -> String {
+        var out = ""
+        for v in values { out += try text(v) + "\n" }
+        return out
+    }
+
+    public static func writeLines<T: Encodable>(_ values: [T], to path: String) throws(RecordError) {
+        try writeTextAtomically(try lines(values), to: path)
+    }
+
+    static func contents(_ path: String) throws(RecordError) -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RecordError.unreadable(path: path, reason: fileExists(path) ? "cannot be read" : "no such file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw RecordError.unreadable(path: path, reason: "not valid UTF-8 text") }
+        return text
+    }
+
+    public static func read<T: Decodable>(_ type: T.Type, from path: String) throws(RecordError) -> T {
+        try decode(type, Data(try contents(path).utf8), path: path, line: nil)
+    }
+
+    /// The records of a JSONL file, in order; blank lines are skipped, `limit` stops early.
+    public static func readLines<T: Decodable>(_ type: T.Type, from path: String, limit: Int? = nil) throws(RecordError) -> [T] {
+        var out: [T] = []
+        let text = try contents(path)
+        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            if let limit, out.count >= limit { break }
+            if line.allSatisfy(\.isWhitespace) { continue }
+            out.append(try decode(type, Data(line.utf8), path: path, line: i + 1))
+        }
+        return out
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, _ data: Data, path: String, line: Int?) throws(RecordError) -> T {
+        do {
+            return try JSONDecoder().decode(type, from: data)
+        } catch let e as DecodingError {
+            throw explain(e, path: path, line: line)
+        } catch {
+            throw RecordError.malformed(path: path, line: line, field: nil, reason: "\(error)")
+        }
+    }
+
+    static func explain(_ e: DecodingError, path: String, line: Int?) -> RecordError {
+        func name(_ p: [CodingKey]) -> String? {
+            guard !p.isEmpty else { return nil }
+            return p.map { k in k.intValue.map { "[\($0)]" } ?? k.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        func kind(_ t: Any.Type) -> String {
+            let s = "\(t)"
+            if s.hasPrefix("Dictionary") || s.hasPrefix("KeyedDecodingContainer") { return "an object" }
+            if s.hasPrefix("Array") || s.contains("UnkeyedDecodingContainer") { return "a list" }
+            switch s {
+            case "String": return "a string"
+            case "Bool": return "true or false"
+            case "Double", "Float": return "a number"
+            case "Int", "UInt64", "Int64", "UInt": return "an integer"
+            default: return s
+            }
+        }
+        switch e {
+        case .keyNotFound(let key, let c):
+            return .malformed(path: path, line: line, field: name(c.codingPath + [key]), reason: "missing")
+        case .typeMismatch(let t, let c):
+            return .malformed(path: path, line: line, field: name(c.codingPath), reason: "expected \(kind(t))")
+        case .valueNotFound(let t, let c):
+            return .malformed(path: path, line: line, field: name(c.codingPath), reason: "null where \(kind(t)) is required")
+        case .dataCorrupted(let c):
+            let underlying = c.underlyingError.map { " (\($0.localizedDescription))" } ?? ""
+            let reason = c.codingPath.isEmpty ? "not valid JSON\(underlying)" : c.debugDescription
+            return .malformed(path: path, line: line, field: name(c.codingPath), reason: reason)
+        @unknown default:
+            return .malformed(path: path, line: line, field: nil, reason: "\(e)")
+        }
+    }
+}

@@ -1,0 +1,95 @@
+// `strawberry bench generate` and `strawberry bench train`: flags to the Benchmarks library.
+import ArgumentParser
+import Benchmarks
+import Foundation
+import TensorCore
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Benchmarks (speed is measured here, never in tests).",
+                                                    subcommands: [BenchGenerate.self, BenchTrain.self])
+}
+
+struct BenchGenerate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Prefill tokens/s (all logits and last-only), decode tokens/s (batch 1, KV cache), batched decode tokens/s, peak memory.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(name: .long, help: "Prompt length for the prefill measurement (16...100000).")
+    var promptTokens = 512
+    @Option(name: .long, help: "New tokens per sequence for the decode measurements (1...100000).")
+    var newTokens = 128
+    @Option(name: .long, help: "Sequences decoded together for the batched measurement (1...1024).")
+    var batch = 16
+    @Option(name: .long, help: "Repetitions of each measurement, 1...100 (the best is reported).")
+    var repeats = 2
+    @Flag(name: .long, help: "Skip the PyTorch peer even if it is installed.")
+    var noPeer = false
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        guard (16...100_000).contains(promptTokens) else { throw ValidationError("--prompt-tokens must be in 16...100000") }
+        guard (1...100_000).contains(newTokens) else { throw ValidationError("--new-tokens must be in 1...100000") }
+        guard (1...1024).contains(batch) else { throw ValidationError("--batch must be in 1...1024") }
+        guard (1...100).contains(repeats) else { throw ValidationError("--repeats must be in 1...100") }
+    }
+
+    func run() throws {
+        let m = try modelOptions.load()
+        var b = GenerateBench()
+        b.promptTokens = promptTokens; b.newTokens = newTokens; b.batch = batch; b.repeats = repeats
+        var r = try b.run(m)
+        if !noPeer {
+            r.peer = runPeerScript("generate_peer.py", ["--model", modelOptions.model, "--prompt-tokens", "\(promptTokens)", "--new-tokens", "\(newTokens)",
+                                                        "--batch", "\(batch)", "--threads", "\(BLAS.threads)"], as: GenerateBenchResult.Peer.self)
+        }
+        if json { try printJSON(r); return }
+        GenerateBench.report(r).forEach { print($0) }
+    }
+}
+
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "train", abstract: "LoRA training steps/s, tokens/s, GFLOP/s and peak memory, against PyTorch + PEFT.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(name: .long, help: "Sequences per step (1...1024).")
+    var batch = 8
+    @Option(name: .long, help: "Tokens per sequence (2...100000).")
+    var seqLen = 64
+    @Option(name: .long, help: "LoRA rank, 1...4096 (alpha = 2 × rank).")
+    var rank = 16
+    @Option(name: .long, help: "Comma-separated LoRA targets, or all-linear.")
+    var targets = "q_proj,k_proj,v_proj,o_proj"
+    @Option(name: .long, help: "Timed steps, 1...10000 (after one warm-up step).")
+    var steps = 5
+    @Option(name: .long, help: "Also time the real recipe on this dataset directory (completion-only, chat template) and report time per epoch.")
+    var data: String?
+    @Flag(name: .long, help: "Skip the PyTorch peer even if it is installed.")
+    var noPeer = false
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        guard (1...1024).contains(batch) else { throw ValidationError("--batch must be in 1...1024") }
+        guard (2...100_000).contains(seqLen) else { throw ValidationError("--seq-len must be in 2...100000") }
+        guard (1...4096).contains(rank) else { throw ValidationError("--rank must be in 1...4096") }
+        guard (1...10_000).contains(steps) else { throw ValidationError("--steps must be in 1...10000") }
+    }
+
+    func run() throws {
+        let m = try modelOptions.load()
+        var b = TrainBench()
+        b.batch = batch; b.seqLen = seqLen; b.rank = rank; b.steps = steps
+        b.targets = targets.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        var r = try b.run(m, recipeData: data)
+        if !noPeer {
+            var args = ["--model", modelOptions.model, "--batch", "\(batch)", "--seq-len", "\(seqLen)", "--rank", "\(rank)",
+                        "--targets", targets, "--steps", "\(steps)", "--threads", "\(BLAS.threads)"]
+            if let data { args += ["--data", data] }
+            r.peer = runPeerScript("train_peer.py", args, as: TrainBenchResult.Peer.self)
+        }
+        if json { try printJSON(r); return }
+        b.report(r).forEach { print($0) }
+    }
+}

@@ -1,0 +1,95 @@
+// Option groups shared by the commands, their range checks (in `validate()`, so a bad number is a
+// usage error before anything loads), and the argument types the commands parse.
+import Adapters
+import ArgumentParser
+import Models
+import Records
+import TensorCore
+import Tokenization
+
+/// --model, --adapter, --threads: every command that runs a model.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "A .gguf file, or a directory with config.json, *.safetensors and tokenizer.json.")
+    var model: String
+
+    @Option(name: .long, help: "A PEFT LoRA adapter directory to apply (folded into the weights at load).")
+    var adapter: String?
+
+    @OptionGroup var threads: ThreadOptions
+
+    /// Loads the model (and folds in the adapter) after setting up BLAS.
+    func load() throws -> LoadedModel {
+        threads.apply()
+        let m = try LoadedModel.load(path: model)
+        guard let adapter else { return m }
+        return try AdapterMerge.apply(adapter: adapter, to: m)
+    }
+}
+
+/// --threads.
+struct ThreadOptions: ParsableArguments {
+    static let maxThreads = 1024
+
+    @Option(name: .long, help: "BLAS threads, 1...\(maxThreads) (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, !(1...Self.maxThreads).contains(threads) { throw ValidationError("--threads must be in 1...\(Self.maxThreads), got \(threads)") }
+    }
+
+    func apply() {
+        BLAS.tuneAllocator()
+        if let threads { BLAS.setThreads(threads) }
+    }
+}
+
+/// How the prompt text becomes ids.
+struct PromptOptions: ParsableArguments {
+    @Option(name: .long, help: "The prompt text.")
+    var prompt: String
+
+    @Flag(name: .long, help: "Wrap the prompt as a user message in the model's own chat template.")
+    var chat = false
+
+    @Option(name: .long, help: "System message (with --chat).")
+    var system: String?
+
+    @Flag(name: .long, inversion: .prefixedNo, help: "Qwen3 thinking mode (with --chat): --no-thinking sets enable_thinking=false, which inserts an empty <think></think> block. Unset leaves the template's default.")
+    var thinking: Bool?
+
+    func ids(_ m: LoadedModel) throws -> [Int] {
+        guard chat else { return m.tokenizer.encode(prompt) }
+        guard let source = m.chatTemplate else {
+            throw ValidationError("\(m.path) has no chat template; drop --chat or use a chat model.")
+        }
+        var messages: [ChatMessage] = []
+        if let system { messages.append(ChatMessage(role: "system", content: system)) }
+        messages.append(ChatMessage(role: "user", content: prompt))
+        let text = try ChatTemplate(source).render(messages, addGenerationPrompt: true, enableThinking: thinking)
+        return m.tokenizer.encode(text)
+    }
+}
+
+/// A comma-separated list of enum values (`--tasks spelling,count`).
+func commaList<T: RawRepresentable & CaseIterable>(_ s: String) throws -> [T] where T.RawValue == String {
+    try s.split(separator: ",").map { part in
+        let name = part.trimmingCharacters(in: .whitespaces)
+        guard let v = T(rawValue: name) else {
+            throw ValidationError("'\(name)' is not one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return v
+    }
+}
+
+/// `--mode`: one chat mode or both.
+enum ModeChoice: String, CaseIterable, ExpressibleByArgument {
+    case nonThinking = "non-thinking", thinking, both
+    var modes: [EvalMode] {
+        switch self { case .nonThinking: return [.nonThinking]; case .thinking: return [.thinking]; case .both: return [.nonThinking, .thinking] }
+    }
+}
+
+/// Writes a record as one line of JSON with sorted keys (stable output for scripts).
+func printJSON<T: Encodable>(_ value: T) throws {
+    print(try RecordFile.text(value))
+}

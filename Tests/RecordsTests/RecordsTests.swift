@@ -1,0 +1,97 @@
+// Records: the exact bytes they are written as, round trips, and the errors a hand-edited or
+// truncated file gives (file, line and field named).
+import Foundation
+import Records
+import XCTest
+
+final class RecordsTests: XCTestCase {
+    func tmp(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("records-\(getpid())-\(name)").path
+    }
+
+    func item(_ id: String, correct: Bool, parsed: String? = "3") -> EvaluatedItem {
+        EvaluatedItem(id: id, task: "count", style: "direct", mode: "non-thinking", sample: 0, prompt: "How many r's?", output: "3",
+                      gold: "3", parsed: parsed, correct: correct, truncated: false, word: "berry",
+                      metadata: QuestionFacts(word: "berry", wordLength: 5, wordTokens: 2, repeatedLetters: 1))
+    }
+
+    func testTextIsDeterministicPythonStyleJSON() throws {
+        // Sorted keys, integral doubles keep ".0", explicit nulls, no escaping of "/", integers exact.
+        let line = try RecordFile.text(item("a/1", correct: true, parsed: nil))
+        XCTAssertEqual(line, #"{"correct":true,"gold":"3","id":"a/1","metadata":{"repeated_letters":1,"word":"berry","word_length":5,"word_tokens":2},"mode":"non-thinking","output":"3","parsed":null,"prompt":"How many r's?","sample":0,"style":"direct","task":"count","truncated":false,"word":"berry"}"#)
+        let log = TrainingLogLine(step: 3, epoch: 1, loss: 2.5, gradNorm: nil, learningRate: nil, tokensPerSecond: nil, evalLoss: nil, evalSpellingAccuracy: 0.25)
+        XCTAssertEqual(try RecordFile.text(log), #"{"epoch":1.0,"eval_loss":null,"eval_spelling_accuracy":0.25,"loss":2.5,"step":3}"#)
+        XCTAssertEqual(try RecordFile.text(TrainerState(globalStep: 1, epoch: 0, batchInEpoch: 1, maxSteps: 2, seed: UInt64.max, bestEvalLoss: nil, optimizerStep: 1), pretty: true),
+                       "{\n  \"batch_in_epoch\": 1,\n  \"best_eval_loss\": null,\n  \"epoch\": 0,\n  \"global_step\": 1,\n  \"max_steps\": 2,\n  \"optimizer_step\": 1,\n  \"seed\": 18446744073709551615\n}")
+        XCTAssertThrowsError(try RecordFile.text(Mean(value: .nan, ci95: [])))
+    }
+
+    func testRoundTrips() throws {
+        var facts = QuestionFacts(word: "queue", wordLength: 5)
+        facts.other["source"] = .string("external")
+        let items = [item("x", correct: true), item("y", correct: false, parsed: nil)]
+        var withScores = items[0]
+        withScores.task = "spelling"
+        withScores.spelling = SpellingScores(characterAccuracy: 1, levenshtein: 0, bleu1: 1, bleu2: 1, bleu3: 1, bleu4: 1, rougeLPrecision: 1)
+        withScores.metadata = facts
+        let path = tmp("items.jsonl")
+        try RecordFile.writeLines(items + [withScores], to: path)
+        XCTAssertEqual(try RecordFile.readLines(EvaluatedItem.self, from: path), items + [withScores])
+
+        var g = GroupMetrics(n: 4, correct: 1, accuracy: 0.25, accuracyCI95: [0.05, 0.7], unparseable: 0, truncated: 1)
+        g.spelling[.bleu2] = Mean(value: 0.5, ci95: [0.25, 0.75])
+        var h = HeadlineMetrics()
+        h.accuracy["letter_count"] = Proportion(n: 4, correct: 1, accuracy: 0.25, ci95: [0.05, 0.7])
+        h.bleu4 = 0.125
+        var t = TransferAnalysis()
+        t.base["count"] = Association(words: 3, phi: nil, phiNote: "undefined")
+        t.efficiency["count"] = Estimate(value: nil, note: "undefined: no gain")
+        let report = FinalReport(successCriteria: ["count": TaskCriterion(improved: true, improvementSignificant: false, mcnemarP: 0.5, accuracyChange: 0.25)],
+                                 base: h, finetuned: h, transfer: ["direct/non-thinking": t], conclusion: "c")
+        for (name, write, read) in [
+            ("g.json", { try RecordFile.write(g, to: $0) }, { XCTAssertEqual(try RecordFile.read(GroupMetrics.self, from: $0), g) }),
+            ("final.json", { try RecordFile.write(report, to: $0) }, { XCTAssertEqual(try RecordFile.read(FinalReport.self, from: $0), report) }),
+        ] as [(String, (String) throws -> Void, (String) throws -> Void)] {
+            try write(tmp(name))
+            try read(tmp(name))
+        }
+        // The schema downstream tools read: flat NAME_accuracy, _ci95, _n keys.
+        let text = try RecordFile.text(EvaluationResults(baseModel: .init(metrics: h, source: nil), finetunedModel: .init(metrics: h, source: "ft")))
+        XCTAssertTrue(text.contains(#""base_model":{"metrics":{"bleu_4":0.125,"letter_count_accuracy":0.25,"letter_count_accuracy_ci95":[0.05,0.7],"letter_count_accuracy_n":4,"unparseable_rate":0.0}}"#), text)
+    }
+
+    /// The hand edits that used to crash `compare`, each a clear error naming file, line and field.
+    func testHandEditedFilesNameFileLineAndField() throws {
+        let good = try RecordFile.text(item("a", correct: true))
+        func check(_ lines: [String], _ expected: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+            let path = tmp("edited.jsonl")
+            try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try RecordFile.readLines(EvaluatedItem.self, from: path), file: file, line: line) { e in
+                let text = "\(e)"
+                for part in [path + ":"] + expected { XCTAssertTrue(text.contains(part), "'\(text)' lacks '\(part)'", file: file, line: line) }
+            }
+        }
+        try check([good, good.replacingOccurrences(of: #""id":"a","#, with: "")], [":2:", "field 'id'", "missing"])
+        try check([good, "[1,2]"], [":2:", "expected an object"])
+        try check([good, good, String(good.prefix(40))], [":3:", "not valid JSON"])
+        try check([good.replacingOccurrences(of: #""word_length":5"#, with: #""word_length":"five""#)], [":1:", "field 'metadata.word_length'", "expected an integer"])
+        try check([good.replacingOccurrences(of: #""correct":true"#, with: #""correct":null"#)], [":1:", "field 'correct'"])
+
+        let metrics = tmp("metrics.json")
+        try #"{"n": 3, "correct": 1, "accuracy_ci95": [0, 1], "unparseable": 0, "truncated": 0}"#.write(toFile: metrics, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try RecordFile.read(GroupMetrics.self, from: metrics)) { e in
+            XCTAssertTrue("\(e)".contains("field 'accuracy': missing"), "\(e)")
+            XCTAssertTrue("\(e)".hasPrefix(metrics + ": field"), "a JSON document is named without a line number: \(e)")
+        }
+        XCTAssertThrowsError(try RecordFile.read(GroupMetrics.self, from: tmp("absent.json"))) { XCTAssertTrue("\($0)".contains("no such file")) }
+    }
+
+    func testUnknownFactsAreKeptAndKnownOnesTyped() throws {
+        let q = try RecordFile.decode(Question.self, Data(#"{"id":"t-1","task":"count","style":"direct","split":"test","prompt":"p","answer":"2","word":"aa","word_length":2,"letter":"a","letter_present":true,"difficulty":"easy"}"#.utf8), path: "q", line: 1)
+        XCTAssertEqual(q.facts.wordLength, 2)
+        XCTAssertEqual(q.facts.letterPresent, true)
+        XCTAssertEqual(q.facts.other, ["difficulty": .string("easy")])
+        XCTAssertEqual(q.facts.integer("word_length"), 2)
+        XCTAssertEqual(try RecordFile.text(q), #"{"answer":"2","difficulty":"easy","id":"t-1","letter":"a","letter_present":true,"prompt":"p","split":"test","style":"direct","task":"count","word":"aa","word_length":2}"#)
+    }
+}
