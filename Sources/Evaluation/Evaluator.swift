@@ -108,32 +108,6 @@ public enum Evaluator {
         return task == .spelling ? 48 : 24
     }
 
-    /// Scores one output: parsed answer (nil = unparseable), correctness and spelling metrics.
-    public static func score(task: String, output: String, gold: String) -> [String: Any] {
-        var r: [String: Any] = [:]
-        switch task {
-        case "count":
-            let p = AnswerExtraction.count(output)
-            r["parsed"] = p.map { String($0) as Any } ?? ()
-            r["correct"] = p != nil && String(p!) == gold
-        case "position":
-            let p = AnswerExtraction.letter(output)
-            r["parsed"] = p.map { String($0) as Any } ?? ()
-            r["correct"] = p != nil && String(p!) == gold.lowercased()
-        default:
-            let goldLetters = gold.filter(\.isLetter).lowercased()
-            let p = AnswerExtraction.spelling(output)
-            r["parsed"] = p.map { $0 as Any } ?? ()
-            let s = p ?? ""
-            r["correct"] = s == goldLetters
-            r["character_accuracy"] = Metrics.characterAccuracy(s, goldLetters)
-            r["levenshtein"] = Metrics.normalizedLevenshtein(s, goldLetters)
-            for n in 1...4 { r["bleu_\(n)"] = Metrics.bleu(s, goldLetters, n: n) }
-            r["rouge_l_precision"] = Metrics.rougeLPrecision(s, goldLetters)
-        }
-        return r
-    }
-
     /// Scores one output: the parsed answer (nil = unparseable), correctness and spelling metrics.
     public static func score(task: EvalTask, output: String, gold: String) -> Score {
         switch task {

@@ -157,7 +157,8 @@ public struct Generator: Sendable {
             }
             let order = running.keys.sorted()
             if order.isEmpty { continue }
-            let batch = ForwardBatch(order.map { ForwardBatch.Sequence(slot: $0, tokens: pendingInput[$0]!) })
+            // Every running slot has its next input queued (set when admitted and after each step).
+            let batch = ForwardBatch(order.map { ForwardBatch.Sequence(slot: $0, tokens: pendingInput[$0] ?? []) })
             let logits = try model.forward(batch, cache: cache, logits: .last)
             for (row, slot) in order.enumerated() {
                 let i = running[slot]!

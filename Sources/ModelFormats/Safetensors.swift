@@ -209,7 +209,7 @@ public enum SafetensorsWriter {
         let names = tensors.keys.sorted()
         var header = "{"
         if !metadata.isEmpty {
-            header += "\"__metadata__\":{" + metadata.keys.sorted().map { "\(jsonQuote($0)):\(jsonQuote(metadata[$0]!))" }.joined(separator: ",") + "},"
+            header += "\"__metadata__\":{" + metadata.sorted { $0.key < $1.key }.map { "\(jsonQuote($0.key)):\(jsonQuote($0.value))" }.joined(separator: ",") + "},"
         }
         var offset = 0
         var parts: [String] = []
@@ -227,7 +227,7 @@ public enum SafetensorsWriter {
         out.reserveCapacity(8 + headerBytes.count + offset)
         withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { out.append(contentsOf: $0) }
         out.append(contentsOf: headerBytes)
-        for name in names { tensors[name]!.data.withUnsafeBytes { out.append(contentsOf: $0) } }
+        for name in names { tensors[name]?.data.withUnsafeBytes { out.append(contentsOf: $0) } }
         try writeAtomically(out, to: path)
     }
 }

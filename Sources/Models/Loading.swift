@@ -46,7 +46,7 @@ public struct LoadedModel: Sendable {
             path: path, model: model, tokenizer: tokenizer, chatTemplate: file.string("tokenizer.chat_template"),
             stopTokenIds: stops,
             summary: [("format", "GGUF v\(file.version)"), ("name", file.string("general.name") ?? "-"),
-                      ("tensor types", types.keys.sorted().map { "\($0) ×\(types[$0]!)" }.joined(separator: ", ")),
+                      ("tensor types", types.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")),
                       ("tokenizer", "byte-level BPE, \(tokenizer.vocabularySize) tokens, pre-tokenizer \(tokenizer.preTokenizer.rawValue)")])
     }
 

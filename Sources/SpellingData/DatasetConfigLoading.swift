@@ -1,4 +1,5 @@
 // Reading a dataset config from YAML (unknown keys are errors) and checking its values.
+import ConfigFiles
 import Foundation
 import Records
 import Yams
@@ -10,12 +11,7 @@ extension DatasetConfig {
             throw DatasetError.unreadable(path: yamlPath, hint: "configs/dataset.yaml is an example config")
         }
         do {
-            guard let node = try Yams.compose(yaml: text) else { return DatasetConfig() }
-            // Measured before it is walked: YAML aliases can make a small file a huge tree.
-            var budget = 100_000
-            guard node.fits(budget: &budget, depth: 16) else {
-                throw DatasetError.badConfig(path: yamlPath, reason: "the document expands to more than 100,000 values or 16 levels (YAML aliases?)")
-            }
+            guard let node = try BoundedYAML.compose(text, maxNodes: 100_000, maxDepth: 16) else { return DatasetConfig() }
             guard let top = node.mapping else { throw DatasetError.badConfig(path: yamlPath, reason: "the top level must be a mapping of keys to values") }
             let unknown = top.keys.map { $0.string ?? "\($0)" }.filter { DatasetConfig.CodingKeys(rawValue: $0) == nil }.sorted()
             if !unknown.isEmpty { throw DatasetError.unknownKeys(path: yamlPath, keys: unknown) }
@@ -46,21 +42,6 @@ extension DatasetConfig {
             throw .badValue(key: "templates.\(t.name)", value: t.prompt, expected: "{word} in the prompt and {spelling} in the completion")
         }
     }
-}
-
-extension Node {
-    /// Whether the tree has at most `budget` nodes and `depth` levels; stops counting early.
-    func fits(budget: inout Int, depth: Int) -> Bool {
-        budget -= 1
-        guard budget >= 0, depth >= 0 else { return false }
-        switch self {
-        case .scalar: return true
-        case .sequence(let s): return s.allSatisfy { $0.fits(budget: &budget, depth: depth - 1) }
-        case .mapping(let m): return m.allSatisfy { $0.key.fits(budget: &budget, depth: depth - 1) && $0.value.fits(budget: &budget, depth: depth - 1) }
-        case .alias: return false
-        }
-    }
-
 }
 
 /// What can stop a dataset build or read; each case names the file, key or value and what to do.

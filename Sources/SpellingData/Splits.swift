@@ -60,15 +60,16 @@ public enum SplitMaker {
         var groups: [String: [Int]] = [:]
         for (i, x) in items.enumerated() { groups[key(x), default: []].append(i) }
         let keys = groups.keys.sorted()
-        let exact = keys.map { Double(groups[$0]!.count) * Double(count) / Double(items.count) }
+        let members = keys.map { groups[$0] ?? [] }
+        let exact = members.map { Double($0.count) * Double(count) / Double(items.count) }
         var quota = exact.map { Int($0) }
         let order = keys.indices.sorted { (exact[$0] - Double(quota[$0]), keys[$1]) > (exact[$1] - Double(quota[$1]), keys[$0]) }
         for i in order.prefix(count - quota.reduce(0, +)) { quota[i] += 1 }
         var chosen = Set<Int>()
-        for (k, key) in keys.enumerated() {
-            var members = groups[key]!
-            members.seededShuffle(&rng)
-            chosen.formUnion(members.prefix(quota[k]))
+        for k in keys.indices {
+            var m = members[k]
+            m.seededShuffle(&rng)
+            chosen.formUnion(m.prefix(quota[k]))
         }
         var sample: [T] = [], rest: [T] = []
         for (i, x) in items.enumerated() { if chosen.contains(i) { sample.append(x) } else { rest.append(x) } }

@@ -47,7 +47,7 @@ public enum VocabularyExtraction {
         var merged: [String: [Int]] = [:]
         for (t, id) in stripped { merged[t.lowercased(), default: []].append(id) }
         report.steps.append(("unique after case-folding", merged.count))
-        let tokens = merged.keys.sorted().map { VocabularyToken(text: $0, sourceIds: merged[$0]!.sorted()) }
+        let tokens = merged.sorted { $0.key < $1.key }.map { VocabularyToken(text: $0.key, sourceIds: $0.value.sorted()) }
         return (tokens, report)
     }
 }

@@ -19,14 +19,6 @@ public func embedding(_ table: Tensor, _ ids: [Int]) -> Tensor {
     return Tensor(shape: [ids.count, C], storage: out)
 }
 
-/// a + b, same shapes.
-public func add(_ a: Tensor, _ b: Tensor) -> Tensor {
-    precondition(a.shape == b.shape, "add: shapes \(a.shape) and \(b.shape) differ")
-    var out = a
-    addInPlace(&out, b)
-    return out
-}
-
 /// a += b (a residual connection).
 public func addInPlace(_ a: inout Tensor, _ b: Tensor) {
     precondition(a.count == b.count, "add: \(a.count) vs \(b.count) elements")
@@ -72,18 +64,6 @@ public func silu(_ x: Tensor) -> Tensor { unary(x, sb_silu) }
 
 /// GELU with the tanh approximation (GPT-2's `gelu_new`).
 public func geluTanh(_ x: Tensor) -> Tensor { unary(x, sb_gelu_tanh) }
-
-/// silu(gate) · up, the SwiGLU product of Llama-family MLPs.
-public func siluMul(_ gate: Tensor, _ up: Tensor) -> Tensor {
-    precondition(gate.shape == up.shape, "siluMul: shapes \(gate.shape) and \(up.shape) differ")
-    var out = Tensor(uninitialized: gate.shape)
-    gate.storage.withUnsafeBufferPointer { g in
-        up.storage.withUnsafeBufferPointer { u in
-            out.storage.withUnsafeMutableBufferPointer { o in sb_silu_mul(o.baseAddress!, g.baseAddress!, u.baseAddress!, Int64(gate.count)) }
-        }
-    }
-    return out
-}
 
 /// Softmax over the last dimension.
 public func softmax(_ x: Tensor) -> Tensor {

@@ -1,6 +1,7 @@
 // Training configuration: one value type decoded from YAML, with `--set key=value` overrides
 // (dotted keys reach into `lora`), saved resolved into every run directory.
 import Adapters
+import ConfigFiles
 import Foundation
 import Yams
 
@@ -88,8 +89,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
             guard let eq = o.firstIndex(of: "=") else { throw TrainingError.badOverride(o, reason: "expected key=value") }
             let key = String(o[..<eq]), raw = String(o[o.index(after: eq)...])
             // The value is read as YAML (numbers, booleans, lists); text that is not YAML stays a string.
-            var budget = 10_000
-            let value = ((try? Yams.compose(yaml: raw)) ?? nil).flatMap { $0.fits(budget: &budget, depth: 8) ? $0 : nil } ?? Node(raw)
+            let value = ((try? BoundedYAML.compose(raw, maxNodes: 10_000, maxDepth: 8)) ?? nil) ?? Node(raw)
             let parts = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
             if parts.count == 2, parts[0] == "lora" {
                 var l = top.first { $0.0 == "lora" }?.1.mapping.map { m in m.compactMap { k, v in k.string.map { ($0, v) } } } ?? []
@@ -112,12 +112,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// tree is measured (with an early stop) before anything walks it in full.
     static func mapping(_ text: String, path: String) throws -> [(String, Node)] {
         let node: Node?
-        do { node = try Yams.compose(yaml: text) } catch { throw TrainingError.badYAML(path: path, reason: "\(error)") }
+        do { node = try BoundedYAML.compose(text, maxNodes: 10_000, maxDepth: 32) } catch { throw TrainingError.badYAML(path: path, reason: "\(error)") }
         guard let node else { return [] }
-        var budget = 10_000
-        guard node.fits(budget: &budget, depth: 32) else {
-            throw TrainingError.badYAML(path: path, reason: "the document expands to more than 10,000 values or 32 levels (YAML aliases?)")
-        }
         guard let m = node.mapping else { throw TrainingError.badYAML(path: path, reason: "the top level must be a mapping of keys to values") }
         return try m.map { k, v in
             guard let key = k.string else { throw TrainingError.badYAML(path: path, reason: "a key is not a string") }
@@ -156,16 +152,3 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public func yaml() throws -> String { try YAMLEncoder().encode(self) }
 }
 
-extension Node {
-    /// Whether the tree has at most `budget` nodes and `depth` levels; stops counting early.
-    func fits(budget: inout Int, depth: Int) -> Bool {
-        budget -= 1
-        guard budget >= 0, depth >= 0 else { return false }
-        switch self {
-        case .scalar: return true
-        case .sequence(let s): return s.allSatisfy { $0.fits(budget: &budget, depth: depth - 1) }
-        case .mapping(let m): return m.allSatisfy { $0.key.fits(budget: &budget, depth: depth - 1) && $0.value.fits(budget: &budget, depth: depth - 1) }
-        case .alias: return false
-        }
-    }
-}

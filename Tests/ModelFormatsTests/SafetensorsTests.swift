@@ -70,14 +70,16 @@ final class SHA256Tests: XCTestCase {
                        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
         XCTAssertEqual(SHA256.hex([UInt8](repeating: 0x61, count: 1_000_000)),
                        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
-        // Split updates give the same digest as one update.
-        var s = SHA256()
-        let bytes = (0..<1000).map { UInt8($0 % 251) }
-        for chunk in stride(from: 0, to: bytes.count, by: 37) { s.update(Array(bytes[chunk..<min(chunk + 37, bytes.count)])) }
-        XCTAssertEqual(s.hexDigest(), SHA256.hex(bytes))
+        // A file longer than one 16 MiB hashing piece gives the digest of its bytes; so does an empty file.
+        let bytes = (0..<(17 << 20) + 5).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sha-\(getpid())").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        XCTAssertEqual(try SHA256.hex(file: path), SHA256.hex(bytes))
+        try Data().write(to: URL(fileURLWithPath: path))
+        XCTAssertEqual(try SHA256.hex(file: path), SHA256.hex([]))
         // The file path agrees with sha256sum as recorded in the fixture manifest.
         let manifest = try String(contentsOfFile: TestPaths.fixtures + "/MANIFEST.sha256", encoding: .utf8)
-        let line = manifest.split(separator: "\n").first { $0.hasSuffix("gguf/all_types.gguf") }!
+        let line = try XCTUnwrap(manifest.split(separator: "\n").first { $0.hasSuffix("gguf/all_types.gguf") })
         XCTAssertEqual(try SHA256.hex(file: TestPaths.fixtures + "/gguf/all_types.gguf"), String(line.prefix(64)))
     }
 }

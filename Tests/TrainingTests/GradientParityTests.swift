@@ -62,14 +62,12 @@ final class GradientParityTests: XCTestCase {
         let steps = hp["steps"] as! Int, accumulation = hp["accumulation"] as! Int, warmup = hp["warmup_steps"] as! Int
         let expected = s["losses"] as! [Double], norms = s["grad_norms"] as! [Double]
         for step in 0..<steps {
+            // The trainer's own step (the one `bench train` times too), against PyTorch + PEFT.
             let window = (0..<accumulation).map { micro[(step * accumulation + $0) % micro.count] }
-            let n = window.reduce(0) { $0 + $1.targetCount }
-            var grads: [Float]? = [Float](repeating: 0, count: lora.parameterCount)
-            var total = 0.0
-            for b in window { total += try model.loss(b, lora: lora, lossScale: 1 / Float(n), dropoutSeed: 0, grads: &grads) / Double(n) }
-            let norm = clipGradNorm(&grads!, maxNorm: Float(hp["max_grad_norm"] as! Double))
             let lr = Float(hp["lr"] as! Double) * LRSchedule.cosine.factor(step: step, warmup: warmup, total: steps)
-            opt.update(&lora.values, grads: grads!, lr: lr)
+            let r = try TrainingStep.run(model, lora: &lora, optimizer: &opt, microBatches: window, learningRate: lr,
+                                         maxGradNorm: Float(hp["max_grad_norm"] as! Double), dropoutSeed: { _ in 0 })
+            let total = r.loss, norm = r.gradNorm
             XCTAssertLessThanOrEqual(abs(total - expected[step]) / expected[step], 1e-4, "step \(step): loss \(total) vs \(expected[step])")
             XCTAssertLessThanOrEqual(abs(Double(norm) - norms[step]) / norms[step], 1e-3, "step \(step): grad norm")
         }
