@@ -30,11 +30,13 @@ public struct EvalRun: Sendable {
 }
 
 public enum Compare {
+    /// Every figure is computed from the two runs' items (metrics.json is read only to check the
+    /// directories are evaluations), so a report can always be traced back to items.jsonl.
     public static func run(base: EvalRun, finetuned ft: EvalRun, trainingRun: String?) -> Comparison {
         var groups: [String: GroupComparison] = [:]
         var before: [String: Bool] = [:]
         for r in base.items { before[r.pairKey] = r.correct }
-        let bm = base.summary.metrics, fm = ft.summary.metrics
+        let bm = Aggregation.metrics(base.items), fm = Aggregation.metrics(ft.items)
         let ftGroups = Aggregation.groups(ft.items)
         for key in Set(bm.keys).intersection(fm.keys).sorted() {
             guard let b = bm[key], let f = fm[key] else { continue }

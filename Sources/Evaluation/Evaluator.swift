@@ -26,6 +26,13 @@ public struct EvalRequest {
     public var out: String
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
     public init(model: String, out: String) { self.model = model; self.out = out }
+
+    /// The numbers a library caller could get wrong (the CLI checks the same in `validate()`).
+    public func validate() throws(EvaluationError) {
+        guard (1...4096).contains(batchSize) else { throw .badRequest("batch size \(batchSize) is outside 1...4096") }
+        guard (1...1000).contains(samples) else { throw .badRequest("samples \(samples) is outside 1...1000") }
+        guard !tasks.isEmpty, !styles.isEmpty, !modes.isEmpty else { throw .badRequest("give at least one task, style and mode") }
+    }
 }
 
 /// One evaluation question, whatever file it came from.
@@ -126,6 +133,7 @@ public enum Evaluator {
     }
 
     public static func run(_ r: EvalRequest) throws -> EvaluationSummary {
+        try r.validate()
         let items = try loadItems(r)
         var m = try LoadedModel.load(path: r.model)
         if let a = r.adapter { m = try AdapterMerge.apply(adapter: a, to: m) }

@@ -163,6 +163,7 @@ public enum Metrics {
 /// Why an evaluation, comparison or report could not be made.
 public enum EvaluationError: Error, Equatable, CustomStringConvertible {
     case noQuestions(reason: String)
+    case badRequest(String)
     case notADataset(path: String, split: String)
     case notAnEvaluation(dir: String, missing: String)
     case io(path: String, reason: String)
@@ -170,6 +171,7 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .noQuestions(let r): return r
+        case .badRequest(let r): return "evaluation request: \(r)"
         case .notADataset(let p, let s):
             return "\(p) is missing; is its directory a dataset built by `strawberry data build`, and does it have split '\(s)'?"
         case .notAnEvaluation(let d, let m):

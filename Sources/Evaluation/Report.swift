@@ -38,24 +38,26 @@ public enum Report {
         return out
     }
 
-    /// Writes every report file into `out` and returns the summary lines for the terminal.
+    /// Writes every report file into `out` and returns the summary lines for the terminal. Every
+    /// file is rendered first, so a value that cannot be written stops the report before any file is.
     public static func write(base: EvalRun, finetuned ft: EvalRun, comparison: Comparison, trainingRun: String?, to out: String) throws -> [String] {
+        let hb = headline(base), hf = headline(ft)
+        let results = EvaluationResults(baseModel: .init(metrics: hb, source: base.dir), finetunedModel: .init(metrics: hf, source: ft.dir))
+        let c = criteria(hb, hf, groups: comparison.groups)
+        let final = FinalReport(successCriteria: c, base: hb, finetuned: hf, transfer: comparison.transfer, conclusion: conclusion(c))
+        let charts = makeCharts(base: base, ft: ft, comparison: comparison, trainingRun: trainingRun)
+        let md = markdown(hb, hf, comparison, c, charts: charts.map(\.0))
+        var files: [(String, String)] = [
+            ("evaluation_results.json", try RecordFile.text(results, pretty: true) + "\n"),
+            ("final_report.json", try RecordFile.text(final, pretty: true) + "\n"),
+            ("comparison.json", try RecordFile.text(comparison, pretty: true) + "\n"),
+        ]
+        files += charts
+        files += [("report.md", md), ("report.html", html(md: md, charts: charts))]
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
             throw EvaluationError.io(path: out, reason: error.localizedDescription)
         }
-        let hb = headline(base), hf = headline(ft)
-        let results = EvaluationResults(baseModel: .init(metrics: hb, source: base.dir), finetunedModel: .init(metrics: hf, source: ft.dir))
-        try RecordFile.write(results, to: out + "/evaluation_results.json")
-        let c = criteria(hb, hf, groups: comparison.groups)
-        let final = FinalReport(successCriteria: c, base: hb, finetuned: hf, transfer: comparison.transfer, conclusion: conclusion(c))
-        try RecordFile.write(final, to: out + "/final_report.json")
-        try RecordFile.write(comparison, to: out + "/comparison.json")
-
-        let charts = makeCharts(base: base, ft: ft, comparison: comparison, trainingRun: trainingRun)
-        let md = markdown(hb, hf, comparison, c, charts: charts.map(\.0))
-        for (name, svg) in charts { try writeTextAtomically(svg, to: out + "/" + name) }
-        try writeTextAtomically(md, to: out + "/report.md")
-        try writeTextAtomically(html(md: md, charts: charts), to: out + "/report.html")
+        for (name, text) in files { try writeTextAtomically(text, to: out + "/" + name) }
         return summaryLines(hb, hf, c)
     }
 

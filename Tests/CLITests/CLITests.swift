@@ -112,6 +112,13 @@ final class CLITests: XCTestCase {
         let count = try XCTUnwrap(results.finetunedModel.metrics.accuracy["letter_count"]?.accuracy)
         XCTAssertTrue(compared.contains(String(format: "fine-tuned %.1f%%", 100 * count)), compared)
         XCTAssertTrue(FileManager.default.fileExists(atPath: report + "/training_loss.svg"))
+        // A hand-edited item stops `compare` with the file, line and field named, before any report file is written.
+        var lines = try String(contentsOfFile: ft + "/items.jsonl", encoding: .utf8).split(separator: "\n").map(String.init)
+        lines[1] = lines[1].replacingOccurrences(of: #""correct":"#, with: #""correct":"yes","was":"#)
+        try (lines.joined(separator: "\n") + "\n").write(toFile: ft + "/items.jsonl", atomically: true, encoding: .utf8)
+        let second = tmp("report-2")
+        XCTAssertThrowsError(try strawberry(["compare", base, ft, "--out", second])) { XCTAssertTrue("\($0)".contains("items.jsonl:2: field 'correct'"), "\($0)") }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: second))
 
         let merged = tmp("merged")
         XCTAssertTrue(try strawberry(["merge", "--model", model, "--adapter", run + "/final", "--out", merged]).contains("merged"))

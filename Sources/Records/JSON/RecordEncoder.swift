@@ -20,6 +20,15 @@ public struct RecordEncoder {
 
     /// Values encode into a box that containers fill in later (Encoder's containers are handed out
     /// before their contents exist, so the tree is built by reference and frozen at the end).
+    /// JSON has no NaN or infinity: refuse them, naming the field, before anything is written.
+    static func number(_ d: Double, _ path: [CodingKey]) throws -> JSONValue {
+        guard d.isFinite else {
+            let field = path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+            throw RecordError.unrepresentable(reason: "a non-finite number (\(d)) in field '\(field)'")
+        }
+        return .double(d)
+    }
+
     final class Box {
         enum Kind { case scalar, object, array }
         var kind = Kind.scalar
@@ -50,8 +59,8 @@ public struct RecordEncoder {
 
     static func encodeValue<T: Encodable>(_ value: T, into box: Box, path: [CodingKey]) throws {
         if let j = value as? JSONValue { box.set(j); return }
-        if let d = value as? Double { box.set(.double(d)); return }
-        if let f = value as? Float { box.set(.double(Double(f))); return }
+        if let d = value as? Double { try box.set(number(d, path)); return }
+        if let f = value as? Float { try box.set(number(Double(f), path)); return }
         try value.encode(to: Impl(box: box, codingPath: path))
     }
 
@@ -96,8 +105,12 @@ public struct RecordEncoder {
         var count: Int { box.children.count }
 
         func next() -> Box { box.append() }
+        var indexPath: [CodingKey] { codingPath + [IndexKey(intValue: count)] }
         mutating func encodeNil() throws { next().set(.null) }
-        mutating func encode<T: Encodable>(_ value: T) throws { try RecordEncoder.encodeValue(value, into: next(), path: codingPath) }
+        mutating func encode<T: Encodable>(_ value: T) throws {
+            let path = indexPath
+            try RecordEncoder.encodeValue(value, into: next(), path: path)
+        }
         mutating func nestedContainer<NestedKey: CodingKey>(keyedBy: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
             Impl(box: next(), codingPath: codingPath).container(keyedBy: NestedKey.self)
         }
@@ -111,8 +124,8 @@ public struct RecordEncoder {
         mutating func encodeNil() throws { box.set(.null) }
         mutating func encode(_ value: Bool) throws { box.set(.bool(value)) }
         mutating func encode(_ value: String) throws { box.set(.string(value)) }
-        mutating func encode(_ value: Double) throws { box.set(.double(value)) }
-        mutating func encode(_ value: Float) throws { box.set(.double(Double(value))) }
+        mutating func encode(_ value: Double) throws { box.set(try RecordEncoder.number(value, codingPath)) }
+        mutating func encode(_ value: Float) throws { box.set(try RecordEncoder.number(Double(value), codingPath)) }
         mutating func encode(_ value: Int) throws { box.set(.int(value)) }
         mutating func encode(_ value: Int8) throws { box.set(.int(Int(value))) }
         mutating func encode(_ value: Int16) throws { box.set(.int(Int(value))) }
@@ -150,6 +163,14 @@ extension KeyedDecodingContainer {
     public func decode<T>(_ type: ExplicitNull<T>.Type, forKey key: Key) throws -> ExplicitNull<T> {
         try decodeIfPresent(type, forKey: key) ?? ExplicitNull(wrappedValue: nil)
     }
+}
+
+/// The position of an element in a list, as a coding key (for error messages).
+struct IndexKey: CodingKey {
+    var stringValue: String { "\(intValue ?? 0)" }
+    var intValue: Int?
+    init(intValue: Int) { self.intValue = intValue }
+    init?(stringValue: String) { nil }
 }
 
 /// A coding key made at run time, for records whose key names carry data (per-group tables).
