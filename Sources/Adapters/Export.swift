@@ -10,22 +10,20 @@ import TensorCore
 import Tokenization
 
 public enum HFExport {
-    /// Writes the model as a Hugging Face directory at `dir`, which must not exist yet (nothing the
-    /// user has is ever replaced); it is assembled under a temporary name and renamed into place.
-    public static func write(_ model: any CausalLM, tokenizer: Tokenizer, chatTemplate: String?, sourcePath: String, to dir: String) throws {
-        let fm = FileManager.default
-        guard !fm.fileExists(atPath: dir) else {
-            throw AdapterError.io(path: dir, reason: "already exists; choose a new --out directory (merge never replaces a directory)")
+    /// Writes the model as a Hugging Face directory at `dir`, assembled under a temporary name and
+    /// renamed into place. An existing directory is replaced only with `overwrite` and only when it
+    /// is an export (it has model.safetensors and config.json); anything else is refused.
+    public static func write(_ model: any CausalLM, tokenizer: Tokenizer, chatTemplate: String?, sourcePath: String, to dir: String,
+                             overwrite: Bool = false, inputs: [String] = []) throws {
+        if isDirectory(dir), !fileExists(dir + "/config.json"), fileExists(dir + "/model.safetensors") {
+            throw AdapterError.io(path: dir, reason: "holds model.safetensors without config.json; not an export of `strawberry merge`, refusing to replace it")
         }
-        let tmp = dir + ".tmp-\(getpid())"
-        do { try fm.createDirectory(atPath: tmp, withIntermediateDirectories: true) } catch {
-            throw AdapterError.io(path: tmp, reason: "cannot create: \(error.localizedDescription)")
-        }
+        let out = try OutputDirectory.begin(dir, marker: "model.safetensors", replace: overwrite, inputs: [sourcePath] + inputs)
         do {
-            try assemble(model, tokenizer: tokenizer, chatTemplate: chatTemplate, sourcePath: sourcePath, in: tmp)
-            try fm.moveItem(atPath: tmp, toPath: dir)
+            try assemble(model, tokenizer: tokenizer, chatTemplate: chatTemplate, sourcePath: sourcePath, in: out.staging)
+            try out.commit()
         } catch {
-            try? fm.removeItem(atPath: tmp)   // ours: made above
+            out.abandon()
             throw error
         }
     }

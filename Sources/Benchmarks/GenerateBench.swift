@@ -34,7 +34,11 @@ public struct GenerateBenchResult: Codable, Equatable, Sendable {
         public var decodeTokensPerSecond: Double?
         public var batchedDecodeTokensPerSecond: Double?
         public var peakRSSBytes: Int?
+        /// PyTorch's version and the threads it ran with.
+        public var torch: String?
+        public var threads: Int?
         enum CodingKeys: String, CodingKey {
+            case torch, threads
             case prefillTokensPerSecond = "prefill_tokens_per_second", prefillLastLogitsTokensPerSecond = "prefill_last_logits_tokens_per_second"
             case decodeTokensPerSecond = "decode_tokens_per_second", batchedDecodeTokensPerSecond = "batched_decode_tokens_per_second"
             case peakRSSBytes = "peak_rss_bytes"

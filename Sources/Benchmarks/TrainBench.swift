@@ -45,8 +45,10 @@ public struct TrainBenchResult: Codable, Equatable, Sendable {
         public var tokensPerSecond: Double?
         public var peakRSSBytes: Int?
         public var recipe: Recipe?
+        /// PyTorch's version.
+        public var torch: String?
         enum CodingKeys: String, CodingKey {
-            case stepsPerSecond = "steps_per_second", tokensPerSecond = "tokens_per_second", peakRSSBytes = "peak_rss_bytes", recipe
+            case stepsPerSecond = "steps_per_second", tokensPerSecond = "tokens_per_second", peakRSSBytes = "peak_rss_bytes", recipe, torch
         }
     }
 

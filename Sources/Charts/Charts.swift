@@ -94,7 +94,7 @@ public enum Charts {
         let distinct = Set(xs).sorted()
         let every = distinct.count > 12 ? (distinct.count + 7) / 8 : 1
         for (i, x) in distinct.enumerated() where i % every == 0 || i == distinct.count - 1 {
-            s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#555\">%@</text>\n", px(x), height - bottom + 14, String(Int(x)))
+            s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#555\">%.0f</text>\n", px(x), height - bottom + 14, x)
         }
         s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%@</text>\n", left + plotW / 2, height - bottom + 30, esc(xLabel))
         for (k, (name, pts)) in series.enumerated() {
@@ -103,7 +103,7 @@ public enum Charts {
             s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(path)\"/>\n"
             for p in pts {
                 let n = p.n > 0 ? " (n=\(p.n))" : ""
-                s += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%@\"><title>%@ %d: %@%@</title></circle>\n", px(p.x), py(p.y), color, esc(name), Int(p.x), label(p.y), n)
+                s += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%@\"><title>%@ %.0f: %@%@</title></circle>\n", px(p.x), py(p.y), color, esc(name), p.x, label(p.y), n)
             }
             let step = (width - left - right) / Double(max(series.count, 1))
             s += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"%@\"/><text x=\"%.1f\" y=\"%.1f\">%@</text>\n",

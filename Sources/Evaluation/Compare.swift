@@ -17,6 +17,13 @@ public struct EvalRun: Sendable {
         self.dir = dir
         summary = try RecordFile.read(EvaluationSummary.self, from: dir + "/metrics.json")
         items = try RecordFile.readLines(EvaluatedItem.self, from: dir + "/items.jsonl")
+        // A file cut at a line boundary is still valid JSONL: the counts metrics.json recorded catch it.
+        guard items.count == summary.generations else {
+            throw EvaluationError.incomplete(dir: dir, reason: "items.jsonl has \(items.count) items, metrics.json counts \(summary.generations) generations")
+        }
+        for (group, rs) in Aggregation.groups(items) where summary.metrics[group]?.n != rs.count {
+            throw EvaluationError.incomplete(dir: dir, reason: "items.jsonl has \(rs.count) items in \(group), metrics.json counts \(summary.metrics[group]?.n ?? 0)")
+        }
     }
 
     public init(dir: String, summary: EvaluationSummary, items: [EvaluatedItem]) {

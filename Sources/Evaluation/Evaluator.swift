@@ -135,6 +135,22 @@ public enum Evaluator {
     public static func run(_ r: EvalRequest) throws -> EvaluationSummary {
         try r.validate()
         let items = try loadItems(r)
+        // The output is staged (and its location checked) before any generation runs.
+        let out = try OutputDirectory.begin(r.out, marker: "metrics.json", replace: true,
+                                            inputs: [r.model, r.adapter, r.data, r.evalFile].compactMap { $0 })
+        do {
+            let summary = try evaluate(items, r)
+            try RecordFile.writeLines(summary.items, to: out.file("items.jsonl"))
+            try RecordFile.write(summary.summary, to: out.file("metrics.json"))
+            try out.commit()
+            return summary.summary
+        } catch {
+            out.abandon()
+            throw error
+        }
+    }
+
+    static func evaluate(_ items: [EvalItem], _ r: EvalRequest) throws -> (summary: EvaluationSummary, items: [EvaluatedItem]) {
         var m = try LoadedModel.load(path: r.model)
         if let a = r.adapter { m = try AdapterMerge.apply(adapter: a, to: m) }
         let template = r.chatTemplate ? try m.chatTemplate.map { try ChatTemplate($0) } : nil
@@ -186,12 +202,7 @@ public enum Evaluator {
             model: r.model, adapter: r.adapter, data: r.data ?? r.evalFile, split: r.split, questions: items.count, generations: requests.count,
             questionsPerSecond: Double(requests.count) / seconds, tokensPerSecond: Double(generatedTokens) / seconds, seconds: seconds,
             batchSize: r.batchSize, metrics: Aggregation.metrics(records), stratified: Aggregation.stratified(records))
-        do { try FileManager.default.createDirectory(atPath: r.out, withIntermediateDirectories: true) } catch {
-            throw EvaluationError.io(path: r.out, reason: error.localizedDescription)
-        }
-        try RecordFile.writeLines(records, to: r.out + "/items.jsonl")
-        try RecordFile.write(summary, to: r.out + "/metrics.json")
-        return summary
+        return (summary, records)
     }
 }
 

@@ -166,6 +166,8 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
     case badRequest(String)
     case notADataset(path: String, split: String)
     case notAnEvaluation(dir: String, missing: String)
+    /// The two files of an evaluation directory disagree (one was cut short or edited).
+    case incomplete(dir: String, reason: String)
     case io(path: String, reason: String)
 
     public var description: String {
@@ -176,6 +178,7 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
             return "\(p) is missing; is its directory a dataset built by `strawberry data build`, and does it have split '\(s)'?"
         case .notAnEvaluation(let d, let m):
             return "\(d) is not an evaluation directory (no \(m)); give a directory written by `strawberry eval --out`."
+        case .incomplete(let d, let r): return "\(d): \(r); was a file cut short or edited? Re-run `strawberry eval` for this directory."
         case .io(let p, let r): return "\(p): \(r)"
         }
     }

@@ -54,10 +54,15 @@ public enum Report {
         ]
         files += charts
         files += [("report.md", md), ("report.html", html(md: md, charts: charts))]
-        do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
-            throw EvaluationError.io(path: out, reason: error.localizedDescription)
+        // The report directory is replaced as a whole: no chart from an earlier report stays behind.
+        let dir = try OutputDirectory.begin(out, marker: "evaluation_results.json", replace: true, inputs: [base.dir, ft.dir] + (trainingRun.map { [$0] } ?? []))
+        do {
+            for (name, text) in files { try writeTextAtomically(text, to: dir.file(name)) }
+            try dir.commit()
+        } catch {
+            dir.abandon()
+            throw error
         }
-        for (name, text) in files { try writeTextAtomically(text, to: out + "/" + name) }
         return summaryLines(hb, hf, c)
     }
 

@@ -8,9 +8,9 @@
 // byte size = prod(shape)·sizeof(dtype), tensors sorted by offset tile the buffer exactly from 0
 // with no gap or overlap. Row-major, little-endian.
 import CKernels
+import Records
 #if canImport(Glibc)
 import Glibc
-import Records
 #endif
 
 public enum SafetensorsDType: String, Sendable, CaseIterable {

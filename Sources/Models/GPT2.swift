@@ -88,6 +88,7 @@ public struct GPT2Model: CausalLM {
     static func config(_ json: JSONValue, path: String) throws -> ModelConfig {
         let k = ModelConfig.Keys(json, path: path)
         let C = try k.need("n_embd"), H = try k.need("n_head")
+        guard (1...(1 << 24)).contains(C) else { throw ModelError.badConfig(path: path, reason: "n_embd = \(C)") }
         if let act = json["activation_function"]?.string, act != "gelu_new" {
             throw ModelError.badConfig(path: path, reason: "activation_function '\(act)' (only gelu_new is implemented)")
         }

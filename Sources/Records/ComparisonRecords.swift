@@ -237,6 +237,9 @@ public struct HeadlineMetrics: Codable, Equatable, Sendable {
             guard let a = try c.decodeIfPresent(Double.self, forKey: DynamicKey(prefix + "_accuracy")) else { continue }
             let n = try c.decodeIfPresent(Int.self, forKey: DynamicKey(prefix + "_accuracy_n")) ?? 0
             let ci = try c.decodeIfPresent([Double].self, forKey: DynamicKey(prefix + "_accuracy_ci95")) ?? [a, a]
+            guard (0...1).contains(a), n >= 0 else {
+                throw DecodingError.dataCorruptedError(forKey: DynamicKey(prefix + "_accuracy"), in: c, debugDescription: "expected an accuracy in [0, 1] and n ≥ 0")
+            }
             accuracy[prefix] = Proportion(n: n, correct: Int((a * Double(n)).rounded()), accuracy: a, ci95: ci)
         }
         func d(_ k: Key) throws -> Double? { try c.decodeIfPresent(Double.self, forKey: DynamicKey(k.rawValue)) }

@@ -79,15 +79,21 @@ public struct QuestionFacts: Codable, Equatable, Sendable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: DynamicKey.self)
         func k(_ key: Key) -> DynamicKey { DynamicKey(key.rawValue) }
+        // Evaluation files written before the typed records spelled the integers 0 and 1 as false
+        // and true (a JSON round trip through NSNumber); those read back exactly.
+        func int(_ key: Key) throws -> Int? {
+            if let b = try? c.decodeIfPresent(Bool.self, forKey: k(key)) { return b ? 1 : 0 }
+            return try c.decodeIfPresent(Int.self, forKey: k(key))
+        }
         word = try c.decodeIfPresent(String.self, forKey: k(.word))
-        wordLength = try c.decodeIfPresent(Int.self, forKey: k(.wordLength))
-        wordTokens = try c.decodeIfPresent(Int.self, forKey: k(.wordTokens))
-        repeatedLetters = try c.decodeIfPresent(Int.self, forKey: k(.repeatedLetters))
+        wordLength = try int(.wordLength)
+        wordTokens = try int(.wordTokens)
+        repeatedLetters = try int(.repeatedLetters)
         letter = try c.decodeIfPresent(String.self, forKey: k(.letter))
         letterPresent = try c.decodeIfPresent(Bool.self, forKey: k(.letterPresent))
-        position = try c.decodeIfPresent(Int.self, forKey: k(.position))
+        position = try int(.position)
         ordinal = try c.decodeIfPresent(String.self, forKey: k(.ordinal))
-        tokenLengthAtPosition = try c.decodeIfPresent(Int.self, forKey: k(.tokenLengthAtPosition))
+        tokenLengthAtPosition = try int(.tokenLengthAtPosition)
         let known = Set(Key.allCases.map(\.rawValue))
         for key in c.allKeys where !known.contains(key.stringValue) { other[key.stringValue] = try c.decode(JSONValue.self, forKey: key) }
     }

@@ -60,9 +60,13 @@ public struct EvaluatedItem: Codable, Equatable, Sendable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         id = try c.decode(String.self, forKey: .id)
-        task = try c.decode(String.self, forKey: .task)
+        // Task and mode name groups and decide how an answer is read: only known values are accepted.
+        task = try c.decode(EvalTask.self, forKey: .task).rawValue
         style = try c.decode(String.self, forKey: .style)
-        mode = try c.decode(String.self, forKey: .mode)
+        guard !style.isEmpty, !style.contains("/") else {
+            throw DecodingError.dataCorruptedError(forKey: .style, in: c, debugDescription: "expected a prompt style name (direct, spell_first, …)")
+        }
+        mode = try c.decode(EvalMode.self, forKey: .mode).rawValue
         sample = try c.decode(Int.self, forKey: .sample)
         prompt = try c.decode(String.self, forKey: .prompt)
         output = try c.decode(String.self, forKey: .output)

@@ -12,6 +12,8 @@ public enum RecordError: Error, Equatable, CustomStringConvertible {
     /// A value cannot be written as JSON (NaN, infinity).
     case unrepresentable(reason: String)
     case io(path: String, reason: String)
+    /// An output location a command will not write to (it would destroy something it did not make).
+    case refusedOutput(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -21,6 +23,7 @@ public enum RecordError: Error, Equatable, CustomStringConvertible {
             return "\(at): \(field.map { "field '\($0)': " } ?? "")\(r). Was the file edited by hand or cut short? Re-create it with the command that wrote it."
         case .unrepresentable(let r): return "cannot write \(r) as JSON"
         case .io(let p, let r): return "\(p): \(r)"
+        case .refusedOutput(let p, let r): return "refusing to write to \(p.isEmpty ? "\"\"" : p): it \(r)"
         }
     }
 }
@@ -51,8 +54,14 @@ public enum RecordFile {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw RecordError.unreadable(path: path, reason: fileExists(path) ? "cannot be read" : "no such file")
         }
-        guard let text = String(data: data, encoding: .utf8) else { throw RecordError.unreadable(path: path, reason: "not valid UTF-8 text") }
+        guard var text = String(data: data, encoding: .utf8) else { throw RecordError.unreadable(path: path, reason: "not valid UTF-8 text") }
+        if text.hasPrefix("\u{FEFF}") { text.removeFirst() }   // a UTF-8 byte-order mark, as some editors write
         return text
+    }
+
+    /// The lines of a text file: LF or CRLF endings (a file saved on Windows reads the same).
+    public static func lines(of text: String) -> [Substring] {
+        text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" })
     }
 
     public static func read<T: Decodable>(_ type: T.Type, from path: String) throws(RecordError) -> T {
@@ -63,7 +72,7 @@ public enum RecordFile {
     public static func readLines<T: Decodable>(_ type: T.Type, from path: String, limit: Int? = nil) throws(RecordError) -> [T] {
         var out: [T] = []
         let text = try contents(path)
-        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (i, line) in lines(of: text).enumerated() {
             if let limit, out.count >= limit { break }
             if line.allSatisfy(\.isWhitespace) { continue }
             out.append(try decode(type, Data(line.utf8), path: path, line: i + 1))

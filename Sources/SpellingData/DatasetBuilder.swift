@@ -87,20 +87,17 @@ public enum DatasetBuilder {
             }
         }
 
-        // Write into a temporary directory, then move into place.
-        let fm = FileManager.default
-        let out = URL(fileURLWithPath: req.outDir).standardizedFileURL.path
-        if fm.fileExists(atPath: out) {
-            // Only a dataset this command made is ever replaced: --overwrite on any other directory
-            // (the working directory, a model's folder) is refused, and nothing is touched.
-            guard req.overwrite, fileExists(out + "/manifest.json") else { throw DatasetError.outputExists(path: out) }
+        // Staged in a temporary sibling and renamed into place; only a dataset this command made
+        // (it has manifest.json) is ever replaced, and only with --overwrite.
+        let inputs = [req.tokenizerPath, req.wordsPath] + (req.excludePath.map { [$0] } ?? [])
+        let dir: OutputDirectory
+        do { dir = try OutputDirectory.begin(req.outDir, marker: "manifest.json", replace: req.overwrite, inputs: inputs) } catch {
+            if case .refusedOutput(_, let reason) = error, reason.hasPrefix("already holds") { throw DatasetError.outputExists(path: req.outDir) }
+            throw error
         }
-        let tmp = out + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        try? fm.removeItem(atPath: tmp)
-        do { try fm.createDirectory(atPath: tmp + "/eval", withIntermediateDirectories: true) } catch {
-            throw DatasetError.io(path: tmp, reason: "cannot create: \(error.localizedDescription). Is the parent directory writable?")
-        }
+        let out = dir.path, tmp = dir.staging
         do {
+            try FileManager.default.createDirectory(atPath: tmp + "/eval", withIntermediateDirectories: true)
             var hashes: [String: String] = [:]
             for (name, file) in files {
                 let bytes = Array(file.text.utf8)
@@ -124,10 +121,10 @@ public enum DatasetBuilder {
             let card = DatasetCard.render(manifest: manifest, files: files.keys.sorted(), config: c)
             try writeAtomically(Array(card.utf8), to: tmp + "/README.md")
             try RecordFile.write(manifest, to: tmp + "/manifest.json")
-            try replaceDirectory(out, with: tmp, overwrite: req.overwrite)
+            try dir.commit()
             return BuildSummary(manifest: manifest, outDir: out, seconds: Date().timeIntervalSince(t0))
         } catch {
-            try? fm.removeItem(atPath: tmp)
+            dir.abandon()
             throw error
         }
     }
@@ -156,17 +153,5 @@ public enum DatasetBuilder {
         let combined = try files.map { try SHA256.hex(file: $0) }.joined(separator: "\n")
         return TokenizerIdentity(source: files.map { ($0 as NSString).lastPathComponent }, sha256: SHA256.hex(Array(combined.utf8)),
                                  vocabularySize: t.vocabularySize, preTokenizer: t.preTokenizer.rawValue)
-    }
-
-    /// Moves `tmp` to `out`; an existing `out` is set aside first and removed only after the move.
-    static func replaceDirectory(_ out: String, with tmp: String, overwrite: Bool) throws {
-        let fm = FileManager.default
-        let old = out + ".old-\(ProcessInfo.processInfo.processIdentifier)"
-        if fm.fileExists(atPath: out) { try fm.moveItem(atPath: out, toPath: old) }
-        do { try fm.moveItem(atPath: tmp, toPath: out) } catch {
-            if fm.fileExists(atPath: old) { try? fm.moveItem(atPath: old, toPath: out) }
-            throw DatasetError.io(path: out, reason: "cannot move the finished dataset into place: \(error.localizedDescription)")
-        }
-        try? fm.removeItem(atPath: old)
     }
 }

@@ -15,7 +15,7 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "Score an external JSONL question set instead (fields prompt, answer, optional task, metadata).")
     var evalFile: String?
     @Option(name: .long, help: "Split to evaluate: test, validation, or heldout_vocab (spelling of held-out vocabulary tokens).")
-    var split = "test"
+    var split: SplitChoice = .test
     @Option(name: .long, help: "Comma-separated tasks: spelling,count,position.", transform: commaList)
     var tasks: [EvalTask] = EvalTask.allCases
     @Option(name: .long, help: "Comma-separated prompt styles: direct,spell_first.", transform: commaList)
@@ -39,7 +39,6 @@ struct Eval: ParsableCommand {
 
     func validate() throws {
         guard (data == nil) != (evalFile == nil) else { throw ValidationError("give exactly one of --data DATASET_DIR or --eval-file FILE.jsonl") }
-        guard ["test", "validation", "heldout_vocab"].contains(split) else { throw ValidationError("--split must be test, validation or heldout_vocab") }
         guard !tasks.isEmpty, !styles.isEmpty else { throw ValidationError("--tasks and --styles need at least one value each") }
         if let limit, limit < 1 { throw ValidationError("--limit must be ≥ 1, got \(limit)") }
         guard (1...1000).contains(samples) else { throw ValidationError("--samples must be in 1...1000, got \(samples)") }
@@ -52,7 +51,7 @@ struct Eval: ParsableCommand {
         r.adapter = modelOptions.adapter
         r.data = data
         r.evalFile = evalFile
-        r.split = split
+        r.split = split.rawValue
         r.tasks = tasks
         r.styles = styles
         r.modes = mode.modes

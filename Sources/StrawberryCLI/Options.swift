@@ -81,6 +81,15 @@ func commaList<T: RawRepresentable & CaseIterable>(_ s: String) throws -> [T] wh
     }
 }
 
+/// `--split`: which questions of a dataset.
+enum SplitChoice: String, CaseIterable, ExpressibleByArgument {
+    case test, validation
+    case heldoutVocab = "heldout_vocab"
+}
+
+extension EvalTask: ExpressibleByArgument {}
+extension PromptStyle: ExpressibleByArgument {}
+
 /// `--mode`: one chat mode or both.
 enum ModeChoice: String, CaseIterable, ExpressibleByArgument {
     case nonThinking = "non-thinking", thinking, both

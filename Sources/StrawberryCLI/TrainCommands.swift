@@ -46,14 +46,16 @@ struct Merge: ParsableCommand {
     var model: String
     @Option(name: .long, help: "PEFT adapter directory (adapter_config.json + adapter_model.safetensors).")
     var adapter: String
-    @Option(name: .long, help: "Output directory (config.json, model.safetensors, tokenizer files); must not exist yet.")
+    @Option(name: .long, help: "Output directory (config.json, model.safetensors, tokenizer files); new, or an earlier export with --overwrite.")
     var out: String
+    @Flag(name: .long, help: "Replace an earlier `merge` output in --out (no other directory is ever replaced).")
+    var overwrite = false
 
     func run() throws {
         let m = try LoadedModel.load(path: model)
         let lora = try PEFTAdapter.load(adapter, model: m.config)
         let merged = try AdapterMerge.merged(m.model, lora)
-        try HFExport.write(merged, tokenizer: m.tokenizer, chatTemplate: m.chatTemplate, sourcePath: model, to: out)
+        try HFExport.write(merged, tokenizer: m.tokenizer, chatTemplate: m.chatTemplate, sourcePath: model, to: out, overwrite: overwrite, inputs: [adapter])
         print("merged \(lora.modules.count) LoRA modules into \(out)")
     }
 }
@@ -62,7 +64,8 @@ struct Merge: ParsableCommand {
 func sparklines(_ metricsPath: String) throws -> [String] {
     let recs = try RecordFile.readLines(TrainingLogLine.self, from: metricsPath)
     func line(_ name: String, _ values: [Double]) -> String? {
-        guard let lo = values.min(), let hi = values.max(), let first = values.first, let last = values.last else { return nil }
+        let values = values.filter(\.isFinite)
+        guard let lo = values.min(), let hi = values.max(), let first = values.first, let last = values.last, (hi - lo).isFinite else { return nil }
         let bars = Array("▁▂▃▄▅▆▇█")
         let spark = values.map { bars[hi > lo ? Int(((($0 - lo) / (hi - lo)) * 7).rounded()) : 0] }
         return String(format: "%@ %.3f → %.3f  ", name, first, last) + String(spark)

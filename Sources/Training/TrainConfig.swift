@@ -3,6 +3,7 @@
 import Adapters
 import ConfigFiles
 import Foundation
+import Records
 import Yams
 
 public struct TrainConfig: Codable, Equatable, Sendable {
@@ -30,7 +31,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// Wrap prompt/completion pairs in the model's chat template (if it has one).
     public var chatTemplate = true
     /// Qwen3: render prompts with enable_thinking (false = the empty think block of non-thinking mode).
-    public var enableThinking: Bool? = false
+    /// Written as `null` when unset, so a resumed run reads back "template default", not false.
+    @ExplicitNull public var enableThinking: Bool? = false
     public var loggingSteps = 10
     public var evalSteps = 50
     /// Validation examples used for eval_loss.

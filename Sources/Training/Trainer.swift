@@ -84,14 +84,16 @@ public final class Trainer {
     public func run() throws -> TrainResult {
         let fm = FileManager.default
         let run = config.outputDir
-        try fm.createDirectory(atPath: run, withIntermediateDirectories: true)
+        if step == 0, let existing = try? fm.contentsOfDirectory(atPath: run), !existing.isEmpty {
+            // A fresh run never writes over another run's checkpoints, adapters or log.
+            throw TrainingError.outputExists(path: run)
+        }
+        do { try fm.createDirectory(atPath: run, withIntermediateDirectories: true) } catch {
+            throw TrainingError.io(path: run, reason: "cannot create the run directory: \(error.localizedDescription)")
+        }
         try writeTextAtomically(try config.yaml(), to: run + "/config.yaml")
         let metricsPath = run + "/metrics.jsonl"
-        if step == 0, fm.fileExists(atPath: metricsPath) {
-            // A fresh run in a directory that already has a log: start it anew, keeping the old one beside it.
-            try? fm.removeItem(atPath: metricsPath + ".previous")
-            try fm.moveItem(atPath: metricsPath, toPath: metricsPath + ".previous")
-        }
+
         stopSignal = 0
         signal(SIGINT) { _ in stopSignal = 1 }
         signal(SIGTERM) { _ in stopSignal = 1 }
@@ -156,7 +158,8 @@ public final class Trainer {
         var finalDir = run + "/final"
         if !interrupted {
             try saveAdapterAtomically(to: finalDir)
-            try LossCurve.write(metrics: metricsPath, to: run + "/loss_curve.svg")
+            // The chart is a convenience: the adapter is saved, so a log that cannot be drawn is a warning.
+            do { try LossCurve.write(metrics: metricsPath, to: run + "/loss_curve.svg") } catch { log("warning: no loss curve: \(error)") }
         } else {
             finalDir = run + "/checkpoint-\(step)"
         }
@@ -233,8 +236,16 @@ public final class Trainer {
         }
         let state = try RecordFile.read(TrainerState.self, from: dir + "/trainer_state.json")
         let (s, e, b) = (state.globalStep, state.epoch, state.batchInEpoch)
-        guard s >= 0, e >= 0, b >= 0, s <= totalSteps else {
-            throw TrainingError.checkpointMismatch(path: dir + "/trainer_state.json", reason: "step \(s), epoch \(e), batch \(b) do not fit a run of \(totalSteps) steps")
+        // Every counter must be one this run could have reached: the step within the run, one optimizer
+        // update per step, no more epochs than batches consumed, the batch within its epoch.
+        let consumed = s.multipliedReportingOverflow(by: config.gradientAccumulationSteps)
+        guard s >= 0, s <= totalSteps, state.optimizerStep == s, b >= 0, b <= batchesPerEpoch, e >= 0,
+              !consumed.overflow, e <= consumed.partialValue else {
+            throw TrainingError.checkpointMismatch(path: dir + "/trainer_state.json",
+                                                   reason: "step \(s), optimizer step \(state.optimizerStep), epoch \(e), batch \(b) do not fit a run of \(totalSteps) steps of \(batchesPerEpoch) batches per epoch")
+        }
+        guard state.seed == config.seed else {
+            throw TrainingError.checkpointMismatch(path: dir + "/trainer_state.json", reason: "it was trained with seed \(state.seed), the config says \(config.seed)")
         }
         var restored = try PEFTAdapter.load(dir, model: loaded.config)
         guard restored.modules == lora.modules else {
@@ -260,8 +271,13 @@ public final class Trainer {
     func replace(_ dir: String, with tmp: String) throws {
         let fm = FileManager.default
         let old = dir + ".old-\(getpid())"
-        if fm.fileExists(atPath: dir) { try fm.moveItem(atPath: dir, toPath: old) }
-        try fm.moveItem(atPath: tmp, toPath: dir)
+        do {
+            if fm.fileExists(atPath: dir) { try fm.moveItem(atPath: dir, toPath: old) }
+            try fm.moveItem(atPath: tmp, toPath: dir)
+        } catch {
+            if !fm.fileExists(atPath: dir) { try? fm.moveItem(atPath: old, toPath: dir) }
+            throw TrainingError.io(path: dir, reason: "cannot move the saved checkpoint into place: \(error.localizedDescription)")
+        }
         try? fm.removeItem(atPath: old)
     }
 }
@@ -271,7 +287,11 @@ func appendLine(_ line: String, to path: String) throws {
         try writeTextAtomically(line + "\n", to: path)
         return
     }
-    h.seekToEndOfFile()
-    h.write(Data((line + "\n").utf8))
-    try h.close()
+    do {
+        try h.seekToEnd()
+        try h.write(contentsOf: Data((line + "\n").utf8))
+        try h.close()
+    } catch {
+        throw TrainingError.io(path: path, reason: "cannot append to the training log: \(error.localizedDescription) (disk full?)")
+    }
 }

@@ -30,7 +30,7 @@ public struct ExampleEncoder: Sendable {
         // ChatML templates end a turn with <|im_end|>; otherwise the eos token ends the text.
         if template != nil, model.tokenizer.id(of: "<|im_end|>") != nil { endOfTurn = "<|im_end|>" }
         else { endOfTurn = model.tokenizer.eosId.flatMap { model.tokenizer.token($0) } ?? "" }
-        enableThinking = model.config.architecture == .qwen3 ? config.enableThinking : nil
+        enableThinking = model.config.architecture.descriptor.hasThinkingMode ? config.enableThinking : nil
         trainOnPrompt = config.trainOnPrompt
         maxLength = min(config.maxLength, model.config.contextLength)
     }

@@ -13,6 +13,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case notTrainable(model: String, architecture: String)
     case noExamples(path: String, maxLength: Int)
     case noCheckpoint(path: String)
+    case outputExists(path: String)
     case checkpointMismatch(path: String, reason: String)
     case diverged(step: Int, loss: Double)
     case io(path: String, reason: String)
@@ -29,6 +30,8 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         case .notTrainable(let m, let a): return "\(m): LoRA training is not implemented for the \(a) architecture."
         case .noExamples(let p, let n):
             return "\(p) has no example whose completion fits in max_length \(n); raise max_length or check chat_template."
+        case .outputExists(let p):
+            return "output_dir \(p) already holds files; continue that run with --resume \(p), or choose a new output_dir (nothing was changed)."
         case .noCheckpoint(let p): return "\(p) has no checkpoint-*/ to resume from; give the run directory of an interrupted `strawberry train`."
         case .checkpointMismatch(let p, let r): return "\(p): \(r); resume with the configuration the run was started with."
         case .diverged(let s, let l):

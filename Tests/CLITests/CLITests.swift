@@ -117,6 +117,11 @@ final class CLITests: XCTestCase {
         lines[1] = lines[1].replacingOccurrences(of: #""correct":"#, with: #""correct":"yes","was":"#)
         try (lines.joined(separator: "\n") + "\n").write(toFile: ft + "/items.jsonl", atomically: true, encoding: .utf8)
         let second = tmp("report-2")
+        // A file cut at a line boundary is valid JSONL; the counts in metrics.json catch it.
+        let cut = lines.dropLast(3).joined(separator: "\n") + "\n"
+        try cut.replacingOccurrences(of: #""correct":"yes","was":"#, with: #""correct":"#).write(toFile: ft + "/items.jsonl", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try strawberry(["compare", base, ft, "--out", second])) { XCTAssertTrue("\($0)".contains("items.jsonl has"), "\($0)") }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: ft + "/items.jsonl", atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try strawberry(["compare", base, ft, "--out", second])) { XCTAssertTrue("\($0)".contains("items.jsonl:2: field 'correct'"), "\($0)") }
         XCTAssertFalse(FileManager.default.fileExists(atPath: second))
 

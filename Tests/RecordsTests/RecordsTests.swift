@@ -86,6 +86,51 @@ final class RecordsTests: XCTestCase {
         XCTAssertThrowsError(try RecordFile.read(GroupMetrics.self, from: tmp("absent.json"))) { XCTAssertTrue("\($0)".contains("no such file")) }
     }
 
+    /// Files as they come: CRLF line endings, a byte-order mark, and integer facts that files written
+    /// before the typed records spelled false/true.
+    func testInputsAsTheyCome() throws {
+        let good = try RecordFile.text(item("a", correct: true))
+        let path = tmp("crlf.jsonl")
+        try ("\u{FEFF}" + good + "\r\n" + good.replacingOccurrences(of: #""repeated_letters":1"#, with: #""repeated_letters":true"#) + "\r\n\r\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let items = try RecordFile.readLines(EvaluatedItem.self, from: path)
+        XCTAssertEqual(items.count, 2)
+        XCTAssertEqual(items.map(\.metadata.repeatedLetters), [1, 1])
+        try (good + "\r\n" + String(good.prefix(30)) + "\r\n").write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try RecordFile.readLines(EvaluatedItem.self, from: path)) { XCTAssertTrue("\($0)".contains("crlf.jsonl:2:"), "\($0)") }
+        // An unknown task or mode is not silently a new group.
+        try good.replacingOccurrences(of: #""task":"count""#, with: #""task":"colour""#).write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try RecordFile.readLines(EvaluatedItem.self, from: path)) { XCTAssertTrue("\($0)".contains("field 'task'"), "\($0)") }
+    }
+
+    /// Output directories: made anew, or replacing only an output of the same kind; never "", ".", "/",
+    /// the home directory, a directory above this one, or one holding an input.
+    func testOutputDirectoryNeverReplacesWhatItDidNotMake() throws {
+        for bad in ["", ".", "/", "..", NSHomeDirectory()] {
+            XCTAssertThrowsError(try OutputDirectory.begin(bad, marker: "metrics.json", replace: true), bad) {
+                XCTAssertTrue("\($0)".contains("refusing"), "\($0)")
+            }
+        }
+        let mine = tmp("user-dir")
+        try FileManager.default.createDirectory(atPath: mine, withIntermediateDirectories: true)
+        try "keep".write(toFile: mine + "/notes.txt", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try OutputDirectory.begin(mine, marker: "metrics.json", replace: true))
+        XCTAssertThrowsError(try OutputDirectory.begin(mine, marker: "notes.txt", replace: true, inputs: [mine + "/notes.txt"]))
+        XCTAssertEqual(try String(contentsOfFile: mine + "/notes.txt", encoding: .utf8), "keep")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: mine), ["notes.txt"])
+
+        let out = tmp("eval-out")
+        var d = try OutputDirectory.begin(out, marker: "metrics.json", replace: true)
+        try "{}".write(toFile: d.file("metrics.json"), atomically: true, encoding: .utf8)
+        try d.commit()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: d.staging))
+        // The same kind replaces it (only with replace), and an abandoned staging directory leaves no trace.
+        XCTAssertThrowsError(try OutputDirectory.begin(out, marker: "metrics.json", replace: false))
+        d = try OutputDirectory.begin(out, marker: "metrics.json", replace: true)
+        d.abandon()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: d.staging))
+        XCTAssertEqual(try String(contentsOfFile: out + "/metrics.json", encoding: .utf8), "{}")
+    }
+
     func testUnknownFactsAreKeptAndKnownOnesTyped() throws {
         let q = try RecordFile.decode(Question.self, Data(#"{"id":"t-1","task":"count","style":"direct","split":"test","prompt":"p","answer":"2","word":"aa","word_length":2,"letter":"a","letter_present":true,"difficulty":"easy"}"#.utf8), path: "q", line: 1)
         XCTAssertEqual(q.facts.wordLength, 2)

@@ -85,6 +85,18 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(stopped.steps, 5)
         XCTAssertTrue(FileManager.default.fileExists(atPath: b + "/checkpoint-5/trainer_state.json"))
         XCTAssertFalse(FileManager.default.fileExists(atPath: b + "/final"))
+        // A fresh run into a directory that holds a run is refused, touching nothing.
+        XCTAssertThrowsError(try Trainer(config: try config(b)).run()) { XCTAssertTrue("\($0)".contains("--resume"), "\($0)") }
+        // A hand-edited trainer state that no run could reach is refused on resume, naming the file.
+        let statePath = b + "/checkpoint-5/trainer_state.json"
+        let good = try String(contentsOfFile: statePath, encoding: .utf8)
+        for (from, to) in [("\"optimizer_step\": 5", "\"optimizer_step\": 9223372036854775807"), ("\"epoch\": 0", "\"epoch\": -3"),
+                           ("\"seed\": 42", "\"seed\": 7"), ("\"global_step\": 5", "\"global_step\": \"five\"")] {
+            XCTAssertTrue(good.contains(from), from)
+            try good.replacingOccurrences(of: from, with: to).write(toFile: statePath, atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try Trainer(config: try config(b), resumeFrom: b)) { XCTAssertTrue("\($0)".contains("trainer_state.json"), "\($0)") }
+        }
+        try good.write(toFile: statePath, atomically: true, encoding: .utf8)
         let resumed = try Trainer(config: try config(b), resumeFrom: b)
         resumed.log = { _ in }
         _ = try resumed.run()
