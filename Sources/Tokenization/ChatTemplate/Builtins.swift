@@ -7,7 +7,11 @@ enum TemplateBuiltins {
         switch op {
         case "==": return .bool(TemplateValue.equal(a, b))
         case "!=": return .bool(!TemplateValue.equal(a, b))
-        case "~": return .string(a.rendered + b.rendered)
+        case "~":
+            guard a.renderedSize(cappedAt: TemplateLimits.stringBytes) + b.renderedSize(cappedAt: TemplateLimits.stringBytes) <= TemplateLimits.stringBytes else {
+                throw fail("'~' would make a string longer than \(TemplateLimits.stringBytes) bytes")
+            }
+            return .string(a.rendered + b.rendered)
         case "in":
             switch b {
             case .string(let s):
@@ -33,18 +37,43 @@ enum TemplateBuiltins {
         guard let x = number(a), let y = number(b) else {
             throw fail("operator \(op) is not defined for \(kind(a)) and \(kind(b))")
         }
-        let bothInt: Bool = { if case .int = a, case .int = b { return true }; return false }()
+        if let i = integer(a), let j = integer(b), ["+", "-", "*", "//", "%"].contains(op) { return .int(try integerArithmetic(op, i, j)) }
         switch op {
-        case "+": return bothInt ? .int(Int(x) + Int(y)) : .double(x + y)
-        case "-": return bothInt ? .int(Int(x) - Int(y)) : .double(x - y)
-        case "*": return bothInt ? .int(Int(x) * Int(y)) : .double(x * y)
+        case "+": return .double(x + y)
+        case "-": return .double(x - y)
+        case "*": return .double(x * y)
         case "/": guard y != 0 else { throw fail("division by zero") }; return .double(x / y)
-        case "//": guard y != 0 else { throw fail("division by zero") }; return bothInt ? .int(Int((x / y).rounded(.down))) : .double((x / y).rounded(.down))
-        case "%": guard y != 0 else { throw fail("division by zero") }; return bothInt ? .int(((Int(x) % Int(y)) + Int(y)) % Int(y)) : .double(x.truncatingRemainder(dividingBy: y))
+        case "//": guard y != 0 else { throw fail("division by zero") }; return .double((x / y).rounded(.down))
+        case "%": guard y != 0 else { throw fail("division by zero") }; return .double(x - y * (x / y).rounded(.down))
         case "<": return .bool(x < y)
         case ">": return .bool(x > y)
         case "<=": return .bool(x <= y)
         case ">=": return .bool(x >= y)
+        default: throw fail("unsupported operator \(op)")
+        }
+    }
+
+    /// Integers and booleans as Python treats them in arithmetic.
+    static func integer(_ v: TemplateValue) -> Int? {
+        switch v { case .int(let i): return i; case .bool(let b): return b ? 1 : 0; default: return nil }
+    }
+
+    /// Python integer arithmetic (floor division and a remainder with the divisor's sign), checked:
+    /// a result outside 64 bits is a template error, never a trap.
+    static func integerArithmetic(_ op: String, _ x: Int, _ y: Int) throws -> Int {
+        func checked(_ r: (partialValue: Int, overflow: Bool)) throws -> Int {
+            guard !r.overflow else { throw fail("integer overflow in \(x) \(op) \(y)") }
+            return r.partialValue
+        }
+        switch op {
+        case "+": return try checked(x.addingReportingOverflow(y))
+        case "-": return try checked(x.subtractingReportingOverflow(y))
+        case "*": return try checked(x.multipliedReportingOverflow(by: y))
+        case "//", "%":
+            guard y != 0 else { throw fail("division by zero") }
+            let q = try checked(x.dividedReportingOverflow(by: y)), r = try checked(x.remainderReportingOverflow(dividingBy: y))
+            let adjust = r != 0 && (r < 0) != (y < 0)
+            return op == "//" ? (adjust ? q - 1 : q) : (adjust ? r + y : r)
         default: throw fail("unsupported operator \(op)")
         }
     }
@@ -91,6 +120,11 @@ enum TemplateBuiltins {
     }
 
     static func filter(_ name: String, _ v: TemplateValue, _ args: [TemplateValue], _ kwargs: [(String, TemplateValue)]) throws -> TemplateValue {
+        // Filters that turn their input into text: refuse one whose text would be huge before building it.
+        if ["tojson", "string", "trim", "upper", "lower", "capitalize"].contains(name),
+           v.renderedSize(cappedAt: TemplateLimits.stringBytes) > TemplateLimits.stringBytes {
+            throw fail("'\(name)' would make a string longer than \(TemplateLimits.stringBytes) bytes")
+        }
         switch name {
         case "length", "count":
             switch v {
@@ -110,11 +144,20 @@ enum TemplateBuiltins {
         case "string": return .string(v.rendered)
         case "safe": return v
         case "int":
-            switch v { case .int: return v; case .double(let d): return .int(Int(d)); case .string(let s): return .int(Int(s) ?? 0); default: return .int(0) }
+            switch v {
+            case .int: return v
+            case .double(let d): return .int(d.isFinite && abs(d) < 9.2e18 ? Int(d) : 0)
+            case .string(let s): return .int(Int(s) ?? 0)
+            default: return .int(0)
+            }
         case "first": if case .array(let a) = v { return a.first ?? .undefined }; if case .string(let s) = v { return s.first.map { .string(String($0)) } ?? .undefined }
         case "last": if case .array(let a) = v { return a.last ?? .undefined }; if case .string(let s) = v { return s.last.map { .string(String($0)) } ?? .undefined }
         case "join":
             guard case .array(let a) = v else { throw fail("join of \(kind(v))") }
+            let sep = args.first?.renderedSize(cappedAt: TemplateLimits.stringBytes) ?? 0
+            var size = 0
+            for x in a where size <= TemplateLimits.stringBytes { size += x.renderedSize(cappedAt: TemplateLimits.stringBytes) + sep }
+            guard size <= TemplateLimits.stringBytes else { throw fail("join would make a string longer than \(TemplateLimits.stringBytes) bytes") }
             return .string(a.map(\.rendered).joined(separator: args.first?.rendered ?? ""))
         case "default", "d":
             if case .undefined = v { return args.first ?? .string("") }
@@ -146,6 +189,11 @@ enum TemplateBuiltins {
             case "title": return .string(s.capitalized)
             case "replace":
                 guard args.count == 2 else { throw fail("replace() takes two arguments") }
+                let old = args[0].rendered, new = args[1].rendered
+                let hits = old.isEmpty ? s.count + 1 : s.components(separatedBy: old).count - 1
+                guard s.utf8.count + hits * max(0, new.utf8.count - old.utf8.count) <= TemplateLimits.stringBytes else {
+                    throw fail("replace() would make a string longer than \(TemplateLimits.stringBytes) bytes")
+                }
                 return .string(s.replacingOccurrences(of: args[0].rendered, with: args[1].rendered))
             case "split":
                 if let sep = arg, !sep.isEmpty {

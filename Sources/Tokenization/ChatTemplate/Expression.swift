@@ -26,10 +26,17 @@ struct ExprParser {
     var tokens: [Token]
     var pos = 0
     let line: Int
+    /// Current recursion depth of the descent (bounded: hostile templates nest without end).
+    var depth = 0
 
     init(_ source: String, line: Int) throws {
         self.line = line
         tokens = try Self.tokenize(source, line: line)
+        // Bounded before parsing: the tree an expression builds (and later frees, recursively) has
+        // at most about as many nodes as it has tokens.
+        guard tokens.count <= TemplateLimits.expressionTokens else {
+            throw ChatTemplateError(line: line, reason: "an expression of more than \(TemplateLimits.expressionTokens) tokens")
+        }
     }
 
     func fail(_ r: String) -> ChatTemplateError { ChatTemplateError(line: line, reason: r) }
@@ -107,7 +114,22 @@ struct ExprParser {
 
     // MARK: grammar
 
+    /// Enters one level of recursion, refusing to go deeper than the nesting limit.
+    mutating func descend() throws {
+        depth += 1
+        guard depth <= TemplateLimits.nesting else { throw fail("expression nested deeper than \(TemplateLimits.nesting) levels") }
+    }
+
+    /// A whole expression, checked for size (what the parser's callers use).
+    mutating func parse() throws -> Expr {
+        let e = try expression()
+        try e.checkSize(line: line)
+        return e
+    }
+
     mutating func expression() throws -> Expr {
+        try descend()
+        defer { depth -= 1 }
         let e = try orExpr()
         if accept("if") {
             let cond = try orExpr()
@@ -130,6 +152,8 @@ struct ExprParser {
     }
 
     mutating func notExpr() throws -> Expr {
+        try descend()
+        defer { depth -= 1 }
         if accept("not") { return .unary("not", try notExpr()) }
         return try comparison()
     }
@@ -173,6 +197,8 @@ struct ExprParser {
     }
 
     mutating func unary() throws -> Expr {
+        try descend()
+        defer { depth -= 1 }
         if accept("-") { return .unary("-", try unary()) }
         if accept("+") { return try unary() }
         return try filtersAndTests(try postfix(try primary()))

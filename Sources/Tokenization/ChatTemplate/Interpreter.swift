@@ -16,9 +16,16 @@ indirect enum TemplateNode {
 struct TemplateParser {
     let pieces: [TemplatePiece]
     var pos = 0
+    /// Nested blocks open now (bounded: each is a level of recursion when parsing and running).
+    var depth = 0
 
     /// Parses nodes until one of `terminators` (a statement keyword) is reached; returns that statement.
     mutating func block(until terminators: Set<String>) throws -> ([TemplateNode], (String, String, Int)?) {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= TemplateLimits.nesting else {
+            throw ChatTemplateError(line: 0, reason: "blocks nested deeper than \(TemplateLimits.nesting) levels")
+        }
         var nodes: [TemplateNode] = []
         while pos < pieces.count {
             let piece = pieces[pos]
@@ -27,7 +34,7 @@ struct TemplateParser {
             case .text(let t): nodes.append(.text(t))
             case .output(let src, let line):
                 var p = try ExprParser(src, line: line)
-                nodes.append(.output(try p.expression()))
+                nodes.append(.output(try p.parse()))
                 guard p.atEnd else { throw ChatTemplateError(line: line, reason: "unexpected text in {{ \(src) }}") }
             case .statement(let src, let line):
                 let keyword = String(src.prefix { $0.isLetter || $0 == "_" })
@@ -65,7 +72,8 @@ struct TemplateParser {
             try p.expect("in")
             // The iterable stops before a trailing `if` filter, so parse below the ternary level.
             let iterable = try p.orExpr()
-            let condition = p.accept("if") ? try p.expression() : nil
+            try iterable.checkSize(line: line)
+            let condition = p.accept("if") ? try p.parse() : nil
             guard p.atEnd else { throw ChatTemplateError(line: line, reason: "unsupported for-loop syntax") }
             let (body, end) = try block(until: ["else", "endfor"])
             var other: [TemplateNode] = []
@@ -76,7 +84,7 @@ struct TemplateParser {
             var target = [try p.identifier()]
             while p.accept(".") { target.append(try p.identifier()) }
             guard p.accept("=") else { throw ChatTemplateError(line: line, reason: "block {% set %} is not supported") }
-            let value = try p.expression()
+            let value = try p.parse()
             guard p.atEnd else { throw ChatTemplateError(line: line, reason: "unexpected text in {% set %}") }
             return [.assign(target: target, value: value)]
         case "break": return [.breakLoop]
@@ -90,7 +98,7 @@ struct TemplateParser {
 
     static func expr(_ src: String, _ line: Int) throws -> Expr {
         var p = try ExprParser(src, line: line)
-        let e = try p.expression()
+        let e = try p.parse()
         guard p.atEnd else { throw ChatTemplateError(line: line, reason: "unexpected text after expression '\(src)'") }
         return e
     }
@@ -100,6 +108,8 @@ final class TemplateInterpreter {
     var scopes: [[String: TemplateValue]]
     var namespaces: [[String: TemplateValue]] = []
     var out = ""
+    /// Evaluation steps taken so far (bounded: nested loops cannot run for ever).
+    var steps = 0
 
     enum Flow { case normal, breakLoop, continueLoop }
 
@@ -112,12 +122,23 @@ final class TemplateInterpreter {
         return .undefined
     }
 
+    func step() throws {
+        steps += 1
+        guard steps <= TemplateLimits.steps else { throw fail("the template takes more than \(TemplateLimits.steps) steps (a loop that does not end?)") }
+    }
+
+    func emit(_ s: String) throws {
+        out += s
+        guard out.utf8.count <= TemplateLimits.outputBytes else { throw fail("the rendered prompt exceeds \(TemplateLimits.outputBytes) bytes") }
+    }
+
     @discardableResult
     func run(_ nodes: [TemplateNode]) throws -> Flow {
         for n in nodes {
+            try step()
             switch n {
-            case .text(let t): out += t
-            case .output(let e): out += try eval(e).rendered
+            case .text(let t): try emit(t)
+            case .output(let e): try emit(try render(try eval(e)))
             case .branch(let branches, let other):
                 var taken = false
                 for (cond, body) in branches where try eval(cond).isTruthy {
@@ -138,6 +159,7 @@ final class TemplateInterpreter {
                 }
                 if items.isEmpty { try run(other); continue }
                 for (i, item) in items.enumerated() {
+                    try step()   // an iteration is a step even when its body is empty
                     var scope = try bind(vars, item)
                     scope["loop"] = .dict([
                         ("index", .int(i + 1)), ("index0", .int(i)), ("revindex", .int(items.count - i)),
@@ -182,7 +204,23 @@ final class TemplateInterpreter {
         }
     }
 
+    /// Evaluates with every produced value checked against the size limits.
     func eval(_ e: Expr) throws -> TemplateValue {
+        try step()
+        let v = try evaluate(e)
+        switch v {
+        case .string(let s) where s.utf8.count > TemplateLimits.stringBytes:
+            throw fail("a string longer than \(TemplateLimits.stringBytes) bytes")
+        case .array(let a) where a.count > TemplateLimits.listElements:
+            throw fail("a list longer than \(TemplateLimits.listElements) elements")
+        case .array, .dict:
+            guard v.nestsWithin(TemplateLimits.valueDepth) else { throw fail("a value nested deeper than \(TemplateLimits.valueDepth) levels") }
+        default: break
+        }
+        return v
+    }
+
+    func evaluate(_ e: Expr) throws -> TemplateValue {
         switch e {
         case .literal(let v): return v
         case .name(let n): return lookup(n)
@@ -209,7 +247,9 @@ final class TemplateInterpreter {
             let v = try eval(x)
             if op == "not" { return .bool(!v.isTruthy) }
             switch v {
-            case .int(let i): return .int(-i)
+            case .int(let i):
+                guard i != .min else { throw fail("integer overflow in -(\(i))") }
+                return .int(-i)
             case .double(let d): return .double(-d)
             default: throw fail("cannot negate a non-number")
             }
@@ -240,6 +280,10 @@ final class TemplateInterpreter {
             let ints = args.compactMap { if case .int(let i) = $0 { return i } else { return nil } }
             guard ints.count == args.count, (1...2).contains(ints.count) else { throw fail("range() takes 1 or 2 integers") }
             let (lo, hi) = ints.count == 1 ? (0, ints[0]) : (ints[0], ints[1])
+            let (span, overflow) = hi.subtractingReportingOverflow(lo)
+            guard lo >= hi || (!overflow && span <= TemplateLimits.listElements) else {
+                throw fail("range(\(ints.map(String.init).joined(separator: ", "))) has more than \(TemplateLimits.listElements) elements")
+            }
             return .array(lo < hi ? (lo..<hi).map { .int($0) } : [])
         default: throw fail("unsupported function \(fn)()")
         }
