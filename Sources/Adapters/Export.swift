@@ -12,13 +12,10 @@ import Tokenization
 public enum HFExport {
     /// Writes the model as a Hugging Face directory at `dir`, assembled under a temporary name and
     /// renamed into place. An existing directory is replaced only with `overwrite` and only when it
-    /// is an export (it has model.safetensors and config.json); anything else is refused.
+    /// is an earlier `merge` output (its `.strawberry` marker says so); a model folder never is.
     public static func write(_ model: any CausalLM, tokenizer: Tokenizer, chatTemplate: String?, sourcePath: String, to dir: String,
                              overwrite: Bool = false, inputs: [String] = []) throws {
-        if isDirectory(dir), !fileExists(dir + "/config.json"), fileExists(dir + "/model.safetensors") {
-            throw AdapterError.io(path: dir, reason: "holds model.safetensors without config.json; not an export of `strawberry merge`, refusing to replace it")
-        }
-        let out = try OutputDirectory.begin(dir, marker: "model.safetensors", replace: overwrite, inputs: [sourcePath] + inputs)
+        let out = try OutputDirectory.begin(dir, kind: .export, replace: overwrite, inputs: [sourcePath] + inputs)
         do {
             try assemble(model, tokenizer: tokenizer, chatTemplate: chatTemplate, sourcePath: sourcePath, in: out.staging)
             try out.commit()

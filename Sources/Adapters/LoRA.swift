@@ -47,7 +47,7 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
     /// Checks the numbers before anything is sized from them.
     public func validate() throws(AdapterError) {
         guard (1...Self.maxRank).contains(r) else { throw .badValue(key: "r", value: "\(r)", expected: "an integer in 1...\(Self.maxRank)") }
-        guard alpha.isFinite, alpha > 0 else { throw .badValue(key: "alpha", value: "\(alpha)", expected: "a finite number > 0") }
+        guard alpha.isFinite, alpha > 0, alpha <= 1e6 else { throw .badValue(key: "alpha", value: "\(alpha)", expected: "a number in (0, 1e6]") }
         guard dropout.isFinite, dropout >= 0, dropout < 1 else { throw .badValue(key: "dropout", value: "\(dropout)", expected: "a number in [0, 1)") }
     }
 }
@@ -152,9 +152,11 @@ public enum AdapterError: Error, Equatable, CustomStringConvertible {
     case extraTensors(path: String, names: [String])
     case architectureMismatch(adapter: String, model: String)
     case io(path: String, reason: String)
+    case nonFinite(path: String, tensor: String)
 
     public var description: String {
         switch self {
+        case .nonFinite(let p, let t): return "\(p): \(t) holds NaN or infinite values; the adapter is corrupt (was training diverging?)."
         case .badValue(let k, let v, let e): return "lora.\(k) = \(v): expected \(e)."
         case .unsupportedTarget(let t):
             return "LoRA on the (tied) embedding / lm_head ('\(t)') is not supported; remove it from lora.target_modules."

@@ -22,7 +22,12 @@ public enum AdapterMerge {
             throw AdapterError.architectureMismatch(adapter: lora.architecture.rawValue, model: model.config.architecture.rawValue)
         }
         var m = model
-        for mod in lora.modules { try m.add(delta(lora, mod), to: mod.slot, layer: mod.layer) }
+        for mod in lora.modules {
+            let d = delta(lora, mod)
+            // Finite factors can still overflow float32 in s·B·A (a huge alpha); never fold inf/NaN into a model.
+            guard d.storage.allSatisfy(\.isFinite) else { throw AdapterError.nonFinite(path: "adapter", tensor: "s·B·A of \(mod.path)") }
+            try m.add(d, to: mod.slot, layer: mod.layer)
+        }
         return m
     }
 

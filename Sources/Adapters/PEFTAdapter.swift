@@ -48,7 +48,10 @@ public enum PEFTAdapter {
         let st = try SafetensorsFile(path: dir + "/adapter_model.safetensors")
         let cfg = LoRAConfig(r: pc.r, alpha: pc.loraAlpha, dropout: pc.loraDropout.isFinite ? min(max(pc.loraDropout, 0), 0.99) : 0,
                              targetModules: targets, useRSLoRA: pc.useRSLoRA)
-        var state = try LoRAState(model: model, config: cfg, seed: 0)
+        var state: LoRAState
+        do { state = try LoRAState(model: model, config: cfg, seed: 0) } catch {
+            throw AdapterError.badConfig(path: dir + "/adapter_config.json", reason: error.description)
+        }
         try fill(&state, from: st, path: dir)
         return state
     }
@@ -66,6 +69,8 @@ public enum PEFTAdapter {
                 throw AdapterError.wrongShape(path: dir, module: m.path, found: [shapeA, shapeB], expected: [[r, m.inFeatures], [m.outFeatures, r]])
             }
             let a = try st.float32(m.peftKeyA), b = try st.float32(m.peftKeyB)
+            if !a.allSatisfy(\.isFinite) { throw AdapterError.nonFinite(path: dir, tensor: m.peftKeyA) }
+            if !b.allSatisfy(\.isFinite) { throw AdapterError.nonFinite(path: dir, tensor: m.peftKeyB) }
             state.values.replaceSubrange(m.offsetA..<(m.offsetA + a.count), with: a)
             state.values.replaceSubrange(m.offsetB..<(m.offsetB + b.count), with: b)
             used.insert(m.peftKeyA)

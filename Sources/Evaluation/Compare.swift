@@ -39,7 +39,7 @@ public struct EvalRun: Sendable {
 public enum Compare {
     /// Every figure is computed from the two runs' items (metrics.json is read only to check the
     /// directories are evaluations), so a report can always be traced back to items.jsonl.
-    public static func run(base: EvalRun, finetuned ft: EvalRun, trainingRun: String?) -> Comparison {
+    public static func run(base: EvalRun, finetuned ft: EvalRun, trainingRun: String?) throws -> Comparison {
         var groups: [String: GroupComparison] = [:]
         var before: [String: Bool] = [:]
         for r in base.items { before[r.pairKey] = r.correct }
@@ -63,6 +63,10 @@ public enum Compare {
                 g.levenshteinRelativeImprovementPercent = bl > 0 ? 100 * (bl - fl) / bl : 0
             }
             groups[key] = g
+        }
+        // Paired tests need the same questions on both sides: two different question sets compare nothing.
+        guard groups.values.contains(where: { $0.pairedItems > 0 }) else {
+            throw EvaluationError.nothingPaired(base: base.dir, finetuned: ft.dir)
         }
         return Comparison(groups: groups, transfer: transfer(base, ft, groups: groups), trainingRun: trainingRun)
     }

@@ -64,7 +64,9 @@ public enum Evaluator {
             for style in r.styles {
                 let path = "\(dir)/eval/\(task.rawValue)_\(style.rawValue)_\(r.split).jsonl"
                 guard fileExists(path) else { throw EvaluationError.notADataset(path: path, split: r.split) }
-                for q in try RecordFile.readLines(Question.self, from: path, limit: r.limit) {
+                let questions = try RecordFile.readLines(Question.self, from: path, limit: r.limit)
+                if questions.isEmpty && (r.limit ?? 1) > 0 { throw EvaluationError.noQuestions(reason: "\(path) holds no questions; is the dataset complete?") }
+                for q in questions {
                     var facts = q.facts
                     facts.other = [:]
                     items.append(EvalItem(id: q.id, task: task, style: style.rawValue, prompt: q.prompt, gold: q.answer, word: q.facts.word, metadata: facts))
@@ -100,7 +102,9 @@ public enum Evaluator {
 
     /// An external question set: JSONL with prompt, answer, optional task (count | position | spelling) and metadata.
     static func loadExternal(_ path: String, limit: Int?) throws -> [EvalItem] {
-        try RecordFile.readLines(ExternalQuestion.self, from: path, limit: limit).enumerated().map { i, q in
+        let questions = try RecordFile.readLines(ExternalQuestion.self, from: path, limit: limit)
+        guard !questions.isEmpty else { throw EvaluationError.noQuestions(reason: "\(path) holds no questions (one JSON object per line with prompt and answer)") }
+        return questions.enumerated().map { i, q in
             let task = q.task ?? (Int(q.answer) != nil ? .count : q.answer.count == 1 ? .position : .spelling)
             return EvalItem(id: "external-\(i)", task: task, style: "external", prompt: q.prompt, gold: q.answer, word: nil,
                             metadata: q.metadata ?? QuestionFacts())
@@ -136,7 +140,7 @@ public enum Evaluator {
         try r.validate()
         let items = try loadItems(r)
         // The output is staged (and its location checked) before any generation runs.
-        let out = try OutputDirectory.begin(r.out, marker: "metrics.json", replace: true,
+        let out = try OutputDirectory.begin(r.out, kind: .evaluation, replace: true,
                                             inputs: [r.model, r.adapter, r.data, r.evalFile].compactMap { $0 })
         do {
             let summary = try evaluate(items, r)

@@ -55,7 +55,7 @@ public enum Report {
         files += charts
         files += [("report.md", md), ("report.html", html(md: md, charts: charts))]
         // The report directory is replaced as a whole: no chart from an earlier report stays behind.
-        let dir = try OutputDirectory.begin(out, marker: "evaluation_results.json", replace: true, inputs: [base.dir, ft.dir] + (trainingRun.map { [$0] } ?? []))
+        let dir = try OutputDirectory.begin(out, kind: .report, replace: true, inputs: [base.dir, ft.dir] + (trainingRun.map { [$0] } ?? []))
         do {
             for (name, text) in files { try writeTextAtomically(text, to: dir.file(name)) }
             try dir.commit()

@@ -49,22 +49,51 @@ public func writeTextAtomically(_ text: String, to path: String) throws(RecordEr
     try writeAtomically(Array(text.utf8), to: path)
 }
 
+/// What kind of output a directory holds, and which entries of it are the command's own.
+public struct OutputKind: Sendable {
+    public let name: String
+    /// Whether an entry (a file or directory name) is one this command writes.
+    public let owns: @Sendable (String) -> Bool
+    /// A file that marks an output written before `.strawberry` existed (nil: no such outputs).
+    public let legacyMarker: String?
+
+    public init(name: String, legacyMarker: String?, owns: @escaping @Sendable (String) -> Bool) {
+        self.name = name
+        self.legacyMarker = legacyMarker
+        self.owns = owns
+    }
+
+    public static let evaluation = OutputKind(name: "evaluation", legacyMarker: "metrics.json") { ["items.jsonl", "metrics.json"].contains($0) }
+    public static let report = OutputKind(name: "report", legacyMarker: "evaluation_results.json") {
+        ["evaluation_results.json", "final_report.json", "comparison.json", "report.md", "report.html"].contains($0) || $0.hasSuffix(".svg")
+    }
+    public static let dataset = OutputKind(name: "dataset", legacyMarker: "manifest.json") {
+        ["manifest.json", "README.md", "eval"].contains($0) || $0.hasSuffix(".jsonl")
+    }
+    public static let export = OutputKind(name: "export", legacyMarker: nil) {
+        ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json"].contains($0)
+    }
+}
+
 /// An output directory written as a whole. Files go into a sibling temporary directory (created at
 /// once, so an unwritable location fails before any long work) that `commit()` renames into place.
-/// An existing directory is replaced only when it is empty or holds `marker` — Strawberry's own
-/// output of the same kind — and the old one is removed only after the new one is in place.
-/// Nothing a user made is ever deleted; `abandon()` removes only the temporary directory.
+/// An existing directory is replaced only when it is empty, or when it is an earlier output of the
+/// same kind — its `.strawberry` marker names the kind — holding nothing but that output's own
+/// files (a file a person added makes it theirs, and it is refused). The old directory is removed
+/// only after the new one is in place. `abandon()` removes only the temporary directory.
 public struct OutputDirectory: Sendable {
     /// Where the command asked to write.
     public let path: String
     /// Where its files go until `commit()`.
     public let staging: String
 
+    /// The marker file every output directory carries: it names the kind of output.
+    public static let markerName = ".strawberry"
+
     /// - Parameters:
-    ///   - marker: a file name only this kind of output has (`metrics.json` for an evaluation).
-    ///   - replace: whether an existing output of the same kind may be replaced (else it is refused too).
+    ///   - replace: whether an earlier output of the same kind may be replaced (else it is refused too).
     ///   - inputs: paths the command reads; an output that contains one of them is refused.
-    public static func begin(_ path: String, marker: String, replace: Bool, inputs: [String] = []) throws(RecordError) -> OutputDirectory {
+    public static func begin(_ path: String, kind: OutputKind, replace: Bool, inputs: [String] = []) throws(RecordError) -> OutputDirectory {
         let out = absolute(path)
         let cwd = absolute(".")
         let home = getenv("HOME").map { absolute(String(cString: $0)) }
@@ -77,8 +106,14 @@ public struct OutputDirectory: Sendable {
         if isDirectory(out) {
             let entries = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
             if !entries.isEmpty {
-                guard entries.contains(marker) else {
-                    throw RecordError.refusedOutput(path: path, reason: "exists and is not an output of this command (no \(marker)); choose a new directory")
+                let marked = (try? String(contentsOfFile: out + "/" + markerName, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+                let legacy = marked == nil && kind.legacyMarker.map { entries.contains($0) } == true
+                guard marked == kind.name || legacy else {
+                    throw RecordError.refusedOutput(path: path, reason: "exists and is not an earlier \(kind.name) output of Strawberry; choose a new directory")
+                }
+                let foreign = entries.filter { $0 != markerName && !kind.owns($0) }.sorted()
+                guard foreign.isEmpty else {
+                    throw RecordError.refusedOutput(path: path, reason: "holds files Strawberry did not write (\(foreign.prefix(3).joined(separator: ", "))); move them or choose a new directory")
                 }
                 guard replace else { throw RecordError.refusedOutput(path: path, reason: "already holds an output; pass --overwrite to replace it") }
             }
@@ -88,8 +123,9 @@ public struct OutputDirectory: Sendable {
         let staging = out + ".tmp-\(getpid())"
         guard !fileExists(staging) else { throw RecordError.refusedOutput(path: path, reason: "would be staged in \(staging), which exists; remove it") }
         do { try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true) } catch {
-            throw RecordError.io(path: staging, reason: "cannot create: \(error.localizedDescription). Is the parent directory writable?")
+            throw RecordError.io(path: staging, reason: "cannot create (\(error.localizedDescription)); is the parent directory writable?")
         }
+        try writeTextAtomically(kind.name + "\n", to: staging + "/" + markerName)
         return OutputDirectory(path: out, staging: staging)
     }
 
@@ -110,7 +146,11 @@ public struct OutputDirectory: Sendable {
             if setAside { try? fm.moveItem(atPath: old, toPath: path) }
             throw RecordError.io(path: path, reason: "cannot move the finished output into place: \(error.localizedDescription)")
         }
-        if setAside { try? fm.removeItem(atPath: old) }
+        if setAside {
+            do { try fm.removeItem(atPath: old) } catch {
+                FileHandle.standardError.write(Data("warning: the previous output was kept in \(old) (it could not be removed: \(error.localizedDescription))\n".utf8))
+            }
+        }
     }
 
     /// Removes the staging directory (this command's own) after a failure.

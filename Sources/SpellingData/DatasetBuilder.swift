@@ -91,7 +91,7 @@ public enum DatasetBuilder {
         // (it has manifest.json) is ever replaced, and only with --overwrite.
         let inputs = [req.tokenizerPath, req.wordsPath] + (req.excludePath.map { [$0] } ?? [])
         let dir: OutputDirectory
-        do { dir = try OutputDirectory.begin(req.outDir, marker: "manifest.json", replace: req.overwrite, inputs: inputs) } catch {
+        do { dir = try OutputDirectory.begin(req.outDir, kind: .dataset, replace: req.overwrite, inputs: inputs) } catch {
             if case .refusedOutput(_, let reason) = error, reason.hasPrefix("already holds") { throw DatasetError.outputExists(path: req.outDir) }
             throw error
         }

@@ -102,7 +102,7 @@ struct CompareCommand: ParsableCommand {
     func run() throws {
         // Everything is read and checked before the first report file is written.
         let b = try EvalRun(dir: base), f = try EvalRun(dir: finetuned)
-        var c = Compare.run(base: b, finetuned: f, trainingRun: trainingRun)
+        var c = try Compare.run(base: b, finetuned: f, trainingRun: trainingRun)
         if let hb = heldoutBase, let hf = heldoutFinetuned {
             c.generalization = Compare.generalization(base: b, finetuned: f, heldoutBase: try EvalRun(dir: hb), heldoutFinetuned: try EvalRun(dir: hf))
         }

@@ -26,8 +26,15 @@ struct Train: ParsableCommand {
     func run() throws {
         threads.apply()
         var cfg = try TrainConfig.resolve(yamlPath: config, overrides: overrides)
-        if let resume, config == nil, FileManager.default.fileExists(atPath: resume + "/config.yaml") {
-            cfg = try TrainConfig.resolve(yamlPath: resume + "/config.yaml", overrides: overrides)
+        if let resume {
+            // --resume takes a run directory or one of its checkpoints; the run continues where it
+            // is (a copied run writes into the copy), with the configuration it was started with.
+            let runDir = fileExists(resume + "/trainer_state.json") ? (resume as NSString).standardizingPath.components(separatedBy: "/").dropLast().joined(separator: "/") : resume
+            guard isDirectory(runDir) else { throw TrainingError.noCheckpoint(path: resume) }
+            if config == nil, fileExists(runDir + "/config.yaml") {
+                cfg = try TrainConfig.resolve(yamlPath: runDir + "/config.yaml", overrides: overrides)
+            }
+            cfg.outputDir = runDir.isEmpty ? "." : runDir
         }
         let trainer = try Trainer(config: cfg, resumeFrom: resume)
         let r = try trainer.run()

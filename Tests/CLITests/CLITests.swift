@@ -125,11 +125,40 @@ final class CLITests: XCTestCase {
         XCTAssertThrowsError(try strawberry(["compare", base, ft, "--out", second])) { XCTAssertTrue("\($0)".contains("items.jsonl:2: field 'correct'"), "\($0)") }
         XCTAssertFalse(FileManager.default.fileExists(atPath: second))
 
+        // Two different question sets share no pair: an error, not "McNemar p = 1".
+        let external = tmp("external.jsonl"), extEval = tmp("eval-external")
+        try #"{"prompt": "How many r's are in 'strawberry'?", "answer": 3}"#.write(toFile: external, atomically: true, encoding: .utf8)
+        try strawberry(["eval", "--model", model, "--eval-file", external, "--out", extEval, "--no-chat-template"])
+        XCTAssertThrowsError(try strawberry(["compare", base, extEval, "--out", tmp("report-3")])) { XCTAssertTrue("\($0)".contains("share no question"), "\($0)") }
+        // An evaluation directory a person added a file to is theirs: eval refuses to replace it.
+        try "mine".write(toFile: base + "/thesis.tex", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try strawberry(["eval", "--model", model, "--data", data, "--out", base, "--no-chat-template"])) { XCTAssertTrue("\($0)".contains("thesis.tex"), "\($0)") }
+        XCTAssertEqual(try String(contentsOfFile: base + "/thesis.tex", encoding: .utf8), "mine")
+
+        // Resume a copied run through one of its checkpoints: it continues in the copy, with its own config.
+        let run2 = tmp("run-2"), copy = tmp("run-2-copy")
+        try strawberry(["train", "--config", TestPaths.root + "/configs/train-smollm2.yaml", "--set", "model=\(model)", "--set", "data=\(data)",
+                        "--set", "output_dir=\(run2)", "--set", "max_steps=3", "--set", "batch_size=2", "--set", "chat_template=false",
+                        "--set", "eval_steps=0", "--set", "save_steps=2", "--set", "save_total_limit=0"])
+        try FileManager.default.copyItem(atPath: run2, toPath: copy)
+        try FileManager.default.removeItem(atPath: copy + "/final")
+        let before = try FileManager.default.contentsOfDirectory(atPath: run2).sorted()
+        try strawberry(["train", "--resume", copy + "/checkpoint-2"])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: copy + "/final/adapter_model.safetensors"))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: run2).sorted(), before)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: copy + "/final/adapter_model.safetensors")),
+                       try Data(contentsOf: URL(fileURLWithPath: run2 + "/final/adapter_model.safetensors")))
+
         let merged = tmp("merged")
         XCTAssertTrue(try strawberry(["merge", "--model", model, "--adapter", run + "/final", "--out", merged]).contains("merged"))
         for f in ["config.json", "model.safetensors", "tokenizer.json"] { XCTAssertTrue(FileManager.default.fileExists(atPath: merged + "/" + f), f) }
-        // merge never replaces a directory.
+        // merge replaces only its own earlier output, and only with --overwrite; never a model folder.
         XCTAssertThrowsError(try strawberry(["merge", "--model", model, "--adapter", run + "/final", "--out", merged]))
+        try strawberry(["merge", "--model", model, "--adapter", run + "/final", "--out", merged, "--overwrite"])
+        let modelCopy = tmp("model-copy")
+        try FileManager.default.copyItem(atPath: model, toPath: modelCopy)
+        XCTAssertThrowsError(try strawberry(["merge", "--model", model, "--adapter", run + "/final", "--out", modelCopy, "--overwrite"]))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: modelCopy + "/model.gguf"))
     }
 
     func testOutOfRangeNumbersAreUsageErrors() {

@@ -52,7 +52,7 @@ final class EvaluationRunTests: XCTestCase {
         _ = try Evaluator.run(request(ft, adapter: adapterDir))
 
         let b = try EvalRun(dir: base), f = try EvalRun(dir: ft)
-        var c = Compare.run(base: b, finetuned: f, trainingRun: nil)
+        var c = try Compare.run(base: b, finetuned: f, trainingRun: nil)
         // Spelling generalisation: held-out vocabulary tokens vs dictionary words.
         var hb = request(tmp("hb")), hf = request(tmp("hf"), adapter: adapterDir)
         hb.split = "heldout_vocab"; hb.tasks = [.spelling]

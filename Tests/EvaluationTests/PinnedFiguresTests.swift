@@ -32,7 +32,7 @@ final class PinnedFiguresTests: XCTestCase {
     lazy var ft = run("ft", spelling: [true, true, true, false], count: [true, true, true, false], charAcc: [1, 1, 1, 0.5])
 
     func testGroupMetricsAndPairedTests() throws {
-        let c = Compare.run(base: base, finetuned: ft, trainingRun: nil)
+        let c = try Compare.run(base: base, finetuned: ft, trainingRun: nil)
         let count = try XCTUnwrap(c.groups["count/direct/non-thinking"])
         XCTAssertEqual(count.base.accuracy, 0.5)
         XCTAssertEqual(count.base.accuracyCI95[0], 0.15003898915214947, accuracy: 1e-12)
@@ -72,7 +72,7 @@ final class PinnedFiguresTests: XCTestCase {
         XCTAssertEqual(hb.unparseableRate, 1.0 / 8)
         XCTAssertEqual(hb.value(named: "rouge_l_precision"), 0.4375)
 
-        let c = Compare.run(base: base, finetuned: ft, trainingRun: nil)
+        let c = try Compare.run(base: base, finetuned: ft, trainingRun: nil)
         let k = Report.criteria(hb, hf, groups: c.groups)
         XCTAssertEqual(k["count"], TaskCriterion(improved: true, improvementSignificant: false, mcnemarP: 1, accuracyChange: 0.25))
         XCTAssertEqual(k["spelling"]?.mcnemarP ?? 0, 0.5, accuracy: 1e-15)

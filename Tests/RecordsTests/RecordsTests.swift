@@ -102,33 +102,51 @@ final class RecordsTests: XCTestCase {
         XCTAssertThrowsError(try RecordFile.readLines(EvaluatedItem.self, from: path)) { XCTAssertTrue("\($0)".contains("field 'task'"), "\($0)") }
     }
 
-    /// Output directories: made anew, or replacing only an output of the same kind; never "", ".", "/",
-    /// the home directory, a directory above this one, or one holding an input.
+    /// Output directories: made anew, or replacing only an earlier output of the same kind that holds
+    /// nothing else; never "", ".", "/", the home directory, a directory above this one, one holding an input.
     func testOutputDirectoryNeverReplacesWhatItDidNotMake() throws {
         for bad in ["", ".", "/", "..", NSHomeDirectory()] {
-            XCTAssertThrowsError(try OutputDirectory.begin(bad, marker: "metrics.json", replace: true), bad) {
+            XCTAssertThrowsError(try OutputDirectory.begin(bad, kind: .evaluation, replace: true), bad) {
                 XCTAssertTrue("\($0)".contains("refusing"), "\($0)")
             }
         }
-        let mine = tmp("user-dir")
-        try FileManager.default.createDirectory(atPath: mine, withIntermediateDirectories: true)
-        try "keep".write(toFile: mine + "/notes.txt", atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try OutputDirectory.begin(mine, marker: "metrics.json", replace: true))
-        XCTAssertThrowsError(try OutputDirectory.begin(mine, marker: "notes.txt", replace: true, inputs: [mine + "/notes.txt"]))
-        XCTAssertEqual(try String(contentsOfFile: mine + "/notes.txt", encoding: .utf8), "keep")
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: mine), ["notes.txt"])
+        let fm = FileManager.default
+        func make(_ name: String, _ files: [String]) throws -> String {
+            let d = tmp(name)
+            try fm.createDirectory(atPath: d, withIntermediateDirectories: true)
+            for f in files { try "x".write(toFile: d + "/" + f, atomically: true, encoding: .utf8) }
+            return d
+        }
+        // A user's directory, one holding an input, a model folder: refused, untouched.
+        let mine = try make("user-dir", ["notes.txt"])
+        XCTAssertThrowsError(try OutputDirectory.begin(mine, kind: .evaluation, replace: true))
+        XCTAssertThrowsError(try OutputDirectory.begin(mine, kind: .evaluation, replace: true, inputs: [mine + "/notes.txt"]))
+        let model = try make("model-dir", ["config.json", "model.safetensors", "tokenizer.json"])
+        XCTAssertThrowsError(try OutputDirectory.begin(model, kind: .export, replace: true)) { XCTAssertTrue("\($0)".contains("not an earlier export"), "\($0)") }
+        // An earlier evaluation to which a person added a file is theirs now.
+        let edited = try make("edited-eval", ["metrics.json", "items.jsonl", "thesis.tex"])
+        XCTAssertThrowsError(try OutputDirectory.begin(edited, kind: .evaluation, replace: true)) { XCTAssertTrue("\($0)".contains("thesis.tex"), "\($0)") }
+        for d in [mine, model, edited] { XCTAssertFalse(try fm.contentsOfDirectory(atPath: d).isEmpty) }
+        XCTAssertEqual(try String(contentsOfFile: mine + "/notes.txt", encoding: .utf8), "x")
 
+        // New, then replaced by the same kind (only with replace); an abandoned staging leaves no trace.
         let out = tmp("eval-out")
-        var d = try OutputDirectory.begin(out, marker: "metrics.json", replace: true)
+        var d = try OutputDirectory.begin(out, kind: .evaluation, replace: true)
         try "{}".write(toFile: d.file("metrics.json"), atomically: true, encoding: .utf8)
         try d.commit()
-        XCTAssertFalse(FileManager.default.fileExists(atPath: d.staging))
-        // The same kind replaces it (only with replace), and an abandoned staging directory leaves no trace.
-        XCTAssertThrowsError(try OutputDirectory.begin(out, marker: "metrics.json", replace: false))
-        d = try OutputDirectory.begin(out, marker: "metrics.json", replace: true)
+        XCTAssertEqual(try String(contentsOfFile: out + "/.strawberry", encoding: .utf8), "evaluation\n")
+        XCTAssertFalse(fm.fileExists(atPath: d.staging))
+        XCTAssertThrowsError(try OutputDirectory.begin(out, kind: .evaluation, replace: false))
+        XCTAssertThrowsError(try OutputDirectory.begin(out, kind: .report, replace: true))
+        d = try OutputDirectory.begin(out, kind: .evaluation, replace: true)
         d.abandon()
-        XCTAssertFalse(FileManager.default.fileExists(atPath: d.staging))
+        XCTAssertFalse(fm.fileExists(atPath: d.staging))
         XCTAssertEqual(try String(contentsOfFile: out + "/metrics.json", encoding: .utf8), "{}")
+        // An evaluation written before the marker existed is still recognised by its own files.
+        let legacy = try make("legacy-eval", ["metrics.json", "items.jsonl"])
+        d = try OutputDirectory.begin(legacy, kind: .evaluation, replace: true)
+        try d.commit()
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: legacy), [".strawberry"])
     }
 
     func testUnknownFactsAreKeptAndKnownOnesTyped() throws {
