@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Records", "SpellingData"], path: "Tests/TestSupport"),
         .testTarget(name: "RecordsTests", dependencies: ["Records"]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "CKernels", "TestSupport"]),
-        .testTarget(name: "ModelFormatsTests", dependencies: ["CKernels", "ModelFormats", "Records", "TestSupport"]),
+        .testTarget(name: "ModelFormatsTests", dependencies: ["CKernels", "ModelFormats", "Records", "TestSupport", "Tokenization"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "ModelFormats", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Generation", "Tokenization", "TensorCore", "TestSupport"]),
         .testTarget(name: "SpellingDataTests", dependencies: ["SpellingData", "Records", "Tokenization", "ModelFormats", "TestSupport", "Yams"]),

@@ -62,6 +62,10 @@ public struct ModelConfig: Sendable, Equatable {
                           ("intermediate_size", intermediate), ("max_position_embeddings", contextLength)] {
             guard v > 0, v <= 1 << 24 else { throw bad("\(name) = \(v)") }
         }
+        // Sizes that buffers are made from before any tensor is read: bounded far above any real model
+        // (Llama 3 405B: 126 layers, 16,384 hidden), so a lying header cannot ask for terabytes.
+        guard layers <= 4096 else { throw bad("num_hidden_layers = \(layers) (more than 4096)") }
+        guard qDim <= 1 << 20, kvDim <= 1 << 20 else { throw bad("heads × head_dim = \(qDim) (more than 1,048,576)") }
         guard heads % kvHeads == 0 else { throw bad("\(heads) attention heads is not a multiple of \(kvHeads) key/value heads") }
         guard headDim % 2 == 0 else { throw bad("head_dim \(headDim) must be even for rotary embeddings") }
         if !architecture.descriptor.usesRoPE { guard hidden == qDim else { throw bad("\(architecture) needs hidden size = heads × head_dim") } }

@@ -25,11 +25,18 @@ public struct LoadedModel: Sendable {
     public static func load(path: String) throws -> LoadedModel {
         if isDirectory(path) { return try loadDirectory(path) }
         guard fileExists(path) else { throw ModelFormatError.fileNotFound(path: path) }
+        // A Hugging Face checkpoint is a directory; one of its files alone is not a model.
+        if [".safetensors", ".json", ".bin", ".jinja"].contains(where: { path.hasSuffix($0) }) { throw ModelError.notAModel(path: path) }
         return try loadGGUF(path)
     }
 
     static func build(_ c: ModelConfig, _ source: WeightSource) throws -> any CausalLM {
-        try c.architecture.descriptor.load(c, source)
+        // The layer count is checked against the blocks the file holds before anything is sized from it.
+        let blocks = Set(source.names.compactMap { name in name.split(separator: ".").lazy.compactMap { Int($0) }.first })
+        guard blocks.count == c.layers, blocks.allSatisfy({ (0..<c.layers).contains($0) }) else {
+            throw ModelError.badConfig(path: source.path, reason: "the configuration says \(c.layers) layers, the weights hold \(blocks.count) blocks")
+        }
+        return try c.architecture.descriptor.load(c, source)
     }
 
     static func loadGGUF(_ path: String) throws -> LoadedModel {

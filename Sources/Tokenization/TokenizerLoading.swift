@@ -94,6 +94,10 @@ extension Tokenizer {
             return s
         }
         let types = file.metadata["tokenizer.ggml.token_type"]?.array?.map { $0.int ?? 1 } ?? []
+        // One type per token (llama.cpp's rule); a longer or shorter array is a broken file, not an index to trust.
+        guard types.isEmpty || types.count == tokens.count else {
+            throw TokenizerError.malformed(path: path, reason: "tokenizer.ggml.token_type has \(types.count) entries for \(tokens.count) tokens")
+        }
         let mergeLines = try (file.metadata["tokenizer.ggml.merges"]?.array ?? []).enumerated().map { i, v -> (String, String) in
             guard let s = v.string else { throw TokenizerError.malformed(path: path, reason: "merge \(i) is not a string") }
             let parts = s.split(separator: " ", omittingEmptySubsequences: false)

@@ -5,6 +5,7 @@ import CKernels
 import Foundation
 import ModelFormats
 import TestSupport
+import Tokenization
 import XCTest
 
 final class GGUFTests: XCTestCase {
@@ -54,6 +55,26 @@ final class GGUFTests: XCTestCase {
         let path = try b.write(to: temporaryPath("q5.gguf"))
         let f = try GGUFFile(path: path)
         XCTAssertThrowsError(try f.float32("w")) { XCTAssertTrue("\($0)".contains("Q5_0"), "\($0)") }
+    }
+}
+
+extension GGUFTests {
+    /// tokenizer.ggml.token_type must have one entry per token: a longer table once indexed past the vocabulary.
+    func testTokenTypeTableMustMatchTheVocabulary() throws {
+        func strings(_ xs: [String]) -> [UInt8] { GGUFBuilder.le(UInt32(8)) + GGUFBuilder.le(UInt64(xs.count)) + xs.flatMap(GGUFBuilder.str) }
+        func ints(_ xs: [Int32]) -> [UInt8] { GGUFBuilder.le(UInt32(5)) + GGUFBuilder.le(UInt64(xs.count)) + xs.flatMap { GGUFBuilder.le($0) } }
+        for (types, ok) in [([1, 1, 3] as [Int32], true), ([1, 1, 3, 3, 3], false), ([1], false)] {
+            var b = GGUFBuilder()
+            b.kv("general.architecture", type: 8, GGUFBuilder.str("llama"))
+            b.kv("tokenizer.ggml.model", type: 8, GGUFBuilder.str("gpt2"))
+            b.kv("tokenizer.ggml.tokens", type: 9, strings(["a", "b", "<|end|>"]))
+            b.kv("tokenizer.ggml.token_type", type: 9, ints(types))
+            b.kv("tokenizer.ggml.merges", type: 9, strings([]))
+            let f = try GGUFFile(path: b.write(to: temporaryPath("token-types-\(types.count).gguf")))
+            if ok { XCTAssertEqual(try Tokenizer.gguf(f).vocabularySize, 3) } else {
+                XCTAssertThrowsError(try Tokenizer.gguf(f)) { XCTAssertTrue("\($0)".contains("token_type"), "\($0)") }
+            }
+        }
     }
 }
 

@@ -1,0 +1,38 @@
+// Model files whose metadata lies: each must end in a clear error, quickly and without sizing
+// buffers from the lie (a layer count of millions, a token-type table longer than the vocabulary).
+import Foundation
+import Models
+import TestSupport
+import XCTest
+
+final class HostileMetadataTests: XCTestCase {
+    /// The fixture's GGUF with the u32 value of metadata `key` replaced.
+    func patched(_ key: String, _ value: UInt32) throws -> String {
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixtures + "/models/llama/model.gguf")))
+        let needle = withUnsafeBytes(of: UInt64(key.utf8.count).littleEndian) { Array($0) } + Array(key.utf8)
+        let at = try XCTUnwrap((0...(bytes.count - needle.count)).first { bytes[$0..<($0 + needle.count)].elementsEqual(needle) }, key)
+        let typeAt = at + needle.count
+        XCTAssertEqual(bytes[typeAt], 4, "\(key) is a uint32")
+        withUnsafeBytes(of: value.littleEndian) { for (i, b) in $0.enumerated() { bytes[typeAt + 4 + i] = b } }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-\(getpid())-\(key)-\(value).gguf").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func testLyingLayerCountsAndSizesAreRefusedBeforeAllocating() throws {
+        for (key, value, expected) in [("llama.block_count", UInt32(1 << 22), "num_hidden_layers"), ("llama.block_count", 3, "layers"),
+                                       ("llama.block_count", 0, "num_hidden_layers"), ("llama.attention.head_count", 1 << 23, "heads")] {
+            let t0 = Date()
+            XCTAssertThrowsError(try LoadedModel.load(path: try patched(key, value)), "\(key)=\(value)") {
+                XCTAssertTrue("\($0)".contains(expected), "\(key)=\(value): \($0)")
+            }
+            XCTAssertLessThan(Date().timeIntervalSince(t0), 5, "\(key)=\(value)")
+        }
+    }
+
+    func testOneFileOfACheckpointIsNotAModel() {
+        XCTAssertThrowsError(try LoadedModel.load(path: TestPaths.fixtures + "/models/llama/model.safetensors")) {
+            XCTAssertTrue("\($0)".contains("not a model"), "\($0)")
+        }
+    }
+}
