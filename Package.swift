@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "SpellingData", dependencies: ["ConfigFiles", "ModelFormats", "Records", "TensorCore", "Tokenization", "Yams"]),
         .target(name: "Training", dependencies: ["Adapters", "Charts", "CKernels", "ConfigFiles", "Generation", "ModelFormats", "Models", "Records",
                                                  "TensorCore", "Tokenization", "Yams"]),
-        .target(name: "Evaluation", dependencies: ["Adapters", "Charts", "Generation", "Models", "Records", "TensorCore", "Tokenization"]),
+        .target(name: "Evaluation", dependencies: ["Adapters", "Charts", "Generation", "ModelFormats", "Models", "Records", "TensorCore", "Tokenization"]),
         .target(name: "Benchmarks", dependencies: ["Adapters", "Generation", "Models", "Records", "TensorCore", "Training"]),
         .target(name: "StrawberryCLI", dependencies: [
             "Adapters", "Benchmarks", "Evaluation", "Generation", "Models", "Records", "SpellingData", "TensorCore",

@@ -3,6 +3,7 @@
 import Adapters
 import Foundation
 import Generation
+import ModelFormats
 import Models
 import Records
 import TensorCore
@@ -23,6 +24,8 @@ public struct EvalRequest {
     public var seed: UInt64 = 0
     /// Wrap questions in the model's chat template (when it has one).
     public var chatTemplate = true
+    /// Check the dataset's files against the SHA-256s in its manifest before reading them.
+    public var verifyData = true
     public var out: String
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
     public init(model: String, out: String) { self.model = model; self.out = out }
@@ -58,6 +61,10 @@ public enum Evaluator {
     public static func loadItems(_ r: EvalRequest) throws -> [EvalItem] {
         if let f = r.evalFile { return try loadExternal(f, limit: r.limit) }
         guard let dir = r.data else { throw EvaluationError.noQuestions(reason: "give --data DATASET_DIR or --eval-file FILE.jsonl") }
+        if r.verifyData {
+            guard fileExists(dir + "/manifest.json") else { throw EvaluationError.notADataset(path: dir + "/manifest.json", split: r.split) }
+            _ = try DatasetManifest.verified(dir: dir, hash: { try SHA256.hex(file: $0) })
+        }
         if r.split == "heldout_vocab" { return try heldoutVocabItems(dir, r) }
         var items: [EvalItem] = []
         for task in r.tasks {

@@ -265,3 +265,23 @@ public struct Decontamination: Codable, Equatable, Sendable {
         self.removedFromTrain = removedFromTrain
     }
 }
+
+extension DatasetManifest {
+    /// Reads `dir/manifest.json` and checks every file it lists against its SHA-256 (`hash` computes
+    /// a file's hex digest), so an edited gold answer or a truncated split is found before it is used.
+    public static func verified(dir: String, hash: (String) throws -> String) throws -> DatasetManifest {
+        let manifest = try RecordFile.read(DatasetManifest.self, from: dir + "/manifest.json")
+        for (name, expected) in manifest.files.sorted(by: { $0.key < $1.key }) {
+            let path = dir + "/" + name
+            guard !name.contains(".."), fileExists(path) else {
+                throw RecordError.malformed(path: dir + "/manifest.json", line: nil, field: "files.\(name)", reason: "lists \(name), which is missing from the dataset")
+            }
+            let actual = try hash(path)
+            guard actual == expected else {
+                throw RecordError.malformed(path: path, line: nil, field: nil,
+                                            reason: "its SHA-256 (\(actual.prefix(12))…) differs from manifest.json's (\(expected.prefix(12))…): the file changed after `strawberry data build`; rebuild the dataset, or pass --no-verify to use it as it is")
+            }
+        }
+        return manifest
+    }
+}

@@ -56,6 +56,9 @@ public enum DatasetBuilder {
         let words = try readWordList(req.wordsPath)
         let exclude = try req.excludePath.map { Set(try readWordList($0).map { $0.lowercased() }) } ?? []
         let splits = try SplitMaker.make(tokens: tokens, words: words, exclude: exclude, config: c)
+        if (c.validationSize > 0 && splits.validation.isEmpty) || (c.testSize > 0 && splits.test.isEmpty) {
+            throw DatasetError.nothingLeft("\(req.wordsPath) gives no validation/test words: none of its \(words.count) entries is a lower-case a–z word of \(c.wordMinLength)–\(c.wordMaxLength) letters that is not a vocabulary token (\(splits.candidateWords) candidates)")
+        }
 
         // Records.
         var rng = SplitMix64(seed: c.seed &+ 1)

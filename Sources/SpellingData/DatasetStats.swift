@@ -1,6 +1,7 @@
 // `strawberry data stats DIR`: what a built dataset holds, read back from its files (and its
 // split disjointness checked again on load).
 import Foundation
+import ModelFormats
 import Records
 
 public struct DatasetStats: Codable, Equatable, Sendable {
@@ -37,11 +38,12 @@ public struct DatasetStats: Codable, Equatable, Sendable {
         try c.encode(strings(repeatedLetterHistogram), forKey: .repeatedLetterHistogram)
     }
 
-    public static func read(_ dir: String) throws -> DatasetStats {
+    public static func read(_ dir: String, verify: Bool = true) throws -> DatasetStats {
         let fm = FileManager.default
         guard fm.fileExists(atPath: dir + "/manifest.json") else { throw DatasetError.notADataset(path: dir) }
-        // Reading the manifest checks it is one.
-        _ = try RecordFile.read(DatasetManifest.self, from: dir + "/manifest.json")
+        // Reading the manifest checks it is one; verifying checks every file it lists is there, unchanged.
+        _ = verify ? try DatasetManifest.verified(dir: dir, hash: { try SHA256.hex(file: $0) })
+                   : try RecordFile.read(DatasetManifest.self, from: dir + "/manifest.json")
         var s = DatasetStats()
         var wordsBySplit: [String: Set<String>] = [:]
         let files = ((try? fm.subpathsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".jsonl") }.sorted()

@@ -64,11 +64,13 @@ struct DataStats: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stats", abstract: "Summarise a built dataset: items per split and task, length and repeated-letter histograms.")
     @Argument(help: "A dataset directory made by `strawberry data build`.")
     var dir: String
+    @Flag(name: .long, help: "Skip checking the files against the SHA-256s in manifest.json.")
+    var noVerify = false
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
     func run() throws {
-        let s = try DatasetStats.read(dir)
+        let s = try DatasetStats.read(dir, verify: !noVerify)
         if json { try printJSON(s); return }
         print(s.text)
     }

@@ -34,6 +34,8 @@ struct Eval: ParsableCommand {
     var out: String
     @Flag(name: .long, inversion: .prefixedNo, help: "Wrap questions in the model's chat template (default on).")
     var chatTemplate = true
+    @Flag(name: .long, help: "Skip checking the dataset's files against the SHA-256s in its manifest.json.")
+    var noVerify = false
     @Flag(name: .long, help: "Print metrics.json to stdout.")
     var json = false
 
@@ -60,6 +62,7 @@ struct Eval: ParsableCommand {
         r.batchSize = batchSize
         r.seed = seed
         r.chatTemplate = chatTemplate
+        r.verifyData = !noVerify
         let s = try Evaluator.run(r)
         if json { try printJSON(s); return }
         for k in s.metrics.keys.sorted() {

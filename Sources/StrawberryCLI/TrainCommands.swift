@@ -21,6 +21,8 @@ struct Train: ParsableCommand {
     var overrides: [String] = []
     @Option(name: .long, help: "Resume from a run directory (its newest checkpoint) or a checkpoint directory.")
     var resume: String?
+    @Flag(name: .long, help: "Skip checking the dataset's files against the SHA-256s in its manifest.json.")
+    var noVerify = false
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
@@ -36,13 +38,16 @@ struct Train: ParsableCommand {
             }
             cfg.outputDir = runDir.isEmpty ? "." : runDir
         }
-        let trainer = try Trainer(config: cfg, resumeFrom: resume)
+        let trainer = try Trainer(config: cfg, resumeFrom: resume, verifyData: !noVerify)
         let r = try trainer.run()
         print(r.interrupted ? "interrupted at step \(r.steps); checkpoint: \(r.finalAdapter)" : "adapter: \(r.finalAdapter)")
         if let b = r.bestEvalLoss { print(String(format: "best validation loss %.4f (adapter in %@/best)", b, r.runDir)) }
         if !r.interrupted {
             print("loss curve: \(r.runDir)/loss_curve.svg, metrics: \(r.runDir)/metrics.jsonl")
             if let curve = try? sparklines(r.runDir + "/metrics.jsonl") { curve.forEach { print($0) } }
+        } else {
+            // Saved, but not finished: the exit code says so (130 Ctrl-C, 143 SIGTERM), so scripts stop here.
+            throw ExitCode(128 + (r.signal ?? 2))
         }
     }
 }

@@ -10,6 +10,7 @@ import Models
 import Records
 import TensorCore
 
+/// The signal that asked training to stop (SIGINT, SIGTERM), 0 while none has.
 nonisolated(unsafe) var stopSignal: Int32 = 0
 
 public struct TrainResult {
@@ -17,6 +18,8 @@ public struct TrainResult {
     public let finalAdapter: String
     public let steps: Int
     public let interrupted: Bool
+    /// The signal that stopped the run (SIGINT 2, SIGTERM 15), if one did.
+    public let signal: Int32?
     public let lastLoss: Double?
     public let bestEvalLoss: Double?
 }
@@ -34,13 +37,20 @@ public final class Trainer {
     var epoch = 0
     var batchInEpoch = 0
     var bestEvalLoss: Double? = nil
+    /// The checkpoint a resumed run continues from.
+    var restoredFrom: String?
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
     /// Test hook: called after each optimizer step; returning true stops the run as SIGINT would.
     public var shouldStop: (Int) -> Bool = { _ in false }
 
-    public init(config: TrainConfig, resumeFrom: String? = nil) throws {
+    public init(config: TrainConfig, resumeFrom: String? = nil, verifyData: Bool = true) throws {
         try config.validate()
         self.config = config
+        // A dataset made by `data build` is checked against its manifest; a hand-made data directory
+        // (train.jsonl + validation.jsonl, no manifest) is used as it is.
+        if verifyData, fileExists(config.data + "/manifest.json") {
+            _ = try DatasetManifest.verified(dir: config.data, hash: { try SHA256.hex(file: $0) })
+        }
         loaded = try LoadedModel.load(path: config.model)
         guard let m = loaded.model as? any TrainableLM else {
             throw TrainingError.notTrainable(model: config.model, architecture: loaded.config.architecture.rawValue)
@@ -91,12 +101,20 @@ public final class Trainer {
         do { try fm.createDirectory(atPath: run, withIntermediateDirectories: true) } catch {
             throw TrainingError.io(path: run, reason: "cannot create the run directory: \(error.localizedDescription)")
         }
+        removeLeftovers(run)
         try writeTextAtomically(try config.yaml(), to: run + "/config.yaml")
         let metricsPath = run + "/metrics.jsonl"
+        if step > 0, fileExists(metricsPath) {
+            // The log may run past the checkpoint resumed from: keep only the steps that will not be redone.
+            let kept = try RecordFile.readLines(TrainingLogLine.self, from: metricsPath).filter { $0.step <= step }
+            try RecordFile.writeLines(kept, to: metricsPath)
+        }
 
         stopSignal = 0
-        signal(SIGINT) { _ in stopSignal = 1 }
-        signal(SIGTERM) { _ in stopSignal = 1 }
+        // The first signal finishes the step and saves a checkpoint; a second one exits at once
+        // (128 + signal, as a shell reports it), the last saved checkpoint intact.
+        signal(SIGINT) { sig in if stopSignal != 0 { _exit(128 + sig) }; stopSignal = sig }
+        signal(SIGTERM) { sig in if stopSignal != 0 { _exit(128 + sig) }; stopSignal = sig }
         defer { signal(SIGINT, SIG_DFL); signal(SIGTERM, SIG_DFL) }
 
         let total = totalSteps
@@ -163,7 +181,8 @@ public final class Trainer {
         } else {
             finalDir = run + "/checkpoint-\(step)"
         }
-        return TrainResult(runDir: run, finalAdapter: finalDir, steps: step, interrupted: interrupted, lastLoss: lastLoss, bestEvalLoss: bestEvalLoss)
+        return TrainResult(runDir: run, finalAdapter: finalDir, steps: step, interrupted: interrupted, signal: stopSignal != 0 ? stopSignal : nil,
+                           lastLoss: lastLoss, bestEvalLoss: bestEvalLoss)
     }
 
     /// Validation loss over the first `eval_samples` examples and greedy exact-match on the first
@@ -199,8 +218,29 @@ public final class Trainer {
 
     // MARK: checkpoints
 
+    /// A temporary sibling for `dir`, hidden and named so that no `checkpoint-*` glob matches it and
+    /// a later run recognises it as a leftover of this trainer (`removeLeftovers`).
+    static func staging(_ dir: String) -> String {
+        let url = URL(fileURLWithPath: dir)
+        return url.deletingLastPathComponent().appendingPathComponent(".tmp-\(url.lastPathComponent)-\(getpid())").path
+    }
+
+    /// Removes what an earlier, killed run of this trainer left in `run`: its temporary and set-aside
+    /// directories (`.tmp-NAME-PID`, and the older `NAME.tmp-PID` / `NAME.old-PID` spellings).
+    func removeLeftovers(_ run: String) {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: run)) ?? [] {
+            let legacy = ["checkpoint-", "best", "final"].contains { name.hasPrefix($0) }
+                && (name.range(of: #"\.(tmp|old)-[0-9]+$"#, options: .regularExpression) != nil)
+            if name.hasPrefix(".tmp-") || name.hasPrefix(".old-") || legacy {
+                try? fm.removeItem(atPath: run + "/" + name)
+                log("removed \(run)/\(name), left by an interrupted run")
+            }
+        }
+    }
+
     func saveAdapterAtomically(to dir: String) throws {
-        let tmp = dir + ".tmp-\(getpid())"
+        let tmp = Self.staging(dir)
         try? FileManager.default.removeItem(atPath: tmp)
         try PEFTAdapter.save(lora, baseModel: config.model, to: tmp)
         try replace(dir, with: tmp)
@@ -209,7 +249,7 @@ public final class Trainer {
     /// checkpoint-STEP/: the adapter, optimizer moments, and trainer_state.json; written under a
     /// temporary name and renamed, so a crash mid-write leaves the previous checkpoint intact.
     func saveCheckpoint(_ run: String) throws {
-        let dir = run + "/checkpoint-\(step)", tmp = dir + ".tmp-\(getpid())"
+        let dir = run + "/checkpoint-\(step)", tmp = Self.staging(dir)
         try? FileManager.default.removeItem(atPath: tmp)
         try PEFTAdapter.save(lora, baseModel: config.model, to: tmp)
         try SafetensorsWriter.write(["exp_avg": ([optimizer.m.count], optimizer.m), "exp_avg_sq": ([optimizer.v.count], optimizer.v)],
@@ -224,16 +264,24 @@ public final class Trainer {
         if config.saveTotalLimit > 0 { for s in steps.dropLast(config.saveTotalLimit) { try? FileManager.default.removeItem(atPath: run + "/checkpoint-\(s)") } }
     }
 
-    /// Continues from RUN_DIR (its newest checkpoint) or from a checkpoint directory.
+    /// Continues from a checkpoint directory, or from RUN_DIR's newest checkpoint that reads back
+    /// whole — a checkpoint cut short by a crash is skipped, with a warning, for the one before it.
     func restore(_ path: String) throws {
-        var dir = path
-        if !FileManager.default.fileExists(atPath: dir + "/trainer_state.json") {
-            let all = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-            guard let last = all.compactMap({ $0.hasPrefix("checkpoint-") ? Int($0.dropFirst("checkpoint-".count)) : nil }).max() else {
-                throw TrainingError.noCheckpoint(path: path)
+        if fileExists(path + "/trainer_state.json") { return try restore(checkpoint: path) }
+        let all = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        let steps = all.compactMap { $0.hasPrefix("checkpoint-") ? Int($0.dropFirst("checkpoint-".count)) : nil }.sorted(by: >)
+        guard !steps.isEmpty else { throw TrainingError.noCheckpoint(path: path) }
+        var lastError: Error?
+        for s in steps {
+            do { return try restore(checkpoint: path + "/checkpoint-\(s)") } catch {
+                log("warning: cannot resume from \(path)/checkpoint-\(s): \(error); trying the one before")
+                lastError = error
             }
-            dir = path + "/checkpoint-\(last)"
         }
+        throw lastError ?? TrainingError.noCheckpoint(path: path)
+    }
+
+    func restore(checkpoint dir: String) throws {
         let state = try RecordFile.read(TrainerState.self, from: dir + "/trainer_state.json")
         let (s, e, b) = (state.globalStep, state.epoch, state.batchInEpoch)
         // Every counter must be one this run could have reached: the step within the run, one optimizer
@@ -265,12 +313,14 @@ public final class Trainer {
         epoch = e
         batchInEpoch = b
         bestEvalLoss = state.bestEvalLoss
+        restoredFrom = dir
         log("resuming from \(dir) at step \(s)")
     }
 
     func replace(_ dir: String, with tmp: String) throws {
         let fm = FileManager.default
-        let old = dir + ".old-\(getpid())"
+        let url = URL(fileURLWithPath: dir)
+        let old = url.deletingLastPathComponent().appendingPathComponent(".old-\(url.lastPathComponent)-\(getpid())").path
         do {
             if fm.fileExists(atPath: dir) { try fm.moveItem(atPath: dir, toPath: old) }
             try fm.moveItem(atPath: tmp, toPath: dir)

@@ -123,7 +123,9 @@ final class SpellingDataTests: XCTestCase {
         let planted = try String(contentsOfFile: out + "/validation.jsonl", encoding: .utf8)
             + #"{"word":"\#(test.first!)","split":"validation","task":"spelling","prompt":"p","completion":"c"}"# + "\n"
         try planted.write(toFile: out + "/validation.jsonl", atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try DatasetStats.read(out)) { XCTAssertTrue("\($0)".contains("share words"), "\($0)") }
+        // The manifest's SHA-256 catches the edit; without verification the disjointness check does.
+        XCTAssertThrowsError(try DatasetStats.read(out)) { XCTAssertTrue("\($0)".contains("validation.jsonl: its SHA-256"), "\($0)") }
+        XCTAssertThrowsError(try DatasetStats.read(out, verify: false)) { XCTAssertTrue("\($0)".contains("share words"), "\($0)") }
     }
 
     func testSameInputsAndSeedGiveIdenticalBytes() throws {
