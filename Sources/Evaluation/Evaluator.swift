@@ -189,6 +189,7 @@ public enum Evaluator {
         let t0 = now()
         var done = 0
         let results = try gen.generateContinuous(requests, slots: r.batchSize) { _, _ in
+            try Interruption.check()
             done += 1
             if done % max(1, requests.count / 10) == 0 || done == requests.count {
                 let el = now() - t0

@@ -101,7 +101,7 @@ public struct Generator: Sendable {
     /// Generates for many prompts with at most `slots` sequences in flight: each step is one
     /// forward pass that prefills newly admitted prompts and advances running ones together, and a
     /// finished sequence's slot goes to the next waiting prompt. `onFinish` gets (index, result).
-    public func generateContinuous(_ reqs: [GenerationRequest], slots: Int, onFinish: (Int, GenerationResult) -> Void = { _, _ in }) throws -> [GenerationResult] {
+    public func generateContinuous(_ reqs: [GenerationRequest], slots: Int, onFinish: (Int, GenerationResult) throws -> Void = { _, _ in }) throws -> [GenerationResult] {
         let cache = model.makeCache(slots: max(1, min(slots, reqs.count)))
         var results = [GenerationResult?](repeating: nil, count: reqs.count)
         var samplers = reqs.map { Sampler($0.sampling) }
@@ -125,11 +125,11 @@ public struct Generator: Sendable {
             _ = try model.forward(ForwardBatch(tokens: shared), cache: pc, logits: .last)
             prefixCache = pc
         }
-        func finish(_ slot: Int, _ i: Int, _ reason: GenerationResult.FinishReason) {
+        func finish(_ slot: Int, _ i: Int, _ reason: GenerationResult.FinishReason) throws {
             let r = GenerationResult(promptIds: reqs[i].promptIds, outputIds: outs[i], text: tokenizer.decode(outs[i], skipSpecial: true),
                                      finishReason: reason, prefillSeconds: 0, decodeSeconds: now() - t0)
             results[i] = r
-            onFinish(i, r)
+            try onFinish(i, r)
             running[slot] = nil
             pendingInput[slot] = nil
             cache.reset(slot: slot)
@@ -141,7 +141,7 @@ public struct Generator: Sendable {
                 while reqs[i].promptIds.count >= model.config.contextLength {
                     let r = GenerationResult(promptIds: reqs[i].promptIds, outputIds: [], text: "", finishReason: .length, prefillSeconds: 0, decodeSeconds: 0)
                     results[i] = r
-                    onFinish(i, r)
+                    try onFinish(i, r)
                     guard let next = waiting.popLast() else { i = -1; break }
                     i = next
                 }
@@ -164,12 +164,12 @@ public struct Generator: Sendable {
                 let i = running[slot]!
                 // The history only matters to the repetition penalty; skip building it otherwise (every step, every slot).
                 let tok = samplers[i].sample(logits.row(row), history: reqs[i].sampling.repetitionPenalty != 1 ? reqs[i].promptIds + outs[i] : [])
-                if reqs[i].stopTokenIds.contains(tok) { finish(slot, i, .stopToken); continue }
+                if reqs[i].stopTokenIds.contains(tok) { try finish(slot, i, .stopToken); continue }
                 outs[i].append(tok)
                 let limit = min(reqs[i].maxTokens, model.config.contextLength - reqs[i].promptIds.count)
-                if outs[i].count >= limit { finish(slot, i, .length); continue }
+                if outs[i].count >= limit { try finish(slot, i, .length); continue }
                 if !reqs[i].stopStrings.isEmpty, Self.stopStringCut(tokenizer.decode(outs[i], skipSpecial: true), reqs[i].stopStrings) != nil {
-                    finish(slot, i, .stopString); continue
+                    try finish(slot, i, .stopString); continue
                 }
                 pendingInput[slot] = [tok]
             }

@@ -49,6 +49,33 @@ public func writeTextAtomically(_ text: String, to path: String) throws(RecordEr
     try writeAtomically(Array(text.utf8), to: path)
 }
 
+/// Ctrl-C and SIGTERM for commands that stage outputs: the first signal is recorded, and the work
+/// loop stops at its next check (`Interruption.check()`), abandoning the staging directory on its
+/// error path; a second signal exits at once. The exit code is 128 + the signal, as shells report it.
+public enum Interruption {
+    nonisolated(unsafe) public static var signal: Int32 = 0
+
+    public struct Stopped: Error, CustomStringConvertible {
+        public let signal: Int32
+        public var description: String { "interrupted by signal \(signal); nothing was written" }
+    }
+
+    public static func install() {
+        Interruption.signal = 0
+        for s in [SIGINT, SIGTERM] { installHandler(s) }
+    }
+
+    /// Throws `Stopped` once a signal has arrived.
+    public static func check() throws {
+        if signal != 0 { throw Stopped(signal: signal) }
+    }
+}
+
+/// The C `signal` (the enum's own `signal` property shadows the name inside it).
+private func installHandler(_ s: Int32) {
+    _ = signal(s) { sig in if Interruption.signal != 0 { _exit(128 + sig) }; Interruption.signal = sig }
+}
+
 /// What kind of output a directory holds, and which entries of it are the command's own.
 public struct OutputKind: Sendable {
     public let name: String
@@ -120,6 +147,7 @@ public struct OutputDirectory: Sendable {
         } else if fileExists(out) {
             throw RecordError.refusedOutput(path: path, reason: "is a file")
         }
+        removeAbandonedStaging(of: out)
         let staging = out + ".tmp-\(getpid())"
         guard !fileExists(staging) else { throw RecordError.refusedOutput(path: path, reason: "would be staged in \(staging), which exists; remove it") }
         do { try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true) } catch {
@@ -127,6 +155,17 @@ public struct OutputDirectory: Sendable {
         }
         try writeTextAtomically(kind.name + "\n", to: staging + "/" + markerName)
         return OutputDirectory(path: out, staging: staging)
+    }
+
+    /// Staging directories of this output left by a process that no longer runs (killed outright):
+    /// named `OUT.tmp-PID` by this type, so they are ours to remove.
+    static func removeAbandonedStaging(of out: String) {
+        let url = URL(fileURLWithPath: out)
+        let parent = url.deletingLastPathComponent().path, prefix = url.lastPathComponent + ".tmp-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(atPath: parent + "/" + name)
+        }
     }
 
     /// A path inside the staging directory.

@@ -63,7 +63,12 @@ struct Eval: ParsableCommand {
         r.seed = seed
         r.chatTemplate = chatTemplate
         r.verifyData = !noVerify
-        let s = try Evaluator.run(r)
+        Interruption.install()
+        let s: EvaluationSummary
+        do { s = try Evaluator.run(r) } catch let stop as Interruption.Stopped {
+            FileHandle.standardError.write(Data("\(stop)\n".utf8))
+            throw ExitCode(128 + stop.signal)
+        }
         if json { try printJSON(s); return }
         for k in s.metrics.keys.sorted() {
             guard let m = s.metrics[k] else { continue }

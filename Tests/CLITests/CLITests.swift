@@ -161,6 +161,36 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: modelCopy + "/model.gguf"))
     }
 
+    /// Ctrl-C during training: the step finishes, a checkpoint is saved, and the exit code says the
+    /// run was interrupted (130), so `make` and scripts stop; --resume then finishes it.
+    func testInterruptedTrainingExitsNonZeroAndResumes() throws {
+        let binary = TestPaths.root + "/.build/debug/strawberry"
+        guard FileManager.default.isExecutableFile(atPath: binary) else { throw XCTSkip("\(binary) is not built") }
+        let model = TestPaths.fixtures + "/models/llama"
+        let data = tinyDataset("cli-signal-data", validation: 2, test: 2)
+        let run = tmp("signal-run")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["train", "--config", TestPaths.root + "/configs/train-smollm2.yaml", "--set", "model=\(model)", "--set", "data=\(data)",
+                       "--set", "output_dir=\(run)", "--set", "max_steps=100000", "--set", "batch_size=2", "--set", "chat_template=false",
+                       "--set", "eval_steps=0", "--set", "save_steps=0", "--set", "logging_steps=1"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // Wait for the first logged step, then interrupt.
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, !((try? String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)) ?? "").contains("\"step\":2") {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        p.interrupt()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationReason, .exit)
+        XCTAssertEqual(p.terminationStatus, 130)
+        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: run).filter { $0.hasPrefix("checkpoint-") }
+        XCTAssertEqual(checkpoints.count, 1, "\(checkpoints)")
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: run).contains { $0.contains(".tmp") || $0.hasPrefix(".old") })
+    }
+
     func testOutOfRangeNumbersAreUsageErrors() {
         let m = ["--model", "m.gguf", "--prompt", "hi"]
         for bad in [["generate"] + m + ["--temperature", "-1"], ["generate"] + m + ["--temperature", "nan"], ["generate"] + m + ["--top-p", "2"],
