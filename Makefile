@@ -7,7 +7,7 @@ APT_PACKAGES := libopenblas-dev wamerican pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/release/strawberry
 
-.PHONY: deps assets build test demo bench fixtures clean
+.PHONY: deps assets build test demo bench fixtures clean fuzz-build fuzz fuzz-smoke sanitize
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -58,5 +58,25 @@ fixtures: assets
 	  && python3 make_fixtures.py $(abspath $(ASSETS)) \
 	  && python3 make_gguf_fixtures.py
 
+# libFuzzer targets for every reader of untrusted input (fuzz/, docs/reliability.md).
+FUZZ_TARGETS := gguf safetensors tokenizer_json chat_template json train_config eval_jsonl
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?= -1
+
+fuzz-build: deps
+	swift build --package-path fuzz --scratch-path .build-fuzz --target StrawberryFuzz -Xswiftc -sanitize=fuzzer,address
+	./scripts/fuzz-link.sh
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do echo "== $$t"; ./scripts/fuzz.sh $$t $(FUZZ_SECONDS) $(FUZZ_RUNS) || exit 1; done
+
+# A short run of every target (CI).
+fuzz-smoke: fuzz-build
+	@for t in $(FUZZ_TARGETS); do echo "== $$t"; ./scripts/fuzz.sh $$t 15 || exit 1; done
+
+# The test suite under AddressSanitizer and UndefinedBehaviorSanitizer's Swift checks.
+sanitize: deps assets
+	STRAWBERRY_ASSETS=$(abspath $(ASSETS)) swift test --disable-swift-testing --scratch-path .build-sanitize --sanitize=address --sanitize=undefined
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz .build-sanitize

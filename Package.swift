@@ -17,6 +17,10 @@ let package = Package(
     products: [
         .executable(name: "strawberry", targets: ["strawberry"]),
         .library(name: "StrawberryEngine", targets: ["TensorCore", "ModelFormats", "Tokenization", "Models", "Generation"]),
+        // Artifacts alone (release, publishing and serving code read them without the engine).
+        .library(name: "StrawberryRecords", targets: ["Records"]),
+        // What the fuzz targets (fuzz/) exercise.
+        .library(name: "StrawberryInputs", targets: ["Records", "ModelFormats", "Tokenization", "Models", "Training", "Evaluation", "SpellingData"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -100,6 +100,11 @@ public struct LoRAState: Sendable {
                 offset += config.r * (l.inFeatures + l.outFeatures)
             }
         }
+        // A rank above a layer's smaller dimension adds parameters but no expressiveness (PEFT would
+        // accept it; it is almost always a typo, and it multiplies memory).
+        if let narrow = modules.first(where: { config.r > min($0.inFeatures, $0.outFeatures) }) {
+            throw .badValue(key: "r", value: "\(config.r)", expected: "at most \(min(narrow.inFeatures, narrow.outFeatures)), the smaller dimension of \(narrow.kind)")
+        }
         let unmatched = Set(targets).subtracting(matched)
         guard unmatched.isEmpty else {
             throw .unmatchedTargets(unmatched.sorted(), architecture: c.architecture.rawValue, available: layers.map(\.module))

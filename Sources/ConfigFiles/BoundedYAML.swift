@@ -11,6 +11,8 @@ public enum BoundedYAML {
 
     /// The document's root node (nil for an empty document), refused when larger than the bounds.
     public static func compose(_ text: String, maxNodes: Int = 100_000, maxDepth: Int = 32) throws -> Node? {
+        // A UTF-8 byte-order mark (some editors write one) is not part of the document.
+        let text = text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text
         guard let node = try Yams.compose(yaml: text) else { return nil }
         var budget = maxNodes
         guard node.fits(budget: &budget, depth: maxDepth) else { throw TooLarge(maxNodes: maxNodes, maxDepth: maxDepth) }

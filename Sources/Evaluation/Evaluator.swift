@@ -74,6 +74,10 @@ public enum Evaluator {
                 let questions = try RecordFile.readLines(Question.self, from: path, limit: r.limit)
                 if questions.isEmpty && (r.limit ?? 1) > 0 { throw EvaluationError.noQuestions(reason: "\(path) holds no questions; is the dataset complete?") }
                 for q in questions {
+                    // A question with no prompt, or a position outside its word, is not one the builder writes.
+                    guard !q.prompt.isEmpty, q.facts.position.map({ p in (1...max(q.facts.wordLength ?? Int.max, 1)).contains(p) }) ?? true else {
+                        throw EvaluationError.noQuestions(reason: "\(path): question \(q.id) has an empty prompt or a position outside its word")
+                    }
                     var facts = q.facts
                     facts.other = [:]
                     items.append(EvalItem(id: q.id, task: task, style: style.rawValue, prompt: q.prompt, gold: q.answer, word: q.facts.word, metadata: facts))

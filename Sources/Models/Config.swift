@@ -13,6 +13,7 @@ public enum ModelError: Error, CustomStringConvertible {
     case notAModel(path: String)
     /// A LoRA update addressed a weight the model does not have (an adapter for another architecture).
     case noSuchLinear(weight: String, layer: Int)
+    case nonFiniteWeights(path: String, tensor: String)
     case shapeMismatch(expected: String, found: [Int])
 
     public var description: String {
@@ -29,6 +30,7 @@ public enum ModelError: Error, CustomStringConvertible {
             return lines.joined(separator: "\n")
         case .tokenOutOfRange(let id, let v): return "token id \(id) is outside the vocabulary (0..<\(v))."
         case .contextExceeded(let p, let l): return "position \(p) exceeds the model's context length \(l); use a shorter prompt or fewer new tokens."
+        case .nonFiniteWeights(let p, let t): return "\(p): tensor \(t) holds NaN or infinite values; the file is corrupt. Download or convert it again."
         case .noSuchLinear(let w, let l): return "block \(l) has no linear weight '\(w)'; is the adapter for another architecture or size?"
         case .shapeMismatch(let e, let f): return "a weight update of shape \(f) does not fit \(e); is the adapter for another model size?"
         case .notAModel(let p):

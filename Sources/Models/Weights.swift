@@ -34,7 +34,12 @@ public struct WeightTable {
             throw ModelError.weights(path: source.path, missing: missing, unexpected: unexpected, misshaped: misshaped)
         }
         var out: [String: Tensor] = [:]
-        for (name, _) in expected { out[name] = try source.load(name) }
+        for (name, _) in expected {
+            let t = try source.load(name)
+            // NaN or infinite weights make every logit NaN: refuse the file instead of generating garbage.
+            guard t.storage.allSatisfy(\.isFinite) else { throw ModelError.nonFiniteWeights(path: source.path, tensor: name) }
+            out[name] = t
+        }
         return out
     }
 }

@@ -139,7 +139,8 @@ public enum DatasetBuilder {
             }
             throw DatasetError.unreadable(path: path, hint: "the word list must be UTF-8 text, one word per line")
         }
-        return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let body = text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text   // a byte-order mark is not a word
+        return body.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     static func tokenizerIdentity(_ path: String, _ t: Tokenizer) throws -> TokenizerIdentity {

@@ -128,6 +128,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         func need(_ ok: Bool, _ key: String, _ value: Any, _ expected: String) throws(TrainingError) {
             if !ok { throw .badValue(key: key, value: "\(value)", expected: expected) }
         }
+        for (key, path) in [("model", model), ("data", data), ("output_dir", outputDir)] {
+            try need(!path.trimmingCharacters(in: .whitespaces).isEmpty, key, "\"\(path)\"", "a path")
+        }
         try need((1...4096).contains(batchSize), "batch_size", batchSize, "an integer in 1...4096")
         try need((1...4096).contains(gradientAccumulationSteps), "gradient_accumulation_steps", gradientAccumulationSteps, "an integer in 1...4096")
         try need(maxSteps <= 10_000_000, "max_steps", maxSteps, "at most 10,000,000 (≤ 0 means train num_epochs)")

@@ -66,6 +66,7 @@ public final class Trainer {
         validation = try TrainingData.readPairs(config.data + "/validation.jsonl")
             .map { try encoder.encode(prompt: $0.prompt, completion: $0.completion) }.filter { $0.labels.contains { $0 >= 0 } }
             .prefix(max(config.evalSamples, config.generationCheckSamples)).map { $0 }
+        guard !allTrain.isEmpty else { throw TrainingError.emptyData(path: config.data + "/train.jsonl") }
         guard !train.isEmpty else { throw TrainingError.noExamples(path: config.data + "/train.jsonl", maxLength: encoder.maxLength) }
         if allTrain.count > train.count { log("dropped \(allTrain.count - train.count) training examples longer than max_length \(encoder.maxLength)") }
         if let resumeFrom { try restore(resumeFrom) }

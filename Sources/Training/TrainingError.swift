@@ -12,6 +12,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case adapter(AdapterError)
     case notTrainable(model: String, architecture: String)
     case noExamples(path: String, maxLength: Int)
+    case emptyData(path: String)
     case noCheckpoint(path: String)
     case outputExists(path: String)
     case checkpointMismatch(path: String, reason: String)
@@ -28,6 +29,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         case .badValue(let k, let v, let e): return "config \(k) = \(v): expected \(e)."
         case .adapter(let e): return e.description
         case .notTrainable(let m, let a): return "\(m): LoRA training is not implemented for the \(a) architecture."
+        case .emptyData(let p): return "\(p) holds no examples; build a dataset with `strawberry data build` and point `data` at it."
         case .noExamples(let p, let n):
             return "\(p) has no example whose completion fits in max_length \(n); raise max_length or check chat_template."
         case .outputExists(let p):

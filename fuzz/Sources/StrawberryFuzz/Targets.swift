@@ -1,0 +1,76 @@
+// Fuzz targets: each takes arbitrary bytes to one reader of untrusted input and requires that it
+// either succeeds or throws — a crash, a trap, a hang or an address-sanitizer report is a finding.
+// FUZZ_TARGET picks the reader: gguf, safetensors, tokenizer_json, chat_template, json,
+// train_config, eval_jsonl.
+import Evaluation
+import Foundation
+import ModelFormats
+import Models
+import Records
+import Tokenization
+import Training
+
+/// File-based readers get the bytes through a file in /dev/shm (memory), as they would from disk.
+let scratch: String = {
+    let dir = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+    return dir + "/strawberry-fuzz-\(getpid())"
+}()
+
+func withFile(_ bytes: UnsafeRawBufferPointer, suffix: String, _ body: (String) throws -> Void) {
+    let path = scratch + suffix
+    guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { return }
+    try? body(path)
+}
+
+let target = ProcessInfo.processInfo.environment["FUZZ_TARGET"] ?? "json"
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let bytes = UnsafeRawBufferPointer(start: data, count: size)
+    switch target {
+    case "gguf":
+        withFile(bytes, suffix: ".gguf") { path in
+            let f = try GGUFFile(path: path)
+            for t in f.tensors.prefix(4) {
+                var n = 1, overflow = false
+                for d in t.shape { (n, overflow) = n.multipliedReportingOverflow(by: max(d, 0)); if overflow { break } }
+                if !overflow, n <= 1 << 16 { _ = try? f.float32(t.name) }
+            }
+            _ = try? ModelConfig.gguf(f)
+            if let tok = try? Tokenizer.gguf(f) { _ = tok.encode("How many r's are in 'strawberry'?") }
+        }
+    case "safetensors":
+        withFile(bytes, suffix: ".safetensors") { path in
+            let f = try SafetensorsFile(path: path)
+            for t in f.tensors.prefix(4) { _ = try? f.float32(t.name) }
+        }
+    case "tokenizer_json":
+        withFile(bytes, suffix: ".json") { path in
+            let tok = try Tokenizer.huggingFace(path: path)
+            let ids = tok.encode("Spell 'strawberry', naïve 123 🍓")
+            _ = tok.decode(ids)
+        }
+    case "chat_template":
+        let source = String(decoding: bytes, as: UTF8.self)
+        if let t = try? ChatTemplate(source) {
+            _ = try? t.render([ChatMessage(role: "system", content: "s"), ChatMessage(role: "user", content: "How many r's?")],
+                              addGenerationPrompt: true, enableThinking: size % 2 == 0)
+        }
+    case "json":
+        _ = try? JSONParser.parse(bytes)
+    case "train_config":
+        withFile(bytes, suffix: ".yaml") { path in
+            let c = try TrainConfig.resolve(yamlPath: path, overrides: [])
+            try c.validate()
+        }
+    case "eval_jsonl":
+        withFile(bytes, suffix: ".jsonl") { path in
+            _ = try? RecordFile.readLines(EvaluatedItem.self, from: path)
+            _ = try? RecordFile.readLines(Question.self, from: path)
+            _ = try? RecordFile.read(EvaluationSummary.self, from: path)
+        }
+    default:
+        fatalError("unknown FUZZ_TARGET \(target)")
+    }
+    return 0
+}
