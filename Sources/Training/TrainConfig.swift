@@ -134,8 +134,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         try need((1...4096).contains(batchSize), "batch_size", batchSize, "an integer in 1...4096")
         try need((1...4096).contains(gradientAccumulationSteps), "gradient_accumulation_steps", gradientAccumulationSteps, "an integer in 1...4096")
         try need(maxSteps <= 10_000_000, "max_steps", maxSteps, "at most 10,000,000 (≤ 0 means train num_epochs)")
-        try need(maxSteps > 0 || (numEpochs.isFinite && numEpochs > 0 && numEpochs <= 10_000), "num_epochs", numEpochs,
-                 "a number in (0, 10000] when max_steps ≤ 0")
+        try need(numEpochs.isFinite && numEpochs >= 0 && numEpochs <= 10_000, "num_epochs", numEpochs, "a number in [0, 10000]")
+        try need(maxSteps > 0 || numEpochs > 0, "num_epochs", numEpochs, "a number > 0 when max_steps ≤ 0")
         try need(learningRate.isFinite && learningRate > 0 && learningRate < 1, "learning_rate", learningRate, "a number in (0, 1)")
         try need((0...10_000_000).contains(warmupSteps), "warmup_steps", warmupSteps, "an integer ≥ 0")
         try need(weightDecay.isFinite && weightDecay >= 0 && weightDecay < 1, "weight_decay", weightDecay, "a number in [0, 1)")

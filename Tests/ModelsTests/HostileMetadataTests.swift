@@ -35,4 +35,17 @@ final class HostileMetadataTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("not a model"), "\($0)")
         }
     }
+
+    /// NaN weights make every logit NaN: the file is refused, naming the tensor.
+    func testNonFiniteWeightsAreRefused() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nan-model-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.copyItem(atPath: TestPaths.fixtures + "/models/llama", toPath: dir)
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/model.safetensors")))
+        let headerLength = bytes[0..<8].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        let nan = withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { Array($0) }
+        for i in 0..<4 { bytes[8 + headerLength + i] = nan[i] }   // the first float of the data buffer
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/model.safetensors"))
+        XCTAssertThrowsError(try LoadedModel.load(path: dir)) { XCTAssertTrue("\($0)".contains("NaN"), "\($0)") }
+    }
 }

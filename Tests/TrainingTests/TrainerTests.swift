@@ -42,6 +42,29 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(again, TrainConfig())
     }
 
+    /// Every number a config can carry is range-checked before anything is sized or trained from it;
+    /// the error names the key. A YAML alias bomb is refused before it is expanded.
+    func testHostileConfigValuesAreRefused() throws {
+        for bad in ["batch_size=9223372036854775807", "batch_size=0", "eval_samples=-1", "generation_check_samples=-5", "num_epochs=.inf",
+                    "num_epochs=1e300", "max_steps=-1\nnum_epochs=0", "lora.r=4611686018427387904", "lora.r=1000000000000", "lora.r=0",
+                    "adam_beta1=1", "adam_beta2=-0.1", "learning_rate=.nan", "max_grad_norm=0", "lora.dropout=1", "lora.alpha=1e300",
+                    "output_dir=", "warmup_steps=-3"] {
+            let overrides = bad.split(separator: "\n").map(String.init)
+            XCTAssertThrowsError(try TrainConfig.resolve(yamlPath: nil, overrides: overrides).validate(), bad) { e in
+                let key = String(bad.prefix { $0 != "=" }.split(separator: ".").last ?? "")
+                XCTAssertTrue("\(e)".contains(key), "\(bad): \(e)")
+            }
+        }
+        let bomb = tmp("bomb.yaml")
+        var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for i in 1..<12 { yaml += "a\(i): &a\(i) [*a\(i - 1), *a\(i - 1), *a\(i - 1), *a\(i - 1), *a\(i - 1), *a\(i - 1), *a\(i - 1), *a\(i - 1), *a\(i - 1), *a\(i - 1)]\n" }
+        try yaml.write(toFile: bomb, atomically: true, encoding: .utf8)
+        let t0 = Date()
+        XCTAssertThrowsError(try TrainConfig.resolve(yamlPath: bomb, overrides: [])) { XCTAssertTrue("\($0)".contains("aliases"), "\($0)") }
+        XCTAssertThrowsError(try DatasetConfig.load(yamlPath: bomb)) { XCTAssertTrue("\($0)".contains("aliases"), "\($0)") }
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 5)
+    }
+
     func testTrainingLowersLossAndWritesARunDirectory() throws {
         let out = tmp("run")
         let t = try Trainer(config: try config(out, steps: 16))
@@ -96,11 +119,19 @@ final class TrainerTests: XCTestCase {
             try good.replacingOccurrences(of: from, with: to).write(toFile: statePath, atomically: true, encoding: .utf8)
             XCTAssertThrowsError(try Trainer(config: try config(b), resumeFrom: b + "/checkpoint-5")) { XCTAssertTrue("\($0)".contains("trainer_state.json"), "\($0)") }
         }
+        // Leftovers of a run killed mid-save are removed on resume (they are the trainer's by name).
+        for leftover in [".tmp-checkpoint-6-99999", "checkpoint-6.tmp-99999", ".old-best-99999"] {
+            try FileManager.default.createDirectory(atPath: b + "/" + leftover, withIntermediateDirectories: true)
+        }
         // From the run directory, a broken newest checkpoint is skipped for the one before it, and the
         // run still ends exactly where the uninterrupted one did.
         let resumed = try Trainer(config: try config(b), resumeFrom: b)
         resumed.log = { _ in }
         _ = try resumed.run()
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: b).contains { $0.contains("99999") })
+        // The log has each step once, however often the run was resumed.
+        let steps = try RecordFile.readLines(TrainingLogLine.self, from: b + "/metrics.jsonl").map(\.step)
+        XCTAssertEqual(steps, Array(Set(steps)).sorted())
         for f in ["final/adapter_model.safetensors", "final/adapter_config.json"] {
             XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: a + "/" + f)), try Data(contentsOf: URL(fileURLWithPath: b + "/" + f)), f)
         }
