@@ -38,6 +38,9 @@ public enum PEFTAdapter {
         if !c.rankPattern.isEmpty { throw AdapterError.unsupported(path: path, feature: "rank_pattern") }
         if !c.alphaPattern.isEmpty { throw AdapterError.unsupported(path: path, feature: "alpha_pattern") }
         if case .regex(let r) = c.targetModules { throw AdapterError.unsupported(path: path, feature: "a regular-expression target_modules ('\(r)')") }
+        if c.layersToTransform != nil || c.layersPattern != nil { throw AdapterError.unsupported(path: path, feature: "layers_to_transform / layers_pattern") }
+        if c.modulesToSave != nil { throw AdapterError.unsupported(path: path, feature: "modules_to_save (fully trained extra modules)") }
+        if c.bias != "none" { throw AdapterError.unsupported(path: path, feature: "bias '\(c.bias)'") }
         return c
     }
 
@@ -45,6 +48,10 @@ public enum PEFTAdapter {
     public static func load(_ dir: String, model: ModelConfig) throws -> LoRAState {
         let pc = try config(dir)
         guard case .names(let targets) = pc.targetModules else { throw AdapterError.notAnAdapter(path: dir) }
+        // fan_in_fan_out says how the base model stores its linear weights; it must match the architecture.
+        guard pc.fanInFanOut == model.architecture.descriptor.conv1DWeights else {
+            throw AdapterError.badConfig(path: dir + "/adapter_config.json", reason: "fan_in_fan_out is \(pc.fanInFanOut), but \(model.architecture) stores its weights \(model.architecture.descriptor.conv1DWeights ? "[in, out]" : "[out, in]"); is the adapter for another model?")
+        }
         let st = try SafetensorsFile(path: dir + "/adapter_model.safetensors")
         let cfg = LoRAConfig(r: pc.r, alpha: pc.loraAlpha, dropout: pc.loraDropout.isFinite ? min(max(pc.loraDropout, 0), 0.99) : 0,
                              targetModules: targets, useRSLoRA: pc.useRSLoRA)

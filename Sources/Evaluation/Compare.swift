@@ -17,6 +17,10 @@ public struct EvalRun: Sendable {
         self.dir = dir
         summary = try RecordFile.read(EvaluationSummary.self, from: dir + "/metrics.json")
         items = try RecordFile.readLines(EvaluatedItem.self, from: dir + "/items.jsonl")
+        var seen = Set<String>()
+        for (i, r) in items.enumerated() where !seen.insert(r.pairKey).inserted {
+            throw EvaluationError.incomplete(dir: dir, reason: "items.jsonl line \(i + 1) repeats item \(r.id) (mode \(r.mode), sample \(r.sample))")
+        }
         // A file cut at a line boundary is still valid JSONL: the counts metrics.json recorded catch it.
         guard items.count == summary.generations else {
             throw EvaluationError.incomplete(dir: dir, reason: "items.jsonl has \(items.count) items, metrics.json counts \(summary.generations) generations")
@@ -92,8 +96,13 @@ public enum Compare {
     public static func trajectory(_ dir: String) throws -> Trajectory? {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return nil }
         var points: [Trajectory.Point] = []
-        for n in names where n.hasPrefix("checkpoint-") {
-            guard let step = Int(n.dropFirst("checkpoint-".count)) else { continue }
+        var steps = Set<Int>()
+        for n in names.sorted() where n.hasPrefix("checkpoint-") {
+            let digits = n.dropFirst("checkpoint-".count)
+            guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), let step = Int(digits) else {
+                throw EvaluationError.notAnEvaluation(dir: dir + "/" + n, missing: "a step number in its name (checkpoint-STEP)")
+            }
+            guard steps.insert(step).inserted else { throw EvaluationError.notAnEvaluation(dir: dir + "/" + n, missing: "a step of its own (another directory has step \(step))") }
             let run = try EvalRun(dir: dir + "/" + n)
             var acc: [String: Double] = [:]
             for task in EvalTask.allCases.map(\.rawValue) {

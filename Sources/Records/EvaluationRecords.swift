@@ -79,6 +79,9 @@ public struct EvaluatedItem: Codable, Equatable, Sendable {
         spelledWordCorrectly = try c.decodeIfPresent(Bool.self, forKey: .spelledWordCorrectly)
         let s = try decoder.container(keyedBy: SpellingScores.CodingKeys.self)
         spelling = s.contains(.characterAccuracy) ? try SpellingScores(from: decoder) : nil
+        if let sc = spelling, let bad = SpellingScores.CodingKeys.allCases.first(where: { !(0...1).contains(sc[$0]) }) {
+            throw DecodingError.dataCorruptedError(forKey: bad, in: s, debugDescription: "expected a score in [0, 1], found \(sc[bad])")
+        }
     }
 
     public func encode(to encoder: Encoder) throws {

@@ -78,6 +78,10 @@ public struct PEFTAdapterConfig: Codable, Equatable, Sendable {
     public var rankPattern: [String: JSONValue]
     public var alphaPattern: [String: JSONValue]
     public var bias: String
+    /// PEFT features Strawberry does not apply; read so that an adapter using them is refused, not misapplied.
+    public var layersToTransform: JSONValue?
+    public var layersPattern: JSONValue?
+    public var modulesToSave: JSONValue?
 
     public enum TargetModules: Codable, Equatable, Sendable {
         case names([String])
@@ -96,6 +100,7 @@ public struct PEFTAdapterConfig: Codable, Equatable, Sendable {
         case r, loraAlpha = "lora_alpha", loraDropout = "lora_dropout", targetModules = "target_modules", useRSLoRA = "use_rslora"
         case useDoRA = "use_dora", peftType = "peft_type", taskType = "task_type", baseModelNameOrPath = "base_model_name_or_path"
         case fanInFanOut = "fan_in_fan_out", rankPattern = "rank_pattern", alphaPattern = "alpha_pattern", bias
+        case layersToTransform = "layers_to_transform", layersPattern = "layers_pattern", modulesToSave = "modules_to_save"
     }
 
     public init(r: Int, loraAlpha: Double, loraDropout: Double, targetModules: [String], useRSLoRA: Bool, baseModel: String, fanInFanOut: Bool) {
@@ -129,6 +134,13 @@ public struct PEFTAdapterConfig: Codable, Equatable, Sendable {
         rankPattern = try c.decodeIfPresent([String: JSONValue].self, forKey: .rankPattern) ?? [:]
         alphaPattern = try c.decodeIfPresent([String: JSONValue].self, forKey: .alphaPattern) ?? [:]
         bias = try c.decodeIfPresent(String.self, forKey: .bias) ?? "none"
+        func present(_ k: CodingKeys) throws -> JSONValue? {
+            let v = try c.decodeIfPresent(JSONValue.self, forKey: k)
+            return v == .null ? nil : v
+        }
+        layersToTransform = try present(.layersToTransform)
+        layersPattern = try present(.layersPattern)
+        modulesToSave = try present(.modulesToSave)
     }
 
     /// PEFT's full key set, with its defaults for what LoRA here does not use.

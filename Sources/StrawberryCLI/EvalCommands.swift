@@ -108,6 +108,9 @@ struct CompareCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let trainingRun, !fileExists(trainingRun + "/metrics.jsonl") {
+            throw ValidationError("--run \(trainingRun) has no metrics.jsonl; give the output_dir of a `strawberry train` run")
+        }
         // Everything is read and checked before the first report file is written.
         let b = try EvalRun(dir: base), f = try EvalRun(dir: finetuned)
         var c = try Compare.run(base: b, finetuned: f, trainingRun: trainingRun)

@@ -297,7 +297,7 @@ public final class Trainer {
             throw TrainingError.checkpointMismatch(path: dir + "/trainer_state.json", reason: "it was trained with seed \(state.seed), the config says \(config.seed)")
         }
         var restored = try PEFTAdapter.load(dir, model: loaded.config)
-        guard restored.modules == lora.modules else {
+        guard restored.modules == lora.modules, restored.config.alpha == lora.config.alpha, restored.config.useRSLoRA == lora.config.useRSLoRA else {
             throw TrainingError.checkpointMismatch(path: dir, reason: "the adapter's layout differs from the config's LoRA settings")
         }
         lora.values = restored.values
