@@ -24,6 +24,6 @@ esac
 for s in "${seeds[@]}"; do cp -n "$s" "$out/corpus/" 2>/dev/null || true; done
 # Bounded per input (10 s, 2 GiB) so a hang or a runaway allocation is a finding, not a stuck run.
 FUZZ_TARGET=$target ASAN_OPTIONS=detect_leaks=0 "$bin" "$out/corpus" -max_total_time="$seconds" -runs="$runs" \
-  -timeout=10 -rss_limit_mb=2048 -max_len=131072 -print_final_stats=1 -artifact_prefix="$out/" 2>&1 | tee "$out/last-run.log" \
+  -seed="${FUZZ_SEED:-0}" -timeout=10 -rss_limit_mb=2048 -max_len=131072 -print_final_stats=1 -artifact_prefix="$out/" 2>&1 | tee "$out/last-run.log" \
   | grep -E "^(#[0-9]+ +DONE|stat::|==[0-9]+==ERROR|SUMMARY|Done [0-9]+ runs|INFO: -max_total_time)" || true
 exit "${PIPESTATUS[0]}"
