@@ -93,6 +93,19 @@ final class GradientParityTests: XCTestCase {
         let back = try PEFTAdapter.load(dir, model: try LoadedModel.load(path: TestPaths.fixtures + "/models/gpt2").config)
         XCTAssertEqual(back.values, lora.values)
         XCTAssertEqual(back.config.targetModules, ["c_attn", "c_fc", "c_proj"])
+        // A downloaded adapter_config.json with absurd numbers is refused, naming the file, before anything is sized.
+        let good = try String(contentsOfFile: dir + "/adapter_config.json", encoding: .utf8)
+        let gpt2 = try LoadedModel.load(path: TestPaths.fixtures + "/models/gpt2").config
+        for (key, value) in [("r", 4611686018427387904 as Any), ("r", 0), ("r", 1e12), ("lora_alpha", 1e308), ("lora_alpha", -1),
+                             ("bias", "all"), ("fan_in_fan_out", false), ("layers_to_transform", [0])] {
+            var cfg = try JSONSerialization.jsonObject(with: Data(good.utf8)) as! [String: Any]
+            cfg[key] = value
+            try JSONSerialization.data(withJSONObject: cfg).write(to: URL(fileURLWithPath: dir + "/adapter_config.json"))
+            XCTAssertThrowsError(try PEFTAdapter.load(dir, model: gpt2), "\(key)=\(value)") {
+                XCTAssertTrue("\($0)".contains("adapter_config.json"), "\(key)=\(value): \($0)")
+            }
+        }
+        try good.write(toFile: dir + "/adapter_config.json", atomically: true, encoding: .utf8)
         let json = try TestPaths.loadJSON(dir + "/adapter_config.json") as! [String: Any]
         XCTAssertEqual(json["fan_in_fan_out"] as? Bool, true)
         XCTAssertEqual(json["peft_type"] as? String, "LORA")
