@@ -25,8 +25,11 @@ public struct EvalRun: Sendable {
         guard items.count == summary.generations else {
             throw EvaluationError.incomplete(dir: dir, reason: "items.jsonl has \(items.count) items, metrics.json counts \(summary.generations) generations")
         }
-        for (group, rs) in Aggregation.groups(items) where summary.metrics[group]?.n != rs.count {
-            throw EvaluationError.incomplete(dir: dir, reason: "items.jsonl has \(rs.count) items in \(group), metrics.json counts \(summary.metrics[group]?.n ?? 0)")
+        for (group, rs) in Aggregation.groups(items) {
+            let correct = rs.filter(\.correct).count
+            guard summary.metrics[group]?.n == rs.count, summary.metrics[group]?.correct == correct else {
+                throw EvaluationError.incomplete(dir: dir, reason: "items.jsonl has \(rs.count) items (\(correct) correct) in \(group), metrics.json counts \(summary.metrics[group]?.n ?? 0) (\(summary.metrics[group]?.correct ?? 0) correct)")
+            }
         }
     }
 

@@ -74,7 +74,15 @@ public struct LoadedModel: Sendable {
         // tokenizer_config.json (or chat_template.jinja) carries the template and the special tokens' roles.
         var template: String? = nil
         var stops = Set<Int>()
-        if fileExists(dir + "/tokenizer_config.json"), let tc = try? JSONParser.parse(try readText(dir + "/tokenizer_config.json")) {
+        if fileExists(dir + "/tokenizer_config.json") {
+            // A broken tokenizer_config.json is an error, not a silently missing chat template.
+            let tc: JSONValue
+            do { tc = try JSONParser.parse(try readText(dir + "/tokenizer_config.json")) } catch {
+                throw ModelError.badConfig(path: dir + "/tokenizer_config.json", reason: "\(error)")
+            }
+            if let t = tc["chat_template"], t != .null, t.string == nil {
+                throw ModelError.badConfig(path: dir + "/tokenizer_config.json", reason: "chat_template is not a string (a list of named templates is not supported)")
+            }
             template = tc["chat_template"]?.string
             if let eos = tc["eos_token"]?.string ?? tc["eos_token"]?["content"]?.string, let id = tokenizer.id(of: eos) {
                 tokenizer.eosId = id

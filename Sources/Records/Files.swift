@@ -62,7 +62,8 @@ public enum Interruption {
 
     public static func install() {
         Interruption.signal = 0
-        for s in [SIGINT, SIGTERM] { installHandler(s) }
+        for s in [SIGINT, SIGTERM, SIGHUP] { installHandler(s) }
+        ignoreBrokenPipes()
     }
 
     /// Throws `Stopped` once a signal has arrived.
@@ -72,34 +73,43 @@ public enum Interruption {
 }
 
 /// The C `signal` (the enum's own `signal` property shadows the name inside it).
+/// A closed stdout (`… | head`) makes writes fail instead of killing the process mid-work.
+private func ignoreBrokenPipes() { _ = signal(SIGPIPE, SIG_IGN) }
+
 private func installHandler(_ s: Int32) {
     _ = signal(s) { sig in if Interruption.signal != 0 { _exit(128 + sig) }; Interruption.signal = sig }
 }
 
-/// What kind of output a directory holds, and which entries of it are the command's own.
+/// What kind of output a directory holds, and how to recognise one written before outputs
+/// recorded their own files.
 public struct OutputKind: Sendable {
     public let name: String
-    /// Whether an entry (a file or directory name) is one this command writes.
-    public let owns: @Sendable (String) -> Bool
-    /// A file that marks an output written before `.strawberry` existed (nil: no such outputs).
-    public let legacyMarker: String?
+    /// For an output without a `.strawberry` marker (written by an earlier version): the files it
+    /// consists of (relative paths), given the directory; nil when there are no such outputs.
+    public let legacyFiles: (@Sendable (String) -> Set<String>?)?
+    /// Files a legacy output must have to be recognised as one.
+    public let legacyRequired: Set<String>
 
-    public init(name: String, legacyMarker: String?, owns: @escaping @Sendable (String) -> Bool) {
+    public init(name: String, legacyRequired: Set<String> = [], legacyFiles: (@Sendable (String) -> Set<String>?)?) {
         self.name = name
-        self.legacyMarker = legacyMarker
-        self.owns = owns
+        self.legacyRequired = legacyRequired
+        self.legacyFiles = legacyFiles
     }
 
-    public static let evaluation = OutputKind(name: "evaluation", legacyMarker: "metrics.json") { ["items.jsonl", "metrics.json"].contains($0) }
-    public static let report = OutputKind(name: "report", legacyMarker: "evaluation_results.json") {
-        ["evaluation_results.json", "final_report.json", "comparison.json", "report.md", "report.html"].contains($0) || $0.hasSuffix(".svg")
+    public static let evaluation = OutputKind(name: "evaluation", legacyRequired: ["items.jsonl", "metrics.json"]) { _ in ["items.jsonl", "metrics.json"] }
+    public static let report = OutputKind(name: "report", legacyRequired: ["evaluation_results.json", "report.md"]) { _ in
+        ["evaluation_results.json", "final_report.json", "comparison.json", "report.md", "report.html", "accuracy_by_task.svg",
+         "accuracy_by_word_length.svg", "accuracy_by_position.svg", "training_loss.svg", "checkpoint_trajectory.svg"]
     }
-    public static let dataset = OutputKind(name: "dataset", legacyMarker: "manifest.json") {
-        ["manifest.json", "README.md", "eval"].contains($0) || $0.hasSuffix(".jsonl")
+    /// An earlier dataset is exactly its manifest, card and the files the manifest lists.
+    public static let dataset = OutputKind(name: "dataset", legacyRequired: ["manifest.json"]) { dir in
+        guard let data = FileManager.default.contents(atPath: dir + "/manifest.json"),
+              let m = try? JSONDecoder().decode(ListedFiles.self, from: data) else { return nil }
+        return Set(m.files.keys).union(["manifest.json", "README.md"])
     }
-    public static let export = OutputKind(name: "export", legacyMarker: nil) {
-        ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json"].contains($0)
-    }
+    public static let export = OutputKind(name: "export", legacyFiles: nil)
+
+    struct ListedFiles: Decodable { let files: [String: String] }
 }
 
 /// An output directory written as a whole. Files go into a sibling temporary directory (created at
@@ -113,6 +123,8 @@ public struct OutputDirectory: Sendable {
     public let path: String
     /// Where its files go until `commit()`.
     public let staging: String
+    /// The kind named in the marker.
+    let kind: String
 
     /// The marker file every output directory carries: it names the kind of output.
     public static let markerName = ".strawberry"
@@ -131,14 +143,19 @@ public struct OutputDirectory: Sendable {
             throw RecordError.refusedOutput(path: path, reason: "contains \(input), which this command reads")
         }
         if isDirectory(out) {
-            let entries = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
-            if !entries.isEmpty {
-                let marked = (try? String(contentsOfFile: out + "/" + markerName, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-                let legacy = marked == nil && kind.legacyMarker.map { entries.contains($0) } == true
-                guard marked == kind.name || legacy else {
+            let files = allFiles(in: out)
+            if !files.isEmpty {
+                // Strawberry's output records the files it wrote; anything else in it is a person's.
+                let marker = (try? String(contentsOfFile: out + "/" + markerName, encoding: .utf8)).map { $0.split(separator: "\n").map(String.init) }
+                let owned: Set<String>
+                if let marker, marker.first == kind.name {
+                    owned = Set(marker.dropFirst()).union([markerName])
+                } else if marker == nil, let legacy = kind.legacyFiles?(out), kind.legacyRequired.isSubset(of: files) {
+                    owned = legacy
+                } else {
                     throw RecordError.refusedOutput(path: path, reason: "exists and is not an earlier \(kind.name) output of Strawberry; choose a new directory")
                 }
-                let foreign = entries.filter { $0 != markerName && !kind.owns($0) }.sorted()
+                let foreign = files.subtracting(owned).sorted()
                 guard foreign.isEmpty else {
                     throw RecordError.refusedOutput(path: path, reason: "holds files Strawberry did not write (\(foreign.prefix(3).joined(separator: ", "))); move them or choose a new directory")
                 }
@@ -154,7 +171,15 @@ public struct OutputDirectory: Sendable {
             throw RecordError.io(path: staging, reason: "cannot create (\(error.localizedDescription)); is the parent directory writable?")
         }
         try writeTextAtomically(kind.name + "\n", to: staging + "/" + markerName)
-        return OutputDirectory(path: out, staging: staging)
+        return OutputDirectory(path: out, staging: staging, kind: kind.name)
+    }
+
+    /// Every regular file below `dir`, as paths relative to it.
+    static func allFiles(in dir: String) -> Set<String> {
+        var out = Set<String>()
+        let fm = FileManager.default
+        for rel in (try? fm.subpathsOfDirectory(atPath: dir)) ?? [] where !isDirectory(dir + "/" + rel) { out.insert(rel) }
+        return out
     }
 
     /// Staging directories of this output left by a process that no longer runs (killed outright):
@@ -163,7 +188,9 @@ public struct OutputDirectory: Sendable {
         let url = URL(fileURLWithPath: out)
         let parent = url.deletingLastPathComponent().path, prefix = url.lastPathComponent + ".tmp-"
         for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix(prefix) {
-            guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            // Only a directory this type made (it carries the marker) of a process that is gone.
+            guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH,
+                  fileExists(parent + "/" + name + "/" + markerName) else { continue }
             try? FileManager.default.removeItem(atPath: parent + "/" + name)
         }
     }
@@ -174,6 +201,9 @@ public struct OutputDirectory: Sendable {
     /// Moves the finished output into place (setting a replaced output aside until then).
     public func commit() throws(RecordError) {
         let fm = FileManager.default
+        // The marker records every file of this output, so a later run can tell them from a person's.
+        let files = Self.allFiles(in: staging).subtracting([Self.markerName]).sorted()
+        try writeTextAtomically(([kind] + files).joined(separator: "\n") + "\n", to: staging + "/" + Self.markerName)
         let old = path + ".old-\(getpid())"
         var setAside = false
         if isDirectory(path) {

@@ -50,6 +50,8 @@ public final class Trainer {
         // (train.jsonl + validation.jsonl, no manifest) is used as it is.
         if verifyData, fileExists(config.data + "/manifest.json") {
             _ = try DatasetManifest.verified(dir: config.data, hash: { try SHA256.hex(file: $0) })
+        } else if verifyData {
+            FileHandle.standardError.write(Data("note: \(config.data) has no manifest.json; its files are used as they are, unverified\n".utf8))
         }
         loaded = try LoadedModel.load(path: config.model)
         guard let m = loaded.model as? any TrainableLM else {
@@ -96,8 +98,11 @@ public final class Trainer {
         let fm = FileManager.default
         let run = config.outputDir
         if step == 0, let existing = try? fm.contentsOfDirectory(atPath: run), !existing.isEmpty {
-            // A fresh run never writes over another run's checkpoints, adapters or log.
-            throw TrainingError.outputExists(path: run)
+            // A fresh run never writes over another run's checkpoints, adapters or log; a run that
+            // stopped before its first checkpoint left only its config and log, which are redone.
+            guard Set(existing).isSubset(of: ["config.yaml", "metrics.jsonl"]), fileExists(run + "/config.yaml") else {
+                throw TrainingError.outputExists(path: run)
+            }
         }
         do { try fm.createDirectory(atPath: run, withIntermediateDirectories: true) } catch {
             throw TrainingError.io(path: run, reason: "cannot create the run directory: \(error.localizedDescription)")
@@ -107,6 +112,10 @@ public final class Trainer {
         let metricsPath = run + "/metrics.jsonl"
         if step > 0, fileExists(metricsPath) {
             // The log may run past the checkpoint resumed from: keep only the steps that will not be redone.
+            // A run killed mid-write leaves a cut last line: it belongs to a step being redone, so it goes.
+            var text = (try? String(contentsOfFile: metricsPath, encoding: .utf8)) ?? ""
+            if !text.hasSuffix("\n"), let cut = text.lastIndex(of: "\n") { text = String(text[...cut]) } else if !text.hasSuffix("\n") { text = "" }
+            try writeTextAtomically(text, to: metricsPath)
             let kept = try RecordFile.readLines(TrainingLogLine.self, from: metricsPath).filter { $0.step <= step }
             try RecordFile.writeLines(kept, to: metricsPath)
         }
@@ -114,9 +123,10 @@ public final class Trainer {
         stopSignal = 0
         // The first signal finishes the step and saves a checkpoint; a second one exits at once
         // (128 + signal, as a shell reports it), the last saved checkpoint intact.
-        signal(SIGINT) { sig in if stopSignal != 0 { _exit(128 + sig) }; stopSignal = sig }
-        signal(SIGTERM) { sig in if stopSignal != 0 { _exit(128 + sig) }; stopSignal = sig }
-        defer { signal(SIGINT, SIG_DFL); signal(SIGTERM, SIG_DFL) }
+        for s in [SIGINT, SIGTERM, SIGHUP] { signal(s) { sig in if stopSignal != 0 { _exit(128 + sig) }; stopSignal = sig } }
+        // A closed stdout (`train | head`) must not kill a run before it saves: writes just fail.
+        signal(SIGPIPE, SIG_IGN)
+        defer { for s in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { signal(s, SIG_DFL) } }
 
         let total = totalSteps
         let progress = TrainingProgress(total: total, startStep: step, interactive: isatty(2) != 0, log: log)
@@ -231,9 +241,9 @@ public final class Trainer {
     func removeLeftovers(_ run: String) {
         let fm = FileManager.default
         for name in (try? fm.contentsOfDirectory(atPath: run)) ?? [] {
-            let legacy = ["checkpoint-", "best", "final"].contains { name.hasPrefix($0) }
-                && (name.range(of: #"\.(tmp|old)-[0-9]+$"#, options: .regularExpression) != nil)
-            if name.hasPrefix(".tmp-") || name.hasPrefix(".old-") || legacy {
+            // Exactly the names this trainer gives its temporary and set-aside directories.
+            let ours = #"^(\.(tmp|old)-(checkpoint-[0-9]+|best|final)-[0-9]+|(checkpoint-[0-9]+|best|final)\.(tmp|old)-[0-9]+)$"#
+            if name.range(of: ours, options: .regularExpression) != nil {
                 try? fm.removeItem(atPath: run + "/" + name)
                 log("removed \(run)/\(name), left by an interrupted run")
             }

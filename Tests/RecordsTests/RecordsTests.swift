@@ -134,7 +134,8 @@ final class RecordsTests: XCTestCase {
         var d = try OutputDirectory.begin(out, kind: .evaluation, replace: true)
         try "{}".write(toFile: d.file("metrics.json"), atomically: true, encoding: .utf8)
         try d.commit()
-        XCTAssertEqual(try String(contentsOfFile: out + "/.strawberry", encoding: .utf8), "evaluation\n")
+        // The marker names the kind and lists the files the output consists of.
+        XCTAssertEqual(try String(contentsOfFile: out + "/.strawberry", encoding: .utf8), "evaluation\nmetrics.json\n")
         XCTAssertFalse(fm.fileExists(atPath: d.staging))
         XCTAssertThrowsError(try OutputDirectory.begin(out, kind: .evaluation, replace: false))
         XCTAssertThrowsError(try OutputDirectory.begin(out, kind: .report, replace: true))
@@ -142,11 +143,24 @@ final class RecordsTests: XCTestCase {
         d.abandon()
         XCTAssertFalse(fm.fileExists(atPath: d.staging))
         XCTAssertEqual(try String(contentsOfFile: out + "/metrics.json", encoding: .utf8), "{}")
+        // A file a person adds to an output, even one named like the output's own, makes it theirs.
+        try "mine".write(toFile: out + "/items.jsonl", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try OutputDirectory.begin(out, kind: .evaluation, replace: true)) { XCTAssertTrue("\($0)".contains("items.jsonl"), "\($0)") }
+        try fm.removeItem(atPath: out + "/items.jsonl")
+        // A directory named like a staging directory that is not one (no marker) is never cleaned up.
+        let lookalike = out + ".tmp-999999"
+        try fm.createDirectory(atPath: lookalike, withIntermediateDirectories: true)
+        d = try OutputDirectory.begin(out, kind: .evaluation, replace: true)
+        d.abandon()
+        XCTAssertTrue(fm.fileExists(atPath: lookalike))
         // An evaluation written before the marker existed is still recognised by its own files.
         let legacy = try make("legacy-eval", ["metrics.json", "items.jsonl"])
         d = try OutputDirectory.begin(legacy, kind: .evaluation, replace: true)
         try d.commit()
         XCTAssertEqual(try fm.contentsOfDirectory(atPath: legacy), [".strawberry"])
+        // A hand-written metrics.json alone is not an earlier evaluation.
+        let handMade = try make("hand-made", ["metrics.json"])
+        XCTAssertThrowsError(try OutputDirectory.begin(handMade, kind: .evaluation, replace: true))
     }
 
     func testUnknownFactsAreKeptAndKnownOnesTyped() throws {

@@ -71,6 +71,8 @@ final class ChatTemplateTests: XCTestCase {
             ("output flood", "{% set s = 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' %}{% for i in range(100000) %}{% for j in range(10) %}{{ s }}{% endfor %}{% endfor %}"),
             ("replace blow-up", "{% set ns = namespace(s='aaaaaaaaaaaaaaaa') %}{% for i in range(64) %}{% set ns.s = ns.s.replace('a', 'aa') %}{% endfor %}{{ ns.s|length }}"),
             ("concat blow-up", "{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}"),
+            ("re-reading a big list in a loop", "{% set x = range(100000)|list %}{% for i in x %}{% for j in x %}{% set y = x|length %}{% endfor %}{% endfor %}"),
+            ("filling memory with big strings", "{% set ns = namespace(s='a', l=[]) %}{% for i in range(17) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{% for i in range(20000) %}{% set ns.l = ns.l + [ns.s ~ i] %}{% endfor %}{{ ns.l|length }}"),
             ("join blow-up", "{% set ns = namespace(l=['abcdefgh']) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l | join(',') }}"),
         ]
         for (name, src) in cases {

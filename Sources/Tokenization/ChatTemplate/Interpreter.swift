@@ -208,13 +208,23 @@ final class TemplateInterpreter {
     func eval(_ e: Expr) throws -> TemplateValue {
         try step()
         let v = try evaluate(e)
+        switch e {
+        case .literal, .name, .attribute, .index: return v   // existing values, checked when they were made
+        default: break
+        }
         switch v {
         case .string(let s) where s.utf8.count > TemplateLimits.stringBytes:
             throw fail("a string longer than \(TemplateLimits.stringBytes) bytes")
         case .array(let a) where a.count > TemplateLimits.listElements:
             throw fail("a list longer than \(TemplateLimits.listElements) elements")
         case .array, .dict:
-            guard v.nestsWithin(TemplateLimits.valueDepth) else { throw fail("a value nested deeper than \(TemplateLimits.valueDepth) levels") }
+            // A new list or dict is measured once; the walk counts as work, so rebuilding big values in
+            // a loop runs out of steps, and its total text (and so its memory) is bounded.
+            let m = v.measure(depthLimit: TemplateLimits.valueDepth, byteLimit: TemplateLimits.valueBytes)
+            steps += m.nodes
+            guard steps <= TemplateLimits.steps else { throw fail("the template takes more than \(TemplateLimits.steps) steps") }
+            guard m.depthOK else { throw fail("a value nested deeper than \(TemplateLimits.valueDepth) levels") }
+            guard m.bytes <= TemplateLimits.valueBytes else { throw fail("a value whose text exceeds \(TemplateLimits.valueBytes) bytes") }
         default: break
         }
         return v

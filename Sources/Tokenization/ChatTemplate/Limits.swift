@@ -20,6 +20,8 @@ enum TemplateLimits {
     /// Elements of any list (`range(n)`, concatenation) and nesting depth of any value.
     static let listElements = 100_000
     static let valueDepth = 64
+    /// Text (as rendered) of any one list or dict: bounds the memory a template can fill with values.
+    static let valueBytes = 16 << 20
 }
 
 extension Expr {
@@ -55,6 +57,25 @@ extension Expr {
 }
 
 extension TemplateValue {
+    /// Nodes visited, whether nesting stays within `depthLimit`, and an upper bound on the rendered
+    /// bytes — walking no further than needed to exceed either limit.
+    func measure(depthLimit: Int, byteLimit: Int) -> (nodes: Int, depthOK: Bool, bytes: Int) {
+        var nodes = 0, bytes = 0, depthOK = true
+        func walk(_ v: TemplateValue, _ depth: Int) {
+            guard depthOK, bytes <= byteLimit else { return }
+            nodes += 1
+            guard depth <= depthLimit else { depthOK = false; return }
+            switch v {
+            case .string(let s): bytes += 6 * s.utf8.count + 2
+            case .array(let a): bytes += 2; for x in a { walk(x, depth + 1); bytes += 2 }
+            case .dict(let d): bytes += 2; for (k, x) in d { bytes += 6 * k.utf8.count + 6; walk(x, depth + 1) }
+            default: bytes += 24
+            }
+        }
+        walk(self, 0)
+        return (nodes, depthOK, bytes)
+    }
+
     /// Whether the value nests at most `limit` levels (stops looking past it).
     func nestsWithin(_ limit: Int) -> Bool {
         guard limit > 0 else { return false }
