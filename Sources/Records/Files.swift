@@ -148,10 +148,11 @@ public struct OutputDirectory: Sendable {
                 // Strawberry's output records the files it wrote; anything else in it is a person's.
                 let marker = (try? String(contentsOfFile: out + "/" + markerName, encoding: .utf8)).map { $0.split(separator: "\n").map(String.init) }
                 let owned: Set<String>
-                if let marker, marker.first == kind.name {
+                if let marker, marker.first == kind.name, marker.count > 1 {
                     owned = Set(marker.dropFirst()).union([markerName])
-                } else if marker == nil, let legacy = kind.legacyFiles?(out), kind.legacyRequired.isSubset(of: files) {
-                    owned = legacy
+                } else if marker == nil || marker == [kind.name], let legacy = kind.legacyFiles?(out), kind.legacyRequired.isSubset(of: files) {
+                    // Outputs of earlier versions (no marker, or one naming only the kind): their exact file set.
+                    owned = legacy.union([markerName])
                 } else {
                     throw RecordError.refusedOutput(path: path, reason: "exists and is not an earlier \(kind.name) output of Strawberry; choose a new directory")
                 }
