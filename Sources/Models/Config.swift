@@ -72,6 +72,7 @@ public struct ModelConfig: Sendable, Equatable {
         guard headDim % 2 == 0 else { throw bad("head_dim \(headDim) must be even for rotary embeddings") }
         if !architecture.descriptor.usesRoPE { guard hidden == qDim else { throw bad("\(architecture) needs hidden size = heads × head_dim") } }
         guard normEps > 0, normEps < 1 else { throw bad("norm epsilon \(normEps)") }
+        if architecture.descriptor.usesRoPE { guard ropeTheta.isFinite, ropeTheta > 1 else { throw bad("rope_theta \(ropeTheta) (must be a finite number > 1)") } }
     }
 
     // MARK: Hugging Face config.json

@@ -90,6 +90,14 @@ public enum RecordFile {
         }
     }
 
+    /// A decoding failure as "field 'a.b': expected an integer" (for configs decoded by other decoders).
+    public static func describe(_ e: DecodingError) -> String {
+        if case .malformed(_, _, let field, let reason) = explain(e, path: "", line: nil) {
+            return (field.map { "field '\($0)': " } ?? "") + reason
+        }
+        return "\(e)"
+    }
+
     static func explain(_ e: DecodingError, path: String, line: Int?) -> RecordError {
         func name(_ p: [CodingKey]) -> String? {
             guard !p.isEmpty else { return nil }

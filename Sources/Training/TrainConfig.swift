@@ -107,7 +107,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         do {
             let node = Node.mapping(Node.Mapping(top.map { (Node($0.0), $0.1) }))
             return try YAMLDecoder().decode(TrainConfig.self, from: node)
-        } catch { throw TrainingError.badConfig(reason: "\(error)") }
+        } catch let e as DecodingError { throw TrainingError.badConfig(reason: RecordFile.describe(e)) } catch {
+            throw TrainingError.badConfig(reason: "\(error)")
+        }
     }
 
     /// The top-level mapping of a YAML document. Aliases make a small file a huge tree, so the

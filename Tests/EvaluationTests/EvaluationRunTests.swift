@@ -104,6 +104,11 @@ final class EvaluationRunTests: XCTestCase {
         let s = try Evaluator.run(r)
         XCTAssertEqual(s.questions, 2)
         XCTAssertNotNil(s.metrics["count/external/non-thinking"])
+        // An empty question set is an error, and leaves no output.
+        try "\n".write(toFile: f, atomically: true, encoding: .utf8)
+        r.out = tmp("ext-empty")
+        XCTAssertThrowsError(try Evaluator.run(r)) { XCTAssertTrue("\($0)".contains("holds no questions"), "\($0)") }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: r.out))
     }
 
     func testBadInput() throws {
