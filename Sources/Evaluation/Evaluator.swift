@@ -61,11 +61,11 @@ public enum Evaluator {
     public static func loadItems(_ r: EvalRequest) throws -> [EvalItem] {
         if let f = r.evalFile { return try loadExternal(f, limit: r.limit) }
         guard let dir = r.data else { throw EvaluationError.noQuestions(reason: "give --data DATASET_DIR or --eval-file FILE.jsonl") }
-        if r.verifyData {
-            guard fileExists(dir + "/manifest.json") else { throw EvaluationError.notADataset(path: dir + "/manifest.json", split: r.split) }
-            _ = try DatasetManifest.verified(dir: dir, hash: { try SHA256.hex(file: $0) })
-        }
-        if r.split == "heldout_vocab" { return try heldoutVocabItems(dir, r) }
+        guard fileExists(dir + "/manifest.json") || !r.verifyData else { throw EvaluationError.notADataset(path: dir + "/manifest.json", split: r.split) }
+        let manifest = !fileExists(dir + "/manifest.json") ? nil
+            : r.verifyData ? try DatasetManifest.verified(dir: dir, hash: { try SHA256.hex(file: $0) })
+            : try RecordFile.read(DatasetManifest.self, from: dir + "/manifest.json")
+        if r.split == "heldout_vocab" { return try heldoutVocabItems(dir, r, wording: manifest?.config.questions ?? QuestionWording()) }
         var items: [EvalItem] = []
         for task in r.tasks {
             for style in r.styles {
@@ -91,11 +91,10 @@ public enum Evaluator {
     /// Spelling questions on the held-out vocabulary tokens (never trained on, but single tokens), worded
     /// like the dictionary-word spelling questions (the dataset's own wording, from its manifest), to
     /// separate generalisation to unseen tokens from generalisation to unseen multi-token words.
-    static func heldoutVocabItems(_ dir: String, _ r: EvalRequest) throws -> [EvalItem] {
+    static func heldoutVocabItems(_ dir: String, _ r: EvalRequest, wording q: QuestionWording) throws -> [EvalItem] {
         let path = dir + "/heldout_vocab.jsonl"
         guard fileExists(path) else { throw EvaluationError.notADataset(path: path, split: r.split) }
         let words = try RecordFile.readLines(SpellingExample.self, from: path, limit: r.limit).map(\.word)
-        let q = fileExists(dir + "/manifest.json") ? try RecordFile.read(DatasetManifest.self, from: dir + "/manifest.json").config.questions : QuestionWording()
         var items: [EvalItem] = []
         for style in r.styles {
             let suffix = (style == .direct ? q.directSuffix : q.spellFirstSuffix).replacingOccurrences(of: "{answer_kind}", with: "spelling")

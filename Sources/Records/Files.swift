@@ -49,9 +49,11 @@ public func writeTextAtomically(_ text: String, to path: String) throws(RecordEr
     try writeAtomically(Array(text.utf8), to: path)
 }
 
-/// Ctrl-C and SIGTERM for commands that stage outputs: the first signal is recorded, and the work
-/// loop stops at its next check (`Interruption.check()`), abandoning the staging directory on its
-/// error path; a second signal exits at once. The exit code is 128 + the signal, as shells report it.
+/// SIGINT, SIGTERM and SIGHUP for long commands (train, eval): the first signal is recorded and the
+/// work loop stops at its next check (`Interruption.check()`, or the trainer's step boundary), on
+/// its own error or checkpoint path; a second signal exits at once. The exit code is 128 + the
+/// signal, as shells report it. SIGPIPE is ignored meanwhile: a closed stdout (`… | head`) makes
+/// writes fail instead of killing the process mid-work.
 public enum Interruption {
     nonisolated(unsafe) public static var signal: Int32 = 0
 
@@ -66,15 +68,20 @@ public enum Interruption {
         ignoreBrokenPipes()
     }
 
+    /// Back to the default dispositions (the command is done with its work loop).
+    public static func uninstall() {
+        for s in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { restoreDefault(s) }
+    }
+
     /// Throws `Stopped` once a signal has arrived.
     public static func check() throws {
         if signal != 0 { throw Stopped(signal: signal) }
     }
 }
 
-/// The C `signal` (the enum's own `signal` property shadows the name inside it).
-/// A closed stdout (`… | head`) makes writes fail instead of killing the process mid-work.
+// The C `signal`, outside the enum (whose own `signal` property shadows the name inside it).
 private func ignoreBrokenPipes() { _ = signal(SIGPIPE, SIG_IGN) }
+private func restoreDefault(_ s: Int32) { _ = signal(s, SIG_DFL) }
 
 private func installHandler(_ s: Int32) {
     _ = signal(s) { sig in if Interruption.signal != 0 { _exit(128 + sig) }; Interruption.signal = sig }

@@ -70,8 +70,12 @@ public enum RecordFile {
 
     /// The records of a JSONL file, in order; blank lines are skipped, `limit` stops early.
     public static func readLines<T: Decodable>(_ type: T.Type, from path: String, limit: Int? = nil) throws(RecordError) -> [T] {
+        try decodeLines(type, text: try contents(path), path: path, limit: limit)
+    }
+
+    /// The records of JSONL text read from `path` (named in errors).
+    public static func decodeLines<T: Decodable>(_ type: T.Type, text: String, path: String, limit: Int? = nil) throws(RecordError) -> [T] {
         var out: [T] = []
-        let text = try contents(path)
         for (i, line) in lines(of: text).enumerated() {
             if let limit, out.count >= limit { break }
             if line.allSatisfy(\.isWhitespace) { continue }

@@ -10,9 +10,6 @@ import Models
 import Records
 import TensorCore
 
-/// The signal that asked training to stop (SIGINT, SIGTERM), 0 while none has.
-nonisolated(unsafe) var stopSignal: Int32 = 0
-
 public struct TrainResult {
     public let runDir: String
     public let finalAdapter: String
@@ -113,20 +110,16 @@ public final class Trainer {
         if step > 0, fileExists(metricsPath) {
             // The log may run past the checkpoint resumed from: keep only the steps that will not be redone.
             // A run killed mid-write leaves a cut last line: it belongs to a step being redone, so it goes.
-            var text = (try? String(contentsOfFile: metricsPath, encoding: .utf8)) ?? ""
-            if !text.hasSuffix("\n"), let cut = text.lastIndex(of: "\n") { text = String(text[...cut]) } else if !text.hasSuffix("\n") { text = "" }
-            try writeTextAtomically(text, to: metricsPath)
-            let kept = try RecordFile.readLines(TrainingLogLine.self, from: metricsPath).filter { $0.step <= step }
+            let text = (try? String(contentsOfFile: metricsPath, encoding: .utf8)) ?? ""
+            let whole = text.hasSuffix("\n") ? Substring(text) : text[..<(text.lastIndex(of: "\n").map(text.index(after:)) ?? text.startIndex)]
+            let kept = try RecordFile.decodeLines(TrainingLogLine.self, text: String(whole), path: metricsPath).filter { $0.step <= step }
             try RecordFile.writeLines(kept, to: metricsPath)
         }
 
-        stopSignal = 0
-        // The first signal finishes the step and saves a checkpoint; a second one exits at once
-        // (128 + signal, as a shell reports it), the last saved checkpoint intact.
-        for s in [SIGINT, SIGTERM, SIGHUP] { signal(s) { sig in if stopSignal != 0 { _exit(128 + sig) }; stopSignal = sig } }
-        // A closed stdout (`train | head`) must not kill a run before it saves: writes just fail.
-        signal(SIGPIPE, SIG_IGN)
-        defer { for s in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { signal(s, SIG_DFL) } }
+        // The first signal finishes the step and saves a checkpoint; a second one exits at once, the
+        // last saved checkpoint intact.
+        Interruption.install()
+        defer { Interruption.uninstall() }
 
         let total = totalSteps
         let progress = TrainingProgress(total: total, startStep: step, interactive: isatty(2) != 0, log: log)
@@ -175,7 +168,7 @@ public final class Trainer {
                 try appendLine(try RecordFile.text(rec), to: metricsPath)
                 window = (0, 0, 0, 0)
             }
-            if stopSignal != 0 || shouldStop(step) {
+            if Interruption.signal != 0 || shouldStop(step) {
                 interrupted = step < total
                 try saveCheckpoint(run)
                 if interrupted { progress.note("stopped at step \(step); resume with --resume \(run)"); break }
@@ -192,7 +185,7 @@ public final class Trainer {
         } else {
             finalDir = run + "/checkpoint-\(step)"
         }
-        return TrainResult(runDir: run, finalAdapter: finalDir, steps: step, interrupted: interrupted, signal: stopSignal != 0 ? stopSignal : nil,
+        return TrainResult(runDir: run, finalAdapter: finalDir, steps: step, interrupted: interrupted, signal: Interruption.signal != 0 ? Interruption.signal : nil,
                            lastLoss: lastLoss, bestEvalLoss: bestEvalLoss)
     }
 

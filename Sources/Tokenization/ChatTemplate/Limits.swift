@@ -57,9 +57,11 @@ extension Expr {
 }
 
 extension TemplateValue {
-    /// Nodes visited, whether nesting stays within `depthLimit`, and an upper bound on the rendered
-    /// bytes — walking no further than needed to exceed either limit.
-    func measure(depthLimit: Int, byteLimit: Int) -> (nodes: Int, depthOK: Bool, bytes: Int) {
+    /// Nodes visited, whether nesting stays within `depthLimit`, and an upper bound on the bytes of
+    /// `rendered` (a string as is; inside a list or dict, JSON with every byte escaped at worst) —
+    /// walking no further than needed to exceed either limit.
+    func measure(depthLimit: Int = .max, byteLimit: Int) -> (nodes: Int, depthOK: Bool, bytes: Int) {
+        if case .string(let s) = self { return (1, true, s.utf8.count) }
         var nodes = 0, bytes = 0, depthOK = true
         func walk(_ v: TemplateValue, _ depth: Int) {
             guard depthOK, bytes <= byteLimit else { return }
@@ -76,35 +78,9 @@ extension TemplateValue {
         return (nodes, depthOK, bytes)
     }
 
-    /// Whether the value nests at most `limit` levels (stops looking past it).
-    func nestsWithin(_ limit: Int) -> Bool {
-        guard limit > 0 else { return false }
-        switch self {
-        case .array(let a): return a.allSatisfy { $0.nestsWithin(limit - 1) }
-        case .dict(let d): return d.allSatisfy { $0.1.nestsWithin(limit - 1) }
-        default: return true
-        }
-    }
-}
-
-extension TemplateValue {
-    /// An upper bound on the bytes of `rendered` / `json(…)`, counting no further than `cap`
-    /// (so a huge value is refused before its text is built).
-    func renderedSize(cappedAt cap: Int) -> Int {
-        var total = 0
-        func add(_ v: TemplateValue) {
-            guard total <= cap else { return }
-            switch v {
-            case .undefined, .none, .bool, .namespace: total += 5
-            case .int, .double: total += 24
-            case .string(let s): total += 6 * s.utf8.count + 2       // every byte escaped as \uXXXX at worst
-            case .array(let a): total += 2; for x in a { total += 2; add(x); if total > cap { return } }
-            case .dict(let d): total += 2; for (k, x) in d { total += 6 * k.utf8.count + 6; add(x); if total > cap { return } }
-            }
-        }
-        add(self)
-        return total
-    }
+    /// An upper bound on the bytes of `rendered`, counting no further than `cap` (so a huge value is
+    /// refused before its text is built).
+    func renderedSize(cappedAt cap: Int) -> Int { measure(byteLimit: cap).bytes }
 }
 
 extension TemplateInterpreter {
