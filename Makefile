@@ -39,7 +39,7 @@ demo: assets build
 	$(BIN) eval --model $(MODEL) --data $(DATA) --split heldout_vocab --tasks spelling --limit $(EVAL_LIMIT) --out out/eval-base-heldout
 	rm -rf $(RUN) out/trajectory
 	$(BIN) train --config configs/train-smollm2.yaml --set data=$(DATA) --set output_dir=$(RUN) \
-	  --set max_steps=$(DEMO_STEPS) --set eval_steps=20 --set save_steps=20 --set save_total_limit=0
+	  --set max_steps=$(DEMO_STEPS) --set eval_steps=20 --set save_steps=12 --set save_total_limit=0
 	$(BIN) generate --model $(MODEL) --adapter $(RUN)/final --chat --temperature 0 --max-tokens 32 --prompt "Spell the word 'strawberry'."
 	$(BIN) eval --model $(MODEL) --adapter $(RUN)/final --data $(DATA) --limit $(EVAL_LIMIT) --out out/eval-finetuned
 	$(BIN) eval --model $(MODEL) --adapter $(RUN)/final --data $(DATA) --split heldout_vocab --tasks spelling --limit $(EVAL_LIMIT) --out out/eval-finetuned-heldout

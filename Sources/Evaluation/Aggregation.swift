@@ -10,7 +10,7 @@ public enum Aggregation {
     }
 
     /// One group's metrics: accuracy with its Wilson interval, counts of unparseable and
-    /// truncated answers, spelling similarity means with bootstrap intervals.
+    /// truncated answers, spelling similarity means with bootstrap intervals, trivial baselines.
     public static func groupMetrics(_ rs: [EvaluatedItem]) -> GroupMetrics {
         let p = Metrics.proportion(rs.map(\.correct))
         var m = GroupMetrics(n: p.n, correct: p.correct, accuracy: p.accuracy, accuracyCI95: p.ci95,
@@ -24,6 +24,7 @@ public enum Aggregation {
         }
         let spelled = rs.compactMap(\.spelledWordCorrectly)
         if !spelled.isEmpty { m.spelledWordInOutputRate = Double(spelled.filter { $0 }.count) / Double(spelled.count) }
+        Baselines.annotate(&m, items: rs)
         return m
     }
 

@@ -69,6 +69,7 @@ public enum Compare {
                 g.levenshteinChange = fl - bl   // lower is better
                 g.levenshteinRelativeImprovementPercent = bl > 0 ? 100 * (bl - fl) / bl : 0
             }
+            g.finetunedVsBaseline = versusBaseline(ftGroups[key] ?? [], clustered: false)
             groups[key] = g
         }
         // Paired tests need the same questions on both sides: two different question sets compare nothing.
@@ -76,6 +77,49 @@ public enum Compare {
             throw EvaluationError.nothingPaired(base: base.dir, finetuned: ft.dir)
         }
         return Comparison(groups: groups, transfer: transfer(base, ft, groups: groups), trainingRun: trainingRun)
+    }
+
+    /// A model's items against the strongest trivial baseline on the same items: exact McNemar for
+    /// one item per word, the word-clustered test when items of several styles are pooled.
+    public static func versusBaseline(_ items: [EvaluatedItem], clustered: Bool) -> BaselineTest? {
+        guard !items.isEmpty else { return nil }
+        var best: (name: String, rule: Baselines.Rule, accuracy: Double)? = nil
+        for r in Baselines.rules(for: items) {
+            let acc = Metrics.proportion(items.map { Baselines.correct(r.rule, $0) }).accuracy
+            if best == nil || acc > (best?.accuracy ?? 0) { best = (r.name, r.rule, acc) }
+        }
+        guard let best else { return nil }
+        let pairs = items.map { (cluster: $0.word ?? $0.id, a: $0.correct, b: Baselines.correct(best.rule, $0)) }
+        let model = pairs.filter { $0.a && !$0.b }.count, baseline = pairs.filter { !$0.a && $0.b }.count
+        let p = clustered ? Statistics.clusteredMcNemar(Statistics.discordantByCluster(pairs)) : Metrics.mcnemarExact(b: model, c: baseline)
+        return BaselineTest(baseline: best.name, baselineAccuracy: best.accuracy, modelAccuracy: Metrics.proportion(items.map(\.correct)).accuracy,
+                            modelOnlyCorrect: model, baselineOnlyCorrect: baseline, p: p)
+    }
+
+    /// Base and fine-tuned outcomes of the same questions of one task (all styles, one mode), with
+    /// the word each is about (the cluster of the pooled tests).
+    public static func paired(_ base: EvalRun, _ ft: EvalRun, task: String, mode: String) -> [(cluster: String, a: Bool, b: Bool)] {
+        var before: [String: Bool] = [:]
+        for r in base.items where r.task == task && r.mode == mode { before[r.pairKey] = r.correct }
+        return ft.items.compactMap { r in
+            guard r.task == task, r.mode == mode, let was = before[r.pairKey] else { return nil }
+            return (r.word ?? r.id, was, r.correct)
+        }
+    }
+
+    /// Word-cluster bootstrap 95 % interval of the accuracy change (b − a) over paired items.
+    public static func changeInterval(_ pairs: [(cluster: String, a: Bool, b: Bool)]) -> [Double]? {
+        var byCluster: [String: [(a: Bool, b: Bool)]] = [:], order: [String] = []
+        for p in pairs {
+            if byCluster[p.cluster] == nil { order.append(p.cluster) }
+            byCluster[p.cluster, default: []].append((p.a, p.b))
+        }
+        let clusters = order.compactMap { byCluster[$0] }
+        return Statistics.clusterBootstrap(clusters) { sample in
+            var n = 0, d = 0
+            for c in sample { for p in c { n += 1; d += (p.b ? 1 : 0) - (p.a ? 1 : 0) } }
+            return n > 0 ? Double(d) / Double(n) : nil
+        }.map { [$0.low, $0.high] }
     }
 
     /// Spelling accuracy of one run, exact and by character.
@@ -96,6 +140,8 @@ public enum Compare {
     /// Accuracy of each saved checkpoint (evaluated into TRAJECTORY_DIR/checkpoint-STEP by `eval`), and
     /// the correlation across checkpoints of spelling character accuracy with count and position accuracy.
     /// A directory that is not a readable evaluation is an error, not silently skipped.
+    public static let minimumTrajectoryPoints = 5
+
     public static func trajectory(_ dir: String) throws -> Trajectory? {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return nil }
         var points: [Trajectory.Point] = []
@@ -120,41 +166,63 @@ public enum Compare {
         guard !points.isEmpty else { return nil }
         points.sort { $0.step < $1.step }
         // Exact-match spelling is often flat early in training; character accuracy tracks the skill as it forms.
+        // A correlation over a handful of checkpoints says little, so it needs at least
+        // `minimumTrajectoryPoints` of them and is always given with its (Fisher z) interval.
         let s = points.map { $0.accuracy["spelling_character_accuracy"] ?? 0 }
         var correlations: [String: Estimate] = [:]
         for task in ["count", "position"] {
-            let r = Metrics.pearson(s, points.map { $0.accuracy[task] ?? 0 })
-            correlations[task] = r.map { Estimate(value: $0) } ?? Estimate(value: nil, note: "undefined: fewer than 3 checkpoints or a constant series")
+            guard points.count >= minimumTrajectoryPoints else {
+                correlations[task] = Estimate(value: nil, note: "not computed: \(points.count) checkpoints evaluated, at least \(minimumTrajectoryPoints) needed")
+                continue
+            }
+            guard let r = Metrics.pearson(s, points.map { $0.accuracy[task] ?? 0 }) else {
+                correlations[task] = Estimate(value: nil, note: "undefined: a constant series")
+                continue
+            }
+            correlations[task] = Estimate(value: r, ci95: Statistics.fisherInterval(r: r, n: points.count).map { [$0.low, $0.high] })
         }
         return Trajectory(checkpoints: points, correlations: correlations)
     }
 
-    /// Per word: spelled right vs counted/located right (phi with bootstrap CI), before and after;
-    /// and transfer efficiency = Δ accuracy (count or position) ÷ Δ spelling accuracy, defined only
-    /// when the spelling gain is positive and significant (McNemar p < 0.05).
+    /// Per word: spelled right (phi) and spelling character accuracy (point-biserial) against
+    /// counted/located right, with word-bootstrap intervals, before and after; and transfer
+    /// efficiency = Δ task accuracy ÷ Δ spelling accuracy (exact: when the gain is significant by
+    /// McNemar; character accuracy: when its word-bootstrap interval lies above 0).
     static func transfer(_ base: EvalRun, _ ft: EvalRun, groups: [String: GroupComparison]) -> [String: TransferAnalysis] {
         var out: [String: TransferAnalysis] = [:]
         for style in Set(ft.items.map(\.style)).sorted() {
             for mode in Set(ft.items.map(\.mode)).sorted() {
                 var block = TransferAnalysis()
+                var charBefore: [String: Double] = [:], charAfter: [String: Double] = [:]
                 for (isBase, run) in [(true, base), (false, ft)] {
-                    func byWord(_ task: String) -> [String: Bool] {
-                        var m: [String: Bool] = [:]
+                    func byWord(_ task: String) -> [String: EvaluatedItem] {
+                        var m: [String: EvaluatedItem] = [:]
                         for r in run.items where r.task == task && r.style == style && r.mode == mode && r.sample == 0 {
-                            if let w = r.word { m[w] = r.correct }
+                            if let w = r.word { m[w] = r }
                         }
                         return m
                     }
                     let spell = byWord("spelling")
+                    for (w, r) in spell { if isBase { charBefore[w] = r.spelling?.characterAccuracy ?? 0 } else { charAfter[w] = r.spelling?.characterAccuracy ?? 0 } }
                     for task in ["count", "position"] {
                         let other = byWord(task)
                         let words = Set(spell.keys).intersection(other.keys).sorted()
-                        let x = words.map { spell[$0] ?? false }, y = words.map { other[$0] ?? false }
-                        let cell: Association
+                        guard !words.isEmpty else { continue }
+                        let x = words.map { spell[$0]?.correct ?? false }, y = words.map { other[$0]?.correct ?? false }
+                        let c = words.map { spell[$0]?.spelling?.characterAccuracy ?? 0 }
+                        var cell: Association
                         if let p = Metrics.phi(x, y) {
                             cell = Association(words: words.count, phi: p, phiCI95: Metrics.phiInterval(x, y).map { [$0.low, $0.high] })
                         } else {
                             cell = Association(words: words.count, phi: nil, phiNote: "undefined: spelling or \(task) correctness is constant across words")
+                        }
+                        let yd = y.map { $0 ? 1.0 : 0.0 }
+                        if let r = Metrics.pearson(c, yd) {
+                            cell.pointBiserial = r
+                            let pairs = Array(zip(c, yd))
+                            cell.pointBiserialCI95 = Statistics.clusterBootstrap(pairs) { s in Metrics.pearson(s.map(\.0), s.map(\.1)) }.map { [$0.low, $0.high] }
+                        } else {
+                            cell.pointBiserialNote = "undefined: spelling character accuracy or \(task) correctness is constant across words"
                         }
                         if isBase { block.base[task] = cell } else { block.finetuned[task] = cell }
                     }
@@ -166,6 +234,22 @@ public enum Compare {
                         block.efficiency[task] = dS > 0 && pS < 0.05
                             ? Estimate(value: tg.accuracyChange / dS)
                             : Estimate(value: nil, note: String(format: "undefined: spelling accuracy changed by %+.1f points (McNemar p = %.3g), not a significant gain", 100 * dS, pS))
+                    }
+                    // The same ratio on character accuracy, which moves long before exact spelling does.
+                    let words = Set(charBefore.keys).intersection(charAfter.keys).sorted()
+                    let diffs = words.map { (charAfter[$0] ?? 0) - (charBefore[$0] ?? 0) }
+                    if let dC = Metrics.mean(diffs) {
+                        let ci = Statistics.clusterBootstrap(diffs) { Metrics.mean($0) }
+                        for task in ["count", "position"] {
+                            guard let tg = groups["\(task)/\(style)/\(mode)"] else { continue }
+                            if let ci, ci.low > 0 {
+                                block.characterEfficiency[task] = Estimate(value: tg.accuracyChange / dC)
+                            } else {
+                                block.characterEfficiency[task] = Estimate(value: nil, note: String(
+                                    format: "undefined: spelling character accuracy changed by %+.1f points (95%% CI %@), not a clear gain", 100 * dC,
+                                    ci.map { String(format: "%+.1f to %+.1f", 100 * $0.low, 100 * $0.high) } ?? "undefined"))
+                            }
+                        }
                     }
                 }
                 out["\(style)/\(mode)"] = block

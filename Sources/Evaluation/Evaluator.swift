@@ -41,7 +41,9 @@ public struct EvalRequest {
 /// One evaluation question, whatever file it came from.
 public struct EvalItem: Sendable {
     public var id: String
-    public var task: EvalTask
+    /// A built-in task (spelling, count, position) or a benchmark's own label.
+    public var task: String
+    public var answerType: AnswerType
     public var style: String
     public var prompt: String
     public var gold: String
@@ -53,13 +55,19 @@ public struct EvalItem: Sendable {
 public struct Score: Equatable, Sendable {
     public var parsed: String?
     public var correct: Bool
-    /// Spelling questions only.
+    /// Spelled-sequence (letters) answers only.
     public var spelling: SpellingScores?
 }
 
+/// The questions an evaluation asks, and the sample they were drawn as (nil: all of them).
+public struct QuestionSet: Sendable {
+    public var items: [EvalItem]
+    public var sample: SampleRecord?
+}
+
 public enum Evaluator {
-    public static func loadItems(_ r: EvalRequest) throws -> [EvalItem] {
-        if let f = r.evalFile { return try loadExternal(f, limit: r.limit) }
+    public static func loadItems(_ r: EvalRequest) throws -> QuestionSet {
+        if let f = r.evalFile { return try loadExternal(f, limit: r.limit, seed: r.seed) }
         guard let dir = r.data else { throw EvaluationError.noQuestions(reason: "give --data DATASET_DIR or --eval-file FILE.jsonl") }
         guard fileExists(dir + "/manifest.json") || !r.verifyData else { throw EvaluationError.notADataset(path: dir + "/manifest.json", split: r.split) }
         let manifest = !fileExists(dir + "/manifest.json") ? nil
@@ -71,8 +79,8 @@ public enum Evaluator {
             for style in r.styles {
                 let path = "\(dir)/eval/\(task.rawValue)_\(style.rawValue)_\(r.split).jsonl"
                 guard fileExists(path) else { throw EvaluationError.notADataset(path: path, split: r.split) }
-                let questions = try RecordFile.readLines(Question.self, from: path, limit: r.limit)
-                if questions.isEmpty && (r.limit ?? 1) > 0 { throw EvaluationError.noQuestions(reason: "\(path) holds no questions; is the dataset complete?") }
+                let questions = try RecordFile.readLines(Question.self, from: path)
+                if questions.isEmpty { throw EvaluationError.noQuestions(reason: "\(path) holds no questions; is the dataset complete?") }
                 for q in questions {
                     // A question with no prompt, or a position outside its word, is not one the builder writes.
                     guard !q.prompt.isEmpty, q.facts.position.map({ p in (1...max(q.facts.wordLength ?? Int.max, 1)).contains(p) }) ?? true else {
@@ -80,21 +88,43 @@ public enum Evaluator {
                     }
                     var facts = q.facts
                     facts.other = [:]
-                    items.append(EvalItem(id: q.id, task: task, style: style.rawValue, prompt: q.prompt, gold: q.answer, word: q.facts.word, metadata: facts))
+                    items.append(EvalItem(id: q.id, task: task.rawValue, answerType: AnswerType(task: task.rawValue) ?? .text, style: style.rawValue,
+                                          prompt: q.prompt, gold: q.answer, word: q.facts.word, metadata: facts))
                 }
             }
         }
         guard !items.isEmpty else { throw EvaluationError.noQuestions(reason: "no evaluation items in \(dir) for split '\(r.split)' (empty split?)") }
-        return items
+        return sampled(items, limit: r.limit, seed: r.seed)
+    }
+
+    /// The items about a seeded sample of `limit` words (every item when no limit is given or the
+    /// split has no more words). Items without a word are sampled by id.
+    static func sampled(_ items: [EvalItem], limit: Int?, seed: UInt64) -> QuestionSet {
+        guard let limit else { return QuestionSet(items: items, sample: nil) }
+        let unit = { (i: EvalItem) in i.word ?? i.id }
+        let population = Set(items.map(unit))
+        let chosen = Sampling.words(Array(population), count: limit, seed: seed)
+        let keep = Set(chosen)
+        return QuestionSet(items: items.filter { keep.contains(unit($0)) },
+                           sample: SampleRecord(method: Sampling.method, seed: seed, population: population.count, words: chosen))
     }
 
     /// Spelling questions on the held-out vocabulary tokens (never trained on, but single tokens), worded
     /// like the dictionary-word spelling questions (the dataset's own wording, from its manifest), to
     /// separate generalisation to unseen tokens from generalisation to unseen multi-token words.
-    static func heldoutVocabItems(_ dir: String, _ r: EvalRequest, wording q: QuestionWording) throws -> [EvalItem] {
+    static func heldoutVocabItems(_ dir: String, _ r: EvalRequest, wording q: QuestionWording) throws -> QuestionSet {
         let path = dir + "/heldout_vocab.jsonl"
         guard fileExists(path) else { throw EvaluationError.notADataset(path: path, split: r.split) }
-        let words = try RecordFile.readLines(SpellingExample.self, from: path, limit: r.limit).map(\.word)
+        var words = try RecordFile.readLines(SpellingExample.self, from: path).map(\.word)
+        guard !words.isEmpty else { throw EvaluationError.noQuestions(reason: "\(path) has no words") }
+        var sample: SampleRecord? = nil
+        if let limit = r.limit {
+            let chosen = Sampling.words(words, count: limit, seed: r.seed)
+            sample = SampleRecord(method: Sampling.method, seed: r.seed, population: Set(words).count, words: chosen)
+            let keep = Set(chosen)
+            var seen = Set<String>()
+            words = words.filter { keep.contains($0) && seen.insert($0).inserted }
+        }
         var items: [EvalItem] = []
         for style in r.styles {
             let suffix = (style == .direct ? q.directSuffix : q.spellFirstSuffix).replacingOccurrences(of: "{answer_kind}", with: "spelling")
@@ -102,58 +132,78 @@ public enum Evaluator {
                 let prompt = q.spelling.replacingOccurrences(of: "{word}", with: w) + suffix
                 var facts = QuestionFacts()
                 facts.wordLength = w.count
-                items.append(EvalItem(id: "heldout_vocab-spelling-\(style.rawValue)-\(i)", task: .spelling, style: style.rawValue, prompt: prompt,
-                                      gold: w.map(String.init).joined(separator: "-"), word: w, metadata: facts))
+                items.append(EvalItem(id: "heldout_vocab-spelling-\(style.rawValue)-\(i)", task: EvalTask.spelling.rawValue, answerType: .letters,
+                                      style: style.rawValue, prompt: prompt, gold: w.map(String.init).joined(separator: "-"), word: w, metadata: facts))
             }
         }
-        guard !items.isEmpty else { throw EvaluationError.noQuestions(reason: "\(path) has no words") }
-        return items
+        return QuestionSet(items: items, sample: sample)
     }
 
-    /// An external question set: JSONL with prompt, answer, optional task (count | position | spelling) and metadata.
-    static func loadExternal(_ path: String, limit: Int?) throws -> [EvalItem] {
-        let questions = try RecordFile.readLines(ExternalQuestion.self, from: path, limit: limit)
+    /// An external question set (any benchmark): JSONL with prompt and answer, and optionally id,
+    /// task (a free label), answer_type, style, word and metadata. See docs/metrics.md.
+    static func loadExternal(_ path: String, limit: Int?, seed: UInt64) throws -> QuestionSet {
+        let questions = try RecordFile.readLines(ExternalQuestion.self, from: path)
         guard !questions.isEmpty else { throw EvaluationError.noQuestions(reason: "\(path) holds no questions (one JSON object per line with prompt and answer)") }
-        return questions.enumerated().map { i, q in
-            let task = q.task ?? (Int(q.answer) != nil ? .count : q.answer.count == 1 ? .position : .spelling)
-            return EvalItem(id: "external-\(i)", task: task, style: "external", prompt: q.prompt, gold: q.answer, word: nil,
-                            metadata: q.metadata ?? QuestionFacts())
+        var ids = Set<String>()
+        var items: [EvalItem] = []
+        for (i, q) in questions.enumerated() {
+            let type = q.answerType ?? q.task.flatMap(AnswerType.init(task:)) ?? AnswerType(inferredFrom: q.answer)
+            let id = q.id ?? "external-\(i)"
+            guard ids.insert(id).inserted else { throw EvaluationError.noQuestions(reason: "\(path) line \(i + 1): id '\(id)' is used twice") }
+            items.append(EvalItem(id: id, task: q.task ?? type.defaultTask, answerType: type, style: q.style ?? "external", prompt: q.prompt,
+                                  gold: q.answer, word: q.word ?? q.metadata?.word, metadata: q.metadata ?? QuestionFacts()))
         }
+        return sampled(items, limit: limit, seed: seed)
     }
 
     /// New-token budget: room for the answer (and the spelling in spell-first style, or the
     /// reasoning in thinking mode) without letting a rambling model run on.
-    static func budget(task: EvalTask, style: String, mode: EvalMode) -> Int {
+    static func budget(type: AnswerType, style: String, mode: EvalMode) -> Int {
         if mode == .thinking { return 768 }
         if style == PromptStyle.spellFirst.rawValue { return 96 }
-        return task == .spelling ? 48 : 24
+        switch type {
+        case .letters: return 48
+        case .text: return 64
+        case .number, .letter, .yesNo, .word: return 24
+        }
     }
 
-    /// Scores one output: the parsed answer (nil = unparseable), correctness and spelling metrics.
-    public static func score(task: EvalTask, output: String, gold: String) -> Score {
-        switch task {
-        case .count:
-            let p = AnswerExtraction.count(output).map(String.init)
-            return Score(parsed: p, correct: p != nil && p == gold)
-        case .position:
-            let p = AnswerExtraction.letter(output).map(String.init)
-            return Score(parsed: p, correct: p != nil && p == gold.lowercased())
-        case .spelling:
-            let goldLetters = gold.filter(\.isLetter).lowercased()
-            let p = AnswerExtraction.spelling(output)
-            let s = p ?? ""
-            return Score(parsed: p, correct: s == goldLetters, spelling: Metrics.spellingScores(s, goldLetters))
+    /// Scores one output: the parsed answer (nil = unparseable), correctness, and for spelled
+    /// sequences the similarity scores.
+    public static func score(_ type: AnswerType, output: String, gold: String) -> Score {
+        let p = AnswerExtraction.read(type, output), g = AnswerExtraction.normalizedGold(type, gold)
+        guard type == .letters else { return Score(parsed: p, correct: p != nil && p == g) }
+        return Score(parsed: p, correct: (p ?? "") == g, spelling: Metrics.spellingScores(p ?? "", g))
+    }
+
+    /// Re-reads every item's answer from its stored output with the current extraction rules
+    /// (`strawberry rescore`): the generations are kept, parsed/correct/scores are recomputed.
+    public static func rescored(_ run: EvalRun) -> (summary: EvaluationSummary, items: [EvaluatedItem]) {
+        let items = run.items.map { r -> EvaluatedItem in
+            var r = r
+            let s = score(r.answerType, output: r.output, gold: r.gold)
+            r.parsed = s.parsed
+            r.correct = s.correct
+            r.spelling = s.spelling
+            if r.answerType != .letters, let w = r.word { r.spelledWordCorrectly = AnswerExtraction.spelling(r.output) == w.lowercased() }
+            return r
         }
+        var summary = run.summary
+        summary.metrics = Aggregation.metrics(items)
+        summary.stratified = Aggregation.stratified(items)
+        return (summary, items)
     }
 
     public static func run(_ r: EvalRequest) throws -> EvaluationSummary {
         try r.validate()
-        let items = try loadItems(r)
+        let questions = try loadItems(r)
+        guard !questions.items.isEmpty else { throw EvaluationError.noQuestions(reason: "no evaluation items left after sampling (--limit \(r.limit ?? 0))") }
         // The output is staged (and its location checked) before any generation runs.
         let out = try OutputDirectory.begin(r.out, kind: .evaluation, replace: true,
                                             inputs: [r.model, r.adapter, r.data, r.evalFile].compactMap { $0 })
         do {
-            let summary = try evaluate(items, r)
+            var summary = try evaluate(questions.items, r)
+            summary.summary.sample = questions.sample
             try RecordFile.writeLines(summary.items, to: out.file("items.jsonl"))
             try RecordFile.write(summary.summary, to: out.file("metrics.json"))
             try out.commit()
@@ -182,7 +232,7 @@ public enum Evaluator {
                     // Greedy for reproducibility; Qwen3 thinking mode samples as its card recommends.
                     let sampling = mode == .thinking ? SamplingParameters(temperature: 0.6, topK: 20, topP: 0.95, seed: r.seed &+ UInt64(s &* 100_003 &+ i))
                                                      : .greedy
-                    requests.append(GenerationRequest(promptIds: ids, maxTokens: budget(task: item.task, style: item.style, mode: mode),
+                    requests.append(GenerationRequest(promptIds: ids, maxTokens: budget(type: item.answerType, style: item.style, mode: mode),
                                                       sampling: sampling, stopTokenIds: m.stopTokenIds))
                     index.append((i, mode, s))
                 }
@@ -205,10 +255,10 @@ public enum Evaluator {
         var records: [EvaluatedItem] = []
         for (k, res) in results.enumerated() {
             let (i, mode, s) = index[k], item = items[i]
-            let score = score(task: item.task, output: res.text, gold: item.gold)
+            let score = score(item.answerType, output: res.text, gold: item.gold)
             // Count/position: whether the output also spelled the word right on the way (spell-first transfer).
-            let spelled = item.task != .spelling ? item.word.map { AnswerExtraction.spelling(res.text) == $0 } : nil
-            records.append(EvaluatedItem(id: item.id, task: item.task.rawValue, style: item.style, mode: mode.rawValue, sample: s, prompt: item.prompt,
+            let spelled = item.answerType != .letters ? item.word.map { AnswerExtraction.spelling(res.text) == $0.lowercased() } : nil
+            records.append(EvaluatedItem(id: item.id, task: item.task, answerType: item.answerType, style: item.style, mode: mode.rawValue, sample: s, prompt: item.prompt,
                                          output: res.text, gold: item.gold, parsed: score.parsed, correct: score.correct,
                                          truncated: res.finishReason == .length, word: item.word, metadata: item.metadata,
                                          spelling: score.spelling, spelledWordCorrectly: spelled))
@@ -221,22 +271,53 @@ public enum Evaluator {
     }
 }
 
-/// A line of an external question set (--eval-file): prompt and answer (a string or a number),
-/// optionally the task and metadata to stratify by.
+/// A line of an external question set (--eval-file): prompt and answer (a string, number or
+/// boolean); optionally id, task (a free label), answer_type, style, word and metadata.
 struct ExternalQuestion: Decodable {
+    var id: String?
     var prompt: String
     var answer: String
-    var task: EvalTask?
+    var task: String?
+    var answerType: AnswerType?
+    var style: String?
+    var word: String?
     var metadata: QuestionFacts?
 
-    enum CodingKeys: String, CodingKey { case prompt, answer, task, metadata }
+    enum CodingKeys: String, CodingKey { case id, prompt, answer, task, answerType = "answer_type", style, word, metadata }
     init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         prompt = try c.decode(String.self, forKey: .prompt)
         if let s = try? c.decode(String.self, forKey: .answer) { answer = s }
         else if let i = try? c.decode(Int.self, forKey: .answer) { answer = String(i) }
+        else if let b = try? c.decode(Bool.self, forKey: .answer) { answer = b ? "yes" : "no" }
         else { answer = try c.decode(String.self, forKey: .answer) }   // rethrows the type error, naming the field
-        task = try c.decodeIfPresent(EvalTask.self, forKey: .task)
+        id = try c.decodeIfPresent(String.self, forKey: .id)
+        task = try c.decodeIfPresent(String.self, forKey: .task)
+        answerType = try c.decodeIfPresent(AnswerType.self, forKey: .answerType)
+        style = try c.decodeIfPresent(String.self, forKey: .style)
+        word = try c.decodeIfPresent(String.self, forKey: .word)
         metadata = try c.decodeIfPresent(QuestionFacts.self, forKey: .metadata)
+        // Task and style name groups ("task/style/mode"): neither may be empty or hold a "/".
+        for (key, v) in [(CodingKeys.task, task), (.style, style), (.id, id)] {
+            if let v, v.isEmpty || (key != .id && v.contains("/")) || v.count > 200 {
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "expected a non-empty label without '/' (at most 200 characters)")
+            }
+        }
+        if answer.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw DecodingError.dataCorruptedError(forKey: .answer, in: c, debugDescription: "the gold answer is empty")
+        }
+    }
+}
+
+extension AnswerType {
+    /// The task label of an external question that names none: the built-in task with this answer
+    /// type (count, position, spelling), else the answer type's own name.
+    var defaultTask: String {
+        switch self {
+        case .number: return EvalTask.count.rawValue
+        case .letter: return EvalTask.position.rawValue
+        case .letters: return EvalTask.spelling.rawValue
+        case .yesNo, .word, .text: return rawValue
+        }
     }
 }

@@ -8,8 +8,8 @@ import Records
 public enum Report {
     /// Headline metrics of one run, pooled over prompt styles (non-thinking mode when present).
     public static func headline(_ run: EvalRun) -> HeadlineMetrics {
-        let mode = run.items.contains { $0.mode == EvalMode.nonThinking.rawValue } ? EvalMode.nonThinking.rawValue : nil
-        let rows = run.items.filter { mode == nil || $0.mode == mode }
+        let mode = headlineMode(run)
+        let rows = run.items.filter { $0.mode == mode }
         var m = HeadlineMetrics()
         for (task, name) in HeadlineMetrics.taskNames {
             let rs = rows.filter { $0.task == task }
@@ -25,15 +25,61 @@ public enum Report {
         return m
     }
 
-    /// Success criteria per task: improved, and significantly by the exact McNemar test pooled over the task's groups.
-    public static func criteria(_ b: HeadlineMetrics, _ f: HeadlineMetrics, groups: [String: GroupComparison]) -> [String: TaskCriterion] {
+    /// Success criteria per task (spelling, count, position), each pooled over prompt styles:
+    /// improved over the base model, tested by McNemar for pairs clustered by word (a word's
+    /// direct and spell-first items are not independent), with a word-cluster bootstrap interval of
+    /// the change; and the fine-tuned model against the strongest trivial baseline on the same
+    /// items, tested the same way. Each family of three p-values is Holm-adjusted.
+    public static func criteria(base: EvalRun, finetuned ft: EvalRun, _ b: HeadlineMetrics, _ f: HeadlineMetrics) -> [String: TaskCriterion] {
+        let mode = headlineMode(ft)
         var out: [String: TaskCriterion] = [:]
+        var tests: [(task: String, vsBase: Double, vsBaseline: Double?)] = []
         for (task, name) in HeadlineMetrics.taskNames {
             guard let a = b.accuracy[name]?.accuracy, let c = f.accuracy[name]?.accuracy else { continue }
-            var nb = 0, nc = 0
-            for (k, g) in groups where k.hasPrefix(task + "/") { nb += g.mcnemarBaseOnlyCorrect; nc += g.mcnemarFinetunedOnlyCorrect }
-            let p = Metrics.mcnemarExact(b: nb, c: nc)
-            out[task] = TaskCriterion(improved: c > a, improvementSignificant: c > a && p < 0.05, mcnemarP: p, accuracyChange: c - a)
+            let pairs = Compare.paired(base, ft, task: task, mode: mode)
+            let p = Statistics.clusteredMcNemar(Statistics.discordantByCluster(pairs))
+            var k = TaskCriterion(improved: c > a, improvementSignificant: false, mcnemarP: p, accuracyChange: c - a)
+            k.accuracyChangeCI95 = Compare.changeInterval(pairs)
+            let vs = Compare.versusBaseline(ft.items.filter { $0.task == task && $0.mode == mode }, clustered: true)
+            k.bestBaseline = vs?.baseline
+            k.bestBaselineAccuracy = vs?.baselineAccuracy
+            out[task] = k
+            tests.append((task, p, vs.map { $0.modelAccuracy > $0.baselineAccuracy ? $0.p : 1 }))
+        }
+        let adjusted = Statistics.holm(tests.map(\.vsBase))
+        let baselineTests = tests.filter { $0.vsBaseline != nil }
+        let adjustedBaseline = Statistics.holm(baselineTests.compactMap(\.vsBaseline))
+        for (i, t) in tests.enumerated() {
+            guard var k = out[t.task] else { continue }
+            k.mcnemarPHolm = adjusted[i]
+            k.improvementSignificant = k.improved && adjusted[i] < 0.05
+            out[t.task] = k
+        }
+        for (i, t) in baselineTests.enumerated() {
+            guard var k = out[t.task] else { continue }
+            k.vsBaselinePHolm = adjustedBaseline[i]
+            let name = HeadlineMetrics.taskNames.first { $0.0 == t.task }?.1 ?? ""
+            k.beatsBestBaseline = (f.accuracy[name]?.accuracy ?? 0) > (k.bestBaselineAccuracy ?? 1) && adjustedBaseline[i] < 0.05
+            out[t.task] = k
+        }
+        return out
+    }
+
+    /// The mode headline figures use: non-thinking when the run has it.
+    static func headlineMode(_ run: EvalRun) -> String {
+        run.items.contains { $0.mode == EvalMode.nonThinking.rawValue } ? EvalMode.nonThinking.rawValue : (run.items.first?.mode ?? EvalMode.nonThinking.rawValue)
+    }
+
+    /// Trivial baselines of each headline task, pooled over prompt styles.
+    public static func baselines(_ run: EvalRun) -> [String: [String: BaselineScore]] {
+        let mode = headlineMode(run)
+        var out: [String: [String: BaselineScore]] = [:]
+        for (task, name) in HeadlineMetrics.taskNames {
+            let rs = run.items.filter { $0.task == task && $0.mode == mode }
+            guard !rs.isEmpty else { continue }
+            var m = GroupMetrics(n: 0, correct: 0, accuracy: 0, accuracyCI95: [0, 1], unparseable: 0, truncated: 0)
+            Baselines.annotate(&m, items: rs)
+            out[name] = m.baselines
         }
         return out
     }
@@ -42,11 +88,12 @@ public enum Report {
     /// file is rendered first, so a value that cannot be written stops the report before any file is.
     public static func write(base: EvalRun, finetuned ft: EvalRun, comparison: Comparison, trainingRun: String?, to out: String) throws -> [String] {
         let hb = headline(base), hf = headline(ft)
-        let results = EvaluationResults(baseModel: .init(metrics: hb, source: base.dir), finetunedModel: .init(metrics: hf, source: ft.dir))
-        let c = criteria(hb, hf, groups: comparison.groups)
+        let trivial = baselines(ft)
+        let results = EvaluationResults(baseModel: .init(metrics: hb, source: base.dir), finetunedModel: .init(metrics: hf, source: ft.dir), baselines: trivial)
+        let c = criteria(base: base, finetuned: ft, hb, hf)
         let final = FinalReport(successCriteria: c, base: hb, finetuned: hf, transfer: comparison.transfer, conclusion: conclusion(c))
         let charts = makeCharts(base: base, ft: ft, comparison: comparison, trainingRun: trainingRun)
-        let md = markdown(hb, hf, comparison, c, charts: charts.map(\.0))
+        let md = markdown(hb, hf, comparison, c, baselines: trivial, charts: charts.map(\.0))
         var files: [(String, String)] = [
             ("evaluation_results.json", try RecordFile.text(results, pretty: true) + "\n"),
             ("final_report.json", try RecordFile.text(final, pretty: true) + "\n"),
@@ -66,11 +113,30 @@ public enum Report {
         return summaryLines(hb, hf, c)
     }
 
+    /// One clause per task: against the base model (Holm-adjusted, clustered by word) and against
+    /// the strongest trivial baseline — a gain that does not beat "always answer 1" is no skill.
     static func conclusion(_ c: [String: TaskCriterion]) -> String {
         ["spelling", "count", "position"].map { t in
             guard let k = c[t] else { return "\(t): not evaluated" }
-            return "\(t) " + (k.improved ? (k.improvementSignificant ? "improved significantly" : "improved, not significantly") : "did not improve")
+            var s = "\(t) " + (!k.improved ? "did not improve over the base model"
+                : k.improvementSignificant ? String(format: "improved significantly over the base model (Holm p = %.2g)", k.mcnemarPHolm)
+                : String(format: "improved over the base model, not significantly (Holm p = %.2g)", k.mcnemarPHolm))
+            if let name = k.bestBaseline, let acc = k.bestBaselineAccuracy {
+                let label = "the \(baselineLabel(name)) baseline (\(pct(acc)))"
+                let above = k.beatsBestBaseline == true
+                s += above ? " and is significantly above \(label)" : k.vsBaselinePHolm.map { $0 < 1 } == true ? ", above \(label) but not significantly" : ", and is not above \(label)"
+            }
+            return s
         }.joined(separator: "; ")
+    }
+
+    static func baselineLabel(_ name: String) -> String {
+        switch name {
+        case "majority": return "majority-answer"
+        case "first_letter": return "first-letter"
+        case "most_frequent_letter": return "most-frequent-letter"
+        default: return name
+        }
     }
 
     static func pct(_ v: Double?) -> String { v.map { String(format: "%.1f%%", 100 * $0) } ?? "–" }
@@ -79,8 +145,10 @@ public enum Report {
     static func summaryLines(_ b: HeadlineMetrics, _ f: HeadlineMetrics, _ c: [String: TaskCriterion]) -> [String] {
         var l: [String] = []
         for (name, key, task) in [("spelling", "spelling", "spelling"), ("letter count", "letter_count", "count"), ("letter position", "letter_position", "position")] {
-            l.append(name.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: " base %@ → fine-tuned %@  (McNemar p = %.3g)",
-                            pct(b.accuracy[key]?.accuracy), pct(f.accuracy[key]?.accuracy), c[task]?.mcnemarP ?? 1))
+            var line = name.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: " base %@ → fine-tuned %@  (clustered McNemar p = %.3g, Holm %.3g)",
+                            pct(b.accuracy[key]?.accuracy), pct(f.accuracy[key]?.accuracy), c[task]?.mcnemarP ?? 1, c[task]?.mcnemarPHolm ?? 1)
+            if let bl = c[task]?.bestBaseline { line += "; \(baselineLabel(bl)) baseline \(pct(c[task]?.bestBaselineAccuracy))" }
+            l.append(line)
         }
         l.append(String(format: "spelling char accuracy %@ → %@, normalised Levenshtein %.3f → %.3f", pct(b.characterLevelAccuracy), pct(f.characterLevelAccuracy),
                         b.levenshteinDistance ?? .nan, f.levenshteinDistance ?? .nan))
@@ -130,7 +198,8 @@ public enum Report {
         return charts.filter { !$0.1.isEmpty }
     }
 
-    static func markdown(_ b: HeadlineMetrics, _ f: HeadlineMetrics, _ comparison: Comparison, _ c: [String: TaskCriterion], charts: [String]) -> String {
+    static func markdown(_ b: HeadlineMetrics, _ f: HeadlineMetrics, _ comparison: Comparison, _ c: [String: TaskCriterion],
+                         baselines: [String: [String: BaselineScore]], charts: [String]) -> String {
         var s = "# Strawberry evaluation report\n\nBase vs fine-tuned on held-out dictionary words (never a training target). Every number is computed from `items.jsonl`; intervals are 95 % Wilson (accuracies) or bootstrap (means).\n\n"
         s += "## Headline\n\n| metric | base | fine-tuned |\n|---|---:|---:|\n"
         for (name, key) in [("spelling exact match", "spelling"), ("letter-count accuracy", "letter_count"), ("letter-position accuracy", "letter_position")] {
@@ -143,12 +212,15 @@ public enum Report {
         }
         s += "| ROUGE-L precision (characters) | \(num(b.rougeLPrecision)) | \(num(f.rougeLPrecision)) |\n"
         s += "| unparseable answers | \(pct(b.unparseableRate)) | \(pct(f.unparseableRate)) |\n\n"
-        s += "**Conclusion:** \(conclusion(c)).\n\n## By task and prompt style\n\n| task / style / mode | n | base | fine-tuned | change | McNemar p |\n|---|---:|---:|---:|---:|---:|\n"
-        for k in comparison.groups.keys.sorted() {
+        s += "**Conclusion:** \(conclusion(c)).\n\n" + criteriaSection(c) + baselineSection(baselines, b, f)
+        s += "## By task and prompt style\n\nMcNemar p: exact, on the paired items of the group. Baseline: the strongest trivial rule on the same items; \"vs baseline p\" tests the fine-tuned model against it (exact McNemar). Off-majority: accuracy on items whose gold answer is not the majority answer.\n\n| task / style / mode | n | base | fine-tuned | change | McNemar p | best baseline | vs baseline p | off-majority base → fine-tuned |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        for k in taskOrdered(comparison.groups.keys) {
             guard let g = comparison.groups[k] else { continue }
             let bp = g.base.proportion, fp = g.finetuned.proportion
-            s += String(format: "| %@ | %d | %@ [%.0f, %.0f] | %@ [%.0f, %.0f] | %+.1f pts | %.3g |\n", k, g.pairedItems, pct(bp.accuracy), 100 * (bp.ci95.first ?? 0),
+            s += String(format: "| %@ | %d | %@ [%.0f, %.0f] | %@ [%.0f, %.0f] | %+.1f pts | %.3g | ", k, g.pairedItems, pct(bp.accuracy), 100 * (bp.ci95.first ?? 0),
                         100 * (bp.ci95.last ?? 0), pct(fp.accuracy), 100 * (fp.ci95.first ?? 0), 100 * (fp.ci95.last ?? 0), 100 * g.accuracyChange, g.mcnemarP)
+            if let v = g.finetunedVsBaseline { s += String(format: "%@ %@ | %.3g | ", baselineLabel(v.baseline), pct(v.baselineAccuracy), v.p) } else { s += "– | – | " }
+            s += "\(pct(g.base.nonMajority?.accuracy)) → \(pct(g.finetuned.nonMajority?.accuracy)) |\n"
         }
         s += transferSection(comparison.transfer)
         s += generalizationSection(comparison.generalization) + trajectorySection(comparison.trajectory) + "\n"
@@ -157,21 +229,53 @@ public enum Report {
         return s
     }
 
+    static func criteriaSection(_ c: [String: TaskCriterion]) -> String {
+        var s = "## Tests behind the conclusion\n\nEach task pooled over prompt styles. A word's two items (direct and spell-first) are not independent, so the tests are McNemar's for pairs clustered by word (Durkalski et al. 2003) and the interval of the change is a word-cluster bootstrap; each family of three p-values is Holm-adjusted.\n\n| task | change [95% CI] | clustered McNemar p | Holm p | best trivial baseline | fine-tuned vs baseline, Holm p |\n|---|---:|---:|---:|---:|---:|\n"
+        for t in ["spelling", "count", "position"] {
+            guard let k = c[t] else { continue }
+            let ci = k.accuracyChangeCI95.map { String(format: " [%+.1f, %+.1f]", 100 * ($0.first ?? 0), 100 * ($0.last ?? 0)) } ?? ""
+            s += String(format: "| %@ | %+.1f pts%@ | %.3g | %.3g | ", t, 100 * k.accuracyChange, ci, k.mcnemarP, k.mcnemarPHolm)
+            s += "\(k.bestBaseline.map { baselineLabel($0) + " " + pct(k.bestBaselineAccuracy) } ?? "–") | \(k.vsBaselinePHolm.map { String(format: "%.3g", $0) } ?? "–") |\n"
+        }
+        return s + "\n"
+    }
+
+    static func baselineSection(_ baselines: [String: [String: BaselineScore]], _ b: HeadlineMetrics, _ f: HeadlineMetrics) -> String {
+        guard !baselines.isEmpty else { return "" }
+        var s = "## Trivial baselines\n\nAccuracy with no model at all, on the same questions (pooled over prompt styles): the majority gold answer always, and for positions the word's first letter or its most frequent letter.\n\n| task | majority answer | first letter | most frequent letter | base | fine-tuned |\n|---|---:|---:|---:|---:|---:|\n"
+        for (_, name) in HeadlineMetrics.taskNames {
+            guard let row = baselines[name] else { continue }
+            let maj = row["majority"].map { "\"\($0.answer ?? "")\" " + pct($0.accuracy) } ?? "–"
+            s += "| \(name) | \(maj) | \(pct(row["first_letter"]?.accuracy)) | \(pct(row["most_frequent_letter"]?.accuracy)) | \(pct(b.accuracy[name]?.accuracy)) | \(pct(f.accuracy[name]?.accuracy)) |\n"
+        }
+        return s + "\n"
+    }
+
     static func transferSection(_ transfer: [String: TransferAnalysis]) -> String {
-        var s = "\n## Transfer analysis\n\nPer word, does spelling it right go with counting / locating its letters right (phi coefficient, bootstrap 95 % CI)? Transfer efficiency = accuracy gain on the task ÷ spelling accuracy gain, defined only when the spelling gain is significant.\n\n"
+        var s = "\n## Transfer analysis\n\nPer word, does spelling it well go with counting / locating its letters right? phi: exact spelling (right/wrong) against task correctness; point-biserial r: spelling character accuracy (continuous, defined even when exact spelling is never right) against task correctness; 95 % word-bootstrap intervals. Transfer efficiency = task accuracy gain ÷ spelling gain, defined only when the spelling gain is clear (exact: McNemar p < 0.05; character accuracy: interval above 0).\n\n"
         func phiText(_ a: Association?) -> String {
             guard let a else { return "–" }
             guard let p = a.phi else { return "undefined" }
             guard let ci = a.phiCI95, ci.count == 2 else { return String(format: "%.2f", p) }
             return String(format: "%.2f [%.2f, %.2f]", p, ci[0], ci[1])
         }
+        func rText(_ a: Association?) -> String {
+            guard let a else { return "–" }
+            guard let r = a.pointBiserial else { return "undefined" }
+            guard let ci = a.pointBiserialCI95, ci.count == 2 else { return String(format: "%.2f", r) }
+            return String(format: "%.2f [%.2f, %.2f]", r, ci[0], ci[1])
+        }
         for k in transfer.keys.sorted() {
             guard let t = transfer[k] else { continue }
-            s += "**\(k)**\n\n| association | base phi | fine-tuned phi |\n|---|---:|---:|\n"
-            for task in ["count", "position"] { s += "| spelling ↔ \(task) | \(phiText(t.base[task])) | \(phiText(t.finetuned[task])) |\n" }
+            s += "**\(k)**\n\n| association | base phi | fine-tuned phi | base point-biserial r | fine-tuned point-biserial r |\n|---|---:|---:|---:|---:|\n"
             for task in ["count", "position"] {
-                if let e = t.efficiency[task]?.value { s += String(format: "\n%@ transfer efficiency: %.2f", task, e) }
-                else if let note = t.efficiency[task]?.note { s += "\n\(task) transfer efficiency \(note)." }
+                s += "| spelling ↔ \(task) | \(phiText(t.base[task])) | \(phiText(t.finetuned[task])) | \(rText(t.base[task])) | \(rText(t.finetuned[task])) |\n"
+            }
+            for task in ["count", "position"] {
+                if let e = t.efficiency[task]?.value { s += String(format: "\n%@ transfer efficiency (exact spelling): %.2f", task, e) }
+                else if let note = t.efficiency[task]?.note { s += "\n\(task) transfer efficiency (exact spelling) \(note)." }
+                if let e = t.characterEfficiency[task]?.value { s += String(format: "\n%@ transfer efficiency (character accuracy): %.2f", task, e) }
+                else if let note = t.characterEfficiency[task]?.note { s += "\n\(task) transfer efficiency (character accuracy) \(note)." }
             }
             s += "\n\n"
         }
@@ -194,10 +298,12 @@ public enum Report {
             let a = p.accuracy
             s += "| \(p.step) | \(pct(a["spelling_character_accuracy"])) | \(pct(a["spelling"])) | \(pct(a["count"])) | \(pct(a["position"])) |\n"
         }
+        s += "\nDescriptive only, not a finding: a correlation across a few checkpoints of one run has few degrees of freedom (95 % Fisher-z intervals).\n"
         for task in ["count", "position"] {
             let e = t.correlations[task]
-            s += "\nCorrelation across checkpoints, spelling character accuracy vs \(task) accuracy: "
-                + (e?.value.map { String(format: "%.2f", $0) } ?? e?.note ?? "undefined") + "\n"
+            let ci = e?.ci95.map { String(format: " [%.2f, %.2f]", $0.first ?? 0, $0.last ?? 0) } ?? ""
+            s += "\nCorrelation across \(t.checkpoints.count) checkpoints, spelling character accuracy vs \(task) accuracy: "
+                + (e?.value.map { String(format: "%.2f", $0) + ci } ?? e?.note ?? "undefined") + "\n"
         }
         return s
     }

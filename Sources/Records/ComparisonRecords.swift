@@ -18,12 +18,15 @@ public struct GroupComparison: Codable, Equatable, Sendable {
     /// Spelling groups: change in normalised Levenshtein distance (negative is better).
     public var levenshteinChange: Double?
     public var levenshteinRelativeImprovementPercent: Double?
+    /// The fine-tuned model against the strongest trivial baseline on the same items.
+    public var finetunedVsBaseline: BaselineTest?
 
     enum CodingKeys: String, CodingKey {
         case base, finetuned, accuracyChange = "accuracy_change", relativeImprovementPercent = "relative_improvement_percent"
         case pairedItems = "paired_items", mcnemarBaseOnlyCorrect = "mcnemar_base_only_correct"
         case mcnemarFinetunedOnlyCorrect = "mcnemar_finetuned_only_correct", mcnemarP = "mcnemar_p", levenshteinChange = "levenshtein_change"
         case levenshteinRelativeImprovementPercent = "levenshtein_relative_improvement_percent"
+        case finetunedVsBaseline = "finetuned_vs_baseline"
     }
 
     public init(base: GroupMetrics, finetuned: GroupMetrics, accuracyChange: Double, relativeImprovementPercent: Double?, pairedItems: Int,
@@ -39,14 +42,47 @@ public struct GroupComparison: Codable, Equatable, Sendable {
     }
 }
 
-/// Per word: does getting its spelling right go with getting its count/position right (phi)?
+/// A model's accuracy against a trivial baseline's on the same items (exact McNemar, or the
+/// word-clustered test when items are pooled over prompt styles).
+public struct BaselineTest: Codable, Equatable, Sendable {
+    public var baseline: String
+    public var baselineAccuracy: Double
+    public var modelAccuracy: Double
+    /// Items the model gets right and the baseline wrong, and the reverse.
+    public var modelOnlyCorrect: Int
+    public var baselineOnlyCorrect: Int
+    public var p: Double
+    enum CodingKeys: String, CodingKey {
+        case baseline, baselineAccuracy = "baseline_accuracy", modelAccuracy = "model_accuracy"
+        case modelOnlyCorrect = "model_only_correct", baselineOnlyCorrect = "baseline_only_correct", p
+    }
+    public init(baseline: String, baselineAccuracy: Double, modelAccuracy: Double, modelOnlyCorrect: Int, baselineOnlyCorrect: Int, p: Double) {
+        self.baseline = baseline
+        self.baselineAccuracy = baselineAccuracy
+        self.modelAccuracy = modelAccuracy
+        self.modelOnlyCorrect = modelOnlyCorrect
+        self.baselineOnlyCorrect = baselineOnlyCorrect
+        self.p = p
+    }
+}
+
+/// Per word: does spelling it well go with counting / locating its letters right? phi for exact
+/// spelling (binary × binary), and the point-biserial correlation for spelling character accuracy
+/// (continuous × binary), which stays defined when exact spelling is (nearly) never right.
 public struct Association: Codable, Equatable, Sendable {
     public var words: Int
     @ExplicitNull public var phi: Double?
     public var phiCI95: [Double]?
     /// Why phi is undefined, when it is.
     public var phiNote: String?
-    enum CodingKeys: String, CodingKey { case words, phi, phiCI95 = "phi_ci95", phiNote = "phi_note" }
+    public var pointBiserial: Double?
+    public var pointBiserialCI95: [Double]?
+    public var pointBiserialNote: String?
+    enum CodingKeys: String, CodingKey {
+        case words, phi, phiCI95 = "phi_ci95", phiNote = "phi_note"
+        case pointBiserial = "point_biserial_character_accuracy", pointBiserialCI95 = "point_biserial_character_accuracy_ci95"
+        case pointBiserialNote = "point_biserial_character_accuracy_note"
+    }
     public init(words: Int, phi: Double?, phiCI95: [Double]? = nil, phiNote: String? = nil) {
         self.words = words
         self.phi = phi
@@ -55,11 +91,12 @@ public struct Association: Codable, Equatable, Sendable {
     }
 }
 
-/// A number that may be undefined, with the reason when it is.
+/// A number that may be undefined, with the reason when it is, and its 95 % interval when known.
 public struct Estimate: Equatable, Sendable {
     public var value: Double?
     public var note: String?
-    public init(value: Double?, note: String? = nil) { self.value = value; self.note = note }
+    public var ci95: [Double]?
+    public init(value: Double?, note: String? = nil, ci95: [Double]? = nil) { self.value = value; self.note = note; self.ci95 = ci95 }
 }
 
 /// Transfer analysis of one style/mode: associations before and after, and transfer efficiency
@@ -70,6 +107,11 @@ public struct TransferAnalysis: Codable, Equatable, Sendable {
     public var finetuned: [String: Association] = [:]
     /// task → efficiency; empty when the run has no spelling group to measure the gain on.
     public var efficiency: [String: Estimate] = [:]
+    /// task → Δ task accuracy ÷ Δ spelling character accuracy, defined when the character-accuracy
+    /// gain is positive and its word-bootstrap interval excludes 0.
+    public var characterEfficiency: [String: Estimate] = [:]
+
+    static let characterSuffix = "_transfer_efficiency_character_accuracy"
 
     public init() {}
 
@@ -86,6 +128,10 @@ public struct TransferAnalysis: Codable, Equatable, Sendable {
                 let task = String(k.dropLast("_transfer_efficiency".count))
                 efficiency[task] = Estimate(value: try c.decodeIfPresent(Double.self, forKey: key),
                                             note: try c.decodeIfPresent(String.self, forKey: DynamicKey(k + "_note")))
+            } else if k.hasSuffix(Self.characterSuffix) {
+                let task = String(k.dropLast(Self.characterSuffix.count))
+                characterEfficiency[task] = Estimate(value: try c.decodeIfPresent(Double.self, forKey: key),
+                                                     note: try c.decodeIfPresent(String.self, forKey: DynamicKey(k + "_note")))
             }
         }
     }
@@ -98,6 +144,11 @@ public struct TransferAnalysis: Codable, Equatable, Sendable {
             let key = DynamicKey("\(task)_transfer_efficiency")
             if let v = e.value { try c.encode(v, forKey: key) } else { try c.encodeNil(forKey: key) }
             try c.encodeIfPresent(e.note, forKey: DynamicKey("\(task)_transfer_efficiency_note"))
+        }
+        for (task, e) in characterEfficiency {
+            let key = DynamicKey(task + Self.characterSuffix)
+            if let v = e.value { try c.encode(v, forKey: key) } else { try c.encodeNil(forKey: key) }
+            try c.encodeIfPresent(e.note, forKey: DynamicKey(key.stringValue + "_note"))
         }
     }
 }
@@ -157,9 +208,10 @@ public struct Trajectory: Codable, Equatable, Sendable {
         let c = try decoder.container(keyedBy: DynamicKey.self)
         checkpoints = try c.decode([Point].self, forKey: DynamicKey("checkpoints"))
         correlations = [:]
-        for key in c.allKeys where key.stringValue.hasPrefix(Self.prefix) && !key.stringValue.hasSuffix("_note") {
+        for key in c.allKeys where key.stringValue.hasPrefix(Self.prefix) && !key.stringValue.hasSuffix("_note") && !key.stringValue.hasSuffix("_ci95") {
             correlations[String(key.stringValue.dropFirst(Self.prefix.count))] = Estimate(
-                value: try c.decodeIfPresent(Double.self, forKey: key), note: try c.decodeIfPresent(String.self, forKey: DynamicKey(key.stringValue + "_note")))
+                value: try c.decodeIfPresent(Double.self, forKey: key), note: try c.decodeIfPresent(String.self, forKey: DynamicKey(key.stringValue + "_note")),
+                ci95: try c.decodeIfPresent([Double].self, forKey: DynamicKey(key.stringValue + "_ci95")))
         }
     }
 
@@ -170,6 +222,7 @@ public struct Trajectory: Codable, Equatable, Sendable {
             let key = DynamicKey(Self.prefix + task)
             if let v = e.value { try c.encode(v, forKey: key) } else { try c.encodeNil(forKey: key) }
             try c.encodeIfPresent(e.note, forKey: DynamicKey(key.stringValue + "_note"))
+            try c.encodeIfPresent(e.ci95, forKey: DynamicKey(key.stringValue + "_ci95"))
         }
     }
 }
@@ -197,6 +250,8 @@ public struct HeadlineMetrics: Codable, Equatable, Sendable {
     /// "letter_count" | "letter_position" | "spelling" → accuracy (written as NAME_accuracy, _ci95, _n).
     public var accuracy: [String: Proportion] = [:]
     public var characterLevelAccuracy: Double?
+    /// Mean normalised edit distance (0 = identical, 1 = nothing shared). Written twice: as
+    /// `normalized_levenshtein`, and as `levenshtein_distance`, the key of earlier files.
     public var levenshteinDistance: Double?
     public var bleu1: Double?
     public var bleu2: Double?
@@ -209,6 +264,7 @@ public struct HeadlineMetrics: Codable, Equatable, Sendable {
 
     enum Key: String, CaseIterable {
         case characterLevelAccuracy = "character_level_accuracy", levenshteinDistance = "levenshtein_distance"
+        case normalizedLevenshtein = "normalized_levenshtein"
         case bleu1 = "bleu_1", bleu2 = "bleu_2", bleu3 = "bleu_3", bleu4 = "bleu_4", rougeLPrecision = "rouge_l_precision"
         case unparseableRate = "unparseable_rate"
     }
@@ -220,7 +276,7 @@ public struct HeadlineMetrics: Codable, Equatable, Sendable {
         for (_, prefix) in Self.taskNames where name == prefix + "_accuracy" { return accuracy[prefix]?.accuracy }
         switch Key(rawValue: name) {
         case .characterLevelAccuracy: return characterLevelAccuracy
-        case .levenshteinDistance: return levenshteinDistance
+        case .levenshteinDistance, .normalizedLevenshtein: return levenshteinDistance
         case .bleu1: return bleu1
         case .bleu2: return bleu2
         case .bleu3: return bleu3
@@ -244,7 +300,7 @@ public struct HeadlineMetrics: Codable, Equatable, Sendable {
         }
         func d(_ k: Key) throws -> Double? { try c.decodeIfPresent(Double.self, forKey: DynamicKey(k.rawValue)) }
         characterLevelAccuracy = try d(.characterLevelAccuracy)
-        levenshteinDistance = try d(.levenshteinDistance)
+        levenshteinDistance = try d(.normalizedLevenshtein) ?? d(.levenshteinDistance)
         bleu1 = try d(.bleu1); bleu2 = try d(.bleu2); bleu3 = try d(.bleu3); bleu4 = try d(.bleu4)
         rougeLPrecision = try d(.rougeLPrecision)
         unparseableRate = try d(.unparseableRate) ?? 0
@@ -271,20 +327,41 @@ public struct EvaluationResults: Codable, Equatable, Sendable {
     }
     public var baseModel: Model
     public var finetunedModel: Model
-    enum CodingKeys: String, CodingKey { case baseModel = "base_model", finetunedModel = "finetuned_model" }
-    public init(baseModel: Model, finetunedModel: Model) { self.baseModel = baseModel; self.finetunedModel = finetunedModel }
+    /// Trivial baselines on the evaluated questions, pooled over prompt styles:
+    /// letter_count / letter_position / spelling → rule → score.
+    public var baselines: [String: [String: BaselineScore]]?
+    enum CodingKeys: String, CodingKey { case baseModel = "base_model", finetunedModel = "finetuned_model", baselines }
+    public init(baseModel: Model, finetunedModel: Model, baselines: [String: [String: BaselineScore]]? = nil) {
+        self.baseModel = baseModel
+        self.finetunedModel = finetunedModel
+        self.baselines = baselines
+    }
 }
 
-/// Did a task improve, and significantly (pooled exact McNemar over its styles)?
+/// Did a task improve over the base model, and significantly; and does the fine-tuned model beat
+/// the strongest trivial baseline? Items pooled over prompt styles are tested clustered by word
+/// (McNemar for clustered pairs), and the three tasks' p-values are Holm-adjusted as one family.
 public struct TaskCriterion: Equatable, Sendable {
     public var improved: Bool
+    /// Holm-adjusted p < 0.05 and improved.
     public var improvementSignificant: Bool
+    /// Word-clustered McNemar p, unadjusted.
     public var mcnemarP: Double
+    public var mcnemarPHolm: Double
     public var accuracyChange: Double
+    /// Word-cluster bootstrap 95 % interval of the accuracy change.
+    public var accuracyChangeCI95: [Double]?
+    /// The strongest trivial baseline on the same items, and the fine-tuned model against it.
+    public var bestBaseline: String?
+    public var bestBaselineAccuracy: Double?
+    public var beatsBestBaseline: Bool?
+    public var vsBaselinePHolm: Double?
+
     public init(improved: Bool, improvementSignificant: Bool, mcnemarP: Double, accuracyChange: Double) {
         self.improved = improved
         self.improvementSignificant = improvementSignificant
         self.mcnemarP = mcnemarP
+        self.mcnemarPHolm = mcnemarP
         self.accuracyChange = accuracyChange
     }
 }
@@ -318,10 +395,18 @@ public struct FinalReport: Codable, Equatable, Sendable {
             byTask = [:]
             for key in c.allKeys where key.stringValue.hasSuffix("_improved") {
                 let t = String(key.stringValue.dropLast("_improved".count))
-                byTask[t] = TaskCriterion(improved: try c.decode(Bool.self, forKey: key),
-                                          improvementSignificant: try c.decode(Bool.self, forKey: DynamicKey(t + "_improvement_significant")),
-                                          mcnemarP: try c.decode(Double.self, forKey: DynamicKey(t + "_mcnemar_p")),
-                                          accuracyChange: try c.decode(Double.self, forKey: DynamicKey(t + "_accuracy_change")))
+                func k(_ s: String) -> DynamicKey { DynamicKey(t + s) }
+                var tc = TaskCriterion(improved: try c.decode(Bool.self, forKey: key),
+                                       improvementSignificant: try c.decode(Bool.self, forKey: k("_improvement_significant")),
+                                       mcnemarP: try c.decode(Double.self, forKey: k("_mcnemar_p")),
+                                       accuracyChange: try c.decode(Double.self, forKey: k("_accuracy_change")))
+                tc.mcnemarPHolm = try c.decodeIfPresent(Double.self, forKey: k("_mcnemar_p_holm")) ?? tc.mcnemarP
+                tc.accuracyChangeCI95 = try c.decodeIfPresent([Double].self, forKey: k("_accuracy_change_ci95"))
+                tc.bestBaseline = try c.decodeIfPresent(String.self, forKey: k("_best_baseline"))
+                tc.bestBaselineAccuracy = try c.decodeIfPresent(Double.self, forKey: k("_best_baseline_accuracy"))
+                tc.beatsBestBaseline = try c.decodeIfPresent(Bool.self, forKey: k("_beats_best_baseline"))
+                tc.vsBaselinePHolm = try c.decodeIfPresent(Double.self, forKey: k("_vs_best_baseline_p_holm"))
+                byTask[t] = tc
             }
         }
         func encode(to encoder: Encoder) throws {
@@ -331,6 +416,12 @@ public struct FinalReport: Codable, Equatable, Sendable {
                 try c.encode(k.improvementSignificant, forKey: DynamicKey(t + "_improvement_significant"))
                 try c.encode(k.mcnemarP, forKey: DynamicKey(t + "_mcnemar_p"))
                 try c.encode(k.accuracyChange, forKey: DynamicKey(t + "_accuracy_change"))
+                try c.encode(k.mcnemarPHolm, forKey: DynamicKey(t + "_mcnemar_p_holm"))
+                try c.encodeIfPresent(k.accuracyChangeCI95, forKey: DynamicKey(t + "_accuracy_change_ci95"))
+                try c.encodeIfPresent(k.bestBaseline, forKey: DynamicKey(t + "_best_baseline"))
+                try c.encodeIfPresent(k.bestBaselineAccuracy, forKey: DynamicKey(t + "_best_baseline_accuracy"))
+                try c.encodeIfPresent(k.beatsBestBaseline, forKey: DynamicKey(t + "_beats_best_baseline"))
+                try c.encodeIfPresent(k.vsBaselinePHolm, forKey: DynamicKey(t + "_vs_best_baseline_p_holm"))
             }
         }
     }

@@ -5,7 +5,10 @@
 /// One generated answer, scored.
 public struct EvaluatedItem: Codable, Equatable, Sendable {
     public var id: String
+    /// A built-in task (spelling, count, position) or an external benchmark's own label.
     public var task: String
+    /// How the answer was read and judged (older files: implied by the built-in task).
+    public var answerType: AnswerType
     public var style: String
     /// non-thinking | thinking
     public var mode: String
@@ -27,15 +30,16 @@ public struct EvaluatedItem: Codable, Equatable, Sendable {
     public var spelledWordCorrectly: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case id, task, style, mode, sample, prompt, output, gold, parsed, correct, truncated, word, metadata
+        case id, task, answerType = "answer_type", style, mode, sample, prompt, output, gold, parsed, correct, truncated, word, metadata
         case spelledWordCorrectly = "spelled_word_correctly"
     }
 
-    public init(id: String, task: String, style: String, mode: String, sample: Int, prompt: String, output: String, gold: String,
+    public init(id: String, task: String, answerType: AnswerType, style: String, mode: String, sample: Int, prompt: String, output: String, gold: String,
                 parsed: String?, correct: Bool, truncated: Bool, word: String?, metadata: QuestionFacts,
                 spelling: SpellingScores? = nil, spelledWordCorrectly: Bool? = nil) {
         self.id = id
         self.task = task
+        self.answerType = answerType
         self.style = style
         self.mode = mode
         self.sample = sample
@@ -60,8 +64,15 @@ public struct EvaluatedItem: Codable, Equatable, Sendable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         id = try c.decode(String.self, forKey: .id)
-        // Task and mode name groups and decide how an answer is read: only known values are accepted.
-        task = try c.decode(EvalTask.self, forKey: .task).rawValue
+        // Task, style and mode name groups ("task/style/mode"), so none may be empty or hold a "/";
+        // the answer type decides how an answer is read, and a free task label must name one.
+        task = try c.decode(String.self, forKey: .task)
+        guard !task.isEmpty, !task.contains("/") else {
+            throw DecodingError.dataCorruptedError(forKey: .task, in: c, debugDescription: "expected a task label (spelling, count, position, or a benchmark's own) without '/'")
+        }
+        if let t = try c.decodeIfPresent(AnswerType.self, forKey: .answerType) { answerType = t }
+        else if let t = AnswerType(task: task) { answerType = t }
+        else { throw DecodingError.keyNotFound(CodingKeys.answerType, .init(codingPath: c.codingPath, debugDescription: "task '\(task)' is not built in, so answer_type is required")) }
         style = try c.decode(String.self, forKey: .style)
         guard !style.isEmpty, !style.contains("/") else {
             throw DecodingError.dataCorruptedError(forKey: .style, in: c, debugDescription: "expected a prompt style name (direct, spell_first, …)")
@@ -77,10 +88,10 @@ public struct EvaluatedItem: Codable, Equatable, Sendable {
         word = try c.decodeIfPresent(String.self, forKey: .word)
         metadata = try c.decodeIfPresent(QuestionFacts.self, forKey: .metadata) ?? QuestionFacts()
         spelledWordCorrectly = try c.decodeIfPresent(Bool.self, forKey: .spelledWordCorrectly)
-        let s = try decoder.container(keyedBy: SpellingScores.CodingKeys.self)
-        spelling = s.contains(.characterAccuracy) ? try SpellingScores(from: decoder) : nil
+        let s = try decoder.container(keyedBy: DynamicKey.self)
+        spelling = s.contains(DynamicKey(SpellingScores.CodingKeys.characterAccuracy.rawValue)) ? try SpellingScores(from: decoder) : nil
         if let sc = spelling, let bad = SpellingScores.CodingKeys.allCases.first(where: { !(0...1).contains(sc[$0]) }) {
-            throw DecodingError.dataCorruptedError(forKey: bad, in: s, debugDescription: "expected a score in [0, 1], found \(sc[bad])")
+            throw DecodingError.dataCorruptedError(forKey: DynamicKey(bad.rawValue), in: s, debugDescription: "expected a score in [0, 1], found \(sc[bad])")
         }
     }
 
@@ -89,6 +100,7 @@ public struct EvaluatedItem: Codable, Equatable, Sendable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(id, forKey: .id)
         try c.encode(task, forKey: .task)
+        try c.encode(answerType, forKey: .answerType)
         try c.encode(style, forKey: .style)
         try c.encode(mode, forKey: .mode)
         try c.encode(sample, forKey: .sample)
@@ -107,7 +119,8 @@ public struct EvaluatedItem: Codable, Equatable, Sendable {
 /// Similarity of a predicted spelling to the gold letters (definitions in docs/metrics.md).
 public struct SpellingScores: Codable, Equatable, Sendable {
     public var characterAccuracy: Double
-    /// Normalised edit distance: 0 = identical, 1 = nothing shared (lower is better).
+    /// Normalised edit distance: 0 = identical, 1 = nothing shared (lower is better). Written as
+    /// `normalized_levenshtein`; files from before it was named so say `levenshtein`.
     public var levenshtein: Double
     public var bleu1: Double
     public var bleu2: Double
@@ -116,7 +129,7 @@ public struct SpellingScores: Codable, Equatable, Sendable {
     public var rougeLPrecision: Double
 
     public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
-        case characterAccuracy = "character_accuracy", levenshtein, bleu1 = "bleu_1", bleu2 = "bleu_2", bleu3 = "bleu_3", bleu4 = "bleu_4"
+        case characterAccuracy = "character_accuracy", levenshtein = "normalized_levenshtein", bleu1 = "bleu_1", bleu2 = "bleu_2", bleu3 = "bleu_3", bleu4 = "bleu_4"
         case rougeLPrecision = "rouge_l_precision"
     }
 
@@ -129,6 +142,24 @@ public struct SpellingScores: Codable, Equatable, Sendable {
         self.bleu4 = bleu4
         self.rougeLPrecision = rougeLPrecision
     }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: DynamicKey.self)
+        func d(_ k: CodingKeys) throws -> Double { try c.decode(Double.self, forKey: DynamicKey(k.rawValue)) }
+        characterAccuracy = try d(.characterAccuracy)
+        levenshtein = try c.decodeIfPresent(Double.self, forKey: DynamicKey(CodingKeys.levenshtein.rawValue))
+            ?? c.decode(Double.self, forKey: DynamicKey(Self.legacyLevenshteinKey))
+        bleu1 = try d(.bleu1); bleu2 = try d(.bleu2); bleu3 = try d(.bleu3); bleu4 = try d(.bleu4)
+        rougeLPrecision = try d(.rougeLPrecision)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        for k in CodingKeys.allCases { try c.encode(self[k], forKey: k) }
+    }
+
+    /// The key earlier files used for the normalised edit distance.
+    public static let legacyLevenshteinKey = "levenshtein"
 
     /// The score named by its JSON key.
     public subscript(_ key: CodingKeys) -> Double {
@@ -165,6 +196,24 @@ public struct Mean: Codable, Equatable, Sendable {
     public init(value: Double, ci95: [Double]) { self.value = value; self.ci95 = ci95 }
 }
 
+/// A trivial answering rule scored on the same items: what accuracy needs no model at all.
+public struct BaselineScore: Codable, Equatable, Sendable {
+    /// The constant answer (the majority baseline); nil for rules that answer per word.
+    public var answer: String?
+    public var n: Int
+    public var correct: Int
+    public var accuracy: Double
+    public var accuracyCI95: [Double]
+    enum CodingKeys: String, CodingKey { case answer, n, correct, accuracy, accuracyCI95 = "accuracy_ci95" }
+    public init(answer: String?, _ p: Proportion) {
+        self.answer = answer
+        n = p.n
+        correct = p.correct
+        accuracy = p.accuracy
+        accuracyCI95 = p.ci95
+    }
+}
+
 /// Metrics of one task/style/mode group (metrics.json "metrics" values).
 public struct GroupMetrics: Codable, Equatable, Sendable {
     public var n: Int
@@ -177,6 +226,15 @@ public struct GroupMetrics: Codable, Equatable, Sendable {
     public var spelling: [SpellingScores.CodingKeys: Mean] = [:]
     /// Count/position groups: share of outputs that spelled the word right on the way.
     public var spelledWordInOutputRate: Double?
+    /// Trivial baselines on these items: "majority" (the most common gold answer, always), and for
+    /// letter answers about a word "first_letter" and "most_frequent_letter".
+    public var baselines: [String: BaselineScore] = [:]
+    /// Accuracy on the items whose gold answer is not the majority answer.
+    public var nonMajority: Proportion?
+    /// Number, letter and yes/no answers: mean over gold classes of the accuracy within the class.
+    public var balancedAccuracy: Double?
+    /// Number and yes/no answers: gold class → [n, correct].
+    public var byGoldClass: [String: [Int]]?
 
     public init(n: Int, correct: Int, accuracy: Double, accuracyCI95: [Double], unparseable: Int, truncated: Int) {
         self.n = n
@@ -198,11 +256,18 @@ public struct GroupMetrics: Codable, Equatable, Sendable {
         unparseable = try c.decode(Int.self, forKey: DynamicKey("unparseable"))
         truncated = try c.decode(Int.self, forKey: DynamicKey("truncated"))
         for k in SpellingScores.CodingKeys.allCases {
-            if let v = try c.decodeIfPresent(Double.self, forKey: DynamicKey(k.rawValue)) {
-                spelling[k] = Mean(value: v, ci95: try c.decodeIfPresent([Double].self, forKey: DynamicKey(k.rawValue + "_ci95")) ?? [v, v])
+            // Files from before the normalised distance was named so call it "levenshtein".
+            let names = k == .levenshtein ? [k.rawValue, SpellingScores.legacyLevenshteinKey] : [k.rawValue]
+            for name in names {
+                guard spelling[k] == nil, let v = try c.decodeIfPresent(Double.self, forKey: DynamicKey(name)) else { continue }
+                spelling[k] = Mean(value: v, ci95: try c.decodeIfPresent([Double].self, forKey: DynamicKey(name + "_ci95")) ?? [v, v])
             }
         }
         spelledWordInOutputRate = try c.decodeIfPresent(Double.self, forKey: DynamicKey("spelled_word_in_output_rate"))
+        baselines = try c.decodeIfPresent([String: BaselineScore].self, forKey: DynamicKey("baselines")) ?? [:]
+        nonMajority = try c.decodeIfPresent(Proportion.self, forKey: DynamicKey("non_majority"))
+        balancedAccuracy = try c.decodeIfPresent(Double.self, forKey: DynamicKey("balanced_accuracy"))
+        byGoldClass = try c.decodeIfPresent([String: [Int]].self, forKey: DynamicKey("by_gold_class"))
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -218,6 +283,34 @@ public struct GroupMetrics: Codable, Equatable, Sendable {
             try c.encode(m.ci95, forKey: DynamicKey(k.rawValue + "_ci95"))
         }
         try c.encodeIfPresent(spelledWordInOutputRate, forKey: DynamicKey("spelled_word_in_output_rate"))
+        if !baselines.isEmpty { try c.encode(baselines, forKey: DynamicKey("baselines")) }
+        try c.encodeIfPresent(nonMajority, forKey: DynamicKey("non_majority"))
+        try c.encodeIfPresent(balancedAccuracy, forKey: DynamicKey("balanced_accuracy"))
+        try c.encodeIfPresent(byGoldClass, forKey: DynamicKey("by_gold_class"))
+    }
+
+    /// The strongest trivial baseline (highest accuracy; ties by name), if any.
+    public var bestBaseline: (name: String, score: BaselineScore)? {
+        baselines.max { a, b in a.value.accuracy != b.value.accuracy ? a.value.accuracy < b.value.accuracy : a.key > b.key }.map { ($0.key, $0.value) }
+    }
+}
+
+/// How the evaluated questions were chosen when `--limit` asked for fewer than all: a seeded
+/// random sample of words, stratified by word length and first letter, the same words for every
+/// task and style (so items stay paired).
+public struct SampleRecord: Codable, Equatable, Sendable {
+    public var method: String
+    public var seed: UInt64
+    /// Words (or, for a question file without words, question ids) in the population and in the sample.
+    public var population: Int
+    public var size: Int
+    public var words: [String]
+    public init(method: String, seed: UInt64, population: Int, words: [String]) {
+        self.method = method
+        self.seed = seed
+        self.population = population
+        self.size = words.count
+        self.words = words
     }
 }
 
@@ -238,10 +331,12 @@ public struct EvaluationSummary: Codable, Equatable, Sendable {
     public var metrics: [String: GroupMetrics]
     /// task/style/mode → dimension → bucket → [n, correct].
     public var stratified: [String: [String: [String: [Int]]]]
+    /// The sample evaluated, when `--limit` drew one (absent: every question of the split).
+    public var sample: SampleRecord?
 
     enum CodingKeys: String, CodingKey {
         case model, adapter, data, split, questions, generations, questionsPerSecond = "questions_per_second"
-        case tokensPerSecond = "tokens_per_second", seconds, batchSize = "batch_size", metrics, stratified
+        case tokensPerSecond = "tokens_per_second", seconds, batchSize = "batch_size", metrics, stratified, sample
     }
 
     public init(model: String, adapter: String?, data: String?, split: String, questions: Int, generations: Int,

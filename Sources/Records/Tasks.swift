@@ -1,4 +1,5 @@
 // The vocabulary every module shares: what is asked, how, and in which chat mode.
+import Foundation
 
 /// What a question asks for.
 public enum EvalTask: String, CaseIterable, Codable, Sendable { case spelling, count, position }
@@ -13,4 +14,47 @@ public enum PromptStyle: String, CaseIterable, Codable, Sendable {
 public enum EvalMode: String, CaseIterable, Codable, Sendable {
     case nonThinking = "non-thinking"
     case thinking
+}
+
+/// How an answer is read from an output and judged against the gold answer. The built-in tasks
+/// have one each (count → number, position → letter, spelling → letters); an external benchmark
+/// names its own per question, or lets it be inferred from the gold answer.
+public enum AnswerType: String, CaseIterable, Codable, Sendable {
+    /// An integer, written in digits or words ("3", "three").
+    case number
+    /// One letter, compared case-insensitively.
+    case letter
+    /// Yes or no (also true/false).
+    case yesNo = "yes_no"
+    /// One word, compared case-insensitively.
+    case word
+    /// A spelled sequence of letters; gold may be written `t h e`, `t-h-e` or `the`.
+    case letters
+    /// Free text, compared after normalisation (case, punctuation, articles, spaces).
+    case text
+
+    /// The answer type of a built-in task (nil for a free task label).
+    public init?(task: String) {
+        switch EvalTask(rawValue: task) {
+        case .count: self = .number
+        case .position: self = .letter
+        case .spelling: self = .letters
+        case nil: return nil
+        }
+    }
+
+    /// The type a gold answer looks like, for a question that does not say: digits → number, one
+    /// letter → letter, yes/no/true/false → yes_no, single letters joined by spaces, dashes or commas
+    /// → letters, one word → word, anything else → text.
+    public init(inferredFrom gold: String) {
+        let g = gold.trimmingCharacters(in: .whitespacesAndNewlines)
+        let lower = g.lowercased()
+        if !g.isEmpty, g.count <= 9, g.allSatisfy({ $0.isASCII && $0.isNumber }) { self = .number; return }
+        if g.count == 1, g.first?.isLetter == true { self = .letter; return }
+        if ["yes", "no", "true", "false"].contains(lower) { self = .yesNo; return }
+        let parts = g.split(whereSeparator: { " -,.\n\t".contains($0) })
+        if parts.count >= 2, parts.allSatisfy({ $0.count == 1 && $0.first?.isLetter == true }) { self = .letters; return }
+        if !g.isEmpty, g.allSatisfy({ $0.isLetter || $0 == "'" || $0 == "-" }) { self = .word; return }
+        self = .text
+    }
 }

@@ -12,7 +12,7 @@ struct Eval: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, help: "Dataset directory made by `strawberry data build`.")
     var data: String?
-    @Option(name: .long, help: "Score an external JSONL question set instead (fields prompt, answer, optional task, metadata).")
+    @Option(name: .long, help: "Score an external JSONL question set instead: prompt and answer per line; optional id, task (any label), answer_type (number, letter, yes_no, word, letters, text; else inferred from the answer), style, word, metadata.")
     var evalFile: String?
     @Option(name: .long, help: "Split to evaluate: test, validation, or heldout_vocab (spelling of held-out vocabulary tokens).")
     var split: SplitChoice = .test
@@ -22,13 +22,13 @@ struct Eval: ParsableCommand {
     var styles: [PromptStyle] = PromptStyle.allCases
     @Option(name: .long, help: "Qwen3 chat mode: non-thinking, thinking or both (other models: non-thinking).")
     var mode: ModeChoice = .nonThinking
-    @Option(name: .long, help: "At most N (≥ 1) questions per task and style.")
+    @Option(name: .long, help: "A seeded random sample of N (≥ 1) words, stratified by word length and first letter, the same words for every task and style (recorded in metrics.json). Default: every question.")
     var limit: Int?
     @Option(name: .long, help: "Samples per question in thinking mode, 1...1000 (mean accuracy over samples).")
     var samples = 1
     @Option(name: .long, help: "Sequences generated together, 1...1024 (continuous batching, shared-prefix KV reuse).")
     var batchSize = 32
-    @Option(name: .long, help: "Seed for thinking-mode sampling.")
+    @Option(name: .long, help: "Seed of the --limit sample and of thinking-mode sampling.")
     var seed: UInt64 = 0
     @Option(name: .long, help: "Output directory.")
     var out: String
@@ -70,17 +70,57 @@ struct Eval: ParsableCommand {
             throw ExitCode(128 + stop.signal)
         }
         if json { try printJSON(s); return }
+        printMetrics(s)
+        print(String(format: "%.2f questions/s, %.1f generated tokens/s, %.0f s; items: %@/items.jsonl", s.questionsPerSecond, s.tokensPerSecond, s.seconds, out))
+    }
+}
+
+/// The terminal table of an evaluation: per group accuracy with its interval, the strongest
+/// trivial baseline beside it, and the spelling scores.
+func printMetrics(_ s: EvaluationSummary) {
+        if let sample = s.sample { print("sample: \(sample.size) of \(sample.population) words, seed \(sample.seed)") }
         for k in s.metrics.keys.sorted() {
             guard let m = s.metrics[k] else { continue }
             let ci = m.accuracyCI95
             var line = k.padding(toLength: max(34, k.count), withPad: " ", startingAt: 0) + String(format: " n=%4d  accuracy %5.1f%% [%4.1f, %4.1f]  unparseable %d  truncated %d", m.n,
                               100 * m.accuracy, 100 * (ci.first ?? 0), 100 * (ci.last ?? 0), m.unparseable, m.truncated)
+            if let (name, b) = m.bestBaseline { line += String(format: "  baseline %@ %.1f%%", name, 100 * b.accuracy) }
             if let c = m.spelling[.characterAccuracy]?.value, let l = m.spelling[.levenshtein]?.value {
-                line += String(format: "  char acc %.1f%%  Levenshtein %.3f", 100 * c, l)
+                line += String(format: "  char acc %.1f%%  normalised Levenshtein %.3f", 100 * c, l)
             }
             print(line)
         }
-        print(String(format: "%.2f questions/s, %.1f generated tokens/s, %.0f s; items: %@/items.jsonl", s.questionsPerSecond, s.tokensPerSecond, s.seconds, out))
+}
+
+struct Rescore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Re-read every answer of an evaluation from its stored outputs with the current extraction rules (no generation).",
+        discussion: "Recomputes parsed, correct and the spelling scores of each item, and metrics.json (baselines included). The directory is replaced as a whole unless --out names a new one.")
+    @Argument(help: "An evaluation directory written by `strawberry eval --out`.")
+    var dir: String
+    @Option(name: .long, help: "Write the rescored evaluation here instead of replacing DIR.")
+    var out: String?
+    @Flag(name: .long, help: "Print metrics.json to stdout.")
+    var json = false
+
+    func run() throws {
+        let run = try EvalRun(dir: dir)
+        let (summary, items) = Evaluator.rescored(run)
+        let target = out ?? dir
+        // In place is safe: every item is in memory, and the directory is swapped only once the new one is complete.
+        let o = try OutputDirectory.begin(target, kind: .evaluation, replace: true, inputs: out == nil ? [] : [dir])
+        do {
+            try RecordFile.writeLines(items, to: o.file("items.jsonl"))
+            try RecordFile.write(summary, to: o.file("metrics.json"))
+            try o.commit()
+        } catch {
+            o.abandon()
+            throw error
+        }
+        let changed = zip(run.items, items).filter { $0.parsed != $1.parsed || $0.correct != $1.correct }.count
+        if json { try printJSON(summary); return }
+        printMetrics(summary)
+        print("\(changed) of \(items.count) items read differently; rescored evaluation: \(target)")
     }
 }
 
@@ -121,5 +161,29 @@ struct CompareCommand: ParsableCommand {
         let lines = try Report.write(base: b, finetuned: f, comparison: c, trainingRun: trainingRun, to: out)
         lines.forEach { print($0) }
         print("report: \(out)/report.html (also report.md, evaluation_results.json, final_report.json)")
+    }
+}
+
+struct Aggregate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Summarise one experiment over training seeds: several `compare` reports (same base evaluation) → mean ± sd [min, max] of every figure.",
+        discussion: "Writes DIR/summary.json, summary.md, results_table.md (the README's results table) and accuracy_over_seeds.svg.")
+    @Argument(help: "Report directories written by `strawberry compare --out`, one per seed.")
+    var reports: [String]
+    @Option(name: .long, help: "Summary directory.")
+    var out: String
+    @Flag(name: .long, help: "Print summary.json to stdout.")
+    var json = false
+
+    func validate() throws {
+        guard !reports.isEmpty else { throw ValidationError("give at least one report directory") }
+    }
+
+    func run() throws {
+        let s = try Summary.make(try reports.map { try ReportRun(dir: $0) })
+        try Summary.write(s, to: out)
+        if json { try printJSON(s); return }
+        print(Summary.table(s), terminator: "")
+        print("summary: \(out)/summary.md")
     }
 }

@@ -12,13 +12,13 @@ final class PinnedFiguresTests: XCTestCase {
     func run(_ name: String, spelling: [Bool], count: [Bool], charAcc: [Double]) -> EvalRun {
         var items: [EvaluatedItem] = []
         for (i, w) in Self.words.enumerated() {
-            var s = EvaluatedItem(id: "test-spelling-direct-\(i)", task: "spelling", style: "direct", mode: "non-thinking", sample: 0, prompt: "p",
+            var s = EvaluatedItem(id: "test-spelling-direct-\(i)", task: "spelling", answerType: .letters, style: "direct", mode: "non-thinking", sample: 0, prompt: "p",
                                   output: "o", gold: "g", parsed: spelling[i] ? w : (i == 3 ? nil : "x"), correct: spelling[i], truncated: false,
                                   word: w, metadata: QuestionFacts(word: w, wordLength: 2))
             s.spelling = SpellingScores(characterAccuracy: charAcc[i], levenshtein: 1 - charAcc[i], bleu1: charAcc[i], bleu2: 0, bleu3: 0, bleu4: 0,
                                         rougeLPrecision: charAcc[i])
             items.append(s)
-            items.append(EvaluatedItem(id: "test-count-direct-\(i)", task: "count", style: "direct", mode: "non-thinking", sample: 0, prompt: "p",
+            items.append(EvaluatedItem(id: "test-count-direct-\(i)", task: "count", answerType: .number, style: "direct", mode: "non-thinking", sample: 0, prompt: "p",
                                        output: "1", gold: "1", parsed: "1", correct: count[i], truncated: i == 0, word: w,
                                        metadata: QuestionFacts(word: w, wordLength: 2)))
         }
@@ -73,17 +73,31 @@ final class PinnedFiguresTests: XCTestCase {
         XCTAssertEqual(hb.value(named: "rouge_l_precision"), 0.4375)
 
         let c = try Compare.run(base: base, finetuned: ft, trainingRun: nil)
-        let k = Report.criteria(hb, hf, groups: c.groups)
-        XCTAssertEqual(k["count"], TaskCriterion(improved: true, improvementSignificant: false, mcnemarP: 1, accuracyChange: 0.25))
-        XCTAssertEqual(k["spelling"]?.mcnemarP ?? 0, 0.5, accuracy: 1e-15)
+        let k = Report.criteria(base: base, finetuned: ft, hb, hf)
+        // Pooled tests cluster by word. Count: one word moved wrong → right, χ² = 1²/1, p = erfc(√0.5).
+        // Spelling: two words moved, χ² = (−2)²/2 = 2, p = erfc(1). Holm over the two: 2 · 0.1573, then max(·, 0.3173).
+        let count = try XCTUnwrap(k["count"])
+        XCTAssertEqual(count.mcnemarP, 0.31731050786291415, accuracy: 1e-12)
+        XCTAssertEqual(count.mcnemarPHolm, 0.31731050786291415, accuracy: 1e-12)
+        XCTAssertEqual(k["spelling"]?.mcnemarP ?? 0, 0.15729920705028513, accuracy: 1e-12)
+        XCTAssertEqual(k["spelling"]?.mcnemarPHolm ?? 0, 2 * 0.15729920705028513, accuracy: 1e-12)
+        XCTAssertTrue(count.improved)
+        XCTAssertFalse(count.improvementSignificant)
+        XCTAssertEqual(count.accuracyChange, 0.25)
+        // Every count gold is "1": always answering 1 scores 100 %, which the fine-tuned 75 % does not beat.
+        XCTAssertEqual(count.bestBaseline, "majority")
+        XCTAssertEqual(count.bestBaselineAccuracy, 1)
+        XCTAssertEqual(count.beatsBestBaseline, false)
+        XCTAssertNil(k["spelling"]?.bestBaseline)   // spellings have no trivial baseline
         XCTAssertNil(k["position"])
 
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("pinned-\(getpid())").path
         let lines = try Report.write(base: base, finetuned: ft, comparison: c, trainingRun: nil, to: out)
-        XCTAssertEqual(lines[1], "letter count     base 50.0% → fine-tuned 75.0%  (McNemar p = 1)")
-        XCTAssertEqual(lines.last, "conclusion: spelling improved, not significantly; count improved, not significantly; position: not evaluated")
+        XCTAssertEqual(lines[1], "letter count     base 50.0% → fine-tuned 75.0%  (clustered McNemar p = 0.317, Holm 0.317); majority-answer baseline 100.0%")
+        XCTAssertEqual(lines.last, "conclusion: spelling improved over the base model, not significantly (Holm p = 0.31); count improved over the base model, not significantly (Holm p = 0.32), and is not above the majority-answer baseline (100.0%); position: not evaluated")
         let md = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
-        XCTAssertTrue(md.contains("| count/direct/non-thinking | 4 | 50.0% [15, 85] | 75.0% [30, 95] | +25.0 pts | 1 |"), md)
+        XCTAssertTrue(md.contains("| count/direct/non-thinking | 4 | 50.0% [15, 85] | 75.0% [30, 95] | +25.0 pts | 1 | majority-answer 100.0% | 1 | – → – |"), md)
+        XCTAssertTrue(md.contains("| letter_count | \"1\" 100.0% | – | – | 50.0% | 75.0% |"), md)
         XCTAssertTrue(md.contains("| spelling ↔ count | 0.58"), md)
         let results = try RecordFile.read(EvaluationResults.self, from: out + "/evaluation_results.json")
         XCTAssertEqual(results.finetunedModel.metrics, hf)
@@ -99,5 +113,34 @@ final class PinnedFiguresTests: XCTestCase {
         let p = Metrics.proportion([true, false, false, false])
         XCTAssertEqual(p.ci95[0], 0.04558726080970055, accuracy: 1e-12)
         XCTAssertEqual(p.ci95[1], 0.6993581574175981, accuracy: 1e-12)
+    }
+}
+
+extension PinnedFiguresTests {
+    /// Two seeds' reports against one base: every figure over seeds is mean ± sd [min, max] of the reports.
+    func testAggregateOverSeeds() throws {
+        let second = run("ft2", spelling: [true, false, false, false], count: [true, false, false, false], charAcc: [1, 0.5, 0.5, 0.5])
+        var dirs: [String] = []
+        for (i, f) in [ft, second].enumerated() {
+            let out = FileManager.default.temporaryDirectory.appendingPathComponent("pinned-seed\(i)-\(getpid())").path
+            _ = try Report.write(base: base, finetuned: f, comparison: try Compare.run(base: base, finetuned: f, trainingRun: nil), trainingRun: nil, to: out)
+            dirs.append(out)
+        }
+        let s = try Summary.make(try dirs.map { try ReportRun(dir: $0) })
+        // Count accuracy 0.75 and 0.25: mean 0.5, sd √((0.25² + 0.25²)/1) = 0.3536.
+        let count = try XCTUnwrap(s.finetuned["letter_count_accuracy"])
+        XCTAssertEqual(count.mean, 0.5)
+        XCTAssertEqual(count.sd, 0.3535533905932738, accuracy: 1e-12)
+        XCTAssertEqual([count.min, count.max], [0.25, 0.75])
+        XCTAssertEqual(s.groups["count/direct/non-thinking"]?.base, 0.5)
+        XCTAssertEqual(s.groups["count/direct/non-thinking"]?.bestBaseline, "majority")
+        XCTAssertEqual(s.criteria["count"]?.improved, 1)
+        XCTAssertEqual(s.baselines["letter_count"]?["majority"]?.accuracy, 1)
+        XCTAssertTrue(Summary.table(s).contains("| letter-count accuracy | 50.0% | 50.0 ± 35.4 [25.0, 75.0]% | majority-answer (\"1\") 100.0% |"), Summary.table(s))
+        // Reports against different base evaluations are not one experiment.
+        let otherBase = run("base2", spelling: [false, false, false, false], count: [false, false, false, false], charAcc: [0, 0, 0, 0])
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("pinned-other-\(getpid())").path
+        _ = try Report.write(base: otherBase, finetuned: ft, comparison: try Compare.run(base: otherBase, finetuned: ft, trainingRun: nil), trainingRun: nil, to: out)
+        XCTAssertThrowsError(try Summary.make([try ReportRun(dir: dirs[0]), try ReportRun(dir: out)])) { XCTAssertTrue("\($0)".contains("different base"), "\($0)") }
     }
 }

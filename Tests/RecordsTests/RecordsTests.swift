@@ -10,7 +10,7 @@ final class RecordsTests: XCTestCase {
     }
 
     func item(_ id: String, correct: Bool, parsed: String? = "3") -> EvaluatedItem {
-        EvaluatedItem(id: id, task: "count", style: "direct", mode: "non-thinking", sample: 0, prompt: "How many r's?", output: "3",
+        EvaluatedItem(id: id, task: "count", answerType: .number, style: "direct", mode: "non-thinking", sample: 0, prompt: "How many r's?", output: "3",
                       gold: "3", parsed: parsed, correct: correct, truncated: false, word: "berry",
                       metadata: QuestionFacts(word: "berry", wordLength: 5, wordTokens: 2, repeatedLetters: 1))
     }
@@ -18,7 +18,7 @@ final class RecordsTests: XCTestCase {
     func testTextIsDeterministicPythonStyleJSON() throws {
         // Sorted keys, integral doubles keep ".0", explicit nulls, no escaping of "/", integers exact.
         let line = try RecordFile.text(item("a/1", correct: true, parsed: nil))
-        XCTAssertEqual(line, #"{"correct":true,"gold":"3","id":"a/1","metadata":{"repeated_letters":1,"word":"berry","word_length":5,"word_tokens":2},"mode":"non-thinking","output":"3","parsed":null,"prompt":"How many r's?","sample":0,"style":"direct","task":"count","truncated":false,"word":"berry"}"#)
+        XCTAssertEqual(line, #"{"answer_type":"number","correct":true,"gold":"3","id":"a/1","metadata":{"repeated_letters":1,"word":"berry","word_length":5,"word_tokens":2},"mode":"non-thinking","output":"3","parsed":null,"prompt":"How many r's?","sample":0,"style":"direct","task":"count","truncated":false,"word":"berry"}"#)
         let log = TrainingLogLine(step: 3, epoch: 1, loss: 2.5, gradNorm: nil, learningRate: nil, tokensPerSecond: nil, evalLoss: nil, evalSpellingAccuracy: 0.25)
         XCTAssertEqual(try RecordFile.text(log), #"{"epoch":1.0,"eval_loss":null,"eval_spelling_accuracy":0.25,"loss":2.5,"step":3}"#)
         XCTAssertEqual(try RecordFile.text(TrainerState(globalStep: 1, epoch: 0, batchInEpoch: 1, maxSteps: 2, seed: UInt64.max, bestEvalLoss: nil, optimizerStep: 1), pretty: true),
@@ -97,9 +97,17 @@ final class RecordsTests: XCTestCase {
         XCTAssertEqual(items.map(\.metadata.repeatedLetters), [1, 1])
         try (good + "\r\n" + String(good.prefix(30)) + "\r\n").write(toFile: path, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try RecordFile.readLines(EvaluatedItem.self, from: path)) { XCTAssertTrue("\($0)".contains("crlf.jsonl:2:"), "\($0)") }
-        // An unknown task or mode is not silently a new group.
-        try good.replacingOccurrences(of: #""task":"count""#, with: #""task":"colour""#).write(toFile: path, atomically: true, encoding: .utf8)
+        // A benchmark's own task label is fine with its answer type; without one the line cannot be
+        // read, and a label that would break the task/style/mode grouping is refused.
+        let colour = good.replacingOccurrences(of: #""task":"count""#, with: #""task":"colour""#)
+        try colour.write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try RecordFile.readLines(EvaluatedItem.self, from: path).first?.task, "colour")
+        try colour.replacingOccurrences(of: #""answer_type":"number","#, with: "").write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try RecordFile.readLines(EvaluatedItem.self, from: path)) { XCTAssertTrue("\($0)".contains("answer_type"), "\($0)") }
+        try good.replacingOccurrences(of: #""task":"count""#, with: #""task":"a/b""#).write(toFile: path, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try RecordFile.readLines(EvaluatedItem.self, from: path)) { XCTAssertTrue("\($0)".contains("field 'task'"), "\($0)") }
+        try good.replacingOccurrences(of: #""mode":"non-thinking""#, with: #""mode":"sleepy""#).write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try RecordFile.readLines(EvaluatedItem.self, from: path)) { XCTAssertTrue("\($0)".contains("field 'mode'"), "\($0)") }
     }
 
     /// Output directories: made anew, or replacing only an earlier output of the same kind that holds

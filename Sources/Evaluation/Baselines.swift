@@ -1,0 +1,74 @@
+// Trivial baselines: what accuracy needs no model at all. A gain that does not beat them is not
+// evidence of a skill — a model answering "1" to every count question scores the share of words
+// with one such letter.
+//   majority              the most common gold answer of the evaluated items, always
+//   first_letter          letter answers about a word: the word's first letter
+//   most_frequent_letter  letter answers about a word: its most frequent letter (ties: the earliest)
+import Records
+
+public enum Baselines {
+    /// A rule's answer for each item (nil: the rule has no answer for it, which is wrong).
+    public typealias Rule = (EvaluatedItem) -> String?
+
+    /// The most common normalised gold answer (ties: the smallest in string order, so it never
+    /// depends on item order); nil for no items.
+    public static func majority(_ items: [EvaluatedItem]) -> String? {
+        var counts: [String: Int] = [:]
+        for r in items { counts[gold(r), default: 0] += 1 }
+        return counts.max { a, b in a.value != b.value ? a.value < b.value : a.key > b.key }?.key
+    }
+
+    static func gold(_ r: EvaluatedItem) -> String { AnswerExtraction.normalizedGold(r.answerType, r.gold) }
+
+    static func mostFrequentLetter(_ word: String) -> String? {
+        let letters = Array(word.lowercased().filter(\.isLetter))
+        var counts: [Character: Int] = [:]
+        for ch in letters { counts[ch, default: 0] += 1 }
+        var best: Character? = nil
+        for ch in letters where best == nil || counts[ch, default: 0] > counts[best ?? ch, default: 0] { best = ch }
+        return best.map(String.init)
+    }
+
+    /// The rules that apply to a group of items (all of one answer type), by name.
+    /// Spelled sequences get none: every word has its own spelling, so no constant answer or
+    /// letter rule can be right. A free-text or word answer gets the majority rule only when some
+    /// answer repeats.
+    public static func rules(for items: [EvaluatedItem]) -> [(name: String, answer: String?, rule: Rule)] {
+        guard let type = items.first?.answerType, type != .letters, let m = majority(items) else { return [] }
+        if type == .word || type == .text, items.filter({ gold($0) == m }).count < 2 { return [] }
+        var out: [(name: String, answer: String?, rule: Rule)] = [("majority", m, { _ in m })]
+        if items.first?.answerType == .letter, items.contains(where: { $0.word != nil }) {
+            out.append(("first_letter", nil, { r in r.word.flatMap { $0.lowercased().first(where: \.isLetter) }.map(String.init) }))
+            out.append(("most_frequent_letter", nil, { r in r.word.flatMap(mostFrequentLetter) }))
+        }
+        return out
+    }
+
+    /// Whether a rule's answer is right for an item.
+    public static func correct(_ rule: Rule, _ r: EvaluatedItem) -> Bool {
+        rule(r).map { $0 == gold(r) } ?? false
+    }
+
+    /// Fills a group's baselines, its accuracy off the majority answer, and per gold class.
+    public static func annotate(_ m: inout GroupMetrics, items rs: [EvaluatedItem]) {
+        guard rs.first?.answerType != .letters, let majorityAnswer = majority(rs) else { return }
+        for rule in rules(for: rs) {
+            m.baselines[rule.name] = BaselineScore(answer: rule.answer, Metrics.proportion(rs.map { correct(rule.rule, $0) }))
+        }
+        let off = rs.filter { gold($0) != majorityAnswer }
+        if !off.isEmpty { m.nonMajority = Metrics.proportion(off.map(\.correct)) }
+        guard let type = rs.first?.answerType, [.number, .letter, .yesNo].contains(type) else { return }
+        var classes: [String: [Int]] = [:]
+        for r in rs {
+            var cell = classes[gold(r), default: [0, 0]]
+            cell[0] += 1
+            if r.correct { cell[1] += 1 }
+            classes[gold(r)] = cell
+        }
+        // Summed in a fixed order so the same items always give the same bits.
+        let recalls = classes.keys.sorted().compactMap { classes[$0] }.map { Double($0[1]) / Double($0[0]) }
+        m.balancedAccuracy = recalls.reduce(0, +) / Double(recalls.count)
+        // 26 letter classes make a table nobody reads; numbers and yes/no are kept per class.
+        if type != .letter { m.byGoldClass = classes }
+    }
+}
