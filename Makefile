@@ -7,7 +7,7 @@ APT_PACKAGES := libopenblas-dev wamerican pkg-config
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/release/strawberry
 
-.PHONY: deps assets build test demo bench fixtures clean fuzz-build fuzz fuzz-smoke sanitize
+.PHONY: deps assets build test demo bench fixtures clean fuzz-build fuzz fuzz-smoke sanitize reproduce
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -46,6 +46,13 @@ demo: assets build
 	for c in $(RUN)/checkpoint-*; do $(BIN) eval --model $(MODEL) --adapter $$c --data $(DATA) --limit 20 --out out/trajectory/$$(basename $$c); done
 	$(BIN) compare out/eval-base out/eval-finetuned --run $(RUN) --heldout-base out/eval-base-heldout \
 	  --heldout-finetuned out/eval-finetuned-heldout --trajectory out/trajectory --out $(REPORT)
+
+# The committed experiment (results/experiment): recipe sweep on validation, 3 seeds, full test set,
+# reports, summary over seeds, README's results table. Resumable: re-run to continue after a stop.
+# About 2 h 30 min on the 2-core machine here (docs/experiment_reproduction.md).
+reproduce: assets build
+	@dpkg -s jq >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; }
+	./scripts/reproduce.sh
 
 bench: assets build
 	$(BIN) bench generate --model $(MODEL)

@@ -8,7 +8,8 @@
 #      validation word (direct prompts);
 #   3. the chosen recipe trained with 3 seeds (seed 42 is the sweep's own run);
 #   4. the base model and each seed's adapter on the full test set (every word × 3 tasks × 2 styles);
-#   5. one comparison per seed, the summary over seeds, and the result files copied to results/.
+#   5. one comparison per seed, the summary over seeds, and the result files copied to results/
+#      (scripts/collect-results.sh), which also regenerates README's results table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-.build/release/strawberry}
@@ -76,3 +77,28 @@ for seed in $SEEDS; do
     evaluate $X/eval/seed-$seed-test --adapter $run/final --data $DATA
 done
 log "experiment runs complete"
+
+# 5. Reports. Answers are re-read from the stored outputs with this binary's rules (a no-op when the
+#    evaluations were made by it), then one comparison per seed and the summary over seeds.
+for ev in $X/eval/base-test $X/eval/seed-*-test $X/sweep/*/validation; do $B rescore "$ev" > /dev/null; done
+reports=()
+for seed in $SEEDS; do
+    $B compare $X/eval/base-test $X/eval/seed-$seed-test --run $X/seeds/seed-$seed --out $X/reports/seed-$seed > /dev/null
+    reports+=("$X/reports/seed-$seed")
+done
+$B aggregate "${reports[@]}" --out $X/summary
+
+# The sweep table: recipe, validation spelling (direct prompts, every validation word), final losses.
+{
+    echo "| recipe | learning rate | r | alpha | target modules | validation char accuracy | validation exact match | final training loss | final validation loss |"
+    echo "|---|---:|---:|---:|---|---:|---:|---:|---:|"
+    for s in "${SWEEP[@]}"; do
+        read -r name lr_ r_ alpha_ mods_ <<<"$s"
+        m=$X/sweep/$name/validation/metrics.json
+        last=$(grep '"eval_loss":[0-9]' $X/sweep/$name/metrics.jsonl | tail -1)
+        jq -r --arg n "$name" --arg lr "$lr_" --arg r "$r_" --arg a "$alpha_" --arg mods "$mods_" --argjson last "$last" \
+            '.metrics["spelling/direct/non-thinking"] as $g | "| \($n)\(if $n == "'"$best"'" then " (chosen)" else "" end) | \($lr) | \($r) | \($a) | \($mods) | \($g.character_accuracy * 1000 | round / 10)% | \($g.accuracy * 1000 | round / 10)% | \($last.loss * 1000 | round / 1000) | \($last.eval_loss * 1000 | round / 1000) |"' "$m"
+    done
+} > $X/sweep/sweep.md
+scripts/collect-results.sh "$X" results/experiment
+log "results written to results/experiment"
