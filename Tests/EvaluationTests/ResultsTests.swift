@@ -1,0 +1,74 @@
+// The committed experiment (results/experiment) is intact and is what the README shows: every file
+// matches MANIFEST.sha256, every record reads back typed, each report's figures recompute from the
+// committed per-item records, and README's results table is the summary's table verbatim.
+import Evaluation
+import Foundation
+import ModelFormats
+import Records
+import TestSupport
+import XCTest
+
+final class ResultsTests: XCTestCase {
+    var results: String { TestPaths.root + "/results/experiment" }
+
+    func requireResults() throws {
+        guard FileManager.default.fileExists(atPath: results + "/MANIFEST.sha256") else {
+            throw XCTSkip("results/experiment is not committed yet (make reproduce)")
+        }
+    }
+
+    func testManifestMatchesEveryFile() throws {
+        try requireResults()
+        let manifest = try String(contentsOfFile: results + "/MANIFEST.sha256", encoding: .utf8)
+        var listed = Set<String>()
+        for line in manifest.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
+            XCTAssertEqual(parts.count, 2, String(line))
+            guard parts.count == 2 else { continue }
+            let path = parts[1].trimmingCharacters(in: .whitespaces)
+            listed.insert(path)
+            XCTAssertEqual(try SHA256.hex(file: results + "/" + path), parts[0], path)
+        }
+        let all = FileManager.default.enumerator(atPath: results)?.compactMap { $0 as? String }
+            .filter { !isDirectory(results + "/" + $0) && $0 != "MANIFEST.sha256" } ?? []
+        XCTAssertEqual(Set(all), listed, "files not in the manifest, or listed files missing")
+    }
+
+    func testReadmeTableIsTheSummaryTable() throws {
+        try requireResults()
+        let table = try String(contentsOfFile: results + "/summary/results_table.md", encoding: .utf8)
+        let readme = try String(contentsOfFile: TestPaths.root + "/README.md", encoding: .utf8)
+        XCTAssertTrue(readme.contains("<!-- results-table:begin -->\n" + table + "<!-- results-table:end -->"),
+                      "README's results table differs from results/experiment/summary/results_table.md: run scripts/collect-results.sh")
+        let s = try RecordFile.read(SeedSummary.self, from: results + "/summary/summary.json")
+        XCTAssertEqual(Summary.table(s), table)
+        XCTAssertEqual(s.reports.count, 3)
+    }
+
+    /// Each seed's headline figures recompute from the committed items (decompressed here).
+    func testReportsRecomputeFromCommittedItems() throws {
+        try requireResults()
+        func run(_ name: String) throws -> EvalRun {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("results-\(getpid())-\(name)").path
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let gunzip = Process()
+            gunzip.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            gunzip.arguments = ["sh", "-c", "gzip -dc '\(results)/eval/\(name)/items.jsonl.gz' > '\(dir)/items.jsonl'"]
+            try gunzip.run()
+            gunzip.waitUntilExit()
+            XCTAssertEqual(gunzip.terminationStatus, 0)
+            try FileManager.default.copyItem(atPath: results + "/eval/\(name)/metrics.json", toPath: dir + "/metrics.json")
+            return try EvalRun(dir: dir)
+        }
+        let base = try run("base-test")
+        XCTAssertEqual(base.items.count, 6000)
+        let reports = try FileManager.default.contentsOfDirectory(atPath: results + "/reports").sorted()
+        XCTAssertEqual(reports.count, 3)
+        for seed in reports {
+            let ft = try run(seed + "-test")
+            let committed = try RecordFile.read(EvaluationResults.self, from: results + "/reports/\(seed)/evaluation_results.json")
+            XCTAssertEqual(Report.headline(ft), committed.finetunedModel.metrics, seed)
+            XCTAssertEqual(Report.headline(base), committed.baseModel.metrics, seed)
+        }
+    }
+}
