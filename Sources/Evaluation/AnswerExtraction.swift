@@ -17,7 +17,8 @@ public enum AnswerExtraction {
         "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
     ]
     /// Words that, right after a number, say the number is the count asked for ("3 times").
-    static let countNouns: Set<String> = ["times", "time", "occurrences", "occurrence", "instances", "instance", "letters", "letter", "copies"]
+    /// ("letters" is not one: "11 letters" is the word's length.)
+    static let countNouns: Set<String> = ["times", "time", "occurrences", "occurrence", "instances", "instance", "copies"]
 
     /// The text after the last `</think>` (Qwen3 reasoning), trimmed.
     public static func answerPart(_ output: String) -> String {
@@ -25,11 +26,15 @@ public enum AnswerExtraction {
         return tail.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// The answer of the given type, normalised for comparison (nil = unparseable).
-    public static func read(_ type: AnswerType, _ output: String) -> String? {
+    /// The answer of the given type, normalised for comparison (nil = unparseable). The question's
+    /// facts, when known, say what was asked: a count of another letter, or a letter named for another
+    /// position, is not its answer.
+    public static func read(_ type: AnswerType, _ output: String, facts: QuestionFacts? = nil) -> String? {
         switch type {
-        case .number: return count(output).map(String.init)
-        case .letter: return letter(output).map(String.init)
+        case .number: return count(output, letter: facts?.letter.flatMap { $0.count == 1 ? $0.first : nil }).map(String.init)
+        case .letter:
+            let asked = facts?.ordinal == "last" ? -1 : facts?.position
+            return Self.letter(output, position: asked).map(String.init)
         case .yesNo: return yesNo(output).map { $0 ? "yes" : "no" }
         case .word: return word(output)
         case .letters: return spelling(output)
@@ -79,50 +84,143 @@ public enum AnswerExtraction {
         return out
     }
 
-    /// The count an answer states. A number followed by what it counts — a single letter ("3 r's",
-    /// "2 'e'") or a counting noun ("twice", "3 times") — is the answer, the last such one winning;
-    /// otherwise the last number. Asides in parentheses (listed positions) are not candidates.
-    public static func count(_ output: String) -> Int? {
-        let t = tokens(withoutAsides(answerPart(output)))
-        func value(_ s: String) -> Int? {
-            if let d = s.first, d.isASCII, d.isNumber { return s.count <= 6 ? Int(s) : nil }
-            return numberWords[s]
-        }
-        var last: Int? = nil, stated: Int? = nil
-        for (i, tok) in t.enumerated() {
-            guard let v = value(tok.text) else { continue }
-            // Only spaces and quotes between: "3 r's", "2 'e'", "3 times" — not the list item "3. r".
-            var countsSomething = ["once", "twice", "thrice"].contains(tok.text)
-            if i + 1 < t.count {
-                let next = t[i + 1]
-                let joined = !next.gap.isEmpty && next.gap.allSatisfy { $0 == " " || "'\"`‘’“”*".contains($0) }
-                countsSomething = countsSomething || joined && (next.text.count == 1 && next.text.first?.isLetter == true || countNouns.contains(next.text))
+    /// The count an answer states about `letter` (the letter asked about, when known). In order of
+    /// preference, the last of:
+    ///   1. a count of the asked letter: "3 r's", "2 'e'", a tally "r: 3" / "r - 3" / "r = 3" / "r is 3";
+    ///   2. a count of nothing named: "3 times", "twice", "3 occurrences" — unless its sentence names
+    ///      another letter ("the letter 'a' is repeated three times" does not answer a question about y);
+    ///   3. any other number.
+    /// Never candidates: asides in parentheses (listed positions), numbers after "position(s)" or
+    /// "index", counts and tallies of another letter, and "no" that counts nothing ("No idea." is not 0).
+    /// A list numbered "3. r" is numbering, not a count.
+    public static func count(_ output: String, letter: Character? = nil) -> Int? {
+        let asked = letter.map { Character($0.lowercased()) }
+        var best: [Int?] = [nil, nil, nil]   // by preference class
+        for sentence in sentences(withoutAsides(answerPart(output))) {
+            let t = tokens(sentence)
+            func value(_ s: String) -> Int? {
+                if let d = s.first, d.isASCII, d.isNumber { return s.count <= 6 ? Int(s) : nil }
+                return numberWords[s]
             }
-            if countsSomething { stated = v }
-            // "No" is a count only when it counts something ("no r's"); "No idea." is not zero.
-            if tok.text != "no" || countsSomething { last = v }
+            func isLetter(_ s: String) -> Bool { s.count == 1 && s.first?.isLetter == true }
+            // A gap of spaces and quotes only ("3 r's", "2 'e'"), not "3. r" or "3, r".
+            func tight(_ gap: String) -> Bool { !gap.isEmpty && gap.allSatisfy { $0 == " " || "'\"`‘’“”*".contains($0) } }
+            // A tally separator: "r: 3", "r - 3", "r = 3" (spaces and quotes allowed around it).
+            func tallyGap(_ gap: String) -> Bool {
+                let core = gap.filter { $0 != " " && !"'\"`‘’“”*".contains($0) }
+                return core == ":" || core == "-" || core == "=" || core == "–"
+            }
+            // Letters the sentence names ("the letter 'a'", "'a'"), for counts that name no letter.
+            var named = Set<Character>()
+            for (i, tok) in t.enumerated() where isLetter(tok.text) {
+                let quoted = tok.gap.last.map { "'\"`‘“*".contains($0) } ?? false
+                if quoted || (i > 0 && t[i - 1].text == "letter") { named.insert(Character(tok.text)) }
+            }
+            let otherLetterNamed = asked.map { a in named.contains { $0 != a } && !named.contains(a) } ?? false
+            var inPositions = false
+            for (i, tok) in t.enumerated() {
+                if ["position", "positions", "index", "indices", "indexes"].contains(tok.text) { inPositions = true; continue }
+                guard let v = value(tok.text) else {
+                    if tok.text != "and" && tok.text != "at" { inPositions = false }
+                    continue
+                }
+                if inPositions { continue }
+                let next = i + 1 < t.count ? t[i + 1] : nil
+                let prev = i > 0 ? t[i - 1] : nil
+                let prev2 = i > 1 ? t[i - 2] : nil
+                // "N r's" / "N 'e'": a count of a named letter.
+                if let next, tight(next.gap), isLetter(next.text) {
+                    let l = Character(next.text)
+                    if asked == nil || asked == l { best[0] = v } else { continue }
+                    continue
+                }
+                // "r: 3", "r - 3", "r = 3", "r is 3": a tally of a letter.
+                if let prev, isLetter(prev.text), tallyGap(tok.gap) {
+                    if asked == nil || asked == Character(prev.text) { best[0] = v }
+                    continue
+                }
+                // ("a is 3" only at the start of a sentence, where "a" is not an article.)
+                if let prev, prev.text == "is", let prev2, isLetter(prev2.text), prev2.text != "a" || asked == "a" || i == 2 {
+                    if asked == nil || asked == Character(prev2.text) { best[0] = v }
+                    continue
+                }
+                // "3 times", "twice": a count that names no letter.
+                let noun = ["once", "twice", "thrice"].contains(tok.text) || (next.map { tight($0.gap) && countNouns.contains($0.text) } ?? false)
+                if noun {
+                    if !otherLetterNamed { best[1] = v }
+                    continue
+                }
+                if tok.text != "no" { best[2] = v }
+            }
         }
-        return stated ?? last
+        return best[0] ?? best[1] ?? best[2]
     }
 
-    public static func letter(_ output: String) -> Character? {
+    /// Sentences of a text: split at ". ", "! ", "? ", ";" and line breaks (a decimal point stays).
+    static func sentences(_ text: String) -> [String] {
+        var out: [String] = [], cur = ""
+        let chars = Array(text)
+        for (i, ch) in chars.enumerated() {
+            let next = i + 1 < chars.count ? chars[i + 1] : " "
+            if ch == "\n" || ch == ";" || ("!?".contains(ch)) || (ch == "." && (next == " " || next == "\n")) {
+                if !cur.isEmpty { out.append(cur) }
+                cur = ""
+            } else { cur.append(ch) }
+        }
+        if !cur.isEmpty { out.append(cur) }
+        return out
+    }
+
+    static let ordinalWords: [String: Int] = [
+        "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10,
+        "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14, "fifteenth": 15, "last": -1,
+    ]
+
+    /// "4th" → 4, "first" → 1, "last" → −1; nil for anything else.
+    static func ordinalValue(_ w: String) -> Int? {
+        let w = w.lowercased()
+        if let v = ordinalWords[w] { return v }
+        let digits = w.prefix { $0.isASCII && $0.isNumber }
+        guard !digits.isEmpty, digits.count <= 3, ["st", "nd", "rd", "th"].contains(String(w.dropFirst(digits.count))) else { return nil }
+        return Int(digits)
+    }
+
+    /// The letter an answer names. `position` is the asked position (−1 for "last"), when known: a
+    /// sentence naming the letter at another position ("A is the first letter", asked the 4th) does
+    /// not answer it.
+    public static func letter(_ output: String, position: Int? = nil) -> Character? {
         let text = answerPart(output)
         let chars = Array(text)
-        // 1. The last quoted single letter: 'r', "r", `r`, *r*.
+        // 0. After a spelled-out word, an answer on its own final paragraph ("a\ns\nl\n\nA").
+        let paragraphs = text.components(separatedBy: "\n\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+        if paragraphs.count >= 2, let last = paragraphs.last, last.filter(\.isLetter).count == 1,
+           last.allSatisfy({ $0.isLetter || $0.isPunctuation || $0 == " " }), spelling(paragraphs[paragraphs.count - 2]) != nil {
+            return last.first(where: \.isLetter).map { Character($0.lowercased()) }
+        }
+        // 1. The last quoted single letter: 'r', "r", `r`, *r* — unless it is denied ("'t' is not …", "not 't'").
         var quoted: Character? = nil
         for i in chars.indices where i + 2 < chars.count {
-            if "'\"`*‘“".contains(chars[i]), chars[i + 1].isLetter, "'\"`*’”".contains(chars[i + 2]) { quoted = chars[i + 1] }
+            guard "'\"`*‘“".contains(chars[i]), chars[i + 1].isLetter, "'\"`*’”".contains(chars[i + 2]) else { continue }
+            let after = String(chars[(i + 3)...].prefix(12)).lowercased().trimmingCharacters(in: .whitespaces)
+            let before = String(chars[..<i].suffix(5)).lowercased().trimmingCharacters(in: .whitespaces)
+            if after.hasPrefix("is not") || after.hasPrefix("isn't") || after.hasPrefix("is no ") || before.hasSuffix("not") { continue }
+            quoted = chars[i + 1]
         }
         if let q = quoted { return Character(q.lowercased()) }
         let words = text.split(whereSeparator: { !$0.isLetter }).map(String.init)
         // 2. "… is r" / "… is: r" / "letter r" (an article "a" only when it ends the answer).
         for (i, w) in words.enumerated().reversed() where w.count == 1 && i > 0 {
             let prev = words[i - 1].lowercased()
+            // "the letter t is not in the word" denies t rather than answering it.
+            if i + 2 < words.count, words[i + 1].lowercased() == "is", ["not", "isn", "never"].contains(words[i + 2].lowercased()) { continue }
             if ["is", "letter", "be", "answer"].contains(prev), w != "a" || prev != "is" || i == words.count - 1 { return Character(w.lowercased()) }
         }
-        // 3. "A is the 3rd letter": a letter that is the subject of "is the".
-        for i in words.indices.reversed() where words[i].count == 1 && i + 2 < words.count {
-            if words[i + 1].lowercased() == "is" && words[i + 2].lowercased() == "the" { return Character(words[i].lowercased()) }
+        // 3. "A is the 3rd letter": a letter that is the subject of "is the" (at the asked position, if it says one).
+        let alnum = text.split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map(String.init)
+        for i in alnum.indices.reversed() where alnum[i].count == 1 && alnum[i].first?.isLetter == true && i + 2 < alnum.count {
+            guard alnum[i + 1].lowercased() == "is" && alnum[i + 2].lowercased() == "the" else { continue }
+            if let position, i + 3 < alnum.count, let said = ordinalValue(alnum[i + 3]), said != position { continue }
+            return Character(alnum[i].lowercased())
         }
         // 4. The whole answer is one letter (possibly with punctuation).
         let letters = text.filter(\.isLetter)

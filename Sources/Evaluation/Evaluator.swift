@@ -142,7 +142,11 @@ public enum Evaluator {
     /// An external question set (any benchmark): JSONL with prompt and answer, and optionally id,
     /// task (a free label), answer_type, style, word and metadata. See docs/metrics.md.
     static func loadExternal(_ path: String, limit: Int?, seed: UInt64) throws -> QuestionSet {
-        let questions = try RecordFile.readLines(ExternalQuestion.self, from: path)
+        let questions: [ExternalQuestion]
+        switch Result(catching: { () throws(RecordError) -> [ExternalQuestion] in try RecordFile.readLines(ExternalQuestion.self, from: path) }) {
+        case .success(let q): questions = q
+        case .failure(let e): throw handWritten(e)
+        }
         guard !questions.isEmpty else { throw EvaluationError.noQuestions(reason: "\(path) holds no questions (one JSON object per line with prompt and answer)") }
         var ids = Set<String>()
         var items: [EvalItem] = []
@@ -154,6 +158,14 @@ public enum Evaluator {
                                   gold: q.answer, word: q.word ?? q.metadata?.word, metadata: q.metadata ?? QuestionFacts()))
         }
         return sampled(items, limit: limit, seed: seed)
+    }
+
+    /// A question file is written by hand on purpose: the advice for a bad line is to fix it, not to
+    /// re-create the file with the command that wrote it.
+    static func handWritten(_ e: RecordError) -> Error {
+        guard case .malformed(let p, let line, let field, let reason) = e else { return e }
+        let at = p + (line.map { ":\($0)" } ?? "")
+        return EvaluationError.noQuestions(reason: "\(at): \(field.map { "field '\($0)': " } ?? "")\(reason). Fix that line of the question file (format: docs/metrics.md, \"Any benchmark through --eval-file\").")
     }
 
     /// New-token budget: room for the answer (and the spelling in spell-first style, or the
@@ -170,8 +182,8 @@ public enum Evaluator {
 
     /// Scores one output: the parsed answer (nil = unparseable), correctness, and for spelled
     /// sequences the similarity scores.
-    public static func score(_ type: AnswerType, output: String, gold: String) -> Score {
-        let p = AnswerExtraction.read(type, output), g = AnswerExtraction.normalizedGold(type, gold)
+    public static func score(_ type: AnswerType, output: String, gold: String, facts: QuestionFacts? = nil) -> Score {
+        let p = AnswerExtraction.read(type, output, facts: facts), g = AnswerExtraction.normalizedGold(type, gold)
         guard type == .letters else { return Score(parsed: p, correct: p != nil && p == g) }
         return Score(parsed: p, correct: (p ?? "") == g, spelling: Metrics.spellingScores(p ?? "", g))
     }
@@ -181,7 +193,7 @@ public enum Evaluator {
     public static func rescored(_ run: EvalRun) -> (summary: EvaluationSummary, items: [EvaluatedItem]) {
         let items = run.items.map { r -> EvaluatedItem in
             var r = r
-            let s = score(r.answerType, output: r.output, gold: r.gold)
+            let s = score(r.answerType, output: r.output, gold: r.gold, facts: r.metadata)
             r.parsed = s.parsed
             r.correct = s.correct
             r.spelling = s.spelling
@@ -255,7 +267,7 @@ public enum Evaluator {
         var records: [EvaluatedItem] = []
         for (k, res) in results.enumerated() {
             let (i, mode, s) = index[k], item = items[i]
-            let score = score(item.answerType, output: res.text, gold: item.gold)
+            let score = score(item.answerType, output: res.text, gold: item.gold, facts: item.metadata)
             // Count/position: whether the output also spelled the word right on the way (spell-first transfer).
             let spelled = item.answerType != .letters ? item.word.map { AnswerExtraction.spelling(res.text) == $0.lowercased() } : nil
             records.append(EvaluatedItem(id: item.id, task: item.task, answerType: item.answerType, style: item.style, mode: mode.rawValue, sample: s, prompt: item.prompt,
@@ -290,21 +302,48 @@ struct ExternalQuestion: Decodable {
         if let s = try? c.decode(String.self, forKey: .answer) { answer = s }
         else if let i = try? c.decode(Int.self, forKey: .answer) { answer = String(i) }
         else if let b = try? c.decode(Bool.self, forKey: .answer) { answer = b ? "yes" : "no" }
-        else { answer = try c.decode(String.self, forKey: .answer) }   // rethrows the type error, naming the field
+        else if let d = try? c.decode(Double.self, forKey: .answer), d.isFinite {
+            answer = d == d.rounded() && abs(d) < 9e15 ? String(Int(d)) : String(d)
+        } else {
+            throw DecodingError.dataCorruptedError(forKey: .answer, in: c, debugDescription: "expected the gold answer as a string, number or boolean")
+        }
         id = try c.decodeIfPresent(String.self, forKey: .id)
         task = try c.decodeIfPresent(String.self, forKey: .task)
-        answerType = try c.decodeIfPresent(AnswerType.self, forKey: .answerType)
+        if let raw = try c.decodeIfPresent(String.self, forKey: .answerType) {
+            guard let t = AnswerType(rawValue: raw) else {
+                throw DecodingError.dataCorruptedError(forKey: .answerType, in: c, debugDescription:
+                    "unknown answer type '\(raw.prefix(40))'; expected one of \(AnswerType.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            answerType = t
+        }
         style = try c.decodeIfPresent(String.self, forKey: .style)
         word = try c.decodeIfPresent(String.self, forKey: .word)
         metadata = try c.decodeIfPresent(QuestionFacts.self, forKey: .metadata)
-        // Task and style name groups ("task/style/mode"): neither may be empty or hold a "/".
+        // Task and style name groups ("task/style/mode") and table rows: printable, without "/", short.
         for (key, v) in [(CodingKeys.task, task), (.style, style), (.id, id)] {
-            if let v, v.isEmpty || (key != .id && v.contains("/")) || v.count > 200 {
-                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "expected a non-empty label without '/' (at most 200 characters)")
+            guard let v else { continue }
+            if v.isEmpty || (key != .id && v.contains("/")) || v.count > 200 || v.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "expected a non-empty label without '/' or control characters (at most 200 characters)")
             }
         }
-        if answer.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-            throw DecodingError.dataCorruptedError(forKey: .answer, in: c, debugDescription: "the gold answer is empty")
+        guard !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw DecodingError.dataCorruptedError(forKey: .prompt, in: c, debugDescription: "the prompt is empty")
+        }
+        let gold = answer.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !gold.isEmpty else { throw DecodingError.dataCorruptedError(forKey: .answer, in: c, debugDescription: "the gold answer is empty") }
+        // A gold answer its type can never match would score every output wrong without a word: refuse it.
+        let type = answerType ?? task.flatMap(AnswerType.init(task:)) ?? AnswerType(inferredFrom: gold)
+        let fits: Bool
+        switch type {
+        case .number: fits = Int(gold) != nil
+        case .letter: fits = gold.count == 1 && gold.first?.isLetter == true
+        case .yesNo: fits = ["yes", "no", "true", "false"].contains(gold.lowercased())
+        case .letters: fits = gold.contains(where: \.isLetter) && gold.allSatisfy { $0.isLetter || " -,.\t".contains($0) }
+        case .word: fits = gold.allSatisfy { $0.isLetter || $0 == "'" || $0 == "-" }
+        case .text: fits = !AnswerExtraction.normalizeText(gold).isEmpty
+        }
+        guard fits else {
+            throw DecodingError.dataCorruptedError(forKey: .answer, in: c, debugDescription: "'\(gold.prefix(40))' is not a possible \(type.rawValue) answer (number: an integer; letter: one letter; yes_no: yes/no/true/false; letters: letters with spaces, dashes or commas; word: one word; text: any text with a letter or digit)")
         }
     }
 }

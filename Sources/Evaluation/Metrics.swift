@@ -166,6 +166,7 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
     case badRequest(String)
     case notADataset(path: String, split: String)
     case notAnEvaluation(dir: String, missing: String)
+    case notAReport(dir: String, missing: String)
     /// The two files of an evaluation directory disagree (one was cut short or edited).
     case incomplete(dir: String, reason: String)
     case nothingPaired(base: String, finetuned: String)
@@ -179,6 +180,8 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
             return "\(p) is missing; is its directory a dataset built by `strawberry data build`, and does it have split '\(s)'?"
         case .notAnEvaluation(let d, let m):
             return "\(d) is not an evaluation directory (no \(m)); give a directory written by `strawberry eval --out`."
+        case .notAReport(let d, let m):
+            return "\(d) is not a comparison report (no \(m)); give directories written by `strawberry compare --out`."
         case .nothingPaired(let b, let f):
             return "\(b) and \(f) share no question (same id, mode and sample in the same task/style/mode); evaluate both on the same dataset and split"
         case .incomplete(let d, let r): return "\(d): \(r); was a file cut short or edited? Re-run `strawberry eval` for this directory."

@@ -15,7 +15,7 @@ public struct ReportRun: Sendable {
 
     public init(dir: String) throws {
         for f in ["evaluation_results.json", "final_report.json", "comparison.json"] where !fileExists(dir + "/" + f) {
-            throw EvaluationError.notAnEvaluation(dir: dir, missing: f + " (give directories written by `strawberry compare --out`)")
+            throw EvaluationError.notAReport(dir: dir, missing: f)
         }
         self.dir = dir
         results = try RecordFile.read(EvaluationResults.self, from: dir + "/evaluation_results.json")
@@ -31,6 +31,18 @@ public enum Summary {
 
     public static func make(_ runs: [ReportRun]) throws -> SeedSummary {
         guard let first = runs.first else { throw EvaluationError.badRequest("give at least one report directory") }
+        // One seed counted twice would shrink the spread: each report, and each fine-tuned evaluation, once.
+        var seenDirs = Set<String>(), seenSources = Set<String>()
+        for r in runs {
+            let dir = URL(fileURLWithPath: r.dir).standardizedFileURL.resolvingSymlinksInPath().path
+            guard seenDirs.insert(dir).inserted else { throw EvaluationError.badRequest("\(r.dir) is given twice; give each seed's report once") }
+            if let src = r.results.finetunedModel.source {
+                let key = URL(fileURLWithPath: src).standardizedFileURL.resolvingSymlinksInPath().path
+                guard seenSources.insert(key).inserted else {
+                    throw EvaluationError.badRequest("\(r.dir) reports the same fine-tuned evaluation (\(src)) as another report; give one report per seed")
+                }
+            }
+        }
         // Every report must compare against the same base evaluation, or the spread mixes two question sets.
         for r in runs.dropFirst() where r.results.baseModel.metrics != first.results.baseModel.metrics {
             throw EvaluationError.badRequest("\(r.dir) was compared against a different base evaluation than \(first.dir); aggregate reports of one experiment")
@@ -78,12 +90,14 @@ public enum Summary {
     static func spread(_ s: Spread?, percent: Bool = true) -> String {
         guard let s else { return "–" }
         let k = percent ? 100.0 : 1.0, f = percent ? "%.1f" : "%.3f"
+        // One report has no spread to show.
+        if s.values.count == 1 { return String(format: f, k * s.mean) + (percent ? "%" : "") }
         return String(format: "\(f) ± \(f) [\(f), \(f)]", k * s.mean, k * s.sd, k * s.min, k * s.max) + (percent ? "%" : "")
     }
 
     /// The results table (README and summary.md): base, fine-tuned over seeds, strongest baseline.
     public static func table(_ s: SeedSummary) -> String {
-        var t = "| metric (test words, pooled over prompt styles) | base | fine-tuned, mean ± sd [min, max] over \(s.reports.count) seeds | strongest trivial baseline |\n|---|---:|---:|---:|\n"
+        var t = "| metric (test words, pooled over prompt styles) | base | fine-tuned, mean ± sd [min, max] over \(s.reports.count) seed\(s.reports.count == 1 ? "" : "s") | strongest trivial baseline |\n|---|---:|---:|---:|\n"
         let rows: [(String, String, String?, Bool)] = [
             ("spelling exact match", "spelling_accuracy", "spelling", true), ("spelling character accuracy", "character_level_accuracy", nil, true),
             ("normalised Levenshtein (lower is better)", "normalized_levenshtein", nil, false),

@@ -16,10 +16,10 @@ struct Eval: ParsableCommand {
     var evalFile: String?
     @Option(name: .long, help: "Split to evaluate: test, validation, or heldout_vocab (spelling of held-out vocabulary tokens).")
     var split: SplitChoice = .test
-    @Option(name: .long, help: "Comma-separated tasks: spelling,count,position.", transform: commaList)
-    var tasks: [EvalTask] = EvalTask.allCases
-    @Option(name: .long, help: "Comma-separated prompt styles: direct,spell_first.", transform: commaList)
-    var styles: [PromptStyle] = PromptStyle.allCases
+    @Option(name: .long, help: "Comma-separated dataset tasks: spelling,count,position (default: all).", transform: commaList)
+    var tasks: [EvalTask]?
+    @Option(name: .long, help: "Comma-separated dataset prompt styles: direct,spell_first (default: both).", transform: commaList)
+    var styles: [PromptStyle]?
     @Option(name: .long, help: "Qwen3 chat mode: non-thinking, thinking or both (other models: non-thinking).")
     var mode: ModeChoice = .nonThinking
     @Option(name: .long, help: "A seeded random sample of N (≥ 1) words, stratified by word length and first letter, the same words for every task and style (recorded in metrics.json). Default: every question.")
@@ -41,7 +41,10 @@ struct Eval: ParsableCommand {
 
     func validate() throws {
         guard (data == nil) != (evalFile == nil) else { throw ValidationError("give exactly one of --data DATASET_DIR or --eval-file FILE.jsonl") }
-        guard !tasks.isEmpty, !styles.isEmpty else { throw ValidationError("--tasks and --styles need at least one value each") }
+        guard tasks?.isEmpty != true, styles?.isEmpty != true else { throw ValidationError("--tasks and --styles need at least one value each") }
+        if evalFile != nil && (tasks != nil || styles != nil) {
+            throw ValidationError("--tasks and --styles choose a dataset's questions; an --eval-file is scored whole (its own task labels)")
+        }
         if let limit, limit < 1 { throw ValidationError("--limit must be ≥ 1, got \(limit)") }
         guard (1...1000).contains(samples) else { throw ValidationError("--samples must be in 1...1000, got \(samples)") }
         guard (1...1024).contains(batchSize) else { throw ValidationError("--batch-size must be in 1...1024, got \(batchSize)") }
@@ -54,8 +57,8 @@ struct Eval: ParsableCommand {
         r.data = data
         r.evalFile = evalFile
         r.split = split.rawValue
-        r.tasks = tasks
-        r.styles = styles
+        r.tasks = tasks ?? EvalTask.allCases
+        r.styles = styles ?? PromptStyle.allCases
         r.modes = mode.modes
         r.limit = limit
         r.samples = samples
@@ -98,17 +101,30 @@ struct Rescore: ParsableCommand {
         discussion: "Recomputes parsed, correct and the spelling scores of each item, and metrics.json (baselines included). The directory is replaced as a whole unless --out names a new one.")
     @Argument(help: "An evaluation directory written by `strawberry eval --out`.")
     var dir: String
-    @Option(name: .long, help: "Write the rescored evaluation here instead of replacing DIR.")
+    @Option(name: .long, help: "Write the rescored evaluation here (a new directory) instead of replacing DIR.")
     var out: String?
+    @Flag(name: .long, help: "With --out: replace an earlier evaluation there (its generations are lost).")
+    var overwrite = false
     @Flag(name: .long, help: "Print metrics.json to stdout.")
     var json = false
 
+    func validate() throws {
+        if overwrite && out == nil { throw ValidationError("--overwrite applies to --out only (without --out, DIR itself is rescored in place)") }
+    }
+
     func run() throws {
+        guard isDirectory(dir) else { throw ValidationError("\(dir): no such directory; give an evaluation directory written by `strawberry eval --out`") }
+        if let out {
+            let o = URL(fileURLWithPath: out).standardizedFileURL.resolvingSymlinksInPath().path
+            let d = URL(fileURLWithPath: dir).standardizedFileURL.resolvingSymlinksInPath().path
+            guard !(o + "/").hasPrefix(d + "/") else { throw ValidationError("--out \(out) is inside \(dir); choose a directory outside the evaluation") }
+        }
         let run = try EvalRun(dir: dir)
         let (summary, items) = Evaluator.rescored(run)
         let target = out ?? dir
-        // In place is safe: every item is in memory, and the directory is swapped only once the new one is complete.
-        let o = try OutputDirectory.begin(target, kind: .evaluation, replace: true, inputs: out == nil ? [] : [dir])
+        // In place is safe: every item is in memory, and the directory is swapped only once the new one
+        // is complete. Elsewhere, an existing evaluation (another model's generations) needs --overwrite.
+        let o = try OutputDirectory.begin(target, kind: .evaluation, replace: out == nil || overwrite, inputs: out == nil ? [] : [dir])
         do {
             try RecordFile.writeLines(items, to: o.file("items.jsonl"))
             try RecordFile.write(summary, to: o.file("metrics.json"))
@@ -151,6 +167,8 @@ struct CompareCommand: ParsableCommand {
         if let trainingRun, !fileExists(trainingRun + "/metrics.jsonl") {
             throw ValidationError("--run \(trainingRun) has no metrics.jsonl; give the output_dir of a `strawberry train` run")
         }
+        let same = [base, finetuned].map { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path }
+        guard same[0] != same[1] else { throw ValidationError("the base and fine-tuned evaluations are the same directory (\(base)); compare two evaluations") }
         // Everything is read and checked before the first report file is written.
         let b = try EvalRun(dir: base), f = try EvalRun(dir: finetuned)
         var c = try Compare.run(base: b, finetuned: f, trainingRun: trainingRun)

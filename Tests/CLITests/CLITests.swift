@@ -112,6 +112,20 @@ final class CLITests: XCTestCase {
         let count = try XCTUnwrap(results.finetunedModel.metrics.accuracy["letter_count"]?.accuracy)
         XCTAssertTrue(compared.contains(String(format: "fine-tuned %.1f%%", 100 * count)), compared)
         XCTAssertTrue(FileManager.default.fileExists(atPath: report + "/training_loss.svg"))
+        XCTAssertThrowsError(try strawberry(["compare", base, base, "--out", tmp("report-same")])) { XCTAssertTrue("\($0)".contains("same directory"), "\($0)") }
+        // rescore: in place, or into a new directory; never over another evaluation without --overwrite, never inside its input.
+        let rescored = tmp("rescored")
+        XCTAssertTrue(try strawberry(["rescore", ft, "--out", rescored]).contains("items read differently"))
+        XCTAssertEqual(try RecordFile.read(EvaluationSummary.self, from: rescored + "/metrics.json").metrics.keys.sorted(),
+                       try RecordFile.read(EvaluationSummary.self, from: ft + "/metrics.json").metrics.keys.sorted())
+        XCTAssertThrowsError(try strawberry(["rescore", base, "--out", rescored])) { XCTAssertTrue("\($0)".contains("--overwrite"), "\($0)") }
+        XCTAssertThrowsError(try strawberry(["rescore", base, "--out", base + "/sub"])) { XCTAssertTrue("\($0)".contains("inside"), "\($0)") }
+        try strawberry(["rescore", rescored])
+        // aggregate: one report per seed; the same report twice is refused.
+        let summary = tmp("summary")
+        XCTAssertTrue(try strawberry(["aggregate", report, "--out", summary]).contains("letter-count accuracy"))
+        XCTAssertThrowsError(try strawberry(["aggregate", report, report, "--out", tmp("summary-2")])) { XCTAssertTrue("\($0)".contains("twice"), "\($0)") }
+        XCTAssertThrowsError(try strawberry(["aggregate", base, "--out", tmp("summary-3")])) { XCTAssertTrue("\($0)".contains("compare --out"), "\($0)") }
         // A hand-edited item stops `compare` with the file, line and field named, before any report file is written.
         var lines = try String(contentsOfFile: ft + "/items.jsonl", encoding: .utf8).split(separator: "\n").map(String.init)
         lines[1] = lines[1].replacingOccurrences(of: #""correct":"#, with: #""correct":"yes","was":"#)

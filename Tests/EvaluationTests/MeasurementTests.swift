@@ -26,16 +26,38 @@ final class MeasurementTests: XCTestCase {
             ("No idea.", nil), ("I can't count letters.", nil), ("", nil),
         ]
         for (out, want) in cases { XCTAssertEqual(AnswerExtraction.count(out), want, out) }
+        // With the asked letter known (the question's facts), a count of another letter is not the answer.
+        let asked: [(String, Character, Int?)] = [
+            ("The letter 'r' appears 2 times, not 3 letters.", "r", 2),
+            ("r: 3\ntotal: 10 letters", "r", 3),
+            ("There are two e's and 1 a.", "e", 2),
+            ("It appears at positions 3 and 9.", "r", nil),
+            ("Ascents is a word with 11 letters. 11 * 11 = 121. So, the answer is 121.", "t", 121),   // "11 letters" is a length
+            ("Aphorism: 1\n\nIn the word 'aphorism', the letter 'a' is repeated three times.", "i", 1),
+            ("A - 1\nD - 2\nE - 1", "r", nil),          // a tally of other letters answers nothing
+            ("A is 1\nP is 2\nE is 3", "p", 2), ("A is 1\nP is 2\nE is 3", "w", nil),
+            ("The letter 'y' appears once.", "y", 1),
+            ("Strawberry has 3 r's.", "r", 3),
+        ]
+        for (out, letter, want) in asked { XCTAssertEqual(AnswerExtraction.count(out, letter: letter), want, out) }
     }
 
     func testLetterReaderReadsTheSubjectForm() {
         let cases: [(String, Character?)] = [
             ("A is the 3rd letter of 'banana'.", "a"), ("B is the first letter.", "b"), ("The 3rd letter is a", "a"),
             ("The letter A is the first letter.", "a"),
-            // Must not parse.
+            ("a\ns\nl\nu\ns\n\nA", "a"),   // spell first, then the answer on its own
+            // Must not parse: no letter given, or a letter denied.
             ("A good question.", nil), ("I am not sure.", nil), ("The 4th letter in 'queue' is", nil),
+            ("The letter 't' is not a letter in the word 'acct'.", nil), ("It is not 't'.", nil),
+            ("c\na\nt", nil),
         ]
         for (out, want) in cases { XCTAssertEqual(AnswerExtraction.letter(out), want, out) }
+        // A letter named for another position does not answer the asked one.
+        XCTAssertNil(AnswerExtraction.letter("A is the first letter of the word 'acct'.", position: 4))
+        XCTAssertEqual(AnswerExtraction.letter("P is the 3rd letter in the word 'appal'.", position: 3), "p")
+        XCTAssertEqual(AnswerExtraction.letter("L is the last letter.", position: -1), "l")
+        XCTAssertNil(AnswerExtraction.letter("A is the 2nd letter.", position: -1))
     }
 
     func testYesNoWordTextReaders() {
@@ -282,5 +304,35 @@ final class MeasurementTests: XCTestCase {
         XCTAssertEqual(item.spelling?.levenshtein, 0.25)
         XCTAssertEqual(item.answerType, .letters)
         XCTAssertTrue(try RecordFile.text(item).contains(#""normalized_levenshtein":0.25"#))
+    }
+}
+
+extension MeasurementTests {
+    /// A question file's gold answer must be one its answer type can match, or every output would be
+    /// scored wrong in silence; each bad line is named.
+    func testExternalGoldMustFitItsAnswerType() throws {
+        let bad = [
+            #"{"prompt": "q", "answer": "hello", "answer_type": "number"}"#, #"{"prompt": "q", "answer": "ab", "answer_type": "letter"}"#,
+            #"{"prompt": "q", "answer": "maybe", "answer_type": "yes_no"}"#, #"{"prompt": "q", "answer": "123", "answer_type": "letters"}"#,
+            #"{"prompt": "", "answer": "1"}"#, #"{"prompt": "q", "answer": "1", "task": "a\tb"}"#,
+            #"{"prompt": "q", "answer": "1", "answer_type": "integer"}"#, #"{"prompt": "q", "answer": [1]}"#,
+        ]
+        var r = EvalRequest(model: "unused", out: tmp("unused"))
+        let f = tmp("bad-gold.jsonl")
+        r.evalFile = f
+        for line in bad {
+            try (#"{"prompt": "ok", "answer": "1"}"# + "\n" + line + "\n").write(toFile: f, atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try Evaluator.loadItems(r), line) {
+                XCTAssertTrue("\($0)".contains("bad-gold.jsonl:2:"), "\($0)")
+                XCTAssertTrue("\($0)".contains("Fix that line"), "\($0)")
+            }
+        }
+        // Numbers as gold: integral doubles are integers; others are text.
+        try #"{"prompt": "q", "answer": 3.0}"# .appending("\n").appending(#"{"prompt": "q", "answer": 3.5}"#).write(toFile: f, atomically: true, encoding: .utf8)
+        let items = try Evaluator.loadItems(r).items
+        XCTAssertEqual(items.map(\.gold), ["3", "3.5"])
+        XCTAssertEqual(items.map(\.answerType), [.number, .text])
+        try #"{"prompt": "q", "answer": "1", "answer_type": "integer"}"#.write(toFile: f, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Evaluator.loadItems(r)) { XCTAssertTrue("\($0)".contains("number, letter, yes_no, word, letters, text"), "\($0)") }
     }
 }

@@ -140,7 +140,11 @@ extension PinnedFiguresTests {
         // Reports against different base evaluations are not one experiment.
         let otherBase = run("base2", spelling: [false, false, false, false], count: [false, false, false, false], charAcc: [0, 0, 0, 0])
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("pinned-other-\(getpid())").path
-        _ = try Report.write(base: otherBase, finetuned: ft, comparison: try Compare.run(base: otherBase, finetuned: ft, trainingRun: nil), trainingRun: nil, to: out)
+        let third = run("ft3", spelling: [true, true, true, true], count: [true, true, true, true], charAcc: [1, 1, 1, 1])
+        _ = try Report.write(base: otherBase, finetuned: third, comparison: try Compare.run(base: otherBase, finetuned: third, trainingRun: nil), trainingRun: nil, to: out)
         XCTAssertThrowsError(try Summary.make([try ReportRun(dir: dirs[0]), try ReportRun(dir: out)])) { XCTAssertTrue("\($0)".contains("different base"), "\($0)") }
+        // One seed given twice would shrink the spread.
+        XCTAssertThrowsError(try Summary.make([try ReportRun(dir: dirs[0]), try ReportRun(dir: dirs[0])])) { XCTAssertTrue("\($0)".contains("given twice"), "\($0)") }
+        XCTAssertThrowsError(try ReportRun(dir: base.dir)) { XCTAssertTrue("\($0)".contains("not a comparison report"), "\($0)") }
     }
 }
