@@ -242,10 +242,15 @@ public enum AnswerExtraction {
         return y != n ? y : nil
     }
 
-    /// One word: the last quoted word, else the last word after "is"/"answer" when it ends the
-    /// answer, else the answer when it is a single word.
+    /// One word: the last quoted word; else a one-word answer, or a one-word first line followed by
+    /// an explanation; else the last word after "is"/"answer"/"word" when it ends the answer. Asides in
+    /// parentheses are skipped, and a word spelled with dashes ("a-p-p-l-e") is the word.
     public static func word(_ output: String) -> String? {
-        let text = answerPart(output)
+        let text = withoutAsides(answerPart(output))
+        func normalized(_ w: String) -> String {
+            let parts = w.lowercased().split(separator: "-")
+            return parts.count >= 2 && parts.allSatisfy({ $0.count == 1 }) ? parts.joined() : w.lowercased()
+        }
         var quoted: String? = nil
         for q in ["'", "\"", "`", "*", "‘", "“"] {
             let close = q == "‘" ? "’" : q == "“" ? "”" : q
@@ -258,10 +263,15 @@ public enum AnswerExtraction {
             }
         }
         if let quoted { return quoted }
-        let words = text.split(whereSeparator: { !$0.isLetter && $0 != "'" && $0 != "-" })
-            .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "'-")) }.filter { !$0.isEmpty }
-        if words.count == 1 { return words[0].lowercased() }
-        if words.count >= 2, ["is", "answer", "word"].contains(words[words.count - 2].lowercased()) { return words[words.count - 1].lowercased() }
+        func words(_ t: String) -> [String] {
+            t.split(whereSeparator: { !$0.isLetter && $0 != "'" && $0 != "-" })
+                .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "'-")) }.filter { !$0.isEmpty }
+        }
+        let all = words(text)
+        if all.count == 1 { return normalized(all[0]) }
+        let lines = text.split(separator: "\n").map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        if lines.count >= 2, let first = lines.first, words(first).count == 1 { return normalized(words(first)[0]) }
+        if all.count >= 2, ["is", "answer", "word"].contains(all[all.count - 2].lowercased()) { return normalized(all[all.count - 1]) }
         return nil
     }
 

@@ -69,6 +69,8 @@ final class MeasurementTests: XCTestCase {
         for (out, want) in yesNo { XCTAssertEqual(AnswerExtraction.yesNo(out), want, out) }
         let words: [(String, String?)] = [
             ("'berry'", "berry"), ("The word is apple.", "apple"), ("Apple", "apple"), ("**Queue**", "queue"), ("Answer: rhythm", "rhythm"),
+            ("dog (reversed from god)", "dog"), ("Apple\n\nThis word is spelled with two p's.", "apple"), ("The word is a-p-p-l-e.", "apple"),
+            ("The word is **apple**.", "apple"),
             ("I think it could be apple or pear today", nil), ("", nil),
         ]
         for (out, want) in words { XCTAssertEqual(AnswerExtraction.word(out), want, out) }
