@@ -51,7 +51,8 @@ public enum Baselines {
 
     /// Fills a group's baselines, its accuracy off the majority answer, and per gold class.
     public static func annotate(_ m: inout GroupMetrics, items rs: [EvaluatedItem]) {
-        guard rs.first?.answerType != .letters, let majorityAnswer = majority(rs) else { return }
+        // No majority rule (spellings; word or text answers that never repeat): no off-majority figure either.
+        guard rules(for: rs).contains(where: { $0.name == "majority" }), let majorityAnswer = majority(rs) else { return }
         for rule in rules(for: rs) {
             m.baselines[rule.name] = BaselineScore(answer: rule.answer, Metrics.proportion(rs.map { correct(rule.rule, $0) }))
         }

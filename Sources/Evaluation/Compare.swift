@@ -47,6 +47,10 @@ public enum Compare {
     /// Every figure is computed from the two runs' items (metrics.json is read only to check the
     /// directories are evaluations), so a report can always be traced back to items.jsonl.
     public static func run(base: EvalRun, finetuned ft: EvalRun, trainingRun: String?) throws -> Comparison {
+        // Two samples of different words pair only by chance: say so rather than test a sliver.
+        if let a = base.summary.sample, let b = ft.summary.sample, Set(a.words) != Set(b.words) {
+            throw EvaluationError.badRequest("\(base.dir) and \(ft.dir) evaluated different samples of words (--limit with sample seeds \(a.seed) and \(b.seed)); evaluate both with the same --limit and --sample-seed")
+        }
         var groups: [String: GroupComparison] = [:]
         var before: [String: Bool] = [:]
         for r in base.items { before[r.pairKey] = r.correct }
@@ -55,21 +59,25 @@ public enum Compare {
         for key in Set(bm.keys).intersection(fm.keys).sorted() {
             guard let b = bm[key], let f = fm[key] else { continue }
             var nb = 0, nc = 0, paired = 0
+            var pairs: [(cluster: String, a: Bool, b: Bool)] = []
             for r in ftGroups[key] ?? [] {
                 guard let was = before[r.pairKey] else { continue }
                 paired += 1
                 if was && !r.correct { nb += 1 }
                 if !was && r.correct { nc += 1 }
+                pairs.append((r.word ?? r.id, was, r.correct))
             }
             let change = f.accuracy - b.accuracy
             let relative: Double? = b.accuracy > 0 ? 100 * change / b.accuracy : (f.accuracy > 0 ? nil : 0)
             var g = GroupComparison(base: b, finetuned: f, accuracyChange: change, relativeImprovementPercent: relative, pairedItems: paired,
-                                    mcnemarBaseOnlyCorrect: nb, mcnemarFinetunedOnlyCorrect: nc, mcnemarP: Metrics.mcnemarExact(b: nb, c: nc))
+                                    mcnemarBaseOnlyCorrect: nb, mcnemarFinetunedOnlyCorrect: nc,
+                                    // Exact McNemar when each word has one item; samples of one question (thinking mode) are clustered.
+                                    mcnemarP: Statistics.clusteredMcNemar(Statistics.discordantByCluster(pairs)))
             if let bl = b.spelling[.levenshtein]?.value, let fl = f.spelling[.levenshtein]?.value {
                 g.levenshteinChange = fl - bl   // lower is better
                 g.levenshteinRelativeImprovementPercent = bl > 0 ? 100 * (bl - fl) / bl : 0
             }
-            g.finetunedVsBaseline = versusBaseline(ftGroups[key] ?? [], clustered: false)
+            g.finetunedVsBaseline = versusBaseline(ftGroups[key] ?? [])
             groups[key] = g
         }
         // Paired tests need the same questions on both sides: two different question sets compare nothing.
@@ -79,21 +87,21 @@ public enum Compare {
         return Comparison(groups: groups, transfer: transfer(base, ft, groups: groups), trainingRun: trainingRun)
     }
 
-    /// A model's items against the strongest trivial baseline on the same items: exact McNemar for
-    /// one item per word, the word-clustered test when items of several styles are pooled.
-    public static func versusBaseline(_ items: [EvaluatedItem], clustered: Bool) -> BaselineTest? {
+    /// A model's items against the strongest trivial baseline on the same items (the baseline with the
+    /// highest accuracy, ties by name as in `GroupMetrics.bestBaseline`), tested by the exact McNemar
+    /// test clustered by word — the plain exact test when each word has one item.
+    public static func versusBaseline(_ items: [EvaluatedItem]) -> BaselineTest? {
         guard !items.isEmpty else { return nil }
         var best: (name: String, rule: Baselines.Rule, accuracy: Double)? = nil
-        for r in Baselines.rules(for: items) {
+        for r in Baselines.rules(for: items).sorted(by: { $0.name < $1.name }) {
             let acc = Metrics.proportion(items.map { Baselines.correct(r.rule, $0) }).accuracy
             if best == nil || acc > (best?.accuracy ?? 0) { best = (r.name, r.rule, acc) }
         }
         guard let best else { return nil }
         let pairs = items.map { (cluster: $0.word ?? $0.id, a: $0.correct, b: Baselines.correct(best.rule, $0)) }
         let model = pairs.filter { $0.a && !$0.b }.count, baseline = pairs.filter { !$0.a && $0.b }.count
-        let p = clustered ? Statistics.clusteredMcNemar(Statistics.discordantByCluster(pairs)) : Metrics.mcnemarExact(b: model, c: baseline)
         return BaselineTest(baseline: best.name, baselineAccuracy: best.accuracy, modelAccuracy: Metrics.proportion(items.map(\.correct)).accuracy,
-                            modelOnlyCorrect: model, baselineOnlyCorrect: baseline, p: p)
+                            modelOnlyCorrect: model, baselineOnlyCorrect: baseline, p: Statistics.clusteredMcNemar(Statistics.discordantByCluster(pairs)))
     }
 
     /// Base and fine-tuned outcomes of the same questions of one task (all styles, one mode), with
@@ -194,6 +202,7 @@ public enum Compare {
             for mode in Set(ft.items.map(\.mode)).sorted() {
                 var block = TransferAnalysis()
                 var charBefore: [String: Double] = [:], charAfter: [String: Double] = [:]
+                var taskBefore: [String: [String: Bool]] = [:], taskAfter: [String: [String: Bool]] = [:]
                 for (isBase, run) in [(true, base), (false, ft)] {
                     func byWord(_ task: String) -> [String: EvaluatedItem] {
                         var m: [String: EvaluatedItem] = [:]
@@ -206,6 +215,7 @@ public enum Compare {
                     for (w, r) in spell { if isBase { charBefore[w] = r.spelling?.characterAccuracy ?? 0 } else { charAfter[w] = r.spelling?.characterAccuracy ?? 0 } }
                     for task in ["count", "position"] {
                         let other = byWord(task)
+                        for (w, r) in other { if isBase { taskBefore[task, default: [:]][w] = r.correct } else { taskAfter[task, default: [:]][w] = r.correct } }
                         let words = Set(spell.keys).intersection(other.keys).sorted()
                         guard !words.isEmpty else { continue }
                         let x = words.map { spell[$0]?.correct ?? false }, y = words.map { other[$0]?.correct ?? false }
@@ -235,20 +245,25 @@ public enum Compare {
                             ? Estimate(value: tg.accuracyChange / dS)
                             : Estimate(value: nil, note: String(format: "undefined: spelling accuracy changed by %+.1f points (McNemar p = %.3g), not a significant gain", 100 * dS, pS))
                     }
-                    // The same ratio on character accuracy, which moves long before exact spelling does.
-                    let words = Set(charBefore.keys).intersection(charAfter.keys).sorted()
-                    let diffs = words.map { (charAfter[$0] ?? 0) - (charBefore[$0] ?? 0) }
-                    if let dC = Metrics.mean(diffs) {
-                        let ci = Statistics.clusterBootstrap(diffs) { Metrics.mean($0) }
-                        for task in ["count", "position"] {
-                            guard let tg = groups["\(task)/\(style)/\(mode)"] else { continue }
-                            if let ci, ci.low > 0 {
-                                block.characterEfficiency[task] = Estimate(value: tg.accuracyChange / dC)
-                            } else {
-                                block.characterEfficiency[task] = Estimate(value: nil, note: String(
-                                    format: "undefined: spelling character accuracy changed by %+.1f points (95%% CI %@), not a clear gain", 100 * dC,
-                                    ci.map { String(format: "%+.1f to %+.1f", 100 * $0.low, 100 * $0.high) } ?? "undefined"))
+                    // The same ratio on character accuracy, which moves long before exact spelling does. Both
+                    // changes are paired differences over the same words: those with a spelling item and a
+                    // task item in both runs.
+                    for task in ["count", "position"] {
+                        let tb = taskBefore[task] ?? [:], ta = taskAfter[task] ?? [:]
+                        let words = Set(charBefore.keys).intersection(charAfter.keys).intersection(tb.keys).intersection(ta.keys).sorted()
+                        let diffs = words.map { (char: (charAfter[$0] ?? 0) - (charBefore[$0] ?? 0), task: Double((ta[$0] == true ? 1 : 0) - (tb[$0] == true ? 1 : 0))) }
+                        guard let dC = Metrics.mean(diffs.map(\.char)), let dT = Metrics.mean(diffs.map(\.task)) else { continue }
+                        let ci = Statistics.clusterBootstrap(diffs.map(\.char)) { Metrics.mean($0) }
+                        if let ci, ci.low > 0 {
+                            let ratio = Statistics.clusterBootstrap(diffs) { s in
+                                guard let c = Metrics.mean(s.map(\.char)), c > 0, let t = Metrics.mean(s.map(\.task)) else { return nil }
+                                return t / c
                             }
+                            block.characterEfficiency[task] = Estimate(value: dT / dC, ci95: ratio.map { [$0.low, $0.high] })
+                        } else {
+                            block.characterEfficiency[task] = Estimate(value: nil, note: String(
+                                format: "undefined: spelling character accuracy changed by %+.1f points (95%% CI %@), not a clear gain", 100 * dC,
+                                ci.map { String(format: "%+.1f to %+.1f", 100 * $0.low, 100 * $0.high) } ?? "undefined"))
                         }
                     }
                 }

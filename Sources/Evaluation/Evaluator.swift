@@ -21,7 +21,10 @@ public struct EvalRequest {
     public var limit: Int?
     public var samples = 1
     public var batchSize = 32
+    /// Thinking-mode sampling.
     public var seed: UInt64 = 0
+    /// The `limit` sample of words (kept apart from `seed`, so changing one leaves the other's draws alone).
+    public var sampleSeed: UInt64 = 0
     /// Wrap questions in the model's chat template (when it has one).
     public var chatTemplate = true
     /// Check the dataset's files against the SHA-256s in its manifest before reading them.
@@ -67,7 +70,7 @@ public struct QuestionSet: Sendable {
 
 public enum Evaluator {
     public static func loadItems(_ r: EvalRequest) throws -> QuestionSet {
-        if let f = r.evalFile { return try loadExternal(f, limit: r.limit, seed: r.seed) }
+        if let f = r.evalFile { return try loadExternal(f, limit: r.limit, seed: r.sampleSeed) }
         guard let dir = r.data else { throw EvaluationError.noQuestions(reason: "give --data DATASET_DIR or --eval-file FILE.jsonl") }
         guard fileExists(dir + "/manifest.json") || !r.verifyData else { throw EvaluationError.notADataset(path: dir + "/manifest.json", split: r.split) }
         let manifest = !fileExists(dir + "/manifest.json") ? nil
@@ -94,7 +97,7 @@ public enum Evaluator {
             }
         }
         guard !items.isEmpty else { throw EvaluationError.noQuestions(reason: "no evaluation items in \(dir) for split '\(r.split)' (empty split?)") }
-        return sampled(items, limit: r.limit, seed: r.seed)
+        return sampled(items, limit: r.limit, seed: r.sampleSeed)
     }
 
     /// The items about a seeded sample of `limit` words (every item when no limit is given or the
@@ -119,8 +122,8 @@ public enum Evaluator {
         guard !words.isEmpty else { throw EvaluationError.noQuestions(reason: "\(path) has no words") }
         var sample: SampleRecord? = nil
         if let limit = r.limit {
-            let chosen = Sampling.words(words, count: limit, seed: r.seed)
-            sample = SampleRecord(method: Sampling.method, seed: r.seed, population: Set(words).count, words: chosen)
+            let chosen = Sampling.words(words, count: limit, seed: r.sampleSeed)
+            sample = SampleRecord(method: Sampling.method, seed: r.sampleSeed, population: Set(words).count, words: chosen)
             let keep = Set(chosen)
             var seen = Set<String>()
             words = words.filter { keep.contains($0) && seen.insert($0).inserted }

@@ -12,11 +12,44 @@ public enum Statistics {
         return erfc((x / 2).squareRoot())
     }
 
-    /// McNemar's test for clustered pairs (Durkalski, Palesch, Lipsitz & Rust 2003): for each
-    /// cluster k (a word) b_k items are right only under A and c_k right only under B;
-    /// X = (Σb − Σc)² / Σ(b_k − c_k)², referred to χ²₁. With one item per cluster it is the
-    /// ordinary McNemar χ² (b − c)² / (b + c). Returns 1 when nothing is discordant.
+    /// McNemar's test for clustered pairs, exact: for each cluster k (a word) b_k items are right
+    /// only under A and c_k right only under B, d_k = b_k − c_k. Under the null hypothesis that A and B
+    /// are exchangeable within a word, each d_k is as likely to have either sign, so the two-sided p is
+    /// P(|Σ ±d_k| ≥ |Σ d_k|) over the 2^K sign flips — computed exactly by convolving the d_k's
+    /// distributions (the randomisation version of Durkalski et al.'s 2003 clustered McNemar, whose
+    /// numerator Σd_k it uses; their χ²₁ approximation is anti-conservative with few discordant words).
+    /// With one item per cluster it is the exact McNemar test. Returns 1 when nothing is discordant.
     public static func clusteredMcNemar(_ clusters: [(b: Int, c: Int)]) -> Double {
+        let d = clusters.map { $0.b - $0.c }.filter { $0 != 0 }.map(abs)
+        guard !d.isEmpty else { return 1 }
+        let observed = abs(clusters.reduce(0) { $0 + $1.b - $1.c })
+        let total = d.reduce(0, +)
+        // The exact distribution costs K × Σ|d_k|; past that size (many samples per question) the χ²₁
+        // approximation is both affordable and accurate.
+        guard total <= 50_000 else { return clusteredMcNemarChiSquare(clusters) }
+        // dist[s + total] = P(Σ ±d_k = s)
+        var dist = [Double](repeating: 0, count: 2 * total + 1)
+        dist[total] = 1
+        var reach = 0
+        for dk in d {
+            var next = [Double](repeating: 0, count: dist.count)
+            for s in -reach...reach {
+                let p = dist[s + total]
+                guard p > 0 else { continue }
+                next[s + dk + total] += 0.5 * p
+                next[s - dk + total] += 0.5 * p
+            }
+            dist = next
+            reach += dk
+        }
+        var tail = 0.0
+        for s in -total...total where abs(s) >= observed { tail += dist[s + total] }
+        return min(1, tail)
+    }
+
+    /// The χ²₁ version of the clustered McNemar statistic (Durkalski et al. 2003):
+    /// X = (Σb − Σc)² / Σ(b_k − c_k)², for comparison with the exact test above.
+    public static func clusteredMcNemarChiSquare(_ clusters: [(b: Int, c: Int)]) -> Double {
         var diff = 0, denom = 0
         for k in clusters { diff += k.b - k.c; denom += (k.b - k.c) * (k.b - k.c) }
         guard denom > 0 else { return 1 }
@@ -70,6 +103,8 @@ public enum Statistics {
         }
         guard values.count >= resamples / 10 else { return nil }
         values.sort()
-        return (values[Int(0.025 * Double(values.count))], values[min(values.count - 1, Int(0.975 * Double(values.count)))])
+        // Symmetric order statistics: the 25th smallest and the 25th largest of 1,000.
+        let k = Int(0.025 * Double(values.count))
+        return (values[k], values[values.count - 1 - k])
     }
 }

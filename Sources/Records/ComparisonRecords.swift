@@ -131,7 +131,8 @@ public struct TransferAnalysis: Codable, Equatable, Sendable {
             } else if k.hasSuffix(Self.characterSuffix) {
                 let task = String(k.dropLast(Self.characterSuffix.count))
                 characterEfficiency[task] = Estimate(value: try c.decodeIfPresent(Double.self, forKey: key),
-                                                     note: try c.decodeIfPresent(String.self, forKey: DynamicKey(k + "_note")))
+                                                     note: try c.decodeIfPresent(String.self, forKey: DynamicKey(k + "_note")),
+                                                     ci95: try c.decodeIfPresent([Double].self, forKey: DynamicKey(k + "_ci95")))
             }
         }
     }
@@ -149,6 +150,7 @@ public struct TransferAnalysis: Codable, Equatable, Sendable {
             let key = DynamicKey(task + Self.characterSuffix)
             if let v = e.value { try c.encode(v, forKey: key) } else { try c.encodeNil(forKey: key) }
             try c.encodeIfPresent(e.note, forKey: DynamicKey(key.stringValue + "_note"))
+            try c.encodeIfPresent(e.ci95, forKey: DynamicKey(key.stringValue + "_ci95"))
         }
     }
 }
@@ -355,6 +357,8 @@ public struct TaskCriterion: Equatable, Sendable {
     public var bestBaseline: String?
     public var bestBaselineAccuracy: Double?
     public var beatsBestBaseline: Bool?
+    /// The fine-tuned accuracy is above the baseline's (significantly or not).
+    public var aboveBestBaseline: Bool?
     public var vsBaselinePHolm: Double?
 
     public init(improved: Bool, improvementSignificant: Bool, mcnemarP: Double, accuracyChange: Double) {
@@ -405,6 +409,7 @@ public struct FinalReport: Codable, Equatable, Sendable {
                 tc.bestBaseline = try c.decodeIfPresent(String.self, forKey: k("_best_baseline"))
                 tc.bestBaselineAccuracy = try c.decodeIfPresent(Double.self, forKey: k("_best_baseline_accuracy"))
                 tc.beatsBestBaseline = try c.decodeIfPresent(Bool.self, forKey: k("_beats_best_baseline"))
+                tc.aboveBestBaseline = try c.decodeIfPresent(Bool.self, forKey: k("_above_best_baseline"))
                 tc.vsBaselinePHolm = try c.decodeIfPresent(Double.self, forKey: k("_vs_best_baseline_p_holm"))
                 byTask[t] = tc
             }
@@ -421,6 +426,7 @@ public struct FinalReport: Codable, Equatable, Sendable {
                 try c.encodeIfPresent(k.bestBaseline, forKey: DynamicKey(t + "_best_baseline"))
                 try c.encodeIfPresent(k.bestBaselineAccuracy, forKey: DynamicKey(t + "_best_baseline_accuracy"))
                 try c.encodeIfPresent(k.beatsBestBaseline, forKey: DynamicKey(t + "_beats_best_baseline"))
+                try c.encodeIfPresent(k.aboveBestBaseline, forKey: DynamicKey(t + "_above_best_baseline"))
                 try c.encodeIfPresent(k.vsBaselinePHolm, forKey: DynamicKey(t + "_vs_best_baseline_p_holm"))
             }
         }

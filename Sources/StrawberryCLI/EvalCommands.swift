@@ -28,7 +28,9 @@ struct Eval: ParsableCommand {
     var samples = 1
     @Option(name: .long, help: "Sequences generated together, 1...1024 (continuous batching, shared-prefix KV reuse).")
     var batchSize = 32
-    @Option(name: .long, help: "Seed of the --limit sample and of thinking-mode sampling.")
+    @Option(name: .long, help: "Seed of the --limit sample of words (recorded in metrics.json).")
+    var sampleSeed: UInt64 = 0
+    @Option(name: .long, help: "Seed for thinking-mode sampling.")
     var seed: UInt64 = 0
     @Option(name: .long, help: "Output directory.")
     var out: String
@@ -64,6 +66,7 @@ struct Eval: ParsableCommand {
         r.samples = samples
         r.batchSize = batchSize
         r.seed = seed
+        r.sampleSeed = sampleSeed
         r.chatTemplate = chatTemplate
         r.verifyData = !noVerify
         Interruption.install()

@@ -176,7 +176,7 @@ final class MeasurementTests: XCTestCase {
         var r = EvalRequest(model: "unused", out: tmp("unused"))
         r.data = data
         r.limit = 3
-        r.seed = 11
+        r.sampleSeed = 11
         let q = try Evaluator.loadItems(r)
         let sample = try XCTUnwrap(q.sample)
         XCTAssertEqual(sample.size, 3)
@@ -252,12 +252,17 @@ final class MeasurementTests: XCTestCase {
     // MARK: statistics
 
     func testClusteredMcNemarHolmFisherAndBootstrap() throws {
-        // One item per cluster: the ordinary McNemar χ² (b − c)²/(b + c) = (6 − 2)²/8 = 2 → erfc(1).
+        // One item per cluster: the exact McNemar test, 2 · P(B ≤ 2 | n = 8, ½) = 74/256 (scipy.stats.binomtest).
         let singles = Array(repeating: (b: 1, c: 0), count: 6) + Array(repeating: (b: 0, c: 1), count: 2)
-        XCTAssertEqual(Statistics.clusteredMcNemar(singles), 0.15729920705028513, accuracy: 1e-12)
-        // Clusters (2,0),(1,0),(0,1),(1,1),(2,0): X = 4² / (4 + 1 + 1 + 0 + 4) = 1.6 → p = 0.20590321073206833.
-        XCTAssertEqual(Statistics.clusteredMcNemar([(2, 0), (1, 0), (0, 1), (1, 1), (2, 0)]), 0.20590321073206833, accuracy: 1e-12)
+        XCTAssertEqual(Statistics.clusteredMcNemar(singles), 0.2890625, accuracy: 1e-12)
+        XCTAssertEqual(Statistics.clusteredMcNemar(singles), Metrics.mcnemarExact(b: 6, c: 2), accuracy: 1e-12)
+        // Clusters (2,0),(1,0),(0,1),(1,1),(2,0): d = 2, 1, −1, 0, 2; of the 16 sign flips of (2, 1, 1, 2),
+        // 6 reach |Σ| ≥ 4 (enumerated in Python): p = 0.375. The χ² form gives X = 16/10 → 0.2059.
+        XCTAssertEqual(Statistics.clusteredMcNemar([(2, 0), (1, 0), (0, 1), (1, 1), (2, 0)]), 0.375, accuracy: 1e-12)
+        XCTAssertEqual(Statistics.clusteredMcNemarChiSquare([(2, 0), (1, 0), (0, 1), (1, 1), (2, 0)]), 0.20590321073206833, accuracy: 1e-12)
         XCTAssertEqual(Statistics.clusteredMcNemar([(1, 1), (0, 0)]), 1)
+        // Few discordant words: the exact test is not fooled (b = 5, c = 0: exact 0.0625, χ² 0.025).
+        XCTAssertEqual(Statistics.clusteredMcNemar(Array(repeating: (b: 1, c: 0), count: 5)), 0.0625, accuracy: 1e-12)
         let d = Statistics.discordantByCluster([("w1", true, false), ("w1", true, false), ("w2", false, true), ("w3", true, true)])
         XCTAssertEqual(d.map(\.b), [2, 0, 0])
         XCTAssertEqual(d.map(\.c), [0, 1, 0])

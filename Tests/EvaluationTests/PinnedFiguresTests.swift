@@ -74,13 +74,15 @@ final class PinnedFiguresTests: XCTestCase {
 
         let c = try Compare.run(base: base, finetuned: ft, trainingRun: nil)
         let k = Report.criteria(base: base, finetuned: ft, hb, hf)
-        // Pooled tests cluster by word. Count: one word moved wrong → right, χ² = 1²/1, p = erfc(√0.5).
-        // Spelling: two words moved, χ² = (−2)²/2 = 2, p = erfc(1). Holm over the two: 2 · 0.1573, then max(·, 0.3173).
+        // Pooled tests cluster by word (here one item per word: the exact McNemar test). Count: one word
+        // moved wrong → right, p = P(|±1| ≥ 1) = 1. Spelling: two words moved, p = P(|±1 ±1| ≥ 2) = 0.5.
+        // Holm over the two: min(1, 2 · 0.5) = 1, then max(1, 1) = 1.
         let count = try XCTUnwrap(k["count"])
-        XCTAssertEqual(count.mcnemarP, 0.31731050786291415, accuracy: 1e-12)
-        XCTAssertEqual(count.mcnemarPHolm, 0.31731050786291415, accuracy: 1e-12)
-        XCTAssertEqual(k["spelling"]?.mcnemarP ?? 0, 0.15729920705028513, accuracy: 1e-12)
-        XCTAssertEqual(k["spelling"]?.mcnemarPHolm ?? 0, 2 * 0.15729920705028513, accuracy: 1e-12)
+        XCTAssertEqual(count.mcnemarP, 1)
+        XCTAssertEqual(count.mcnemarPHolm, 1)
+        XCTAssertEqual(k["spelling"]?.mcnemarP ?? 0, 0.5, accuracy: 1e-15)
+        XCTAssertEqual(k["spelling"]?.mcnemarPHolm ?? 0, 1, accuracy: 1e-15)
+        XCTAssertEqual(count.aboveBestBaseline, false)
         XCTAssertTrue(count.improved)
         XCTAssertFalse(count.improvementSignificant)
         XCTAssertEqual(count.accuracyChange, 0.25)
@@ -93,8 +95,8 @@ final class PinnedFiguresTests: XCTestCase {
 
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("pinned-\(getpid())").path
         let lines = try Report.write(base: base, finetuned: ft, comparison: c, trainingRun: nil, to: out)
-        XCTAssertEqual(lines[1], "letter count     base 50.0% → fine-tuned 75.0%  (clustered McNemar p = 0.317, Holm 0.317); majority-answer baseline 100.0%")
-        XCTAssertEqual(lines.last, "conclusion: spelling improved over the base model, not significantly (Holm p = 0.31); count improved over the base model, not significantly (Holm p = 0.32), and is not above the majority-answer baseline (100.0%); position: not evaluated")
+        XCTAssertEqual(lines[1], "letter count     base 50.0% → fine-tuned 75.0%  (clustered McNemar p = 1, Holm 1); majority-answer baseline 100.0%")
+        XCTAssertEqual(lines.last, "conclusion: spelling improved over the base model, not significantly (Holm p = 1); count improved over the base model, not significantly (Holm p = 1), and is not above the majority-answer baseline (100.0%); position: not evaluated")
         let md = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
         XCTAssertTrue(md.contains("| count/direct/non-thinking | 4 | 50.0% [15, 85] | 75.0% [30, 95] | +25.0 pts | 1 | majority-answer 100.0% | 1 | – → – |"), md)
         XCTAssertTrue(md.contains("| letter_count | \"1\" 100.0% | – | – | 50.0% | 75.0% |"), md)
