@@ -299,16 +299,28 @@ struct ExternalQuestion: Decodable {
     var metadata: QuestionFacts?
 
     enum CodingKeys: String, CodingKey { case id, prompt, answer, task, answerType = "answer_type", style, word, metadata }
+    /// Names public benchmarks use for the question and the gold answer, accepted as they are.
+    static let promptNames = ["prompt", "question", "input"], answerNames = ["answer", "target", "gold", "label", "expected"]
+
     init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        prompt = try c.decode(String.self, forKey: .prompt)
-        if let s = try? c.decode(String.self, forKey: .answer) { answer = s }
-        else if let i = try? c.decode(Int.self, forKey: .answer) { answer = String(i) }
-        else if let b = try? c.decode(Bool.self, forKey: .answer) { answer = b ? "yes" : "no" }
-        else if let d = try? c.decode(Double.self, forKey: .answer), d.isFinite {
+        let any = try decoder.container(keyedBy: DynamicKey.self)
+        func first(_ names: [String]) throws -> DynamicKey {
+            guard let k = names.lazy.map(DynamicKey.init).first(where: { any.contains($0) }) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: any.codingPath + [DynamicKey(names[0])],
+                                                        debugDescription: "missing (also accepted under the names \(names.dropFirst().joined(separator: ", ")))"))
+            }
+            return k
+        }
+        let promptKey = try first(Self.promptNames), answerKey = try first(Self.answerNames)
+        prompt = try any.decode(String.self, forKey: promptKey)
+        if let s = try? any.decode(String.self, forKey: answerKey) { answer = s }
+        else if let i = try? any.decode(Int.self, forKey: answerKey) { answer = String(i) }
+        else if let b = try? any.decode(Bool.self, forKey: answerKey) { answer = b ? "yes" : "no" }
+        else if let d = try? any.decode(Double.self, forKey: answerKey), d.isFinite {
             answer = d == d.rounded() && abs(d) < 9e15 ? String(Int(d)) : String(d)
         } else {
-            throw DecodingError.dataCorruptedError(forKey: .answer, in: c, debugDescription: "expected the gold answer as a string, number or boolean")
+            throw DecodingError.dataCorruptedError(forKey: answerKey, in: any, debugDescription: "expected the gold answer as a string, number or boolean")
         }
         id = try c.decodeIfPresent(String.self, forKey: .id)
         task = try c.decodeIfPresent(String.self, forKey: .task)
@@ -330,10 +342,10 @@ struct ExternalQuestion: Decodable {
             }
         }
         guard !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-            throw DecodingError.dataCorruptedError(forKey: .prompt, in: c, debugDescription: "the prompt is empty")
+            throw DecodingError.dataCorruptedError(forKey: promptKey, in: any, debugDescription: "the prompt is empty")
         }
         let gold = answer.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !gold.isEmpty else { throw DecodingError.dataCorruptedError(forKey: .answer, in: c, debugDescription: "the gold answer is empty") }
+        guard !gold.isEmpty else { throw DecodingError.dataCorruptedError(forKey: answerKey, in: any, debugDescription: "the gold answer is empty") }
         // A gold answer its type can never match would score every output wrong without a word: refuse it.
         let type = answerType ?? task.flatMap(AnswerType.init(task:)) ?? AnswerType(inferredFrom: gold)
         let fits: Bool
@@ -346,7 +358,7 @@ struct ExternalQuestion: Decodable {
         case .text: fits = !AnswerExtraction.normalizeText(gold).isEmpty
         }
         guard fits else {
-            throw DecodingError.dataCorruptedError(forKey: .answer, in: c, debugDescription: "'\(gold.prefix(40))' is not a possible \(type.rawValue) answer (number: an integer; letter: one letter; yes_no: yes/no/true/false; letters: letters with spaces, dashes or commas; word: one word; text: any text with a letter or digit)")
+            throw DecodingError.dataCorruptedError(forKey: answerKey, in: any, debugDescription: "'\(gold.prefix(40))' is not a possible \(type.rawValue) answer (number: an integer; letter: one letter; yes_no: yes/no/true/false; letters: letters with spaces, dashes or commas; word: one word; text: any text with a letter or digit)")
         }
     }
 }

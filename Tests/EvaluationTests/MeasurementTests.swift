@@ -334,6 +334,11 @@ extension MeasurementTests {
                 XCTAssertTrue("\($0)".contains("Fix that line"), "\($0)")
             }
         }
+        // Public benchmarks' own field names are accepted.
+        try #"{"question": "Does 'kiwi' contain w?", "target": "Yes", "task": "contains"}"#.write(toFile: f, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try Evaluator.loadItems(r).items.map(\.answerType), [.yesNo])
+        try #"{"q": "Does 'kiwi' contain w?", "a": "Yes"}"#.write(toFile: f, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Evaluator.loadItems(r)) { XCTAssertTrue("\($0)".contains("question, input"), "\($0)") }
         // Numbers as gold: integral doubles are integers; others are text.
         try #"{"prompt": "q", "answer": 3.0}"# .appending("\n").appending(#"{"prompt": "q", "answer": 3.5}"#).write(toFile: f, atomically: true, encoding: .utf8)
         let items = try Evaluator.loadItems(r).items
