@@ -19,6 +19,7 @@ case $target in
   json)           seeds=("$fx/gguf/all_types.json" "$fx/models/llama/config.json" "$fx/models/llama/tokenizer_config.json") ;;
   train_config)   seeds=(configs/*.yaml) ;;
   eval_jsonl)     seeds=(fuzz/seeds/eval_jsonl/*) ;;
+  answers)        seeds=(fuzz/seeds/answers/*) ;;
   *) echo "unknown fuzz target $target" >&2; exit 2 ;;
 esac
 for s in "${seeds[@]}"; do cp -n "$s" "$out/corpus/" 2>/dev/null || true; done

@@ -1,7 +1,7 @@
 // Fuzz targets: each takes arbitrary bytes to one reader of untrusted input and requires that it
 // either succeeds or throws — a crash, a trap, a hang or an address-sanitizer report is a finding.
 // FUZZ_TARGET picks the reader: gguf, safetensors, tokenizer_json, chat_template, json,
-// train_config, eval_jsonl.
+// train_config, eval_jsonl, answers.
 import Evaluation
 import Foundation
 import ModelFormats
@@ -22,7 +22,7 @@ func withFile(_ bytes: UnsafeRawBufferPointer, suffix: String, _ body: (String) 
     try? body(path)
 }
 
-let targets = ["gguf", "safetensors", "tokenizer_json", "chat_template", "json", "train_config", "eval_jsonl"]
+let targets = ["gguf", "safetensors", "tokenizer_json", "chat_template", "json", "train_config", "eval_jsonl", "answers"]
 let target: String = {
     let t = ProcessInfo.processInfo.environment["FUZZ_TARGET"] ?? "json"
     guard targets.contains(t) else {
@@ -76,6 +76,24 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             _ = try? RecordFile.readLines(EvaluatedItem.self, from: path)
             _ = try? RecordFile.readLines(Question.self, from: path)
             _ = try? RecordFile.read(EvaluationSummary.self, from: path)
+            // The same bytes as a hand-written benchmark (--eval-file), sampled as --limit would.
+            var r = EvalRequest(model: "unused", out: "unused")
+            r.evalFile = path
+            r.limit = 3
+            _ = try? Evaluator.loadItems(r)
+        }
+    case "answers":
+        // A model's output is untrusted text: every answer reader, with and without the question's facts.
+        let text = String(decoding: bytes, as: UTF8.self)
+        var facts = QuestionFacts(word: "strawberry", wordLength: 10)
+        facts.letter = "r"
+        facts.position = 3
+        facts.ordinal = "3rd"
+        for t in AnswerType.allCases {
+            _ = AnswerExtraction.read(t, text)
+            _ = AnswerExtraction.read(t, text, facts: facts)
+            _ = AnswerExtraction.normalizedGold(t, text)
+            _ = AnswerType(inferredFrom: text)
         }
     default: break   // `target` is one of `targets`
     }
