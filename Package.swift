@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .systemLibrary(
@@ -48,9 +49,11 @@ let package = Package(
         .target(name: "Training", dependencies: ["Adapters", "Charts", "CKernels", "ConfigFiles", "Generation", "ModelFormats", "Models", "Records",
                                                  "TensorCore", "Tokenization", "Yams"]),
         .target(name: "Evaluation", dependencies: ["Adapters", "Charts", "Generation", "ModelFormats", "Models", "Records", "TensorCore", "Tokenization"]),
+        // The release gate: run and model registry (SQLite through GRDB), the deployment decision.
+        .target(name: "Release", dependencies: ["ConfigFiles", "ModelFormats", "Records", "Yams", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "Benchmarks", dependencies: ["Adapters", "Generation", "Models", "Records", "TensorCore", "Training"]),
         .target(name: "StrawberryCLI", dependencies: [
-            "Adapters", "Benchmarks", "Evaluation", "Generation", "Models", "Records", "SpellingData", "TensorCore",
+            "Adapters", "Benchmarks", "Evaluation", "Generation", "Models", "Records", "Release", "SpellingData", "TensorCore",
             "Tokenization", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -64,6 +67,7 @@ let package = Package(
         .testTarget(name: "SpellingDataTests", dependencies: ["SpellingData", "Records", "Tokenization", "ModelFormats", "TestSupport", "Yams"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Adapters", "Models", "ModelFormats", "Records", "SpellingData", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Adapters", "Records", "SpellingData", "Training", "Models", "ModelFormats", "TestSupport"]),
+        .testTarget(name: "ReleaseTests", dependencies: ["Release", "Records", "ModelFormats", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["StrawberryCLI", "Records", "TestSupport",
                                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]

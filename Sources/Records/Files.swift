@@ -115,6 +115,8 @@ public struct OutputKind: Sendable {
         return Set(m.files.keys).union(["manifest.json", "README.md"])
     }
     public static let export = OutputKind(name: "export", legacyFiles: nil)
+    /// `strawberry deploy`: the release gate's decision files.
+    public static let deployment = OutputKind(name: "deployment", legacyFiles: nil)
     /// `strawberry aggregate`: a summary over several reports (one per training seed).
     public static let summary = OutputKind(name: "summary", legacyFiles: nil)
 

@@ -1,0 +1,100 @@
+// `strawberry deploy`: the release gate. Scores the fine-tuned model of a comparison, compares the
+// score with every registered version's, and — when it is the first model, or the best by more than
+// the threshold, or forced — registers the adapter as a new version, promotes it to Production
+// (alias `champion`) and archives the previous one. The decision and the registration happen in one
+// store transaction, so concurrent deployments serialise. Exit 0 either way: the decision is in
+// deployment_info.json (and --json).
+import Foundation
+import ModelFormats
+import Records
+
+public struct DeployRequest: Sendable {
+    public var evaluationResults: String
+    public var adapter: String
+    public var store: String
+    public var outputDir = "results/deployment"
+    public var modelName = "strawberry-spelling-lora"
+    public var threshold = Gate.defaultThreshold
+    public var weights = Gate.defaultWeights
+    public var force = false
+    public var pushToHub = false
+    public var hubModelId: String?
+    public init(evaluationResults: String, adapter: String, store: String) {
+        self.evaluationResults = evaluationResults
+        self.adapter = adapter
+        self.store = store
+    }
+}
+
+public enum DeployError: Error, CustomStringConvertible {
+    case badRequest(String)
+    public var description: String { if case .badRequest(let r) = self { return r }; return "" }
+}
+
+public enum Deploy {
+    /// A registered model name is a directory name in the store: letters, digits, ".", "_" and "-".
+    public static func validName(_ n: String) -> Bool {
+        !n.isEmpty && n.count <= 128 && n != "." && n != ".." && n.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+    }
+
+    public static func run(_ r: DeployRequest, log: (String) -> Void = { _ in }) throws -> (info: DeploymentInfo, comparison: ModelComparison) {
+        guard validName(r.modelName) else { throw DeployError.badRequest("model name '\(r.modelName)' must be letters, digits, '.', '_' or '-' (at most 128)") }
+        guard r.threshold.isFinite, r.threshold >= 0 else { throw DeployError.badRequest("min_improvement_threshold must be a finite number ≥ 0, got \(r.threshold)") }
+        let resultsPath = isDirectory(r.evaluationResults) ? r.evaluationResults + "/evaluation_results.json" : r.evaluationResults
+        guard fileExists(resultsPath) else {
+            throw DeployError.badRequest("\(resultsPath) is missing; give a `strawberry compare` output directory or its evaluation_results.json")
+        }
+        let results = try RecordFile.read(EvaluationResults.self, from: resultsPath)
+        for f in ["adapter_config.json", "adapter_model.safetensors"] where !fileExists(r.adapter + "/" + f) {
+            throw DeployError.badRequest("\(r.adapter) has no \(f); give a PEFT adapter directory (a run's final/ or best/)")
+        }
+        let (score, components) = try Gate.score(results.finetunedModel.metrics, weights: r.weights, source: resultsPath)
+        log(String(format: "score %.6f (%@)", score, components.map { String(format: "%@ %.4f × %.2f", $0.metric, $0.value, $0.weight) }.joined(separator: " + ")))
+        let store = try Store(directory: r.store)
+        let adapterHash = try Store.treeHash(r.adapter) { try SHA256.hex(file: $0) }
+        var outcome: (outcome: Gate.Outcome, reason: String) = (.notImproved, "")
+        var history: [ModelVersion] = []
+        let registered = try store.register(name: r.modelName, sourceDir: r.adapter, score: score, runId: nil, decide: { versions in
+            history = versions
+            outcome = Gate.decide(score: score, history: versions.compactMap(\.score), threshold: r.threshold, force: r.force)
+            guard outcome.outcome != .notImproved else { return nil }
+            return Store.Promotion(stage: "Production", alias: "champion", archiveExisting: true)
+        }, hash: { try SHA256.hex(file: $0) })
+        log(outcome.reason)
+        let best = history.filter { $0.score != nil }.max { ($0.score ?? 0) < ($1.score ?? 0) }
+        let hub: String
+        if registered == nil { hub = "not_deployed" }
+        else if !r.pushToHub { hub = "skipped" }
+        else { hub = "not pushed: Hub publishing (strawberry publish) is not built yet" }
+        let info = DeploymentInfo(deployed: registered != nil, decision: outcome.outcome.rawValue, reason: outcome.reason, score: score,
+                                  previousBestScore: best?.score, previousBestVersion: best?.version, minImprovementThreshold: r.threshold,
+                                  modelName: r.modelName, registeredVersion: registered?.version.version, stageChanges: registered?.changes ?? [],
+                                  huggingFace: hub, evaluationResults: resultsPath, adapter: r.adapter, adapterSHA256: adapterHash)
+        let ranked = history.compactMap { v in v.score.map { HistoryEntry(version: v.version, score: $0, stage: v.stage, aliases: v.aliases) } }
+            .sorted { $0.score != $1.score ? $0.score > $1.score : $0.version < $1.version }
+        let comparison = ModelComparison(score: score, components: components, weights: r.weights, history: ranked)
+        // The deployment is a run too: its score, the adapter's hash and the results it was decided on.
+        let runId = "deploy-" + String(UInt64(Date().timeIntervalSince1970 * 1000)) + "-\(getpid())"
+        try store.record(RunRecord(id: runId, kind: "deploy", created: Date().timeIntervalSince1970,
+                                   params: ["model_name": r.modelName, "min_improvement_threshold": String(r.threshold), "force_deploy": String(r.force),
+                                            "decision": outcome.outcome.rawValue, "registered_version": registered.map { String($0.version.version) } ?? ""],
+                                   metrics: ["weighted_score": [MetricPoint(step: 0, value: score)]],
+                                   artifacts: [r.adapter: adapterHash, resultsPath: try SHA256.hex(file: resultsPath)],
+                                   lineage: ["adapter": adapterHash]))
+        try write(info, comparison, log: [outcome.reason], to: r.outputDir, inputs: [r.adapter, resultsPath])
+        return (info, comparison)
+    }
+
+    static func write(_ info: DeploymentInfo, _ c: ModelComparison, log: [String], to out: String, inputs: [String]) throws {
+        let dir = try OutputDirectory.begin(out, kind: .deployment, replace: true, inputs: inputs)
+        do {
+            try RecordFile.write(info, to: dir.file("deployment_info.json"))
+            try RecordFile.write(c, to: dir.file("model_comparison.json"))
+            try writeTextAtomically(log.joined(separator: "\n") + "\n", to: dir.file("deployment_logs.txt"))
+            try dir.commit()
+        } catch {
+            dir.abandon()
+            throw error
+        }
+    }
+}

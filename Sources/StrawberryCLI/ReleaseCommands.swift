@@ -1,0 +1,161 @@
+// `strawberry deploy`, `strawberry runs …`, `strawberry registry …`: the release gate and the
+// embedded run and model registry (Sources/Release).
+import ArgumentParser
+import Foundation
+import Records
+import Release
+
+struct StoreOption: ParsableArguments {
+    @Option(name: .long, help: "Store directory (default: $STRAWBERRY_HOME, else ~/.strawberry).")
+    var store: String?
+    func open() throws -> Store { try Store(directory: Store.location(store)) }
+}
+
+struct DeployCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deploy",
+        abstract: "The release gate: score a comparison's fine-tuned model and register + promote its adapter when it beats every earlier version.",
+        discussion: """
+            Score = Σ weight × metric of the fine-tuned model (default BLEU-1 0.10, BLEU-2 0.15, BLEU-3 0.25, BLEU-4 0.40, ROUGE-L precision 0.10). \
+            Deploys when it is the first model, or its score beats the best earlier score by more than the threshold (or with --force-deploy): \
+            a new registered version, promoted to Production with alias champion, the previous Production version archived. \
+            Writes deployment_info.json, model_comparison.json and deployment_logs.txt; exits 0 whether or not it deploys.
+            """)
+    @Option(name: .long, help: "A `strawberry compare` output directory, or its evaluation_results.json.")
+    var evaluationResults: String
+    @Option(name: .long, help: "The PEFT adapter directory to register.")
+    var adapter: String
+    @Option(name: .long, help: "params.yaml with a deployment: section (threshold, model_registry_name, huggingface, weighted_scoring.weights).")
+    var params: String?
+    @OptionGroup var store: StoreOption
+    @Option(name: .long, help: "Where the decision files go.")
+    var outputDir = "results/deployment"
+    @Option(name: .long, help: "Minimum score improvement over the best earlier version (overrides params.yaml).")
+    var minImprovementThreshold: Double?
+    @Flag(name: .long, help: "Deploy without comparing with earlier versions.")
+    var forceDeploy = false
+    @Flag(name: .long, help: "Do not push to the Hugging Face Hub.")
+    var skipHfPush = false
+    @Flag(name: .long, help: "Print deployment_info.json to stdout.")
+    var json = false
+
+    func validate() throws {
+        if let t = minImprovementThreshold, !(t.isFinite && t >= 0) { throw ValidationError("--min-improvement-threshold must be a finite number ≥ 0") }
+    }
+
+    func run() throws {
+        var r = DeployRequest(evaluationResults: evaluationResults, adapter: adapter, store: Store.location(store.store))
+        r.outputDir = outputDir
+        if let params { try DeploymentParams.load(params).apply(to: &r) }
+        if let t = minImprovementThreshold { r.threshold = t }
+        r.force = forceDeploy
+        if skipHfPush { r.pushToHub = false }
+        let (info, _) = try Deploy.run(r) { if !json { print($0) } }
+        if json { try printJSON(info); return }
+        print(info.deployed ? "deployed: \(info.modelName) version \(info.registeredVersion.map(String.init) ?? "?") is Production (champion)"
+                            : "not deployed: \(info.modelName) keeps its current Production version")
+        print("decision files: \(outputDir)/deployment_info.json, model_comparison.json, deployment_logs.txt")
+    }
+}
+
+struct RunsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "runs", abstract: "The runs recorded in the store.",
+                                                    subcommands: [List.self, Show.self])
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every run: id, kind, time, key metrics.")
+        @OptionGroup var store: StoreOption
+        @Option(name: .long, help: "Only runs of this kind (train, eval, compare, deploy).")
+        var kind: String?
+        @Flag(name: .long, help: "JSON output.")
+        var json = false
+        func run() throws {
+            let runs = try store.open().runs(kind: kind)
+            if json { try printJSON(runs); return }
+            for r in runs {
+                let metrics = r.metrics.keys.sorted().prefix(4).compactMap { k in r.metrics[k]?.last.map { String(format: "%@=%.4g", k, $0.value) } }
+                print("\(r.id)  \(r.kind)  \(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: r.created)))  \(metrics.joined(separator: " "))")
+            }
+            if runs.isEmpty { print("no runs in \(Store.location(store.store))") }
+        }
+    }
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One run: parameters, metrics with steps, artifacts with SHA-256, lineage.")
+        @Argument(help: "Run id.")
+        var id: String
+        @OptionGroup var store: StoreOption
+        @Flag(name: .long, help: "JSON output.")
+        var json = false
+        func run() throws {
+            let r = try store.open().run(id)
+            if json { try printJSON(r); return }
+            print("\(r.id) (\(r.kind))")
+            for (k, v) in r.params.sorted(by: { $0.key < $1.key }) { print("  param \(k) = \(v)") }
+            for (k, pts) in r.metrics.sorted(by: { $0.key < $1.key }) { print("  metric \(k): " + pts.map { "\($0.step):\(String(format: "%.4g", $0.value))" }.joined(separator: " ")) }
+            for (p, h) in r.artifacts.sorted(by: { $0.key < $1.key }) { print("  artifact \(p) sha256 \(h)") }
+            for (k, v) in r.lineage.sorted(by: { $0.key < $1.key }) { print("  lineage \(k) \(v)") }
+            if !r.parents.isEmpty { print("  parents \(r.parents.joined(separator: ", "))") }
+        }
+    }
+}
+
+struct RegistryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "registry", abstract: "Registered models, versions, stages and aliases.",
+                                                    subcommands: [List.self, Show.self, Promote.self, Rollback.self])
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Registered models and their Production version.")
+        @OptionGroup var store: StoreOption
+        @Flag(name: .long, help: "JSON output.")
+        var json = false
+        func run() throws {
+            let s = try store.open()
+            let all = try s.models().map { (name: $0, versions: try s.versions(of: $0)) }
+            if json { try printJSON(Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0.versions) })); return }
+            for m in all {
+                let prod = m.versions.last { $0.stage == "Production" }
+                print("\(m.name)  \(m.versions.count) versions  Production: \(prod.map { "v\($0.version)" } ?? "none")")
+            }
+            if all.isEmpty { print("no registered models in \(Store.location(store.store))") }
+        }
+    }
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A model's versions: stage, aliases, score, files and their hash.")
+        @Argument(help: "Registered model name.")
+        var name: String
+        @OptionGroup var store: StoreOption
+        @Flag(name: .long, help: "JSON output.")
+        var json = false
+        func run() throws {
+            let versions = try store.open().versions(of: name)
+            guard !versions.isEmpty else { throw StoreError.noSuchModel(name) }
+            if json { try printJSON(versions); return }
+            for v in versions {
+                print("v\(v.version)  \(v.stage)\(v.aliases.isEmpty ? "" : " [" + v.aliases.joined(separator: ", ") + "]")  score \(v.score.map { String(format: "%.6f", $0) } ?? "–")  \(v.path)  sha256 \(v.sha256.prefix(16))…")
+            }
+        }
+    }
+    struct Promote: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Move a version to a stage (Production also takes the alias champion; the versions there are archived).")
+        @Argument(help: "Registered model name.")
+        var name: String
+        @Argument(help: "Version number.")
+        var version: Int
+        @Option(name: .long, help: "None, Staging, Production or Archived.")
+        var stage = "Production"
+        @OptionGroup var store: StoreOption
+        func validate() throws {
+            guard Store.stages.contains(stage) else { throw ValidationError("--stage must be one of \(Store.stages.joined(separator: ", "))") }
+        }
+        func run() throws {
+            for c in try store.open().promote(name: name, version: version, stage: stage) { print("v\(c.version): \(c.from) → \(c.to)") }
+        }
+    }
+    struct Rollback: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Put the previously archived version back in Production (the current one is archived).")
+        @Argument(help: "Registered model name.")
+        var name: String
+        @OptionGroup var store: StoreOption
+        func run() throws {
+            for c in try store.open().rollback(name: name) { print("v\(c.version): \(c.from) → \(c.to)") }
+        }
+    }
+}
