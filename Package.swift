@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Adapters", "Models", "ModelFormats", "Records", "SpellingData", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Adapters", "Records", "SpellingData", "Training", "Models", "ModelFormats", "TestSupport"]),
         .testTarget(name: "ReleaseTests", dependencies: ["Release", "Records", "ModelFormats", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["StrawberryCLI", "Records", "TestSupport",
+        .testTarget(name: "CLITests", dependencies: ["StrawberryCLI", "Records", "Release", "TestSupport",
                                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]
 )

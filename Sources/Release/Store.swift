@@ -7,6 +7,7 @@
 // timeout), so two registrations at once both land, one after the other.
 import Foundation
 import GRDB
+import ModelFormats
 import Records
 
 public enum StoreError: Error, CustomStringConvertible {
@@ -307,15 +308,13 @@ public final class Store: @unchecked Sendable {
         return try promote(name: name, version: previous.version, stage: "Production")
     }
 
-    /// SHA-256 over the files of a directory: each relative path and file digest, sorted, hashed.
-    static func treeHash(_ dir: String, hash: (String) throws -> String) throws -> String {
+    /// SHA-256 over the files of a directory: the listing of each file's digest and relative path,
+    /// sorted by path, hashed (the same files give the same digest wherever they are).
+    public static func treeHash(_ dir: String, hash: (String) throws -> String) throws -> String {
         let files = ((try? FileManager.default.subpathsOfDirectory(atPath: dir)) ?? []).filter { !isDirectory(dir + "/" + $0) }.sorted()
         var listing = ""
         for f in files { listing += "\(try hash(dir + "/" + f))  \(f)\n" }
-        let tmp = dir + "/../.listing-\(getpid())"
-        try writeTextAtomically(listing, to: tmp)
-        defer { try? FileManager.default.removeItem(atPath: tmp) }
-        return try hash(tmp)
+        return SHA256.hex(Array(listing.utf8))
     }
 
     /// Staging directories whose process is gone (killed mid-registration).

@@ -3,6 +3,7 @@ import ArgumentParser
 import Evaluation
 import Foundation
 import Records
+import Release
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,6 +41,7 @@ struct Eval: ParsableCommand {
     var noVerify = false
     @Flag(name: .long, help: "Print metrics.json to stdout.")
     var json = false
+    @OptionGroup var store: StoreOption
 
     func validate() throws {
         guard (data == nil) != (evalFile == nil) else { throw ValidationError("give exactly one of --data DATASET_DIR or --eval-file FILE.jsonl") }
@@ -75,6 +77,13 @@ struct Eval: ParsableCommand {
             FileHandle.standardError.write(Data("\(stop)\n".utf8))
             throw ExitCode(128 + stop.signal)
         }
+        var params = ["model": modelOptions.model, "split": split.rawValue, "batch_size": String(batchSize)]
+        params["adapter"] = modelOptions.adapter
+        params["data"] = data
+        params["eval_file"] = evalFile
+        params["limit"] = limit.map(String.init)
+        params["sample_seed"] = String(sampleSeed)
+        RunRecording.eval(out: out, summary: s, params: params, model: modelOptions.model, adapter: modelOptions.adapter, data: data, store: store.store)
         if json { try printJSON(s); return }
         printMetrics(s)
         print(String(format: "%.2f questions/s, %.1f generated tokens/s, %.0f s; items: %@/items.jsonl", s.questionsPerSecond, s.tokensPerSecond, s.seconds, out))
@@ -161,6 +170,7 @@ struct CompareCommand: ParsableCommand {
     var heldoutFinetuned: String?
     @Option(name: .long, help: "A directory of `eval` runs named checkpoint-STEP (one per saved checkpoint): the trajectory.")
     var trajectory: String?
+    @OptionGroup var store: StoreOption
 
     func validate() throws {
         guard (heldoutBase == nil) == (heldoutFinetuned == nil) else { throw ValidationError("give both --heldout-base and --heldout-finetuned, or neither") }
@@ -180,6 +190,7 @@ struct CompareCommand: ParsableCommand {
         }
         if let trajectory { c.trajectory = try Compare.trajectory(trajectory) }
         let lines = try Report.write(base: b, finetuned: f, comparison: c, trainingRun: trainingRun, to: out)
+        RunRecording.compare(out: out, base: base, finetuned: finetuned, headline: Report.headline(f), store: store.store)
         lines.forEach { print($0) }
         print("report: \(out)/report.html (also report.md, evaluation_results.json, final_report.json)")
     }

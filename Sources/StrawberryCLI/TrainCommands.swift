@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import Models
 import Records
+import Release
 import Training
 
 struct Train: ParsableCommand {
@@ -24,6 +25,7 @@ struct Train: ParsableCommand {
     @Flag(name: .long, help: "Skip checking the dataset's files against the SHA-256s in its manifest.json.")
     var noVerify = false
     @OptionGroup var threads: ThreadOptions
+    @OptionGroup var store: StoreOption
 
     func run() throws {
         threads.apply()
@@ -43,6 +45,7 @@ struct Train: ParsableCommand {
         print(r.interrupted ? "interrupted at step \(r.steps); checkpoint: \(r.finalAdapter)" : "adapter: \(r.finalAdapter)")
         if let b = r.bestEvalLoss { print(String(format: "best validation loss %.4f (adapter in %@/best)", b, r.runDir)) }
         if !r.interrupted {
+            RunRecording.train(runDir: r.runDir, config: RunRecording.params(cfg), model: cfg.model, data: cfg.data, store: store.store)
             print("loss curve: \(r.runDir)/loss_curve.svg, metrics: \(r.runDir)/metrics.jsonl")
             if let curve = try? sparklines(r.runDir + "/metrics.jsonl") { curve.forEach { print($0) } }
         } else {

@@ -3,10 +3,19 @@ import ArgumentParser
 import Foundation
 @testable import StrawberryCLI
 import Records
+import Release
 import TestSupport
 import XCTest
 
 final class CLITests: XCTestCase {
+    /// Runs are recorded in a store of this test process, not the user's ~/.strawberry.
+    static let store: String = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cli-store-\(getpid())").path
+        setenv("STRAWBERRY_HOME", dir, 1)
+        return dir
+    }()
+    override func setUp() { _ = Self.store }
+
     func testEveryGenerateFlagIsDocumented() {
         let help = Strawberry.helpMessage(for: Generate.self)
         for flag in ["--model", "--prompt", "--chat", "--system", "--thinking", "--no-thinking", "--max-tokens", "--temperature",
@@ -108,6 +117,17 @@ final class CLITests: XCTestCase {
         }
         let report = tmp("report")
         let compared = try strawberry(["compare", base, ft, "--out", report, "--run", run])
+        // Each step was recorded as a run, with lineage: the compare's parents are the two evaluations,
+        // the fine-tuned evaluation's parent is the training run.
+        let store = try Store(directory: Self.store)
+        let trainRun = try XCTUnwrap(store.runs(kind: "train").last { $0.params["out"] == URL(fileURLWithPath: run).standardizedFileURL.path })
+        XCTAssertNotNil(trainRun.metrics["loss"])
+        XCTAssertNotNil(trainRun.lineage["dataset_manifest"])
+        let evals = try store.runs(kind: "eval").suffix(2)
+        XCTAssertEqual(evals.last?.parents, [trainRun.id])
+        let cmp = try XCTUnwrap(store.runs(kind: "compare").last)
+        XCTAssertEqual(Set(cmp.parents), Set(evals.map(\.id)))
+        XCTAssertTrue(try strawberry(["runs", "show", cmp.id]).contains("finetuned/letter_count_accuracy"))
         let results = try RecordFile.read(EvaluationResults.self, from: report + "/evaluation_results.json")
         let count = try XCTUnwrap(results.finetunedModel.metrics.accuracy["letter_count"]?.accuracy)
         XCTAssertTrue(compared.contains(String(format: "fine-tuned %.1f%%", 100 * count)), compared)

@@ -1,0 +1,125 @@
+// Every train, eval and compare is recorded as a run in the store (Sources/Release): parameters,
+// metrics with their steps, artifacts with SHA-256, and lineage — the dataset manifest, the base
+// model and the adapter by hash, and the runs it read. A store that cannot be written is a warning:
+// the command's own outputs are already complete. STRAWBERRY_RECORD_RUNS=0 turns recording off.
+import Foundation
+import ModelFormats
+import Records
+import Release
+
+enum RunRecording {
+    static var enabled: Bool { ProcessInfo.processInfo.environment["STRAWBERRY_RECORD_RUNS"] != "0" }
+
+    /// "train-20261130T095000Z-1a2b3c4d": kind, UTC time, and a random part (two runs can start in
+    /// the same second, even in one process).
+    static func newId(_ kind: String) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return "\(kind)-\(f.string(from: Date()))-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+    }
+
+    static func absolute(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.path }
+
+    /// SHA-256 of a file, or of a directory's files (a Hugging Face model folder, an adapter).
+    static func hash(_ path: String) -> String? {
+        if isDirectory(path) { return try? Store.treeHash(path) { try SHA256.hex(file: $0) } }
+        return try? SHA256.hex(file: path)
+    }
+
+    static func record(store: String?, _ make: () throws -> RunRecord) {
+        guard enabled else { return }
+        do {
+            let run = try make()
+            try Store(directory: Store.location(store)).record(run)
+            FileHandle.standardError.write(Data("recorded run \(run.id) in \(Store.location(store))\n".utf8))
+        } catch {
+            FileHandle.standardError.write(Data("warning: the run was not recorded in the store: \(error)\n".utf8))
+        }
+    }
+
+    /// The runs that wrote any of these directories (by their recorded output), newest first.
+    static func parents(of dirs: [String], store: String?) -> [String] {
+        guard let runs = try? Store(directory: Store.location(store)).runs() else { return [] }
+        let wanted = Set(dirs.map(absolute))
+        return runs.filter { r in r.params["out"].map { wanted.contains($0) } ?? false }.reversed().map(\.id)
+    }
+
+    static func lineage(model: String?, adapter: String?, data: String?) -> [String: String] {
+        var l: [String: String] = [:]
+        if let model { l["base_model"] = hash(model) }
+        if let adapter { l["adapter"] = hash(adapter) }
+        if let data { l["dataset_manifest"] = hash(data + "/manifest.json") }
+        if let v = ProcessInfo.processInfo.environment["STRAWBERRY_CODE_VERSION"] ?? ProcessInfo.processInfo.environment["GITHUB_SHA"] { l["code_version"] = v }
+        return l
+    }
+
+    static func artifacts(_ dir: String, _ names: [String]) -> [String: String] {
+        var a: [String: String] = [:]
+        for n in names { let p = dir + "/" + n; if fileExists(p), let h = hash(p) { a[absolute(p)] = h } }
+        return a
+    }
+
+    static func train(runDir: String, config: [String: String], model: String, data: String, store: String?) {
+        record(store: store) {
+            var metrics: [String: [MetricPoint]] = [:]
+            for line in (try? RecordFile.readLines(TrainingLogLine.self, from: runDir + "/metrics.jsonl")) ?? [] {
+                for (k, v) in [("loss", line.loss), ("eval_loss", line.evalLoss), ("learning_rate", line.learningRate), ("grad_norm", line.gradNorm),
+                               ("eval_spelling_accuracy", line.evalSpellingAccuracy), ("tokens_per_second", line.tokensPerSecond)] {
+                    if let v, v.isFinite { metrics[k, default: []].append(MetricPoint(step: line.step, value: v)) }
+                }
+            }
+            var params = config
+            params["out"] = absolute(runDir)
+            var lineage = lineage(model: model, adapter: runDir + "/final", data: data)
+            lineage["run_dir"] = absolute(runDir)
+            return RunRecord(id: newId("train"), kind: "train", created: Date().timeIntervalSince1970, params: params, metrics: metrics,
+                             artifacts: artifacts(runDir, ["final/adapter_model.safetensors", "final/adapter_config.json", "config.yaml", "metrics.jsonl"]),
+                             lineage: lineage)
+        }
+    }
+
+    static func eval(out: String, summary: EvaluationSummary, params: [String: String], model: String, adapter: String?, data: String?, store: String?) {
+        record(store: store) {
+            var metrics: [String: [MetricPoint]] = [:]
+            for (group, m) in summary.metrics { metrics[group + "/accuracy"] = [MetricPoint(step: 0, value: m.accuracy)] }
+            var p = params
+            p["out"] = absolute(out)
+            // The adapter's training run, when this store recorded it.
+            let parents = adapter.map { a in Self.parents(of: [URL(fileURLWithPath: a).deletingLastPathComponent().path], store: store) } ?? []
+            return RunRecord(id: newId("eval"), kind: "eval", created: Date().timeIntervalSince1970, params: p, metrics: metrics,
+                             artifacts: artifacts(out, ["items.jsonl", "metrics.json"]), lineage: lineage(model: model, adapter: adapter, data: data),
+                             parents: parents)
+        }
+    }
+
+    static func compare(out: String, base: String, finetuned: String, headline: HeadlineMetrics, store: String?) {
+        record(store: store) {
+            var metrics: [String: [MetricPoint]] = [:]
+            for name in ["spelling_accuracy", "letter_count_accuracy", "letter_position_accuracy", "character_level_accuracy", "normalized_levenshtein",
+                         "bleu_1", "bleu_2", "bleu_3", "bleu_4", "rouge_l_precision"] {
+                if let v = headline.value(named: name) { metrics["finetuned/" + name] = [MetricPoint(step: 0, value: v)] }
+            }
+            return RunRecord(id: newId("compare"), kind: "compare", created: Date().timeIntervalSince1970,
+                             params: ["base": absolute(base), "finetuned": absolute(finetuned), "out": absolute(out)], metrics: metrics,
+                             artifacts: artifacts(out, ["evaluation_results.json", "final_report.json", "comparison.json", "report.md"]),
+                             lineage: [:], parents: parents(of: [base, finetuned], store: store))
+        }
+    }
+}
+
+extension RunRecording {
+    /// A Codable value as flat parameters: nested keys joined with ".", values as text.
+    static func params<T: Encodable>(_ value: T) -> [String: String] {
+        guard let data = try? JSONEncoder().encode(value), let obj = try? JSONSerialization.jsonObject(with: data) else { return [:] }
+        var out: [String: String] = [:]
+        func walk(_ v: Any, _ prefix: String) {
+            if let d = v as? [String: Any] { for (k, x) in d { walk(x, prefix.isEmpty ? k : prefix + "." + k) } }
+            else if let a = v as? [Any] { out[prefix] = a.map { "\($0)" }.joined(separator: ",") }
+            else { out[prefix] = "\(v)" }
+        }
+        walk(obj, "")
+        return out
+    }
+}
