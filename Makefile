@@ -3,7 +3,7 @@
 ASSETS ?= assets
 MODEL ?= $(ASSETS)/SmolLM2-135M-Instruct.Q4_1.gguf
 PROMPT ?= How many r's are in the word 'strawberry'?
-APT_PACKAGES := libopenblas-dev wamerican pkg-config
+APT_PACKAGES := libopenblas-dev wamerican pkg-config libsqlite3-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/release/strawberry
 

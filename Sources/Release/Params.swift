@@ -18,13 +18,14 @@ public struct DeploymentParams: Decodable, Sendable {
     public var modelRegistryName: String?
     public var huggingface: HuggingFace?
     public var weightedScoring: WeightedScoring?
+    public var outputDir: String?
     enum CodingKeys: String, CodingKey {
         case minImprovementThreshold = "min_improvement_threshold", modelRegistryName = "model_registry_name", huggingface
-        case weightedScoring = "weighted_scoring"
+        case weightedScoring = "weighted_scoring", outputDir = "output_dir"
     }
 
     static let keys: [String: Set<String>] = [
-        "deployment": ["min_improvement_threshold", "model_registry_name", "huggingface", "weighted_scoring"],
+        "deployment": ["min_improvement_threshold", "model_registry_name", "huggingface", "weighted_scoring", "output_dir"],
         "huggingface": ["model_id", "push_to_hub", "create_model_card"], "weighted_scoring": ["weights"],
     ]
 
@@ -59,5 +60,6 @@ public struct DeploymentParams: Decodable, Sendable {
         if let w = weightedScoring?.weights { r.weights = w }
         if let p = huggingface?.pushToHub { r.pushToHub = p }
         if let id = huggingface?.modelId { r.hubModelId = id }
+        if let o = outputDir { r.outputDir = o }
     }
 }

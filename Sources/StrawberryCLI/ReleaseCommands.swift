@@ -28,8 +28,8 @@ struct DeployCommand: ParsableCommand {
     @Option(name: .long, help: "params.yaml with a deployment: section (threshold, model_registry_name, huggingface, weighted_scoring.weights).")
     var params: String?
     @OptionGroup var store: StoreOption
-    @Option(name: .long, help: "Where the decision files go.")
-    var outputDir = "results/deployment"
+    @Option(name: .long, help: "Where the decision files go (default: params.yaml deployment.output_dir, else results/deployment).")
+    var outputDir: String?
     @Option(name: .long, help: "Minimum score improvement over the best earlier version (overrides params.yaml).")
     var minImprovementThreshold: Double?
     @Flag(name: .long, help: "Deploy without comparing with earlier versions.")
@@ -45,8 +45,8 @@ struct DeployCommand: ParsableCommand {
 
     func run() throws {
         var r = DeployRequest(evaluationResults: evaluationResults, adapter: adapter, store: Store.location(store.store))
-        r.outputDir = outputDir
         if let params { try DeploymentParams.load(params).apply(to: &r) }
+        if let outputDir { r.outputDir = outputDir }
         if let t = minImprovementThreshold { r.threshold = t }
         r.force = forceDeploy
         if skipHfPush { r.pushToHub = false }
@@ -54,7 +54,7 @@ struct DeployCommand: ParsableCommand {
         if json { try printJSON(info); return }
         print(info.deployed ? "deployed: \(info.modelName) version \(info.registeredVersion.map(String.init) ?? "?") is Production (champion)"
                             : "not deployed: \(info.modelName) keeps its current Production version")
-        print("decision files: \(outputDir)/deployment_info.json, model_comparison.json, deployment_logs.txt")
+        print("decision files: \(r.outputDir)/deployment_info.json, model_comparison.json, deployment_logs.txt")
     }
 }
 

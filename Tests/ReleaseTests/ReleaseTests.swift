@@ -116,3 +116,63 @@ final class ReleaseTests: XCTestCase {
         XCTAssertEqual(try Store(directory: store).runs(kind: "deploy").count, 4)
     }
 }
+
+extension ReleaseTests {
+    func shell(_ cmd: String, in dir: String) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", cmd]
+        p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        var env = ProcessInfo.processInfo.environment
+        env["STRAWBERRY_HOME"] = dir + "/home"
+        p.environment = env
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// The repository's dvc.yaml on a tiny configuration (the tiny Llama fixture): every stage runs
+    /// once, and a second `dvc repro` runs nothing. Optional: needs DVC (pip install dvc).
+    func testDVCPipelineRunsOnceThenNothing() throws {
+        let bin = TestPaths.root + "/.build/debug/strawberry"
+        guard FileManager.default.isExecutableFile(atPath: bin) else { throw XCTSkip("\(bin) is not built") }
+        let dir = tmp("dvc")
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        guard (try? shell("dvc --version", in: dir))?.status == 0 else { throw XCTSkip("DVC is not installed (pip install dvc)") }
+        try FileManager.default.copyItem(atPath: TestPaths.root + "/dvc.yaml", toPath: dir + "/dvc.yaml")
+        try ["strawberry", "committee", "banana", "queue", "necessary", "rhythm", "zebra", "mississippi", "bookkeeper", "quiz", "balloon", "coffee"]
+            .joined(separator: "\n").write(toFile: dir + "/words.txt", atomically: true, encoding: .utf8)
+        var params = try String(contentsOfFile: TestPaths.root + "/params.yaml", encoding: .utf8)
+        for (from, to) in [
+            ("strawberry: .build/release/strawberry", "strawberry: \(bin)"),
+            ("model: assets/SmolLM2-135M-Instruct.Q4_1.gguf", "model: \(TestPaths.fixtures)/models/llama"),
+            (#"  flags: ""                                  # e.g. "--words FILE --validation-size 2 --test-size 3""#,
+             #"  flags: "--words words.txt --validation-size 2 --test-size 3""#),
+            ("  config: configs/train-smollm2.yaml", "  config: \(TestPaths.root)/configs/train-smollm2.yaml"),
+            (#"  overrides: "--set max_steps=60 --set eval_steps=20 --set save_steps=60""#,
+             #"  overrides: "--set max_steps=2 --set batch_size=2 --set chat_template=false --set eval_steps=0 --set save_steps=2""#),
+            ("  limit: 50", "  limit: 3"),
+            (#"  flags: ""                                  # e.g. "--no-chat-template""#, #"  flags: "--no-chat-template --batch-size 4""#),
+        ] {
+            XCTAssertTrue(params.contains(from), from)
+            params = params.replacingOccurrences(of: from, with: to)
+        }
+        try params.write(toFile: dir + "/params.yaml", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try shell("dvc init --no-scm -q", in: dir).status, 0)
+        let first = try shell("dvc repro", in: dir)
+        XCTAssertEqual(first.status, 0, first.output)
+        for stage in ["data", "train", "eval_base", "eval_finetuned", "compare", "deploy"] {
+            XCTAssertTrue(first.output.contains("Running stage '\(stage)'"), "\(stage): \(first.output)")
+        }
+        let info = try RecordFile.read(DeploymentInfo.self, from: dir + "/results/deployment/deployment_info.json")
+        XCTAssertEqual(info.decision, "first_model")
+        let second = try shell("dvc repro", in: dir)
+        XCTAssertEqual(second.status, 0, second.output)
+        XCTAssertFalse(second.output.contains("Running stage"), second.output)
+    }
+}
