@@ -176,3 +176,54 @@ extension ReleaseTests {
         XCTAssertFalse(second.output.contains("Running stage"), second.output)
     }
 }
+
+extension ReleaseTests {
+    /// `deploy` killed (SIGKILL) at many points: the store never holds a half-registered version —
+    /// every version's files are complete and match its hash, one version at most is Production and
+    /// champion points at it — and the next deployment works.
+    func testKilledDeployLeavesNoHalfVersion() throws {
+        let bin = TestPaths.root + "/.build/debug/strawberry"
+        guard FileManager.default.isExecutableFile(atPath: bin) else { throw XCTSkip("\(bin) is not built") }
+        let store = tmp("killed"), report = tmp("killed-report")
+        try FileManager.default.createDirectory(atPath: report, withIntermediateDirectories: true)
+        var m = HeadlineMetrics()
+        m.bleu1 = 0.5; m.bleu2 = 0.4; m.bleu3 = 0.3; m.bleu4 = 0.2; m.rougeLPrecision = 0.6
+        try RecordFile.write(EvaluationResults(baseModel: .init(metrics: HeadlineMetrics(), source: nil), finetunedModel: .init(metrics: m, source: nil)),
+                             to: report + "/evaluation_results.json")
+        // A larger adapter makes the copy and hash take long enough to be interrupted inside them.
+        let big = try adapter("big", bytes: String(repeating: "x", count: 8 << 20))
+        func deploy() throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: bin)
+            p.arguments = ["deploy", "--evaluation-results", report, "--adapter", big, "--store", store, "--output-dir", tmp("killed-out"), "--force-deploy"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<12 {
+            let p = try deploy()
+            usleep(UInt32.random(in: 0...150_000, using: &rng))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            let s = try Store(directory: store)
+            for name in try s.models() {
+                let vs = try s.versions(of: name)
+                for v in vs {
+                    XCTAssertEqual(try Store.treeHash(v.path) { try SHA256.hex(file: $0) }, v.sha256, "v\(v.version) is incomplete")
+                }
+                XCTAssertLessThanOrEqual(vs.filter { $0.stage == "Production" }.count, 1)
+                XCTAssertEqual(vs.filter { $0.aliases.contains("champion") }.map(\.stage).filter { $0 != "Production" }, [])
+            }
+        }
+        let last = try deploy()
+        last.waitUntilExit()
+        XCTAssertEqual(last.terminationStatus, 0)
+        let vs = try Store(directory: store).versions(of: "strawberry-spelling-lora")
+        XCTAssertEqual(vs.last?.stage, "Production")
+        // No staging leftovers of killed processes survive a registration.
+        let left = try FileManager.default.contentsOfDirectory(atPath: store + "/models/strawberry-spelling-lora").filter { $0.hasPrefix(".staging-") }
+        XCTAssertEqual(left, [])
+    }
+}
