@@ -227,3 +227,16 @@ extension ReleaseTests {
         XCTAssertEqual(left, [])
     }
 }
+
+extension ReleaseTests {
+    /// The CI workflow passes actionlint (optional: skipped when actionlint is not installed) and is
+    /// at least valid YAML with the dispatch input the gate reads.
+    func testWorkflowLints() throws {
+        let wf = TestPaths.root + "/.github/workflows/pipeline.yml"
+        let text = try String(contentsOfFile: wf, encoding: .utf8)
+        XCTAssertTrue(text.contains("force_deploy:") && text.contains("--force-deploy"))
+        guard (try? shell("command -v actionlint", in: TestPaths.root))?.status == 0 else { throw XCTSkip("actionlint is not installed") }
+        let r = try shell("actionlint \(wf)", in: TestPaths.root)
+        XCTAssertEqual(r.status, 0, r.output)
+    }
+}
