@@ -74,7 +74,7 @@ public enum Deploy {
             .sorted { $0.score != $1.score ? $0.score > $1.score : $0.version < $1.version }
         let comparison = ModelComparison(score: score, components: components, weights: r.weights, history: ranked)
         // The deployment is a run too: its score, the adapter's hash and the results it was decided on.
-        let runId = "deploy-" + String(UInt64(Date().timeIntervalSince1970 * 1000)) + "-\(getpid())"
+        let runId = Store.newRunId("deploy")
         try store.record(RunRecord(id: runId, kind: "deploy", created: Date().timeIntervalSince1970,
                                    params: ["model_name": r.modelName, "min_improvement_threshold": String(r.threshold), "force_deploy": String(r.force),
                                             "decision": outcome.outcome.rawValue, "registered_version": registered.map { String($0.version.version) } ?? ""],

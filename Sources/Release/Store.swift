@@ -146,6 +146,16 @@ public final class Store: @unchecked Sendable {
 
     // MARK: runs
 
+    /// "train-20261130T095000Z-1a2b3c4d": kind, UTC time, and a random part (two runs can start in
+    /// the same second, even in one process).
+    public static func newRunId(_ kind: String) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return "\(kind)-\(f.string(from: Date()))-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+    }
+
     static func json<T: Encodable>(_ v: T) throws -> String { try RecordFile.text(v) }
     static func decode<T: Decodable>(_ t: T.Type, _ s: String) throws -> T { try JSONDecoder().decode(t, from: Data(s.utf8)) }
 

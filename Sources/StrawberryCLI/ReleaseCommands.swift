@@ -60,7 +60,7 @@ struct DeployCommand: ParsableCommand {
 
 struct RunsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "runs", abstract: "The runs recorded in the store.",
-                                                    subcommands: [List.self, Show.self])
+                                                    subcommands: [List.self, Show.self, Compare.self])
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every run: id, kind, time, key metrics.")
         @OptionGroup var store: StoreOption
@@ -96,6 +96,44 @@ struct RunsCommand: ParsableCommand {
             if !r.parents.isEmpty { print("  parents \(r.parents.joined(separator: ", "))") }
         }
     }
+}
+
+extension RunsCommand {
+    struct Compare: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Runs side by side: the parameters that differ, and each metric's last value.")
+        @Argument(help: "Two or more run ids.")
+        var ids: [String]
+        @OptionGroup var store: StoreOption
+        @Flag(name: .long, help: "JSON output: {differing_params: {key: {run: value}}, metrics: {key: {run: value}}}.")
+        var json = false
+        func validate() throws { guard ids.count >= 2 else { throw ValidationError("give at least two run ids") } }
+        func run() throws {
+            let s = try store.open()
+            let runs = try ids.map { try s.run($0) }
+            var params: [String: [String: String]] = [:], metrics: [String: [String: Double]] = [:]
+            for key in Set(runs.flatMap(\.params.keys)).sorted() {
+                let values = runs.map { $0.params[key] ?? "" }
+                if Set(values).count > 1 { params[key] = Dictionary(uniqueKeysWithValues: zip(ids, values)) }
+            }
+            for key in Set(runs.flatMap(\.metrics.keys)).sorted() {
+                var row: [String: Double] = [:]
+                for r in runs { if let v = r.metrics[key]?.last?.value { row[r.id] = v } }
+                metrics[key] = row
+            }
+            if json { try printJSON(RunsComparison(differingParams: params, metrics: metrics)); return }
+            print((["key"] + ids).joined(separator: "\t"))
+            for (k, row) in params.sorted(by: { $0.key < $1.key }) { print((["param " + k] + ids.map { row[$0] ?? "" }).joined(separator: "\t")) }
+            for (k, row) in metrics.sorted(by: { $0.key < $1.key }) {
+                print((["metric " + k] + ids.map { row[$0].map { String(format: "%.4g", $0) } ?? "–" }).joined(separator: "\t"))
+            }
+        }
+    }
+}
+
+struct RunsComparison: Encodable {
+    var differingParams: [String: [String: String]]
+    var metrics: [String: [String: Double]]
+    enum CodingKeys: String, CodingKey { case differingParams = "differing_params", metrics }
 }
 
 struct RegistryCommand: ParsableCommand {

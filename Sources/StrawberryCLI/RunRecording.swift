@@ -10,15 +10,7 @@ import Release
 enum RunRecording {
     static var enabled: Bool { ProcessInfo.processInfo.environment["STRAWBERRY_RECORD_RUNS"] != "0" }
 
-    /// "train-20261130T095000Z-1a2b3c4d": kind, UTC time, and a random part (two runs can start in
-    /// the same second, even in one process).
-    static func newId(_ kind: String) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return "\(kind)-\(f.string(from: Date()))-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
-    }
+    static func newId(_ kind: String) -> String { Store.newRunId(kind) }
 
     static func absolute(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.path }
 
