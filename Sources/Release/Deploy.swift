@@ -32,13 +32,8 @@ public enum DeployError: Error, CustomStringConvertible {
 }
 
 public enum Deploy {
-    /// A registered model name is a directory name in the store: letters, digits, ".", "_" and "-".
-    public static func validName(_ n: String) -> Bool {
-        !n.isEmpty && n.count <= 128 && n != "." && n != ".." && n.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
-    }
-
     public static func run(_ r: DeployRequest, log: (String) -> Void = { _ in }) throws -> (info: DeploymentInfo, comparison: ModelComparison) {
-        guard validName(r.modelName) else { throw DeployError.badRequest("model name '\(r.modelName)' must be letters, digits, '.', '_' or '-' (at most 128)") }
+        guard Store.validName(r.modelName) else { throw DeployError.badRequest("model name '\(r.modelName)' must be letters, digits, '.', '_' or '-' (at most 128)") }
         guard r.threshold.isFinite, r.threshold >= 0 else { throw DeployError.badRequest("min_improvement_threshold must be a finite number ≥ 0, got \(r.threshold)") }
         let resultsPath = isDirectory(r.evaluationResults) ? r.evaluationResults + "/evaluation_results.json" : r.evaluationResults
         guard fileExists(resultsPath) else {
@@ -49,18 +44,30 @@ public enum Deploy {
             throw DeployError.badRequest("\(r.adapter) has no \(f); give a PEFT adapter directory (a run's final/ or best/)")
         }
         let (score, components) = try Gate.score(results.finetunedModel.metrics, weights: r.weights, source: resultsPath)
-        log(String(format: "score %.6f (%@)", score, components.map { String(format: "%@ %.4f × %.2f", $0.metric, $0.value, $0.weight) }.joined(separator: " + ")))
-        let store = try Store(directory: r.store)
-        let adapterHash = try Store.treeHash(r.adapter) { try SHA256.hex(file: $0) }
+        guard score.isFinite else { throw DeployError.badRequest("the weighted score is not finite (\(score)); are the weights too large?") }
+        var lines = [String(format: "score %.6f (%@)", score, components.map { String(format: "%@ %.4f × %.2f", $0.metric, $0.value, $0.weight) }.joined(separator: " + "))]
+        log(lines[0])
+        // The output directory is claimed before anything is registered: a refused location stops the
+        // deployment while the registry is still untouched.
+        let out = try OutputDirectory.begin(r.outputDir, kind: .deployment, replace: true, inputs: [r.adapter, resultsPath])
+        let store: Store
+        do { store = try Store(directory: r.store) } catch { out.abandon(); throw error }
+        let runId = Store.newRunId("deploy")
+        var adapterHash = try Store.treeHash(r.adapter) { try SHA256.hex(file: $0) }
         var outcome: (outcome: Gate.Outcome, reason: String) = (.notImproved, "")
         var history: [ModelVersion] = []
-        let registered = try store.register(name: r.modelName, sourceDir: r.adapter, score: score, runId: nil, decide: { versions in
+        let registered: (version: ModelVersion, changes: [StageChange])?
+        do {
+            registered = try store.register(name: r.modelName, sourceDir: r.adapter, score: score, runId: runId, decide: { versions in
             history = versions
             outcome = Gate.decide(score: score, history: versions.compactMap(\.score), threshold: r.threshold, force: r.force)
             guard outcome.outcome != .notImproved else { return nil }
             return Store.Promotion(stage: "Production", alias: "champion", archiveExisting: true)
-        }, hash: { try SHA256.hex(file: $0) })
+            }, hash: { try SHA256.hex(file: $0) })
+        } catch { out.abandon(); throw error }
+        if let v = registered?.version { adapterHash = v.sha256 }   // the registered copy's own digest
         log(outcome.reason)
+        lines.append(outcome.reason)
         let best = history.filter { $0.score != nil }.max { ($0.score ?? 0) < ($1.score ?? 0) }
         let hub: String
         if registered == nil { hub = "not_deployed" }
@@ -73,28 +80,30 @@ public enum Deploy {
         let ranked = history.compactMap { v in v.score.map { HistoryEntry(version: v.version, score: $0, stage: v.stage, aliases: v.aliases) } }
             .sorted { $0.score != $1.score ? $0.score > $1.score : $0.version < $1.version }
         let comparison = ModelComparison(score: score, components: components, weights: r.weights, history: ranked)
-        // The deployment is a run too: its score, the adapter's hash and the results it was decided on.
-        let runId = Store.newRunId("deploy")
-        try store.record(RunRecord(id: runId, kind: "deploy", created: Date().timeIntervalSince1970,
-                                   params: ["model_name": r.modelName, "min_improvement_threshold": String(r.threshold), "force_deploy": String(r.force),
-                                            "decision": outcome.outcome.rawValue, "registered_version": registered.map { String($0.version.version) } ?? ""],
-                                   metrics: ["weighted_score": [MetricPoint(step: 0, value: score)]],
-                                   artifacts: [r.adapter: adapterHash, resultsPath: try SHA256.hex(file: resultsPath)],
-                                   lineage: ["adapter": adapterHash]))
-        try write(info, comparison, log: [outcome.reason], to: r.outputDir, inputs: [r.adapter, resultsPath])
-        return (info, comparison)
-    }
-
-    static func write(_ info: DeploymentInfo, _ c: ModelComparison, log: [String], to out: String, inputs: [String]) throws {
-        let dir = try OutputDirectory.begin(out, kind: .deployment, replace: true, inputs: inputs)
+        // The deployment is a run too: its score, the adapter's hash, the results it was decided on, and
+        // the comparison run that wrote them. The version is already committed, so a store that cannot
+        // take the run record is a warning, not a failed deployment.
+        let parents = ((try? store.runs(kind: "compare")) ?? []).filter { $0.params["out"] == URL(fileURLWithPath: resultsPath).deletingLastPathComponent().standardizedFileURL.path }.map(\.id)
         do {
-            try RecordFile.write(info, to: dir.file("deployment_info.json"))
-            try RecordFile.write(c, to: dir.file("model_comparison.json"))
-            try writeTextAtomically(log.joined(separator: "\n") + "\n", to: dir.file("deployment_logs.txt"))
-            try dir.commit()
+            try store.record(RunRecord(id: runId, kind: "deploy", created: Date().timeIntervalSince1970,
+                                       params: ["model_name": r.modelName, "min_improvement_threshold": String(r.threshold), "force_deploy": String(r.force),
+                                                "decision": outcome.outcome.rawValue, "registered_version": registered.map { String($0.version.version) } ?? ""],
+                                       metrics: ["weighted_score": [MetricPoint(step: 0, value: score)]],
+                                       artifacts: [r.adapter: adapterHash, resultsPath: try SHA256.hex(file: resultsPath)],
+                                       lineage: ["adapter": adapterHash], parents: parents))
         } catch {
-            dir.abandon()
+            lines.append("warning: the deployment run was not recorded: \(error)")
+            log(lines[lines.count - 1])
+        }
+        do {
+            try RecordFile.write(info, to: out.file("deployment_info.json"))
+            try RecordFile.write(comparison, to: out.file("model_comparison.json"))
+            try writeTextAtomically(lines.joined(separator: "\n") + "\n", to: out.file("deployment_logs.txt"))
+            try out.commit()
+        } catch {
+            out.abandon()
             throw error
         }
+        return (info, comparison)
     }
 }

@@ -95,10 +95,18 @@ public final class Store: @unchecked Sendable {
     }
 
     public init(directory: String) throws {
+        let directory = URL(fileURLWithPath: directory).standardizedFileURL.path
         self.directory = directory
         do { try FileManager.default.createDirectory(atPath: directory + "/models", withIntermediateDirectories: true) } catch {
             throw StoreError.io(path: directory, reason: "cannot create (\(error.localizedDescription))")
         }
+        // Two processes opening a new store at once would both create its tables: opening and
+        // migrating happen under an exclusive lock on DIR/registry.lock.
+        let lockFD = open(directory + "/registry.lock", O_CREAT | O_RDWR, 0o644)
+        guard lockFD >= 0 else { throw StoreError.io(path: directory + "/registry.lock", reason: "cannot open (errno \(errno))") }
+        defer { close(lockFD) }
+        guard flock(lockFD, LOCK_EX) == 0 else { throw StoreError.io(path: directory + "/registry.lock", reason: "cannot lock (errno \(errno))") }
+        defer { flock(lockFD, LOCK_UN) }
         var config = Configuration()
         config.busyMode = .timeout(30)
         let path = directory + "/registry.sqlite"
@@ -125,6 +133,12 @@ public final class Store: @unchecked Sendable {
                                              stage TEXT NOT NULL, score REAL, run_id TEXT, source TEXT NOT NULL, path TEXT NOT NULL,
                                              sha256 TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (name, version));
                 CREATE TABLE aliases (name TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (name, alias));
+                """)
+        }
+        m.registerMigration("v2: stage history") { db in
+            try db.execute(sql: """
+                CREATE TABLE stage_history (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, version INTEGER NOT NULL,
+                                            from_stage TEXT NOT NULL, to_stage TEXT NOT NULL, at REAL NOT NULL);
                 """)
         }
         return m
@@ -240,8 +254,12 @@ public final class Store: @unchecked Sendable {
     public func register(name: String, sourceDir: String, score: Double?, runId: String?,
                          decide: ([ModelVersion]) throws -> Promotion??,
                          hash: (String) throws -> String) throws -> (version: ModelVersion, changes: [StageChange])? {
+        guard Self.validName(name) else { throw StoreError.io(path: name, reason: "a model name is letters, digits, '.', '_' or '-' (at most 128)") }
         let modelDir = directory + "/models/" + name
         let fm = FileManager.default
+        if let link = Self.firstSymlink(in: sourceDir) {
+            throw StoreError.io(path: sourceDir + "/" + link, reason: "is a symbolic link; a registered version holds its own files (copy the target in)")
+        }
         try? fm.createDirectory(atPath: modelDir, withIntermediateDirectories: true)
         Self.removeAbandonedStaging(in: modelDir)
         let staging = modelDir + "/.staging-\(getpid())-\(UInt64(Date().timeIntervalSince1970 * 1e6))"
@@ -252,13 +270,19 @@ public final class Store: @unchecked Sendable {
         let digest = try Self.treeHash(staging, hash: hash)
         return try write { db -> (version: ModelVersion, changes: [StageChange])? in
             let now = Date().timeIntervalSince1970
+            // Names that differ only in case share a directory on case-insensitive file systems.
+            if let clash = try String.fetchOne(db, sql: "SELECT name FROM registered_models WHERE lower(name) = lower(?) AND name != ?", arguments: [name, name]) {
+                throw StoreError.io(path: name, reason: "differs only in case from the registered model '\(clash)'")
+            }
             guard let promotion = try decide(try Self.versions(name, db)) else { return nil }
             try db.execute(sql: "INSERT OR IGNORE INTO registered_models (name, created) VALUES (?, ?)", arguments: [name, now])
-            let next = (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM model_versions WHERE name = ?", arguments: [name]) ?? 0) + 1
+            // Numbers are never reused, and no directory is ever deleted: a vN directory without a row (a
+            // registration killed after the move, or files from a store whose database was moved away)
+            // keeps its number.
+            let inDB = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM model_versions WHERE name = ?", arguments: [name]) ?? 0
+            let onDisk = ((try? fm.contentsOfDirectory(atPath: modelDir)) ?? []).compactMap { $0.hasPrefix("v") ? Int($0.dropFirst()) : nil }.max() ?? 0
+            let next = max(inDB, onDisk) + 1
             let path = modelDir + "/v\(next)"
-            // A directory for this number without a row is the leftover of a registration killed after
-            // the move and before the commit: it is not a version, so it is replaced.
-            if fm.fileExists(atPath: path) { try? fm.removeItem(atPath: path) }
             do { try fm.moveItem(atPath: staging, toPath: path) } catch {
                 throw StoreError.io(path: path, reason: "cannot move the registered files into place (\(error.localizedDescription))")
             }
@@ -270,10 +294,12 @@ public final class Store: @unchecked Sendable {
                     changes.append(StageChange(version: v, from: p.stage, to: "Archived"))
                 }
             }
+            if let alias = promotion?.alias { try db.execute(sql: "DELETE FROM aliases WHERE name = ? AND alias = ?", arguments: [name, alias]) }
             try db.execute(sql: """
                 INSERT INTO model_versions (name, version, stage, score, run_id, source, path, sha256, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [name, next, stage, score, runId, sourceDir, path, digest, now])
             if stage != "None" { changes.append(StageChange(version: next, from: "None", to: stage)) }
+            try Self.log(changes, name: name, db)
             if let alias = promotion?.alias {
                 try db.execute(sql: "INSERT OR REPLACE INTO aliases (name, alias, version) VALUES (?, ?, ?)", arguments: [name, alias, next])
             }
@@ -282,46 +308,84 @@ public final class Store: @unchecked Sendable {
         }
     }
 
-    /// Moves `version` to `stage` (archiving the versions in it when asked) and, for Production,
-    /// points the alias `champion` at it.
+    /// Moves `version` to `stage` (archiving the versions in it when asked). Production carries the
+    /// alias `champion`: it moves with the version that enters Production, and is removed from one that leaves.
     public func promote(name: String, version: Int, stage: String, archiveExisting: Bool = true) throws -> [StageChange] {
-        try write { db in
-            let all = try Self.versions(name, db)
-            guard !all.isEmpty else { throw StoreError.noSuchModel(name) }
-            guard let v = all.first(where: { $0.version == version }) else { throw StoreError.noSuchVersion(model: name, version: version) }
-            var changes: [StageChange] = []
-            if archiveExisting && stage != "Archived" && stage != "None" {
-                for o in all where o.stage == stage && o.version != version {
-                    try db.execute(sql: "UPDATE model_versions SET stage = 'Archived' WHERE name = ? AND version = ?", arguments: [name, o.version])
-                    changes.append(StageChange(version: o.version, from: stage, to: "Archived"))
-                }
+        try write { db in try Self.promote(name: name, version: version, stage: stage, archiveExisting: archiveExisting, db) }
+    }
+
+    static func promote(name: String, version: Int, stage: String, archiveExisting: Bool, _ db: Database) throws -> [StageChange] {
+        let all = try versions(name, db)
+        guard !all.isEmpty else { throw StoreError.noSuchModel(name) }
+        guard let v = all.first(where: { $0.version == version }) else { throw StoreError.noSuchVersion(model: name, version: version) }
+        var changes: [StageChange] = []
+        if archiveExisting && stage != "Archived" && stage != "None" {
+            for o in all where o.stage == stage && o.version != version {
+                try db.execute(sql: "UPDATE model_versions SET stage = 'Archived' WHERE name = ? AND version = ?", arguments: [name, o.version])
+                changes.append(StageChange(version: o.version, from: stage, to: "Archived"))
             }
-            if v.stage != stage {
-                try db.execute(sql: "UPDATE model_versions SET stage = ? WHERE name = ? AND version = ?", arguments: [stage, name, version])
-                changes.append(StageChange(version: version, from: v.stage, to: stage))
-            }
-            if stage == "Production" {
-                try db.execute(sql: "INSERT OR REPLACE INTO aliases (name, alias, version) VALUES (?, 'champion', ?)", arguments: [name, version])
-            }
-            return changes
+        }
+        if v.stage != stage {
+            try db.execute(sql: "UPDATE model_versions SET stage = ? WHERE name = ? AND version = ?", arguments: [stage, name, version])
+            changes.append(StageChange(version: version, from: v.stage, to: stage))
+        }
+        if stage == "Production" {
+            try db.execute(sql: "INSERT OR REPLACE INTO aliases (name, alias, version) VALUES (?, 'champion', ?)", arguments: [name, version])
+        } else if v.stage == "Production" {
+            try db.execute(sql: "DELETE FROM aliases WHERE name = ? AND alias = 'champion' AND version = ?", arguments: [name, version])
+        }
+        try log(changes, name: name, db)
+        return changes
+    }
+
+    static func log(_ changes: [StageChange], name: String, _ db: Database) throws {
+        let now = Date().timeIntervalSince1970
+        for c in changes {
+            try db.execute(sql: "INSERT INTO stage_history (name, version, from_stage, to_stage, at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [name, c.version, c.from, c.to, now])
         }
     }
 
-    /// Production goes back to the most recent version archived before the current one.
+    /// Production goes back to the version that was in Production before the current one entered it
+    /// (from the stage history), in one transaction; the current one is archived.
     public func rollback(name: String) throws -> [StageChange] {
-        let all = try versions(of: name)
-        guard !all.isEmpty else { throw StoreError.noSuchModel(name) }
-        let current = all.last { $0.stage == "Production" }
-        guard let previous = all.filter({ $0.stage == "Archived" && $0.version < (current?.version ?? Int.max) }).last else {
-            throw StoreError.noSuchVersion(model: name, version: (current?.version ?? 1) - 1)
+        try write { db in
+            let all = try Self.versions(name, db)
+            guard !all.isEmpty else { throw StoreError.noSuchModel(name) }
+            guard let current = all.last(where: { $0.stage == "Production" }) else {
+                throw StoreError.io(path: name, reason: "has no Production version to roll back")
+            }
+            // The latest time a version other than the current one left Production.
+            let previous = try Int.fetchOne(db, sql: """
+                SELECT version FROM stage_history WHERE name = ? AND from_stage = 'Production' AND version != ? ORDER BY id DESC LIMIT 1
+                """, arguments: [name, current.version])
+            guard let previous, all.contains(where: { $0.version == previous }) else {
+                throw StoreError.io(path: name, reason: "has no earlier Production version to roll back to")
+            }
+            return try Self.promote(name: name, version: previous, stage: "Production", archiveExisting: true, db)
         }
-        return try promote(name: name, version: previous.version, stage: "Production")
+    }
+
+    /// The path (relative to `dir`) of the first symbolic link below it, if any.
+    static func firstSymlink(in dir: String) -> String? {
+        for rel in (try? FileManager.default.subpathsOfDirectory(atPath: dir)) ?? [] {
+            if (try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + rel)) != nil { return rel }
+        }
+        return nil
+    }
+
+    public static func validName(_ n: String) -> Bool {
+        !n.isEmpty && n.count <= 128 && n != "." && n != ".." && n.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
     }
 
     /// SHA-256 over the files of a directory: the listing of each file's digest and relative path,
     /// sorted by path, hashed (the same files give the same digest wherever they are).
     public static func treeHash(_ dir: String, hash: (String) throws -> String) throws -> String {
-        let files = ((try? FileManager.default.subpathsOfDirectory(atPath: dir)) ?? []).filter { !isDirectory(dir + "/" + $0) }.sorted()
+        let all: [String]
+        do { all = try FileManager.default.subpathsOfDirectory(atPath: dir) } catch {
+            throw StoreError.io(path: dir, reason: "cannot list (\(error.localizedDescription))")
+        }
+        let files = all.filter { !isDirectory(dir + "/" + $0) }.sorted()
         var listing = ""
         for f in files { listing += "\(try hash(dir + "/" + f))  \(f)\n" }
         return SHA256.hex(Array(listing.utf8))
@@ -331,7 +395,8 @@ public final class Store: @unchecked Sendable {
     static func removeAbandonedStaging(in dir: String) {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix(".staging-") {
             let pid = name.dropFirst(".staging-".count).prefix { $0 != "-" }
-            if let p = Int32(pid), p != getpid(), kill(p, 0) != 0 { try? FileManager.default.removeItem(atPath: dir + "/" + name) }
+            // Only a process that does not exist (ESRCH); EPERM is a live process of another user.
+            if let p = Int32(pid), p != getpid(), kill(p, 0) != 0, errno == ESRCH { try? FileManager.default.removeItem(atPath: dir + "/" + name) }
         }
     }
 }

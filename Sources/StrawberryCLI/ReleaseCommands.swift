@@ -106,7 +106,10 @@ extension RunsCommand {
         @OptionGroup var store: StoreOption
         @Flag(name: .long, help: "JSON output: {differing_params: {key: {run: value}}, metrics: {key: {run: value}}}.")
         var json = false
-        func validate() throws { guard ids.count >= 2 else { throw ValidationError("give at least two run ids") } }
+        func validate() throws {
+            guard ids.count >= 2 else { throw ValidationError("give at least two run ids") }
+            guard Set(ids).count == ids.count else { throw ValidationError("a run id is given twice") }
+        }
         func run() throws {
             let s = try store.open()
             let runs = try ids.map { try s.run($0) }

@@ -62,10 +62,28 @@ final class ReleaseTests: XCTestCase {
         vs = try store.versions(of: "m")
         XCTAssertEqual(vs.map(\.stage), ["Production", "Archived"])
         XCTAssertEqual(vs.first?.aliases, ["champion"])
+        // A rolled-back version is not what the next rollback brings back: v3 arrives, rollback returns to v1
+        // (the version in Production before v3), not to v2.
+        let c = try adapter("c", bytes: "C")
+        _ = try store.register(name: "m", sourceDir: c, score: 0.3, runId: nil, decide: { _ in promote }, hash: { try SHA256.hex(file: $0) })
+        _ = try store.rollback(name: "m")
+        XCTAssertEqual(try store.versions(of: "m").map(\.stage), ["Production", "Archived", "Archived"])
+        // A version leaving Production loses the champion alias.
+        _ = try store.promote(name: "m", version: 1, stage: "Archived")
+        XCTAssertEqual(try store.versions(of: "m").flatMap(\.aliases), [])
+        // A directory without a row keeps its number: the next version does not replace it.
+        try FileManager.default.createDirectory(atPath: store.directory + "/models/m/v4", withIntermediateDirectories: true)
+        try "keep".write(toFile: store.directory + "/models/m/v4/notes.txt", atomically: true, encoding: .utf8)
+        let v5 = try XCTUnwrap(try store.register(name: "m", sourceDir: c, score: 0.3, runId: nil, decide: { _ in promote }, hash: { try SHA256.hex(file: $0) }))
+        XCTAssertEqual(v5.version.version, 5)
+        XCTAssertEqual(try String(contentsOfFile: store.directory + "/models/m/v4/notes.txt", encoding: .utf8), "keep")
+        XCTAssertThrowsError(try store.register(name: "M", sourceDir: c, score: 0.3, runId: nil, decide: { _ in promote }, hash: { try SHA256.hex(file: $0) })) {
+            XCTAssertTrue("\($0)".contains("only in case"), "\($0)")
+        }
         // A decision not to register leaves nothing behind.
         XCTAssertNil(try store.register(name: "m", sourceDir: b, score: 0.0, runId: nil, decide: { _ in nil }, hash: { try SHA256.hex(file: $0) }))
-        XCTAssertEqual(try store.versions(of: "m").count, 2)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: store.directory + "/models/m").sorted(), ["v1", "v2"])
+        XCTAssertEqual(try store.versions(of: "m").count, 4)   // v1, v2, v3, v5 (v4 is not a version)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: store.directory + "/models/m").filter { !$0.hasPrefix(".") }.sorted(), ["v1", "v2", "v3", "v4", "v5"])
         XCTAssertThrowsError(try store.promote(name: "m", version: 9, stage: "Production")) { XCTAssertTrue("\($0)".contains("no version 9"), "\($0)") }
         XCTAssertThrowsError(try store.rollback(name: "nope")) { XCTAssertTrue("\($0)".contains("no registered model"), "\($0)") }
     }
