@@ -279,7 +279,10 @@ public enum Report {
             for task in ["count", "position"] {
                 if let e = t.efficiency[task]?.value { s += String(format: "\n%@ transfer efficiency (exact spelling): %.2f", task, e) }
                 else if let note = t.efficiency[task]?.note { s += "\n\(task) transfer efficiency (exact spelling) \(note)." }
-                if let e = t.characterEfficiency[task]?.value { s += String(format: "\n%@ transfer efficiency (character accuracy): %.2f", task, e) }
+                if let e = t.characterEfficiency[task]?.value {
+                    let ci = t.characterEfficiency[task]?.ci95.map { String(format: " [%.2f, %.2f]", $0.first ?? 0, $0.last ?? 0) } ?? ""
+                    s += String(format: "\n%@ transfer efficiency (character accuracy): %.2f%@", task, e, ci)
+                }
                 else if let note = t.characterEfficiency[task]?.note { s += "\n\(task) transfer efficiency (character accuracy) \(note)." }
             }
             s += "\n\n"
