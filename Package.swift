@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -50,7 +51,8 @@ let package = Package(
                                                  "TensorCore", "Tokenization", "Yams"]),
         .target(name: "Evaluation", dependencies: ["Adapters", "Charts", "Generation", "ModelFormats", "Models", "Records", "TensorCore", "Tokenization"]),
         // The release gate: run and model registry (SQLite through GRDB), the deployment decision.
-        .target(name: "Release", dependencies: ["ConfigFiles", "ModelFormats", "Records", "Yams", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Release", dependencies: ["ConfigFiles", "ModelFormats", "Records", "Yams", .product(name: "GRDB", package: "GRDB.swift"),
+                                                .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .target(name: "Benchmarks", dependencies: ["Adapters", "Generation", "Models", "Records", "TensorCore", "Training"]),
         .target(name: "StrawberryCLI", dependencies: [
             "Adapters", "Benchmarks", "Evaluation", "Generation", "Models", "Records", "Release", "SpellingData", "TensorCore",

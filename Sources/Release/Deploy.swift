@@ -85,12 +85,28 @@ public enum Deploy {
         // take the run record is a warning, not a failed deployment.
         let parents = ((try? store.runs(kind: "compare")) ?? []).filter { $0.params["out"] == URL(fileURLWithPath: resultsPath).deletingLastPathComponent().standardizedFileURL.path }.map(\.id)
         do {
-            try store.record(RunRecord(id: runId, kind: "deploy", created: Date().timeIntervalSince1970,
+            let run = RunRecord(id: runId, kind: "deploy", created: Date().timeIntervalSince1970,
                                        params: ["model_name": r.modelName, "min_improvement_threshold": String(r.threshold), "force_deploy": String(r.force),
                                                 "decision": outcome.outcome.rawValue, "registered_version": registered.map { String($0.version.version) } ?? ""],
                                        metrics: ["weighted_score": [MetricPoint(step: 0, value: score)]],
                                        artifacts: [r.adapter: adapterHash, resultsPath: try SHA256.hex(file: resultsPath)],
-                                       lineage: ["adapter": adapterHash], parents: parents))
+                                       lineage: ["adapter": adapterHash], parents: parents)
+            try store.record(run)
+            // MLflow, when configured: the run, and the registration mirrored in its model registry.
+            if let line = MLflowQueue.deliver(run, store: store) { lines.append(line); log(line) }
+            if let uri = MLflowClient.configured, let v = registered?.version {
+                do {
+                    let client = MLflowClient(base: uri)
+                    let mlflowRun = try client.send(run)
+                    let files = ((try? FileManager.default.subpathsOfDirectory(atPath: v.path)) ?? []).sorted()
+                        .filter { !isDirectory(v.path + "/" + $0) && !$0.contains("/") }.map { v.path + "/" + $0 }
+                    let mv = try client.register(name: r.modelName, files: files, mlflowRunId: mlflowRun, promotion: (stage: "Production", alias: "champion"))
+                    lines.append("MLflow: registered \(r.modelName) version \(mv), Production, alias champion (earlier Production versions archived)")
+                } catch {
+                    lines.append("warning: MLflow's registry was not updated: \(error); the store's registry was (re-run the deployment against MLflow with --force-deploy to mirror it)")
+                }
+                log(lines[lines.count - 1])
+            }
         } catch {
             lines.append("warning: the deployment run was not recorded: \(error)")
             log(lines[lines.count - 1])

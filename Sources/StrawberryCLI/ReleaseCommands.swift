@@ -60,7 +60,7 @@ struct DeployCommand: ParsableCommand {
 
 struct RunsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "runs", abstract: "The runs recorded in the store.",
-                                                    subcommands: [List.self, Show.self, Compare.self])
+                                                    subcommands: [List.self, Show.self, Compare.self, Sync.self])
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every run: id, kind, time, key metrics.")
         @OptionGroup var store: StoreOption
@@ -129,6 +129,21 @@ extension RunsCommand {
             for (k, row) in metrics.sorted(by: { $0.key < $1.key }) {
                 print((["metric " + k] + ids.map { row[$0].map { String(format: "%.4g", $0) } ?? "–" }).joined(separator: "\t"))
             }
+        }
+    }
+}
+
+extension RunsCommand {
+    struct Sync: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Send the runs queued while MLflow was unreachable (MLFLOW_TRACKING_URI) to it.")
+        @OptionGroup var store: StoreOption
+        func run() throws {
+            guard let uri = MLflowClient.configured else { throw ValidationError("MLFLOW_TRACKING_URI is not set to an http(s) tracking server") }
+            let (sent, failed) = MLflowQueue.sync(store: try store.open(), uri: uri)
+            for id in sent { print("sent \(id)") }
+            for (f, e) in failed { print("still queued \(f): \(e)") }
+            print("\(sent.count) sent, \(failed.count) still queued")
+            if !failed.isEmpty { throw ExitCode(1) }
         }
     }
 }

@@ -24,8 +24,10 @@ enum RunRecording {
         guard enabled else { return }
         do {
             let run = try make()
-            try Store(directory: Store.location(store)).record(run)
+            let s = try Store(directory: Store.location(store))
+            try s.record(run)
             FileHandle.standardError.write(Data("recorded run \(run.id) in \(Store.location(store))\n".utf8))
+            if let line = MLflowQueue.deliver(run, store: s) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
         } catch {
             FileHandle.standardError.write(Data("warning: the run was not recorded in the store: \(error)\n".utf8))
         }

@@ -1,0 +1,246 @@
+// MLflow, when MLFLOW_TRACKING_URI is set: every run the store records is also sent to the tracking
+// server (experiment "strawberry": params, metrics with their steps, tags for kind and lineage, the
+// run's small artifacts uploaded), and the registry's operations are mirrored in MLflow's model
+// registry (registered model, version, alias `champion`, stage transitions that archive the previous
+// version). Requests are retried with exponential backoff on connection errors, 429 and 5xx (honouring
+// Retry-After); when the server stays unreachable the run is queued in STORE/mlflow-queue/ and
+// `strawberry runs sync` sends it later. REST API: ../shared/REFERENCE.md §3.7, MLflow's protos.
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Records
+
+public enum MLflowError: Error, CustomStringConvertible {
+    case unreachable(url: String, reason: String)
+    case rejected(path: String, status: Int, code: String, message: String)
+    case badResponse(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unreachable(let u, let r): return "MLflow at \(u) is unreachable (\(r))"
+        case .rejected(let p, let s, let c, let m): return "MLflow refused \(p): HTTP \(s) \(c) \(m)"
+        case .badResponse(let p, let r): return "MLflow's answer to \(p) is not what its API documents: \(r)"
+        }
+    }
+
+    /// Worth queueing and retrying later (the server was not reached or failed), as opposed to a request
+    /// the server understood and refused.
+    public var isTransient: Bool { if case .unreachable = self { return true }; return false }
+}
+
+public final class MLflowClient: @unchecked Sendable {
+    public let base: String
+    let http: HTTPClient
+    let attempts: Int
+    let firstDelay: Double
+
+    /// The tracking URI from the environment (MLFLOW_TRACKING_URI), when it names an HTTP server.
+    public static var configured: String? {
+        guard let u = ProcessInfo.processInfo.environment["MLFLOW_TRACKING_URI"], u.hasPrefix("http://") || u.hasPrefix("https://") else { return nil }
+        return u.hasSuffix("/") ? String(u.dropLast()) : u
+    }
+
+    public init(base: String, attempts: Int = 4, firstDelay: Double = 0.5) {
+        self.base = base
+        self.attempts = max(1, attempts)
+        self.firstDelay = firstDelay
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(5), read: .seconds(60))))
+    }
+
+    deinit { try? http.syncShutdown() }
+
+    /// One API call: JSON in and out, retried on connection failures, 429 and 5xx.
+    @discardableResult
+    func call(_ method: HTTPMethod, _ path: String, _ body: [String: Any]? = nil, query: [(String, String)] = []) throws -> [String: Any] {
+        var url = base + "/api/2.0/mlflow/" + path
+        if !query.isEmpty {
+            url += "?" + query.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? $0.1)" }.joined(separator: "&")
+        }
+        let data = try body.map { try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]) }
+        let (status, bytes) = try send(method, url, data, contentType: "application/json")
+        let object = bytes.isEmpty ? [:] : ((try? JSONSerialization.jsonObject(with: bytes)) as? [String: Any] ?? [:])
+        guard (200..<300).contains(status) else {
+            throw MLflowError.rejected(path: path, status: status, code: object["error_code"] as? String ?? "", message: object["message"] as? String ?? "")
+        }
+        return object
+    }
+
+    func send(_ method: HTTPMethod, _ url: String, _ body: Data?, contentType: String) throws -> (Int, Data) {
+        var delay = firstDelay
+        var lastError = ""
+        for attempt in 1...attempts {
+            do {
+                var req = try HTTPClient.Request(url: url, method: method)
+                req.headers.add(name: "Content-Type", value: contentType)
+                if let token = ProcessInfo.processInfo.environment["MLFLOW_TRACKING_TOKEN"] { req.headers.add(name: "Authorization", value: "Bearer \(token)") }
+                if let body { req.body = .byteBuffer(ByteBuffer(bytes: body)) }
+                let res = try http.execute(request: req).wait()
+                let status = Int(res.status.code)
+                let bytes = res.body.map { Data($0.readableBytesView) } ?? Data()
+                guard status == 429 || status >= 500 else { return (status, bytes) }
+                lastError = "HTTP \(status)"
+                if attempt < attempts {
+                    let retryAfter = res.headers.first(name: "Retry-After").flatMap(Double.init) ?? delay
+                    Thread.sleep(forTimeInterval: min(max(retryAfter, 0), 30))
+                }
+            } catch let e as MLflowError {
+                throw e
+            } catch {
+                lastError = "\(error)"
+                if attempt < attempts { Thread.sleep(forTimeInterval: delay) }
+            }
+            delay *= 2
+        }
+        throw MLflowError.unreachable(url: base, reason: "\(attempts) attempts, last: \(lastError)")
+    }
+
+    // MARK: tracking
+
+    public func experimentId(_ name: String) throws -> String {
+        do {
+            let r = try call(.GET, "experiments/get-by-name", query: [("experiment_name", name)])
+            if let id = (r["experiment"] as? [String: Any])?["experiment_id"] as? String { return id }
+        } catch MLflowError.rejected(_, _, "RESOURCE_DOES_NOT_EXIST", _) {}
+        do {
+            let r = try call(.POST, "experiments/create", ["name": name])
+            guard let id = r["experiment_id"] as? String else { throw MLflowError.badResponse(path: "experiments/create", reason: "no experiment_id") }
+            return id
+        } catch MLflowError.rejected(_, _, "RESOURCE_ALREADY_EXISTS", _) {
+            // Created by a concurrent process in between.
+            let r = try call(.GET, "experiments/get-by-name", query: [("experiment_name", name)])
+            guard let id = (r["experiment"] as? [String: Any])?["experiment_id"] as? String else {
+                throw MLflowError.badResponse(path: "experiments/get-by-name", reason: "no experiment")
+            }
+            return id
+        }
+    }
+
+    /// Sends one recorded run: creates it (named by its id), logs params, metrics with steps and tags
+    /// in batches within MLflow's limits, uploads its artifacts that exist and are small, finishes it.
+    /// Returns MLflow's run id.
+    @discardableResult
+    public func send(_ run: RunRecord, experiment: String = "strawberry") throws -> String {
+        let exp = try experimentId(experiment)
+        let startMs = Int64(run.created * 1000)
+        // A run sent before (a sync after a partial send, or twice): finished → done; unfinished → continue it.
+        let found = try call(.POST, "runs/search", ["experiment_ids": [exp], "filter": "tags.`strawberry.run_id` = '\(run.id)'", "max_results": 1])
+        let existing = ((found["runs"] as? [[String: Any]])?.first?["info"]) as? [String: Any]
+        if let e = existing, e["status"] as? String == "FINISHED", let id = e["run_id"] as? String { return id }
+        let info: [String: Any]
+        if let e = existing { info = e } else {
+            let created = try call(.POST, "runs/create", ["experiment_id": exp, "run_name": run.id, "start_time": startMs,
+                                                          "tags": [["key": "strawberry.run_id", "value": run.id], ["key": "strawberry.kind", "value": run.kind]]])
+            guard let i = (created["run"] as? [String: Any])?["info"] as? [String: Any] else { throw MLflowError.badResponse(path: "runs/create", reason: "no run.info") }
+            info = i
+        }
+        guard let runId = info["run_id"] as? String else { throw MLflowError.badResponse(path: "runs/create", reason: "no run.info.run_id") }
+        func clip(_ s: String, _ n: Int) -> String { s.count <= n ? s : String(s.prefix(n)) }
+        func key(_ k: String) -> String { clip(String(k.map { $0.isLetter || $0.isNumber || "_-./ ".contains($0) ? $0 : "_" }), 250) }
+        let params = run.params.sorted { $0.key < $1.key }.map { ["key": key($0.key), "value": clip($0.value, 6000)] }
+        var tags = run.lineage.sorted { $0.key < $1.key }.map { ["key": key("lineage." + $0.key), "value": clip($0.value, 5000)] }
+        tags += run.artifacts.sorted { $0.key < $1.key }.map { ["key": key("artifact_sha256." + URL(fileURLWithPath: $0.key).lastPathComponent), "value": $0.value] }
+        if !run.parents.isEmpty { tags.append(["key": "strawberry.parents", "value": clip(run.parents.joined(separator: ","), 5000)]) }
+        var metrics: [[String: Any]] = []
+        for (k, points) in run.metrics.sorted(by: { $0.key < $1.key }) {
+            for p in points where p.value.isFinite { metrics.append(["key": key(k), "value": p.value, "timestamp": startMs, "step": p.step]) }
+        }
+        // log-batch limits: 1,000 metrics, 100 params, 100 tags, 1,000 entities in all.
+        var pi = 0, ti = 0, mi = 0
+        while pi < params.count || ti < tags.count || mi < metrics.count {
+            let p = Array(params[pi..<min(params.count, pi + 100)]), t = Array(tags[ti..<min(tags.count, ti + 100)])
+            let m = Array(metrics[mi..<min(metrics.count, mi + 1000 - p.count - t.count)])
+            try call(.POST, "runs/log-batch", ["run_id": runId, "params": p, "tags": t, "metrics": m])
+            pi += p.count; ti += t.count; mi += m.count
+        }
+        if let uri = info["artifact_uri"] as? String, uri.hasPrefix("mlflow-artifacts:/") {
+            let prefix = String(uri.dropFirst("mlflow-artifacts:/".count))
+            for path in run.artifacts.keys.sorted() {
+                guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size <= 64 << 20,
+                      let bytes = FileManager.default.contents(atPath: path) else { continue }
+                let name = URL(fileURLWithPath: path).lastPathComponent
+                let (status, _) = try self.send(.PUT, base + "/api/2.0/mlflow-artifacts/artifacts/" + prefix + "/" + name, bytes, contentType: "application/octet-stream")
+                guard (200..<300).contains(status) else { throw MLflowError.rejected(path: "mlflow-artifacts " + name, status: status, code: "", message: "") }
+            }
+        }
+        try call(.POST, "runs/update", ["run_id": runId, "status": "FINISHED", "end_time": startMs])
+        return runId
+    }
+
+    // MARK: model registry
+
+    /// Uploads files as artifacts of an MLflow run under `folder`; returns the folder's artifact URI.
+    func upload(_ files: [String], to folder: String, run mlflowRunId: String) throws -> String {
+        let got = try call(.GET, "runs/get", query: [("run_id", mlflowRunId)])
+        guard let uri = ((got["run"] as? [String: Any])?["info"] as? [String: Any])?["artifact_uri"] as? String, uri.hasPrefix("mlflow-artifacts:/") else {
+            throw MLflowError.badResponse(path: "runs/get", reason: "the run's artifact_uri is not served by this server (start it with artifact serving)")
+        }
+        let prefix = String(uri.dropFirst("mlflow-artifacts:/".count))
+        for path in files {
+            guard let bytes = FileManager.default.contents(atPath: path) else { throw MLflowError.badResponse(path: path, reason: "cannot read") }
+            let name = URL(fileURLWithPath: path).lastPathComponent
+            let (status, _) = try send(.PUT, base + "/api/2.0/mlflow-artifacts/artifacts/\(prefix)/\(folder)/\(name)", bytes, contentType: "application/octet-stream")
+            guard (200..<300).contains(status) else { throw MLflowError.rejected(path: "mlflow-artifacts \(folder)/\(name)", status: status, code: "", message: "") }
+        }
+        return uri + "/" + folder
+    }
+
+    /// Mirrors a registered version: the registered model (created if new), a version whose source is
+    /// the version's files uploaded as artifacts of `mlflowRunId` (MLflow accepts no other local
+    /// source), and — when it was promoted — the stage transition archiving the versions in that stage,
+    /// and the alias. Returns MLflow's version number.
+    @discardableResult
+    public func register(name: String, files: [String], mlflowRunId: String, promotion: (stage: String, alias: String?)?) throws -> String {
+        do { try call(.POST, "registered-models/create", ["name": name]) } catch MLflowError.rejected(_, _, "RESOURCE_ALREADY_EXISTS", _) {}
+        let source = try upload(files, to: "model", run: mlflowRunId)
+        let r = try call(.POST, "model-versions/create", ["name": name, "source": source, "run_id": mlflowRunId])
+        guard let version = (r["model_version"] as? [String: Any])?["version"] as? String else {
+            throw MLflowError.badResponse(path: "model-versions/create", reason: "no model_version.version")
+        }
+        if let p = promotion {
+            try call(.POST, "model-versions/transition-stage", ["name": name, "version": version, "stage": p.stage, "archive_existing_versions": true])
+            if let alias = p.alias { try call(.POST, "registered-models/alias", ["name": name, "alias": alias, "version": version]) }
+        }
+        return version
+    }
+}
+
+/// Runs that could not reach MLflow wait in STORE/mlflow-queue/RUN_ID.json until `runs sync`.
+public enum MLflowQueue {
+    static func dir(_ store: Store) -> String { store.directory + "/mlflow-queue" }
+
+    /// Sends a run when MLflow is configured; queues it when the server stays unreachable. Returns a
+    /// line for the user (nil when MLflow is not configured).
+    public static func deliver(_ run: RunRecord, store: Store) -> String? {
+        guard let uri = MLflowClient.configured else { return nil }
+        do {
+            let id = try MLflowClient(base: uri).send(run)
+            return "sent run \(run.id) to MLflow at \(uri) (run \(id))"
+        } catch {
+            do {
+                try FileManager.default.createDirectory(atPath: dir(store), withIntermediateDirectories: true)
+                try RecordFile.write(run, to: dir(store) + "/\(run.id).json")
+                return "warning: \(error); run \(run.id) queued in \(dir(store)) — `strawberry runs sync` sends it later"
+            } catch let queueError {
+                return "warning: \(error); and the run could not be queued either: \(queueError)"
+            }
+        }
+    }
+
+    /// Sends every queued run, oldest first; a run stays queued until the server has it.
+    public static func sync(store: Store, uri: String) -> (sent: [String], failed: [(String, String)]) {
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir(store))) ?? []).filter { $0.hasSuffix(".json") }.sorted()
+        var sent: [String] = [], failed: [(String, String)] = []
+        let client = MLflowClient(base: uri)
+        for f in files {
+            let path = dir(store) + "/" + f
+            do {
+                let run = try RecordFile.read(RunRecord.self, from: path)
+                try client.send(run)
+                try FileManager.default.removeItem(atPath: path)
+                sent.append(run.id)
+            } catch { failed.append((f, "\(error)")) }
+        }
+        return (sent, failed)
+    }
+}

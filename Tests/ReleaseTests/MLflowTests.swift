@@ -1,0 +1,125 @@
+// Against a real MLflow server (pip install mlflow), started here on 127.0.0.1 with a SQLite
+// backend and stopped by process group: runs with params and metric history, the registry (model,
+// version, alias, archiving), and the queue for an unreachable server. Skipped when MLflow is absent.
+import Foundation
+import Records
+@testable import Release
+import TestSupport
+import XCTest
+
+final class MLflowTests: XCTestCase {
+    func tmp(_ n: String) -> String { FileManager.default.temporaryDirectory.appendingPathComponent("mlflow-\(getpid())-\(n)").path }
+
+    /// A free port on loopback.
+    func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    func shell(_ cmd: String) -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", cmd]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return -1 }
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    /// Starts `mlflow server` in its own process group; returns its base URL and a stop function.
+    func startServer(port: Int) throws -> (url: String, stop: () -> Void) {
+        guard shell("command -v mlflow") == 0 else { throw XCTSkip("MLflow is not installed (pip install mlflow)") }
+        let dir = tmp("server-\(port)")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // The server runs in a session (and process group) of its own, so stopping it stops its workers
+        // too. It is started by a shell in the background, where setsid does not fork (the job is not a
+        // group leader), so the pid the shell records is the server's and its group's.
+        let pidFile = dir + "/server.pid"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "setsid mlflow server --host 127.0.0.1 --port \(port) --backend-store-uri sqlite:///\(dir)/mlflow.db "
+                       + "--artifacts-destination \(dir)/artifacts --workers 1 > \(dir)/server.log 2>&1 & echo $! > \(pidFile); wait"]
+        var env = ProcessInfo.processInfo.environment
+        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+        p.environment = env
+        try p.run()
+        let stop = {
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                kill(-pid, SIGTERM)
+                for _ in 0..<20 where kill(pid, 0) == 0 { usleep(100_000) }
+                kill(-pid, SIGKILL)
+            }
+            // Bounded: the shell exits once the server has.
+            for _ in 0..<50 where p.isRunning { usleep(100_000) }
+            if p.isRunning { p.terminate() }
+        }
+        let url = "http://127.0.0.1:\(port)"
+        for _ in 0..<240 {   // up to 60 s for the server to come up
+            if shell("python3 -c \"import urllib.request; urllib.request.urlopen('\(url)/health', timeout=1)\"") == 0 { return (url, stop) }
+            usleep(250_000)
+        }
+        stop()
+        throw XCTSkip("mlflow server did not start within 60 s")
+    }
+
+    func testRunsAndRegistryRoundTripAgainstARealServer() throws {
+        let (url, stop) = try startServer(port: freePort())
+        defer { stop() }
+        let client = MLflowClient(base: url, attempts: 2, firstDelay: 0.1)
+        let run = RunRecord(id: "train-test-1", kind: "train", created: 1_790_000_000, params: ["learning_rate": "0.001", "lora.r": "16"],
+                            metrics: ["loss": [MetricPoint(step: 10, value: 2.5), MetricPoint(step: 20, value: 1.25)]],
+                            artifacts: [:], lineage: ["dataset_manifest": "abc"])
+        let id = try client.send(run)
+        // Sent twice (a sync after a partial send): the same MLflow run, not a second one.
+        XCTAssertEqual(try client.send(run), id)
+        let got = try client.call(.GET, "runs/get", query: [("run_id", id)])
+        let data = try XCTUnwrap((got["run"] as? [String: Any])?["data"] as? [String: Any])
+        let params = (data["params"] as? [[String: Any]] ?? []).reduce(into: [String: String]()) { $0[$1["key"] as? String ?? ""] = $1["value"] as? String }
+        XCTAssertEqual(params, ["learning_rate": "0.001", "lora.r": "16"])
+        let history = try client.call(.GET, "metrics/get-history", query: [("run_id", id), ("metric_key", "loss")])
+        let points = (history["metrics"] as? [[String: Any]] ?? []).map { ($0["step"] as? Int ?? -1, $0["value"] as? Double ?? .nan) }
+        XCTAssertEqual(points.map(\.0), [10, 20])
+        XCTAssertEqual(points.map(\.1), [2.5, 1.25])
+        // Registry: v1 Production with champion; v2 Production archives v1 and takes the alias.
+        let adapter = tmp("adapter")
+        try FileManager.default.createDirectory(atPath: adapter, withIntermediateDirectories: true)
+        try "{}".write(toFile: adapter + "/adapter_config.json", atomically: true, encoding: .utf8)
+        let v1 = try client.register(name: "spell", files: [adapter + "/adapter_config.json"], mlflowRunId: id, promotion: (stage: "Production", alias: "champion"))
+        let v2 = try client.register(name: "spell", files: [adapter + "/adapter_config.json"], mlflowRunId: id, promotion: (stage: "Production", alias: "champion"))
+        func stage(_ v: String) throws -> String? {
+            ((try client.call(.GET, "model-versions/get", query: [("name", "spell"), ("version", v)]))["model_version"] as? [String: Any])?["current_stage"] as? String
+        }
+        XCTAssertEqual(try stage(v1), "Archived")
+        XCTAssertEqual(try stage(v2), "Production")
+        let alias = try client.call(.GET, "registered-models/alias", query: [("name", "spell"), ("alias", "champion")])
+        XCTAssertEqual((alias["model_version"] as? [String: Any])?["version"] as? String, v2)
+    }
+
+    /// An unreachable server: the run is queued with a warning, and `runs sync` sends it once the server is up.
+    func testUnreachableServerQueuesThenSyncs() throws {
+        guard shell("command -v mlflow") == 0 else { throw XCTSkip("MLflow is not installed (pip install mlflow)") }
+        let port = freePort()
+        let store = try Store(directory: tmp("queue-store"))
+        let run = RunRecord(id: "eval-test-queued", kind: "eval", created: 1_790_000_000, metrics: ["acc": [MetricPoint(step: 0, value: 0.5)]])
+        setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:\(port)", 1)
+        defer { unsetenv("MLFLOW_TRACKING_URI") }
+        let line = try XCTUnwrap(MLflowQueue.deliver(run, store: store))
+        XCTAssertTrue(line.contains("queued"), line)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: store.directory + "/mlflow-queue/eval-test-queued.json"))
+        let (url, stop) = try startServer(port: port)
+        defer { stop() }
+        let (sent, failed) = MLflowQueue.sync(store: store, uri: url)
+        XCTAssertEqual(sent, ["eval-test-queued"])
+        XCTAssertTrue(failed.isEmpty)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: store.directory + "/mlflow-queue/eval-test-queued.json"))
+    }
+}
