@@ -16,13 +16,7 @@ public enum HFExport {
     public static func write(_ model: any CausalLM, tokenizer: Tokenizer, chatTemplate: String?, sourcePath: String, to dir: String,
                              overwrite: Bool = false, inputs: [String] = []) throws {
         let out = try OutputDirectory.begin(dir, kind: .export, replace: overwrite, inputs: [sourcePath] + inputs)
-        do {
-            try assemble(model, tokenizer: tokenizer, chatTemplate: chatTemplate, sourcePath: sourcePath, in: out.staging)
-            try out.commit()
-        } catch {
-            out.abandon()
-            throw error
-        }
+        try out.fill { try assemble(model, tokenizer: tokenizer, chatTemplate: chatTemplate, sourcePath: sourcePath, in: out.staging) }
     }
 
     static func assemble(_ model: any CausalLM, tokenizer: Tokenizer, chatTemplate: String?, sourcePath: String, in tmp: String) throws {

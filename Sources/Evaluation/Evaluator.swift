@@ -216,16 +216,12 @@ public enum Evaluator {
         // The output is staged (and its location checked) before any generation runs.
         let out = try OutputDirectory.begin(r.out, kind: .evaluation, replace: true,
                                             inputs: [r.model, r.adapter, r.data, r.evalFile].compactMap { $0 })
-        do {
+        return try out.fill {
             var summary = try evaluate(questions.items, r)
             summary.summary.sample = questions.sample
             try RecordFile.writeLines(summary.items, to: out.file("items.jsonl"))
             try RecordFile.write(summary.summary, to: out.file("metrics.json"))
-            try out.commit()
             return summary.summary
-        } catch {
-            out.abandon()
-            throw error
         }
     }
 

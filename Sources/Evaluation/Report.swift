@@ -107,13 +107,7 @@ public enum Report {
         files += [("report.md", md), ("report.html", html(md: md, charts: charts))]
         // The report directory is replaced as a whole: no chart from an earlier report stays behind.
         let dir = try OutputDirectory.begin(out, kind: .report, replace: true, inputs: [base.dir, ft.dir] + (trainingRun.map { [$0] } ?? []))
-        do {
-            for (name, text) in files { try writeTextAtomically(text, to: dir.file(name)) }
-            try dir.commit()
-        } catch {
-            dir.abandon()
-            throw error
-        }
+        try dir.fill { for (name, text) in files { try writeTextAtomically(text, to: dir.file(name)) } }
         return summaryLines(hb, hf, c)
     }
 

@@ -161,12 +161,6 @@ public enum Summary {
             ("accuracy_over_seeds.svg", chart(s)),
         ]
         let dir = try OutputDirectory.begin(out, kind: .summary, replace: true, inputs: s.reports)
-        do {
-            for (name, text) in files { try writeTextAtomically(text, to: dir.file(name)) }
-            try dir.commit()
-        } catch {
-            dir.abandon()
-            throw error
-        }
+        try dir.fill { for (name, text) in files { try writeTextAtomically(text, to: dir.file(name)) } }
     }
 }

@@ -237,6 +237,20 @@ public struct OutputDirectory: Sendable {
     /// Removes the staging directory (this command's own) after a failure.
     public func abandon() { try? FileManager.default.removeItem(atPath: staging) }
 
+    /// The shape every output takes: `body` writes the files (through `file(_:)`), then the output is
+    /// committed; any error removes the staging directory and is rethrown, so nothing half-written
+    /// is ever left in place.
+    public func fill<T>(_ body: () throws -> T) throws -> T {
+        do {
+            let result = try body()
+            try commit()
+            return result
+        } catch {
+            abandon()
+            throw error
+        }
+    }
+
     static func absolute(_ p: String) -> String {
         let url = p.hasPrefix("/") ? URL(fileURLWithPath: p) : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(p)
         let s = url.standardizedFileURL.resolvingSymlinksInPath().path

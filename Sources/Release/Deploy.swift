@@ -50,76 +50,70 @@ public enum Deploy {
         // The output directory is claimed before anything is registered: a refused location stops the
         // deployment while the registry is still untouched.
         let out = try OutputDirectory.begin(r.outputDir, kind: .deployment, replace: true, inputs: [r.adapter, resultsPath])
-        let store: Store
-        do { store = try Store(directory: r.store) } catch { out.abandon(); throw error }
-        let runId = Store.newRunId("deploy")
-        var adapterHash = try Store.treeHash(r.adapter) { try SHA256.hex(file: $0) }
-        var outcome: (outcome: Gate.Outcome, reason: String) = (.notImproved, "")
-        var history: [ModelVersion] = []
-        let registered: (version: ModelVersion, changes: [StageChange])?
-        do {
-            registered = try store.register(name: r.modelName, sourceDir: r.adapter, score: score, runId: runId, decide: { versions in
-            history = versions
-            outcome = Gate.decide(score: score, history: versions.compactMap(\.score), threshold: r.threshold, force: r.force)
-            guard outcome.outcome != .notImproved else { return nil }
-            return Store.Promotion(stage: "Production", alias: "champion", archiveExisting: true)
+        return try out.fill {
+            let store = try Store(directory: r.store)
+            let runId = Store.newRunId("deploy")
+            var adapterHash = try Store.treeHash(r.adapter) { try SHA256.hex(file: $0) }
+            var outcome: (outcome: Gate.Outcome, reason: String) = (.notImproved, "")
+            var history: [ModelVersion] = []
+            let registered = try store.register(name: r.modelName, sourceDir: r.adapter, score: score, runId: runId, decide: { versions in
+                history = versions
+                outcome = Gate.decide(score: score, history: versions.compactMap(\.score), threshold: r.threshold, force: r.force)
+                guard outcome.outcome != .notImproved else { return nil }
+                return Store.Promotion(stage: "Production", alias: "champion", archiveExisting: true)
             }, hash: { try SHA256.hex(file: $0) })
-        } catch { out.abandon(); throw error }
-        if let v = registered?.version { adapterHash = v.sha256 }   // the registered copy's own digest
-        log(outcome.reason)
-        lines.append(outcome.reason)
-        let best = history.filter { $0.score != nil }.max { ($0.score ?? 0) < ($1.score ?? 0) }
-        let hub: String
-        if registered == nil { hub = "not_deployed" }
-        else if !r.pushToHub { hub = "skipped" }
-        else { hub = "not pushed: Hub publishing (strawberry publish) is not built yet" }
-        let info = DeploymentInfo(deployed: registered != nil, decision: outcome.outcome.rawValue, reason: outcome.reason, score: score,
-                                  previousBestScore: best?.score, previousBestVersion: best?.version, minImprovementThreshold: r.threshold,
-                                  modelName: r.modelName, registeredVersion: registered?.version.version, stageChanges: registered?.changes ?? [],
-                                  huggingFace: hub, evaluationResults: resultsPath, adapter: r.adapter, adapterSHA256: adapterHash)
-        let ranked = history.compactMap { v in v.score.map { HistoryEntry(version: v.version, score: $0, stage: v.stage, aliases: v.aliases) } }
-            .sorted { $0.score != $1.score ? $0.score > $1.score : $0.version < $1.version }
-        let comparison = ModelComparison(score: score, components: components, weights: r.weights, history: ranked)
-        // The deployment is a run too: its score, the adapter's hash, the results it was decided on, and
-        // the comparison run that wrote them. The version is already committed, so a store that cannot
-        // take the run record is a warning, not a failed deployment.
-        let parents = ((try? store.runs(kind: "compare")) ?? []).filter { $0.params["out"] == URL(fileURLWithPath: resultsPath).deletingLastPathComponent().standardizedFileURL.path }.map(\.id)
-        do {
-            let run = RunRecord(id: runId, kind: "deploy", created: Date().timeIntervalSince1970,
-                                       params: ["model_name": r.modelName, "min_improvement_threshold": String(r.threshold), "force_deploy": String(r.force),
-                                                "decision": outcome.outcome.rawValue, "registered_version": registered.map { String($0.version.version) } ?? ""],
-                                       metrics: ["weighted_score": [MetricPoint(step: 0, value: score)]],
-                                       artifacts: [r.adapter: adapterHash, resultsPath: try SHA256.hex(file: resultsPath)],
-                                       lineage: ["adapter": adapterHash], parents: parents)
-            try store.record(run)
-            // MLflow, when configured: the run, and the registration mirrored in its model registry.
-            if let line = MLflowQueue.deliver(run, store: store) { lines.append(line); log(line) }
-            if let uri = MLflowClient.configured, let v = registered?.version {
-                do {
-                    let client = MLflowClient(base: uri)
-                    let mlflowRun = try client.send(run)
-                    let files = ((try? FileManager.default.subpathsOfDirectory(atPath: v.path)) ?? []).sorted()
-                        .filter { !isDirectory(v.path + "/" + $0) && !$0.contains("/") }.map { v.path + "/" + $0 }
-                    let mv = try client.register(name: r.modelName, files: files, mlflowRunId: mlflowRun, promotion: (stage: "Production", alias: "champion"))
-                    lines.append("MLflow: registered \(r.modelName) version \(mv), Production, alias champion (earlier Production versions archived)")
-                } catch {
-                    lines.append("warning: MLflow's registry was not updated: \(error); the store's registry was (re-run the deployment against MLflow with --force-deploy to mirror it)")
+            if let v = registered?.version { adapterHash = v.sha256 }   // the registered copy's own digest
+            log(outcome.reason)
+            lines.append(outcome.reason)
+            let best = history.filter { $0.score != nil }.max { ($0.score ?? 0) < ($1.score ?? 0) }
+            let hub: String
+            if registered == nil { hub = "not_deployed" }
+            else if !r.pushToHub { hub = "skipped" }
+            else { hub = "not pushed: Hub publishing (strawberry publish) is not built yet" }
+            let info = DeploymentInfo(deployed: registered != nil, decision: outcome.outcome.rawValue, reason: outcome.reason, score: score,
+                                      previousBestScore: best?.score, previousBestVersion: best?.version, minImprovementThreshold: r.threshold,
+                                      modelName: r.modelName, registeredVersion: registered?.version.version, stageChanges: registered?.changes ?? [],
+                                      huggingFace: hub, evaluationResults: resultsPath, adapter: r.adapter, adapterSHA256: adapterHash)
+            let ranked = history.compactMap { v in v.score.map { HistoryEntry(version: v.version, score: $0, stage: v.stage, aliases: v.aliases) } }
+                .sorted { $0.score != $1.score ? $0.score > $1.score : $0.version < $1.version }
+            let comparison = ModelComparison(score: score, components: components, weights: r.weights, history: ranked)
+            // The deployment is a run too: its score, the adapter's hash, the results it was decided on, and
+            // the comparison run that wrote them. The version is already committed, so a store that cannot
+            // take the run record is a warning, not a failed deployment.
+            let resultsDir = URL(fileURLWithPath: resultsPath).deletingLastPathComponent().standardizedFileURL.path
+            let parents = ((try? store.runs(kind: "compare")) ?? []).filter { $0.params["out"] == resultsDir }.map(\.id)
+            do {
+                let run = RunRecord(id: runId, kind: "deploy", created: Date().timeIntervalSince1970,
+                                    params: ["model_name": r.modelName, "min_improvement_threshold": String(r.threshold), "force_deploy": String(r.force),
+                                             "decision": outcome.outcome.rawValue, "registered_version": registered.map { String($0.version.version) } ?? ""],
+                                    metrics: ["weighted_score": [MetricPoint(step: 0, value: score)]],
+                                    artifacts: [r.adapter: adapterHash, resultsPath: try SHA256.hex(file: resultsPath)],
+                                    lineage: ["adapter": adapterHash], parents: parents)
+                try store.record(run)
+                // MLflow, when configured: the run (sent once), and the registration mirrored in its model registry.
+                if let sent = MLflowQueue.deliver(run, store: store) {
+                    lines.append(sent.line)
+                    log(sent.line)
+                    if let client = sent.client, let mlflowRun = sent.mlflowRunId, let v = registered?.version {
+                        do {
+                            let files = ((try? FileManager.default.contentsOfDirectory(atPath: v.path)) ?? []).sorted()
+                                .map { v.path + "/" + $0 }.filter { !isDirectory($0) }
+                            let mv = try client.register(name: r.modelName, files: files, mlflowRunId: mlflowRun, promotion: (stage: "Production", alias: "champion"))
+                            lines.append("MLflow: registered \(r.modelName) version \(mv), Production, alias champion (earlier Production versions archived)")
+                        } catch {
+                            lines.append("warning: MLflow's registry was not updated: \(error); the store's registry was (re-run the deployment against MLflow with --force-deploy to mirror it)")
+                        }
+                        log(lines[lines.count - 1])
+                    }
                 }
+            } catch {
+                lines.append("warning: the deployment run was not recorded: \(error)")
                 log(lines[lines.count - 1])
             }
-        } catch {
-            lines.append("warning: the deployment run was not recorded: \(error)")
-            log(lines[lines.count - 1])
-        }
-        do {
             try RecordFile.write(info, to: out.file("deployment_info.json"))
             try RecordFile.write(comparison, to: out.file("model_comparison.json"))
             try writeTextAtomically(lines.joined(separator: "\n") + "\n", to: out.file("deployment_logs.txt"))
-            try out.commit()
-        } catch {
-            out.abandon()
-            throw error
+            return (info, comparison)
         }
-        return (info, comparison)
     }
 }

@@ -210,19 +210,21 @@ public enum MLflowQueue {
     static func dir(_ store: Store) -> String { store.directory + "/mlflow-queue" }
 
     /// Sends a run when MLflow is configured; queues it when the server stays unreachable. Returns a
-    /// line for the user (nil when MLflow is not configured).
-    public static func deliver(_ run: RunRecord, store: Store) -> String? {
+    /// line for the user, and the client and MLflow's run id when it was sent (nil when MLflow is not
+    /// configured).
+    public static func deliver(_ run: RunRecord, store: Store) -> (line: String, client: MLflowClient?, mlflowRunId: String?)? {
         guard let uri = MLflowClient.configured else { return nil }
+        let client = MLflowClient(base: uri)
         do {
-            let id = try MLflowClient(base: uri).send(run)
-            return "sent run \(run.id) to MLflow at \(uri) (run \(id))"
+            let id = try client.send(run)
+            return ("sent run \(run.id) to MLflow at \(uri) (run \(id))", client, id)
         } catch {
             do {
                 try FileManager.default.createDirectory(atPath: dir(store), withIntermediateDirectories: true)
                 try RecordFile.write(run, to: dir(store) + "/\(run.id).json")
-                return "warning: \(error); run \(run.id) queued in \(dir(store)) — `strawberry runs sync` sends it later"
+                return ("warning: \(error); run \(run.id) queued in \(dir(store)) — `strawberry runs sync` sends it later", nil, nil)
             } catch let queueError {
-                return "warning: \(error); and the run could not be queued either: \(queueError)"
+                return ("warning: \(error); and the run could not be queued either: \(queueError)", nil, nil)
             }
         }
     }

@@ -99,7 +99,7 @@ public enum DatasetBuilder {
             throw error
         }
         let out = dir.path, tmp = dir.staging
-        do {
+        return try dir.fill {
             try FileManager.default.createDirectory(atPath: tmp + "/eval", withIntermediateDirectories: true)
             var hashes: [String: String] = [:]
             for (name, file) in files {
@@ -124,11 +124,7 @@ public enum DatasetBuilder {
             let card = DatasetCard.render(manifest: manifest, files: files.keys.sorted(), config: c)
             try writeAtomically(Array(card.utf8), to: tmp + "/README.md")
             try RecordFile.write(manifest, to: tmp + "/manifest.json")
-            try dir.commit()
             return BuildSummary(manifest: manifest, outDir: out, seconds: Date().timeIntervalSince(t0))
-        } catch {
-            dir.abandon()
-            throw error
         }
     }
 

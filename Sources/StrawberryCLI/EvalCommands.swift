@@ -137,13 +137,9 @@ struct Rescore: ParsableCommand {
         // In place is safe: every item is in memory, and the directory is swapped only once the new one
         // is complete. Elsewhere, an existing evaluation (another model's generations) needs --overwrite.
         let o = try OutputDirectory.begin(target, kind: .evaluation, replace: out == nil || overwrite, inputs: out == nil ? [] : [dir])
-        do {
+        try o.fill {
             try RecordFile.writeLines(items, to: o.file("items.jsonl"))
             try RecordFile.write(summary, to: o.file("metrics.json"))
-            try o.commit()
-        } catch {
-            o.abandon()
-            throw error
         }
         let changed = zip(run.items, items).filter { $0.parsed != $1.parsed || $0.correct != $1.correct }.count
         if json { try printJSON(summary); return }

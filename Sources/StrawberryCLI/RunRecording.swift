@@ -27,7 +27,7 @@ enum RunRecording {
             let s = try Store(directory: Store.location(store))
             try s.record(run)
             FileHandle.standardError.write(Data("recorded run \(run.id) in \(Store.location(store))\n".utf8))
-            if let line = MLflowQueue.deliver(run, store: s) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            if let sent = MLflowQueue.deliver(run, store: s) { FileHandle.standardError.write(Data((sent.line + "\n").utf8)) }
         } catch {
             FileHandle.standardError.write(Data("warning: the run was not recorded in the store: \(error)\n".utf8))
         }

@@ -51,12 +51,7 @@ final class ResultsTests: XCTestCase {
         func run(_ name: String) throws -> EvalRun {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("results-\(getpid())-\(name)").path
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let gunzip = Process()
-            gunzip.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            gunzip.arguments = ["sh", "-c", "gzip -dc '\(results)/eval/\(name)/items.jsonl.gz' > '\(dir)/items.jsonl'"]
-            try gunzip.run()
-            gunzip.waitUntilExit()
-            XCTAssertEqual(gunzip.terminationStatus, 0)
+            XCTAssertEqual(try shell("gzip -dc '\(results)/eval/\(name)/items.jsonl.gz' > '\(dir)/items.jsonl'").status, 0)
             try FileManager.default.copyItem(atPath: results + "/eval/\(name)/metrics.json", toPath: dir + "/metrics.json")
             return try EvalRun(dir: dir)
         }

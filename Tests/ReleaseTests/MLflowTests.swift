@@ -24,16 +24,7 @@ final class MLflowTests: XCTestCase {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    func shell(_ cmd: String) -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", cmd]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return -1 }
-        p.waitUntilExit()
-        return p.terminationStatus
-    }
+    func shell(_ cmd: String) -> Int32 { (try? TestSupport.shell(cmd))?.status ?? -1 }
 
     /// Starts `mlflow server` in its own process group; returns its base URL and a stop function.
     func startServer(port: Int) throws -> (url: String, stop: () -> Void) {
@@ -112,7 +103,7 @@ final class MLflowTests: XCTestCase {
         let run = RunRecord(id: "eval-test-queued", kind: "eval", created: 1_790_000_000, metrics: ["acc": [MetricPoint(step: 0, value: 0.5)]])
         setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:\(port)", 1)
         defer { unsetenv("MLFLOW_TRACKING_URI") }
-        let line = try XCTUnwrap(MLflowQueue.deliver(run, store: store))
+        let line = try XCTUnwrap(MLflowQueue.deliver(run, store: store)).line
         XCTAssertTrue(line.contains("queued"), line)
         XCTAssertTrue(FileManager.default.fileExists(atPath: store.directory + "/mlflow-queue/eval-test-queued.json"))
         let (url, stop) = try startServer(port: port)

@@ -136,21 +136,9 @@ final class ReleaseTests: XCTestCase {
 }
 
 extension ReleaseTests {
+    /// A command in a test directory whose store is its own.
     func shell(_ cmd: String, in dir: String) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", cmd]
-        p.currentDirectoryURL = URL(fileURLWithPath: dir)
-        var env = ProcessInfo.processInfo.environment
-        env["STRAWBERRY_HOME"] = dir + "/home"
-        p.environment = env
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        try TestSupport.shell(cmd, in: dir, environment: ["STRAWBERRY_HOME": dir + "/home"])
     }
 
     /// The repository's dvc.yaml on a tiny configuration (the tiny Llama fixture): every stage runs

@@ -58,3 +58,21 @@ public func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
     }
     return maxDiff / max(maxRef, 1e-30)
 }
+
+/// Runs a shell command line to the end and returns its exit status and combined output (the one
+/// helper the tests use for external tools: python3, dvc, mlflow, gzip, actionlint).
+@discardableResult
+public func shell(_ command: String, in dir: String = TestPaths.root, environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", command]
+    p.currentDirectoryURL = URL(fileURLWithPath: dir)
+    p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
