@@ -94,16 +94,17 @@ public enum Deploy {
                 if let sent = MLflowQueue.deliver(run, store: store) {
                     lines.append(sent.line)
                     log(sent.line)
-                    if let client = sent.client, let mlflowRun = sent.mlflowRunId, let v = registered?.version {
-                        do {
-                            let files = ((try? FileManager.default.contentsOfDirectory(atPath: v.path)) ?? []).sorted()
-                                .map { v.path + "/" + $0 }.filter { !isDirectory($0) }
-                            let mv = try client.register(name: r.modelName, files: files, mlflowRunId: mlflowRun, promotion: (stage: "Production", alias: "champion"))
-                            lines.append("MLflow: registered \(r.modelName) version \(mv), Production, alias champion (earlier Production versions archived)")
-                        } catch {
-                            lines.append("warning: MLflow's registry was not updated: \(error); the store's registry was (re-run the deployment against MLflow with --force-deploy to mirror it)")
+                    if registered != nil {
+                        var more: [String]
+                        if let client = sent.client {
+                            do { more = try RegistryMirror.sync(store: store, name: r.modelName, client: client).lines.map { "MLflow: " + $0 } } catch {
+                                more = ["warning: MLflow's registry was not updated: \(error); the store's was — `strawberry registry sync \(r.modelName)` mirrors it later"]
+                            }
+                        } else {
+                            more = ["MLflow: `strawberry registry sync \(r.modelName)` mirrors this registration (and sends its run) once the server is reachable"]
                         }
-                        log(lines[lines.count - 1])
+                        more.forEach(log)
+                        lines += more
                     }
                 }
             } catch {

@@ -185,23 +185,122 @@ public final class MLflowClient: @unchecked Sendable {
         return uri + "/" + folder
     }
 
-    /// Mirrors a registered version: the registered model (created if new), a version whose source is
-    /// the version's files uploaded as artifacts of `mlflowRunId` (MLflow accepts no other local
-    /// source), and — when it was promoted — the stage transition archiving the versions in that stage,
-    /// and the alias. Returns MLflow's version number.
-    @discardableResult
-    public func register(name: String, files: [String], mlflowRunId: String, promotion: (stage: String, alias: String?)?) throws -> String {
+    /// What a mirror of the store's registry did in MLflow's.
+    public struct MirrorReport: Sendable {
+        /// Store version → the MLflow version created for it now.
+        public var created: [(store: Int, mlflow: String)] = []
+        /// "vN: A → B" per stage transition made (store numbering).
+        public var transitions: [String] = []
+        /// "alias → vN", "alias removed".
+        public var aliases: [String] = []
+        /// Store versions that could not be mirrored, and why.
+        public var skipped: [(store: Int, reason: String)] = []
+        public var lines: [String] {
+            created.map { "created MLflow version \($0.mlflow) for v\($0.store)" } + transitions.map { "stage " + $0 } + aliases.map { "alias " + $0 }
+                + skipped.map { "v\($0.store) not mirrored: \($0.reason)" }
+        }
+    }
+
+    /// The tag that ties an MLflow model version to the store version it mirrors.
+    static let versionTag = "strawberry.version"
+
+    /// Makes MLflow's registered model `name` show the store's versions, stages and aliases. The store
+    /// is the source of truth; this is idempotent, so a mirror that failed half-way is completed by
+    /// the next one (`strawberry registry sync`). Each store version is found in MLflow by its tag;
+    /// one not there yet is created, its files uploaded as artifacts of the MLflow run `runFor` gives
+    /// (MLflow accepts no other local source; nil skips the version). Stages are set one by one
+    /// without MLflow's archiving, because the store already says where every version is. Aliases on
+    /// mirrored versions are made equal to the store's; aliases MLflow holds on versions of its own
+    /// are left alone.
+    public func mirror(name: String, versions: [ModelVersion], runFor: (ModelVersion) throws -> String?) throws -> MirrorReport {
+        var report = MirrorReport()
         do { try call(.POST, "registered-models/create", ["name": name]) } catch MLflowError.rejected(_, _, "RESOURCE_ALREADY_EXISTS", _) {}
-        let source = try upload(files, to: "model", run: mlflowRunId)
-        let r = try call(.POST, "model-versions/create", ["name": name, "source": source, "run_id": mlflowRunId])
-        guard let version = (r["model_version"] as? [String: Any])?["version"] as? String else {
-            throw MLflowError.badResponse(path: "model-versions/create", reason: "no model_version.version")
+        var remote = try mirroredVersions(name)   // store version → (MLflow version, stage)
+        for v in versions.sorted(by: { $0.version < $1.version }) where remote[v.version] == nil {
+            guard let run = try runFor(v) else { report.skipped.append((v.version, "its deployment run is not in the store")); continue }
+            let files = ((try? FileManager.default.contentsOfDirectory(atPath: v.path)) ?? []).sorted().map { v.path + "/" + $0 }.filter { !isDirectory($0) }
+            guard !files.isEmpty else { report.skipped.append((v.version, "no files at \(v.path)")); continue }
+            let source = try upload(files, to: "model-v\(v.version)", run: run)
+            let r = try call(.POST, "model-versions/create", ["name": name, "source": source, "run_id": run,
+                                                              "tags": [["key": Self.versionTag, "value": String(v.version)]],
+                                                              "description": "strawberry store version \(v.version), sha256 \(v.sha256)"])
+            guard let mv = (r["model_version"] as? [String: Any])?["version"] as? String else {
+                throw MLflowError.badResponse(path: "model-versions/create", reason: "no model_version.version")
+            }
+            remote[v.version] = (mv, "None")
+            report.created.append((v.version, mv))
         }
-        if let p = promotion {
-            try call(.POST, "model-versions/transition-stage", ["name": name, "version": version, "stage": p.stage, "archive_existing_versions": true])
-            if let alias = p.alias { try call(.POST, "registered-models/alias", ["name": name, "alias": alias, "version": version]) }
+        for v in versions.sorted(by: { $0.version < $1.version }) {
+            guard let r = remote[v.version], r.stage != v.stage else { continue }
+            try call(.POST, "model-versions/transition-stage", ["name": name, "version": r.mlflow, "stage": v.stage, "archive_existing_versions": false])
+            report.transitions.append("v\(v.version): \(r.stage) → \(v.stage)")
         }
-        return version
+        // Aliases: wanted (from the store) against what MLflow has on the versions it mirrors.
+        var wanted: [String: String] = [:]
+        for v in versions { if let r = remote[v.version] { for a in v.aliases { wanted[a] = r.mlflow } } }
+        let mirrored = Set(remote.values.map(\.mlflow))
+        let got = try call(.GET, "registered-models/get", query: [("name", name)])
+        var have: [String: String] = [:]
+        for a in ((got["registered_model"] as? [String: Any])?["aliases"] as? [[String: Any]]) ?? [] {
+            if let alias = a["alias"] as? String, let version = a["version"] as? String { have[alias] = version }
+        }
+        let storeNumber = Dictionary(remote.map { ($0.value.mlflow, $0.key) }, uniquingKeysWith: min)
+        for (alias, version) in have.sorted(by: { $0.key < $1.key }) where mirrored.contains(version) && wanted[alias] == nil {
+            try call(.DELETE, "registered-models/alias", ["name": name, "alias": alias])
+            report.aliases.append("\(alias) removed")
+        }
+        for (alias, version) in wanted.sorted(by: { $0.key < $1.key }) where have[alias] != version {
+            try call(.POST, "registered-models/alias", ["name": name, "alias": alias, "version": version])
+            report.aliases.append("\(alias) → v\(storeNumber[version] ?? 0)")
+        }
+        return report
+    }
+
+    /// The MLflow versions of `name` that mirror store versions (by their tag): store version →
+    /// (MLflow version, its stage). Several MLflow versions for one store version (a mirror killed
+    /// between creating and recording): the first is used.
+    func mirroredVersions(_ name: String) throws -> [Int: (mlflow: String, stage: String)] {
+        var out: [Int: (mlflow: String, stage: String)] = [:]
+        var token: String?
+        repeat {
+            var query = [("filter", "name='\(name)'"), ("max_results", "200")]
+            if let token { query.append(("page_token", token)) }
+            let page = try call(.GET, "model-versions/search", query: query)
+            for mv in (page["model_versions"] as? [[String: Any]]) ?? [] {
+                guard let version = mv["version"] as? String, let stage = mv["current_stage"] as? String else { continue }
+                let tags = (mv["tags"] as? [[String: Any]]) ?? []
+                guard let tag = tags.first(where: { $0["key"] as? String == Self.versionTag })?["value"] as? String, let n = Int(tag) else { continue }
+                if let e = out[n], (Int(e.mlflow) ?? 0) < (Int(version) ?? 0) { continue }
+                out[n] = (version, stage)
+            }
+            token = page["next_page_token"] as? String
+            if token?.isEmpty == true { token = nil }
+        } while token != nil
+        return out
+    }
+}
+
+/// Mirrors the store's registry in MLflow's, when MLFLOW_TRACKING_URI is set.
+public enum RegistryMirror {
+    /// Mirrors model `name` (every version, stage and alias). A version's files hang on the MLflow run of
+    /// the deployment that registered it (sent now if it is not there yet, found by its tag if it is).
+    public static func sync(store: Store, name: String, client: MLflowClient) throws -> MLflowClient.MirrorReport {
+        try client.mirror(name: name, versions: try store.versions(of: name)) { v in
+            guard let id = v.runId, let run = try? store.run(id) else { return nil }
+            return try client.send(run)
+        }
+    }
+
+    /// After a registry change: mirrors it when MLflow is configured and returns lines for the user
+    /// (a failure is a warning: the store has the change, and `registry sync` completes the mirror).
+    public static func afterChange(store: Store, name: String) -> [String] {
+        guard let uri = MLflowClient.configured else { return [] }
+        do {
+            let report = try sync(store: store, name: name, client: MLflowClient(base: uri))
+            return report.lines.map { "MLflow: " + $0 }
+        } catch {
+            return ["warning: MLflow's registry at \(uri) was not updated: \(error); the store's was — `strawberry registry sync \(name)` mirrors it later"]
+        }
     }
 }
 

@@ -308,13 +308,18 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    /// The aliases that follow a stage: the version entering the stage takes it, one leaving loses it.
+    public static let stageAliases = ["Production": "champion", "Staging": "challenger"]
+
     /// Moves `version` to `stage` (archiving the versions in it when asked). Production carries the
-    /// alias `champion`: it moves with the version that enters Production, and is removed from one that leaves.
+    /// alias `champion` and Staging the alias `challenger`: each moves with the version that enters
+    /// the stage, and is removed from one that leaves it.
     public func promote(name: String, version: Int, stage: String, archiveExisting: Bool = true) throws -> [StageChange] {
         try write { db in try Self.promote(name: name, version: version, stage: stage, archiveExisting: archiveExisting, db) }
     }
 
     static func promote(name: String, version: Int, stage: String, archiveExisting: Bool, _ db: Database) throws -> [StageChange] {
+        guard stages.contains(stage) else { throw StoreError.io(path: name, reason: "'\(stage)' is not a stage (\(stages.joined(separator: ", ")))") }
         let all = try versions(name, db)
         guard !all.isEmpty else { throw StoreError.noSuchModel(name) }
         guard let v = all.first(where: { $0.version == version }) else { throw StoreError.noSuchVersion(model: name, version: version) }
@@ -329,13 +334,39 @@ public final class Store: @unchecked Sendable {
             try db.execute(sql: "UPDATE model_versions SET stage = ? WHERE name = ? AND version = ?", arguments: [stage, name, version])
             changes.append(StageChange(version: version, from: v.stage, to: stage))
         }
-        if stage == "Production" {
-            try db.execute(sql: "INSERT OR REPLACE INTO aliases (name, alias, version) VALUES (?, 'champion', ?)", arguments: [name, version])
-        } else if v.stage == "Production" {
-            try db.execute(sql: "DELETE FROM aliases WHERE name = ? AND alias = 'champion' AND version = ?", arguments: [name, version])
+        if let leaving = stageAliases[v.stage], v.stage != stage {
+            try db.execute(sql: "DELETE FROM aliases WHERE name = ? AND alias = ? AND version = ?", arguments: [name, leaving, version])
+        }
+        if let entering = stageAliases[stage] {
+            try db.execute(sql: "INSERT OR REPLACE INTO aliases (name, alias, version) VALUES (?, ?, ?)", arguments: [name, entering, version])
         }
         try log(changes, name: name, db)
         return changes
+    }
+
+    /// Points a free alias (any name but the stage aliases, which follow their stages) at a version,
+    /// moving it from the version it was on; `version` nil removes it. Returns the version it was on.
+    @discardableResult
+    public func setAlias(name: String, alias: String, version: Int?) throws -> Int? {
+        guard Self.validAlias(alias) else {
+            throw StoreError.io(path: alias, reason: "an alias is an ASCII letter then letters, digits, '_' or '-' (at most 128), not 'latest' nor 'v' + digits (MLflow's rule)")
+        }
+        if let stage = Self.stageAliases.first(where: { $0.value == alias.lowercased() })?.key {
+            throw StoreError.io(path: alias, reason: "follows the \(stage) stage; use `strawberry registry promote NAME VERSION --stage \(stage)`")
+        }
+        return try write { db in
+            let all = try Self.versions(name, db)
+            guard !all.isEmpty else { throw StoreError.noSuchModel(name) }
+            let was = try Int.fetchOne(db, sql: "SELECT version FROM aliases WHERE name = ? AND alias = ?", arguments: [name, alias])
+            if let version {
+                guard all.contains(where: { $0.version == version }) else { throw StoreError.noSuchVersion(model: name, version: version) }
+                try db.execute(sql: "INSERT OR REPLACE INTO aliases (name, alias, version) VALUES (?, ?, ?)", arguments: [name, alias, version])
+            } else {
+                guard was != nil else { throw StoreError.io(path: name, reason: "has no alias '\(alias)'") }
+                try db.execute(sql: "DELETE FROM aliases WHERE name = ? AND alias = ?", arguments: [name, alias])
+            }
+            return was
+        }
     }
 
     static func log(_ changes: [StageChange], name: String, _ db: Database) throws {
@@ -372,6 +403,17 @@ public final class Store: @unchecked Sendable {
             if (try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + rel)) != nil { return rel }
         }
         return nil
+    }
+
+    /// MLflow's rule for aliases, so that every alias can be mirrored: `[A-Za-z][A-Za-z0-9_-]*`, not
+    /// `latest` and not a version reference such as `v3` (both reserved there).
+    public static func validAlias(_ a: String) -> Bool {
+        let ascii = a.unicodeScalars
+        guard let first = ascii.first, first.isASCII, first.properties.isAlphabetic, a.count <= 128,
+              ascii.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") }) else { return false }
+        if a.lowercased() == "latest" { return false }
+        if (first == "v" || first == "V"), a.count > 1, a.dropFirst().allSatisfy(\.isASCII), a.dropFirst().allSatisfy(\.isNumber) { return false }
+        return true
     }
 
     public static func validName(_ n: String) -> Bool {

@@ -156,7 +156,7 @@ struct RunsComparison: Encodable {
 
 struct RegistryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "registry", abstract: "Registered models, versions, stages and aliases.",
-                                                    subcommands: [List.self, Show.self, Promote.self, Rollback.self])
+                                                    subcommands: [List.self, Show.self, Promote.self, Rollback.self, Alias.self, Sync.self])
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Registered models and their Production version.")
         @OptionGroup var store: StoreOption
@@ -190,28 +190,110 @@ struct RegistryCommand: ParsableCommand {
         }
     }
     struct Promote: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Move a version to a stage (Production also takes the alias champion; the versions there are archived).")
+        static let configuration = CommandConfiguration(
+            abstract: "Move a version to a stage; the versions there are archived.",
+            discussion: """
+            Production carries the alias champion and Staging the alias challenger: each moves with the version \
+            that enters the stage. With MLFLOW_TRACKING_URI set, MLflow's registry is updated to match.
+            """)
         @Argument(help: "Registered model name.")
         var name: String
         @Argument(help: "Version number.")
         var version: Int
         @Option(name: .long, help: "None, Staging, Production or Archived.")
         var stage = "Production"
+        @Flag(name: .long, help: "Keep the versions already in the stage there (by default they are archived).")
+        var keepExisting = false
         @OptionGroup var store: StoreOption
+        @Flag(name: .long, help: "JSON output: {stage_changes, mlflow}.")
+        var json = false
         func validate() throws {
             guard Store.stages.contains(stage) else { throw ValidationError("--stage must be one of \(Store.stages.joined(separator: ", "))") }
         }
         func run() throws {
-            for c in try store.open().promote(name: name, version: version, stage: stage) { print("v\(c.version): \(c.from) → \(c.to)") }
+            let s = try store.open()
+            let changes = try s.promote(name: name, version: version, stage: stage, archiveExisting: !keepExisting)
+            try reportRegistryChange(changes, store: s, name: name, json: json)
         }
     }
     struct Rollback: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Put the previously archived version back in Production (the current one is archived).")
+        static let configuration = CommandConfiguration(
+            abstract: "Put the version that was in Production before the current one back there (the current one is archived).",
+            discussion: "With MLFLOW_TRACKING_URI set, MLflow's registry is updated to match.")
         @Argument(help: "Registered model name.")
         var name: String
         @OptionGroup var store: StoreOption
+        @Flag(name: .long, help: "JSON output: {stage_changes, mlflow}.")
+        var json = false
         func run() throws {
-            for c in try store.open().rollback(name: name) { print("v\(c.version): \(c.from) → \(c.to)") }
+            let s = try store.open()
+            try reportRegistryChange(try s.rollback(name: name), store: s, name: name, json: json)
+        }
+    }
+    struct Alias: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Point an alias at a version (or remove it with --delete).",
+            discussion: """
+            champion and challenger follow Production and Staging (use promote); any other alias (letters, digits, \
+            '_', '-'; not 'latest' or 'vN', as in MLflow) is free. With MLFLOW_TRACKING_URI set, MLflow's registry is updated to match.
+            """)
+        @Argument(help: "Registered model name.")
+        var name: String
+        @Argument(help: "Alias.")
+        var alias: String
+        @Argument(help: "Version number (omit with --delete).")
+        var version: Int?
+        @Flag(name: .long, help: "Remove the alias.")
+        var delete = false
+        @OptionGroup var store: StoreOption
+        func validate() throws {
+            guard (version == nil) == delete else { throw ValidationError(delete ? "--delete takes no version" : "give the version the alias points to, or --delete") }
+        }
+        func run() throws {
+            let s = try store.open()
+            let was = try s.setAlias(name: name, alias: alias, version: version)
+            print("\(alias): \(was.map { "v\($0)" } ?? "none") → \(version.map { "v\($0)" } ?? "none")")
+            for line in RegistryMirror.afterChange(store: s, name: name) { print(line) }
+        }
+    }
+    struct Sync: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make MLflow's registry (MLFLOW_TRACKING_URI) match the store's: versions, stages and aliases.",
+            discussion: """
+            Versions not yet in MLflow are created from their files, attached to their deployment run (sent if it \
+            is not there). Safe to repeat: it only changes what differs.
+            """)
+        @Argument(help: "Registered model names (default: all).")
+        var names: [String] = []
+        @OptionGroup var store: StoreOption
+        func run() throws {
+            guard let uri = MLflowClient.configured else { throw ValidationError("MLFLOW_TRACKING_URI is not set to an http(s) tracking server") }
+            let s = try store.open()
+            let client = MLflowClient(base: uri)
+            var skipped = 0
+            for name in names.isEmpty ? try s.models() : names {
+                let report = try RegistryMirror.sync(store: s, name: name, client: client)
+                let lines = report.lines
+                print("\(name): " + (lines.isEmpty ? "already in step" : lines.joined(separator: "; ")))
+                skipped += report.skipped.count
+            }
+            if skipped > 0 { throw ExitCode(1) }
         }
     }
 }
+
+struct RegistryChange: Encodable {
+    var stageChanges: [StageChange]
+    var mlflow: [String]
+    enum CodingKeys: String, CodingKey { case stageChanges = "stage_changes", mlflow }
+}
+
+/// Prints what a promotion or rollback changed, after mirroring it in MLflow when configured.
+func reportRegistryChange(_ changes: [StageChange], store: Store, name: String, json: Bool) throws {
+    let mlflow = RegistryMirror.afterChange(store: store, name: name)
+    if json { try printJSON(RegistryChange(stageChanges: changes, mlflow: mlflow)); return }
+    for c in changes { print("v\(c.version): \(c.from) → \(c.to)") }
+    if changes.isEmpty { print("nothing changed") }
+    for line in mlflow { print(line) }
+}
+

@@ -128,6 +128,24 @@ final class CLITests: XCTestCase {
         let cmp = try XCTUnwrap(store.runs(kind: "compare").last)
         XCTAssertEqual(Set(cmp.parents), Set(evals.map(\.id)))
         XCTAssertTrue(try strawberry(["runs", "show", cmp.id]).contains("finetuned/letter_count_accuracy"))
+        // The gate and the registry through the command line: two forced deployments, the first one
+        // promoted to Staging (challenger), a free alias, all read back as JSON.
+        let registry = tmp("registry-store")
+        for i in 1...2 {
+            try strawberry(["deploy", "--evaluation-results", report, "--adapter", run + "/final", "--store", registry,
+                            "--output-dir", tmp("deployment-\(i)"), "--force-deploy", "--skip-hf-push", "--json"])
+        }
+        let staged = try strawberry(["registry", "promote", "strawberry-spelling-lora", "1", "--stage", "Staging", "--store", registry, "--json"])
+        struct Changes: Decodable { var stage_changes: [StageChange]; var mlflow: [String] }
+        XCTAssertEqual(try JSONDecoder().decode(Changes.self, from: Data(staged.utf8)).stage_changes, [StageChange(version: 1, from: "Archived", to: "Staging")], staged)
+        try strawberry(["registry", "alias", "strawberry-spelling-lora", "first", "1", "--store", registry])
+        let shown = try JSONDecoder().decode([ModelVersion].self, from: Data(try strawberry(["registry", "show", "strawberry-spelling-lora", "--store", registry, "--json"]).utf8))
+        XCTAssertEqual(shown.map(\.stage), ["Staging", "Production"])
+        XCTAssertEqual(shown.map(\.aliases), [["challenger", "first"], ["champion"]])
+        XCTAssertThrowsError(try strawberry(["registry", "alias", "strawberry-spelling-lora", "champion", "1", "--store", registry])) {
+            XCTAssertTrue("\($0)".contains("follows the Production stage"), "\($0)")
+        }
+        XCTAssertThrowsError(try strawberry(["registry", "alias", "strawberry-spelling-lora", "first", "--store", registry]))   // neither version nor --delete
         let results = try RecordFile.read(EvaluationResults.self, from: report + "/evaluation_results.json")
         let count = try XCTUnwrap(results.finetunedModel.metrics.accuracy["letter_count"]?.accuracy)
         XCTAssertTrue(compared.contains(String(format: "fine-tuned %.1f%%", 100 * count)), compared)

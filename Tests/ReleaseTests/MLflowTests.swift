@@ -2,6 +2,7 @@
 // backend and stopped by process group: runs with params and metric history, the registry (model,
 // version, alias, archiving), and the queue for an unreachable server. Skipped when MLflow is absent.
 import Foundation
+import ModelFormats
 import Records
 @testable import Release
 import TestSupport
@@ -80,19 +81,74 @@ final class MLflowTests: XCTestCase {
         let points = (history["metrics"] as? [[String: Any]] ?? []).map { ($0["step"] as? Int ?? -1, $0["value"] as? Double ?? .nan) }
         XCTAssertEqual(points.map(\.0), [10, 20])
         XCTAssertEqual(points.map(\.1), [2.5, 1.25])
-        // Registry: v1 Production with champion; v2 Production archives v1 and takes the alias.
-        let adapter = tmp("adapter")
-        try FileManager.default.createDirectory(atPath: adapter, withIntermediateDirectories: true)
-        try "{}".write(toFile: adapter + "/adapter_config.json", atomically: true, encoding: .utf8)
-        let v1 = try client.register(name: "spell", files: [adapter + "/adapter_config.json"], mlflowRunId: id, promotion: (stage: "Production", alias: "champion"))
-        let v2 = try client.register(name: "spell", files: [adapter + "/adapter_config.json"], mlflowRunId: id, promotion: (stage: "Production", alias: "champion"))
-        func stage(_ v: String) throws -> String? {
-            ((try client.call(.GET, "model-versions/get", query: [("name", "spell"), ("version", v)]))["model_version"] as? [String: Any])?["current_stage"] as? String
+        try mirrorRoundTrip(client: client)
+    }
+
+    /// The store's registry mirrored in MLflow's through registrations, promotion to Staging
+    /// (challenger), to Production (champion, archiving), rollback and free aliases; every mirror is
+    /// checked against what the server then reports, and a second mirror changes nothing.
+    func mirrorRoundTrip(client: MLflowClient) throws {
+        let store = try Store(directory: tmp("mirror-store"))
+        var files: [String] = []
+        for (i, bytes) in ["A", "B", "C"].enumerated() {
+            let dir = tmp("adapter-\(i)")
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try bytes.write(toFile: dir + "/adapter_model.safetensors", atomically: true, encoding: .utf8)
+            try "{}".write(toFile: dir + "/adapter_config.json", atomically: true, encoding: .utf8)
+            files.append(dir)
         }
-        XCTAssertEqual(try stage(v1), "Archived")
-        XCTAssertEqual(try stage(v2), "Production")
-        let alias = try client.call(.GET, "registered-models/alias", query: [("name", "spell"), ("alias", "champion")])
-        XCTAssertEqual((alias["model_version"] as? [String: Any])?["version"] as? String, v2)
+        func deploy(_ i: Int) throws {
+            let runId = "deploy-test-\(i)"
+            try store.record(RunRecord(id: runId, kind: "deploy", created: 1_790_000_000 + Double(i), metrics: ["weighted_score": [MetricPoint(step: 0, value: Double(i))]]))
+            _ = try store.register(name: "spell", sourceDir: files[i], score: Double(i), runId: runId,
+                                   decide: { _ in Store.Promotion(stage: "Production", alias: "champion", archiveExisting: true) }, hash: { try SHA256.hex(file: $0) })
+        }
+        /// MLflow's view, in store numbering: stage per version, alias → version.
+        func remote() throws -> (stages: [Int: String], aliases: [String: Int]) {
+            let mirrored = try client.mirroredVersions("spell")
+            let number = Dictionary(uniqueKeysWithValues: mirrored.map { ($0.value.mlflow, $0.key) })
+            let got = try client.call(.GET, "registered-models/get", query: [("name", "spell")])
+            var aliases: [String: Int] = [:]
+            for a in ((got["registered_model"] as? [String: Any])?["aliases"] as? [[String: Any]]) ?? [] {
+                if let name = a["alias"] as? String, let v = a["version"] as? String, let n = number[v] { aliases[name] = n }
+            }
+            return (mirrored.mapValues(\.stage), aliases)
+        }
+        func local() throws -> (stages: [Int: String], aliases: [String: Int]) {
+            let vs = try store.versions(of: "spell")
+            var aliases: [String: Int] = [:]
+            for v in vs { for a in v.aliases { aliases[a] = v.version } }
+            return (Dictionary(uniqueKeysWithValues: vs.map { ($0.version, $0.stage) }), aliases)
+        }
+        func syncAndCheck(_ label: String) throws {
+            let report = try RegistryMirror.sync(store: store, name: "spell", client: client)
+            XCTAssertTrue(report.skipped.isEmpty, "\(label): \(report.lines)")
+            let (r, l) = (try remote(), try local())
+            XCTAssertEqual(r.stages, l.stages, label)
+            XCTAssertEqual(r.aliases, l.aliases, label)
+            XCTAssertTrue(try RegistryMirror.sync(store: store, name: "spell", client: client).lines.isEmpty, "\(label): a second mirror changes nothing")
+        }
+        try deploy(0)
+        try syncAndCheck("first deployment")
+        XCTAssertEqual(try remote().aliases, ["champion": 1])
+        try deploy(1)
+        try deploy(2)   // two deployments while MLflow was not told: both are created by the next mirror
+        try syncAndCheck("v2, v3 deployed")
+        XCTAssertEqual(try remote().stages, [1: "Archived", 2: "Archived", 3: "Production"])
+        _ = try store.promote(name: "spell", version: 2, stage: "Staging")
+        try syncAndCheck("v2 to Staging")
+        XCTAssertEqual(try remote().aliases, ["champion": 3, "challenger": 2])
+        _ = try store.rollback(name: "spell")
+        try store.setAlias(name: "spell", alias: "first", version: 1)
+        try syncAndCheck("rollback to v2 and a free alias")
+        XCTAssertEqual(try remote().stages, [1: "Archived", 2: "Production", 3: "Archived"])
+        XCTAssertEqual(try remote().aliases, ["champion": 2, "first": 1])
+        try store.setAlias(name: "spell", alias: "first", version: nil)
+        try syncAndCheck("alias removed")
+        // An MLflow version's files are the store version's.
+        let mv = try XCTUnwrap(try client.mirroredVersions("spell")[3]?.mlflow)
+        let got = try client.call(.GET, "model-versions/get", query: [("name", "spell"), ("version", mv)])
+        XCTAssertTrue(((got["model_version"] as? [String: Any])?["source"] as? String ?? "").hasSuffix("/model-v3"))
     }
 
     /// An unreachable server: the run is queued with a warning, and `runs sync` sends it once the server is up.

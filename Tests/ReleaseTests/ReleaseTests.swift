@@ -88,6 +88,42 @@ final class ReleaseTests: XCTestCase {
         XCTAssertThrowsError(try store.rollback(name: "nope")) { XCTAssertTrue("\($0)".contains("no registered model"), "\($0)") }
     }
 
+    /// champion follows Production and challenger follows Staging; other aliases are free, with MLflow's rules.
+    func testStageAliasesAndFreeAliases() throws {
+        let store = try Store(directory: tmp("aliases"))
+        let promote = Store.Promotion(stage: "Production", alias: "champion", archiveExisting: true)
+        for (i, b) in ["A", "B", "C"].enumerated() {
+            let p: Store.Promotion?? = i == 0 ? .some(promote) : .some(nil)   // the first to Production, the others registered only
+            _ = try store.register(name: "m", sourceDir: try adapter("al\(i)", bytes: b), score: Double(i), runId: nil, decide: { _ in p },
+                                   hash: { try SHA256.hex(file: $0) })
+        }
+        func aliases() throws -> [Int: [String]] { Dictionary(uniqueKeysWithValues: try store.versions(of: "m").map { ($0.version, $0.aliases) }) }
+        XCTAssertEqual(try store.versions(of: "m").map(\.stage), ["Production", "None", "None"])
+        _ = try store.promote(name: "m", version: 2, stage: "Staging")
+        XCTAssertEqual(try aliases(), [1: ["champion"], 2: ["challenger"], 3: []])
+        // A second Staging version archives the first and takes the alias.
+        _ = try store.promote(name: "m", version: 3, stage: "Staging")
+        XCTAssertEqual(try aliases(), [1: ["champion"], 2: [], 3: ["challenger"]])
+        XCTAssertEqual(try store.versions(of: "m").map(\.stage), ["Production", "Archived", "Staging"])
+        // The challenger wins: it becomes champion and leaves Staging (and its alias) behind.
+        _ = try store.promote(name: "m", version: 3, stage: "Production")
+        XCTAssertEqual(try aliases(), [1: [], 2: [], 3: ["champion"]])
+        XCTAssertEqual(try store.versions(of: "m").map(\.stage), ["Archived", "Archived", "Production"])
+        // Free aliases move between versions and can be removed.
+        XCTAssertNil(try store.setAlias(name: "m", alias: "baseline-2026", version: 1))
+        XCTAssertEqual(try store.setAlias(name: "m", alias: "baseline-2026", version: 2), 1)
+        XCTAssertEqual(try aliases()[2], ["baseline-2026"])
+        XCTAssertEqual(try store.setAlias(name: "m", alias: "baseline-2026", version: nil), 2)
+        XCTAssertEqual(try aliases().values.flatMap { $0 }, ["champion"])
+        for bad in ["champion", "Challenger", "latest", "v3", "V12", "9lives", "a b", "é", ""] {
+            XCTAssertThrowsError(try store.setAlias(name: "m", alias: bad, version: 1), bad)
+        }
+        XCTAssertTrue(Store.validAlias("v3b") && Store.validAlias("vNext") && Store.validAlias("x_1-y"))
+        XCTAssertThrowsError(try store.setAlias(name: "m", alias: "gone", version: nil)) { XCTAssertTrue("\($0)".contains("no alias"), "\($0)") }
+        XCTAssertThrowsError(try store.setAlias(name: "m", alias: "x", version: 7)) { XCTAssertTrue("\($0)".contains("no version 7"), "\($0)") }
+        XCTAssertThrowsError(try store.promote(name: "m", version: 1, stage: "Prod")) { XCTAssertTrue("\($0)".contains("not a stage"), "\($0)") }
+    }
+
     func testRunsRoundTrip() throws {
         let store = try Store(directory: tmp("runs"))
         let run = RunRecord(id: "train-1", kind: "train", created: 1, params: ["lr": "1e-3"],
@@ -235,14 +271,23 @@ extension ReleaseTests {
 }
 
 extension ReleaseTests {
-    /// The CI workflow passes actionlint (optional: skipped when actionlint is not installed) and is
-    /// at least valid YAML with the dispatch input the gate reads.
+    /// The CI workflow passes the workflow checkers that are installed: actionlint (expressions, shell,
+    /// action inputs), check-jsonschema against its vendored GitHub workflow schema, and zizmor's
+    /// offline security audits (unpinned actions, persisted credentials, template injection). Skipped
+    /// when none is; .ci/run installs the last two (actionlint has no offline install).
     func testWorkflowLints() throws {
         let wf = TestPaths.root + "/.github/workflows/pipeline.yml"
         let text = try String(contentsOfFile: wf, encoding: .utf8)
         XCTAssertTrue(text.contains("force_deploy:") && text.contains("--force-deploy"))
-        guard (try? shell("command -v actionlint", in: TestPaths.root))?.status == 0 else { throw XCTSkip("actionlint is not installed") }
-        let r = try shell("actionlint \(wf)", in: TestPaths.root)
-        XCTAssertEqual(r.status, 0, r.output)
+        let checkers = [("actionlint", "actionlint \(wf)"),
+                        ("check-jsonschema", "check-jsonschema --builtin-schema vendor.github-workflows \(wf)"),
+                        ("zizmor", "zizmor --offline --no-progress \(wf)")]
+        var ran: [String] = []
+        for (tool, cmd) in checkers where (try? shell("command -v \(tool)", in: TestPaths.root))?.status == 0 {
+            let r = try shell(cmd, in: TestPaths.root)
+            XCTAssertEqual(r.status, 0, "\(tool): \(r.output)")
+            ran.append(tool)
+        }
+        if ran.isEmpty { throw XCTSkip("no workflow checker installed (actionlint, check-jsonschema, zizmor)") }
     }
 }
