@@ -50,12 +50,17 @@ let package = Package(
         .target(name: "Training", dependencies: ["Adapters", "Charts", "CKernels", "ConfigFiles", "Generation", "ModelFormats", "Models", "Records",
                                                  "TensorCore", "Tokenization", "Yams"]),
         .target(name: "Evaluation", dependencies: ["Adapters", "Charts", "Generation", "ModelFormats", "Models", "Records", "TensorCore", "Tokenization"]),
+        // HTTP with retries (Hub, MLflow) and the Hugging Face Hub client: upload, download, verification.
+        .target(name: "Hub", dependencies: ["ModelFormats", "Records", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                                            .product(name: "Crypto", package: "swift-crypto")]),
+        // Model and dataset cards, and the repository folder a publication uploads (no network).
+        .target(name: "Publishing", dependencies: ["ModelFormats", "Records", "Yams"]),
         // The release gate: run and model registry (SQLite through GRDB), the deployment decision.
-        .target(name: "Release", dependencies: ["ConfigFiles", "ModelFormats", "Records", "Yams", .product(name: "GRDB", package: "GRDB.swift"),
+        .target(name: "Release", dependencies: ["ConfigFiles", "Hub", "ModelFormats", "Publishing", "Records", "Yams", .product(name: "GRDB", package: "GRDB.swift"),
                                                 .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .target(name: "Benchmarks", dependencies: ["Adapters", "Generation", "Models", "Records", "TensorCore", "Training"]),
         .target(name: "StrawberryCLI", dependencies: [
-            "Adapters", "Benchmarks", "Evaluation", "Generation", "Models", "Records", "Release", "SpellingData", "TensorCore",
+            "Adapters", "Benchmarks", "Evaluation", "Generation", "Hub", "Models", "Publishing", "Records", "Release", "SpellingData", "TensorCore",
             "Tokenization", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -70,6 +75,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Adapters", "Models", "ModelFormats", "Records", "SpellingData", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Adapters", "Records", "SpellingData", "Training", "Models", "ModelFormats", "TestSupport"]),
         .testTarget(name: "ReleaseTests", dependencies: ["Release", "Records", "ModelFormats", "TestSupport"]),
+        .testTarget(name: "PublishingTests", dependencies: ["Hub", "Publishing", "Records", "ModelFormats", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["StrawberryCLI", "Records", "Release", "TestSupport",
                                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]

@@ -5,9 +5,8 @@
 // version). Requests are retried with exponential backoff on connection errors, 429 and 5xx (honouring
 // Retry-After); when the server stays unreachable the run is queued in STORE/mlflow-queue/ and
 // `strawberry runs sync` sends it later. REST API: ../shared/REFERENCE.md §3.7, MLflow's protos.
-import AsyncHTTPClient
 import Foundation
-import NIOCore
+import Hub
 import NIOHTTP1
 import Records
 
@@ -31,9 +30,7 @@ public enum MLflowError: Error, CustomStringConvertible {
 
 public final class MLflowClient: @unchecked Sendable {
     public let base: String
-    let http: HTTPClient
-    let attempts: Int
-    let firstDelay: Double
+    let transport: Transport
 
     /// The tracking URI from the environment (MLFLOW_TRACKING_URI), when it names an HTTP server.
     public static var configured: String? {
@@ -43,12 +40,8 @@ public final class MLflowClient: @unchecked Sendable {
 
     public init(base: String, attempts: Int = 4, firstDelay: Double = 0.5) {
         self.base = base
-        self.attempts = max(1, attempts)
-        self.firstDelay = firstDelay
-        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(5), read: .seconds(60))))
+        transport = Transport(attempts: attempts, firstDelay: firstDelay, readTimeout: 60)
     }
-
-    deinit { try? http.syncShutdown() }
 
     /// One API call: JSON in and out, retried on connection failures, 429 and 5xx.
     @discardableResult
@@ -67,32 +60,14 @@ public final class MLflowClient: @unchecked Sendable {
     }
 
     func send(_ method: HTTPMethod, _ url: String, _ body: Data?, contentType: String) throws -> (Int, Data) {
-        var delay = firstDelay
-        var lastError = ""
-        for attempt in 1...attempts {
-            do {
-                var req = try HTTPClient.Request(url: url, method: method)
-                req.headers.add(name: "Content-Type", value: contentType)
-                if let token = ProcessInfo.processInfo.environment["MLFLOW_TRACKING_TOKEN"] { req.headers.add(name: "Authorization", value: "Bearer \(token)") }
-                if let body { req.body = .byteBuffer(ByteBuffer(bytes: body)) }
-                let res = try http.execute(request: req).wait()
-                let status = Int(res.status.code)
-                let bytes = res.body.map { Data($0.readableBytesView) } ?? Data()
-                guard status == 429 || status >= 500 else { return (status, bytes) }
-                lastError = "HTTP \(status)"
-                if attempt < attempts {
-                    let retryAfter = res.headers.first(name: "Retry-After").flatMap(Double.init) ?? delay
-                    Thread.sleep(forTimeInterval: min(max(retryAfter, 0), 30))
-                }
-            } catch let e as MLflowError {
-                throw e
-            } catch {
-                lastError = "\(error)"
-                if attempt < attempts { Thread.sleep(forTimeInterval: delay) }
-            }
-            delay *= 2
+        var headers = [("Content-Type", contentType)]
+        if let token = ProcessInfo.processInfo.environment["MLFLOW_TRACKING_TOKEN"] { headers.append(("Authorization", "Bearer \(token)")) }
+        do {
+            let a = try transport.send(method, url, headers: headers, body: body)
+            return (a.status, a.body)
+        } catch let TransportError.unreachable(_, attempts, last) {
+            throw MLflowError.unreachable(url: base, reason: "\(attempts) attempts, last: \(last)")
         }
-        throw MLflowError.unreachable(url: base, reason: "\(attempts) attempts, last: \(lastError)")
     }
 
     // MARK: tracking
@@ -214,38 +189,63 @@ public final class MLflowClient: @unchecked Sendable {
     /// are left alone.
     public func mirror(name: String, versions: [ModelVersion], runFor: (ModelVersion) throws -> String?) throws -> MirrorReport {
         var report = MirrorReport()
+        guard !versions.isEmpty else { return report }
         do { try call(.POST, "registered-models/create", ["name": name]) } catch MLflowError.rejected(_, _, "RESOURCE_ALREADY_EXISTS", _) {}
-        var remote = try mirroredVersions(name)   // store version → (MLflow version, stage)
-        for v in versions.sorted(by: { $0.version < $1.version }) where remote[v.version] == nil {
-            guard let run = try runFor(v) else { report.skipped.append((v.version, "its deployment run is not in the store")); continue }
-            let files = ((try? FileManager.default.contentsOfDirectory(atPath: v.path)) ?? []).sorted().map { v.path + "/" + $0 }.filter { !isDirectory($0) }
-            guard !files.isEmpty else { report.skipped.append((v.version, "no files at \(v.path)")); continue }
-            let source = try upload(files, to: "model-v\(v.version)", run: run)
-            let r = try call(.POST, "model-versions/create", ["name": name, "source": source, "run_id": run,
-                                                              "tags": [["key": Self.versionTag, "value": String(v.version)]],
-                                                              "description": "strawberry store version \(v.version), sha256 \(v.sha256)"])
-            guard let mv = (r["model_version"] as? [String: Any])?["version"] as? String else {
-                throw MLflowError.badResponse(path: "model-versions/create", reason: "no model_version.version")
+        let tagged = try taggedVersions(name)
+        // A store version's counterpart carries its number and its files' hash; a tagged version that
+        // matches no store version came from another store (one reset, or another machine's).
+        var remote: [Int: (mlflow: String, stage: String)] = [:]
+        let byVersion = Dictionary(versions.map { ($0.version, $0) }, uniquingKeysWith: { a, _ in a })
+        var foreign: [(mlflow: String, stage: String, store: Int)] = []
+        for t in tagged {
+            if let v = byVersion[t.store], t.sha256 == nil || t.sha256 == v.sha256 {
+                if remote[t.store] == nil { remote[t.store] = (t.mlflow, t.stage) }   // the oldest, when a retried create made two
+            } else {
+                foreign.append((t.mlflow, t.stage, t.store))
             }
-            remote[v.version] = (mv, "None")
-            report.created.append((v.version, mv))
+        }
+        for v in versions.sorted(by: { $0.version < $1.version }) where remote[v.version] == nil {
+            do {
+                guard let run = try runFor(v) else { report.skipped.append((v.version, "its deployment run is not in the store")); continue }
+                let files = ((try? FileManager.default.contentsOfDirectory(atPath: v.path)) ?? []).sorted().map { v.path + "/" + $0 }.filter { !isDirectory($0) }
+                guard !files.isEmpty else { report.skipped.append((v.version, "no files at \(v.path)")); continue }
+                let source = try upload(files, to: "model-v\(v.version)", run: run)
+                let r = try call(.POST, "model-versions/create", ["name": name, "source": source, "run_id": run,
+                                                                  "tags": [["key": Self.versionTag, "value": String(v.version)],
+                                                                           ["key": Self.sha256Tag, "value": v.sha256]],
+                                                                  "description": "strawberry store version \(v.version), sha256 \(v.sha256)"])
+                guard let mv = (r["model_version"] as? [String: Any])?["version"] as? String else {
+                    throw MLflowError.badResponse(path: "model-versions/create", reason: "no model_version.version")
+                }
+                remote[v.version] = (mv, "None")
+                report.created.append((v.version, mv))
+            } catch let e as MLflowError where e.isTransient {
+                throw e
+            } catch {
+                // One version that cannot be mirrored does not keep the others' stages and aliases from MLflow.
+                report.skipped.append((v.version, "\(error)"))
+            }
         }
         for v in versions.sorted(by: { $0.version < $1.version }) {
             guard let r = remote[v.version], r.stage != v.stage else { continue }
             try call(.POST, "model-versions/transition-stage", ["name": name, "version": r.mlflow, "stage": v.stage, "archive_existing_versions": false])
             report.transitions.append("v\(v.version): \(r.stage) → \(v.stage)")
         }
-        // Aliases: wanted (from the store) against what MLflow has on the versions it mirrors.
+        for f in foreign where f.stage == "Production" || f.stage == "Staging" {
+            try call(.POST, "model-versions/transition-stage", ["name": name, "version": f.mlflow, "stage": "Archived", "archive_existing_versions": false])
+            report.transitions.append("MLflow version \(f.mlflow) (another store's v\(f.store), not this store's): \(f.stage) → Archived")
+        }
+        // Aliases: wanted (from the store) against what MLflow has on the versions Strawberry created.
         var wanted: [String: String] = [:]
         for v in versions { if let r = remote[v.version] { for a in v.aliases { wanted[a] = r.mlflow } } }
-        let mirrored = Set(remote.values.map(\.mlflow))
+        let ours = Set(tagged.map(\.mlflow))
         let got = try call(.GET, "registered-models/get", query: [("name", name)])
         var have: [String: String] = [:]
         for a in ((got["registered_model"] as? [String: Any])?["aliases"] as? [[String: Any]]) ?? [] {
             if let alias = a["alias"] as? String, let version = a["version"] as? String { have[alias] = version }
         }
         let storeNumber = Dictionary(remote.map { ($0.value.mlflow, $0.key) }, uniquingKeysWith: min)
-        for (alias, version) in have.sorted(by: { $0.key < $1.key }) where mirrored.contains(version) && wanted[alias] == nil {
+        for (alias, version) in have.sorted(by: { $0.key < $1.key }) where ours.contains(version) && wanted[alias] == nil {
             try call(.DELETE, "registered-models/alias", ["name": name, "alias": alias])
             report.aliases.append("\(alias) removed")
         }
@@ -256,26 +256,36 @@ public final class MLflowClient: @unchecked Sendable {
         return report
     }
 
-    /// The MLflow versions of `name` that mirror store versions (by their tag): store version →
-    /// (MLflow version, its stage). Several MLflow versions for one store version (a mirror killed
-    /// between creating and recording): the first is used.
-    func mirroredVersions(_ name: String) throws -> [Int: (mlflow: String, stage: String)] {
-        var out: [Int: (mlflow: String, stage: String)] = [:]
+    /// The tag with the store version's files' hash (so a version of another store is not taken for it).
+    static let sha256Tag = "strawberry.sha256"
+
+    /// The MLflow versions of `name` that Strawberry created (tagged with a store version), oldest
+    /// first. Two for one store version happen when a create the server had committed is retried.
+    func taggedVersions(_ name: String) throws -> [(mlflow: String, stage: String, store: Int, sha256: String?)] {
+        var out: [(mlflow: String, stage: String, store: Int, sha256: String?)] = []
         var token: String?
         repeat {
-            var query = [("filter", "name='\(name)'"), ("max_results", "200")]
+            // Ordered by version number: pages are offsets, and the default order (last update) moves.
+            var query = [("filter", "name='\(name)'"), ("max_results", "200"), ("order_by", "version_number ASC")]
             if let token { query.append(("page_token", token)) }
             let page = try call(.GET, "model-versions/search", query: query)
             for mv in (page["model_versions"] as? [[String: Any]]) ?? [] {
                 guard let version = mv["version"] as? String, let stage = mv["current_stage"] as? String else { continue }
-                let tags = (mv["tags"] as? [[String: Any]]) ?? []
-                guard let tag = tags.first(where: { $0["key"] as? String == Self.versionTag })?["value"] as? String, let n = Int(tag) else { continue }
-                if let e = out[n], (Int(e.mlflow) ?? 0) < (Int(version) ?? 0) { continue }
-                out[n] = (version, stage)
+                var tags: [String: String] = [:]
+                for t in (mv["tags"] as? [[String: Any]]) ?? [] { if let k = t["key"] as? String, let v = t["value"] as? String { tags[k] = v } }
+                guard let n = tags[Self.versionTag].flatMap(Int.init) else { continue }
+                out.append((version, stage, n, tags[Self.sha256Tag]))
             }
             token = page["next_page_token"] as? String
             if token?.isEmpty == true { token = nil }
         } while token != nil
+        return out.sorted { (Int($0.mlflow) ?? 0) < (Int($1.mlflow) ?? 0) }
+    }
+
+    /// Store version → (MLflow version, stage) for the versions that mirror one (the oldest when two do).
+    func mirroredVersions(_ name: String) throws -> [Int: (mlflow: String, stage: String)] {
+        var out: [Int: (mlflow: String, stage: String)] = [:]
+        for t in try taggedVersions(name) where out[t.store] == nil { out[t.store] = (t.mlflow, t.stage) }
         return out
     }
 }

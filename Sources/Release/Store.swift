@@ -335,7 +335,13 @@ public final class Store: @unchecked Sendable {
             changes.append(StageChange(version: version, from: v.stage, to: stage))
         }
         if let leaving = stageAliases[v.stage], v.stage != stage {
-            try db.execute(sql: "DELETE FROM aliases WHERE name = ? AND alias = ? AND version = ?", arguments: [name, leaving, version])
+            // The alias stays with the stage: on the newest version still in it (kept there by
+            // archiveExisting: false), else nowhere.
+            if let remaining = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM model_versions WHERE name = ? AND stage = ?", arguments: [name, v.stage]) {
+                try db.execute(sql: "INSERT OR REPLACE INTO aliases (name, alias, version) VALUES (?, ?, ?)", arguments: [name, leaving, remaining])
+            } else {
+                try db.execute(sql: "DELETE FROM aliases WHERE name = ? AND alias = ? AND version = ?", arguments: [name, leaving, version])
+            }
         }
         if let entering = stageAliases[stage] {
             try db.execute(sql: "INSERT OR REPLACE INTO aliases (name, alias, version) VALUES (?, ?, ?)", arguments: [name, entering, version])

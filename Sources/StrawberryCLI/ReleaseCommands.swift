@@ -191,7 +191,7 @@ struct RegistryCommand: ParsableCommand {
     }
     struct Promote: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Move a version to a stage; the versions there are archived.",
+            abstract: "Move a version to a stage; the versions already in Production or Staging are archived.",
             discussion: """
             Production carries the alias champion and Staging the alias challenger: each moves with the version \
             that enters the stage. With MLFLOW_TRACKING_URI set, MLflow's registry is updated to match.
@@ -269,15 +269,23 @@ struct RegistryCommand: ParsableCommand {
         func run() throws {
             guard let uri = MLflowClient.configured else { throw ValidationError("MLFLOW_TRACKING_URI is not set to an http(s) tracking server") }
             let s = try store.open()
+            let known = try s.models()
+            for name in names where !known.contains(name) { throw StoreError.noSuchModel(name) }
             let client = MLflowClient(base: uri)
-            var skipped = 0
-            for name in names.isEmpty ? try s.models() : names {
-                let report = try RegistryMirror.sync(store: s, name: name, client: client)
-                let lines = report.lines
-                print("\(name): " + (lines.isEmpty ? "already in step" : lines.joined(separator: "; ")))
-                skipped += report.skipped.count
+            var problems: [String] = []
+            for name in names.isEmpty ? known : names {
+                do {
+                    let report = try RegistryMirror.sync(store: s, name: name, client: client)
+                    print("\(name): " + (report.lines.isEmpty ? "already in step" : report.lines.joined(separator: "; ")))
+                    problems += report.skipped.map { "\(name) v\($0.store): \($0.reason)" }
+                } catch {
+                    problems.append("\(name): \(error)")
+                }
             }
-            if skipped > 0 { throw ExitCode(1) }
+            guard problems.isEmpty else {
+                FileHandle.standardError.write(Data(("not mirrored:\n" + problems.map { "  " + $0 }.joined(separator: "\n") + "\n").utf8))
+                throw ExitCode(1)
+            }
         }
     }
 }

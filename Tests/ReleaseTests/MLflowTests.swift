@@ -11,56 +11,21 @@ import XCTest
 final class MLflowTests: XCTestCase {
     func tmp(_ n: String) -> String { FileManager.default.temporaryDirectory.appendingPathComponent("mlflow-\(getpid())-\(n)").path }
 
-    /// A free port on loopback.
-    func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
+    func freePort() -> Int { freeLoopbackPort() }
 
     func shell(_ cmd: String) -> Int32 { (try? TestSupport.shell(cmd))?.status ?? -1 }
 
-    /// Starts `mlflow server` in its own process group; returns its base URL and a stop function.
+    /// Starts `mlflow server` (SQLite backend, loopback, its own process group); returns its URL and a stop function.
     func startServer(port: Int) throws -> (url: String, stop: () -> Void) {
         guard shell("command -v mlflow") == 0 else { throw XCTSkip("MLflow is not installed (pip install mlflow)") }
         let dir = tmp("server-\(port)")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        // The server runs in a session (and process group) of its own, so stopping it stops its workers
-        // too. It is started by a shell in the background, where setsid does not fork (the job is not a
-        // group leader), so the pid the shell records is the server's and its group's.
-        let pidFile = dir + "/server.pid"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "setsid mlflow server --host 127.0.0.1 --port \(port) --backend-store-uri sqlite:///\(dir)/mlflow.db "
-                       + "--artifacts-destination \(dir)/artifacts --workers 1 > \(dir)/server.log 2>&1 & echo $! > \(pidFile); wait"]
-        var env = ProcessInfo.processInfo.environment
-        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
-        p.environment = env
-        try p.run()
-        let stop = {
-            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                kill(-pid, SIGTERM)
-                for _ in 0..<20 where kill(pid, 0) == 0 { usleep(100_000) }
-                kill(-pid, SIGKILL)
-            }
-            // Bounded: the shell exits once the server has.
-            for _ in 0..<50 where p.isRunning { usleep(100_000) }
-            if p.isRunning { p.terminate() }
-        }
         let url = "http://127.0.0.1:\(port)"
-        for _ in 0..<240 {   // up to 60 s for the server to come up
-            if shell("python3 -c \"import urllib.request; urllib.request.urlopen('\(url)/health', timeout=1)\"") == 0 { return (url, stop) }
-            usleep(250_000)
+        guard let server = BackgroundServer(command: "mlflow server --host 127.0.0.1 --port \(port) --backend-store-uri sqlite:///\(dir)/mlflow.db "
+                                            + "--artifacts-destination \(dir)/artifacts --workers 1", dir: dir, url: url + "/health",
+                                            environment: ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"]) else {
+            throw XCTSkip("mlflow server did not start within 60 s")
         }
-        stop()
-        throw XCTSkip("mlflow server did not start within 60 s")
+        return (url, server.stop)
     }
 
     func testRunsAndRegistryRoundTripAgainstARealServer() throws {
@@ -145,6 +110,18 @@ final class MLflowTests: XCTestCase {
         XCTAssertEqual(try remote().aliases, ["champion": 2, "first": 1])
         try store.setAlias(name: "spell", alias: "first", version: nil)
         try syncAndCheck("alias removed")
+        // Another store (reset, or another machine's) deploys its own v1 under the same name: its mirror
+        // creates a version for it and archives the first store's Production version, which is not its own.
+        let other = try Store(directory: tmp("mirror-store-2"))
+        try other.record(RunRecord(id: "deploy-other-1", kind: "deploy", created: 1_790_000_100))
+        let otherFiles = tmp("adapter-other")
+        try FileManager.default.createDirectory(atPath: otherFiles, withIntermediateDirectories: true)
+        try "D".write(toFile: otherFiles + "/adapter_model.safetensors", atomically: true, encoding: .utf8)
+        _ = try other.register(name: "spell", sourceDir: otherFiles, score: 9, runId: "deploy-other-1",
+                               decide: { _ in Store.Promotion(stage: "Production", alias: "champion", archiveExisting: true) }, hash: { try SHA256.hex(file: $0) })
+        let foreign = try RegistryMirror.sync(store: other, name: "spell", client: client)
+        XCTAssertEqual(foreign.created.count, 1, "\(foreign.lines)")
+        XCTAssertTrue(foreign.transitions.contains { $0.contains("another store's v2") }, "\(foreign.lines)")
         // An MLflow version's files are the store version's.
         let mv = try XCTUnwrap(try client.mirroredVersions("spell")[3]?.mlflow)
         let got = try client.call(.GET, "model-versions/get", query: [("name", "spell"), ("version", mv)])

@@ -109,6 +109,11 @@ final class ReleaseTests: XCTestCase {
         _ = try store.promote(name: "m", version: 3, stage: "Production")
         XCTAssertEqual(try aliases(), [1: [], 2: [], 3: ["champion"]])
         XCTAssertEqual(try store.versions(of: "m").map(\.stage), ["Archived", "Archived", "Production"])
+        // Two versions kept in Production: the alias is on the newer; when it leaves, the alias goes back to the other.
+        _ = try store.promote(name: "m", version: 1, stage: "Production", archiveExisting: false)
+        XCTAssertEqual(try aliases(), [1: ["champion"], 2: [], 3: []])
+        _ = try store.promote(name: "m", version: 1, stage: "Archived")
+        XCTAssertEqual(try aliases(), [1: [], 2: [], 3: ["champion"]])
         // Free aliases move between versions and can be removed.
         XCTAssertNil(try store.setAlias(name: "m", alias: "baseline-2026", version: 1))
         XCTAssertEqual(try store.setAlias(name: "m", alias: "baseline-2026", version: 2), 1)

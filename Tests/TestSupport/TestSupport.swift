@@ -76,3 +76,56 @@ public func shell(_ command: String, in dir: String = TestPaths.root, environmen
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// A free TCP port on loopback.
+public func freeLoopbackPort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// A server a test starts (a shell command line) in a session and process group of its own, so that
+/// stopping it stops its workers too, and waits for: `url` answering within `timeout` seconds. The
+/// command runs in the background of a shell, where setsid does not fork (the job is not a group
+/// leader), so the pid the shell records is the server's and its group's. Returns nil when it does not
+/// come up (the caller skips or fails); `stop()` is bounded in time.
+public final class BackgroundServer {
+    let shell: Process
+    let pidFile: String
+
+    public init?(command: String, dir: String, url: String, timeout: Double = 60, environment: [String: String] = [:]) {
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        pidFile = dir + "/server.pid"
+        shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", "setsid \(command) > \(dir)/server.log 2>&1 & echo $! > \(pidFile); wait"]
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        shell.environment = env
+        do { try shell.run() } catch { return nil }
+        let probe = "python3 -c \"import urllib.request, sys; urllib.request.urlopen('\(url)', timeout=1)\""
+        for _ in 0..<Int(timeout * 4) {
+            if let r = try? TestSupport.shell(probe), r.status == 0 { return }
+            usleep(250_000)
+        }
+        stop()
+        return nil
+    }
+
+    public func stop() {
+        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            kill(-pid, SIGTERM)
+            for _ in 0..<20 where kill(pid, 0) == 0 { usleep(100_000) }
+            kill(-pid, SIGKILL)
+        }
+        for _ in 0..<50 where shell.isRunning { usleep(100_000) }
+        if shell.isRunning { shell.terminate() }
+    }
+}

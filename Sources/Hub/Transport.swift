@@ -1,0 +1,109 @@
+// HTTP with the retry policy every remote service here needs (the Hugging Face Hub, MLflow):
+// connection errors, 429 and 5xx are retried with exponential backoff, honouring Retry-After; any
+// other answer is returned to the caller, who knows what it means. Synchronous on purpose: the
+// commands that talk to these services do one thing at a time and have nothing else to do meanwhile.
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+public struct HTTPAnswer: Sendable {
+    public var status: Int
+    public var headers: HTTPHeaders
+    public var body: Data
+    public func header(_ name: String) -> String? { headers.first(name: name) }
+}
+
+public enum TransportError: Error, CustomStringConvertible {
+    /// The server was not reached, or kept failing (5xx, 429) through every attempt.
+    case unreachable(url: String, attempts: Int, last: String)
+    public var description: String {
+        switch self {
+        case .unreachable(let u, let n, let last): return "\(u) is unreachable (\(n) attempts, last: \(last))"
+        }
+    }
+}
+
+public final class Transport: @unchecked Sendable {
+    let http: HTTPClient
+    public let attempts: Int
+    public let firstDelay: Double
+    /// The longest wait a Retry-After may impose (a server asking for an hour is not waited for).
+    public let maxDelay: Double
+
+    public init(attempts: Int = 4, firstDelay: Double = 0.5, maxDelay: Double = 30, readTimeout: Int64 = 300, followRedirects: Bool = true) {
+        self.attempts = max(1, attempts)
+        self.firstDelay = max(0, firstDelay)
+        self.maxDelay = max(0, maxDelay)
+        var config = HTTPClient.Configuration(timeout: .init(connect: .seconds(10), read: .seconds(readTimeout)))
+        config.redirectConfiguration = followRedirects ? .follow(max: 5, allowCycles: false) : .disallow
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    }
+
+    deinit { try? http.syncShutdown() }
+
+    /// Seconds to wait before attempt `attempt + 1`: Retry-After (seconds or an HTTP date) when the server
+    /// sent one, else `firstDelay · 2^(attempt-1)`; never more than `maxDelay`.
+    func delay(after attempt: Int, retryAfter: String?) -> Double {
+        var d = firstDelay * pow(2, Double(attempt - 1))
+        if let r = retryAfter?.trimmingCharacters(in: .whitespaces) {
+            if let s = Double(r), s.isFinite { d = s } else {
+                let f = DateFormatter()
+                f.locale = Locale(identifier: "en_US_POSIX")
+                f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+                if let date = f.date(from: r) { d = date.timeIntervalSinceNow }
+            }
+        }
+        return min(max(d, 0), maxDelay)
+    }
+
+    /// One request, retried on connection errors, 429 and 5xx. `body` is re-sent whole on each attempt.
+    public func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: Data? = nil) throws -> HTTPAnswer {
+        var last = ""
+        for attempt in 1...attempts {
+            var retryAfter: String?
+            do {
+                var req = try HTTPClient.Request(url: url, method: method)
+                for (k, v) in headers { req.headers.add(name: k, value: v) }
+                if let body { req.body = .byteBuffer(ByteBuffer(bytes: body)) }
+                let res = try http.execute(request: req).wait()
+                let status = Int(res.status.code)
+                let answer = HTTPAnswer(status: status, headers: res.headers, body: res.body.map { Data($0.readableBytesView) } ?? Data())
+                guard status == 429 || status >= 500 else { return answer }
+                last = "HTTP \(status)"
+                retryAfter = answer.header("Retry-After")
+            } catch {
+                last = "\(error)"
+            }
+            if attempt < attempts { Thread.sleep(forTimeInterval: delay(after: attempt, retryAfter: retryAfter)) }
+        }
+        throw TransportError.unreachable(url: Self.withoutQuery(url), attempts: attempts, last: last)
+    }
+
+    /// A GET streamed into a file (created or truncated at `path`), with the same retries. Returns the
+    /// final answer's status and headers (redirects followed); the body is in the file.
+    public func download(_ url: String, headers: [(String, String)] = [], to path: String) throws -> (status: Int, headers: HTTPHeaders) {
+        var last = ""
+        for attempt in 1...attempts {
+            var retryAfter: String?
+            do {
+                var req = try HTTPClient.Request(url: url, method: .GET)
+                for (k, v) in headers { req.headers.add(name: k, value: v) }
+                try? FileManager.default.removeItem(atPath: path)
+                let progress = try http.execute(request: req, delegate: try FileDownloadDelegate(path: path)).wait()
+                let head = progress.history.last?.responseHead ?? progress.head
+                let status = Int(head.status.code)
+                guard status == 429 || status >= 500 else { return (status, head.headers) }
+                last = "HTTP \(status)"
+                retryAfter = head.headers.first(name: "Retry-After")
+            } catch {
+                last = "\(error)"
+            }
+            if attempt < attempts { Thread.sleep(forTimeInterval: delay(after: attempt, retryAfter: retryAfter)) }
+        }
+        throw TransportError.unreachable(url: Self.withoutQuery(url), attempts: attempts, last: last)
+    }
+
+    /// A URL as it may appear in messages (query strings can carry signatures).
+    static func withoutQuery(_ url: String) -> String { url.split(separator: "?", maxSplits: 1).first.map(String.init) ?? url }
+}

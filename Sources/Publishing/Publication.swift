@@ -1,0 +1,243 @@
+// The folder a publication uploads, assembled offline: the adapter (or a merged model with the adapter
+// beside it), its card, the evaluation's files, the training configuration and metrics, the charts, and
+// a short shareable summary — under a path in the repository, so many runs can share one repository:
+//   <base model>/<training-config hash>/<run id>/   (default; `--path-in-repo` chooses another, "" the root)
+// `--to-dir` writes exactly this folder; a push uploads exactly its files (the `.strawberry` marker aside).
+import Foundation
+import ModelFormats
+import Records
+import Yams
+
+public enum PublishError: Error, CustomStringConvertible {
+    case badRequest(String)
+    public var description: String { if case .badRequest(let r) = self { return r }; return "" }
+}
+
+public struct PublicationRequest: Sendable {
+    public var adapter: String
+    /// A `compare` output directory or its evaluation_results.json.
+    public var evaluationResults: String
+    /// A merged model directory (config.json, model.safetensors, tokenizer files) to publish as the model.
+    public var merged: String?
+    /// Where in the repository; nil = the default taxonomy, "" = the root.
+    public var pathInRepo: String?
+    /// The base model's Hub id; nil = from adapter_config.json when it names one.
+    public var baseModel: String?
+    public var license = "apache-2.0"
+    public var repoId: String?
+    public var datasets: [String] = []
+    /// The training run's id in the store (for the default path); nil = the run directory's name.
+    public var runId: String?
+    public init(adapter: String, evaluationResults: String) { self.adapter = adapter; self.evaluationResults = evaluationResults }
+}
+
+/// One file of the folder: copied from a file, or written from bytes.
+public struct PlannedFile: Sendable {
+    public enum Content: Sendable { case copy(String), bytes([UInt8]) }
+    public var path: String
+    public var content: Content
+}
+
+public struct Publication: Sendable {
+    public var facts: CardFacts
+    public var files: [PlannedFile]
+    public var share: String
+    public var pathInRepo: String
+}
+
+public extension OutputKind {
+    /// A Hub repository folder (`publish --to-dir`).
+    static let hubRepository = OutputKind(name: "hub-repository", legacyFiles: nil)
+}
+
+extension Publication {
+    /// A Hub id: OWNER/NAME.
+    static func looksLikeHubId(_ s: String) -> Bool {
+        let p = s.split(separator: "/", omittingEmptySubsequences: false)
+        return p.count == 2 && p.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) } } && !fileExists(s)
+    }
+
+    /// A path in a repository: relative, '/'-separated, no '.', '..' or empty segments.
+    public static func validRepoPath(_ p: String) -> Bool {
+        p.isEmpty || (p.count <= 512 && !p.hasPrefix("/") && p.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { seg in
+            !seg.isEmpty && seg != "." && seg != ".." && seg.allSatisfy { !$0.isNewline && $0 != "\\" && $0.asciiValue.map { $0 >= 32 } ?? true }
+        })
+    }
+
+    static func readSmallText(_ path: String, limit: Int = 8 << 20) -> String? {
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size <= limit else { return nil }
+        return try? String(contentsOfFile: path, encoding: .utf8)
+    }
+
+    /// Everything a publication says and holds, from the files (no network).
+    public static func gather(_ r: PublicationRequest) throws -> Publication {
+        let resultsFile = isDirectory(r.evaluationResults) ? r.evaluationResults + "/evaluation_results.json" : r.evaluationResults
+        guard fileExists(resultsFile) else {
+            throw PublishError.badRequest("\(resultsFile) is missing; give a `strawberry compare` output directory or its evaluation_results.json")
+        }
+        let reportDir = URL(fileURLWithPath: resultsFile).deletingLastPathComponent().path
+        let results = try RecordFile.read(EvaluationResults.self, from: resultsFile)
+        let report = fileExists(reportDir + "/final_report.json") ? try RecordFile.read(FinalReport.self, from: reportDir + "/final_report.json") : nil
+        for f in ["adapter_config.json", "adapter_model.safetensors"] where !fileExists(r.adapter + "/" + f) {
+            throw PublishError.badRequest("\(r.adapter) has no \(f); give a PEFT adapter directory (a run's final/ or best/)")
+        }
+        guard let configText = readSmallText(r.adapter + "/adapter_config.json"),
+              var adapterConfig = (try? JSONSerialization.jsonObject(with: Data(configText.utf8))) as? [String: Any] else {
+            throw PublishError.badRequest("\(r.adapter)/adapter_config.json is not a JSON object")
+        }
+        let peft = try RecordFile.read(PEFTAdapterConfig.self, from: r.adapter + "/adapter_config.json")
+        // The base model as the Hub knows it: the adapter's config names a local file during training.
+        let named = peft.baseModelNameOrPath ?? ""
+        guard let baseModel = r.baseModel ?? (looksLikeHubId(named) ? named : nil) else {
+            throw PublishError.badRequest("the adapter names its base model as '\(named)', which is not a Hub id; give --base-model OWNER/NAME (e.g. HuggingFaceTB/SmolLM2-135M-Instruct)")
+        }
+        guard looksLikeHubId(baseModel) || r.baseModel == baseModel && baseModel.split(separator: "/").count == 2 else {
+            throw PublishError.badRequest("--base-model '\(baseModel)' is not a Hub id (OWNER/NAME)")
+        }
+        adapterConfig["base_model_name_or_path"] = baseModel
+        let adapterJSON = try JSONSerialization.data(withJSONObject: adapterConfig, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+
+        // The training run: named by the comparison, else the adapter's parent (RUN/final).
+        var runDir: String?
+        if let cmp = try? RecordFile.read(Comparison.self, from: reportDir + "/comparison.json"), let t = cmp.trainingRun, fileExists(t + "/config.yaml") { runDir = t }
+        if runDir == nil {
+            let parent = URL(fileURLWithPath: r.adapter).standardizedFileURL.deletingLastPathComponent().path
+            if fileExists(parent + "/config.yaml") { runDir = parent }
+        }
+        let configYAML = runDir.flatMap { readSmallText($0 + "/config.yaml", limit: 1 << 20) }
+        let config = configYAML.flatMap { (try? Yams.load(yaml: $0)) as? [String: Any] } ?? [:]
+        let configHash = String(SHA256.hex(Array((configYAML ?? configText).utf8)).prefix(12))
+        let runId = r.runId ?? runDir.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "run"
+        let baseName = String(baseModel.split(separator: "/").last ?? "model")
+        let path = r.pathInRepo ?? [baseName, configHash, runId].joined(separator: "/")
+        guard validRepoPath(path) else { throw PublishError.badRequest("--path-in-repo '\(path)' must be relative, '/'-separated, without '.', '..' or empty parts") }
+        func at(_ name: String) -> String { path.isEmpty ? name : path + "/" + name }
+
+        var recipe: [(String, String)] = [("method", "LoRA (PEFT format), base weights frozen"),
+                                          ("rank r / alpha", "\(peft.r) / \(num(peft.loraAlpha))\(peft.useRSLoRA ? " (rsLoRA)" : "")"),
+                                          ("dropout", num(peft.loraDropout)),
+                                          ("target modules", { if case .names(let n) = peft.targetModules { return n.sorted().joined(separator: ", ") } else if case .regex(let r) = peft.targetModules { return "regex " + r } else { return "" } }())]
+        for (key, label) in [("learning_rate", "learning rate"), ("lr_scheduler", "schedule"), ("warmup_steps", "warm-up steps"), ("max_steps", "steps"),
+                             ("batch_size", "batch size"), ("gradient_accumulation_steps", "gradient accumulation"), ("weight_decay", "weight decay"),
+                             ("max_length", "max sequence length"), ("seed", "seed")] {
+            if let v = config[key] { recipe.append((label, "\(v)")) }
+        }
+        var metricsFile: String?
+        if let runDir, fileExists(runDir + "/metrics.jsonl") {
+            metricsFile = runDir + "/metrics.jsonl"
+            if let lines = try? RecordFile.readLines(TrainingLogLine.self, from: runDir + "/metrics.jsonl"),
+               let last = lines.last(where: { $0.loss != nil }), let loss = last.loss {
+                recipe.append(("final training loss", String(format: "%.4f (step %d)", loss, last.step)))
+            }
+        }
+        var data: [(String, String)] = []
+        if let d = config["data"] as? String, let m = try? RecordFile.read(DatasetManifest.self, from: d + "/manifest.json") {
+            for (key, label) in [("train", "training items (spelling only)"), ("train_tokens", "training words/tokens"), ("validation_words", "validation words"),
+                                 ("test_words", "test words (held out)"), ("heldout_vocab_tokens", "held-out vocabulary tokens")] {
+                if let n = m.counts[key] { data.append((label, "\(n)")) }
+            }
+            data.append(("word list", "\(m.words.file) (\(m.words.entries) entries, sha256 \(m.words.sha256.prefix(12))…)"))
+            data.append(("tokenizer", "\(m.tokenizer.source.joined(separator: ", ")) (vocabulary \(m.tokenizer.vocabularySize))"))
+            data.append(("dataset seed", "\(m.seed)"))
+        }
+        let name = r.repoId.map { $0 + (path.isEmpty ? "" : " (" + path + ")") } ?? "\(baseName)-spelling-lora"
+        let facts = CardFacts(name: name, baseModel: baseModel, license: r.license, library: r.merged == nil ? "peft" : "transformers",
+                              datasets: r.datasets, results: results, report: report, recipe: recipe, data: data, pathInRepo: path, repoId: r.repoId)
+        let card = ModelCard.text(facts)
+
+        var files: [PlannedFile] = []
+        let adapterAt = r.merged == nil ? "" : "adapter/"
+        files.append(PlannedFile(path: at(adapterAt + "adapter_config.json"), content: .bytes(Array(adapterJSON) + [10])))
+        files.append(PlannedFile(path: at(adapterAt + "adapter_model.safetensors"), content: .copy(r.adapter + "/adapter_model.safetensors")))
+        if let merged = r.merged {
+            for f in ((try? FileManager.default.contentsOfDirectory(atPath: merged)) ?? []).sorted()
+            where !f.hasPrefix(".") && !isDirectory(merged + "/" + f) {
+                files.append(PlannedFile(path: at(f), content: .copy(merged + "/" + f)))
+            }
+        }
+        files.append(PlannedFile(path: at("README.md"), content: .bytes(Array(card.utf8))))
+        if !path.isEmpty { files.append(PlannedFile(path: "README.md", content: .bytes(Array(card.utf8)))) }
+        files.append(PlannedFile(path: at("evaluation_results.json"), content: .copy(resultsFile)))
+        if report != nil { files.append(PlannedFile(path: at("final_report.json"), content: .copy(reportDir + "/final_report.json"))) }
+        if let configYAML { files.append(PlannedFile(path: at("training_config.yaml"), content: .bytes(Array(configYAML.utf8)))) }
+        if let metricsFile { files.append(PlannedFile(path: at("training_metrics.jsonl"), content: .copy(metricsFile))) }
+        var charts = ((try? FileManager.default.contentsOfDirectory(atPath: reportDir)) ?? []).filter { $0.hasSuffix(".svg") }.sorted().map { (reportDir + "/" + $0, $0) }
+        if let runDir, fileExists(runDir + "/loss_curve.svg"), !charts.contains(where: { $0.1 == "loss_curve.svg" }) { charts.append((runDir + "/loss_curve.svg", "loss_curve.svg")) }
+        for (src, n) in charts { files.append(PlannedFile(path: at("charts/" + n), content: .copy(src))) }
+        let share = shareText(facts, path: path)
+        files.append(PlannedFile(path: at("share.txt"), content: .bytes(Array(share.utf8))))
+        return Publication(facts: facts, files: files, share: share, pathInRepo: path)
+    }
+
+    static func num(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e9 ? String(Int(x)) : String(format: "%g", x) }
+
+    /// A few lines to paste in a chat or a paper's notes: model, recipe, headline metrics with intervals, links.
+    static func shareText(_ f: CardFacts, path: String) -> String {
+        let b = f.results.baseModel.metrics, t = f.results.finetunedModel.metrics
+        var s = "\(f.name): LoRA on \(f.baseModel), trained on spelling only (Strawberry)\n"
+        let recipe = f.recipe.filter { ["rank r / alpha", "learning rate", "steps", "target modules"].contains($0.0) }.map { "\($0.0) \($0.1)" }
+        if !recipe.isEmpty { s += "recipe: " + recipe.joined(separator: "; ") + "\n" }
+        for (key, name, _) in ModelCard.tasks {
+            guard let ta = t.accuracy[key] else { continue }
+            s += "\(name): \(ModelCard.pct(b.accuracy[key]?.accuracy)) → \(ModelCard.pct(ta.accuracy))\(ModelCard.ci(ta.ci95)) (n=\(ta.n))\n"
+        }
+        if let repo = f.repoId {
+            let base = "https://huggingface.co/\(repo)"
+            s += "model: \(base)/tree/main\(path.isEmpty ? "" : "/" + path)\ncard: \(base)/blob/main/\(path.isEmpty ? "" : path + "/")README.md\n"
+        }
+        return s
+    }
+
+    /// Writes the folder (a new directory, or an earlier `--to-dir` output with `overwrite`), atomically.
+    public func write(to dir: String, overwrite: Bool, inputs: [String]) throws {
+        let out = try OutputDirectory.begin(dir, kind: .hubRepository, replace: overwrite, inputs: inputs)
+        try out.fill {
+            for f in files {
+                let dest = out.file(f.path)
+                try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: dest).deletingLastPathComponent().path, withIntermediateDirectories: true)
+                switch f.content {
+                case .copy(let src):
+                    do { try FileManager.default.copyItem(atPath: src, toPath: dest) } catch {
+                        throw PublishError.badRequest("cannot copy \(src) (\(error.localizedDescription))")
+                    }
+                case .bytes(let b): try writeAtomically(b, to: dest)
+                }
+            }
+        }
+    }
+
+    /// The files a push of `dir` uploads: every regular file but the output marker, as repository paths.
+    /// A folder that `publish --to-dir` did not write is refused.
+    public static func uploadable(_ dir: String) throws -> [String] {
+        let marker = (readSmallText(dir + "/" + OutputDirectory.markerName) ?? "").split(separator: "\n").first.map(String.init)
+        guard marker == OutputKind.hubRepository.name else {
+            throw PublishError.badRequest("\(dir) was not written by `strawberry publish --to-dir` (or `--dataset … --to-dir`); nothing is uploaded from it")
+        }
+        let fm = FileManager.default
+        var out: [String] = []
+        for rel in (try? fm.subpathsOfDirectory(atPath: dir)) ?? [] where rel != OutputDirectory.markerName {
+            let full = dir + "/" + rel
+            if let type = (try? fm.attributesOfItem(atPath: full))?[.type] as? FileAttributeType, type == .typeSymbolicLink {
+                throw PublishError.badRequest("\(full) is a symbolic link; a publication holds its own files")
+            }
+            if !isDirectory(full) { out.append(rel) }
+        }
+        return out.sorted()
+    }
+
+    /// A dataset directory as a dataset repository: its files (the card is its README.md) at the root.
+    public static func dataset(_ dir: String) throws -> Publication {
+        guard fileExists(dir + "/manifest.json"), fileExists(dir + "/README.md") else {
+            throw PublishError.badRequest("\(dir) is not a dataset built by `strawberry data build` (it needs manifest.json and README.md)")
+        }
+        let fm = FileManager.default
+        var files: [PlannedFile] = []
+        for rel in ((try? fm.subpathsOfDirectory(atPath: dir)) ?? []).sorted() where !rel.hasPrefix(".") && !rel.contains("/.") {
+            if !isDirectory(dir + "/" + rel) { files.append(PlannedFile(path: rel, content: .copy(dir + "/" + rel))) }
+        }
+        let facts = CardFacts(name: URL(fileURLWithPath: dir).lastPathComponent, baseModel: "", license: "", library: "", datasets: [],
+                              results: EvaluationResults(baseModel: .init(metrics: HeadlineMetrics(), source: nil), finetunedModel: .init(metrics: HeadlineMetrics(), source: nil)),
+                              report: nil, recipe: [], data: [], pathInRepo: "", repoId: nil)
+        return Publication(facts: facts, files: files, share: "dataset \(dir): \(files.count) files\n", pathInRepo: "")
+    }
+}
