@@ -29,6 +29,7 @@ RUN ?= runs/demo-smollm2
 DEMO_STEPS ?= 60
 EVAL_LIMIT ?= 50
 REPORT ?= out/report-demo
+HUB_BASE_MODEL ?= HuggingFaceTB/SmolLM2-135M-Instruct
 
 # The whole experiment on the default model: data → evaluate base → train → evaluate fine-tuned → compare → report.
 demo: assets build
@@ -46,6 +47,9 @@ demo: assets build
 	for c in $(RUN)/checkpoint-*; do $(BIN) eval --model $(MODEL) --adapter $$c --data $(DATA) --limit 20 --out out/trajectory/$$(basename $$c); done
 	$(BIN) compare out/eval-base out/eval-finetuned --run $(RUN) --heldout-base out/eval-base-heldout \
 	  --heldout-finetuned out/eval-finetuned-heldout --trajectory out/trajectory --out $(REPORT)
+	# The fine-tuned adapter as a Hub repository folder with its model card (no network); push it with
+	# `strawberry publish --from-dir out/hub-demo --repo-id OWNER/NAME` (docs/publishing.md).
+	$(BIN) publish --adapter $(RUN)/final --evaluation-results $(REPORT) --base-model $(HUB_BASE_MODEL) --to-dir out/hub-demo --overwrite
 
 # The committed experiment (results/experiment): recipe sweep on validation, 3 seeds, full test set,
 # reports, summary over seeds, README's results table. Resumable: re-run to continue after a stop.

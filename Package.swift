@@ -72,10 +72,10 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "ModelFormats", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Generation", "Tokenization", "TensorCore", "TestSupport"]),
         .testTarget(name: "SpellingDataTests", dependencies: ["SpellingData", "Records", "Tokenization", "ModelFormats", "TestSupport", "Yams"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Adapters", "Models", "ModelFormats", "Records", "SpellingData", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Adapters", "Models", "ModelFormats", "Publishing", "Records", "SpellingData", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Adapters", "Records", "SpellingData", "Training", "Models", "ModelFormats", "TestSupport"]),
         .testTarget(name: "ReleaseTests", dependencies: ["Release", "Records", "ModelFormats", "TestSupport"]),
-        .testTarget(name: "PublishingTests", dependencies: ["Hub", "Publishing", "Records", "ModelFormats", "TestSupport"]),
+        .testTarget(name: "PublishingTests", dependencies: ["Hub", "Publishing", "Records", "ModelFormats", "Release", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["StrawberryCLI", "Records", "Release", "TestSupport",
                                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]

@@ -52,7 +52,7 @@ public struct DeploymentInfo: Codable, Equatable, Sendable {
     public var modelName: String
     @ExplicitNull public var registeredVersion: Int?
     public var stageChanges: [StageChange]
-    /// skipped (--skip-hf-push or push_to_hub false) | not_deployed | "not pushed: …" (publishing is not built yet)
+    /// skipped (--skip-hf-push or push_to_hub false) | not_deployed | "pushed to REPO[/PATH] (commit SHA)" | "push failed: …" | "not pushed: …"
     public var huggingFace: String
     public var evaluationResults: String
     public var adapter: String

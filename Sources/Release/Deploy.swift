@@ -2,10 +2,13 @@
 // score with every registered version's, and — when it is the first model, or the best by more than
 // the threshold, or forced — registers the adapter as a new version, promotes it to Production
 // (alias `champion`) and archives the previous one. The decision and the registration happen in one
-// store transaction, so concurrent deployments serialise. Exit 0 either way: the decision is in
-// deployment_info.json (and --json).
+// store transaction, so concurrent deployments serialise. Then, with push_to_hub, the registered
+// version is published to the Hub with its card (a failed push is reported, the registration stands).
+// Exit 0 either way: the decision is in deployment_info.json (and --json).
 import Foundation
+import Hub
 import ModelFormats
+import Publishing
 import Records
 
 public struct DeployRequest: Sendable {
@@ -19,6 +22,11 @@ public struct DeployRequest: Sendable {
     public var force = false
     public var pushToHub = false
     public var hubModelId: String?
+    public var createModelCard = true
+    public var hubBaseModel: String?
+    public var hubPrivate = false
+    public var hubPathInRepo: String?
+    public var license = "apache-2.0"
     public init(evaluationResults: String, adapter: String, store: String) {
         self.evaluationResults = evaluationResults
         self.adapter = adapter
@@ -32,6 +40,33 @@ public enum DeployError: Error, CustomStringConvertible {
 }
 
 public enum Deploy {
+    /// The Hub step: the registered version's files published with their card to `deployment.huggingface.model_id`.
+    /// The repository folder is kept in the deployment output (`hub/`), so a failed push can be repeated
+    /// with `strawberry publish --from-dir OUT/hub --repo-id …`. Returns the status for deployment_info.json.
+    static func push(_ r: DeployRequest, version: ModelVersion, resultsPath: String, into dir: String) -> String {
+        guard let repoId = r.hubModelId else { return "not pushed: deployment.huggingface.model_id is not set" }
+        do {
+            let repo = try HubRepo(repoId)
+            var p = PublicationRequest(adapter: version.path, evaluationResults: resultsPath)
+            p.baseModel = r.hubBaseModel
+            p.repoId = repoId
+            p.pathInRepo = r.hubPathInRepo
+            p.license = r.license
+            p.runId = version.runId
+            var publication = try Publication.gather(p)
+            if !r.createModelCard { publication.files.removeAll { $0.path == "README.md" || $0.path.hasSuffix("/README.md") } }
+            try publication.write(to: dir, overwrite: false, inputs: [version.path, resultsPath])
+            let client = HubClient()
+            try client.createRepo(repo, private: r.hubPrivate)
+            let commit = try client.upload(folder: dir, files: try Publication.uploadable(dir), to: repo,
+                                           message: "Deploy \(r.modelName) v\(version.version)", description: "score \(version.score.map { String($0) } ?? "–")")
+            return "pushed to \(repoId)" + (publication.pathInRepo.isEmpty ? "" : "/" + publication.pathInRepo)
+                + (commit.commitOid.map { " (commit \($0))" } ?? " (already there: no commit)")
+        } catch {
+            return "push failed: \(error) — the folder is in hub/; `strawberry publish --from-dir \(r.outputDir)/hub --repo-id \(repoId)` sends it later"
+        }
+    }
+
     public static func run(_ r: DeployRequest, log: (String) -> Void = { _ in }) throws -> (info: DeploymentInfo, comparison: ModelComparison) {
         guard Store.validName(r.modelName) else { throw DeployError.badRequest("model name '\(r.modelName)' must be letters, digits, '.', '_' or '-' (at most 128)") }
         guard r.threshold.isFinite, r.threshold >= 0 else { throw DeployError.badRequest("min_improvement_threshold must be a finite number ≥ 0, got \(r.threshold)") }
@@ -67,9 +102,13 @@ public enum Deploy {
             lines.append(outcome.reason)
             let best = history.filter { $0.score != nil }.max { ($0.score ?? 0) < ($1.score ?? 0) }
             let hub: String
-            if registered == nil { hub = "not_deployed" }
-            else if !r.pushToHub { hub = "skipped" }
-            else { hub = "not pushed: Hub publishing (strawberry publish) is not built yet" }
+            if let v = registered?.version, r.pushToHub {
+                hub = push(r, version: v, resultsPath: resultsPath, into: out.file("hub"))
+                lines.append("Hugging Face Hub: " + hub)
+                log(lines[lines.count - 1])
+            } else {
+                hub = registered == nil ? "not_deployed" : "skipped"
+            }
             let info = DeploymentInfo(deployed: registered != nil, decision: outcome.outcome.rawValue, reason: outcome.reason, score: score,
                                       previousBestScore: best?.score, previousBestVersion: best?.version, minImprovementThreshold: r.threshold,
                                       modelName: r.modelName, registeredVersion: registered?.version.version, stageChanges: registered?.changes ?? [],

@@ -9,7 +9,14 @@ public struct DeploymentParams: Decodable, Sendable {
         public var modelId: String?
         public var pushToHub: Bool?
         public var createModelCard: Bool?
-        enum CodingKeys: String, CodingKey { case modelId = "model_id", pushToHub = "push_to_hub", createModelCard = "create_model_card" }
+        public var baseModel: String?
+        public var `private`: Bool?
+        public var pathInRepo: String?
+        public var license: String?
+        enum CodingKeys: String, CodingKey {
+            case modelId = "model_id", pushToHub = "push_to_hub", createModelCard = "create_model_card", baseModel = "base_model", `private`
+            case pathInRepo = "path_in_repo", license
+        }
     }
     public struct WeightedScoring: Decodable, Sendable {
         public var weights: [String: Double]?
@@ -26,7 +33,7 @@ public struct DeploymentParams: Decodable, Sendable {
 
     static let keys: [String: Set<String>] = [
         "deployment": ["min_improvement_threshold", "model_registry_name", "huggingface", "weighted_scoring", "output_dir"],
-        "huggingface": ["model_id", "push_to_hub", "create_model_card"], "weighted_scoring": ["weights"],
+        "huggingface": ["model_id", "push_to_hub", "create_model_card", "base_model", "private", "path_in_repo", "license"], "weighted_scoring": ["weights"],
     ]
 
     /// The `deployment` section of a params file (other sections belong to other stages).
@@ -60,6 +67,11 @@ public struct DeploymentParams: Decodable, Sendable {
         if let w = weightedScoring?.weights { r.weights = w }
         if let p = huggingface?.pushToHub { r.pushToHub = p }
         if let id = huggingface?.modelId { r.hubModelId = id }
+        if let c = huggingface?.createModelCard { r.createModelCard = c }
+        if let b = huggingface?.baseModel { r.hubBaseModel = b }
+        if let p = huggingface?.private { r.hubPrivate = p }
+        if let p = huggingface?.pathInRepo { r.hubPathInRepo = p }
+        if let l = huggingface?.license { r.license = l }
         if let o = outputDir { r.outputDir = o }
     }
 }

@@ -141,7 +141,7 @@ struct Tokenize: ParsableCommand {
     struct Output: Encodable { var ids: [Int], tokens: [String] }
 
     func run() throws {
-        let tok = try Tokenizer.load(path: model)
+        let tok = try Tokenizer.load(path: try HubPaths.local(model))
         let ids = tok.encode(text)
         let tokens = ids.map { tok.token($0) ?? "" }
         if json { try printJSON(Output(ids: ids, tokens: tokens)); return }
@@ -157,7 +157,7 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
-        let m = try LoadedModel.load(path: path)
+        let m = try LoadedModel.load(path: try HubPaths.local(path))
         let c = m.config
         var facts: [(String, String)] = [
             ("architecture", c.architecture.rawValue), ("layers", "\(c.layers)"), ("hidden", "\(c.hidden)"),

@@ -56,8 +56,9 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         modelOptions.threads.apply()
-        var r = EvalRequest(model: modelOptions.model, out: out)
-        r.adapter = modelOptions.adapter
+        let (localModel, localAdapter) = try modelOptions.local()
+        var r = EvalRequest(model: localModel, out: out)
+        r.adapter = localAdapter
         r.data = data
         r.evalFile = evalFile
         r.split = split.rawValue
@@ -83,7 +84,7 @@ struct Eval: ParsableCommand {
         params["eval_file"] = evalFile
         params["limit"] = limit.map(String.init)
         params["sample_seed"] = String(sampleSeed)
-        RunRecording.eval(out: out, summary: s, params: params, model: modelOptions.model, adapter: modelOptions.adapter, data: data, store: store.store)
+        RunRecording.eval(out: out, summary: s, params: params, model: localModel, adapter: localAdapter, data: data, store: store.store)
         if json { try printJSON(s); return }
         printMetrics(s)
         print(String(format: "%.2f questions/s, %.1f generated tokens/s, %.0f s; items: %@/items.jsonl", s.questionsPerSecond, s.tokensPerSecond, s.seconds, out))

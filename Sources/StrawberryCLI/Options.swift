@@ -9,10 +9,10 @@ import Tokenization
 
 /// --model, --adapter, --threads: every command that runs a model.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "A .gguf file, or a directory with config.json, *.safetensors and tokenizer.json.")
+    @Option(name: .long, help: "A .gguf file, a directory with config.json, *.safetensors and tokenizer.json, or hf://OWNER/NAME[@REV][/FOLDER].")
     var model: String
 
-    @Option(name: .long, help: "A PEFT LoRA adapter directory to apply (folded into the weights at load).")
+    @Option(name: .long, help: "A PEFT LoRA adapter directory to apply (folded into the weights at load), or hf://OWNER/NAME[@REV][/FOLDER].")
     var adapter: String?
 
     @OptionGroup var threads: ThreadOptions
@@ -20,9 +20,15 @@ struct ModelOptions: ParsableArguments {
     /// Loads the model (and folds in the adapter) after setting up BLAS.
     func load() throws -> LoadedModel {
         threads.apply()
+        let (model, adapter) = try local()
         let m = try LoadedModel.load(path: model)
         guard let adapter else { return m }
         return try AdapterMerge.apply(adapter: adapter, to: m)
+    }
+
+    /// Local paths for --model and --adapter (hf:// references downloaded into the store's cache).
+    func local() throws -> (model: String, adapter: String?) {
+        (try HubPaths.local(model), try adapter.map { try HubPaths.local($0) })
     }
 }
 

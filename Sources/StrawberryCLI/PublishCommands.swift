@@ -109,9 +109,10 @@ struct Publish: ParsableCommand {
             r.runId = trainingRunId(adapterDir)
             if merged, let model {
                 let dir = FileManager.default.temporaryDirectory.appendingPathComponent("strawberry-merged-\(getpid())").path
-                let m = try LoadedModel.load(path: try HubPaths.local(model))
+                let localModel = try HubPaths.local(model)
+                let m = try LoadedModel.load(path: localModel)
                 let lora = try PEFTAdapter.load(adapterDir, model: m.config)
-                try HFExport.write(try AdapterMerge.merged(m.model, lora), tokenizer: m.tokenizer, chatTemplate: m.chatTemplate, sourcePath: model, to: dir)
+                try HFExport.write(try AdapterMerge.merged(m.model, lora), tokenizer: m.tokenizer, chatTemplate: m.chatTemplate, sourcePath: localModel, to: dir)
                 mergedDir = dir
                 r.merged = dir
             }

@@ -40,6 +40,7 @@ struct Train: ParsableCommand {
             }
             cfg.outputDir = runDir.isEmpty ? "." : runDir
         }
+        cfg.model = try HubPaths.local(cfg.model)   // hf:// → the cached snapshot (its path names the commit)
         let trainer = try Trainer(config: cfg, resumeFrom: resume, verifyData: !noVerify)
         let r = try trainer.run()
         print(r.interrupted ? "interrupted at step \(r.steps); checkpoint: \(r.finalAdapter)" : "adapter: \(r.finalAdapter)")
@@ -67,6 +68,7 @@ struct Merge: ParsableCommand {
     var overwrite = false
 
     func run() throws {
+        let (model, adapter) = (try HubPaths.local(self.model), try HubPaths.local(self.adapter))
         let m = try LoadedModel.load(path: model)
         let lora = try PEFTAdapter.load(adapter, model: m.config)
         let merged = try AdapterMerge.merged(m.model, lora)

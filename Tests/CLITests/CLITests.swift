@@ -146,6 +146,7 @@ final class CLITests: XCTestCase {
             XCTAssertTrue("\($0)".contains("follows the Production stage"), "\($0)")
         }
         XCTAssertThrowsError(try strawberry(["registry", "alias", "strawberry-spelling-lora", "first", "--store", registry]))   // neither version nor --delete
+        try publishAndPull(model: model, run: run, report: report, data: data)
         let results = try RecordFile.read(EvaluationResults.self, from: report + "/evaluation_results.json")
         let count = try XCTUnwrap(results.finetunedModel.metrics.accuracy["letter_count"]?.accuracy)
         XCTAssertTrue(compared.contains(String(format: "fine-tuned %.1f%%", 100 * count)), compared)
@@ -268,5 +269,50 @@ final class CLITests: XCTestCase {
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         if let thrown { throw thrown }
         return text
+    }
+
+    /// publish (adapter, merged model, dataset) offline, push the adapter's folder to the local Hub, pull
+    /// it back, and run the tiny model with the adapter named by hf://.
+    func publishAndPull(model: String, run: String, report: String, data: String) throws {
+        let folder = tmp("publication")
+        let printed = try strawberry(["publish", "--adapter", run + "/final", "--evaluation-results", report, "--base-model", "HuggingFaceTB/SmolLM2-135M-Instruct",
+                                      "--to-dir", folder, "--json"])
+        let out = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(printed.utf8))) as? [String: Any])
+        let path = try XCTUnwrap(out["path_in_repo"] as? String)
+        XCTAssertTrue(path.hasPrefix("SmolLM2-135M-Instruct/"), path)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/" + path + "/adapter_model.safetensors"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/" + path + "/training_config.yaml"))
+        XCTAssertThrowsError(try strawberry(["publish", "--adapter", run + "/final", "--evaluation-results", report, "--to-dir", tmp("no-base")])) {
+            XCTAssertTrue("\($0)".contains("--base-model"), "\($0)")
+        }
+        // Merged: the transformers model at the root of its folder, the adapter beside it.
+        let merged = tmp("publication-merged")
+        try strawberry(["publish", "--adapter", run + "/final", "--evaluation-results", report, "--base-model", "o/tiny-llama", "--merged", "--model", model,
+                        "--path-in-repo", "", "--to-dir", merged])
+        for f in ["config.json", "model.safetensors", "adapter/adapter_config.json", "adapter/adapter_model.safetensors", "README.md"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: merged + "/" + f), f)
+        }
+        XCTAssertTrue(try String(contentsOfFile: merged + "/README.md", encoding: .utf8).contains("library_name: \"transformers\""))
+        // A dataset repository: the dataset's files with its card.
+        let ds = tmp("publication-dataset")
+        try strawberry(["publish", "--dataset", data, "--to-dir", ds])
+        XCTAssertEqual(FileManager.default.contents(atPath: ds + "/README.md"), FileManager.default.contents(atPath: data + "/README.md"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: ds + "/manifest.json"))
+
+        let hub = try FakeHub("cli", dir: tmp("hub-cli"))
+        setenv("HF_ENDPOINT", hub.url, 1)
+        setenv("HF_TOKEN", "secret", 1)
+        defer { unsetenv("HF_ENDPOINT"); unsetenv("HF_TOKEN") }
+        XCTAssertTrue(try strawberry(["publish", "--from-dir", folder, "--repo-id", "alice/cli"]).contains("created alice/cli"))
+        XCTAssertThrowsError(try strawberry(["publish", "--from-dir", data, "--repo-id", "alice/cli"]))   // not a publication folder
+        let pulled = tmp("pulled")
+        XCTAssertTrue(try strawberry(["pull", "alice/cli", "--subfolder", path, "--to", pulled]).contains("all verified"))
+        XCTAssertEqual(FileManager.default.contents(atPath: pulled + "/adapter_model.safetensors"), FileManager.default.contents(atPath: run + "/final/adapter_model.safetensors"))
+        // hf:// wherever an adapter path goes: the same generation as from the local adapter.
+        func generate(_ adapter: String) throws -> String {
+            try strawberry(["generate", "--model", model, "--adapter", adapter, "--prompt", "Spell 'queue'.", "--temperature", "0", "--max-tokens", "4", "--json"])
+        }
+        func ids(_ s: String) throws -> [Int] { ((try JSONSerialization.jsonObject(with: Data(s.utf8))) as? [String: Any])?["output_ids"] as? [Int] ?? [] }
+        XCTAssertEqual(try ids(try generate("hf://alice/cli/" + path)), try ids(try generate(run + "/final")))
     }
 }

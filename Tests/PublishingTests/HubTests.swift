@@ -8,8 +8,13 @@ import Foundation
 import ModelFormats
 @testable import Publishing
 import Records
+import Release
 import TestSupport
 import XCTest
+
+extension FakeHub {
+    func client(token: String? = "secret") -> HubClient { HubClient(endpoint: url, token: token, attempts: 3, firstDelay: 0.05) }
+}
 
 final class HubTests: XCTestCase {
     func tmp(_ n: String) -> String {
@@ -133,40 +138,6 @@ final class HubTests: XCTestCase {
     }
 
     // MARK: against the local Hub
-
-    final class FakeHub {
-        let url: String
-        let log: String
-        let server: BackgroundServer
-        init(_ name: String, dir: String) throws {
-            guard (try? shell("command -v python3"))?.status == 0 else { throw XCTSkip("python3 is needed for the local Hub") }
-            let port = freeLoopbackPort()
-            log = dir + "/requests.jsonl"
-            url = "http://127.0.0.1:\(port)"
-            guard let s = BackgroundServer(command: "python3 \(TestPaths.fixtures)/hub/fake_hub.py --port \(port) --token secret --log \(log) --lifetime 600",
-                                           dir: dir, url: url + "/health", timeout: 20) else {
-                throw XCTSkip("the local Hub did not start")
-            }
-            server = s
-        }
-        deinit { server.stop() }
-
-        /// The requests so far: (method, route, oid for LFS PUTs).
-        func requests() -> [(method: String, route: String, oid: String?)] {
-            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            return text.split(separator: "\n").compactMap { line in
-                guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
-                      let m = o["method"] as? String, let r = o["route"] as? String else { return nil }
-                return (m, r, o["oid"] as? String)
-            }
-        }
-        func faults(_ f: [String: Any]) throws {
-            let body = String(decoding: try JSONSerialization.data(withJSONObject: f), as: UTF8.self)
-            let r = try shell("python3 -c \"import urllib.request,sys; urllib.request.urlopen(urllib.request.Request('\(url)/_fake/faults', data=sys.argv[1].encode(), method='POST'))\" '\(body)'")
-            XCTAssertEqual(r.status, 0, r.output)
-        }
-        func client(token: String? = "secret") -> HubClient { HubClient(endpoint: url, token: token, attempts: 3, firstDelay: 0.05) }
-    }
 
     /// Distinct consecutive routes (retries and per-file repeats collapsed).
     func sequence(_ rs: [(method: String, route: String, oid: String?)]) -> [String] {
@@ -348,5 +319,37 @@ final class HubTests: XCTestCase {
         XCTAssertEqual(parsed["BLEU-4 (characters)"], ft.bleu4)
         XCTAssertEqual(parsed["ROUGE-L precision (characters)"], ft.rougeLPrecision)
         XCTAssertEqual(rows.count, 9)
+    }
+
+    /// The gate's Hub step: a deployment pushes the registered version with its card; a push that fails
+    /// (no token) leaves the deployment done and the folder ready for `publish --from-dir`.
+    func testDeployPushesToTheHub() throws {
+        let hub = try FakeHub("deploy", dir: tmp("hub-deploy"))
+        let (adapter, report, _) = try inputs()
+        setenv("HF_ENDPOINT", hub.url, 1)
+        defer { unsetenv("HF_ENDPOINT"); unsetenv("HF_TOKEN") }
+        var r = DeployRequest(evaluationResults: report, adapter: adapter, store: tmp("deploy-store"))
+        r.outputDir = tmp("deploy-out")
+        r.pushToHub = true
+        r.hubModelId = "alice/deployed"
+        r.hubBaseModel = "HuggingFaceTB/SmolLM2-135M-Instruct"
+        r.hubPathInRepo = ""
+        setenv("HF_TOKEN", "secret", 1)
+        let (info, _) = try Deploy.run(r)
+        XCTAssertTrue(info.deployed)
+        XCTAssertTrue(info.huggingFace.hasPrefix("pushed to alice/deployed (commit "), info.huggingFace)
+        let rev = try hub.client().revision(try HubRepo("alice/deployed"), "main")
+        XCTAssertEqual(Set(rev.siblings.map(\.rfilename)).isSuperset(of: ["README.md", "adapter_config.json", "adapter_model.safetensors", "evaluation_results.json"]), true)
+        XCTAssertNoThrow(try Publication.uploadable(r.outputDir + "/hub"))
+        // No token: the deployment happens, the push is reported failed with the command that repeats it.
+        unsetenv("HF_TOKEN")
+        setenv("HF_HOME", tmp("no-hf-home"), 1)
+        defer { unsetenv("HF_HOME") }
+        r.force = true
+        r.outputDir = tmp("deploy-out-2")
+        let (second, _) = try Deploy.run(r)
+        XCTAssertTrue(second.deployed)
+        XCTAssertTrue(second.huggingFace.hasPrefix("push failed: no Hugging Face token"), second.huggingFace)
+        XCTAssertTrue(second.huggingFace.contains("publish --from-dir"))
     }
 }

@@ -129,3 +129,37 @@ public final class BackgroundServer {
         if shell.isRunning { shell.terminate() }
     }
 }
+
+/// The local stand-in for the Hugging Face Hub (Fixtures/hub/fake_hub.py): token "secret", a request log.
+public final class FakeHub {
+    public let url: String
+    public let log: String
+    let server: BackgroundServer
+    public init(_ name: String, dir: String) throws {
+        guard (try? shell("command -v python3"))?.status == 0 else { throw XCTSkip("python3 is needed for the local Hub") }
+        let port = freeLoopbackPort()
+        log = dir + "/requests.jsonl"
+        url = "http://127.0.0.1:\(port)"
+        guard let s = BackgroundServer(command: "python3 \(TestPaths.fixtures)/hub/fake_hub.py --port \(port) --token secret --log \(log) --lifetime 600",
+                                       dir: dir, url: url + "/health", timeout: 20) else {
+            throw XCTSkip("the local Hub did not start")
+        }
+        server = s
+    }
+    deinit { server.stop() }
+
+    /// The requests so far: (method, route, oid for LFS PUTs).
+    public func requests() -> [(method: String, route: String, oid: String?)] {
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { line in
+            guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
+                  let m = o["method"] as? String, let r = o["route"] as? String else { return nil }
+            return (m, r, o["oid"] as? String)
+        }
+    }
+    public func faults(_ f: [String: Any]) throws {
+        let body = String(decoding: try JSONSerialization.data(withJSONObject: f), as: UTF8.self)
+        let r = try shell("python3 -c \"import urllib.request,sys; urllib.request.urlopen(urllib.request.Request('\(url)/_fake/faults', data=sys.argv[1].encode(), method='POST'))\" '\(body)'")
+        XCTAssertEqual(r.status, 0, r.output)
+    }
+}

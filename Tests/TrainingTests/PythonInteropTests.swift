@@ -4,6 +4,8 @@
 import Adapters
 import Foundation
 import Models
+import Publishing
+import Records
 import TestSupport
 import Training
 import XCTest
@@ -87,6 +89,45 @@ final class PythonInteropTests: XCTestCase {
             XCTAssertEqual(j["ids"] as? [Int], ids, "\(arch): transformers tokenizes the exported tokenizer.json the same way")
             XCTAssertLessThanOrEqual(maxRelativeError(ours, (j["logits"] as! [Double]).map { Float($0) }), 1e-4, arch)
         }
+    }
+}
+
+extension PythonInteropTests {
+    /// What `strawberry publish --merged` writes loads in the Python tools: PEFT applies the published
+    /// adapter (its config naming the base by a Hub id) and transformers loads the merged model, both
+    /// from the repository folder, with the logits of our merged model.
+    func testPublishedFolderLoadsInPEFTAndTransformers() throws {
+        let (base, lora, adapterDir) = try trainedAdapter("llama")
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("publish-interop-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: tmp)
+        try FileManager.default.createDirectory(atPath: tmp + "/report", withIntermediateDirectories: true)
+        var m = HeadlineMetrics()
+        m.accuracy["spelling"] = Proportion(n: 10, correct: 5, accuracy: 0.5, ci95: [0.2, 0.8])
+        try RecordFile.write(EvaluationResults(baseModel: .init(metrics: m, source: nil), finetunedModel: .init(metrics: m, source: nil)),
+                             to: tmp + "/report/evaluation_results.json")
+        let merged = try AdapterMerge.merged(base.model, lora)
+        try HFExport.write(merged, tokenizer: base.tokenizer, chatTemplate: base.chatTemplate, sourcePath: TestPaths.fixtures + "/models/llama", to: tmp + "/merged")
+        var r = PublicationRequest(adapter: adapterDir, evaluationResults: tmp + "/report")
+        r.baseModel = "example/tiny-llama"
+        r.merged = tmp + "/merged"
+        r.pathInRepo = "tiny/run"
+        try Publication.gather(r).write(to: tmp + "/repo", overwrite: false, inputs: [])
+        let ids = base.tokenizer.encode("How many r's are in the word 'strawberry'?")
+        let ours = try merged.forward(ForwardBatch(tokens: ids), cache: merged.makeCache(), logits: .all).storage
+        let out = try python("""
+            import sys, json, torch
+            from transformers import AutoModelForCausalLM
+            from peft import PeftModel
+            ids = torch.tensor([json.loads(sys.argv[3])])
+            base = AutoModelForCausalLM.from_pretrained(sys.argv[1], dtype=torch.float32)
+            peft = PeftModel.from_pretrained(base, sys.argv[2] + "/adapter").eval()
+            merged = AutoModelForCausalLM.from_pretrained(sys.argv[2], dtype=torch.float32).eval()
+            with torch.no_grad():
+                print(json.dumps({"peft": peft(ids).logits[0].flatten().tolist(), "merged": merged(ids).logits[0].flatten().tolist()}))
+            """, [TestPaths.fixtures + "/models/llama", tmp + "/repo/tiny/run", "\(ids)"])
+        let j = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(out.utf8))) as? [String: [Double]])
+        XCTAssertLessThanOrEqual(maxRelativeError(ours, (j["peft"] ?? []).map { Float($0) }), 1e-4, "PEFT on the published adapter")
+        XCTAssertLessThanOrEqual(maxRelativeError(ours, (j["merged"] ?? []).map { Float($0) }), 1e-4, "transformers on the published merged model")
     }
 }
 
