@@ -173,14 +173,27 @@ public final class HubClient: @unchecked Sendable {
 
     struct Created: Decodable { var url: String? }
 
-    /// Creates the repository; an existing one is fine. Returns whether it was created now.
+    /// Creates the repository; an existing one is fine. Returns whether it was created now. As
+    /// huggingface_hub does: a 409 "conflicting operation in progress" is retried, and a token that may
+    /// not create repositories (401/402/403) is fine when the repository exists and it can see it.
     @discardableResult
     public func createRepo(_ repo: HubRepo, private isPrivate: Bool) throws -> Bool {
         guard token != nil else { throw HubError.noToken }
         let parts = repo.id.split(separator: "/").map(String.init)
-        let body: [String: Any] = ["name": parts[1], "organization": parts[0], "type": repo.kind.rawValue, "private": isPrivate]
-        let (status, _) = try json("creating \(repo)", .POST, endpoint + "/api/repos/create", body: body, as: Created.self, accept: [409])
-        return status != 409
+        let body: [String: Any] = ["name": parts[1], "organization": parts[0], "type": repo.kind.rawValue, "visibility": isPrivate ? "private" : "public"]
+        let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
+        var answer = try transport.send(.POST, endpoint + "/api/repos/create", headers: authorization + [("Content-Type", "application/json")], body: data)
+        for _ in 0..<10 where answer.status == 409 && Self.message(answer.body).contains("conflicting operation") {
+            Thread.sleep(forTimeInterval: 1)
+            answer = try transport.send(.POST, endpoint + "/api/repos/create", headers: authorization + [("Content-Type", "application/json")], body: data)
+        }
+        if (200..<300).contains(answer.status) { return true }
+        if answer.status == 409 { return false }
+        if [401, 402, 403].contains(answer.status),
+           let seen = try? transport.send(.GET, "\(endpoint)/api/\(repo.api)/\(repo.id)", headers: authorization), (200..<300).contains(seen.status) {
+            return false
+        }
+        throw HubError.refused(what: "creating \(repo)", status: answer.status, message: Self.message(answer.body))
     }
 
     struct YAMLCheck: Decodable {
@@ -263,7 +276,12 @@ public final class HubClient: @unchecked Sendable {
                 let oid = try SHA256.hex(file: l.file)
                 if m.oid == oid { unchanged.append(l.path) } else { lfs.append((l, oid)) }
             } else {
-                if let oid = m.oid, oid == (try GitBlob.sha1(file: l.file)) { unchanged.append(l.path) } else { regular.append(l) }
+                if let oid = m.oid, oid == (try GitBlob.sha1(file: l.file)) { unchanged.append(l.path); continue }
+                // Regular files travel base64 inside the commit request (the Hub allows 1 GB of them per commit).
+                guard l.size <= Self.maxRegularFile else {
+                    throw HubError.badAnswer(what: "pre-upload", reason: "the Hub asked for \(l.path) (\(l.size) bytes) as a regular file; above \(Self.maxRegularFile) bytes only LFS is used")
+                }
+                regular.append(l)
             }
         }
         // LFS: the batch answer has an upload action for each object the server does not have yet.
@@ -280,7 +298,7 @@ public final class HubClient: @unchecked Sendable {
                 if let e = object.error { throw HubError.refused(what: "LFS object \(l.path)", status: e.code ?? 0, message: e.message ?? "") }
                 guard let upload = object.actions?["upload"] else { stored.append(l.path); continue }
                 progress("uploading \(l.path) (\(l.size) bytes)")
-                try transfer(l, oid: oid, upload: upload, transfer: answer?.transfer)
+                try transfer(l, oid: oid, upload: upload)
                 if let verify = object.actions?["verify"] {
                     let headers = authorization + [("Content-Type", "application/vnd.git-lfs+json"), ("Accept", "application/vnd.git-lfs+json")]
                         + (verify.header ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
@@ -304,12 +322,17 @@ public final class HubClient: @unchecked Sendable {
         }
         for (l, oid) in lfs { try line("lfsFile", ["path": l.path, "algo": "sha256", "oid": oid, "size": l.size]) }
         let ndjson = Data(lines.map { $0 + Data("\n".utf8) }.joined())
+        // Not repeated after a connection failure: the server may have made the commit (huggingface_hub does not retry it either).
         let answer = try transport.send(.POST, "\(endpoint)/api/\(repo.api)/\(repo.id)/commit/\(rev)",
-                                        headers: authorization + [("Content-Type", "application/x-ndjson")], body: ndjson)
+                                        headers: authorization + [("Content-Type", "application/x-ndjson")], body: ndjson, idempotent: false)
         let (_, c) = try decode("the commit to \(repo)", answer, as: CommitAnswer.self)
-        return HubCommit(commitOid: c?.commitOid, commitUrl: c?.commitUrl, uploadedLFS: uploaded, alreadyStoredLFS: stored,
+        guard let oid = c?.commitOid, !oid.isEmpty else { throw HubError.badAnswer(what: "the commit to \(repo)", reason: "no commitOid") }
+        return HubCommit(commitOid: oid, commitUrl: c?.commitUrl, uploadedLFS: uploaded, alreadyStoredLFS: stored,
                          regular: regular.map(\.path), unchanged: unchanged, warnings: warnings)
     }
+
+    /// The largest file sent inline in a commit.
+    static let maxRegularFile = 1 << 30
 
     /// The first 512 bytes of a file (the pre-upload sample).
     static func sample(_ path: String) throws -> Data {
@@ -318,25 +341,30 @@ public final class HubClient: @unchecked Sendable {
         return (try? h.read(upToCount: 512)) ?? Data()
     }
 
-    /// Sends one LFS object: whole (basic), or in the numbered parts the server asked for (multipart),
-    /// completed by a POST listing each part's ETag.
-    func transfer(_ l: Local, oid: String, upload: Batch.Action, transfer: String?) throws {
+    /// Sends one LFS object: whole (basic), or — when the server gives a `chunk_size` — in the numbered
+    /// parts it lists (multipart, decided per object as huggingface_hub does), completed by a POST
+    /// listing each part's ETag. Part lists and sizes from the server are checked before any arithmetic.
+    func transfer(_ l: Local, oid: String, upload: Batch.Action) throws {
         let mapped: Data
         do { mapped = try Data(contentsOf: URL(fileURLWithPath: l.file), options: .alwaysMapped) } catch {
             throw HubError.io(path: l.file, reason: "cannot read (\(error.localizedDescription))")
         }
         guard mapped.count == l.size else { throw HubError.io(path: l.file, reason: "changed size while uploading") }
         let header = upload.header ?? [:]
-        let parts = header.keys.compactMap { Int($0) }.sorted()
-        if transfer == "multipart" || (!parts.isEmpty && header["chunk_size"] != nil) {
-            guard let chunk = header["chunk_size"].flatMap(Int.init), chunk > 0, !parts.isEmpty,
-                  parts.count == (l.size + chunk - 1) / chunk else {
-                throw HubError.badAnswer(what: "the LFS batch", reason: "multipart upload of \(l.path) without a usable chunk_size and part list")
+        if let chunkText = header["chunk_size"] {
+            let partKeys = header.keys.filter { !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }
+            guard let chunk = Int(chunkText), chunk > 0, chunk <= Transport.maxBody else {
+                throw HubError.badAnswer(what: "the LFS batch", reason: "chunk_size '\(chunkText.prefix(40))' for \(l.path) is not a size in 1...\(Transport.maxBody)")
+            }
+            let count = l.size / chunk + (l.size % chunk == 0 ? 0 : 1)
+            let parts = partKeys.compactMap { Int($0) }.sorted()
+            guard count > 0, parts == Array(1...count) else {
+                throw HubError.badAnswer(what: "the LFS batch", reason: "\(parts.count) part URLs for \(l.path), which has \(count) parts of \(chunk) bytes")
             }
             var etags: [[String: Any]] = []
             for n in parts {
                 guard let url = header[String(n)] else { continue }
-                let lo = (n - 1) * chunk, hi = min(l.size, lo + chunk)
+                let lo = (n - 1) * chunk, hi = min(l.size, lo + min(chunk, l.size - lo))   // n ≤ count, so lo < size
                 let a = try transport.send(.PUT, url, body: mapped.subdata(in: lo..<hi))
                 guard (200..<300).contains(a.status), let etag = a.header("ETag") else {
                     throw HubError.refused(what: "part \(n) of \(l.path)", status: a.status, message: Self.message(a.body))
@@ -347,6 +375,9 @@ public final class HubClient: @unchecked Sendable {
                                        body: try JSONSerialization.data(withJSONObject: ["oid": oid, "parts": etags], options: [.sortedKeys]))
             guard (200..<300).contains(a.status) else { throw HubError.refused(what: "completing \(l.path)", status: a.status, message: Self.message(a.body)) }
         } else {
+            guard l.size <= Transport.maxBody else {
+                throw HubError.badAnswer(what: "the LFS batch", reason: "\(l.path) (\(l.size) bytes) was asked for in one request; the Hub sends a chunk_size for files this large")
+            }
             let headers = header.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             let a = try transport.send(.PUT, upload.href, headers: headers, body: mapped)
             guard (200..<300).contains(a.status) else { throw HubError.refused(what: "uploading \(l.path)", status: a.status, message: Self.message(a.body)) }
@@ -370,14 +401,22 @@ public final class HubClient: @unchecked Sendable {
     /// or git blob id (others), as the revision listed them. A file that fails is removed.
     public func download(_ repo: HubRepo, sha: String, file: HubFile, to path: String) throws {
         let url = "\(endpoint)/\(repo.urlPrefix)\(repo.id)/resolve/\(sha)/\(Self.quotePath(file.rfilename))"
-        let (status, _) = try transport.download(url, headers: authorization, to: path)
+        let expected = file.lfs?.size ?? file.size
+        if let expected, expected < 0 { throw HubError.badAnswer(what: "the file list", reason: "\(file.rfilename) has a negative size") }
+        let status: Int
+        do { status = try transport.download(url, headers: authorization, to: path, maxBytes: expected ?? Transport.maxBody).status } catch {
+            try? FileManager.default.removeItem(atPath: path)
+            if case TransportError.tooLarge = error { throw HubError.verification(path: file.rfilename, reason: "the server sent more bytes than the revision lists (\(expected ?? 0))") }
+            throw error
+        }
         do {
             guard (200..<300).contains(status) else {
-                let body = (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data()
-                throw HubError.refused(what: "downloading \(file.rfilename)", status: status, message: Self.message(body))
+                let h = FileHandle(forReadingAtPath: path)
+                let body = (try? h?.read(upToCount: 4096)) ?? Data()
+                try? h?.close()
+                throw HubError.refused(what: "downloading \(file.rfilename)", status: status, message: Self.message(body ?? Data()))
             }
             let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int ?? -1
-            let expected = file.lfs?.size ?? file.size
             if let expected, size != expected { throw HubError.verification(path: file.rfilename, reason: "\(size) bytes, the revision lists \(expected)") }
             if let lfs = file.lfs {
                 let got = try SHA256.hex(file: path)

@@ -4,7 +4,8 @@
 //
 // `hf://OWNER/NAME[@REVISION][/SUBFOLDER]` (datasets: `hf://datasets/OWNER/NAME…`) names a model or
 // adapter wherever a path is accepted; it is cached under STORE/hub/{models|datasets}/OWNER/NAME/SHA/,
-// with STORE/hub/…/refs/REVISION → SHA, so a cached revision loads without the network.
+// with STORE/hub/…/refs/REVISION → SHA, so a cached revision loads without the network (STORE is
+// $STRAWBERRY_HOME, else ~/.strawberry).
 import Foundation
 import Records
 
@@ -68,12 +69,16 @@ public enum HubSnapshot {
     public static func resolve(_ ref: HubReference, cache: String, client: HubClient, log: (String) -> Void = { _ in }) throws -> String {
         let repoDir = cache + "/" + (ref.repo.kind == .model ? "models" : "datasets") + "/" + ref.repo.id
         let refFile = repoDir + "/refs/" + ref.revision
-        func snapshot(_ sha: String) -> String { repoDir + "/" + sha + (ref.subfolder.isEmpty ? "" : "/" + ref.subfolder) }
+        // One directory per (commit, folder), never nested in another: "root", or the folder with its
+        // '/' (and '%') percent-encoded, so hf://R and hf://R/sub can both be cached.
+        let key = ref.subfolder.isEmpty ? "root" : "folder-" + ref.subfolder.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "/", with: "%2F")
+        func snapshot(_ sha: String) -> String { repoDir + "/" + sha + "/" + key }
         func complete(_ sha: String) -> Bool { fileExists(snapshot(sha) + "/.complete") }
         let isSha = ref.revision.count == 40 && ref.revision.allSatisfy(\.isHexDigit)
         if isSha, complete(ref.revision.lowercased()) { return snapshot(ref.revision.lowercased()) }
         let rev: HubRevision
-        do { rev = try client.revision(ref.repo, ref.revision) } catch {
+        do { rev = try client.revision(ref.repo, ref.revision) } catch let error as TransportError {
+            // Only an unreachable Hub falls back to the cache; a refusal (a revoked token, a deleted branch) is an error.
             if let sha = try? String(contentsOfFile: refFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), complete(sha) {
                 log("warning: \(error); using the cached \(ref.repo)@\(ref.revision) (commit \(sha.prefix(10)))")
                 return snapshot(sha)

@@ -17,9 +17,12 @@ public struct HTTPAnswer: Sendable {
 public enum TransportError: Error, CustomStringConvertible {
     /// The server was not reached, or kept failing (5xx, 429) through every attempt.
     case unreachable(url: String, attempts: Int, last: String)
+    /// A body larger than one request can carry, or an answer larger than announced.
+    case tooLarge(url: String, bytes: Int, limit: Int)
     public var description: String {
         switch self {
         case .unreachable(let u, let n, let last): return "\(u) is unreachable (\(n) attempts, last: \(last))"
+        case .tooLarge(let u, let b, let l): return "\(u): \(b) bytes is more than the \(l) one request may carry here"
         }
     }
 }
@@ -57,8 +60,14 @@ public final class Transport: @unchecked Sendable {
         return min(max(d, 0), maxDelay)
     }
 
+    /// The largest body one request sends (NIO's buffers hold at most 4 GiB - 1).
+    public static let maxBody = Int(UInt32.max)
+
     /// One request, retried on connection errors, 429 and 5xx. `body` is re-sent whole on each attempt.
-    public func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: Data? = nil) throws -> HTTPAnswer {
+    /// A request that must not be repeated once the server may have acted on it (`idempotent: false`,
+    /// e.g. a commit) is retried only when the server said it did not act: 429 and 503.
+    public func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: Data? = nil, idempotent: Bool = true) throws -> HTTPAnswer {
+        if let body, body.count > Self.maxBody { throw TransportError.tooLarge(url: Self.withoutQuery(url), bytes: body.count, limit: Self.maxBody) }
         var last = ""
         for attempt in 1...attempts {
             var retryAfter: String?
@@ -69,33 +78,52 @@ public final class Transport: @unchecked Sendable {
                 let res = try http.execute(request: req).wait()
                 let status = Int(res.status.code)
                 let answer = HTTPAnswer(status: status, headers: res.headers, body: res.body.map { Data($0.readableBytesView) } ?? Data())
-                guard status == 429 || status >= 500 else { return answer }
+                let retry = idempotent ? (status == 429 || status >= 500) : (status == 429 || status == 503)
+                guard retry else { return answer }
                 last = "HTTP \(status)"
                 retryAfter = answer.header("Retry-After")
+            } catch let e as TransportError {
+                throw e
             } catch {
                 last = "\(error)"
+                if !idempotent { throw TransportError.unreachable(url: Self.withoutQuery(url), attempts: attempt, last: last + " (not repeated: the server may have acted on it)") }
             }
             if attempt < attempts { Thread.sleep(forTimeInterval: delay(after: attempt, retryAfter: retryAfter)) }
         }
         throw TransportError.unreachable(url: Self.withoutQuery(url), attempts: attempts, last: last)
     }
 
-    /// A GET streamed into a file (created or truncated at `path`), with the same retries. Returns the
-    /// final answer's status and headers (redirects followed); the body is in the file.
-    public func download(_ url: String, headers: [(String, String)] = [], to path: String) throws -> (status: Int, headers: HTTPHeaders) {
+    /// A GET streamed into a file (created or truncated at `path`), with the same retries; stopped once
+    /// it exceeds `maxBytes`. Returns the final answer's status and headers (redirects followed); the
+    /// body is in the file.
+    public func download(_ url: String, headers: [(String, String)] = [], to path: String, maxBytes: Int) throws -> (status: Int, headers: HTTPHeaders) {
         var last = ""
         for attempt in 1...attempts {
             var retryAfter: String?
             do {
                 var req = try HTTPClient.Request(url: url, method: .GET)
                 for (k, v) in headers { req.headers.add(name: k, value: v) }
-                try? FileManager.default.removeItem(atPath: path)
-                let progress = try http.execute(request: req, delegate: try FileDownloadDelegate(path: path)).wait()
+                // The delegate creates the file only when bytes arrive: an empty file must exist too.
+                guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                    throw TransportError.unreachable(url: path, attempts: attempt, last: "cannot create the file")
+                }
+                let delegate = try FileDownloadDelegate(path: path, reportProgress: { task, progress in
+                    if progress.receivedBytes > maxBytes { task.cancel() }
+                })
+                let progress: FileDownloadDelegate.Progress
+                do { progress = try http.execute(request: req, delegate: delegate).wait() } catch {
+                    let got = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int ?? 0
+                    if got > maxBytes { throw TransportError.tooLarge(url: Self.withoutQuery(url), bytes: got, limit: maxBytes) }
+                    throw error
+                }
                 let head = progress.history.last?.responseHead ?? progress.head
                 let status = Int(head.status.code)
                 guard status == 429 || status >= 500 else { return (status, head.headers) }
                 last = "HTTP \(status)"
                 retryAfter = head.headers.first(name: "Retry-After")
+            } catch let e as TransportError {
+                if case .tooLarge = e { throw e }
+                last = "\(e)"
             } catch {
                 last = "\(error)"
             }

@@ -40,16 +40,37 @@ public enum ModelCard {
 
     // MARK: metadata
 
-    /// A YAML scalar that any YAML reader takes as this exact string (a JSON string is a YAML
-    /// double-quoted scalar).
+    /// A YAML double-quoted scalar that any YAML reader takes as this exact string: everything outside
+    /// YAML's printable set (C0, DEL, C1, surrogates, U+FFFE/FFFF) and the line separators is escaped.
     static func q(_ s: String) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
-        let text = String(decoding: data, as: UTF8.self)
-        return String(text.dropFirst().dropLast())
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            default:
+                let v = u.value
+                if v < 0x20 || (0x7F...0x9F).contains(v) || v == 0x2028 || v == 0x2029 || v == 0xFEFF || v == 0xFFFE || v == 0xFFFF {
+                    out += String(format: "\\u%04X", v)
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
     }
 
-    /// Shortest text that reads back as exactly this number (the card shows the measured value, not a rounding).
-    static func num(_ x: Double) -> String { "\(x)" }
+    /// The shortest text that reads back as exactly this number, always with a '.' in the mantissa:
+    /// YAML 1.1 readers (PyYAML, so huggingface_hub) take `5e-05` for a string, `5.0e-05` for a float.
+    static func num(_ x: Double) -> String {
+        var t = "\(x)"
+        if !t.contains(".") {
+            if let e = t.firstIndex(where: { $0 == "e" || $0 == "E" }) { t.insert(contentsOf: ".0", at: e) } else { t += ".0" }
+        }
+        return t
+    }
 
     /// The fine-tuned model's measured metrics, per task: (type, name, value). Metrics the file does not
     /// have are not listed (and non-finite values never are).

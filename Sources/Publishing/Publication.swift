@@ -51,17 +51,28 @@ public extension OutputKind {
 }
 
 extension Publication {
-    /// A Hub id: OWNER/NAME.
-    static func looksLikeHubId(_ s: String) -> Bool {
+    /// A Hub id: OWNER/NAME, ASCII letters, digits, '-', '_', '.'.
+    public static func isHubId(_ s: String) -> Bool {
         let p = s.split(separator: "/", omittingEmptySubsequences: false)
-        return p.count == 2 && p.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) } } && !fileExists(s)
+        return p.count == 2 && p.allSatisfy { $0.count <= 96 && $0 != "." && $0 != ".." && !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) } }
     }
 
-    /// A path in a repository: relative, '/'-separated, no '.', '..' or empty segments.
+    /// A Hub id that is not a local path (an adapter's base_model_name_or_path may be either).
+    static func looksLikeHubId(_ s: String) -> Bool { isHubId(s) && !fileExists(s) }
+
+    /// A path in a repository: relative, '/'-separated, no '.', '..' or empty segments, no control
+    /// characters (C0, DEL, C1) or line separators, no backslash.
     public static func validRepoPath(_ p: String) -> Bool {
         p.isEmpty || (p.count <= 512 && !p.hasPrefix("/") && p.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { seg in
-            !seg.isEmpty && seg != "." && seg != ".." && seg.allSatisfy { !$0.isNewline && $0 != "\\" && $0.asciiValue.map { $0 >= 32 } ?? true }
+            !seg.isEmpty && seg != "." && seg != ".." && seg.unicodeScalars.allSatisfy { u in
+                u.value >= 0x20 && !(0x7F...0x9F).contains(u.value) && u.value != 0x2028 && u.value != 0x2029 && u != "\\"
+            }
         })
+    }
+
+    /// A license id as the Hub lists them (apache-2.0, mit, cc-by-4.0, other, …).
+    public static func validLicense(_ l: String) -> Bool {
+        !l.isEmpty && l.count <= 64 && l.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.+".contains($0)) }
     }
 
     static func readSmallText(_ path: String, limit: Int = 8 << 20) -> String? {
@@ -91,9 +102,10 @@ extension Publication {
         guard let baseModel = r.baseModel ?? (looksLikeHubId(named) ? named : nil) else {
             throw PublishError.badRequest("the adapter names its base model as '\(named)', which is not a Hub id; give --base-model OWNER/NAME (e.g. HuggingFaceTB/SmolLM2-135M-Instruct)")
         }
-        guard looksLikeHubId(baseModel) || r.baseModel == baseModel && baseModel.split(separator: "/").count == 2 else {
-            throw PublishError.badRequest("--base-model '\(baseModel)' is not a Hub id (OWNER/NAME)")
-        }
+        guard isHubId(baseModel) else { throw PublishError.badRequest("--base-model '\(baseModel)' is not a Hub id (OWNER/NAME: letters, digits, '-', '_', '.')") }
+        guard validLicense(r.license) else { throw PublishError.badRequest("--license '\(r.license)' is not a license id (e.g. apache-2.0, mit, other)") }
+        for d in r.datasets where !isHubId(d) { throw PublishError.badRequest("--dataset-id '\(d)' is not a Hub id (OWNER/NAME)") }
+        if let id = r.repoId, !isHubId(id) { throw PublishError.badRequest("'\(id)' is not a Hub repository id (OWNER/NAME)") }
         adapterConfig["base_model_name_or_path"] = baseModel
         let adapterJSON = try JSONSerialization.data(withJSONObject: adapterConfig, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
 
@@ -108,6 +120,7 @@ extension Publication {
         let config = configYAML.flatMap { (try? Yams.load(yaml: $0)) as? [String: Any] } ?? [:]
         let configHash = String(SHA256.hex(Array((configYAML ?? configText).utf8)).prefix(12))
         let runId = r.runId ?? runDir.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "run"
+        guard validRepoPath(runId), !runId.contains("/") else { throw PublishError.badRequest("the run id '\(runId)' cannot be a folder name; give --path-in-repo") }
         let baseName = String(baseModel.split(separator: "/").last ?? "model")
         let path = r.pathInRepo ?? [baseName, configHash, runId].joined(separator: "/")
         guard validRepoPath(path) else { throw PublishError.badRequest("--path-in-repo '\(path)' must be relative, '/'-separated, without '.', '..' or empty parts") }

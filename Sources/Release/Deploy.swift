@@ -44,18 +44,25 @@ public enum Deploy {
     /// The repository folder is kept in the deployment output (`hub/`), so a failed push can be repeated
     /// with `strawberry publish --from-dir OUT/hub --repo-id …`. Returns the status for deployment_info.json.
     static func push(_ r: DeployRequest, version: ModelVersion, resultsPath: String, into dir: String) -> String {
-        guard let repoId = r.hubModelId else { return "not pushed: deployment.huggingface.model_id is not set" }
+        guard let repoId = r.hubModelId else { return "push failed: deployment.huggingface.model_id is not set" }
+        let publication: Publication
         do {
-            let repo = try HubRepo(repoId)
-            var p = PublicationRequest(adapter: version.path, evaluationResults: resultsPath)
+            // The adapter as given (its run directory names the training configuration and metrics); its
+            // bytes are the registered version's (same hash).
+            var p = PublicationRequest(adapter: r.adapter, evaluationResults: resultsPath)
             p.baseModel = r.hubBaseModel
             p.repoId = repoId
             p.pathInRepo = r.hubPathInRepo
             p.license = r.license
-            p.runId = version.runId
-            var publication = try Publication.gather(p)
-            if !r.createModelCard { publication.files.removeAll { $0.path == "README.md" || $0.path.hasSuffix("/README.md") } }
-            try publication.write(to: dir, overwrite: false, inputs: [version.path, resultsPath])
+            publication = try Publication.gather(p)
+            var kept = publication
+            if !r.createModelCard { kept.files.removeAll { $0.path == "README.md" || $0.path.hasSuffix("/README.md") } }
+            try kept.write(to: dir, overwrite: false, inputs: [r.adapter, resultsPath])
+        } catch {
+            return "push failed: \(error) (nothing was sent; set deployment.huggingface in params.yaml and publish with `strawberry publish --adapter \(version.path) --evaluation-results \(resultsPath) --repo-id \(repoId)`)"
+        }
+        do {
+            let repo = try HubRepo(repoId)
             let client = HubClient()
             try client.createRepo(repo, private: r.hubPrivate)
             let commit = try client.upload(folder: dir, files: try Publication.uploadable(dir), to: repo,
@@ -63,7 +70,7 @@ public enum Deploy {
             return "pushed to \(repoId)" + (publication.pathInRepo.isEmpty ? "" : "/" + publication.pathInRepo)
                 + (commit.commitOid.map { " (commit \($0))" } ?? " (already there: no commit)")
         } catch {
-            return "push failed: \(error) — the folder is in hub/; `strawberry publish --from-dir \(r.outputDir)/hub --repo-id \(repoId)` sends it later"
+            return "push failed: \(error) — the folder is in \(r.outputDir)/hub; `strawberry publish --from-dir \(r.outputDir)/hub --repo-id \(repoId)` sends it later"
         }
     }
 

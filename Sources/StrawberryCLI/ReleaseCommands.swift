@@ -51,10 +51,16 @@ struct DeployCommand: ParsableCommand {
         r.force = forceDeploy
         if skipHfPush { r.pushToHub = false }
         let (info, _) = try Deploy.run(r) { if !json { print($0) } }
-        if json { try printJSON(info); return }
-        print(info.deployed ? "deployed: \(info.modelName) version \(info.registeredVersion.map(String.init) ?? "?") is Production (champion)"
-                            : "not deployed: \(info.modelName) keeps its current Production version")
-        print("decision files: \(r.outputDir)/deployment_info.json, model_comparison.json, deployment_logs.txt")
+        if json { try printJSON(info) } else {
+            print(info.deployed ? "deployed: \(info.modelName) version \(info.registeredVersion.map(String.init) ?? "?") is Production (champion)"
+                                : "not deployed: \(info.modelName) keeps its current Production version")
+            print("decision files: \(r.outputDir)/deployment_info.json, model_comparison.json, deployment_logs.txt")
+        }
+        // The decision stands either way; a Hub push that was asked for and failed is still a failure.
+        if info.huggingFace.hasPrefix("push failed") {
+            FileHandle.standardError.write(Data("error: the Hugging Face push failed: \(info.huggingFace)\n".utf8))
+            throw ExitCode(1)
+        }
     }
 }
 

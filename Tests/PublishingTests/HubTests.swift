@@ -41,7 +41,7 @@ final class HubTests: XCTestCase {
                        "letter_position": Proportion(n: 200, correct: 33, accuracy: 0.165, ci95: [0.12, 0.22]),
                        "spelling": Proportion(n: 200, correct: 19, accuracy: 0.095, ci95: [0.06, 0.14])]
         ft.characterLevelAccuracy = 0.4612345678901
-        ft.bleu1 = 0.61; ft.bleu2 = 0.42; ft.bleu3 = 0.3; ft.bleu4 = 0.2123456789; ft.rougeLPrecision = 0.55
+        ft.bleu1 = 0.61; ft.bleu2 = 0.42; ft.bleu3 = 0.3; ft.bleu4 = 0.00005; ft.rougeLPrecision = 0.55
         let results = EvaluationResults(baseModel: .init(metrics: base, source: "eval-base"), finetunedModel: .init(metrics: ft, source: "eval-ft"))
         let report = tmp("report")
         try FileManager.default.createDirectory(atPath: report, withIntermediateDirectories: true)
@@ -80,7 +80,7 @@ final class HubTests: XCTestCase {
         let card = try String(contentsOfFile: dir + "/README.md", encoding: .utf8)
         XCTAssertTrue(card.hasPrefix("---\n"))
         XCTAssertTrue(card.contains("value: 0.4612345678901"), "exact character accuracy")
-        XCTAssertTrue(card.contains("value: 0.2123456789"))
+        XCTAssertTrue(card.contains("value: 5.0e-05"), "a float to YAML 1.1 readers too")
         XCTAssertTrue(card.contains("library_name: \"peft\""))
         XCTAssertTrue(card.contains("PeftModel.from_pretrained(base, \"alice/spell\", subfolder=\"\(p.pathInRepo)\")"))
         XCTAssertTrue(card.contains("| Letter counting | 15.0 % [10.0, 21.0] (200) | 23.5 % [18.0, 30.0] (200) |"), card)
@@ -159,12 +159,13 @@ final class HubTests: XCTestCase {
         // A 429 with Retry-After on the pre-upload and on the commit: waited out, then success.
         try hub.faults(["status_once": ["preupload": [429, 0], "commit": [503, 0]]])
         let client = hub.client()
+        let start = hub.requests().count
         XCTAssertTrue(try client.createRepo(repo, private: true))
         XCTAssertFalse(try client.createRepo(repo, private: true))   // exists: fine
         let commit = try client.upload(folder: dir, files: files, to: repo, message: "test")
         XCTAssertNotNil(commit.commitOid)
         XCTAssertEqual(commit.uploadedLFS, [p.pathInRepo + "/adapter_model.safetensors"])
-        XCTAssertEqual(sequence(hub.requests()), ["POST create", "POST validate-yaml", "POST preupload", "POST lfs-batch", "PUT lfs-put", "POST lfs-verify", "POST commit"])
+        XCTAssertEqual(sequence(Array(hub.requests().dropFirst(start))), ["POST create", "POST validate-yaml", "POST preupload", "POST lfs-batch", "PUT lfs-put", "POST lfs-verify", "POST commit"])
         XCTAssertEqual(hub.requests().filter { $0.route == "preupload" }.count, 2)   // the 429, then the retry
         XCTAssertEqual(hub.requests().filter { $0.route == "commit" }.count, 2)
         // The same folder again: every file is unchanged, nothing is sent and no commit is made.
@@ -199,6 +200,12 @@ final class HubTests: XCTestCase {
         XCTAssertEqual(hub.requests().filter { $0.route == "resolve" }.count, before)   // nothing downloaded again
         let offline = HubClient(endpoint: "http://127.0.0.1:\(freeLoopbackPort())", token: nil, attempts: 1, firstDelay: 0)
         XCTAssertEqual(try HubSnapshot.resolve(ref, cache: cache, client: offline), local)
+        // The whole repository and one folder of it are cached side by side.
+        let whole = try HubSnapshot.resolve(try XCTUnwrap(try HubReference.parse("hf://alice/spell")), cache: cache, client: client)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: whole + "/" + p.pathInRepo + "/adapter_model.safetensors"))
+        XCTAssertEqual(try HubSnapshot.resolve(ref, cache: cache, client: client), local)
+        // A revision the Hub does not have is an error, not the cache.
+        XCTAssertThrowsError(try HubSnapshot.resolve(try XCTUnwrap(try HubReference.parse("hf://alice/spell@nope")), cache: cache, client: client))
     }
 
     func testInterruptedUploadResumesAndMultipart() throws {
@@ -210,7 +217,8 @@ final class HubTests: XCTestCase {
         try Data(a).write(to: URL(fileURLWithPath: dir + "/m/a.safetensors"))
         try Data(b).write(to: URL(fileURLWithPath: dir + "/m/b.safetensors"))
         try "notes\n".write(toFile: dir + "/m/notes.txt", atomically: true, encoding: .utf8)
-        let files = ["m/a.safetensors", "m/b.safetensors", "m/notes.txt"]
+        FileManager.default.createFile(atPath: dir + "/m/empty.txt", contents: Data())
+        var files = ["m/a.safetensors", "m/b.safetensors", "m/empty.txt", "m/notes.txt"]
         let repo = try HubRepo("alice/resume")
         let client = hub.client()
         try client.createRepo(repo, private: false)
@@ -226,18 +234,25 @@ final class HubTests: XCTestCase {
         XCTAssertEqual(commit.uploadedLFS, ["m/b.safetensors"])
         XCTAssertEqual(hub.requests().filter { $0.route == "lfs-put" && $0.oid == oidA }.count, 1)
         XCTAssertNotNil(commit.commitOid)
-        // Multipart: the server asks for 64 KiB parts; the object is reassembled and verified by the server.
+        // Multipart: the server asks for 64 KiB parts for the large object (reassembled and verified by the
+        // server) and a basic transfer for the small one in the same batch.
         try hub.faults(["multipart": 65_536])
         let c = (0..<150_000).map { _ in UInt8.random(in: 0...255, using: &rng) }
         try Data(c).write(to: URL(fileURLWithPath: dir + "/m/a.safetensors"))
+        try Data(repeating: 7, count: 1000).write(to: URL(fileURLWithPath: dir + "/m/small.safetensors"))
+        files.append("m/small.safetensors")
         let changed = try client.upload(folder: dir, files: files, to: repo, message: "multipart")
-        XCTAssertEqual(changed.uploadedLFS, ["m/a.safetensors"])
-        XCTAssertEqual(Set(changed.unchanged), ["m/b.safetensors", "m/notes.txt"])
+        XCTAssertEqual(changed.uploadedLFS, ["m/a.safetensors", "m/small.safetensors"])
+        XCTAssertEqual(Set(changed.unchanged), ["m/b.safetensors", "m/empty.txt", "m/notes.txt"])
         XCTAssertEqual(hub.requests().filter { $0.route == "lfs-put-part" }.count, 3)
         let rev = try client.revision(repo, "main")
         let back = tmp("a-back")
         try client.download(repo, sha: rev.sha, file: try XCTUnwrap(rev.siblings.first { $0.rfilename == "m/a.safetensors" }), to: back)
         XCTAssertEqual(FileManager.default.contents(atPath: back), Data(c))
+        // An empty file comes back as an empty file, verified.
+        let empty = tmp("empty-back")
+        try client.download(repo, sha: rev.sha, file: try XCTUnwrap(rev.siblings.first { $0.rfilename == "m/empty.txt" }), to: empty)
+        XCTAssertEqual(FileManager.default.contents(atPath: empty), Data())
     }
 
     /// The real huggingface_hub client against the same local Hub: it uploads the same folder with the
