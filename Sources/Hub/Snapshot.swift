@@ -41,6 +41,11 @@ public struct HubReference: Equatable, Sendable {
 }
 
 public enum HubSnapshot {
+    static func bytes(_ n: Int) -> String {
+        n >= 1 << 30 ? String(format: "%.2f GiB", Double(n) / Double(1 << 30)) : n >= 1 << 20 ? String(format: "%.1f MiB", Double(n) / Double(1 << 20))
+            : n >= 1 << 10 ? String(format: "%.1f KiB", Double(n) / 1024) : "\(n) B"
+    }
+
     /// The files of `revision` under `subfolder` ("" = all).
     public static func files(_ rev: HubRevision, subfolder: String) -> [HubFile] {
         let prefix = subfolder.isEmpty ? "" : subfolder + "/"
@@ -51,6 +56,9 @@ public enum HubSnapshot {
     public static func download(_ client: HubClient, _ repo: HubRepo, sha: String, files: [HubFile], subfolder: String, into dir: String,
                                 progress: (String) -> Void = { _ in }) throws {
         let prefix = subfolder.isEmpty ? "" : subfolder + "/"
+        let total = files.reduce(0) { $0 + max(0, $1.lfs?.size ?? $1.size ?? 0) }
+        var done = 0
+        let start = Date()
         for (i, f) in files.enumerated() {
             let rel = String(f.rfilename.dropFirst(prefix.count))
             // The server names the files; none may leave the folder.
@@ -59,8 +67,12 @@ public enum HubSnapshot {
             }
             let dest = dir + "/" + rel
             try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: dest).deletingLastPathComponent().path, withIntermediateDirectories: true)
-            progress("[\(i + 1)/\(files.count)] \(f.rfilename) (\(f.lfs?.size ?? f.size ?? 0) bytes)")
+            let size = max(0, f.lfs?.size ?? f.size ?? 0)
             try client.download(repo, sha: sha, file: f, to: dest)
+            done += size
+            let elapsed = Date().timeIntervalSince(start)
+            let eta = done > 0 && total > done ? elapsed / Double(done) * Double(total - done) : 0
+            progress(String(format: "[%d/%d] %@ (%@)  %@ of %@, ETA %.0f s", i + 1, files.count, f.rfilename, bytes(size), bytes(done), bytes(total), eta))
         }
     }
 
