@@ -28,6 +28,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(
@@ -58,11 +65,19 @@ let package = Package(
         // The release gate: run and model registry (SQLite through GRDB), the deployment decision.
         .target(name: "Release", dependencies: ["ConfigFiles", "Hub", "ModelFormats", "Publishing", "Records", "Yams", .product(name: "GRDB", package: "GRDB.swift"),
                                                 .product(name: "AsyncHTTPClient", package: "async-http-client")]),
+        // The HTTP API: continuous-batching engine, routes, keys, limits, metrics, graceful shutdown.
+        .target(name: "Serving", dependencies: [
+            "Adapters", "Evaluation", "Generation", "ModelFormats", "Models", "Records", "Release", "SpellingData", "TensorCore", "Tokenization",
+            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Metrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .target(name: "Benchmarks", dependencies: ["Adapters", "Generation", "Models", "Records", "TensorCore", "Training"]),
         .target(name: "StrawberryCLI", dependencies: [
-            "Adapters", "Benchmarks", "Evaluation", "Generation", "Hub", "Models", "Publishing", "Records", "Release", "SpellingData", "TensorCore",
+            "Adapters", "Benchmarks", "Evaluation", "Generation", "Hub", "Models", "Publishing", "Records", "Release", "Serving", "SpellingData", "TensorCore",
             "Tokenization", "Training",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "strawberry", dependencies: ["StrawberryCLI"]),
         .target(name: "TestSupport", dependencies: ["Records", "SpellingData"], path: "Tests/TestSupport"),
@@ -76,6 +91,8 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Adapters", "Records", "SpellingData", "Training", "Models", "ModelFormats", "TestSupport"]),
         .testTarget(name: "ReleaseTests", dependencies: ["Release", "Records", "ModelFormats", "TestSupport"]),
         .testTarget(name: "PublishingTests", dependencies: ["Hub", "Publishing", "Records", "ModelFormats", "Release", "TestSupport"]),
+        .testTarget(name: "ServingTests", dependencies: ["Serving", "Generation", "Records", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                                                         .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: ["StrawberryCLI", "Records", "Release", "TestSupport",
                                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]

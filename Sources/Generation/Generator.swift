@@ -33,6 +33,15 @@ public struct GenerationResult: Sendable {
     public var prefillSeconds: Double
     public var decodeSeconds: Double
 
+    public init(promptIds: [Int], outputIds: [Int], text: String, finishReason: FinishReason, prefillSeconds: Double, decodeSeconds: Double) {
+        self.promptIds = promptIds
+        self.outputIds = outputIds
+        self.text = text
+        self.finishReason = finishReason
+        self.prefillSeconds = prefillSeconds
+        self.decodeSeconds = decodeSeconds
+    }
+
     public var prefillTokensPerSecond: Double { prefillSeconds > 0 ? Double(promptIds.count) / prefillSeconds : 0 }
     /// Decode steps after the first token (which comes from the prefill logits).
     public var decodeTokensPerSecond: Double {
@@ -178,7 +187,7 @@ public struct Generator: Sendable {
     }
 
     /// Where the earliest stop string starts in `text`, if any occurs.
-    static func stopStringCut(_ text: String, _ stops: [String]) -> String.Index? {
+    public static func stopStringCut(_ text: String, _ stops: [String]) -> String.Index? {
         stops.compactMap { $0.isEmpty ? nil : text.range(of: $0)?.lowerBound }.min()
     }
 }

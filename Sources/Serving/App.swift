@@ -1,0 +1,241 @@
+// The application: the front middleware (request id, keys, rate limit, errors, metrics, JSON log
+// line), the routes, and the service group that stops it gracefully on SIGTERM — the listener
+// closes, admitted requests finish (up to DRAIN_SECONDS), then the engine stops.
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+struct FrontMiddleware: RouterMiddleware {
+    typealias Context = ServerContext
+    let metrics: ServerMetrics
+    let logger: Logger
+    let keys: [String]
+    let limiter: RateLimiter
+    let maxBody: Int
+    let protected: Set<String>
+
+    /// A client's X-Request-ID when it is a sane token, else a new one.
+    static func requestID(_ given: String?) -> String {
+        if let g = given, (1...128).contains(g.count), g.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) }) { return g }
+        return UUID().uuidString.lowercased()
+    }
+
+    func handle(_ request: Request, context: ServerContext, next: (Request, ServerContext) async throws -> Response) async throws -> Response {
+        var c = context
+        c.requestID = Self.requestID(request.headers[.xRequestID])
+        c.maxBody = maxBody
+        let start = DispatchTime.now().uptimeNanoseconds
+        metrics.inFlight(1)
+        defer { metrics.inFlight(-1) }
+        var response: Response
+        do {
+            if protected.contains(request.uri.path) {
+                if !keys.isEmpty {
+                    let bearer = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+                    guard let presented = bearer ?? request.headers[.xAPIKey], keyMatches(presented, keys) else {
+                        metrics.rejected("unauthorized")
+                        throw APIError(401, "a valid API key is required (Authorization: Bearer KEY or X-API-Key)")
+                    }
+                }
+                let who = request.headers[.authorization] ?? request.headers[.xAPIKey] ?? "anonymous"
+                if let wait = limiter.take(who) {
+                    metrics.rejected("rate_limited")
+                    throw APIError(429, "rate limit exceeded", details: ["limit": "\(limiter.rate) requests/s, burst \(Int(limiter.burst))"], retryAfter: max(1, Int(wait.rounded(.up))))
+                }
+            }
+            response = try await next(request, c)
+        } catch let e as APIError {
+            response = try e.response(from: request, context: c)
+            switch e.code {
+            case 429 where e.error.contains("capacity"): metrics.rejected("queue_full")
+            case 504: metrics.rejected("deadline")
+            case 413: metrics.rejected("too_large")
+            case 422, 400: metrics.rejected("invalid")
+            case 503: metrics.rejected("shutting_down")
+            default: break
+            }
+        } catch let e as HTTPError {
+            let code = Int(e.status.code)
+            response = try APIError(code, code == 404 ? "no such route" : e.status.reasonPhrase).response(from: request, context: c)
+        } catch let e as any HTTPResponseError {
+            let code = Int(e.status.code)
+            if code == 413 { metrics.rejected("too_large") }
+            response = try APIError(code, code == 413 ? "the body is over \(maxBody) bytes" : e.status.reasonPhrase).response(from: request, context: c)
+        } catch {
+            logger.error("unhandled error", metadata: ["request_id": .string(c.requestID), "error": .string("\(error)")])
+            response = try APIError(500, "internal error").response(from: request, context: c)
+        }
+        response.headers[.xRequestID] = c.requestID
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let route = c.endpointPath ?? context.endpointPath ?? "unmatched"
+        metrics.request(route: route == "NotFound" ? "unmatched" : route, method: request.method.rawValue, status: Int(response.status.code), seconds: seconds)
+        logger.info("request", metadata: [
+            "request_id": .string(c.requestID), "route": .string(route), "method": .string(request.method.rawValue),
+            "status": .stringConvertible(Int(response.status.code)), "latency_ms": .stringConvertible((seconds * 1000 * 10).rounded() / 10),
+            "task_type": .string(Self.task(of: request.uri.path)),
+        ])
+        return response
+    }
+
+    static func task(of path: String) -> String {
+        if path.hasPrefix("/api/spelling/") { return "spelling" }
+        if path.hasSuffix("/letter_count") { return "letter_count" }
+        if path.hasSuffix("/letter_position") { return "letter_position" }
+        if path == "/predict" { return "general" }
+        return "none"
+    }
+}
+
+public enum ServerApp {
+    static let json: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    static func encode<T: Encodable>(_ v: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try json.encode(v))))
+    }
+
+    /// The body as `T`: over the limit → 413, not a JSON object → 400, a field of the wrong type or
+    /// missing where required → 422 naming it.
+    static func decode<T: Decodable>(_ type: T.Type, _ request: inout Request, _ context: ServerContext) async throws -> T {
+        let buffer: ByteBuffer
+        do { buffer = try await request.collectBody(upTo: context.maxBody) } catch is NIOTooManyBytesError {
+            throw APIError(413, "the body is over \(context.maxBody) bytes")
+        }
+        let data = Data(buffer.readableBytesView)
+        guard (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else { throw APIError(400, "the body is not a JSON object") }
+        do { return try JSONDecoder().decode(T.self, from: data) } catch let DecodingError.typeMismatch(t, ctx) {
+            throw APIError.invalid(ctx.codingPath.map(\.stringValue).joined(separator: "."), "must be \(t)")
+        } catch let DecodingError.valueNotFound(t, ctx) {
+            throw APIError.invalid(ctx.codingPath.map(\.stringValue).joined(separator: "."), "must be \(t), not null")
+        } catch let DecodingError.keyNotFound(k, _) {
+            throw APIError.invalid(k.stringValue, "required")
+        } catch {
+            throw APIError(400, "the body cannot be read as this request")
+        }
+    }
+
+    /// Runs `work` so that the client closing its connection cancels it (and frees its batch slot).
+    static func cancellable<T: Sendable>(_ request: Request, _ work: @Sendable @escaping () async throws -> T) async throws -> T {
+        try await request.body.consumeWithCancellationOnInboundClose { _ in try await work() }
+    }
+
+    public static func router(service: SpellingService, metrics: ServerMetrics, logger: Logger) -> Router<ServerContext> {
+        let router = Router(context: ServerContext.self)
+        let served = Routes.served(service.config.taskType)
+        router.add(middleware: FrontMiddleware(metrics: metrics, logger: logger, keys: service.config.apiKeys,
+                                               limiter: RateLimiter(rate: service.config.rateLimit, burst: service.config.rateBurst),
+                                               maxBody: service.config.maxBodyBytes, protected: Set(served.filter(\.authenticated).map(\.path))))
+        let openapi = try? OpenAPI.json(for: service.config.taskType)
+        for route in served {
+            switch (route.method, route.path) {
+            case ("GET", "/health"):
+                router.get("/health") { _, _ in try encode(["status": "ok"]) }
+            case ("GET", "/health/ready"):
+                router.get("/health/ready") { _, _ in
+                    let (waiting, running) = service.engine.load
+                    let ready = !service.engine.saturated
+                    return try encode(["status": ready ? "ready" : "saturated", "waiting": "\(waiting)", "running": "\(running)"],
+                                      status: ready ? .ok : .serviceUnavailable)
+                }
+            case ("GET", "/metrics"):
+                router.get("/metrics") { _, _ in
+                    Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                             body: .init(byteBuffer: ByteBuffer(string: metrics.registry.emitToString())))
+                }
+            case ("GET", "/openapi.json"):
+                router.get("/openapi.json") { _, _ in
+                    Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: openapi ?? "{}")))
+                }
+            case ("GET", "/api/model"):
+                router.get("/api/model") { _, _ in try encode(service.info) }
+            case ("POST", "/predict"):
+                router.post("/predict") { request, context in
+                    var request = request
+                    let body = try await decode(PredictRequest.self, &request, context)
+                    let out = try await cancellable(request) { try await service.predict(body) }
+                    return try encode(out)
+                }
+            case ("POST", "/api/spelling/predict"):
+                router.post("/api/spelling/predict") { request, context in
+                    var request = request
+                    let body = try await decode(WordRequest.self, &request, context)
+                    let out = try await cancellable(request) { try await service.spell(body) }
+                    metrics.answered("spelling", correct: out.correct, accuracy: service.live.accuracy("spelling"))
+                    return try encode(out)
+                }
+            case ("POST", "/api/spelling/check"):
+                router.post("/api/spelling/check") { request, context in
+                    var request = request
+                    let body = try await decode(CheckRequest.self, &request, context)
+                    let out = try await cancellable(request) { try await service.check(body) }
+                    metrics.answered("spelling", correct: out.modelAgrees, accuracy: service.live.accuracy("spelling"))
+                    return try encode(out)
+                }
+            case ("POST", "/api/position_count/letter_count"):
+                router.post("/api/position_count/letter_count") { request, context in
+                    var request = request
+                    let body = try await decode(CountRequest.self, &request, context)
+                    let out = try await cancellable(request) { try await service.count(body) }
+                    metrics.answered("letter_count", correct: out.correct, accuracy: service.live.accuracy("letter_count"))
+                    return try encode(out)
+                }
+            case ("POST", "/api/position_count/letter_position"):
+                router.post("/api/position_count/letter_position") { request, context in
+                    var request = request
+                    let body = try await decode(PositionRequest.self, &request, context)
+                    let out = try await cancellable(request) { try await service.position(body) }
+                    metrics.answered("letter_position", correct: out.correct, accuracy: service.live.accuracy("letter_position"))
+                    return try encode(out)
+                }
+            default:
+                logger.error("route without a handler", metadata: ["path": .string(route.path)])
+            }
+        }
+        return router
+    }
+
+    /// The application, bound to the configured host and port.
+    public static func application(service: SpellingService, metrics: ServerMetrics, logger: Logger,
+                                   onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(router: router(service: service, metrics: metrics, logger: logger),
+                     configuration: .init(address: .hostname(service.config.host, port: service.config.port), serverName: "strawberry"),
+                     onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+                     logger: logger)
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains: no new connections, admitted requests finish (up to
+    /// DRAIN_SECONDS), the engine stops.
+    public static func run(service: SpellingService, metrics: ServerMetrics, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let app = application(service: service, metrics: metrics, logger: logger, onRunning: onRunning)
+        let engine = EngineService(engine: service.engine, seconds: service.config.drainSeconds, logger: logger)
+        var cfg = ServiceGroupConfiguration(services: [engine, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        cfg.maximumGracefulShutdownDuration = .seconds(service.config.drainSeconds + 5)
+        try await ServiceGroup(configuration: cfg).run()
+    }
+}
+
+/// Keeps the engine for the life of the server; on graceful shutdown (after the HTTP server has
+/// drained, since the group stops services in reverse order) it finishes what is left and stops.
+struct EngineService: Service {
+    let engine: InferenceEngine
+    let seconds: Double
+    let logger: Logger
+    func run() async throws {
+        try? await gracefulShutdown()
+        let done = engine.drain(timeout: seconds)
+        logger.info("engine stopped", metadata: ["completed_while_draining": .stringConvertible(done)])
+    }
+}
+
+extension LiveAccuracy {
+    public func accuracy(_ task: String) -> Double {
+        guard let c = snapshot[task], c.total > 0 else { return 0 }
+        return Double(c.correct) / Double(c.total)
+    }
+}

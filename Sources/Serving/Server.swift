@@ -1,0 +1,153 @@
+// The HTTP layer (Hummingbird 2): routes, the request id, JSON logs, API keys, per-key rate limits,
+// body limits, errors as {"error", "details"} and the metrics of every request. The routes table is
+// also what the OpenAPI document is built from, so the two cannot drift apart.
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+
+extension HTTPField.Name {
+    static let xRequestID = Self("X-Request-ID")!
+    static let xAPIKey = Self("X-API-Key")!
+}
+
+public struct ServerContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var requestID = ""
+    public var maxBody = 64 << 10
+    public init(source: ApplicationRequestContextSource) { coreContext = .init(source: source) }
+    public var maxUploadSize: Int { maxBody }
+}
+
+/// One route of the API (method, path, the task it serves, its OpenAPI summary).
+public struct Route: Sendable {
+    public var method: String
+    public var path: String
+    public var summary: String
+    /// nil = always served; else only when TASK_TYPE allows it.
+    public var task: String?
+    public var authenticated: Bool
+}
+
+public enum Routes {
+    public static let all: [Route] = [
+        Route(method: "GET", path: "/health", summary: "Liveness: the process answers.", task: nil, authenticated: false),
+        Route(method: "GET", path: "/health/ready", summary: "Readiness: the model is loaded and the queue is not saturated.", task: nil, authenticated: false),
+        Route(method: "GET", path: "/metrics", summary: "Prometheus metrics (text exposition format).", task: nil, authenticated: false),
+        Route(method: "GET", path: "/openapi.json", summary: "This document.", task: nil, authenticated: false),
+        Route(method: "GET", path: "/api/model", summary: "Model and adapter identity (SHA-256) and their evaluation metrics.", task: nil, authenticated: true),
+        Route(method: "POST", path: "/predict", summary: "Generate from a prompt or messages with sampling parameters.", task: nil, authenticated: true),
+        Route(method: "POST", path: "/api/spelling/predict", summary: "The model's spelling of a word, its letters and confidence.", task: "spelling", authenticated: true),
+        Route(method: "POST", path: "/api/spelling/check", summary: "Whether a spelling of a word is correct, with the model's own spelling.", task: "spelling", authenticated: true),
+        Route(method: "POST", path: "/api/position_count/letter_count", summary: "How many times a letter occurs in a word: the model's answer and the truth.", task: "position_count", authenticated: true),
+        Route(method: "POST", path: "/api/position_count/letter_position", summary: "The letter at a position of a word: the model's answer and the truth.", task: "position_count", authenticated: true),
+    ]
+
+    public static func served(_ t: TaskSet) -> [Route] {
+        all.filter { r in r.task == nil || (r.task == "spelling" && t.spelling) || (r.task == "position_count" && t.positionCount) }
+    }
+}
+
+/// The server's metrics, registered in one Prometheus registry and updated through swift-metrics.
+public final class ServerMetrics: @unchecked Sendable, EngineObserver {
+    public let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+    let queueDepth: Metrics.Gauge
+    let inFlight: Meter
+    let running: Metrics.Gauge
+    let batchSize: Metrics.Recorder
+    let generatedTokens: Metrics.Counter
+    let ttft: Metrics.Timer
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        var f = PrometheusMetricsFactory(registry: registry)
+        let latency: [Duration] = [.milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+                                   .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30)]
+        f.durationHistogramBuckets["strawberry_http_request_duration_seconds"] = latency
+        f.durationHistogramBuckets["strawberry_time_to_first_token_seconds"] = latency
+        f.valueHistogramBuckets["strawberry_batch_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+        factory = f
+        queueDepth = Metrics.Gauge(label: "strawberry_queue_depth", factory: f)
+        inFlight = Meter(label: "strawberry_in_flight_requests", factory: f)
+        running = Metrics.Gauge(label: "strawberry_running_sequences", factory: f)
+        batchSize = Metrics.Recorder(label: "strawberry_batch_size", factory: f)
+        generatedTokens = Metrics.Counter(label: "strawberry_generated_tokens_total", factory: f)
+        ttft = Metrics.Timer(label: "strawberry_time_to_first_token_seconds", factory: f)
+        for reason in ["queue_full", "rate_limited", "unauthorized", "deadline", "too_large", "invalid", "shutting_down"] {
+            Metrics.Counter(label: "strawberry_rejections_total", dimensions: [("reason", reason)], factory: f).increment(by: 0)
+        }
+    }
+
+    public func request(route: String, method: String, status: Int, seconds: Double) {
+        Metrics.Counter(label: "strawberry_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory).increment()
+        Metrics.Timer(label: "strawberry_http_request_duration_seconds", dimensions: [("route", route)], factory: factory).recordSeconds(seconds)
+    }
+
+    public func rejected(_ reason: String) { Metrics.Counter(label: "strawberry_rejections_total", dimensions: [("reason", reason)], factory: factory).increment() }
+
+    public func answered(_ task: String, correct: Bool, accuracy: Double) {
+        Metrics.Counter(label: "strawberry_live_answers_total", dimensions: [("task", task), ("correct", correct ? "true" : "false")], factory: factory).increment()
+        Metrics.Gauge(label: "strawberry_live_accuracy", dimensions: [("task", task)], factory: factory).record(accuracy)
+    }
+
+    public func generated(tokens: Int, timeToFirstToken: Double) {
+        generatedTokens.increment(by: tokens)
+        ttft.recordSeconds(timeToFirstToken)
+    }
+
+    public func batchStep(size: Int) { batchSize.record(size) }
+    public func queueChanged(waiting: Int, running: Int) {
+        queueDepth.record(waiting)
+        self.running.record(running)
+    }
+    func inFlight(_ delta: Int) { if delta > 0 { inFlight.increment(by: Double(delta)) } else { inFlight.decrement(by: Double(-delta)) } }
+}
+
+/// Per-key token buckets (sustained rate, burst).
+final class RateLimiter: @unchecked Sendable {
+    let rate: Double, burst: Double
+    let lock = NSLock()
+    var buckets: [String: (tokens: Double, at: Double)] = [:]
+    init(rate: Double, burst: Int) { self.rate = rate; self.burst = Double(burst) }
+    /// nil when allowed; else seconds until a token is available.
+    func take(_ key: String) -> Double? {
+        lock.lock(); defer { lock.unlock() }
+        let t = Date().timeIntervalSince1970
+        var b = buckets[key] ?? (burst, t)
+        b.tokens = min(burst, b.tokens + (t - b.at) * rate)
+        b.at = t
+        if buckets.count > 100_000 { buckets.removeAll() }   // bounded memory against many keys/addresses
+        if b.tokens >= 1 { b.tokens -= 1; buckets[key] = b; return nil }
+        buckets[key] = b
+        return (1 - b.tokens) / rate
+    }
+}
+
+/// Constant-time comparison of a presented key with the configured ones.
+func keyMatches(_ presented: String, _ keys: [String]) -> Bool {
+    let p = Array(presented.utf8)
+    var any = false
+    for k in keys {
+        let kb = Array(k.utf8)
+        var diff = UInt8(p.count == kb.count ? 0 : 1)
+        for i in 0..<max(p.count, kb.count) { diff |= (i < p.count ? p[i] : 0) ^ (i < kb.count ? kb[i] : 0) }
+        any = any || diff == 0
+    }
+    return any
+}
+
+extension APIError: HTTPResponseError {
+    public var status: HTTPResponse.Status { HTTPResponse.Status(code: (100...599).contains(code) ? code : 500) }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let r = retryAfter { headers[.retryAfter] = String(r) }
+        let body = try JSONEncoder().encode(ErrorBody(error: error, details: details.isEmpty ? nil : details))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}

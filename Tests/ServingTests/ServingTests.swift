@@ -1,0 +1,257 @@
+// The HTTP API on the tiny Llama fixture: every route, status code and validation error through
+// Hummingbird's test client (no socket), one real-socket test, the OpenAPI document against the
+// routes and the committed file, and the engine's admission, deadline and cancellation.
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+@testable import Serving
+import TestSupport
+import XCTest
+
+final class ServingTests: XCTestCase {
+    static let key = "test-key-123456"
+
+    /// The tiny Llama with room for a chat-templated question: its weights do not depend on the context
+    /// length (RoPE), so a copy with a longer one is the same model.
+    static let model: String = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("serving-llama-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        try? FileManager.default.copyItem(atPath: TestPaths.fixtures + "/models/llama", toPath: dir)
+        try? FileManager.default.removeItem(atPath: dir + "/model.gguf")
+        if let text = try? String(contentsOfFile: dir + "/config.json", encoding: .utf8) {
+            try? text.replacingOccurrences(of: "\"max_position_embeddings\": 64", with: "\"max_position_embeddings\": 1024")
+                .write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+        }
+        return dir
+    }()
+
+    func service(_ edit: (inout ServeConfig) -> Void = { _ in }) throws -> (SpellingService, ServerMetrics) {
+        var c = ServeConfig()
+        c.modelPath = Self.model
+        c.apiKeys = [Self.key]
+        c.maxBatchSize = 4
+        c.maxQueue = 16
+        c.requestTimeout = 60
+        c.maxBodyBytes = 1024
+        c.maxTokensLimit = 64
+        edit(&c)
+        let s = try SpellingService(config: c, store: FileManager.default.temporaryDirectory.appendingPathComponent("serving-store-\(getpid())").path)
+        let m = ServerMetrics()
+        s.engine.setObserver(m)
+        return (s, m)
+    }
+
+    func app(_ s: SpellingService, _ m: ServerMetrics) -> some ApplicationProtocol {
+        Application(router: ServerApp.router(service: s, metrics: m, logger: Logger(label: "test")))
+    }
+
+    static func json(_ b: ByteBuffer) -> [String: Any] { ((try? JSONSerialization.jsonObject(with: Data(b.readableBytesView))) as? [String: Any]) ?? [:] }
+    static var auth: HTTPFields { [.authorization: "Bearer \(key)", .contentType: "application/json"] }
+
+    static func post(_ client: some TestClientProtocol, _ uri: String, _ body: String, headers: HTTPFields = ServingTests.auth) async throws -> (Int, [String: Any], HTTPFields) {
+        try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body)) { r in
+            (Int(r.status.code), Self.json(r.body), r.headers)
+        }
+    }
+
+    func testEveryRouteAndError() async throws {
+        let (s, m) = try service()
+        try await app(s, m).test(.router) { client in
+            // Open routes.
+            for uri in ["/health", "/health/ready", "/openapi.json", "/metrics"] {
+                try await client.execute(uri: uri, method: .get) { r in XCTAssertEqual(r.status, .ok, uri) }
+            }
+            // Keys: none, wrong, right (Bearer and X-API-Key).
+            var (code, body, _) = try await Self.post(client, "/api/position_count/letter_count", #"{"word":"strawberry","letter":"r"}"#, headers: [.contentType: "application/json"])
+            XCTAssertEqual(code, 401)
+            XCTAssertNotNil(body["error"] as? String)
+            (code, _, _) = try await Self.post(client, "/api/position_count/letter_count", #"{"word":"strawberry","letter":"r"}"#, headers: [.authorization: "Bearer wrong-key-123456"])
+            XCTAssertEqual(code, 401)
+            var headers: HTTPFields = [.contentType: "application/json"]
+            headers[HTTPField.Name("X-API-Key")!] = Self.key
+            headers[HTTPField.Name("X-Request-ID")!] = "client-id-42"
+            var h: HTTPFields
+            (code, body, h) = try await Self.post(client, "/api/position_count/letter_count", #"{"word":"Strawberry","letter":"R"}"#, headers: headers)
+            XCTAssertEqual(code, 200, "\(body)")
+            XCTAssertEqual(h[HTTPField.Name("X-Request-ID")!], "client-id-42")
+            XCTAssertEqual(body["word"] as? String, "strawberry")
+            XCTAssertEqual(body["truth"] as? Int, 3)
+            XCTAssertEqual(body["correct"] as? Bool, (body["count"] as? Int) == 3)
+            let confidence = try XCTUnwrap(body["confidence"] as? Double)
+            XCTAssertTrue((0...1).contains(confidence))
+            (code, body, h) = try await Self.post(client, "/api/position_count/letter_position", #"{"word":"strawberry","position":3}"#)
+            XCTAssertEqual(code, 200, "\(body)")
+            XCTAssertEqual(body["truth"] as? String, "r")
+            XCTAssertNotNil(h[HTTPField.Name("X-Request-ID")!])   // generated when not given
+            (code, body, _) = try await Self.post(client, "/api/spelling/predict", #"{"word":"queue"}"#)
+            XCTAssertEqual(code, 200, "\(body)")
+            XCTAssertNotNil(body["letters"] as? [String])
+            (code, body, _) = try await Self.post(client, "/api/spelling/check", #"{"word":"queue","spelling":"Q-U-E-U-E"}"#)
+            XCTAssertEqual(code, 200, "\(body)")
+            XCTAssertEqual(body["is_correct"] as? Bool, true)
+            (code, body, _) = try await Self.post(client, "/api/spelling/check", #"{"word":"queue","spelling":"q-u-e-u"}"#)
+            XCTAssertEqual(body["is_correct"] as? Bool, false)
+            XCTAssertEqual(body["suggestion"] as? String, "q-u-e-u-e")
+            (code, body, _) = try await Self.post(client, "/predict", #"{"prompt":"Spell 'cat'.","max_tokens":4,"temperature":0}"#)
+            XCTAssertEqual(code, 200, "\(body)")
+            XCTAssertLessThanOrEqual(body["completion_tokens"] as? Int ?? 99, 4)
+            (code, body, _) = try await Self.post(client, "/predict", #"{"messages":[{"role":"user","content":"hi"}],"max_tokens":2,"temperature":0.7,"top_p":0.9,"seed":3,"stop":["\n"]}"#)
+            XCTAssertEqual(code, 200, "\(body)")
+            try await client.execute(uri: "/api/model", method: .get, headers: Self.auth) { r in
+                XCTAssertEqual(r.status, .ok)
+                XCTAssertEqual((Self.json(r.body)["model_sha256"] as? String)?.count, 64)
+            }
+            // Validation: 422 with the field named; malformed JSON 400; too large 413; unknown route 404.
+            let invalid: [(String, String, String)] = [
+                ("/api/position_count/letter_count", #"{"word":"str4wberry","letter":"r"}"#, "word"),
+                ("/api/position_count/letter_count", #"{"word":"strawberry","letter":"rr"}"#, "letter"),
+                ("/api/position_count/letter_count", #"{"letter":"r"}"#, "word"),
+                ("/api/position_count/letter_count", #"{"word":"\#(String(repeating: "a", count: 65))","letter":"r"}"#, "word"),
+                ("/api/position_count/letter_position", #"{"word":"strawberry","position":11}"#, "position"),
+                ("/api/position_count/letter_position", #"{"word":"strawberry","position":0}"#, "position"),
+                ("/api/position_count/letter_position", #"{"word":"strawberry","position":"3"}"#, "position"),
+                ("/api/spelling/predict", #"{"word":""}"#, "word"),
+                ("/api/spelling/check", #"{"word":"cat"}"#, "spelling"),
+                ("/predict", #"{"prompt":"x","max_tokens":0}"#, "max_tokens"),
+                ("/predict", #"{"prompt":"x","max_tokens":100000}"#, "max_tokens"),
+                ("/predict", #"{"prompt":"x","temperature":-1}"#, "temperature"),
+                ("/predict", #"{"prompt":"x","messages":[{"role":"user","content":"y"}]}"#, "prompt"),
+                ("/predict", #"{"messages":[{"role":"robot","content":"y"}]}"#, "messages"),
+                ("/predict", #"{}"#, "prompt"),
+            ]
+            for (uri, b, field) in invalid {
+                (code, body, _) = try await Self.post(client, uri, b)
+                XCTAssertEqual(code, 422, "\(uri) \(b) → \(body)")
+                XCTAssertNotNil((body["details"] as? [String: String])?[field], "\(uri) \(b) → \(body)")
+            }
+            for b in ["{not json", "[1,2]", "", "\"word\""] {
+                (code, body, _) = try await Self.post(client, "/api/spelling/predict", b)
+                XCTAssertEqual(code, 400, "\(b) → \(body)")
+            }
+            (code, body, _) = try await Self.post(client, "/predict", #"{"prompt":"\#(String(repeating: "x", count: 2000))"}"#)
+            XCTAssertEqual(code, 413, "\(body)")
+            try await client.execute(uri: "/no/such/route", method: .get) { r in
+                XCTAssertEqual(r.status, .notFound)
+                XCTAssertNotNil(Self.json(r.body)["error"])
+            }
+            // No response carries a path or a stack trace.
+            (_, body, _) = try await Self.post(client, "/api/spelling/predict", "{")
+            XCTAssertFalse("\(body)".contains("/work") || "\(body)".contains(".swift"))
+            // Metrics: requests by route template and status, live accuracy per task, rejections.
+            try await client.execute(uri: "/metrics", method: .get) { r in
+                let text = String(buffer: r.body)
+                XCTAssertTrue(text.contains(#"strawberry_http_requests_total{route="/api/position_count/letter_count",method="POST",status="200"}"#), text)
+                XCTAssertTrue(text.contains(#"strawberry_live_accuracy{task="letter_count"}"#))
+                XCTAssertTrue(text.contains(#"strawberry_rejections_total{reason="unauthorized"} 2"#), text)
+                XCTAssertTrue(text.contains("strawberry_time_to_first_token_seconds_bucket"))
+                XCTAssertTrue(text.contains("strawberry_batch_size_bucket"))
+            }
+        }
+    }
+
+    func testTaskTypeRateLimitAndOpenRoutes() async throws {
+        let (s, m) = try service { c in
+            c.taskType = .spelling
+            c.apiKeys = []
+            c.rateLimit = 0.01
+            c.rateBurst = 2
+        }
+        try await app(s, m).test(.router) { client in
+            var (code, _, _) = try await Self.post(client, "/api/position_count/letter_count", #"{"word":"cat","letter":"c"}"#, headers: [:])
+            XCTAssertEqual(code, 404)   // not served with TASK_TYPE=spelling
+            (code, _, _) = try await Self.post(client, "/api/spelling/check", #"{"word":"cat","spelling":"c-a-t"}"#, headers: [:])
+            XCTAssertEqual(code, 200)   // no keys configured: open
+            (code, _, _) = try await Self.post(client, "/api/spelling/check", #"{"word":"cat","spelling":"c-a-t"}"#, headers: [:])
+            XCTAssertEqual(code, 200)
+            let (third, body, headers) = try await Self.post(client, "/api/spelling/check", #"{"word":"cat","spelling":"c-a-t"}"#, headers: [:])
+            XCTAssertEqual(third, 429, "\(body)")
+            XCTAssertNotNil(headers[.retryAfter])
+        }
+    }
+
+    func testOpenAPIDocumentMatchesRoutesAndCommittedFile() throws {
+        let doc = OpenAPI.document(for: .all)
+        let paths = try XCTUnwrap(doc["paths"] as? [String: [String: Any]])
+        XCTAssertEqual(Set(paths.keys), Set(Routes.all.map(\.path)))
+        for r in Routes.all { XCTAssertNotNil(paths[r.path]?[r.method.lowercased()], r.path) }
+        let committed = try String(contentsOfFile: TestPaths.root + "/docs/openapi.json", encoding: .utf8)
+        XCTAssertEqual(committed, try OpenAPI.json(for: .all), "docs/openapi.json is stale: regenerate it with `strawberry serve --print-openapi > docs/openapi.json`")
+        XCTAssertEqual(Set((OpenAPI.document(for: .positionCount)["paths"] as? [String: Any])?.keys.map { $0 } ?? []).contains("/api/spelling/predict"), false)
+    }
+
+    func testConfigurationFromEnvironment() throws {
+        let keys = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(getpid())").path
+        try "# keys\nfirst-key-0001\n\nsecond-key-002\n".write(toFile: keys, atomically: true, encoding: .utf8)
+        let c = try ServeConfig.from(environment: ["MODEL_PATH": "m.gguf", "API_KEY": "solo-key-0001", "API_KEYS_FILE": keys, "MAX_BATCH_SIZE": "16",
+                                                    "TASK_TYPE": "position_count", "PORT": "9000", "REQUEST_TIMEOUT": "2.5", "ENABLE_GPU": "true", "LOG_LEVEL": "DEBUG"])
+        XCTAssertEqual(c.apiKeys, ["solo-key-0001", "first-key-0001", "second-key-002"])
+        XCTAssertEqual(c.maxBatchSize, 16)
+        XCTAssertEqual(c.taskType, .positionCount)
+        XCTAssertEqual(c.port, 9000)
+        XCTAssertEqual(c.requestTimeout, 2.5)
+        XCTAssertTrue(c.enableGPU)
+        XCTAssertEqual(c.logLevel, "debug")
+        for (k, v) in [("MAX_BATCH_SIZE", "0"), ("MAX_BATCH_SIZE", "x"), ("PORT", "70000"), ("TASK_TYPE", "everything"), ("REQUEST_TIMEOUT", "nan"),
+                       ("ENABLE_GPU", "maybe"), ("LOG_LEVEL", "loud"), ("API_KEYS_FILE", "/nonexistent")] {
+            XCTAssertThrowsError(try ServeConfig.from(environment: [k: v]), "\(k)=\(v)") { XCTAssertTrue("\($0)".hasPrefix(k), "\($0)") }
+        }
+        XCTAssertTrue(keyMatches("first-key-0001", c.apiKeys))
+        XCTAssertFalse(keyMatches("first-key-000", c.apiKeys))
+        XCTAssertFalse(keyMatches("", c.apiKeys))
+    }
+
+    /// Admission, deadline and cancellation in the engine itself.
+    func testEngineQueueDeadlineAndCancellation() async throws {
+        let (s, _) = try service { c in c.maxBatchSize = 1; c.maxQueue = 1 }
+        let engine = s.engine
+        let ids = Array(1...20)
+        let long = GenerationRequestFactory.make(ids, maxTokens: 60)
+        // The worker held: one request fills the slot's place in the queue, a second the queue; a third is refused at once.
+        engine.hold(true)
+        async let a = try? engine.generate(long, timeout: 60)
+        async let b = try? engine.generate(long, timeout: 60)
+        for _ in 0..<200 where engine.load.waiting < 2 { try await Task.sleep(nanoseconds: 5_000_000) }
+        XCTAssertEqual(engine.load.waiting, 2)
+        XCTAssertTrue(engine.saturated)
+        do { _ = try await engine.generate(long, timeout: 60); XCTFail("a third request should be refused") } catch let e as EngineError {
+            if case .queueFull = e {} else { XCTFail("\(e)") }
+        }
+        engine.hold(false)
+        let (ra, rb) = await (a, b)
+        XCTAssertEqual(ra?.result.outputIds.count, 60)
+        XCTAssertEqual(rb?.result.outputIds, ra?.result.outputIds)   // greedy: the same answer batched or not
+        // A deadline that passes.
+        do { _ = try await engine.generate(long, timeout: 0.000_001); XCTFail("expected a deadline") } catch let e as EngineError { XCTAssertEqual(e, .deadlineExceeded) }
+        // Cancelling the caller (the client went away) drops the request and frees its place.
+        engine.hold(true)
+        let t = Task { try await engine.generate(GenerationRequestFactory.make(ids, maxTokens: 500), timeout: 60) }
+        for _ in 0..<200 where engine.load.waiting < 1 { try await Task.sleep(nanoseconds: 5_000_000) }
+        t.cancel()
+        engine.hold(false)
+        do { _ = try await t.value; XCTFail("expected cancellation") } catch let e as EngineError { XCTAssertEqual(e, .cancelled) }
+        let after = try await engine.generate(GenerationRequestFactory.make(ids, maxTokens: 2), timeout: 60)
+        XCTAssertEqual(after.result.outputIds.count, after.tokenLogprobs.count)
+        XCTAssertTrue(after.tokenLogprobs.allSatisfy { $0 <= 0 })
+    }
+
+    /// A real socket: the server bound on loopback answers a request through HTTP.
+    func testRealSocket() async throws {
+        let (s, m) = try service()
+        try await app(s, m).test(.live) { client in
+            XCTAssertNotNil(client.port)
+            try await client.execute(uri: "/api/position_count/letter_count", method: .post, headers: Self.auth,
+                                     body: ByteBuffer(string: #"{"word":"banana","letter":"a"}"#)) { r in
+                XCTAssertEqual(r.status, .ok)
+                XCTAssertEqual(Self.json(r.body)["truth"] as? Int, 3)
+            }
+        }
+    }
+}
+
+import Generation
+enum GenerationRequestFactory {
+    static func make(_ ids: [Int], maxTokens: Int) -> GenerationRequest { GenerationRequest(promptIds: ids, maxTokens: maxTokens) }
+}
