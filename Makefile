@@ -51,6 +51,17 @@ demo: assets build
 	# `strawberry publish --from-dir out/hub-demo --repo-id OWNER/NAME` (docs/publishing.md).
 	$(BIN) publish --adapter $(RUN)/final --evaluation-results $(REPORT) --base-model $(HUB_BASE_MODEL) --to-dir out/hub-demo --overwrite
 
+# The HTTP API on the default model, with the demo's adapter when it exists (docs/api.md). Environment
+# variables (PORT, API_KEY, MAX_BATCH_SIZE, TASK_TYPE, …) configure it.
+SERVE_ADAPTER ?= $(if $(wildcard $(RUN)/final/adapter_model.safetensors),$(RUN)/final,)
+serve: assets build
+	MODEL_PATH=$(MODEL) $(if $(SERVE_ADAPTER),ADAPTER_PATH=$(SERVE_ADAPTER),) $(BIN) serve
+
+# Throughput and latency of the API at 1, 8 and 32 clients, MAX_BATCH_SIZE 1 against 16 (docs/performance.md).
+bench-serve: assets build
+	@command -v hey >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hey; }
+	./scripts/bench-serve.sh $(MODEL)
+
 # The committed experiment (results/experiment): recipe sweep on validation, 3 seeds, full test set,
 # reports, summary over seeds, README's results table. Resumable: re-run to continue after a stop.
 # About 2 h 30 min on the 2-core machine here (docs/experiment_reproduction.md).

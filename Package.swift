@@ -78,6 +78,7 @@ let package = Package(
             "Adapters", "Benchmarks", "Evaluation", "Generation", "Hub", "Models", "Publishing", "Records", "Release", "Serving", "SpellingData", "TensorCore",
             "Tokenization", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "strawberry", dependencies: ["StrawberryCLI"]),
         .target(name: "TestSupport", dependencies: ["Records", "SpellingData"], path: "Tests/TestSupport"),

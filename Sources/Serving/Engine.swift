@@ -46,6 +46,7 @@ public struct EngineOutput: Sendable {
 public protocol EngineObserver: AnyObject, Sendable {
     func batchStep(size: Int)
     func queueChanged(waiting: Int, running: Int)
+    func finished(tokens: Int, timeToFirstToken: Double)
 }
 
 public final class InferenceEngine: @unchecked Sendable {
@@ -278,7 +279,10 @@ public final class InferenceEngine: @unchecked Sendable {
             }
             lock.broadcast()
             lock.unlock()
-            for (j, o) in done { j.finish(.success(o)) }
+            for (j, o) in done {
+                observer?.finished(tokens: o.result.outputIds.count, timeToFirstToken: o.timeToFirstToken)
+                j.finish(.success(o))
+            }
         }
     }
 

@@ -5,7 +5,6 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
-import Metrics
 import NIOCore
 import Prometheus
 import ServiceLifecycle
@@ -52,60 +51,66 @@ public enum Routes {
     }
 }
 
-/// The server's metrics, registered in one Prometheus registry and updated through swift-metrics.
+/// The server's metrics, in one Prometheus registry, each with its help text (promtool's lint wants
+/// it, and the factory that adapts swift-metrics cannot give one). `serve` also bootstraps swift-metrics
+/// with this registry, so the libraries' own metrics appear beside these.
 public final class ServerMetrics: @unchecked Sendable, EngineObserver {
     public let registry: PrometheusCollectorRegistry
-    let factory: PrometheusMetricsFactory
-    let queueDepth: Metrics.Gauge
-    let inFlight: Meter
-    let running: Metrics.Gauge
-    let batchSize: Metrics.Recorder
-    let generatedTokens: Metrics.Counter
-    let ttft: Metrics.Timer
+    static let latency: [Duration] = [.milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+                                      .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30)]
+
+    static func d(_ name: String, _ help: String) -> MetricNameDescriptor { MetricNameDescriptor(metricName: name, unitName: "", helpText: help) }
+    static var requests: MetricNameDescriptor { d("strawberry_http_requests_total", "HTTP requests by route template, method and status") }
+    static var duration: MetricNameDescriptor { d("strawberry_http_request_duration_seconds", "HTTP request latency by route template") }
+    static var rejections: MetricNameDescriptor { d("strawberry_rejections_total", "Requests refused, by reason") }
+    static var liveAnswers: MetricNameDescriptor { d("strawberry_live_answers_total", "Answers checked against the truth the server computes, by task and correctness") }
+    static var liveAccuracy: MetricNameDescriptor { d("strawberry_live_accuracy", "Running accuracy of the checked answers, by task") }
+
+    let queueDepth: Prometheus.Gauge
+    let inFlight: Prometheus.Gauge
+    let running: Prometheus.Gauge
+    let batchSize: ValueHistogram
+    let generatedTokens: Prometheus.Counter
+    let ttft: DurationHistogram
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        var f = PrometheusMetricsFactory(registry: registry)
-        let latency: [Duration] = [.milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
-                                   .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30)]
-        f.durationHistogramBuckets["strawberry_http_request_duration_seconds"] = latency
-        f.durationHistogramBuckets["strawberry_time_to_first_token_seconds"] = latency
-        f.valueHistogramBuckets["strawberry_batch_size"] = [1, 2, 4, 8, 16, 32, 64, 128, 256]
-        factory = f
-        queueDepth = Metrics.Gauge(label: "strawberry_queue_depth", factory: f)
-        inFlight = Meter(label: "strawberry_in_flight_requests", factory: f)
-        running = Metrics.Gauge(label: "strawberry_running_sequences", factory: f)
-        batchSize = Metrics.Recorder(label: "strawberry_batch_size", factory: f)
-        generatedTokens = Metrics.Counter(label: "strawberry_generated_tokens_total", factory: f)
-        ttft = Metrics.Timer(label: "strawberry_time_to_first_token_seconds", factory: f)
+        queueDepth = registry.makeGauge(descriptor: Self.d("strawberry_queue_depth", "Requests waiting for a batch slot"))
+        inFlight = registry.makeGauge(descriptor: Self.d("strawberry_in_flight_requests", "HTTP requests being handled"))
+        running = registry.makeGauge(descriptor: Self.d("strawberry_running_sequences", "Sequences in the current batch"))
+        batchSize = registry.makeValueHistogram(descriptor: Self.d("strawberry_batch_size", "Sequences per forward pass"), buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256])
+        generatedTokens = registry.makeCounter(descriptor: Self.d("strawberry_generated_tokens_total", "Tokens generated"))
+        ttft = registry.makeDurationHistogram(descriptor: Self.d("strawberry_time_to_first_token_seconds", "Time from arrival to the first generated token (queue and prefill)"),
+                                              buckets: Self.latency)
         for reason in ["queue_full", "rate_limited", "unauthorized", "deadline", "too_large", "invalid", "shutting_down"] {
-            Metrics.Counter(label: "strawberry_rejections_total", dimensions: [("reason", reason)], factory: f).increment(by: 0)
+            registry.makeCounter(descriptor: Self.rejections, labels: [("reason", reason)]).increment(by: Int64(0))
         }
     }
 
     public func request(route: String, method: String, status: Int, seconds: Double) {
-        Metrics.Counter(label: "strawberry_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))], factory: factory).increment()
-        Metrics.Timer(label: "strawberry_http_request_duration_seconds", dimensions: [("route", route)], factory: factory).recordSeconds(seconds)
+        registry.makeCounter(descriptor: Self.requests, labels: [("route", route), ("method", method), ("status", String(status))]).increment()
+        registry.makeDurationHistogram(descriptor: Self.duration, labels: [("route", route)], buckets: Self.latency)
+            .record(.nanoseconds(Int64((seconds * 1e9).rounded())))
     }
 
-    public func rejected(_ reason: String) { Metrics.Counter(label: "strawberry_rejections_total", dimensions: [("reason", reason)], factory: factory).increment() }
+    public func rejected(_ reason: String) { registry.makeCounter(descriptor: Self.rejections, labels: [("reason", reason)]).increment() }
 
     public func answered(_ task: String, correct: Bool, accuracy: Double) {
-        Metrics.Counter(label: "strawberry_live_answers_total", dimensions: [("task", task), ("correct", correct ? "true" : "false")], factory: factory).increment()
-        Metrics.Gauge(label: "strawberry_live_accuracy", dimensions: [("task", task)], factory: factory).record(accuracy)
+        registry.makeCounter(descriptor: Self.liveAnswers, labels: [("task", task), ("correct", correct ? "true" : "false")]).increment()
+        registry.makeGauge(descriptor: Self.liveAccuracy, labels: [("task", task)]).set(to: accuracy)
     }
 
-    public func generated(tokens: Int, timeToFirstToken: Double) {
-        generatedTokens.increment(by: tokens)
-        ttft.recordSeconds(timeToFirstToken)
+    public func finished(tokens: Int, timeToFirstToken: Double) {
+        generatedTokens.increment(by: Int64(tokens))
+        ttft.record(.nanoseconds(Int64((timeToFirstToken * 1e9).rounded())))
     }
 
-    public func batchStep(size: Int) { batchSize.record(size) }
+    public func batchStep(size: Int) { batchSize.record(Double(size)) }
     public func queueChanged(waiting: Int, running: Int) {
-        queueDepth.record(waiting)
-        self.running.record(running)
+        queueDepth.set(to: Double(waiting))
+        self.running.set(to: Double(running))
     }
-    func inFlight(_ delta: Int) { if delta > 0 { inFlight.increment(by: Double(delta)) } else { inFlight.decrement(by: Double(-delta)) } }
+    func inFlight(_ delta: Int) { inFlight.increment(by: Double(delta)) }
 }
 
 /// Per-key token buckets (sustained rate, burst).

@@ -3,6 +3,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import Serving
 
 struct Serve: ParsableCommand {
@@ -75,6 +77,8 @@ struct Serve: ParsableCommand {
         logger.info("loading", metadata: ["model": .string(settings.modelPath), "adapter": .string(settings.adapterPath ?? "none")])
         let service = try SpellingService(config: settings, store: store.store)
         let metrics = ServerMetrics()
+        // Libraries that report through swift-metrics (Hummingbird, NIO) land in the same registry.
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
         service.engine.setObserver(metrics)
         let config = service.config
         try await ServerApp.run(service: service, metrics: metrics, logger: logger) { port in

@@ -1,0 +1,146 @@
+// `strawberry serve` as a process on loopback (its own process group, stopped with it): the curl
+// examples of docs/api.md, overload (every admitted request succeeds, the rest get 429), SIGTERM under
+// load (no admitted request is lost, exit 0), and — when installed — promtool and schemathesis.
+import Foundation
+import TestSupport
+import XCTest
+
+final class ServingProcessTests: XCTestCase {
+    static let key = "docs-key-123456"
+
+    final class Server: @unchecked Sendable {
+        let process: Process
+        let url: String
+        let log: String
+        init(env: [String: String]) throws {
+            let bin = TestPaths.root + "/.build/debug/strawberry"
+            guard FileManager.default.isExecutableFile(atPath: bin) else { throw XCTSkip("build the binary first (swift build)") }
+            let port = freeLoopbackPort()
+            url = "http://127.0.0.1:\(port)"
+            log = FileManager.default.temporaryDirectory.appendingPathComponent("serve-\(getpid())-\(port).log").path
+            FileManager.default.createFile(atPath: log, contents: nil)
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: bin)
+            process.arguments = ["serve", "--port", String(port)]
+            var e = ProcessInfo.processInfo.environment
+            e["MODEL_PATH"] = ServingTests.model
+            e["STRAWBERRY_HOME"] = FileManager.default.temporaryDirectory.appendingPathComponent("serve-store-\(getpid())").path
+            for (k, v) in env { e[k] = v }
+            process.environment = e
+            process.standardError = FileHandle(forWritingAtPath: log)
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            for _ in 0..<240 {
+                if (try? shell("curl -sf \(url)/health/ready"))?.status == 0 { return }
+                if !process.isRunning { break }
+                usleep(250_000)
+            }
+            stop()
+            throw XCTSkip("the server did not start: \((try? String(contentsOfFile: log, encoding: .utf8))?.suffix(500) ?? "")")
+        }
+        /// SIGTERM, then (bounded) SIGKILL; returns the exit status.
+        @discardableResult
+        func stop(timeout: Double = 40) -> Int32 {
+            if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+            for _ in 0..<Int(timeout * 10) where process.isRunning { usleep(100_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+            return process.terminationStatus
+        }
+        deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+
+        /// N concurrent POSTs (C at a time): [(status, Retry-After)].
+        func load(_ path: String, _ body: String, n: Int, c: Int, headers: [String] = []) throws -> [(Int, String?)] {
+            let quoted = ([url + path, body, String(n), String(c)] + headers).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+            let r = try shell("python3 \(TestPaths.fixtures)/serve/load.py \(quoted)")
+            XCTAssertEqual(r.status, 0, r.output)
+            let rows = (try JSONSerialization.jsonObject(with: Data(r.output.utf8))) as? [[Any]] ?? []
+            return rows.map { ($0[0] as? Int ?? -1, $0[1] as? String) }
+        }
+    }
+
+    func testDocumentedExamples() throws {
+        let server = try Server(env: ["API_KEY": Self.key])
+        defer { server.stop() }
+        let doc = try String(contentsOfFile: TestPaths.root + "/docs/api.md", encoding: .utf8)
+        // Every ```sh block that runs curl and states its status with "# → NNN".
+        var examples: [(String, Int)] = []
+        for block in doc.components(separatedBy: "```sh\n").dropFirst() {
+            guard let end = block.range(of: "```") else { continue }
+            let text = String(block[..<end.lowerBound])
+            guard text.hasPrefix("curl"), let arrow = text.range(of: "# → ") else { continue }
+            let command = String(text[..<arrow.lowerBound]).trimmingCharacters(in: .whitespacesAndNewlines)
+            let status = Int(text[arrow.upperBound...].prefix(3)) ?? 0
+            examples.append((command, status))
+        }
+        XCTAssertGreaterThanOrEqual(examples.count, 12)
+        for (command, status) in examples {
+            let r = try shell(command + " -o /dev/null -w '%{http_code}'", environment: ["STRAWBERRY_URL": server.url, "API_KEY": Self.key])
+            XCTAssertEqual(r.status, 0, command)
+            XCTAssertEqual(Int(r.output.trimmingCharacters(in: .whitespacesAndNewlines)), status, command)
+        }
+        // JSON log lines with the request id, route, status and latency.
+        let logs = try String(contentsOfFile: server.log, encoding: .utf8).split(separator: "\n")
+        let requests = logs.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }.filter { $0["message"] as? String == "request" }
+        XCTAssertGreaterThanOrEqual(requests.count, examples.count)
+        for r in requests { for k in ["request_id", "route", "status", "latency_ms", "task_type"] { XCTAssertNotNil(r[k], "\(k) in \(r)") } }
+        // promtool accepts the metrics (optional: prometheus installed).
+        if (try? shell("command -v promtool"))?.status == 0 {
+            let p = try shell("curl -s \(server.url)/metrics | promtool check metrics")
+            XCTAssertEqual(p.status, 0, p.output)
+        }
+    }
+
+    /// Far more concurrent requests than the batch and queue hold: every answer is 200 or 429 (with
+    /// Retry-After); none is lost or fails otherwise, and at least the capacity is served.
+    func testOverloadAnswers429AndServesTheRest() throws {
+        let server = try Server(env: ["MAX_BATCH_SIZE": "2", "MAX_QUEUE": "2", "RATE_LIMIT": "100000", "RATE_BURST": "100000"])
+        defer { server.stop() }
+        let results = try server.load("/predict", #"{"prompt":"Count to ten.","max_tokens":200,"temperature":0}"#, n: 24, c: 24)
+        XCTAssertEqual(results.count, 24)
+        let ok = results.filter { $0.0 == 200 }.count, busy = results.filter { $0.0 == 429 }
+        XCTAssertEqual(ok + busy.count, 24, "\(results)")
+        XCTAssertGreaterThanOrEqual(ok, 4)
+        XCTAssertGreaterThan(busy.count, 0, "twice the capacity should be refused in part")
+        XCTAssertTrue(busy.allSatisfy { $0.1 != nil }, "429 carries Retry-After")
+    }
+
+    /// SIGTERM while requests are in flight: the admitted ones all complete, then the server exits 0.
+    func testSIGTERMDrainsAdmittedRequests() throws {
+        let server = try Server(env: ["MAX_BATCH_SIZE": "4", "MAX_QUEUE": "16", "RATE_LIMIT": "100000", "RATE_BURST": "100000"])
+        final class Box: @unchecked Sendable { var out: [(Int, String?)] = [] }
+        let box = Box()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            box.out = (try? server.load("/predict", #"{"prompt":"Count to ten.","max_tokens":300,"temperature":0}"#, n: 8, c: 8)) ?? []
+            group.leave()
+        }
+        // Once the requests are admitted (the queue or the batch holds them), stop the server.
+        for _ in 0..<100 {
+            if let m = try? shell("curl -s \(server.url)/metrics").output,
+               m.contains("strawberry_running_sequences 4") || m.contains("strawberry_queue_depth 4") { break }
+            usleep(20_000)
+        }
+        let stillRunning = box.out.isEmpty   // the load returns only once every request has an answer
+        kill(server.process.processIdentifier, SIGTERM)
+        group.wait()
+        XCTAssertTrue(stillRunning, "the requests must still be in flight when SIGTERM arrives, or this test shows nothing")
+        let results = box.out
+        let status = server.stop()
+        XCTAssertEqual(status, 0)
+        XCTAssertEqual(results.count, 8)
+        XCTAssertEqual(results.filter { $0.0 == 200 }.count, 8, "every admitted request completes: \(results)")
+    }
+
+    /// schemathesis checks the live server against its OpenAPI document (optional: installed).
+    func testSchemathesis() throws {
+        guard (try? shell("command -v schemathesis"))?.status == 0 else { throw XCTSkip("schemathesis is not installed") }
+        let server = try Server(env: ["API_KEY": Self.key, "MAX_TOKENS": "8", "RATE_LIMIT": "100000", "RATE_BURST": "100000"])
+        defer { server.stop() }
+        let r = try shell("schemathesis run \(server.url)/openapi.json --url \(server.url) -H 'Authorization: Bearer \(Self.key)' "
+                          + "--checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance "
+                          + "--max-examples 20 --seed 1 2>&1")
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertFalse(r.output.contains("FAILED") || r.output.lowercased().contains("failures:"), r.output)
+    }
+}
