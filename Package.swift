@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Adapters", "Records", "SpellingData", "Training", "Models", "ModelFormats", "TestSupport"]),
         .testTarget(name: "ReleaseTests", dependencies: ["Release", "Records", "ModelFormats", "TestSupport"]),
         .testTarget(name: "PublishingTests", dependencies: ["Hub", "Publishing", "Records", "ModelFormats", "Release", "TestSupport"]),
-        .testTarget(name: "ServingTests", dependencies: ["Serving", "Generation", "Records", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+        .testTarget(name: "ServingTests", dependencies: ["Serving", "Generation", "Models", "Records", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
                                                          .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CLITests", dependencies: ["StrawberryCLI", "Records", "Release", "TestSupport",
                                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),

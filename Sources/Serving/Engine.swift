@@ -94,6 +94,10 @@ public final class InferenceEngine: @unchecked Sendable {
     var held = false
     var worker: Thread?
     let cache: KVCache
+    /// The chat template's opening tokens, shared by every prompt: their keys and values are computed
+    /// once and copied into each new sequence's slot, so a request prefills only its own tokens.
+    var sharedPrefix: [Int] = []
+    var prefixCache: KVCache?
 
     public init(model: any CausalLM, tokenizer: Tokenizer, maxBatch: Int, maxQueue: Int) {
         self.model = model
@@ -109,6 +113,18 @@ public final class InferenceEngine: @unchecked Sendable {
     }
 
     public func setObserver(_ o: EngineObserver) { lock.lock(); observer = o; lock.unlock() }
+
+    /// Precomputes the keys and values of `ids`, the prefix every prompt of the server starts with.
+    /// Call before serving (it runs the model on the calling thread).
+    public func setSharedPrefix(_ ids: [Int]) throws {
+        guard ids.count >= 4, ids.count < model.config.contextLength / 2 else { return }
+        let pc = model.makeCache()
+        _ = try model.forward(ForwardBatch(tokens: ids), cache: pc, logits: .last)
+        lock.lock()
+        sharedPrefix = ids
+        prefixCache = pc
+        lock.unlock()
+    }
 
     /// Waiting and running requests.
     public var load: (waiting: Int, running: Int) {
@@ -211,8 +227,14 @@ public final class InferenceEngine: @unchecked Sendable {
                 }
                 j.admitted = t
                 running[slot] = j
-                pending[slot] = j.request.promptIds
                 cache.reset(slot: slot)
+                let ids = j.request.promptIds
+                if let pc = prefixCache, ids.count > sharedPrefix.count, ids.starts(with: sharedPrefix) {
+                    cache.copyPrefix(from: pc, slot: 0, count: sharedPrefix.count, into: slot)
+                    pending[slot] = Array(ids[sharedPrefix.count...])
+                } else {
+                    pending[slot] = ids
+                }
             }
             for (slot, j) in running where j.cancelled || t > j.deadline {
                 failed.append((j, j.cancelled ? .cancelled : .deadlineExceeded))

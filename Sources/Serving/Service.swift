@@ -75,6 +75,13 @@ public final class SpellingService: @unchecked Sendable {
         thinkingModel = m.config.architecture.descriptor.hasThinkingMode
         engine = InferenceEngine(model: m.model, tokenizer: m.tokenizer, maxBatch: config.maxBatchSize, maxQueue: config.maxQueue)
         info = try Self.identify(config, architecture: "\(m.config.architecture)", store: store)
+        // The template's opening (system prompt, turn markers): the common start of two different questions.
+        if let template {
+            let a = tokenizer.encode(try template.render([ChatMessage(role: "user", content: "a")], enableThinking: thinkingModel ? false : nil))
+            let b = tokenizer.encode(try template.render([ChatMessage(role: "user", content: "b")], enableThinking: thinkingModel ? false : nil))
+            let shared = zip(a, b).prefix { $0 == $1 }.map(\.0)
+            try engine.setSharedPrefix(shared)
+        }
     }
 
     static func identify(_ c: ServeConfig, architecture: String, store: String?) throws -> ModelInfo {

@@ -237,6 +237,27 @@ final class ServingTests: XCTestCase {
         XCTAssertTrue(after.tokenLogprobs.allSatisfy { $0 <= 0 })
     }
 
+    /// With the template's shared prefix precomputed and several requests batched, greedy answers equal
+    /// one-at-a-time generation from the whole prompt.
+    func testEngineMatchesTheGenerator() async throws {
+        let (s, _) = try service()
+        XCTAssertFalse(s.engine.sharedPrefix.isEmpty, "the fixture has a chat template, so a shared prefix")
+        let m = try LoadedModel.load(path: Self.model)
+        let gen = Generator(model: m.model, tokenizer: m.tokenizer)
+        let questions = ["How many r's are in the word 'strawberry'?", "Spell 'queue'.", "What is the 3rd letter in 'banana'?", "hi"]
+        let prompts = try questions.map { try s.promptIds([ChatMessageIn(role: "user", content: $0)], thinking: nil) }
+        let expected = try prompts.map { try gen.generate(GenerationRequest(promptIds: $0, maxTokens: 12, stopTokenIds: m.stopTokenIds)).outputIds }
+        let got = try await withThrowingTaskGroup(of: (Int, [Int]).self) { group in
+            for (i, p) in prompts.enumerated() {
+                group.addTask { (i, try await s.engine.generate(GenerationRequest(promptIds: p, maxTokens: 12, stopTokenIds: m.stopTokenIds), timeout: 60).result.outputIds) }
+            }
+            var out = [[Int]](repeating: [], count: prompts.count)
+            for try await (i, ids) in group { out[i] = ids }
+            return out
+        }
+        XCTAssertEqual(got, expected)
+    }
+
     /// A real socket: the server bound on loopback answers a request through HTTP.
     func testRealSocket() async throws {
         let (s, m) = try service()
@@ -252,6 +273,7 @@ final class ServingTests: XCTestCase {
 }
 
 import Generation
+import Models
 enum GenerationRequestFactory {
     static func make(_ ids: [Int], maxTokens: Int) -> GenerationRequest { GenerationRequest(promptIds: ids, maxTokens: maxTokens) }
 }
