@@ -52,14 +52,5 @@ out, secs, model = sys.argv[2], sys.argv[3], sys.argv[4]
 doc = {"endpoint": "POST /api/position_count/letter_count", "body": {"word": "strawberry", "letter": "r"}, "seconds_per_point": int(secs),
        "model": os.path.basename(model), "machine": f"{platform.machine()}, {os.cpu_count()} cores", "tool": "hey", "results": rows}
 json.dump(doc, open(out + "/results.json", "w"), indent=2, sort_keys=True)
-by = {(r["max_batch_size"], r["clients"]): r for r in rows}
-lines = ["| MAX_BATCH_SIZE | clients | requests/s | p50 (s) | p95 (s) | p99 (s) | statuses |", "|---|---|---|---|---|---|---|"]
-for r in rows:
-    lines.append(f"| {r['max_batch_size']} | {r['clients']} | {r['requests_per_second']:.2f} | {r['p50_seconds']} | {r['p95_seconds']} | {r['p99_seconds']} | "
-                 + ", ".join(f"{k}: {v}" for k, v in sorted(r["status_codes"].items())) + " |")
-g = by[(16, 32)]["requests_per_second"] / by[(1, 32)]["requests_per_second"]
-lines.append("")
-lines.append(f"Throughput at 32 clients, MAX_BATCH_SIZE=16 over 1: {g:.2f}×")
-open(out + "/table.md", "w").write("\n".join(lines) + "\n")
-print("\n".join(lines))
 PY
+python3 scripts/serve-bench-table.py "$OUT"
