@@ -57,6 +57,9 @@ struct FrontMiddleware: RouterMiddleware {
             case 503: metrics.rejected("shutting_down")
             default: break
             }
+        } catch is CancellationError {
+            // The client closed its connection: its generation was cancelled; nobody reads this answer.
+            response = try APIError(499, "the client closed the request").response(from: request, context: c)
         } catch let e as HTTPError {
             let code = Int(e.status.code)
             response = try APIError(code, code == 404 ? "no such route" : e.status.reasonPhrase).response(from: request, context: c)

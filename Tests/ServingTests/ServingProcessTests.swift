@@ -132,6 +132,31 @@ final class ServingProcessTests: XCTestCase {
         XCTAssertEqual(results.filter { $0.0 == 200 }.count, 8, "every admitted request completes: \(results)")
     }
 
+    /// A client that goes away mid-generation has its generation cancelled (its slot freed): the
+    /// server logs the request as 499 instead of finishing it.
+    func testClientDisconnectCancelsGeneration() throws {
+        let server = try Server(env: ["MAX_TOKENS": "512", "RATE_LIMIT": "100000", "RATE_BURST": "100000"])
+        defer { server.stop() }
+        let port = server.url.split(separator: ":").last.map(String.init) ?? ""
+        let script = """
+        import socket, time, sys
+        body = b'{"prompt":"Count to one thousand.","max_tokens":512,"temperature":0}'
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+        s.sendall(b"POST /predict HTTP/1.1\\r\\nHost: x\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body) + body)
+        time.sleep(0.05)
+        s.close()
+        """
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("disconnect-\(getpid()).py").path
+        try script.write(toFile: file, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try shell("python3 \(file) \(port)").status, 0)
+        var logged = false
+        for _ in 0..<100 where !logged {
+            usleep(50_000)
+            logged = (try? String(contentsOfFile: server.log, encoding: .utf8))?.contains("\"status\":499") == true
+        }
+        XCTAssertTrue(logged, (try? String(contentsOfFile: server.log, encoding: .utf8)) ?? "")
+    }
+
     /// schemathesis checks the live server against its OpenAPI document (optional: installed).
     func testSchemathesis() throws {
         guard (try? shell("command -v schemathesis"))?.status == 0 else { throw XCTSkip("schemathesis is not installed") }
