@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // Strawberry: LoRA spelling fine-tuning and letter-level evaluation, in pure Swift.
 //
 // Module layout follows the pipeline, bottom-up, with no cycles (docs/architecture.md draws it):
@@ -22,6 +22,11 @@ let package = Package(
         // What the fuzz targets (fuzz/) exercise.
         .library(name: "StrawberryInputs", targets: ["Records", "ModelFormats", "Tokenization", "Models", "Training", "Evaluation", "SpellingData"]),
     ],
+    // `swift build --traits OTel`: OpenTelemetry traces of the server's requests, exported over OTLP/HTTP
+    // when OTEL_EXPORTER_OTLP_ENDPOINT is set. Off by default: swift-otel adds minutes to a first build.
+    traits: [
+        .trait(name: "OTel", description: "OpenTelemetry traces for `strawberry serve` (swift-otel, OTLP/HTTP)"),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
@@ -35,6 +40,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         .systemLibrary(
@@ -72,6 +78,7 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "OTel", package: "swift-otel", condition: .when(traits: ["OTel"])),
         ]),
         .target(name: "Benchmarks", dependencies: ["Adapters", "Generation", "Models", "Records", "TensorCore", "Training"]),
         .target(name: "StrawberryCLI", dependencies: [

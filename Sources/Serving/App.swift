@@ -7,6 +7,9 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
+#if OTel
+import OTel
+#endif
 
 struct FrontMiddleware: RouterMiddleware {
     typealias Context = ServerContext
@@ -128,9 +131,11 @@ public enum ServerApp {
         try await request.body.consumeWithCancellationOnInboundClose { _ in try await work() }
     }
 
-    public static func router(service: SpellingService, metrics: ServerMetrics, logger: Logger) -> Router<ServerContext> {
+    public static func router(service: SpellingService, metrics: ServerMetrics, logger: Logger, tracing: Bool = false) -> Router<ServerContext> {
         let router = Router(context: ServerContext.self)
         let served = Routes.served(service.config.taskType)
+        // A span per request (route template, method, status), when a tracer is bootstrapped (the OTel trait).
+        if tracing { router.add(middleware: TracingMiddleware()) }
         router.add(middleware: FrontMiddleware(metrics: metrics, logger: logger, keys: service.config.apiKeys,
                                                limiter: RateLimiter(rate: service.config.rateLimit, burst: service.config.rateBurst),
                                                maxBody: service.config.maxBodyBytes, protected: Set(served.filter(\.authenticated).map(\.path))))
@@ -215,9 +220,28 @@ public enum ServerApp {
     /// Serves until SIGTERM or SIGINT, then drains: no new connections, admitted requests finish (up to
     /// DRAIN_SECONDS), the engine stops.
     public static func run(service: SpellingService, metrics: ServerMetrics, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        let app = application(service: service, metrics: metrics, logger: logger, onRunning: onRunning)
+        var services: [any Service] = []
+        var tracing = false
+        #if OTel
+        // Traces only (logs and metrics have their own backends here), when an OTLP endpoint is configured.
+        if let endpoint = ProcessInfo.processInfo.environment["OTEL_EXPORTER_OTLP_ENDPOINT"], !endpoint.isEmpty {
+            var otel = OTel.Configuration.default
+            otel.serviceName = "strawberry"
+            otel.logs.enabled = false
+            otel.metrics.enabled = false
+            otel.traces.otlpExporter.`protocol` = .httpProtobuf
+            services.append(try OTel.bootstrap(configuration: otel))
+            tracing = true
+            logger.info("tracing", metadata: ["otlp_endpoint": .string(endpoint)])
+        }
+        #endif
+        let app = Application(router: router(service: service, metrics: metrics, logger: logger, tracing: tracing),
+                              configuration: .init(address: .hostname(service.config.host, port: service.config.port), serverName: "strawberry"),
+                              onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+                              logger: logger)
         let engine = EngineService(engine: service.engine, seconds: service.config.drainSeconds, logger: logger)
-        var cfg = ServiceGroupConfiguration(services: [engine, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // Stopped in reverse order: the HTTP server first (it drains), then the engine, then the exporters.
+        var cfg = ServiceGroupConfiguration(services: services + [engine, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         cfg.maximumGracefulShutdownDuration = .seconds(service.config.drainSeconds + 5)
         try await ServiceGroup(configuration: cfg).run()
     }

@@ -61,7 +61,7 @@ public final class ServerMetrics: @unchecked Sendable, EngineObserver {
 
     static func d(_ name: String, _ help: String) -> MetricNameDescriptor { MetricNameDescriptor(metricName: name, unitName: "", helpText: help) }
     static var requests: MetricNameDescriptor { d("strawberry_http_requests_total", "HTTP requests by route template, method and status") }
-    static var duration: MetricNameDescriptor { d("strawberry_http_request_duration_seconds", "HTTP request latency by route template") }
+    static var duration: MetricNameDescriptor { d("strawberry_http_request_duration_seconds", "HTTP request latency by route template, method and status") }
     static var rejections: MetricNameDescriptor { d("strawberry_rejections_total", "Requests refused, by reason") }
     static var liveAnswers: MetricNameDescriptor { d("strawberry_live_answers_total", "Answers checked against the truth the server computes, by task and correctness") }
     static var liveAccuracy: MetricNameDescriptor { d("strawberry_live_accuracy", "Running accuracy of the checked answers, by task") }
@@ -89,7 +89,7 @@ public final class ServerMetrics: @unchecked Sendable, EngineObserver {
 
     public func request(route: String, method: String, status: Int, seconds: Double) {
         registry.makeCounter(descriptor: Self.requests, labels: [("route", route), ("method", method), ("status", String(status))]).increment()
-        registry.makeDurationHistogram(descriptor: Self.duration, labels: [("route", route)], buckets: Self.latency)
+        registry.makeDurationHistogram(descriptor: Self.duration, labels: [("route", route), ("method", method), ("status", String(status))], buckets: Self.latency)
             .record(.nanoseconds(Int64((seconds * 1e9).rounded())))
     }
 

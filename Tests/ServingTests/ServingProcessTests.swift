@@ -13,7 +13,8 @@ final class ServingProcessTests: XCTestCase {
         let url: String
         let log: String
         init(env: [String: String]) throws {
-            let bin = TestPaths.root + "/.build/debug/strawberry"
+            // STRAWBERRY_BIN: a binary built elsewhere (e.g. `--traits OTel --build-path .build-otel`).
+            let bin = ProcessInfo.processInfo.environment["STRAWBERRY_BIN"] ?? TestPaths.root + "/.build/debug/strawberry"
             guard FileManager.default.isExecutableFile(atPath: bin) else { throw XCTSkip("build the binary first (swift build)") }
             let port = freeLoopbackPort()
             url = "http://127.0.0.1:\(port)"
@@ -155,6 +156,33 @@ final class ServingProcessTests: XCTestCase {
             logged = (try? String(contentsOfFile: server.log, encoding: .utf8))?.contains("\"status\":499") == true
         }
         XCTAssertTrue(logged, (try? String(contentsOfFile: server.log, encoding: .utf8)) ?? "")
+    }
+
+    /// Built with the OTel trait: with OTEL_EXPORTER_OTLP_ENDPOINT set, each request becomes a span sent
+    /// over OTLP/HTTP (protobuf) to the collector — here a stand-in that records what it receives.
+    func testOTelTracesReachACollector() throws {
+        #if OTel
+        let port = freeLoopbackPort()
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("otlp-\(getpid()).txt").path
+        try? FileManager.default.removeItem(atPath: out)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("otlp-\(getpid())").path
+        guard let collector = BackgroundServer(command: "python3 \(TestPaths.fixtures)/serve/otlp_collector.py \(port) \(out)", dir: dir, url: "http://127.0.0.1:\(port)/", timeout: 20) else {
+            throw XCTSkip("the collector did not start")
+        }
+        defer { collector.stop() }
+        let server = try Server(env: ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:\(port)", "OTEL_BSP_SCHEDULE_DELAY": "100"])
+        defer { server.stop() }
+        XCTAssertEqual(try server.load("/api/position_count/letter_count", #"{"word":"banana","letter":"a"}"#, n: 1, c: 1).first?.0, 200)
+        var received = ""
+        for _ in 0..<100 where !received.contains(Data("/api/position_count/letter_count".utf8).map { String(format: "%02x", $0) }.joined()) {
+            usleep(100_000)
+            received = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        }
+        XCTAssertTrue(received.hasPrefix("/v1/traces application/x-protobuf"), String(received.prefix(200)))
+        XCTAssertTrue(received.contains(Data("/api/position_count/letter_count".utf8).map { String(format: "%02x", $0) }.joined()), "a span names the route")
+        #else
+        throw XCTSkip("built without the OTel trait (swift build --traits OTel)")
+        #endif
     }
 
     /// schemathesis checks the live server against its OpenAPI document (optional: installed).
