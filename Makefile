@@ -57,6 +57,14 @@ SERVE_ADAPTER ?= $(if $(wildcard $(RUN)/final/adapter_model.safetensors),$(RUN)/
 serve: assets build
 	MODEL_PATH=$(MODEL) $(if $(SERVE_ADAPTER),ADAPTER_PATH=$(SERVE_ADAPTER),) $(BIN) serve
 
+# End to end on loopback: the server, Prometheus with the deploy/ rules, Alertmanager and a webhook; every
+# Grafana panel's query returns data and an alert arrives (docs/monitoring.md). Needs prometheus and
+# prometheus-alertmanager (Debian packages).
+e2e: deps
+	@command -v promtool >/dev/null && command -v amtool >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager; }
+	swift build
+	timeout 600 ./scripts/e2e.sh
+
 # Throughput and latency of the API at 1, 8 and 32 clients, MAX_BATCH_SIZE 1 against 16 (docs/performance.md).
 bench-serve: assets build
 	@command -v hey >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hey; }

@@ -134,6 +134,7 @@ public enum ServerApp {
     public static func router(service: SpellingService, metrics: ServerMetrics, logger: Logger, tracing: Bool = false) -> Router<ServerContext> {
         let router = Router(context: ServerContext.self)
         let served = Routes.served(service.config.taskType)
+        metrics.describe(service.info)
         // A span per request (route template, method, status), when a tracer is bootstrapped (the OTel trait).
         if tracing { router.add(middleware: TracingMiddleware()) }
         router.add(middleware: FrontMiddleware(metrics: metrics, logger: logger, keys: service.config.apiKeys,

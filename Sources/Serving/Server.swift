@@ -82,8 +82,12 @@ public final class ServerMetrics: @unchecked Sendable, EngineObserver {
         generatedTokens = registry.makeCounter(descriptor: Self.d("strawberry_generated_tokens_total", "Tokens generated"))
         ttft = registry.makeDurationHistogram(descriptor: Self.d("strawberry_time_to_first_token_seconds", "Time from arrival to the first generated token (queue and prefill)"),
                                               buckets: Self.latency)
+        // Counters exist at zero from the start, so that rate() and increase() see their first increments.
         for reason in ["queue_full", "rate_limited", "unauthorized", "deadline", "too_large", "invalid", "shutting_down"] {
             registry.makeCounter(descriptor: Self.rejections, labels: [("reason", reason)]).increment(by: Int64(0))
+        }
+        for task in ["spelling", "letter_count", "letter_position"] {
+            for correct in ["true", "false"] { registry.makeCounter(descriptor: Self.liveAnswers, labels: [("task", task), ("correct", correct)]).increment(by: Int64(0)) }
         }
     }
 
@@ -91,6 +95,18 @@ public final class ServerMetrics: @unchecked Sendable, EngineObserver {
         registry.makeCounter(descriptor: Self.requests, labels: [("route", route), ("method", method), ("status", String(status))]).increment()
         registry.makeDurationHistogram(descriptor: Self.duration, labels: [("route", route), ("method", method), ("status", String(status))], buckets: Self.latency)
             .record(.nanoseconds(Int64((seconds * 1e9).rounded())))
+    }
+
+    /// The served model's identity and its measured accuracy per task (from the evaluation it was
+    /// deployed on), so dashboards and alerts can set live accuracy beside what was measured.
+    public func describe(_ info: ModelInfo) {
+        var labels = [("model_sha256", String(info.modelSHA256.prefix(16))), ("adapter_sha256", String((info.adapterSHA256 ?? "none").prefix(16)))]
+        if let r = info.registered { labels += [("registered_model", r.name), ("version", String(r.version)), ("stage", r.stage)] }
+        registry.makeGauge(descriptor: Self.d("strawberry_model_info", "The served model and adapter (value 1): hashes, registered version and stage"), labels: labels).set(to: 1)
+        for (task, p) in info.evaluation?.finetunedModel.metrics.accuracy ?? [:] {
+            registry.makeGauge(descriptor: Self.d("strawberry_model_evaluated_accuracy", "Accuracy per task measured when the model was evaluated"),
+                               labels: [("task", task)]).set(to: p.accuracy)
+        }
     }
 
     public func rejected(_ reason: String) { registry.makeCounter(descriptor: Self.rejections, labels: [("reason", reason)]).increment() }
