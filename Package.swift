@@ -101,6 +101,7 @@ let package = Package(
         .testTarget(name: "PublishingTests", dependencies: ["Hub", "Publishing", "Records", "ModelFormats", "Release", "TestSupport"]),
         .testTarget(name: "ServingTests", dependencies: ["Serving", "Generation", "Models", "Records", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
                                                          .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "DeployTests", dependencies: ["Serving", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["StrawberryCLI", "Records", "Release", "TestSupport",
                                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]

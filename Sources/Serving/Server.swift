@@ -7,6 +7,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import Prometheus
+import Records
 import ServiceLifecycle
 
 extension HTTPField.Name {
@@ -107,6 +108,35 @@ public final class ServerMetrics: @unchecked Sendable, EngineObserver {
             registry.makeGauge(descriptor: Self.d("strawberry_model_evaluated_accuracy", "Accuracy per task measured when the model was evaluated"),
                                labels: [("task", task)]).set(to: p.accuracy)
         }
+    }
+
+    /// Every metric the server exports — name, type, help, labels — read back from a registry that has
+    /// seen one of each kind of event (docs/monitoring.md's reference is this, checked by a test).
+    public static func reference() -> [(name: String, type: String, help: String, labels: [String])] {
+        let m = ServerMetrics()
+        m.describe(ModelInfo(model: "m", modelSHA256: "0", architecture: "llama", adapter: nil, adapterSHA256: nil, registered: .init(name: "n", version: 1, stage: "Production", aliases: [], score: nil),
+                             evaluation: EvaluationResults(baseModel: .init(metrics: HeadlineMetrics(), source: nil),
+                                                           finetunedModel: .init(metrics: { var h = HeadlineMetrics(); h.accuracy["letter_count"] = Proportion(n: 1, correct: 1, accuracy: 1, ci95: [0, 1]); return h }(), source: nil)),
+                             evaluationSource: nil, maxBatchSize: 1, taskType: "all", device: "cpu"))
+        m.request(route: "/r", method: "GET", status: 200, seconds: 0.1)
+        m.answered("letter_count", correct: true, accuracy: 1)
+        m.finished(tokens: 1, timeToFirstToken: 0.1)
+        m.batchStep(size: 1)
+        m.queueChanged(waiting: 0, running: 0)
+        m.inFlight(0)
+        var help: [String: String] = [:], type: [String: String] = [:], labels: [String: Set<String>] = [:]
+        for line in m.registry.emitToString().split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 3).map(String.init)
+            if line.hasPrefix("# HELP "), parts.count >= 3 { help[parts[2]] = parts.count > 3 ? parts[3] : "" }
+            else if line.hasPrefix("# TYPE "), parts.count >= 4 { type[parts[2]] = parts[3] }
+            else if !line.hasPrefix("#"), let brace = line.firstIndex(of: "{"), let close = line.firstIndex(of: "}") {
+                var name = String(line[..<brace])
+                for suffix in ["_bucket", "_sum", "_count"] where type[name] == nil && name.hasSuffix(suffix) { name = String(name.dropLast(suffix.count)) }
+                let inner = line[line.index(after: brace)..<close]
+                for pair in inner.split(separator: ",") { if let k = pair.split(separator: "=").first, k != "le" { labels[name, default: []].insert(String(k)) } }
+            }
+        }
+        return type.keys.sorted().map { ($0, type[$0] ?? "", help[$0] ?? "", (labels[$0] ?? []).sorted()) }
     }
 
     public func rejected(_ reason: String) { registry.makeCounter(descriptor: Self.rejections, labels: [("reason", reason)]).increment() }

@@ -34,6 +34,8 @@ struct Serve: ParsableCommand {
     var evaluationResults: String?
     @Flag(name: .long, help: "Print the OpenAPI document of the routes TASK_TYPE serves, and exit (docs/openapi.json is this for all).")
     var printOpenapi = false
+    @Flag(name: .long, help: "Print the metrics reference (name, type, labels, help) as a Markdown table, and exit.")
+    var printMetrics = false
     @OptionGroup var store: StoreOption
 
     /// The server is async; the command line is not (its other commands are plain loops), so the main
@@ -52,6 +54,13 @@ struct Serve: ParsableCommand {
     }
 
     func serve() async throws {
+        if printMetrics {
+            print("| metric | type | labels | meaning |\n|---|---|---|---|")
+            for m in ServerMetrics.reference() {
+                print("| `\(m.name)` | \(m.type) | \(m.labels.map { "`\($0)`" }.joined(separator: ", ")) | \(m.help) |")
+            }
+            return
+        }
         if printOpenapi {
             let t = try ServeConfig.from(environment: taskType.map { ["TASK_TYPE": $0] } ?? [:]).taskType
             print(try OpenAPI.json(for: t), terminator: "")
