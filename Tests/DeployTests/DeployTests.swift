@@ -77,6 +77,20 @@ final class DeployTests: XCTestCase {
         XCTAssertTrue(r.output.contains("/run/secrets/api_keys"))
     }
 
+    /// The image (scripts/build-image.sh) runs and answers a real question from the mounted model
+    /// (scripts/container-smoke.sh). Optional: needs a Docker daemon, the image and assets/.
+    func testContainerAnswers() throws {
+        let docker = FileManager.default.isExecutableFile(atPath: "/usr/bin/docker") ? "/usr/bin/docker" : "docker"
+        guard (try? shell("\(docker) image inspect strawberry:latest > /dev/null 2>&1"))?.status == 0 else {
+            throw XCTSkip("no Docker daemon or no strawberry:latest image (scripts/build-image.sh builds it)")
+        }
+        _ = try TestPaths.requireAsset(TestPaths.smolLM2)
+        let r = try shell("DOCKER=\(docker) timeout 300 ./scripts/container-smoke.sh 2>&1")
+        XCTAssertTrue(r.output.contains("container: OK"), r.output)
+        XCTAssertTrue(r.output.contains("\"truth\":3"), r.output)
+        XCTAssertTrue(r.output.contains("user: 10001"), r.output)
+    }
+
     func testYAMLLints() throws {
         guard has("yamllint") else { throw XCTSkip("yamllint is not installed") }
         try run("yamllint -d '{extends: relaxed, rules: {line-length: {max: 160}}}' \(deploy)")

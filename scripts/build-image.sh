@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The container image without a registry (this machine reaches only the Debian archive and PyPI): a
+# Debian bookworm root made by debootstrap and imported as the runtime base image, the release binary
+# built here with the Swift runtime libraries it links, then deploy/Dockerfile with BUILD=prebuilt.
+# With registry access, `docker build -f deploy/Dockerfile -t strawberry .` builds from source instead.
+# Usage: scripts/build-image.sh [TAG]    (needs a running Docker daemon; see docs/deployment.md)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TAG=${1:-strawberry:latest}
+DOCKER=${DOCKER:-$(command -v /usr/bin/docker || command -v docker)}
+ROOTFS=${ROOTFS:-/var/tmp/bookworm-rootfs}
+BASE=strawberry-base:bookworm
+if ! "$DOCKER" image inspect "$BASE" >/dev/null 2>&1; then
+  if [ ! -x "$ROOTFS/bin/sh" ]; then
+    debootstrap --variant=minbase bookworm "$ROOTFS" http://deb.debian.org/debian
+  fi
+  tar -C "$ROOTFS" -c . | "$DOCKER" import - "$BASE"
+fi
+swift build -c release --product strawberry
+BIN=$(swift build -c release --show-bin-path)/strawberry
+rm -rf deploy/prebuilt
+mkdir -p deploy/prebuilt/bin deploy/prebuilt/lib
+cp "$BIN" deploy/prebuilt/bin/strawberry
+# The Swift runtime libraries the binary links (the system ones come from Debian packages in the image).
+ldd "$BIN" | awk '$3 ~ /\/lib\/swift\// {print $3}' | xargs -r -I{} cp {} deploy/prebuilt/lib/
+DOCKER_BUILDKIT=1 "$DOCKER" build --network host -f deploy/Dockerfile --build-arg BUILD=prebuilt \
+  --build-arg RUNTIME_IMAGE="$BASE" -t "$TAG" .
+echo "built $TAG"
