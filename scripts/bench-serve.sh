@@ -12,16 +12,21 @@ BIN=${BIN:-.build/release/strawberry}
 OUT=results/serve-bench
 mkdir -p "$OUT"
 TMP=$(mktemp -d)
-trap 'kill -TERM "$PID" 2>/dev/null || true; rm -rf "$TMP"' EXIT
+PID=""
+command -v hey >/dev/null || { echo "hey is needed (Debian: hey)"; exit 2; }
+# The server runs in its own process group, stopped with it.
+trap '[ -n "$PID" ] && kill -TERM -- "-$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
 BODY='{"word":"strawberry","letter":"r"}'
 echo '[' > "$TMP/results.json"
 first=1
 for batch in 1 16; do
   PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   MODEL_PATH=$MODEL MAX_BATCH_SIZE=$batch MAX_QUEUE=512 REQUEST_TIMEOUT=600 RATE_LIMIT=1000000 RATE_BURST=1000000 \
-    LOG_LEVEL=warning PORT=$PORT "$BIN" serve > "$TMP/server-$batch.log" 2>&1 &
+    LOG_LEVEL=warning PORT=$PORT setsid "$BIN" serve > "$TMP/server-$batch.log" 2>&1 &
   PID=$!
-  for _ in $(seq 1 240); do curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && break; sleep 0.5; done
+  ready=0
+  for _ in $(seq 1 240); do curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null && { ready=1; break; }; sleep 0.5; done
+  [ "$ready" = 1 ] || { echo "the server did not start:"; cat "$TMP/server-$batch.log"; exit 1; }
   # Warm-up (page in the weights, grow the caches).
   hey -n 4 -c 2 -m POST -T application/json -d "$BODY" "http://127.0.0.1:$PORT/api/position_count/letter_count" >/dev/null
   for clients in 1 8 32; do
@@ -42,7 +47,8 @@ PY
     first=0
     echo "batch $batch, $clients clients: $(grep 'Requests/sec' "$TMP/hey-$batch-$clients.txt")"
   done
-  kill -TERM "$PID"; wait "$PID" || true
+  kill -TERM -- "-$PID"; wait "$PID" || true
+  PID=""
 done
 echo ']' >> "$TMP/results.json"
 python3 - "$TMP/results.json" "$OUT" "$SECONDS_PER_POINT" "$MODEL" <<'PY'

@@ -35,18 +35,22 @@ struct FrontMiddleware: RouterMiddleware {
         defer { metrics.inFlight(-1) }
         var response: Response
         do {
-            if protected.contains(request.uri.path) {
+            // The route the router matched (its template), not the raw path: "/predict/" reaches /predict too.
+            let route = c.endpointPath ?? request.uri.path
+            if protected.contains(route) || protected.contains(request.uri.path) {
+                var client = c.remote ?? "local"
                 if !keys.isEmpty {
-                    let bearer = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
-                    guard let presented = bearer ?? request.headers[.xAPIKey], keyMatches(presented, keys) else {
+                    let auth = request.headers[.authorization]
+                    let bearer = auth.flatMap { $0.count > 7 && $0.prefix(7).lowercased() == "bearer " ? String($0.dropFirst(7)) : nil }
+                    guard let presented = bearer ?? request.headers[.xAPIKey], let index = matchingKey(presented, keys) else {
                         metrics.rejected("unauthorized")
                         throw APIError(401, "a valid API key is required (Authorization: Bearer KEY or X-API-Key)")
                     }
+                    client = "key-\(index)"   // one bucket per key, whatever else the request carries
                 }
-                let who = request.headers[.authorization] ?? request.headers[.xAPIKey] ?? "anonymous"
-                if let wait = limiter.take(who) {
+                if let wait = limiter.take(client) {
                     metrics.rejected("rate_limited")
-                    throw APIError(429, "rate limit exceeded", details: ["limit": "\(limiter.rate) requests/s, burst \(Int(limiter.burst))"], retryAfter: max(1, Int(wait.rounded(.up))))
+                    throw APIError(429, "rate limit exceeded", details: ["limit": "\(limiter.rate) requests/s, burst \(Int(limiter.burst))"], retryAfter: max(1, Int(min(wait, 3600).rounded(.up))))
                 }
             }
             response = try await next(request, c)
@@ -121,6 +125,8 @@ public enum ServerApp {
             throw APIError.invalid(ctx.codingPath.map(\.stringValue).joined(separator: "."), "must be \(t), not null")
         } catch let DecodingError.keyNotFound(k, _) {
             throw APIError.invalid(k.stringValue, "required")
+        } catch let DecodingError.dataCorrupted(ctx) where !ctx.codingPath.isEmpty {
+            throw APIError.invalid(ctx.codingPath.map(\.stringValue).joined(separator: "."), "out of range")
         } catch {
             throw APIError(400, "the body cannot be read as this request")
         }

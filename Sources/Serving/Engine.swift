@@ -112,6 +112,9 @@ public final class InferenceEngine: @unchecked Sendable {
         t.start()
     }
 
+    /// The model's context length (prompt and generated tokens together).
+    public var contextLength: Int { model.config.contextLength }
+
     public func setObserver(_ o: EngineObserver) { lock.lock(); observer = o; lock.unlock() }
 
     /// Precomputes the keys and values of `ids`, the prefix every prompt of the server starts with.

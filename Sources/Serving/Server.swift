@@ -19,7 +19,12 @@ public struct ServerContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var requestID = ""
     public var maxBody = 64 << 10
-    public init(source: ApplicationRequestContextSource) { coreContext = .init(source: source) }
+    /// The peer's address (nil in the test client): the rate limit's key when no API keys are configured.
+    public var remote: String?
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remote = source.channel.remoteAddress?.ipAddress
+    }
     public var maxUploadSize: Int { maxBody }
 }
 
@@ -159,38 +164,46 @@ public final class ServerMetrics: @unchecked Sendable, EngineObserver {
     func inFlight(_ delta: Int) { inFlight.increment(by: Double(delta)) }
 }
 
-/// Per-key token buckets (sustained rate, burst).
+/// Per-client token buckets (sustained rate, burst), on a monotonic clock. At most `capacity` clients
+/// are tracked; when full, the buckets that have refilled (idle clients) are dropped first.
 final class RateLimiter: @unchecked Sendable {
     let rate: Double, burst: Double
+    let capacity: Int
     let lock = NSLock()
     var buckets: [String: (tokens: Double, at: Double)] = [:]
-    init(rate: Double, burst: Int) { self.rate = rate; self.burst = Double(burst) }
+    init(rate: Double, burst: Int, capacity: Int = 10_000) { self.rate = rate; self.burst = Double(burst); self.capacity = capacity }
     /// nil when allowed; else seconds until a token is available.
     func take(_ key: String) -> Double? {
         lock.lock(); defer { lock.unlock() }
-        let t = Date().timeIntervalSince1970
+        let t = ProcessInfo.processInfo.systemUptime
+        if buckets[key] == nil && buckets.count >= capacity {
+            buckets = buckets.filter { min(burst, $0.value.tokens + (t - $0.value.at) * rate) < burst }
+            if buckets.count >= capacity { buckets.removeAll() }
+        }
         var b = buckets[key] ?? (burst, t)
-        b.tokens = min(burst, b.tokens + (t - b.at) * rate)
+        b.tokens = min(burst, b.tokens + max(0, t - b.at) * rate)
         b.at = t
-        if buckets.count > 100_000 { buckets.removeAll() }   // bounded memory against many keys/addresses
         if b.tokens >= 1 { b.tokens -= 1; buckets[key] = b; return nil }
         buckets[key] = b
         return (1 - b.tokens) / rate
     }
 }
 
-/// Constant-time comparison of a presented key with the configured ones.
-func keyMatches(_ presented: String, _ keys: [String]) -> Bool {
-    let p = Array(presented.utf8)
-    var any = false
-    for k in keys {
+/// Constant-time comparison of a presented key with the configured ones (over at most 4 KiB of it);
+/// returns the index of the matching key (the rate limit's bucket), or nil.
+func matchingKey(_ presented: String, _ keys: [String]) -> Int? {
+    let p = Array(presented.utf8.prefix(4096))
+    var found: Int?
+    for (i, k) in keys.enumerated() {
         let kb = Array(k.utf8)
         var diff = UInt8(p.count == kb.count ? 0 : 1)
-        for i in 0..<max(p.count, kb.count) { diff |= (i < p.count ? p[i] : 0) ^ (i < kb.count ? kb[i] : 0) }
-        any = any || diff == 0
+        for j in 0..<max(p.count, kb.count) { diff |= (j < p.count ? p[j] : 0) ^ (j < kb.count ? kb[j] : 0) }
+        if diff == 0 && found == nil { found = i }
     }
-    return any
+    return found
 }
+
+func keyMatches(_ presented: String, _ keys: [String]) -> Bool { matchingKey(presented, keys) != nil }
 
 extension APIError: HTTPResponseError {
     public var status: HTTPResponse.Status { HTTPResponse.Status(code: (100...599).contains(code) ? code : 500) }
@@ -198,6 +211,7 @@ extension APIError: HTTPResponseError {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let r = retryAfter { headers[.retryAfter] = String(r) }
+        if code == 401 { headers[.wwwAuthenticate] = "Bearer" }
         let body = try JSONEncoder().encode(ErrorBody(error: error, details: details.isEmpty ? nil : details))
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }

@@ -129,6 +129,10 @@ public final class SpellingService: @unchecked Sendable {
 
     func run(_ ids: [Int], maxTokens: Int, sampling: SamplingParameters = .greedy, stop: [String] = []) async throws(APIError) -> EngineOutput {
         guard !ids.isEmpty else { throw APIError.invalid("prompt", "encodes to no tokens") }
+        // Refused here, not after queueing: a prompt the context cannot hold is the client's to shorten.
+        guard ids.count + maxTokens <= engine.contextLength else {
+            throw APIError.invalid("prompt", "\(ids.count) prompt tokens + max_tokens \(maxTokens) exceed the model's context (\(engine.contextLength) tokens)")
+        }
         let req = GenerationRequest(promptIds: ids, maxTokens: maxTokens, sampling: sampling, stopTokenIds: stopTokens, stopStrings: stop)
         do { return try await engine.generate(req, timeout: config.requestTimeout) } catch let e as EngineError {
             switch e {

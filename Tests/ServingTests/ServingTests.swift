@@ -70,6 +70,11 @@ final class ServingTests: XCTestCase {
             XCTAssertNotNil(body["error"] as? String)
             (code, _, _) = try await Self.post(client, "/api/position_count/letter_count", #"{"word":"strawberry","letter":"r"}"#, headers: [.authorization: "Bearer wrong-key-123456"])
             XCTAssertEqual(code, 401)
+            // Paths the router normalises reach the same handlers, and need the same key.
+            for uri in ["/predict/", "/api/position_count//letter_count", "/api/position_count/letter_count/"] {
+                (code, _, _) = try await Self.post(client, uri, #"{"word":"strawberry","letter":"r","prompt":"x"}"#, headers: [.contentType: "application/json"])
+                XCTAssertEqual(code, 401, uri)
+            }
             var headers: HTTPFields = [.contentType: "application/json"]
             headers[HTTPField.Name("X-API-Key")!] = Self.key
             headers[HTTPField.Name("X-Request-ID")!] = "client-id-42"
@@ -145,7 +150,7 @@ final class ServingTests: XCTestCase {
                 let text = String(buffer: r.body)
                 XCTAssertTrue(text.contains(#"strawberry_http_requests_total{route="/api/position_count/letter_count",method="POST",status="200"}"#), text)
                 XCTAssertTrue(text.contains(#"strawberry_live_accuracy{task="letter_count"}"#))
-                XCTAssertTrue(text.contains(#"strawberry_rejections_total{reason="unauthorized"} 2"#), text)
+                XCTAssertTrue(text.contains(#"strawberry_rejections_total{reason="unauthorized"} 5"#), text)
                 XCTAssertTrue(text.contains("strawberry_time_to_first_token_seconds_bucket"))
                 XCTAssertTrue(text.contains("strawberry_batch_size_bucket"))
             }
@@ -169,6 +174,28 @@ final class ServingTests: XCTestCase {
             let (third, body, headers) = try await Self.post(client, "/api/spelling/check", #"{"word":"cat","spelling":"c-a-t"}"#, headers: [:])
             XCTAssertEqual(third, 429, "\(body)")
             XCTAssertNotNil(headers[.retryAfter])
+        }
+    }
+
+    /// One bucket per key, whatever other headers a request carries; a prompt the context cannot hold is 422.
+    func testRateLimitPerKeyAndLongPrompts() async throws {
+        let (s, m) = try service { c in
+            c.rateLimit = 0.01
+            c.rateBurst = 2
+            c.maxBodyBytes = 64 << 10
+        }
+        try await app(s, m).test(.router) { client in
+            var codes: [Int] = []
+            for i in 0..<3 {
+                var h: HTTPFields = [.contentType: "application/json", .authorization: "Junk-\(i)"]
+                h[HTTPField.Name("X-API-Key")!] = Self.key
+                codes.append(try await Self.post(client, "/api/spelling/predict", #"{"word":"cat"}"#, headers: h).0)
+            }
+            XCTAssertEqual(codes, [200, 200, 429])
+            let long = String(repeating: "a ", count: 1500)
+            let (code, body, _) = try await Self.post(client, "/predict", #"{"prompt":"\#(long)","max_tokens":8}"#, headers: [.authorization: "bearer \(Self.key)", .contentType: "application/json"])
+            XCTAssertTrue(code == 422 || code == 429, "\(body)")
+            if code == 422 { XCTAssertNotNil((body["details"] as? [String: String])?["prompt"]) }
         }
     }
 
