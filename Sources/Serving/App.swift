@@ -146,7 +146,7 @@ public enum ServerApp {
         router.add(middleware: FrontMiddleware(metrics: metrics, logger: logger, keys: service.config.apiKeys,
                                                limiter: RateLimiter(rate: service.config.rateLimit, burst: service.config.rateBurst),
                                                maxBody: service.config.maxBodyBytes, protected: Set(served.filter(\.authenticated).map(\.path))))
-        let openapi = try? OpenAPI.json(for: service.config.taskType)
+        let openapi = try? OpenAPI.json(for: service.config.taskType, maxTokens: service.config.maxTokensLimit)
         for route in served {
             switch (route.method, route.path) {
             case ("GET", "/health"):
@@ -262,7 +262,11 @@ struct EngineService: Service {
     let logger: Logger
     func run() async throws {
         try? await gracefulShutdown()
-        let done = engine.drain(timeout: seconds)
+        // drain() blocks (it waits on the worker); keep it off the concurrency pool's few threads.
+        let engine = self.engine, seconds = self.seconds
+        let done = await withCheckedContinuation { (c: CheckedContinuation<Int, Never>) in
+            DispatchQueue.global().async { c.resume(returning: engine.drain(timeout: seconds)) }
+        }
         logger.info("engine stopped", metadata: ["completed_while_draining": .stringConvertible(done)])
     }
 }

@@ -6,8 +6,8 @@
 // Admission is bounded (`maxQueue` waiting): a full queue is refused at once (the server answers 429),
 // so overload never grows memory or latency without limit. Each request carries a deadline and a
 // cancellation flag (client gone); both are checked every step. `confidence` is the model's own
-// probability of the tokens it generated: the product of their softmax probabilities under the raw
-// logits (before temperature or truncation).
+// probability of the answer it gave: the product of the softmax probabilities (raw logits) of its
+// tokens and of the token that ended it (before temperature or truncation).
 import Foundation
 import Generation
 import Models
@@ -37,9 +37,12 @@ public struct EngineOutput: Sendable {
     public var result: GenerationResult
     /// log p(token) of each generated token (stop token excluded) under the model's raw distribution.
     public var tokenLogprobs: [Double]
+    /// log p(stop token) when the answer ended with one: the probability of ending there.
+    public var stopLogprob: Double?
     public var queueSeconds: Double
     public var timeToFirstToken: Double
-    public var confidence: Double { exp(tokenLogprobs.reduce(0, +)) }
+    /// The model's probability of the answer it gave, its end included (so an empty answer is not certain).
+    public var confidence: Double { exp(tokenLogprobs.reduce(0, +) + (stopLogprob ?? 0)) }
 }
 
 /// What the engine reports to metrics as it runs.
@@ -105,7 +108,11 @@ public final class InferenceEngine: @unchecked Sendable {
         self.maxBatch = max(1, maxBatch)
         self.maxQueue = max(0, maxQueue)
         cache = model.makeCache(slots: self.maxBatch)
-        let t = Thread { [weak self] in self?.loop() }
+        // The worker holds the engine only for one pass at a time, so an engine nobody uses is freed
+        // (its deinit stops the worker).
+        let t = Thread { [weak self] in
+            while let engine = self { guard engine.iterate() else { return } }
+        }
         t.name = "strawberry-inference"
         t.stackSize = 8 << 20
         worker = t
@@ -208,107 +215,111 @@ public final class InferenceEngine: @unchecked Sendable {
 
     // MARK: the worker
 
-    func loop() {
-        while true {
-            lock.lock()
-            while (waiting.isEmpty && running.isEmpty || held) && !stopping { lock.wait() }
-            if stopping && waiting.isEmpty && running.isEmpty { lock.broadcast(); lock.unlock(); return }
-            // Drop what was cancelled or is already late, then admit into free slots, oldest first.
-            var failed: [(Job, EngineError)] = []
-            let t = now()
-            waiting.removeAll { j in
-                if j.cancelled { failed.append((j, .cancelled)); return true }
-                if t > j.deadline { failed.append((j, .deadlineExceeded)); return true }
-                return false
-            }
-            for slot in 0..<maxBatch where running[slot] == nil {
-                guard !waiting.isEmpty else { break }
-                let j = waiting.removeFirst()
-                if j.request.promptIds.isEmpty || j.request.promptIds.count >= model.config.contextLength {
-                    failed.append((j, .failed(j.request.promptIds.isEmpty ? "the prompt encodes to no tokens" : "the prompt fills the model's context (\(model.config.contextLength) tokens)")))
-                    continue
-                }
-                j.admitted = t
-                running[slot] = j
-                cache.reset(slot: slot)
-                let ids = j.request.promptIds
-                if let pc = prefixCache, ids.count > sharedPrefix.count, ids.starts(with: sharedPrefix) {
-                    cache.copyPrefix(from: pc, slot: 0, count: sharedPrefix.count, into: slot)
-                    pending[slot] = Array(ids[sharedPrefix.count...])
-                } else {
-                    pending[slot] = ids
-                }
-            }
-            for (slot, j) in running where j.cancelled || t > j.deadline {
-                failed.append((j, j.cancelled ? .cancelled : .deadlineExceeded))
-                running[slot] = nil
-                pending[slot] = nil
-                cache.reset(slot: slot)
-            }
-            let order = running.keys.sorted()
-            let jobs = order.compactMap { running[$0] }
-            let inputs = order.map { pending[$0] ?? [] }
-            observer?.queueChanged(waiting: waiting.count, running: running.count)
-            lock.unlock()
-            for (j, e) in failed { j.finish(.failure(e)) }
-            if order.isEmpty { continue }
-
-            // One forward pass for every running sequence (outside the lock: submissions go on meanwhile).
-            observer?.batchStep(size: order.count)
-            let logits: Tensor
-            do {
-                logits = try model.forward(ForwardBatch(zip(order, inputs).map { ForwardBatch.Sequence(slot: $0.0, tokens: $0.1) }), cache: cache, logits: .last)
-            } catch {
-                lock.lock()
-                for slot in order { running[slot] = nil; pending[slot] = nil; cache.reset(slot: slot) }
-                lock.unlock()
-                for j in jobs { j.finish(.failure(.failed("the model failed: \(error)"))) }
+    /// One pass of the worker: admit, step every running sequence once, finish what is done. Returns
+    /// false once the engine has stopped.
+    func iterate() -> Bool {
+        lock.lock()
+        while (waiting.isEmpty && running.isEmpty || held) && !stopping {
+            // Idle: come back at least every half second, letting go of the engine in between.
+            if !lock.wait(until: Date(timeIntervalSinceNow: 0.5)) { lock.unlock(); return true }
+        }
+        if stopping && waiting.isEmpty && running.isEmpty { lock.broadcast(); lock.unlock(); return false }
+        // Drop what was cancelled or is already late, then admit into free slots, oldest first.
+        var failed: [(Job, EngineError)] = []
+        let t = now()
+        waiting.removeAll { j in
+            if j.cancelled { failed.append((j, .cancelled)); return true }
+            if t > j.deadline { failed.append((j, .deadlineExceeded)); return true }
+            return false
+        }
+        for slot in 0..<maxBatch where running[slot] == nil {
+            guard !waiting.isEmpty else { break }
+            let j = waiting.removeFirst()
+            if j.request.promptIds.isEmpty || j.request.promptIds.count >= model.config.contextLength {
+                failed.append((j, .failed(j.request.promptIds.isEmpty ? "the prompt encodes to no tokens" : "the prompt fills the model's context (\(model.config.contextLength) tokens)")))
                 continue
             }
-            var done: [(Job, EngineOutput)] = []
-            var next: [Int: [Int]] = [:]
-            let stepTime = now()
-            for (row, slot) in order.enumerated() {
-                let j = jobs[row]
-                let row = logits.row(row)
-                let tok = j.sampler.sample(row, history: j.request.sampling.repetitionPenalty != 1 ? j.request.promptIds + j.out : [])
-                if j.firstToken == nil { j.firstToken = stepTime }
-                var reason: GenerationResult.FinishReason?
-                if j.request.stopTokenIds.contains(tok) {
-                    reason = .stopToken
-                } else {
-                    j.out.append(tok)
-                    j.logprobs.append(Self.logprob(row, tok))
-                    let limit = min(j.request.maxTokens, model.config.contextLength - j.request.promptIds.count)
-                    if j.out.count >= limit { reason = .length }
-                    else if !j.request.stopStrings.isEmpty, Generator.stopStringCut(tokenizer.decode(j.out, skipSpecial: true), j.request.stopStrings) != nil {
-                        reason = .stopString
-                    }
-                }
-                if let reason {
-                    var text = tokenizer.decode(j.out, skipSpecial: true)
-                    if reason == .stopString, let cut = Generator.stopStringCut(text, j.request.stopStrings) { text = String(text[..<cut]) }
-                    let admitted = j.admitted ?? j.submitted
-                    let r = GenerationResult(promptIds: j.request.promptIds, outputIds: j.out, text: text, finishReason: reason,
-                                             prefillSeconds: (j.firstToken ?? stepTime) - admitted, decodeSeconds: stepTime - (j.firstToken ?? stepTime))
-                    done.append((j, EngineOutput(result: r, tokenLogprobs: j.logprobs, queueSeconds: admitted - j.submitted,
-                                                 timeToFirstToken: (j.firstToken ?? stepTime) - j.submitted)))
-                } else {
-                    next[slot] = [tok]
-                }
-            }
-            lock.lock()
-            for (slot, j) in zip(order, jobs) {
-                if let n = next[slot], running[slot] === j { pending[slot] = n }
-                else if running[slot] === j { running[slot] = nil; pending[slot] = nil; cache.reset(slot: slot) }
-            }
-            lock.broadcast()
-            lock.unlock()
-            for (j, o) in done {
-                observer?.finished(tokens: o.result.outputIds.count, timeToFirstToken: o.timeToFirstToken)
-                j.finish(.success(o))
+            j.admitted = t
+            running[slot] = j
+            cache.reset(slot: slot)
+            let ids = j.request.promptIds
+            if let pc = prefixCache, ids.count > sharedPrefix.count, ids.starts(with: sharedPrefix) {
+                cache.copyPrefix(from: pc, slot: 0, count: sharedPrefix.count, into: slot)
+                pending[slot] = Array(ids[sharedPrefix.count...])
+            } else {
+                pending[slot] = ids
             }
         }
+        for (slot, j) in running where j.cancelled || t > j.deadline {
+            failed.append((j, j.cancelled ? .cancelled : .deadlineExceeded))
+            running[slot] = nil
+            pending[slot] = nil
+            cache.reset(slot: slot)
+        }
+        let order = running.keys.sorted()
+        let jobs = order.compactMap { running[$0] }
+        let inputs = order.map { pending[$0] ?? [] }
+        observer?.queueChanged(waiting: waiting.count, running: running.count)
+        lock.unlock()
+        for (j, e) in failed { j.finish(.failure(e)) }
+        if order.isEmpty { return true }
+
+        // One forward pass for every running sequence (outside the lock: submissions go on meanwhile).
+        observer?.batchStep(size: order.count)
+        let logits: Tensor
+        do {
+            logits = try model.forward(ForwardBatch(zip(order, inputs).map { ForwardBatch.Sequence(slot: $0.0, tokens: $0.1) }), cache: cache, logits: .last)
+        } catch {
+            lock.lock()
+            for slot in order { running[slot] = nil; pending[slot] = nil; cache.reset(slot: slot) }
+            lock.unlock()
+            for j in jobs { j.finish(.failure(.failed("the model failed: \(error)"))) }
+            return true
+        }
+        var done: [(Job, EngineOutput)] = []
+        var next: [Int: [Int]] = [:]
+        let stepTime = now()
+        for (row, slot) in order.enumerated() {
+            let j = jobs[row]
+            let row = logits.row(row)
+            let tok = j.sampler.sample(row, history: j.request.sampling.repetitionPenalty != 1 ? j.request.promptIds + j.out : [])
+            if j.firstToken == nil { j.firstToken = stepTime }
+            var reason: GenerationResult.FinishReason?
+            if j.request.stopTokenIds.contains(tok) {
+                reason = .stopToken
+            } else {
+                j.out.append(tok)
+                j.logprobs.append(Self.logprob(row, tok))
+                let limit = min(j.request.maxTokens, model.config.contextLength - j.request.promptIds.count)
+                if j.out.count >= limit { reason = .length }
+                else if !j.request.stopStrings.isEmpty, Generator.stopStringCut(tokenizer.decode(j.out, skipSpecial: true), j.request.stopStrings) != nil {
+                    reason = .stopString
+                }
+            }
+            if let reason {
+                var text = tokenizer.decode(j.out, skipSpecial: true)
+                if reason == .stopString, let cut = Generator.stopStringCut(text, j.request.stopStrings) { text = String(text[..<cut]) }
+                let admitted = j.admitted ?? j.submitted
+                let r = GenerationResult(promptIds: j.request.promptIds, outputIds: j.out, text: text, finishReason: reason,
+                                         prefillSeconds: (j.firstToken ?? stepTime) - admitted, decodeSeconds: stepTime - (j.firstToken ?? stepTime))
+                done.append((j, EngineOutput(result: r, tokenLogprobs: j.logprobs, queueSeconds: admitted - j.submitted,
+                                             timeToFirstToken: (j.firstToken ?? stepTime) - j.submitted)))
+            } else {
+                next[slot] = [tok]
+            }
+        }
+        lock.lock()
+        for (slot, j) in zip(order, jobs) {
+            if let n = next[slot], running[slot] === j { pending[slot] = n }
+            else if running[slot] === j { running[slot] = nil; pending[slot] = nil; cache.reset(slot: slot) }
+        }
+        lock.broadcast()
+        lock.unlock()
+        for (j, o) in done {
+            observer?.finished(tokens: o.result.outputIds.count, timeToFirstToken: o.timeToFirstToken)
+            j.finish(.success(o))
+        }
+        return true
     }
 
     /// log softmax(logits)[token], computed stably.

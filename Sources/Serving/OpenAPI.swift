@@ -15,7 +15,7 @@ public enum OpenAPI {
     nonisolated(unsafe) static let integer: Schema = ["type": "integer"]
     nonisolated(unsafe) static let boolean: Schema = ["type": "boolean"]
     nonisolated(unsafe) static let word: Schema = ["type": "string", "pattern": "^[A-Za-z]{1,64}$", "description": "letters a-z (case-insensitive), 1 to 64"]
-    nonisolated(unsafe) static let confidence: Schema = ["type": "number", "minimum": 0, "maximum": 1, "description": "the model's probability of the tokens it generated"]
+    nonisolated(unsafe) static let confidence: Schema = ["type": "number", "minimum": 0, "maximum": 1, "description": "the model's probability of the answer it gave (its tokens and its end)"]
 
     nonisolated(unsafe) static let schemas: [String: Schema] = [
         "Error": object(["error": string, "details": ["type": "object", "additionalProperties": ["type": "string"]]], required: ["error"]),
@@ -63,7 +63,13 @@ public enum OpenAPI {
     static func ref(_ name: String) -> Schema { ["$ref": "#/components/schemas/\(name)"] }
     static func error(_ why: String) -> Schema { ["description": why, "content": ["application/json": ["schema": ref("Error")]]] }
 
-    public static func document(for tasks: TaskSet) -> [String: Any] {
+    public static func document(for tasks: TaskSet, maxTokens: Int = ServeConfig().maxTokensLimit) -> [String: Any] {
+        var schemas = Self.schemas
+        if var predict = schemas["PredictRequest"], var props = predict["properties"] as? [String: Any] {
+            props["max_tokens"] = ["type": "integer", "minimum": 1, "maximum": maxTokens]
+            predict["properties"] = props
+            schemas["PredictRequest"] = predict
+        }
         var paths: [String: Any] = [:]
         for route in Routes.served(tasks) {
             var responses: [String: Any] = [:]
@@ -104,8 +110,8 @@ public enum OpenAPI {
     }
 
     /// The document as deterministic JSON text (sorted keys, two-space indentation by JSONSerialization).
-    public static func json(for tasks: TaskSet) throws -> String {
-        let data = try JSONSerialization.data(withJSONObject: document(for: tasks), options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+    public static func json(for tasks: TaskSet, maxTokens: Int = ServeConfig().maxTokensLimit) throws -> String {
+        let data = try JSONSerialization.data(withJSONObject: document(for: tasks, maxTokens: maxTokens), options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self) + "\n"
     }
 }

@@ -285,6 +285,21 @@ final class ServingTests: XCTestCase {
         XCTAssertEqual(got, expected)
     }
 
+    /// An engine nobody holds is freed (its worker lets go of it between passes) and its worker stops.
+    func testEngineIsFreed() async throws {
+        let m = try LoadedModel.load(path: Self.model)
+        weak var weakEngine: InferenceEngine?
+        do {
+            let e = InferenceEngine(model: m.model, tokenizer: m.tokenizer, maxBatch: 2, maxQueue: 2)
+            weakEngine = e
+            let out = try await e.generate(GenerationRequestFactory.make(Array(1...10), maxTokens: 3), timeout: 60)
+            XCTAssertGreaterThan(out.confidence, 0)
+            XCTAssertLessThanOrEqual(out.confidence, 1)
+        }
+        for _ in 0..<40 where weakEngine != nil { try await Task.sleep(nanoseconds: 50_000_000) }
+        XCTAssertNil(weakEngine)
+    }
+
     /// A real socket: the server bound on loopback answers a request through HTTP.
     func testRealSocket() async throws {
         let (s, m) = try service()
