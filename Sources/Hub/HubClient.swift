@@ -131,6 +131,8 @@ public final class HubClient: @unchecked Sendable {
     }
 
     var authorization: [(String, String)] { token.map { [("Authorization", "Bearer \($0)")] } ?? [] }
+    /// The Git LFS API's media type, both ways.
+    static let lfsJSON = [("Content-Type", "application/vnd.git-lfs+json"), ("Accept", "application/vnd.git-lfs+json")]
 
     static func quote(_ s: String) -> String {
         s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? s
@@ -300,7 +302,7 @@ public final class HubClient: @unchecked Sendable {
                 progress("uploading \(l.path) (\(l.size) bytes)")
                 try transfer(l, oid: oid, upload: upload)
                 if let verify = object.actions?["verify"] {
-                    let headers = authorization + [("Content-Type", "application/vnd.git-lfs+json"), ("Accept", "application/vnd.git-lfs+json")]
+                    let headers = authorization + Self.lfsJSON
                         + (verify.header ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
                     let a = try transport.send(.POST, verify.href, headers: headers,
                                                body: try JSONSerialization.data(withJSONObject: ["oid": oid, "size": l.size], options: [.sortedKeys]))
@@ -371,7 +373,7 @@ public final class HubClient: @unchecked Sendable {
                 }
                 etags.append(["partNumber": n, "etag": etag])
             }
-            let a = try transport.send(.POST, upload.href, headers: [("Content-Type", "application/vnd.git-lfs+json"), ("Accept", "application/vnd.git-lfs+json")],
+            let a = try transport.send(.POST, upload.href, headers: Self.lfsJSON,
                                        body: try JSONSerialization.data(withJSONObject: ["oid": oid, "parts": etags], options: [.sortedKeys]))
             guard (200..<300).contains(a.status) else { throw HubError.refused(what: "completing \(l.path)", status: a.status, message: Self.message(a.body)) }
         } else {
@@ -401,6 +403,8 @@ public final class HubClient: @unchecked Sendable {
     /// or git blob id (others), as the revision listed them. A file that fails is removed.
     public func download(_ repo: HubRepo, sha: String, file: HubFile, to path: String) throws {
         let url = "\(endpoint)/\(repo.urlPrefix)\(repo.id)/resolve/\(sha)/\(Self.quotePath(file.rfilename))"
+        // Only a new file is written (and removed again when it fails): nothing that was there is touched.
+        guard !FileManager.default.fileExists(atPath: path) else { throw HubError.io(path: path, reason: "exists; a download writes a new file") }
         let expected = file.lfs?.size ?? file.size
         if let expected, expected < 0 { throw HubError.badAnswer(what: "the file list", reason: "\(file.rfilename) has a negative size") }
         let status: Int

@@ -63,25 +63,21 @@ public final class Transport: @unchecked Sendable {
     /// The largest body one request sends (NIO's buffers hold at most 4 GiB - 1).
     public static let maxBody = Int(UInt32.max)
 
-    /// One request, retried on connection errors, 429 and 5xx. `body` is re-sent whole on each attempt.
-    /// A request that must not be repeated once the server may have acted on it (`idempotent: false`,
-    /// e.g. a commit) is retried only when the server said it did not act: 429 and 503.
-    public func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: Data? = nil, idempotent: Bool = true) throws -> HTTPAnswer {
-        if let body, body.count > Self.maxBody { throw TransportError.tooLarge(url: Self.withoutQuery(url), bytes: body.count, limit: Self.maxBody) }
+    /// The retry policy, once for every kind of request: `once` runs up to `attempts` times — again
+    /// after a connection error, 429 or 5xx, waiting as `delay` says. A request that must not be
+    /// repeated once the server may have acted on it (`idempotent: false`, e.g. a commit) is retried
+    /// only when the server said it did not act: 429 and 503. A `TransportError` from `once` (too
+    /// large, a local file) is not worth repeating and is thrown at once.
+    func retrying<T>(_ url: String, idempotent: Bool, _ once: () throws -> (status: Int, headers: HTTPHeaders, value: T)) throws -> (status: Int, headers: HTTPHeaders, value: T) {
         var last = ""
         for attempt in 1...attempts {
             var retryAfter: String?
             do {
-                var req = try HTTPClient.Request(url: url, method: method)
-                for (k, v) in headers { req.headers.add(name: k, value: v) }
-                if let body { req.body = .byteBuffer(ByteBuffer(bytes: body)) }
-                let res = try http.execute(request: req).wait()
-                let status = Int(res.status.code)
-                let answer = HTTPAnswer(status: status, headers: res.headers, body: res.body.map { Data($0.readableBytesView) } ?? Data())
-                let retry = idempotent ? (status == 429 || status >= 500) : (status == 429 || status == 503)
-                guard retry else { return answer }
-                last = "HTTP \(status)"
-                retryAfter = answer.header("Retry-After")
+                let r = try once()
+                let retry = idempotent ? (r.status == 429 || r.status >= 500) : (r.status == 429 || r.status == 503)
+                guard retry else { return r }
+                last = "HTTP \(r.status)"
+                retryAfter = r.headers.first(name: "Retry-After")
             } catch let e as TransportError {
                 throw e
             } catch {
@@ -93,43 +89,43 @@ public final class Transport: @unchecked Sendable {
         throw TransportError.unreachable(url: Self.withoutQuery(url), attempts: attempts, last: last)
     }
 
-    /// A GET streamed into a file (created or truncated at `path`), with the same retries; stopped once
-    /// it exceeds `maxBytes`. Returns the final answer's status and headers (redirects followed); the
-    /// body is in the file.
-    public func download(_ url: String, headers: [(String, String)] = [], to path: String, maxBytes: Int) throws -> (status: Int, headers: HTTPHeaders) {
-        var last = ""
-        for attempt in 1...attempts {
-            var retryAfter: String?
-            do {
-                var req = try HTTPClient.Request(url: url, method: .GET)
-                for (k, v) in headers { req.headers.add(name: k, value: v) }
-                // The delegate creates the file only when bytes arrive: an empty file must exist too.
-                guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                    throw TransportError.unreachable(url: path, attempts: attempt, last: "cannot create the file")
-                }
-                let delegate = try FileDownloadDelegate(path: path, reportProgress: { task, progress in
-                    if progress.receivedBytes > maxBytes { task.cancel() }
-                })
-                let progress: FileDownloadDelegate.Progress
-                do { progress = try http.execute(request: req, delegate: delegate).wait() } catch {
-                    let got = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int ?? 0
-                    if got > maxBytes { throw TransportError.tooLarge(url: Self.withoutQuery(url), bytes: got, limit: maxBytes) }
-                    throw error
-                }
-                let head = progress.history.last?.responseHead ?? progress.head
-                let status = Int(head.status.code)
-                guard status == 429 || status >= 500 else { return (status, head.headers) }
-                last = "HTTP \(status)"
-                retryAfter = head.headers.first(name: "Retry-After")
-            } catch let e as TransportError {
-                if case .tooLarge = e { throw e }
-                last = "\(e)"
-            } catch {
-                last = "\(error)"
-            }
-            if attempt < attempts { Thread.sleep(forTimeInterval: delay(after: attempt, retryAfter: retryAfter)) }
+    /// One request with the retry policy; `body` is re-sent whole on each attempt.
+    public func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: Data? = nil, idempotent: Bool = true) throws -> HTTPAnswer {
+        if let body, body.count > Self.maxBody { throw TransportError.tooLarge(url: Self.withoutQuery(url), bytes: body.count, limit: Self.maxBody) }
+        let r = try retrying(url, idempotent: idempotent) {
+            var req = try HTTPClient.Request(url: url, method: method)
+            for (k, v) in headers { req.headers.add(name: k, value: v) }
+            if let body { req.body = .byteBuffer(ByteBuffer(bytes: body)) }
+            let res = try http.execute(request: req).wait()
+            return (Int(res.status.code), res.headers, res.body.map { Data($0.readableBytesView) } ?? Data())
         }
-        throw TransportError.unreachable(url: Self.withoutQuery(url), attempts: attempts, last: last)
+        return HTTPAnswer(status: r.status, headers: r.headers, body: r.value)
+    }
+
+    /// A GET streamed into a file (created, or truncated on a retry, at `path`) with the retry policy;
+    /// stopped once it exceeds `maxBytes`. Returns the final answer's status and headers (redirects
+    /// followed); the body is in the file.
+    public func download(_ url: String, headers: [(String, String)] = [], to path: String, maxBytes: Int) throws -> (status: Int, headers: HTTPHeaders) {
+        let r = try retrying(url, idempotent: true) { () throws -> (status: Int, headers: HTTPHeaders, value: Void) in
+            var req = try HTTPClient.Request(url: url, method: .GET)
+            for (k, v) in headers { req.headers.add(name: k, value: v) }
+            // The delegate creates the file only when bytes arrive: an empty file must exist too.
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw TransportError.unreachable(url: path, attempts: 1, last: "cannot create the file")
+            }
+            let delegate = try FileDownloadDelegate(path: path, reportProgress: { task, progress in
+                if progress.receivedBytes > maxBytes { task.cancel() }
+            })
+            let progress: FileDownloadDelegate.Progress
+            do { progress = try http.execute(request: req, delegate: delegate).wait() } catch {
+                let got = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int ?? 0
+                if got > maxBytes { throw TransportError.tooLarge(url: Self.withoutQuery(url), bytes: got, limit: maxBytes) }
+                throw error
+            }
+            let head = progress.history.last?.responseHead ?? progress.head
+            return (Int(head.status.code), head.headers, ())
+        }
+        return (r.status, r.headers)
     }
 
     /// A URL as it may appear in messages (query strings can carry signatures).

@@ -92,8 +92,9 @@ extension Publication {
         for f in ["adapter_config.json", "adapter_model.safetensors"] where !fileExists(r.adapter + "/" + f) {
             throw PublishError.badRequest("\(r.adapter) has no \(f); give a PEFT adapter directory (a run's final/ or best/)")
         }
+        // Every key of the adapter's config is kept (PEFT reads more than Strawberry types); one is rewritten below.
         guard let configText = readSmallText(r.adapter + "/adapter_config.json"),
-              var adapterConfig = (try? JSONSerialization.jsonObject(with: Data(configText.utf8))) as? [String: Any] else {
+              case .object(var adapterConfig)? = try? JSONParser.parse(configText) else {
             throw PublishError.badRequest("\(r.adapter)/adapter_config.json is not a JSON object")
         }
         let peft = try RecordFile.read(PEFTAdapterConfig.self, from: r.adapter + "/adapter_config.json")
@@ -106,8 +107,9 @@ extension Publication {
         guard validLicense(r.license) else { throw PublishError.badRequest("--license '\(r.license)' is not a license id (e.g. apache-2.0, mit, other)") }
         for d in r.datasets where !isHubId(d) { throw PublishError.badRequest("--dataset-id '\(d)' is not a Hub id (OWNER/NAME)") }
         if let id = r.repoId, !isHubId(id) { throw PublishError.badRequest("'\(id)' is not a Hub repository id (OWNER/NAME)") }
-        adapterConfig["base_model_name_or_path"] = baseModel
-        let adapterJSON = try JSONSerialization.data(withJSONObject: adapterConfig, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+        adapterConfig.removeAll { $0.0 == "base_model_name_or_path" }
+        adapterConfig.append(("base_model_name_or_path", .string(baseModel)))
+        let adapterJSON = try JSONText.string(.object(adapterConfig), pretty: true)
 
         // The training run: named by the comparison, else the adapter's parent (RUN/final).
         var runDir: String?
@@ -160,7 +162,7 @@ extension Publication {
 
         var files: [PlannedFile] = []
         let adapterAt = r.merged == nil ? "" : "adapter/"
-        files.append(PlannedFile(path: at(adapterAt + "adapter_config.json"), content: .bytes(Array(adapterJSON) + [10])))
+        files.append(PlannedFile(path: at(adapterAt + "adapter_config.json"), content: .bytes(Array(adapterJSON.utf8) + [10])))
         files.append(PlannedFile(path: at(adapterAt + "adapter_model.safetensors"), content: .copy(r.adapter + "/adapter_model.safetensors")))
         if let merged = r.merged {
             for f in ((try? FileManager.default.contentsOfDirectory(atPath: merged)) ?? []).sorted()

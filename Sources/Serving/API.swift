@@ -18,13 +18,16 @@ public struct APIError: Error, Equatable, Sendable {
     public var details: [String: String]
     /// Seconds to wait, for 429/503.
     public var retryAfter: Int?
-    public init(_ code: Int, _ error: String, details: [String: String] = [:], retryAfter: Int? = nil) {
+    /// Why the request was refused, for `strawberry_rejections_total{reason}` (nil: not a refusal).
+    public var rejection: String?
+    public init(_ code: Int, _ error: String, details: [String: String] = [:], retryAfter: Int? = nil, rejection: String? = nil) {
         self.code = code
         self.error = error
         self.details = details
         self.retryAfter = retryAfter
+        self.rejection = rejection
     }
-    public static func invalid(_ field: String, _ why: String) -> APIError { APIError(422, "invalid request", details: [field: why]) }
+    public static func invalid(_ field: String, _ why: String) -> APIError { APIError(422, "invalid request", details: [field: why], rejection: "invalid") }
 }
 
 public struct ErrorBody: Codable, Equatable, Sendable {

@@ -6,6 +6,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Records
 import ServiceLifecycle
 #if OTel
 import OTel
@@ -43,51 +44,50 @@ struct FrontMiddleware: RouterMiddleware {
                     let auth = request.headers[.authorization]
                     let bearer = auth.flatMap { $0.count > 7 && $0.prefix(7).lowercased() == "bearer " ? String($0.dropFirst(7)) : nil }
                     guard let presented = bearer ?? request.headers[.xAPIKey], let index = matchingKey(presented, keys) else {
-                        metrics.rejected("unauthorized")
-                        throw APIError(401, "a valid API key is required (Authorization: Bearer KEY or X-API-Key)")
+                        throw APIError(401, "a valid API key is required (Authorization: Bearer KEY or X-API-Key)", rejection: "unauthorized")
                     }
                     client = "key-\(index)"   // one bucket per key, whatever else the request carries
                 }
                 if let wait = limiter.take(client) {
-                    metrics.rejected("rate_limited")
-                    throw APIError(429, "rate limit exceeded", details: ["limit": "\(limiter.rate) requests/s, burst \(Int(limiter.burst))"], retryAfter: max(1, Int(min(wait, 3600).rounded(.up))))
+                    throw APIError(429, "rate limit exceeded", details: ["limit": "\(limiter.rate) requests/s, burst \(Int(limiter.burst))"],
+                                   retryAfter: max(1, Int(min(wait, 3600).rounded(.up))), rejection: "rate_limited")
                 }
             }
             response = try await next(request, c)
-        } catch let e as APIError {
-            response = try e.response(from: request, context: c)
-            switch e.code {
-            case 429 where e.error.contains("capacity"): metrics.rejected("queue_full")
-            case 504: metrics.rejected("deadline")
-            case 413: metrics.rejected("too_large")
-            case 422, 400: metrics.rejected("invalid")
-            case 503: metrics.rejected("shutting_down")
-            default: break
-            }
-        } catch is CancellationError {
-            // The client closed its connection: its generation was cancelled; nobody reads this answer.
-            response = try APIError(499, "the client closed the request").response(from: request, context: c)
-        } catch let e as HTTPError {
-            let code = Int(e.status.code)
-            response = try APIError(code, code == 404 ? "no such route" : e.status.reasonPhrase).response(from: request, context: c)
-        } catch let e as any HTTPResponseError {
-            let code = Int(e.status.code)
-            if code == 413 { metrics.rejected("too_large") }
-            response = try APIError(code, code == 413 ? "the body is over \(maxBody) bytes" : e.status.reasonPhrase).response(from: request, context: c)
         } catch {
-            logger.error("unhandled error", metadata: ["request_id": .string(c.requestID), "error": .string("\(error)")])
-            response = try APIError(500, "internal error").response(from: request, context: c)
+            let e = apiError(error, requestID: c.requestID)
+            if let reason = e.rejection { metrics.rejected(reason) }
+            response = try e.response(from: request, context: c)
         }
         response.headers[.xRequestID] = c.requestID
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        let route = c.endpointPath ?? context.endpointPath ?? "unmatched"
-        metrics.request(route: route == "NotFound" ? "unmatched" : route, method: request.method.rawValue, status: Int(response.status.code), seconds: seconds)
+        // The template, so that labels stay few whatever paths clients send.
+        let route = c.endpointPath.flatMap { $0 == "NotFound" ? nil : $0 } ?? "unmatched"
+        metrics.request(route: route, method: request.method.rawValue, status: Int(response.status.code), seconds: seconds)
         logger.info("request", metadata: [
             "request_id": .string(c.requestID), "route": .string(route), "method": .string(request.method.rawValue),
             "status": .stringConvertible(Int(response.status.code)), "latency_ms": .stringConvertible((seconds * 1000 * 10).rounded() / 10),
             "task_type": .string(Self.task(of: request.uri.path)),
         ])
         return response
+    }
+
+    /// Any error as the API's: what the framework throws gets its status and a JSON body; anything
+    /// unforeseen is a 500 that names nothing internal (the log has it).
+    func apiError(_ error: Error, requestID: String) -> APIError {
+        switch error {
+        case let e as APIError: return e
+        case is CancellationError: return APIError(499, "the client closed the request")   // nobody reads this answer
+        case let e as HTTPError:
+            let code = Int(e.status.code)
+            return APIError(code, code == 404 ? "no such route" : e.status.reasonPhrase)
+        case let e as any HTTPResponseError:
+            let code = Int(e.status.code)
+            return code == 413 ? APIError(413, "the body is over \(maxBody) bytes", rejection: "too_large") : APIError(code, e.status.reasonPhrase)
+        default:
+            logger.error("unhandled error", metadata: ["request_id": .string(requestID), "error": .string("\(error)")])
+            return APIError(500, "internal error")
+        }
     }
 
     static func task(of path: String) -> String {
@@ -115,10 +115,10 @@ public enum ServerApp {
     static func decode<T: Decodable>(_ type: T.Type, _ request: inout Request, _ context: ServerContext) async throws -> T {
         let buffer: ByteBuffer
         do { buffer = try await request.collectBody(upTo: context.maxBody) } catch is NIOTooManyBytesError {
-            throw APIError(413, "the body is over \(context.maxBody) bytes")
+            throw APIError(413, "the body is over \(context.maxBody) bytes", rejection: "too_large")
         }
         let data = Data(buffer.readableBytesView)
-        guard (try? JSONSerialization.jsonObject(with: data)) is [String: Any] else { throw APIError(400, "the body is not a JSON object") }
+        guard case .object? = try? JSONParser.parse(String(decoding: data, as: UTF8.self)) else { throw APIError(400, "the body is not a JSON object", rejection: "invalid") }
         do { return try JSONDecoder().decode(T.self, from: data) } catch let DecodingError.typeMismatch(t, ctx) {
             throw APIError.invalid(ctx.codingPath.map(\.stringValue).joined(separator: "."), "must be \(t)")
         } catch let DecodingError.valueNotFound(t, ctx) {
@@ -128,7 +128,7 @@ public enum ServerApp {
         } catch let DecodingError.dataCorrupted(ctx) where !ctx.codingPath.isEmpty {
             throw APIError.invalid(ctx.codingPath.map(\.stringValue).joined(separator: "."), "out of range")
         } catch {
-            throw APIError(400, "the body cannot be read as this request")
+            throw APIError(400, "the body cannot be read as this request", rejection: "invalid")
         }
     }
 
@@ -147,6 +147,17 @@ public enum ServerApp {
                                                limiter: RateLimiter(rate: service.config.rateLimit, burst: service.config.rateBurst),
                                                maxBody: service.config.maxBodyBytes, protected: Set(served.filter(\.authenticated).map(\.path))))
         let openapi = try? OpenAPI.json(for: service.config.taskType, maxTokens: service.config.maxTokensLimit)
+        // Every answer the server can check is counted, whichever route asked the question.
+        service.onAnswer = { task, correct, accuracy in metrics.answered(task, correct: correct, accuracy: accuracy) }
+        /// A JSON route: the body decoded (413/400/422 as `decode` says), the work cancelled if the client goes.
+        func post<Body: Decodable & Sendable, Out: Encodable & Sendable>(_ path: String, _: Body.Type,
+                                                                         _ work: @Sendable @escaping (Body) async throws(APIError) -> Out) {
+            router.post(RouterPath(path)) { request, context in
+                var request = request
+                let body = try await decode(Body.self, &request, context)
+                return try encode(try await cancellable(request) { try await work(body) })
+            }
+        }
         for route in served {
             switch (route.method, route.path) {
             case ("GET", "/health"):
@@ -169,45 +180,11 @@ public enum ServerApp {
                 }
             case ("GET", "/api/model"):
                 router.get("/api/model") { _, _ in try encode(service.info) }
-            case ("POST", "/predict"):
-                router.post("/predict") { request, context in
-                    var request = request
-                    let body = try await decode(PredictRequest.self, &request, context)
-                    let out = try await cancellable(request) { try await service.predict(body) }
-                    return try encode(out)
-                }
-            case ("POST", "/api/spelling/predict"):
-                router.post("/api/spelling/predict") { request, context in
-                    var request = request
-                    let body = try await decode(WordRequest.self, &request, context)
-                    let out = try await cancellable(request) { try await service.spell(body) }
-                    metrics.answered("spelling", correct: out.correct, accuracy: service.live.accuracy("spelling"))
-                    return try encode(out)
-                }
-            case ("POST", "/api/spelling/check"):
-                router.post("/api/spelling/check") { request, context in
-                    var request = request
-                    let body = try await decode(CheckRequest.self, &request, context)
-                    let out = try await cancellable(request) { try await service.check(body) }
-                    metrics.answered("spelling", correct: out.modelAgrees, accuracy: service.live.accuracy("spelling"))
-                    return try encode(out)
-                }
-            case ("POST", "/api/position_count/letter_count"):
-                router.post("/api/position_count/letter_count") { request, context in
-                    var request = request
-                    let body = try await decode(CountRequest.self, &request, context)
-                    let out = try await cancellable(request) { try await service.count(body) }
-                    metrics.answered("letter_count", correct: out.correct, accuracy: service.live.accuracy("letter_count"))
-                    return try encode(out)
-                }
-            case ("POST", "/api/position_count/letter_position"):
-                router.post("/api/position_count/letter_position") { request, context in
-                    var request = request
-                    let body = try await decode(PositionRequest.self, &request, context)
-                    let out = try await cancellable(request) { try await service.position(body) }
-                    metrics.answered("letter_position", correct: out.correct, accuracy: service.live.accuracy("letter_position"))
-                    return try encode(out)
-                }
+            case ("POST", "/predict"): post(route.path, PredictRequest.self, service.predict)
+            case ("POST", "/api/spelling/predict"): post(route.path, WordRequest.self, service.spell)
+            case ("POST", "/api/spelling/check"): post(route.path, CheckRequest.self, service.check)
+            case ("POST", "/api/position_count/letter_count"): post(route.path, CountRequest.self, service.count)
+            case ("POST", "/api/position_count/letter_position"): post(route.path, PositionRequest.self, service.position)
             default:
                 logger.error("route without a handler", metadata: ["path": .string(route.path)])
             }
@@ -268,12 +245,5 @@ struct EngineService: Service {
             DispatchQueue.global().async { c.resume(returning: engine.drain(timeout: seconds)) }
         }
         logger.info("engine stopped", metadata: ["completed_while_draining": .stringConvertible(done)])
-    }
-}
-
-extension LiveAccuracy {
-    public func accuracy(_ task: String) -> Double {
-        guard let c = snapshot[task], c.total > 0 else { return 0 }
-        return Double(c.correct) / Double(c.total)
     }
 }

@@ -25,7 +25,7 @@ public struct JSONLogHandler: LogHandler {
         var m = metadata
         if let p = metadataProvider?.get() { m.merge(p) { $1 } }
         if let e = event.metadata { m.merge(e) { $1 } }
-        var o: [String: Any] = ["time": ISO8601DateFormatter().string(from: Date()), "level": event.level.rawValue, "label": label,
+        var o: [String: Any] = ["time": Date().formatted(.iso8601), "level": event.level.rawValue, "label": label,
                                 "message": event.message.description]
         for (k, v) in m { o[k] = Self.value(v) }
         guard var d = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }

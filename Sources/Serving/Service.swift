@@ -42,6 +42,7 @@ public struct ModelInfo: Codable, Sendable {
 public final class LiveAccuracy: @unchecked Sendable {
     let lock = NSLock()
     var counts: [String: (correct: Int, total: Int)] = [:]
+    @discardableResult
     public func record(_ task: String, correct: Bool) -> Double {
         lock.lock(); defer { lock.unlock() }
         var c = counts[task] ?? (0, 0)
@@ -51,6 +52,10 @@ public final class LiveAccuracy: @unchecked Sendable {
         return Double(c.correct) / Double(c.total)
     }
     public var snapshot: [String: (correct: Int, total: Int)] { lock.lock(); defer { lock.unlock() }; return counts }
+    public func accuracy(_ task: String) -> Double {
+        guard let c = snapshot[task], c.total > 0 else { return 0 }
+        return Double(c.correct) / Double(c.total)
+    }
 }
 
 public final class SpellingService: @unchecked Sendable {
@@ -58,6 +63,8 @@ public final class SpellingService: @unchecked Sendable {
     public let engine: InferenceEngine
     public let info: ModelInfo
     public let live = LiveAccuracy()
+    /// Told of every checked answer: (task, correct, running accuracy). Set once, before serving.
+    public var onAnswer: (@Sendable (String, Bool, Double) -> Void)?
     let tokenizer: Tokenizer
     let template: ChatTemplate?
     let stopTokens: Set<Int>
@@ -136,15 +143,20 @@ public final class SpellingService: @unchecked Sendable {
         let req = GenerationRequest(promptIds: ids, maxTokens: maxTokens, sampling: sampling, stopTokenIds: stopTokens, stopStrings: stop)
         do { return try await engine.generate(req, timeout: config.requestTimeout) } catch let e as EngineError {
             switch e {
-            case .queueFull(let d): throw APIError(429, "the server is at capacity", details: ["queue": "\(d) waiting"], retryAfter: 1)
-            case .deadlineExceeded: throw APIError(504, "the request took longer than \(config.requestTimeout) s")
+            case .queueFull(let d): throw APIError(429, "the server is at capacity", details: ["queue": "\(d) waiting"], retryAfter: 1, rejection: "queue_full")
+            case .deadlineExceeded: throw APIError(504, "the request took longer than \(config.requestTimeout) s", rejection: "deadline")
             case .cancelled: throw APIError(499, "the client closed the request")
-            case .shuttingDown: throw APIError(503, "the server is shutting down", retryAfter: 5)
+            case .shuttingDown: throw APIError(503, "the server is shutting down", retryAfter: 5, rejection: "shutting_down")
             case .failed(let m): throw APIError(500, "generation failed", details: ["reason": m])
             }
         } catch {
             throw APIError(499, "the client closed the request")
         }
+    }
+
+    func answered(_ task: String, _ correct: Bool) {
+        let accuracy = live.record(task, correct: correct)
+        onAnswer?(task, correct, accuracy)
     }
 
     // MARK: endpoints
@@ -191,7 +203,7 @@ public final class SpellingService: @unchecked Sendable {
         let (answer, o) = try await ask(questions.spelling(word), maxTokens: 2 * word.count + 16)
         let spelled = AnswerExtraction.spelling(answer) ?? ""
         let correct = spelled == word
-        _ = live.record("spelling", correct: correct)
+        answered("spelling", correct)
         return SpellingResponse(word: word, spelling: spelled.map(String.init).joined(separator: "-"), letters: spelled.map(String.init),
                                 correct: correct, confidence: o.confidence, answer: answer)
     }
@@ -213,7 +225,7 @@ public final class SpellingService: @unchecked Sendable {
         let n = AnswerExtraction.count(answer, letter: letter)
         let truth = Letters.count(letter, in: word)
         let correct = n == truth
-        _ = live.record("letter_count", correct: correct)
+        answered("letter_count", correct)
         return CountResponse(word: word, letter: String(letter), answer: answer, count: n, truth: truth, correct: correct, confidence: o.confidence)
     }
 
@@ -224,7 +236,7 @@ public final class SpellingService: @unchecked Sendable {
         let got = AnswerExtraction.letter(answer, position: p)
         let truth = Array(word)[p - 1]
         let correct = got == truth
-        _ = live.record("letter_position", correct: correct)
+        answered("letter_position", correct)
         return PositionResponse(word: word, position: p, answer: answer, letter: got.map(String.init), truth: String(truth), correct: correct, confidence: o.confidence)
     }
 }
