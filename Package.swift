@@ -67,7 +67,7 @@ let package = Package(
         .target(name: "Hub", dependencies: ["ModelFormats", "Records", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                             .product(name: "Crypto", package: "swift-crypto")]),
         // Model and dataset cards, and the repository folder a publication uploads (no network).
-        .target(name: "Publishing", dependencies: ["ModelFormats", "Records", "Yams"]),
+        .target(name: "Publishing", dependencies: ["Hub", "ModelFormats", "Records", "Yams"]),
         // The release gate: run and model registry (SQLite through GRDB), the deployment decision.
         .target(name: "Release", dependencies: ["ConfigFiles", "Hub", "ModelFormats", "Publishing", "Records", "Yams", .product(name: "GRDB", package: "GRDB.swift"),
                                                 .product(name: "AsyncHTTPClient", package: "async-http-client")]),

@@ -94,6 +94,37 @@ public struct HubCommit: Codable, Equatable, Sendable {
     }
 }
 
+/// What the client sends: the Hub's request bodies, typed (field names as the Hub spells them).
+enum Wire {
+    struct CreateRepo: Encodable { var name, organization, type, visibility: String }
+    struct ValidateYAML: Encodable { var content, repoType: String }
+    struct PreuploadFile: Encodable { var path: String; var size: Int; var sample: String }
+    struct Preupload: Encodable { var files: [PreuploadFile] }
+    struct LFSObject: Encodable { var oid: String; var size: Int }
+    struct Ref: Encodable { var name: String }
+    struct Batch: Encodable {
+        var operation = "upload"
+        var transfers = ["basic", "multipart"]
+        var hashAlgo = "sha256"
+        var ref: Ref
+        var objects: [LFSObject]
+        enum CodingKeys: String, CodingKey { case operation, transfers, hashAlgo = "hash_algo", ref, objects }
+    }
+    struct Part: Encodable { var partNumber: Int; var etag: String }
+    struct Complete: Encodable { var oid: String; var parts: [Part] }
+    /// One line of the NDJSON commit.
+    struct Line<Value: Encodable>: Encodable { var key: String; var value: Value }
+    struct Header: Encodable { var summary, description: String }
+    struct InlineFile: Encodable { var path: String; var encoding = "base64"; var content: String }
+    struct LFSFile: Encodable { var path: String; var algo = "sha256"; var oid: String; var size: Int }
+
+    static func data<T: Encodable>(_ value: T) throws -> Data {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try e.encode(value)
+    }
+}
+
 public final class HubClient: @unchecked Sendable {
     public let endpoint: String
     let token: String?
@@ -141,16 +172,10 @@ public final class HubClient: @unchecked Sendable {
     static func quotePath(_ p: String) -> String { p.split(separator: "/", omittingEmptySubsequences: false).map { quote(String($0)) }.joined(separator: "/") }
 
     /// A JSON request; the answer decoded as `T`. Non-2xx answers are `HubError.refused`.
-    func json<T: Decodable>(_ what: String, _ method: HTTPMethod, _ url: String, body: Any?, contentType: String = "application/json",
-                            as: T.Type, accept: Set<Int> = []) throws -> (status: Int, value: T?) {
-        var headers = authorization
-        var data: Data?
-        if let body {
-            data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
-            headers.append(("Content-Type", contentType))
-        }
-        if contentType.contains("git-lfs") { headers.append(("Accept", "application/vnd.git-lfs+json")) }
-        let answer = try transport.send(method, url, headers: headers, body: data)
+    func json<B: Encodable, T: Decodable>(_ what: String, _ method: HTTPMethod, _ url: String, body: B, lfs: Bool = false,
+                                          as: T.Type, accept: Set<Int> = []) throws -> (status: Int, value: T?) {
+        let headers = authorization + (lfs ? Self.lfsJSON : [("Content-Type", "application/json")])
+        let answer = try transport.send(method, url, headers: headers, body: try Wire.data(body))
         return try decode(what, answer, as: T.self, accept: accept)
     }
 
@@ -182,8 +207,7 @@ public final class HubClient: @unchecked Sendable {
     public func createRepo(_ repo: HubRepo, private isPrivate: Bool) throws -> Bool {
         guard token != nil else { throw HubError.noToken }
         let parts = repo.id.split(separator: "/").map(String.init)
-        let body: [String: Any] = ["name": parts[1], "organization": parts[0], "type": repo.kind.rawValue, "visibility": isPrivate ? "private" : "public"]
-        let data = try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])
+        let data = try Wire.data(Wire.CreateRepo(name: parts[1], organization: parts[0], type: repo.kind.rawValue, visibility: isPrivate ? "private" : "public"))
         var answer = try transport.send(.POST, endpoint + "/api/repos/create", headers: authorization + [("Content-Type", "application/json")], body: data)
         for _ in 0..<10 where answer.status == 409 && Self.message(answer.body).contains("conflicting operation") {
             Thread.sleep(forTimeInterval: 1)
@@ -207,7 +231,7 @@ public final class HubClient: @unchecked Sendable {
     /// The Hub's check of a card's metadata (what huggingface_hub does before committing a README.md).
     public func validateCard(_ text: String, kind: HubRepo.Kind) throws -> [String] {
         let answer = try transport.send(.POST, endpoint + "/api/validate-yaml", headers: authorization + [("Content-Type", "application/json")],
-                                        body: try JSONSerialization.data(withJSONObject: ["content": text, "repoType": kind.rawValue], options: [.sortedKeys]))
+                                        body: try Wire.data(Wire.ValidateYAML(content: text, repoType: kind.rawValue)))
         let check = try? JSONDecoder().decode(YAMLCheck.self, from: answer.body)
         let errors = (check?.errors ?? []).compactMap(\.message)
         if answer.status == 400 || !errors.isEmpty { throw HubError.invalidCard(errors.isEmpty ? [Self.message(answer.body)] : errors) }
@@ -264,9 +288,7 @@ public final class HubClient: @unchecked Sendable {
         var mode: [String: Preupload.File] = [:]
         for start in stride(from: 0, to: local.count, by: 256) {
             let chunk = local[start..<min(local.count, start + 256)]
-            let body: [String: Any] = ["files": try chunk.map { l -> [String: Any] in
-                ["path": l.path, "size": l.size, "sample": try Self.sample(l.file).base64EncodedString()]
-            }]
+            let body = Wire.Preupload(files: try chunk.map { Wire.PreuploadFile(path: $0.path, size: $0.size, sample: try Self.sample($0.file).base64EncodedString()) })
             let (_, answer) = try json("pre-upload of \(repo)", .POST, "\(endpoint)/api/\(repo.api)/\(repo.id)/preupload/\(rev)", body: body, as: Preupload.self)
             for f in answer?.files ?? [] { mode[f.path] = f }
         }
@@ -290,10 +312,9 @@ public final class HubClient: @unchecked Sendable {
         var uploaded: [String] = [], stored: [String] = []
         for start in stride(from: 0, to: lfs.count, by: 256) {
             let chunk = Array(lfs[start..<min(lfs.count, start + 256)])
-            let body: [String: Any] = ["operation": "upload", "transfers": ["basic", "multipart"], "hash_algo": "sha256", "ref": ["name": revision],
-                                       "objects": chunk.map { ["oid": $0.1, "size": $0.0.size] }]
+            let body = Wire.Batch(ref: Wire.Ref(name: revision), objects: chunk.map { Wire.LFSObject(oid: $0.1, size: $0.0.size) })
             let (_, answer) = try json("the LFS batch for \(repo)", .POST, "\(endpoint)/\(repo.urlPrefix)\(repo.id).git/info/lfs/objects/batch",
-                                       body: body, contentType: "application/vnd.git-lfs+json", as: Batch.self)
+                                       body: body, lfs: true, as: Batch.self)
             let byOid = Dictionary((answer?.objects ?? []).map { ($0.oid, $0) }, uniquingKeysWith: { a, _ in a })
             for (l, oid) in chunk {
                 guard let object = byOid[oid] else { throw HubError.badAnswer(what: "the LFS batch", reason: "no entry for \(l.path)") }
@@ -305,7 +326,7 @@ public final class HubClient: @unchecked Sendable {
                     let headers = authorization + Self.lfsJSON
                         + (verify.header ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
                     let a = try transport.send(.POST, verify.href, headers: headers,
-                                               body: try JSONSerialization.data(withJSONObject: ["oid": oid, "size": l.size], options: [.sortedKeys]))
+                                               body: try Wire.data(Wire.LFSObject(oid: oid, size: l.size)))
                     guard (200..<300).contains(a.status) else { throw HubError.refused(what: "verifying \(l.path)", status: a.status, message: Self.message(a.body)) }
                 }
                 uploaded.append(l.path)
@@ -316,13 +337,13 @@ public final class HubClient: @unchecked Sendable {
         }
         // The commit: one JSON object per line — the header, then each file.
         var lines: [Data] = []
-        func line(_ key: String, _ value: [String: Any]) throws { lines.append(try JSONSerialization.data(withJSONObject: ["key": key, "value": value], options: [.sortedKeys])) }
-        try line("header", ["summary": message, "description": description])
+        func line<V: Encodable>(_ key: String, _ value: V) throws { lines.append(try Wire.data(Wire.Line(key: key, value: value))) }
+        try line("header", Wire.Header(summary: message, description: description))
         for l in regular {
             guard let bytes = FileManager.default.contents(atPath: l.file) else { throw HubError.io(path: l.file, reason: "cannot read") }
-            try line("file", ["path": l.path, "encoding": "base64", "content": bytes.base64EncodedString()])
+            try line("file", Wire.InlineFile(path: l.path, content: bytes.base64EncodedString()))
         }
-        for (l, oid) in lfs { try line("lfsFile", ["path": l.path, "algo": "sha256", "oid": oid, "size": l.size]) }
+        for (l, oid) in lfs { try line("lfsFile", Wire.LFSFile(path: l.path, oid: oid, size: l.size)) }
         let ndjson = Data(lines.map { $0 + Data("\n".utf8) }.joined())
         // Not repeated after a connection failure: the server may have made the commit (huggingface_hub does not retry it either).
         let answer = try transport.send(.POST, "\(endpoint)/api/\(repo.api)/\(repo.id)/commit/\(rev)",
@@ -363,7 +384,7 @@ public final class HubClient: @unchecked Sendable {
             guard count > 0, parts == Array(1...count) else {
                 throw HubError.badAnswer(what: "the LFS batch", reason: "\(parts.count) part URLs for \(l.path), which has \(count) parts of \(chunk) bytes")
             }
-            var etags: [[String: Any]] = []
+            var etags: [Wire.Part] = []
             for n in parts {
                 guard let url = header[String(n)] else { continue }
                 let lo = (n - 1) * chunk, hi = min(l.size, lo + min(chunk, l.size - lo))   // n ≤ count, so lo < size
@@ -371,10 +392,10 @@ public final class HubClient: @unchecked Sendable {
                 guard (200..<300).contains(a.status), let etag = a.header("ETag") else {
                     throw HubError.refused(what: "part \(n) of \(l.path)", status: a.status, message: Self.message(a.body))
                 }
-                etags.append(["partNumber": n, "etag": etag])
+                etags.append(Wire.Part(partNumber: n, etag: etag))
             }
             let a = try transport.send(.POST, upload.href, headers: Self.lfsJSON,
-                                       body: try JSONSerialization.data(withJSONObject: ["oid": oid, "parts": etags], options: [.sortedKeys]))
+                                       body: try Wire.data(Wire.Complete(oid: oid, parts: etags)))
             guard (200..<300).contains(a.status) else { throw HubError.refused(what: "completing \(l.path)", status: a.status, message: Self.message(a.body)) }
         } else {
             guard l.size <= Transport.maxBody else {

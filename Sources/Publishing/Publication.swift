@@ -4,6 +4,7 @@
 //   <base model>/<training-config hash>/<run id>/   (default; `--path-in-repo` chooses another, "" the root)
 // `--to-dir` writes exactly this folder; a push uploads exactly its files (the `.strawberry` marker aside).
 import Foundation
+import Hub
 import ModelFormats
 import Records
 import Yams
@@ -51,11 +52,8 @@ public extension OutputKind {
 }
 
 extension Publication {
-    /// A Hub id: OWNER/NAME, ASCII letters, digits, '-', '_', '.'.
-    public static func isHubId(_ s: String) -> Bool {
-        let p = s.split(separator: "/", omittingEmptySubsequences: false)
-        return p.count == 2 && p.allSatisfy { $0.count <= 96 && $0 != "." && $0 != ".." && !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) } }
-    }
+    /// A Hub id: OWNER/NAME (the rule `HubRepo` enforces).
+    public static func isHubId(_ s: String) -> Bool { (try? HubRepo(s)) != nil }
 
     /// A Hub id that is not a local path (an adapter's base_model_name_or_path may be either).
     static func looksLikeHubId(_ s: String) -> Bool { isHubId(s) && !fileExists(s) }
