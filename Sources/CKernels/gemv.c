@@ -1,10 +1,7 @@
-// y = W x for a row-major W [rows, cols]: the matrix-vector product that batch-1 decoding is
-// bound by (every weight is read once per token). Rows are split between the calling thread
-// and one persistent worker; the worker spins briefly for the next job (decode issues about a
-// hundred of these per token, microseconds apart) and then sleeps, so an idle process costs nothing.
+// y = W x for a row-major W [rows, cols]: the matrix-vector product that float32 batch-1 decoding
+// is bound by (every weight is read once per token). Rows are handed out in chunks on the thread
+// pool (pool.c).
 #include "CKernels.h"
-#include <pthread.h>
-#include <stdatomic.h>
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -48,74 +45,25 @@ static void gemv_rows(const gemv_job *j) {
     for (int64_t r = j->r0; r < j->r1; r++) j->y[r] = sb_dot(j->W + r * j->cols, j->x, j->cols);
 }
 
-// --- one persistent worker -------------------------------------------------------------------
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
-static gemv_job pool_job;
-static atomic_long pool_posted = 0, pool_done = 0;
-static int pool_ok = 0;
+typedef struct { gemv_job whole; int64_t rowsPerChunk; } gemv_split;
 
-static void *pool_main(void *arg) {
-    (void)arg;
-    long seen = 0;
-    for (;;) {
-        int spins = 0;
-        while (atomic_load_explicit(&pool_posted, memory_order_acquire) == seen) {
-            if (++spins < 20000) {
-#if defined(__x86_64__)
-                _mm_pause();
-#endif
-                continue;
-            }
-            pthread_mutex_lock(&pool_mu);
-            while (atomic_load(&pool_posted) == seen) pthread_cond_wait(&pool_cv, &pool_mu);
-            pthread_mutex_unlock(&pool_mu);
-        }
-        seen = atomic_load_explicit(&pool_posted, memory_order_acquire);
-        gemv_job j = pool_job;
-        gemv_rows(&j);
-        atomic_store_explicit(&pool_done, seen, memory_order_release);
-    }
-    return 0;
+static void gemv_chunk(void *ctx, int64_t i) {
+    const gemv_split *s = ctx;
+    gemv_job j = s->whole;
+    j.r0 = i * s->rowsPerChunk;
+    j.r1 = j.r0 + s->rowsPerChunk < s->whole.r1 ? j.r0 + s->rowsPerChunk : s->whole.r1;
+    gemv_rows(&j);
 }
-
-static void pool_start(void) {
-    pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pool_ok = pthread_create(&t, &attr, pool_main, 0) == 0;
-    pthread_attr_destroy(&attr);
-}
-
-static int gemv_threads = 2;
-void sb_gemv_set_threads(int n) { gemv_threads = n < 1 ? 1 : n; }
-
-// Not reentrant across threads: generation runs one forward at a time. Callers on other threads
-// serialise through this mutex.
-static pthread_mutex_t call_mu = PTHREAD_MUTEX_INITIALIZER;
 
 void sb_gemv(float *y, const float *W, const float *x, int64_t rows, int64_t cols) {
     gemv_job j = {W, x, y, cols, 0, rows};
-    // Small products are not worth a thread hand-off.
-    if (gemv_threads < 2 || rows * cols < 65536) { gemv_rows(&j); return; }
-    pthread_once(&pool_once, pool_start);
-    if (!pool_ok) { gemv_rows(&j); return; }
-    pthread_mutex_lock(&call_mu);
-    int64_t mid = rows / 2;
-    pool_job = (gemv_job){W, x, y, cols, mid, rows};
-    long ticket = atomic_load(&pool_posted) + 1;
-    pthread_mutex_lock(&pool_mu);
-    atomic_store_explicit(&pool_posted, ticket, memory_order_release);
-    pthread_cond_signal(&pool_cv);
-    pthread_mutex_unlock(&pool_mu);
-    j.r1 = mid;
-    gemv_rows(&j);
-    while (atomic_load_explicit(&pool_done, memory_order_acquire) != ticket) {
-#if defined(__x86_64__)
-        _mm_pause();
-#endif
-    }
-    pthread_mutex_unlock(&call_mu);
+    // Small products are not worth a hand-off; otherwise about four chunks per thread, each at
+    // least 32K weights, so a late worker costs little and a hand-off is amortised.
+    int64_t threads = sb_threads();
+    if (threads < 2 || rows * cols < 65536) { gemv_rows(&j); return; }
+    int64_t chunks = threads * 4, minRows = (32768 + cols - 1) / cols;
+    int64_t per = (rows + chunks - 1) / chunks;
+    if (per < minRows) per = minRows;
+    gemv_split s = {j, per};
+    sb_parallel_for((rows + per - 1) / per, gemv_chunk, &s);
 }

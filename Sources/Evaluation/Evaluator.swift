@@ -29,6 +29,8 @@ public struct EvalRequest {
     public var chatTemplate = true
     /// Check the dataset's files against the SHA-256s in its manifest before reading them.
     public var verifyData = true
+    /// How the base model's weights sit in memory (an adapter's layers become float32).
+    public var weights: WeightPrecision = .f32
     public var out: String
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
     public init(model: String, out: String) { self.model = model; self.out = out }
@@ -226,7 +228,7 @@ public enum Evaluator {
     }
 
     static func evaluate(_ items: [EvalItem], _ r: EvalRequest) throws -> (summary: EvaluationSummary, items: [EvaluatedItem]) {
-        var m = try LoadedModel.load(path: r.model)
+        var m = try LoadedModel.load(path: r.model, precision: r.weights)
         if let a = r.adapter { m = try AdapterMerge.apply(adapter: a, to: m) }
         let template = r.chatTemplate ? try m.chatTemplate.map { try ChatTemplate($0) } : nil
         let gen = Generator(model: m.model, tokenizer: m.tokenizer)
@@ -274,10 +276,11 @@ public enum Evaluator {
                                          truncated: res.finishReason == .length, word: item.word, metadata: item.metadata,
                                          spelling: score.spelling, spelledWordCorrectly: spelled))
         }
-        let summary = EvaluationSummary(
+        var summary = EvaluationSummary(
             model: r.model, adapter: r.adapter, data: r.data ?? r.evalFile, split: r.split, questions: items.count, generations: requests.count,
             questionsPerSecond: Double(requests.count) / seconds, tokensPerSecond: Double(generatedTokens) / seconds, seconds: seconds,
             batchSize: r.batchSize, metrics: Aggregation.metrics(records), stratified: Aggregation.stratified(records))
+        summary.weights = r.weights == .f32 ? nil : r.weights.rawValue
         return (summary, records)
     }
 }

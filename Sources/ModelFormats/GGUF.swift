@@ -156,6 +156,12 @@ public struct GGUFFile: Sendable {
         return values
     }
 
+    /// The tensor's bytes as stored (its blocks, for a quantised type).
+    public func rawBytes(_ name: String) throws -> [UInt8] {
+        guard let t = info(name) else { throw ModelFormatError.tensorNotFound(path: path, name: name) }
+        return [UInt8](UnsafeRawBufferPointer(rebasing: file.bytes[t.range]))
+    }
+
     // MARK: metadata accessors
 
     public func string(_ key: String) -> String? { metadata[key]?.string }

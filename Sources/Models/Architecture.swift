@@ -79,7 +79,7 @@ public struct ArchitectureDescriptor: Sendable {
     /// ModelConfig → the architecture-specific keys of an exported config.json.
     public let exportConfig: @Sendable (ModelConfig) -> [(String, JSONValue)]
     /// Builds the network from a weight source (strict: every tensor checked by name and shape).
-    public let load: @Sendable (ModelConfig, WeightSource) throws -> any CausalLM
+    public let load: @Sendable (ModelConfig, WeightSource, WeightPrecision) throws -> any CausalLM
 
     /// Every supported architecture. One line per architecture.
     public static let registry: [ArchitectureDescriptor] = [.gpt2, .llama, .qwen3]

@@ -43,9 +43,20 @@ public protocol CausalLM: Sendable {
     mutating func add(_ delta: Tensor, to slot: LinearSlot, layer: Int) throws
     /// Every weight under its Hugging Face name and layout: what an exported checkpoint holds.
     func huggingFaceTensors() -> [(name: String, tensor: Tensor)]
+    /// The matrices as they sit in memory (embeddings, LM head, linear layers), for `inspect`.
+    func matrices() -> [WeightMatrix]
 }
 
 extension CausalLM {
+    /// "Q4_1 ×210 (62.3 MB), Q8_0 ×1 (30.1 MB)": what the matrices occupy, by format.
+    public var memorySummary: String {
+        var byFormat: [String: (count: Int, bytes: Int)] = [:]
+        for m in matrices() { byFormat[m.formatName, default: (0, 0)].count += 1; byFormat[m.formatName, default: (0, 0)].bytes += m.bytesInMemory }
+        let total = byFormat.values.reduce(0) { $0 + $1.bytes }
+        return byFormat.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value.count) (\(megabytes($0.value.bytes)))" }.joined(separator: ", ")
+            + "; \(megabytes(total)) in all"
+    }
+
     public func makeCache(slots: Int = 1) -> KVCache {
         KVCache(layers: config.layers, kvDim: config.kvDim, slots: slots)
     }
@@ -72,4 +83,9 @@ extension CausalLM {
         case .last: return zip(batch.rowOffsets, batch.sequences).map { $0 + $1.tokens.count - 1 }
         }
     }
+}
+
+func megabytes(_ bytes: Int) -> String {
+    let mb = Double(bytes) / 1_000_000
+    return mb >= 100 ? "\(Int(mb.rounded())) MB" : "\((mb * 10).rounded() / 10) MB"
 }

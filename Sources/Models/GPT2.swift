@@ -30,7 +30,7 @@ extension ArchitectureDescriptor {
             ("n_head", .int(c.heads)), ("n_layer", .int(c.layers)), ("n_positions", .int(c.contextLength)), ("n_inner", .int(c.intermediate)),
             ("layer_norm_epsilon", .double(Double(c.normEps))), ("activation_function", .string("gelu_new")),
         ] },
-        load: { c, source in try GPT2Model(config: c, weights: source) })
+        load: { c, source, precision in try GPT2Model(config: c, weights: source, precision: precision) })
 }
 
 public struct GPT2Model: CausalLM {
@@ -70,7 +70,9 @@ public struct GPT2Model: CausalLM {
         return t
     }
 
-    public init(config c: ModelConfig, weights source: WeightSource) throws {
+    /// `precision`: GPT-2's linear layers are float32, or Q8_0 with `.q8_0`; a GGUF file's blocks are
+    /// not kept (`.native` loads float32), because Conv1D weights are transposed at load.
+    public init(config c: ModelConfig, weights source: WeightSource, precision: WeightPrecision = .f32) throws {
         let w = try Self.weightTable(c).load(from: PrefixStripped(base: source, prefix: "transformer."))
         config = c
         wte = w["wte.weight"]!
@@ -79,7 +81,11 @@ public struct GPT2Model: CausalLM {
         shape = AttentionShape(heads: c.heads, kvHeads: c.heads, headDim: c.headDim)
         blocks = (0..<c.layers).map { i in
             let p = "h.\(i)."
-            func conv1D(_ n: String) -> Linear { Linear(weight: w[p + n + ".weight"]!.transposed(), bias: w[p + n + ".bias"]!) }
+            func conv1D(_ n: String) -> Linear {
+                let t = w[p + n + ".weight"]!.transposed()
+                let q = precision == .q8_0 ? QuantizedMatrix.q8_0(t) : nil
+                return Linear(matrix: q.map { .quantized($0) } ?? .dense(t), bias: w[p + n + ".bias"]!)
+            }
             return Block(ln1: (w[p + "ln_1.weight"]!, w[p + "ln_1.bias"]!), attn: conv1D("attn.c_attn"), proj: conv1D("attn.c_proj"),
                          ln2: (w[p + "ln_2.weight"]!, w[p + "ln_2.bias"]!), fc: conv1D("mlp.c_fc"), fcProj: conv1D("mlp.c_proj"))
         }
@@ -96,6 +102,10 @@ public struct GPT2Model: CausalLM {
                            heads: H, kvHeads: H, headDim: C / max(H, 1), intermediate: k.int("n_inner") ?? 4 * C,
                            contextLength: try k.need("n_positions", "n_ctx"), ropeTheta: 0,
                            normEps: Float(json["layer_norm_epsilon"]?.double ?? 1e-5), tieEmbeddings: true)
+    }
+
+    public func matrices() -> [WeightMatrix] {
+        [.dense(wte), .dense(wpe)] + blocks.flatMap { [$0.attn.matrix, $0.proj.matrix, $0.fc.matrix, $0.fcProj.matrix] }
     }
 
     public mutating func add(_ delta: Tensor, to slot: LinearSlot, layer: Int) throws {

@@ -3,33 +3,48 @@
 import CKernels
 import TensorCore
 
-/// y = x Wᵀ + b with W stored [out, in] (torch.nn.Linear).
+/// y = x Wᵀ + b with W stored [out, in] (torch.nn.Linear), W float32 or in a block format.
 public struct Linear: Sendable {
-    public var weight: Tensor
+    public var matrix: WeightMatrix
     public var bias: Tensor?
-    public init(weight: Tensor, bias: Tensor? = nil) { self.weight = weight; self.bias = bias }
-    public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight, bias: bias) }
+    public init(weight: Tensor, bias: Tensor? = nil) { self.matrix = .dense(weight); self.bias = bias }
+    public init(matrix: WeightMatrix, bias: Tensor? = nil) { self.matrix = matrix; self.bias = bias }
+    public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, matrix, bias: bias) }
+
+    /// W as float32 (a dequantised copy when it is kept quantised); setting it makes W float32.
+    public var weight: Tensor {
+        get { matrix.dense }
+        set { matrix = .dense(newValue) }
+    }
 
     /// W[row0 ..< row0 + d.rows, :] += d — how a LoRA delta lands in one part of a fused weight.
+    /// A quantised W becomes float32 first: the adapter's update is exact, and only the layers an
+    /// adapter touches pay float32's bytes.
     public mutating func addRows(_ d: Tensor, at row0: Int) throws {
-        guard d.cols == weight.cols, row0 >= 0, row0 + d.rows <= weight.rows else {
-            throw ModelError.shapeMismatch(expected: "rows \(row0)..<\(row0 + d.rows) of \(weight.shape)", found: d.shape)
+        var w = matrix.dense
+        guard d.cols == w.cols, row0 >= 0, row0 + d.rows <= w.rows else {
+            throw ModelError.shapeMismatch(expected: "rows \(row0)..<\(row0 + d.rows) of \(w.shape)", found: d.shape)
         }
-        let base = row0 * weight.cols
-        weight.storage.withUnsafeMutableBufferPointer { w in
+        matrix = .dense(Tensor(zeros: [0]))  // let go of the old storage so the update happens in place
+        let base = row0 * w.cols
+        w.storage.withUnsafeMutableBufferPointer { wp in
             d.storage.withUnsafeBufferPointer { src in
-                for i in 0..<src.count { w[base + i] += src[i] }
+                for i in 0..<src.count { wp[base + i] += src[i] }
             }
         }
+        matrix = .dense(w)
     }
 
     /// Stacks the rows of several layers that read the same input (q|k|v, gate|up) into one
-    /// matrix, so one GEMM (one pass over the input) serves them all.
+    /// matrix, so one GEMM (one pass over the input) serves them all. Parts in one block format
+    /// stay in it; a mixture becomes float32.
     public static func fused(_ parts: [Linear]) -> Linear {
-        let cols = parts[0].weight.cols
-        let w = Tensor(shape: [parts.reduce(0) { $0 + $1.weight.rows }, cols], storage: parts.flatMap(\.weight.storage))
         let hasBias = parts.contains { $0.bias != nil }
-        let b = hasBias ? Tensor(shape: [w.rows], storage: parts.flatMap { $0.bias?.storage ?? [Float](repeating: 0, count: $0.weight.rows) }) : nil
+        let rows = parts.reduce(0) { $0 + $1.matrix.rows }
+        let b = hasBias ? Tensor(shape: [rows], storage: parts.flatMap { $0.bias?.storage ?? [Float](repeating: 0, count: $0.matrix.rows) }) : nil
+        let quantized = parts.compactMap { if case .quantized(let q) = $0.matrix { q } else { nil } }
+        if quantized.count == parts.count, let q = QuantizedMatrix.stacked(quantized) { return Linear(matrix: .quantized(q), bias: b) }
+        let w = Tensor(shape: [rows, parts[0].matrix.cols], storage: parts.flatMap(\.weight.storage))
         return Linear(weight: w, bias: b)
     }
 }

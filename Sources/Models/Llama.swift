@@ -44,16 +44,16 @@ extension ArchitectureDescriptor {
                 ("rope_theta", .double(Double(c.ropeTheta))), ("hidden_act", .string("silu")), ("attention_bias", .bool(false)),
                 ("mlp_bias", .bool(false)),
             ] },
-            load: { c, source in try LlamaModel(config: c, weights: source) })
+            load: { c, source, precision in try LlamaModel(config: c, weights: source, precision: precision) })
     }
 }
 
 public struct LlamaModel: CausalLM {
     public let config: ModelConfig
-    package var embed: Tensor                 // [V, C]
+    package var embed: WeightMatrix           // [V, C]
     package var blocks: [Block]
     package var norm: Tensor                  // [C]
-    package var lmHead: Tensor                // [V, C], the embedding itself when tied
+    package var lmHead: WeightMatrix          // [V, C], the embedding itself when tied
     package var rope: RotaryEmbedding
     package var shape: AttentionShape
 
@@ -95,17 +95,21 @@ public struct LlamaModel: CausalLM {
         return t
     }
 
-    public init(config c: ModelConfig, weights source: WeightSource) throws {
-        let w = try Self.weightTable(c).load(from: source)
+    public init(config c: ModelConfig, weights source: WeightSource, precision: WeightPrecision = .f32) throws {
+        let table = Self.weightTable(c)
+        // Matrices: the embedding, the LM head and every linear layer; norms stay float32.
+        let matrices = Set(table.expected.map(\.name).filter { $0.hasSuffix("_proj.weight") || $0 == "model.embed_tokens.weight" || $0 == "lm_head.weight" })
+        let m = try table.load(from: source, precision: precision, matrices: matrices)
+        let w = m.mapValues { if case .dense(let t) = $0 { t } else { Tensor(zeros: [0]) } }
         config = c
-        embed = w["model.embed_tokens.weight"]!
+        embed = m["model.embed_tokens.weight"]!
         norm = w["model.norm.weight"]!
-        lmHead = c.tieEmbeddings ? embed : w["lm_head.weight"]!
+        lmHead = c.tieEmbeddings ? embed : m["lm_head.weight"]!
         rope = RotaryEmbedding(headDim: c.headDim, theta: c.ropeTheta, style: .halves)
         shape = AttentionShape(heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
         blocks = (0..<c.layers).map { i in
             let p = "model.layers.\(i)."
-            func lin(_ n: String) -> Linear { Linear(weight: w[p + n + ".weight"]!) }
+            func lin(_ n: String) -> Linear { Linear(matrix: m[p + n + ".weight"]!) }
             return Block(
                 inputNorm: w[p + "input_layernorm.weight"]!,
                 qkv: .fused([lin("self_attn.q_proj"), lin("self_attn.k_proj"), lin("self_attn.v_proj")]),
@@ -154,7 +158,7 @@ public struct LlamaModel: CausalLM {
     /// Hugging Face names and layouts: the fused q|k|v and gate|up are split back.
     public func huggingFaceTensors() -> [(name: String, tensor: Tensor)] {
         let c = config
-        var t: [(name: String, tensor: Tensor)] = [("model.embed_tokens.weight", embed)]
+        var t: [(name: String, tensor: Tensor)] = [("model.embed_tokens.weight", embed.dense)]
         for (i, b) in blocks.enumerated() {
             let p = "model.layers.\(i)."
             t.append((p + "input_layernorm.weight", b.inputNorm))
@@ -170,8 +174,12 @@ public struct LlamaModel: CausalLM {
             t.append((p + "mlp.down_proj.weight", b.down.weight))
         }
         t.append(("model.norm.weight", norm))
-        if !c.tieEmbeddings { t.append(("lm_head.weight", lmHead)) }
+        if !c.tieEmbeddings { t.append(("lm_head.weight", lmHead.dense)) }
         return t
+    }
+
+    public func matrices() -> [WeightMatrix] {
+        [embed] + blocks.flatMap { [$0.qkv.matrix, $0.o.matrix, $0.gateUp.matrix, $0.down.matrix] } + (config.tieEmbeddings ? [] : [lmHead])
     }
 
     public func forward(_ batch: ForwardBatch, cache: KVCache, logits mode: LogitsMode) throws -> Tensor {

@@ -22,28 +22,34 @@ public struct LoadedModel: Sendable {
         LoadedModel(path: path, model: model, tokenizer: tokenizer, chatTemplate: chatTemplate, stopTokenIds: stopTokenIds, summary: summary)
     }
 
-    public static func load(path: String) throws -> LoadedModel {
-        if isDirectory(path) { return try loadDirectory(path) }
-        guard fileExists(path) else { throw ModelFormatError.fileNotFound(path: path) }
-        // A Hugging Face checkpoint is a directory; one of its files alone is not a model.
-        if [".safetensors", ".json", ".bin", ".jinja"].contains(where: { path.hasSuffix($0) }) { throw ModelError.notAModel(path: path) }
-        return try loadGGUF(path)
+    /// `precision`: float32 everywhere (the default: training and the reference numerics), a GGUF
+    /// file's blocks kept (`.native`), or every matrix quantised to Q8_0 at load.
+    public static func load(path: String, precision: WeightPrecision = .f32) throws -> LoadedModel {
+        let m: LoadedModel
+        if isDirectory(path) { m = try loadDirectory(path, precision) } else {
+            guard fileExists(path) else { throw ModelFormatError.fileNotFound(path: path) }
+            // A Hugging Face checkpoint is a directory; one of its files alone is not a model.
+            if [".safetensors", ".json", ".bin", ".jinja"].contains(where: { path.hasSuffix($0) }) { throw ModelError.notAModel(path: path) }
+            m = try loadGGUF(path, precision)
+        }
+        return LoadedModel(path: m.path, model: m.model, tokenizer: m.tokenizer, chatTemplate: m.chatTemplate, stopTokenIds: m.stopTokenIds,
+                           summary: m.summary + [("weights in memory", "\(precision.rawValue): \(m.model.memorySummary)")])
     }
 
-    static func build(_ c: ModelConfig, _ source: WeightSource) throws -> any CausalLM {
+    static func build(_ c: ModelConfig, _ source: WeightSource, _ precision: WeightPrecision) throws -> any CausalLM {
         // The layer count is checked against the blocks the file holds before anything is sized from it.
         let blocks = Set(source.names.compactMap { name in name.split(separator: ".").lazy.compactMap { Int($0) }.first })
         guard blocks.count == c.layers, blocks.allSatisfy({ (0..<c.layers).contains($0) }) else {
             throw ModelError.badConfig(path: source.path, reason: "the configuration says \(c.layers) layers, the weights hold \(blocks.count) blocks")
         }
-        return try c.architecture.descriptor.load(c, source)
+        return try c.architecture.descriptor.load(c, source, precision)
     }
 
-    static func loadGGUF(_ path: String) throws -> LoadedModel {
+    static func loadGGUF(_ path: String, _ precision: WeightPrecision) throws -> LoadedModel {
         let file = try GGUFFile(path: path)
         let config = try ModelConfig.gguf(file)
         let tokenizer = try Tokenizer.gguf(file)
-        let model = try build(config, GGUFSource(file: file, config: config))
+        let model = try build(config, GGUFSource(file: file, config: config), precision)
         var stops = Set<Int>()
         if let e = tokenizer.eosId { stops.insert(e) }
         if let e = tokenizer.id(of: "<|im_end|>") { stops.insert(e) }
@@ -57,7 +63,7 @@ public struct LoadedModel: Sendable {
                       ("tokenizer", "byte-level BPE, \(tokenizer.vocabularySize) tokens, pre-tokenizer \(tokenizer.preTokenizer.rawValue)")])
     }
 
-    static func loadDirectory(_ dir: String) throws -> LoadedModel {
+    static func loadDirectory(_ dir: String, _ precision: WeightPrecision) throws -> LoadedModel {
         let configPath = dir + "/config.json"
         guard fileExists(configPath) else { throw ModelError.notAModel(path: dir) }
         let json: JSONValue
@@ -69,7 +75,7 @@ public struct LoadedModel: Sendable {
         guard fileExists(tokenizerPath) else { throw ModelError.notAModel(path: dir) }
         var tokenizer = try Tokenizer.huggingFace(path: tokenizerPath)
         let source = try SafetensorsSource(directory: dir)
-        let model = try build(config, source)
+        let model = try build(config, source, precision)
 
         // tokenizer_config.json (or chat_template.jinja) carries the template and the special tokens' roles.
         var template: String? = nil

@@ -1,8 +1,20 @@
 // Strict, table-driven weight loading. An architecture lists the tensors it needs by their
 // Hugging Face names and shapes; a `WeightSource` (safetensors checkpoint or GGUF file) serves
-// them as float32. Anything missing, left over or mis-shaped is reported together, by name.
+// them as float32, or a GGUF file's matrices in their own block format when asked to keep them.
+// Anything missing, left over or mis-shaped is reported together, by name.
 import ModelFormats
 import TensorCore
+
+/// How a model's matrices sit in memory.
+public enum WeightPrecision: String, Sendable, CaseIterable {
+    /// Everything float32: training, parity tests, the reference numerics.
+    case f32
+    /// A GGUF file's quantised matrices (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K) stay in their blocks and are
+    /// computed from them; float tensors and other files load as float32.
+    case native
+    /// Every matrix quantised to Q8_0 at load (for float32 or bf16 checkpoints).
+    case q8_0
+}
 
 public protocol WeightSource {
     var path: String { get }
@@ -10,6 +22,13 @@ public protocol WeightSource {
     var names: [String] { get }
     func shape(of name: String) -> [Int]?
     func load(_ name: String) throws -> Tensor
+    /// The tensor in its file's block format, in Hugging Face layout, or nil when it is not stored
+    /// in a format `QuantizedMatrix` computes with.
+    func quantized(_ name: String) throws -> QuantizedMatrix?
+}
+
+extension WeightSource {
+    public func quantized(_ name: String) throws -> QuantizedMatrix? { nil }
 }
 
 /// Collects expected tensors, then loads them all or reports every mismatch at once.
@@ -23,6 +42,12 @@ public struct WeightTable {
     public mutating func add(_ name: String, _ shape: [Int]) { expected.append((name, shape)) }
 
     public func load(from source: WeightSource) throws -> [String: Tensor] {
+        try load(from: source, precision: .f32, matrices: []).mapValues(\.dense)
+    }
+
+    /// Loads every expected tensor; those named in `matrices` (2-D weights a linear layer or an
+    /// embedding reads) follow `precision`, everything else is float32.
+    public func load(from source: WeightSource, precision: WeightPrecision, matrices: Set<String>) throws -> [String: WeightMatrix] {
         var missing: [String] = [], misshaped: [String] = []
         for (name, shape) in expected {
             guard let s = source.shape(of: name) else { missing.append(name); continue }
@@ -33,12 +58,18 @@ public struct WeightTable {
         guard missing.isEmpty, unexpected.isEmpty, misshaped.isEmpty else {
             throw ModelError.weights(path: source.path, missing: missing, unexpected: unexpected, misshaped: misshaped)
         }
-        var out: [String: Tensor] = [:]
+        var out: [String: WeightMatrix] = [:]
         for (name, _) in expected {
+            let isMatrix = matrices.contains(name)
+            if isMatrix, precision == .native, let q = try source.quantized(name) {
+                // NaN or infinite weights make every logit NaN: refuse the file instead of generating garbage.
+                guard q.allFinite else { throw ModelError.nonFiniteWeights(path: source.path, tensor: name) }
+                out[name] = .quantized(q)
+                continue
+            }
             let t = try source.load(name)
-            // NaN or infinite weights make every logit NaN: refuse the file instead of generating garbage.
             guard t.storage.allSatisfy(\.isFinite) else { throw ModelError.nonFiniteWeights(path: source.path, tensor: name) }
-            out[name] = t
+            if isMatrix, precision == .q8_0, let q = QuantizedMatrix.q8_0(t) { out[name] = .quantized(q) } else { out[name] = .dense(t) }
         }
         return out
     }
@@ -104,6 +135,28 @@ public struct GGUFSource: WeightSource {
             if name.hasSuffix("self_attn.k_proj.weight") { t = Self.unpermute(t, heads: config.kvHeads) }
         }
         return t
+    }
+
+    public func quantized(_ name: String) throws -> QuantizedMatrix? {
+        guard let g = map[name], let info = file.info(g), info.shape.count == 2, !isConv1D(name),
+              let format = QuantizedMatrix.Format(rawValue: Int32(info.type.rawValue)) else { return nil }
+        guard let q = QuantizedMatrix(format: format, rows: info.shape[0], cols: info.shape[1], bytes: try file.rawBytes(g)) else {
+            throw ModelFormatError.unsupported(path: path, format: "GGUF",
+                                               reason: "tensor '\(g)' of shape \(info.shape) is not a whole number of \(format.name) blocks per row")
+        }
+        if config.architecture.descriptor.ggufPermutesQK {
+            if name.hasSuffix("self_attn.q_proj.weight") { return q.selectingRows(Self.unpermutation(rows: q.rows, heads: config.heads)) }
+            if name.hasSuffix("self_attn.k_proj.weight") { return q.selectingRows(Self.unpermutation(rows: q.rows, heads: config.kvHeads)) }
+        }
+        return q
+    }
+
+    /// The GGUF row each Hugging Face row comes from (see `unpermute`).
+    static func unpermutation(rows: Int, heads: Int) -> [Int] {
+        let d = rows / heads, half = d / 2
+        var order = [Int](repeating: 0, count: rows)
+        for h in 0..<heads { for i in 0..<half { for j in 0..<2 { order[h * d + j * half + i] = h * d + 2 * i + j } } }
+        return order
     }
 
     /// Inverse of the converter's `w.reshape(n_head, 2, rows/n_head/2, cols).swapaxes(1, 2)`:

@@ -333,10 +333,12 @@ public struct EvaluationSummary: Codable, Equatable, Sendable {
     public var stratified: [String: [String: [String: [Int]]]]
     /// The sample evaluated, when `--limit` drew one (absent: every question of the split).
     public var sample: SampleRecord?
+    /// How the weights sat in memory ("native", "q8_0"); absent: float32.
+    public var weights: String?
 
     enum CodingKeys: String, CodingKey {
         case model, adapter, data, split, questions, generations, questionsPerSecond = "questions_per_second"
-        case tokensPerSecond = "tokens_per_second", seconds, batchSize = "batch_size", metrics, stratified, sample
+        case tokensPerSecond = "tokens_per_second", seconds, batchSize = "batch_size", metrics, stratified, sample, weights
     }
 
     public init(model: String, adapter: String?, data: String?, split: String, questions: Int, generations: Int,

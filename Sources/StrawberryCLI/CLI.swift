@@ -153,11 +153,13 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Describe a model file: architecture, sizes, types, tokenizer, chat template.")
     @Argument(help: "A .gguf file or a model directory.")
     var path: String
+    @Option(name: .long, help: ArgumentHelp("Load the weights as f32, native (a GGUF file's blocks kept) or q8_0, and report what that holds in memory.", valueName: "f32|native|q8_0"))
+    var weights: WeightPrecision = .f32
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
     func run() throws {
-        let m = try LoadedModel.load(path: try HubPaths.local(path))
+        let m = try LoadedModel.load(path: try HubPaths.local(path), precision: weights)
         let c = m.config
         var facts: [(String, String)] = [
             ("architecture", c.architecture.rawValue), ("layers", "\(c.layers)"), ("hidden", "\(c.hidden)"),
@@ -169,6 +171,6 @@ struct Inspect: ParsableCommand {
         facts.append(("chat template", m.chatTemplate == nil ? "no" : "yes"))
         facts.append(("SIMD kernels", simdKernelsActive ? "AVX2/FMA" : "portable"))
         if json { try printJSON(Dictionary(facts, uniquingKeysWith: { a, _ in a })); return }
-        for (k, v) in facts { print(k.padding(toLength: 16, withPad: " ", startingAt: 0), v) }
+        for (k, v) in facts { print(k.padding(toLength: 18, withPad: " ", startingAt: 0), v) }
     }
 }

@@ -72,6 +72,7 @@ struct Eval: ParsableCommand {
         r.sampleSeed = sampleSeed
         r.chatTemplate = chatTemplate
         r.verifyData = !noVerify
+        r.weights = modelOptions.precision
         Interruption.install()
         let s: EvaluationSummary
         do { s = try Evaluator.run(r) } catch let stop as Interruption.Stopped {

@@ -1,9 +1,18 @@
 // Matrix products through CBLAS (OpenBLAS). Everything that is a GEMM goes here, so the
 // choice of BLAS and its threading lives in one file.
+//
+// OpenBLAS runs single-threaded: a large product is cut into column (or row) panels that the
+// project's own pool (CKernels/pool.c) hands to whichever thread is free. OpenBLAS's threads
+// spin-wait for each other, which on a machine shared with other busy processes made every
+// product wait for a descheduled thread; the pool's threads sleep instead, and the caller does the
+// panels a late worker never claimed. Small products (LoRA's rank-16 factors) run on the calling
+// thread with no hand-off at all.
 import CBLAS
 import CKernels
 
 public enum BLAS {
+    /// OpenBLAS itself stays at one thread (set once, before the first product).
+    fileprivate static let singleThreadedOpenBLAS: Void = { openblas_set_num_threads(1) }()
     /// Keeps large activation buffers on the heap instead of fresh mmaps, so a forward pass does
     /// not pay a page fault (and a page clear) per 4 KiB of every activation it allocates.
     /// Called once before the first forward pass.
@@ -11,12 +20,14 @@ public enum BLAS {
         sb_tune_allocator()
     }
 
-    /// Sets the number of OpenBLAS threads (the machine's cores by default).
+    /// Sets the threads every parallel kernel uses (default: the CPUs this process may run on,
+    /// from its affinity mask and cgroup CPU quota).
     public static func setThreads(_ n: Int) {
-        openblas_set_num_threads(Int32(max(1, n)))
-        sb_gemv_set_threads(Int32(min(max(1, n), 2)))
+        sb_set_threads(Int32(clamping: max(1, n)))
     }
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    public static var threads: Int { Int(sb_threads()) }
+    /// CPUs this process may run on (affinity mask, capped by a cgroup v2 quota).
+    public static var availableCPUs: Int { Int(sb_available_cpus()) }
 
     /// C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C, row-major, with leading dimensions.
     @inline(__always)
@@ -38,9 +49,64 @@ public enum BLAS {
                 alpha, B, Int32(ldb), A, 1, beta, C, 1)
             return
         }
+        _ = singleThreadedOpenBLAS
+        var job = GemmJob(transA: transA, transB: transB, M: M, N: N, K: K, alpha: alpha, A: A, lda: lda, B: B, ldb: ldb,
+                          beta: beta, C: C, ldc: ldc, splitColumns: true, per: max(M, N))
+        let threads = Int(sb_threads())
+        // Below about a million multiply-adds (tens of microseconds) a hand-off costs more than it saves.
+        guard threads > 1, M * N * K >= 1 << 20 else { job.panel(0); return }
+        // Panels of at least 64 columns (or 32 rows), about two per thread.
+        job.splitColumns = N >= M
+        let extent = job.splitColumns ? N : M, minimum = job.splitColumns ? 64 : 32
+        job.per = max(minimum, (extent + 2 * threads - 1) / (2 * threads))
+        job.per = (job.per + 15) / 16 * 16
+        let panels = (extent + job.per - 1) / job.per
+        if panels < 2 { job.per = extent; job.panel(0); return }
+        withUnsafeMutablePointer(to: &job) { p in
+            sb_parallel_for(Int64(panels), { ctx, i in ctx!.assumingMemoryBound(to: GemmJob.self).pointee.panel(Int(i)) }, p)
+        }
+    }
+}
+
+extension BLAS {
+    /// C[M,N] = A[M,K] · B[N,K]ᵀ on the calling thread (a panel inside a pool job).
+    static func sgemmSingleThreaded(M: Int, N: Int, K: Int, A: UnsafePointer<Float>, lda: Int, B: UnsafePointer<Float>, ldb: Int,
+                                    C: UnsafeMutablePointer<Float>, ldc: Int) {
+        _ = singleThreadedOpenBLAS
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(M), Int32(N), Int32(K), 1, A, Int32(lda), B, Int32(ldb), 0, C, Int32(ldc))
+    }
+}
+
+/// One SGEMM cut into panels of C: columns j0 ..< j1 read columns j0 ..< j1 of op(B); rows
+/// i0 ..< i1 read rows i0 ..< i1 of op(A).
+private struct GemmJob {
+    var transA: Bool, transB: Bool
+    var M: Int, N: Int, K: Int
+    var alpha: Float
+    var A: UnsafePointer<Float>, lda: Int
+    var B: UnsafePointer<Float>, ldb: Int
+    var beta: Float
+    var C: UnsafeMutablePointer<Float>, ldc: Int
+    var splitColumns: Bool
+    var per: Int
+
+    func panel(_ i: Int) {
+        var a = A, b = B, c = C, m = M, n = N
+        if splitColumns {
+            let j0 = i * per
+            n = min(per, N - j0)
+            b = B + (transB ? j0 * ldb : j0)
+            c = C + j0
+        } else {
+            let i0 = i * per
+            m = min(per, M - i0)
+            a = A + (transA ? i0 : i0 * lda)
+            c = C + i0 * ldc
+        }
+        if m <= 0 || n <= 0 { return }
         cblas_sgemm(
             CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-            Int32(M), Int32(N), Int32(K), alpha, A, Int32(lda), B, Int32(ldb), beta, C, Int32(ldc))
+            Int32(m), Int32(n), Int32(K), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 }
 

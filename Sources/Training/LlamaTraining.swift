@@ -85,7 +85,7 @@ extension LlamaModel: TrainableLM {
             }
         }
         let (rows, targets) = batch.targetRows
-        let (loss, dH) = lmHeadLoss(rmsNorm(x, weight: norm, eps: eps), rows: rows, targets: targets, head: lmHead, lossScale: lossScale)
+        let (loss, dH) = lmHeadLoss(rmsNorm(x, weight: norm, eps: eps), rows: rows, targets: targets, head: lmHead.dense, lossScale: lossScale)
         guard var g = grads else { return loss }
         grads = nil   // g owns the buffer while the backward fills it (no copy)
         defer { grads = g }

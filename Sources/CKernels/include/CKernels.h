@@ -7,10 +7,19 @@
 #define STRAWBERRY_CKERNELS_H
 #include <stdint.h>
 
-/// y[rows] = W[rows, cols] · x, split over the calling thread and one persistent worker.
+// --- thread pool (pool.c) ---
+typedef void (*sb_task_fn)(void *ctx, int64_t chunk);
+/// Runs fn(ctx, 0..<chunks) on the calling thread and the pool's workers; returns when all are done.
+/// Chunks go to whichever thread is free first, so a worker the OS has not scheduled costs nothing.
+void sb_parallel_for(int64_t chunks, sb_task_fn fn, void *ctx);
+/// Threads (the caller included) that parallel kernels use; default sb_available_cpus().
+void sb_set_threads(int n);
+int sb_threads(void);
+/// CPUs this process may run on: its affinity mask, capped by a cgroup v2 CPU quota.
+int sb_available_cpus(void);
+
+/// y[rows] = W[rows, cols] · x, rows in chunks on the pool.
 void sb_gemv(float *y, const float *W, const float *x, int64_t rows, int64_t cols);
-/// 1 runs sb_gemv on the calling thread only; 2 (default) uses the worker.
-void sb_gemv_set_threads(int n);
 
 /// 1 when the AVX2/FMA/F16C bodies are in use, 0 for the portable ones.
 int sb_simd_level(void);
@@ -64,5 +73,27 @@ void sb_dequant_q4_1(float *out, const uint8_t *blocks, int64_t nBlocks);
 void sb_dequant_q8_0(float *out, const uint8_t *blocks, int64_t nBlocks);
 void sb_dequant_q4_k(float *out, const uint8_t *blocks, int64_t nBlocks);
 void sb_dequant_q6_k(float *out, const uint8_t *blocks, int64_t nBlocks);
+
+// --- linear layers on quantised weights (quant.c) ---
+// ggml type ids of the formats kept quantised in memory.
+enum { SB_Q4_0 = 2, SB_Q4_1 = 3, SB_Q8_0 = 8, SB_Q4_K = 12, SB_Q6_K = 14 };
+/// Values per block (32, or 256 for the K-quants) and bytes per block; 0 bytes for other types.
+int64_t sb_quant_block_elems(int type);
+int64_t sb_quant_block_bytes(int type);
+/// One row of cols values (a multiple of the block size) to float32.
+void sb_dequant_row(int type, float *out, const uint8_t *row, int64_t cols);
+/// Rows r0 ..< r1 of a quantised [rows, cols] matrix to float32 [r1 - r0, cols], on the pool.
+void sb_dequant_rows(float *out, int type, const uint8_t *W, int64_t r0, int64_t r1, int64_t cols);
+/// y[m * ldy + r] = Σ_k W[r, k] x[m * ldx + k] for m < M, r < rows; W quantised row-major.
+/// Returns 0, -1 for a type or shape it cannot compute, -2 when scratch memory is not available.
+int sb_qgemm(float *y, int64_t ldy, int type, const uint8_t *W, int64_t rows, int64_t cols, const float *x, int64_t M, int64_t ldx);
+/// 1: every format dequantises rows on the fly (to measure against the integer path); 0: default.
+void sb_qgemm_set_dequant(int on);
+/// Whether sb_qgemm uses int8 dot products for this type (Q4_0, Q4_1, Q8_0 unless dequant mode).
+int sb_qgemm_integer(int type);
+/// Activation blocks of 32 to int8: q = round(x / d), d = max|x| / 127, s = d Σ q (n a multiple of 32).
+void sb_quantize_q8(int8_t *q, float *d, float *s, const float *x, int64_t n);
+/// float32 to ggml Q8_0 blocks (34 bytes per 32 values).
+void sb_quantize_q8_0_blocks(uint8_t *out, const float *x, int64_t nBlocks);
 
 #endif

@@ -1,0 +1,215 @@
+// Weights kept in ggml's block formats, and the linear layer over them.
+//
+// Batch-1 decoding reads every weight once per token, so its speed is the bytes it reads: Q4_1
+// moves 0.625 bytes per weight where float32 moves 4. A `WeightMatrix` is either a dense float32
+// tensor (training, parity tests, adapters folded in) or a `QuantizedMatrix` that `linear` reads
+// block by block (CKernels/quant.c):
+//   few rows (decode, batched decode): int8 dot products per block, or rows dequantised on the fly;
+//   many rows (prefill): tiles of weight rows dequantised to float32, then SGEMM — at that size the
+//   product is compute-bound and SGEMM's FLOPs beat the integer path's.
+import CKernels
+
+/// A [rows, cols] matrix in one of ggml's block formats, rows contiguous.
+public struct QuantizedMatrix: Sendable, Equatable {
+    public enum Format: Int32, Sendable, CaseIterable {
+        case q4_0 = 2, q4_1 = 3, q8_0 = 8, q4_K = 12, q6_K = 14
+
+        public var name: String { String(describing: self).uppercased() }
+        public var blockValues: Int { Int(sb_quant_block_elems(rawValue)) }
+        public var blockBytes: Int { Int(sb_quant_block_bytes(rawValue)) }
+    }
+
+    public let format: Format
+    public let rows: Int
+    public let cols: Int
+    public let bytes: [UInt8]
+
+    public var rowBytes: Int { cols / format.blockValues * format.blockBytes }
+    public var shape: [Int] { [rows, cols] }
+
+    /// nil unless `cols` is a whole number of blocks and `bytes` holds exactly `rows` rows.
+    public init?(format: Format, rows: Int, cols: Int, bytes: [UInt8]) {
+        guard rows >= 0, cols > 0, cols % format.blockValues == 0 else { return nil }
+        let (total, overflow) = rows.multipliedReportingOverflow(by: cols / format.blockValues * format.blockBytes)
+        guard !overflow, total == bytes.count else { return nil }
+        self.format = format
+        self.rows = rows
+        self.cols = cols
+        self.bytes = bytes
+    }
+
+    /// A float32 matrix as Q8_0 (per 32 values: an fp16 scale max|x|/127 and 32 int8), or nil when
+    /// its rows are not a multiple of 32 long.
+    public static func q8_0(_ t: Tensor) -> QuantizedMatrix? {
+        let rows = t.rows, cols = t.cols
+        guard cols > 0, cols % 32 == 0 else { return nil }
+        let blocks = rows * cols / 32
+        var out = [UInt8](repeating: 0, count: blocks * 34)
+        t.storage.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { o in sb_quantize_q8_0_blocks(o.baseAddress!, x.baseAddress!, Int64(blocks)) }
+        }
+        return QuantizedMatrix(format: .q8_0, rows: rows, cols: cols, bytes: out)
+    }
+
+    /// The matrix as float32.
+    public func dequantized() -> Tensor { dequantizedRows(0..<rows) }
+
+    public func dequantizedRows(_ r: Range<Int>) -> Tensor {
+        var t = Tensor(uninitialized: [r.count, cols])
+        if r.isEmpty { return t }
+        bytes.withUnsafeBufferPointer { w in
+            t.storage.withUnsafeMutableBufferPointer { o in
+                sb_dequant_rows(o.baseAddress!, format.rawValue, w.baseAddress!, Int64(r.lowerBound), Int64(r.upperBound), Int64(cols))
+            }
+        }
+        return t
+    }
+
+    /// Whether every value is finite (a scale of NaN or ±inf in a hostile file is not), checked in
+    /// tiles so the check never holds the whole matrix as float32.
+    public var allFinite: Bool {
+        let tile = max(1, (1 << 16) / max(cols, 1))
+        var r0 = 0
+        while r0 < rows {
+            let r1 = min(rows, r0 + tile)
+            if !dequantizedRows(r0..<r1).storage.allSatisfy(\.isFinite) { return false }
+            r0 = r1
+        }
+        return true
+    }
+
+    /// Rows in the order `order` (a permutation or selection of row indices), bytes copied as they are.
+    public func selectingRows(_ order: [Int]) -> QuantizedMatrix {
+        let rb = rowBytes
+        var out = [UInt8]()
+        out.reserveCapacity(order.count * rb)
+        for r in order { out.append(contentsOf: bytes[(r * rb)..<((r + 1) * rb)]) }
+        return QuantizedMatrix(format: format, rows: order.count, cols: cols, bytes: out)!
+    }
+
+    /// Matrices of one format and width stacked row-wise (q|k|v, gate|up), or nil if they differ.
+    public static func stacked(_ parts: [QuantizedMatrix]) -> QuantizedMatrix? {
+        guard let first = parts.first, parts.allSatisfy({ $0.format == first.format && $0.cols == first.cols }) else { return nil }
+        return QuantizedMatrix(format: first.format, rows: parts.reduce(0) { $0 + $1.rows }, cols: first.cols, bytes: parts.flatMap(\.bytes))
+    }
+}
+
+/// A linear layer's weight as it sits in memory.
+public enum WeightMatrix: Sendable, Equatable {
+    case dense(Tensor)
+    case quantized(QuantizedMatrix)
+
+    public var rows: Int {
+        switch self { case .dense(let t): t.rows; case .quantized(let q): q.rows }
+    }
+    public var cols: Int {
+        switch self { case .dense(let t): t.cols; case .quantized(let q): q.cols }
+    }
+    /// float32 (the tensor itself, or the blocks dequantised: a copy).
+    public var dense: Tensor {
+        switch self { case .dense(let t): t; case .quantized(let q): q.dequantized() }
+    }
+    /// "F32", or the block format's name.
+    public var formatName: String {
+        switch self { case .dense: "F32"; case .quantized(let q): q.format.name }
+    }
+    public var bytesInMemory: Int {
+        switch self { case .dense(let t): t.count * 4; case .quantized(let q): q.bytes.count }
+    }
+    /// Rows `range` (a part of a fused weight).
+    public func rows(_ range: Range<Int>) -> WeightMatrix {
+        switch self {
+        case .dense(let t): .dense(t.rows(range))
+        case .quantized(let q): .quantized(q.selectingRows(Array(range)))
+        }
+    }
+}
+
+/// Activation rows up to which a quantised product uses the block kernels; above, tiles of
+/// dequantised rows go through SGEMM (measured: docs/performance.md).
+public let quantizedKernelMaxRows = 32
+
+/// y[N, out] = x[N, in] · wᵀ (+ bias) for a weight in any format.
+public func linear(_ x: Tensor, _ w: WeightMatrix, bias: Tensor? = nil) -> Tensor {
+    switch w {
+    case .dense(let t): return linear(x, t, bias: bias)
+    case .quantized(let q): return linear(x, q, bias: bias)
+    }
+}
+
+public func linear(_ x: Tensor, _ w: QuantizedMatrix, bias: Tensor? = nil) -> Tensor {
+    precondition(x.cols == w.cols, "linear: x has \(x.cols) features, weight expects \(w.cols)")
+    let n = x.rows, out = w.rows, K = w.cols
+    var y = Tensor(uninitialized: [n, out])
+    if n > 0 && out > 0 {
+        x.storage.withUnsafeBufferPointer { xp in
+            y.storage.withUnsafeMutableBufferPointer { yp in
+                w.bytes.withUnsafeBufferPointer { wp in
+                    if n <= quantizedKernelMaxRows {
+                        let rc = sb_qgemm(yp.baseAddress!, Int64(out), w.format.rawValue, wp.baseAddress!, Int64(out), Int64(K),
+                                          xp.baseAddress!, Int64(n), Int64(K))
+                        precondition(rc == 0, "quantised product failed (\(rc)): out of memory for the activation scratch")
+                        return
+                    }
+                    // Panels of weight rows: each thread dequantises its panel into a buffer that
+                    // stays in cache and runs a single-threaded SGEMM of all n rows against it.
+                    var job = QuantizedPanelJob(x: xp.baseAddress!, n: n, K: K, W: wp.baseAddress!, format: w.format.rawValue,
+                                                rowBytes: w.rowBytes, rows: out, y: yp.baseAddress!, per: 0)
+                    let threads = BLAS.threads
+                    job.per = max(16, min((1 << 17) / K, (out + 4 * threads - 1) / (4 * threads)) / 16 * 16)
+                    let panels = (out + job.per - 1) / job.per
+                    withUnsafeMutablePointer(to: &job) { p in
+                        sb_parallel_for(Int64(panels), { ctx, i in ctx!.assumingMemoryBound(to: QuantizedPanelJob.self).pointee.panel(Int(i)) }, p)
+                    }
+                }
+            }
+        }
+    }
+    if let bias { addRowBias(&y, bias) }
+    return y.reshaped(Array(x.shape.dropLast()) + [out])
+}
+
+/// y[:, r0 ..< r1] = x · W[r0 ..< r1]ᵀ for one panel of a quantised W.
+private struct QuantizedPanelJob {
+    var x: UnsafePointer<Float>, n: Int, K: Int
+    var W: UnsafePointer<UInt8>, format: Int32, rowBytes: Int, rows: Int
+    var y: UnsafeMutablePointer<Float>
+    var per: Int
+
+    func panel(_ i: Int) {
+        let r0 = i * per, r1 = min(rows, r0 + per)
+        guard r0 < r1 else { return }
+        var buffer = [Float](unsafeUninitializedCapacity: (r1 - r0) * K) { _, c in c = (r1 - r0) * K }
+        buffer.withUnsafeMutableBufferPointer { b in
+            for r in r0..<r1 { sb_dequant_row(format, b.baseAddress! + (r - r0) * K, W + r * rowBytes, Int64(K)) }
+            BLAS.sgemmSingleThreaded(M: n, N: r1 - r0, K: K, A: x, lda: K, B: b.baseAddress!, ldb: K, C: y + r0, ldc: rows)
+        }
+    }
+}
+
+/// Rows `ids` of an embedding table in any format.
+public func embedding(_ table: WeightMatrix, _ ids: [Int]) -> Tensor {
+    switch table {
+    case .dense(let t): return embedding(t, ids)
+    case .quantized(let q):
+        var out = Tensor(uninitialized: [ids.count, q.cols])
+        q.bytes.withUnsafeBufferPointer { w in
+            out.storage.withUnsafeMutableBufferPointer { o in
+                for (i, id) in ids.enumerated() {
+                    precondition(id >= 0 && id < q.rows, "embedding: id \(id) outside [0, \(q.rows))")
+                    sb_dequant_row(q.format.rawValue, o.baseAddress! + i * q.cols, w.baseAddress! + id * q.rowBytes, Int64(q.cols))
+                }
+            }
+        }
+        return out
+    }
+}
+
+func addRowBias(_ y: inout Tensor, _ bias: Tensor) {
+    let out = y.cols, rows = y.rows
+    y.storage.withUnsafeMutableBufferPointer { yp in
+        bias.storage.withUnsafeBufferPointer { b in
+            for r in 0..<rows { for j in 0..<out { yp[r * out + j] += b[j] } }
+        }
+    }
+}
