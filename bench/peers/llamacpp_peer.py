@@ -7,6 +7,14 @@ Needs: llama-cpp-python, numpy (pip). Used automatically by the bench when impor
 """
 import argparse, json, resource, sys, time
 
+def last_logits(llm):
+    """The last evaluated position's logits, read from llama.cpp itself (the Python wrapper's
+    `scores` array is only filled with logits_all=True)."""
+    import numpy as np
+    import llama_cpp
+    ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+    return np.array(np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)), dtype=np.float64)
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
@@ -39,11 +47,11 @@ def main():
         llm.reset()
         llm._ctx.kv_cache_clear() if hasattr(llm._ctx, "kv_cache_clear") else None
         llm.eval(prompt[:16])
-        nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        nxt = int(np.argmax(last_logits(llm)))
         t = time.perf_counter()
         for _ in range(a.new_tokens):
             llm.eval([nxt])
-            nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            nxt = int(np.argmax(last_logits(llm)))
         return time.perf_counter() - t
 
     p = best(prefill)
