@@ -1,6 +1,9 @@
 // `strawberry bench generate`: prefill, decode and batched-decode throughput with peak memory,
-// side by side with PyTorch/transformers (bench/peers/generate_peer.py) when it is installed.
-// Speed is measured here, never in tests.
+// side by side with PyTorch/transformers (bench/peers/generate_peer.py) and llama.cpp
+// (bench/peers/llamacpp_peer.py, through llama-cpp-python) when they are installed, and a
+// roofline account: bytes read per decoded token against the measured read bandwidth, prefill
+// FLOP/s against the measured SGEMM ceiling. Speed is measured here, never in tests.
+import CKernels
 import Foundation
 import Generation
 import Models
@@ -24,8 +27,28 @@ public struct GenerateBenchResult: Codable, Equatable, Sendable {
     public var decodeGBPerSecond: Double?
     public var peakRSSBytes: Int?
     public var sgemmCeilingGFLOPS: Double?
+    /// How the weights sat in memory (f32, native, q8_0) and their bytes: what one decoded token reads.
+    public var weights: String?
+    public var weightBytes: Int?
+    /// Read bandwidth measured in the same run (all threads streaming a 512 MiB buffer).
+    public var memoryBandwidthGBPerSecond: Double?
     /// PyTorch/transformers measured in the same run, when installed.
     public var peer: Peer?
+    /// llama.cpp on the same GGUF in the same run, when llama-cpp-python is installed.
+    public var llamaCpp: LlamaCppPeer?
+
+    public struct LlamaCppPeer: Codable, Equatable, Sendable {
+        public var prefillLastLogitsTokensPerSecond: Double?
+        public var decodeTokensPerSecond: Double?
+        public var peakRSSBytes: Int?
+        public var version: String?
+        public var threads: Int?
+        enum CodingKeys: String, CodingKey {
+            case version = "llama_cpp_python", threads
+            case prefillLastLogitsTokensPerSecond = "prefill_last_logits_tokens_per_second", decodeTokensPerSecond = "decode_tokens_per_second"
+            case peakRSSBytes = "peak_rss_bytes"
+        }
+    }
 
     /// The peer script's output (a subset of the same keys).
     public struct Peer: Codable, Equatable, Sendable {
@@ -50,7 +73,8 @@ public struct GenerateBenchResult: Codable, Equatable, Sendable {
         case prefillTokensPerSecond = "prefill_tokens_per_second", prefillLastLogitsTokensPerSecond = "prefill_last_logits_tokens_per_second"
         case decodeTokensPerSecond = "decode_tokens_per_second", batchedDecodeTokensPerSecond = "batched_decode_tokens_per_second"
         case prefillGFLOPS = "prefill_gflops", decodeGBPerSecond = "decode_gb_per_second", peakRSSBytes = "peak_rss_bytes"
-        case sgemmCeilingGFLOPS = "sgemm_ceiling_gflops", peer
+        case sgemmCeilingGFLOPS = "sgemm_ceiling_gflops", peer, weights, weightBytes = "weight_bytes"
+        case memoryBandwidthGBPerSecond = "memory_bandwidth_gb_per_second", llamaCpp = "llama_cpp"
     }
 }
 
@@ -59,6 +83,8 @@ public struct GenerateBench: Sendable {
     public var newTokens = 128
     public var batch = 16
     public var repeats = 2
+    /// The --weights the model was loaded with (reported).
+    public var weights = "f32"
     public init() {}
 
     public func run(_ m: LoadedModel) throws -> GenerateBenchResult {
@@ -106,33 +132,42 @@ public struct GenerateBench: Sendable {
         r.decodeTokensPerSecond = Double(newTokens) / decode
         r.batchedDecodeTokensPerSecond = Double(newTokens * batch) / batched
         r.prefillGFLOPS = 2 * Double(params) * Double(promptTokens) / prefillAll / 1e9
-        r.decodeGBPerSecond = Double(params) * 4 * Double(newTokens) / decode / 1e9
+        let bytes = model.matrices().reduce(0) { $0 + $1.bytesInMemory }
+        r.weights = weights
+        r.weightBytes = bytes
+        r.decodeGBPerSecond = Double(bytes) * Double(newTokens) / decode / 1e9
         r.peakRSSBytes = peakRSSBytes()
         r.sgemmCeilingGFLOPS = sgemmCeilingGFLOPS()
+        r.memoryBandwidthGBPerSecond = readBandwidthGBPerSecond()
         return r
     }
 
     /// The terminal report, with the peer's figures and ratios beside ours.
     public static func report(_ r: GenerateBenchResult) -> [String] {
         var out: [String] = []
-        func line(_ name: String, _ ours: Double?, _ theirs: Double?) {
+        func line(_ name: String, _ ours: Double?, _ torch: Double?, _ llama: Double? = nil) {
             var s = name.padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "%9.1f tokens/s", ours ?? 0)
-            if let p = theirs, p > 0 { s += String(format: "   PyTorch %8.1f   ratio %.2f×", p, (ours ?? 0) / p) }
+            if let p = torch, p > 0 { s += String(format: "   PyTorch %8.1f (%.2f×)", p, (ours ?? 0) / p) }
+            if let p = llama, p > 0 { s += String(format: "   llama.cpp %8.1f (%.2f×)", p, (ours ?? 0) / p) }
             out.append(s)
         }
-        out.append("model \(r.model ?? "?")  (\(r.parameters ?? 0) parameters, float32, \(r.threads ?? 0) BLAS threads, \(r.simd ?? "?") kernels)")
+        out.append("model \(r.model ?? "?")  (\(r.parameters ?? 0) parameters, weights \(r.weights ?? "f32"), \(r.threads ?? 0) threads, \(r.simd ?? "?") kernels)")
         line("prefill \(r.promptTokens ?? 0) tokens (all logits)", r.prefillTokensPerSecond, r.peer?.prefillTokensPerSecond)
-        line("prefill (last-position logits)", r.prefillLastLogitsTokensPerSecond, r.peer?.prefillLastLogitsTokensPerSecond)
-        line("decode, batch 1, KV cache", r.decodeTokensPerSecond, r.peer?.decodeTokensPerSecond)
+        line("prefill (last-position logits)", r.prefillLastLogitsTokensPerSecond, r.peer?.prefillLastLogitsTokensPerSecond, r.llamaCpp?.prefillLastLogitsTokensPerSecond)
+        line("decode, batch 1, KV cache", r.decodeTokensPerSecond, r.peer?.decodeTokensPerSecond, r.llamaCpp?.decodeTokensPerSecond)
         line("batched decode, batch \(r.batch ?? 0)", r.batchedDecodeTokensPerSecond, r.peer?.batchedDecodeTokensPerSecond)
         let g = r.prefillGFLOPS ?? 0, ceiling = r.sgemmCeilingGFLOPS ?? 0
         out.append(String(format: "prefill compute %.1f GFLOP/s (%.0f%% of this machine's SGEMM ceiling, %.1f GFLOP/s measured now)",
                           g, ceiling > 0 ? 100 * g / ceiling : 0, ceiling))
-        out.append(String(format: "decode weight traffic %.1f GB/s (float32 weights read once per token)", r.decodeGBPerSecond ?? 0))
+        let bw = r.memoryBandwidthGBPerSecond ?? 0, traffic = r.decodeGBPerSecond ?? 0
+        out.append(String(format: "decode reads %.1f MB of weights per token: %.1f GB/s, %.0f%% of the %.1f GB/s read bandwidth measured now",
+                          Double(r.weightBytes ?? 0) / 1e6, traffic, bw > 0 ? 100 * traffic / bw : 0, bw))
         var mem = String(format: "peak memory %.0f MiB", Double(r.peakRSSBytes ?? 0) / 1048576)
         if let p = r.peer?.peakRSSBytes { mem += String(format: "   PyTorch %.0f MiB", Double(p) / 1048576) }
+        if let p = r.llamaCpp?.peakRSSBytes { mem += String(format: "   llama.cpp %.0f MiB", Double(p) / 1048576) }
         out.append(mem)
         if r.peer == nil { out.append("(PyTorch peer not run: install torch+transformers+gguf, or see bench/peers/generate_peer.py)") }
+        if r.llamaCpp == nil { out.append("(llama.cpp peer not run: a GGUF model and llama-cpp-python are needed, see bench/peers/llamacpp_peer.py)") }
         return out
     }
 }
@@ -174,6 +209,22 @@ public func sgemmCeilingGFLOPS() -> Double {
         best = min(best, now() - t0)
     }
     return 2 * Double(M * N * K) / best / 1e9
+}
+
+/// Read bandwidth with every thread streaming its share of a 512 MiB buffer, best of three.
+public func readBandwidthGBPerSecond() -> Double {
+    let n = 128 << 20
+    let x = [Float](repeating: 1, count: n)
+    var best = Double.infinity, sink: Float = 0
+    x.withUnsafeBufferPointer { p in
+        for _ in 0..<3 {
+            let t0 = now()
+            sink += sb_stream_sum(p.baseAddress!, Int64(n))
+            best = min(best, now() - t0)
+        }
+    }
+    precondition(sink > 0, "the stream sum is used so the reads are not optimised away")
+    return Double(n * 4) / best / 1e9
 }
 
 /// Peak resident set size (VmHWM) of this process.

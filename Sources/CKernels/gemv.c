@@ -67,3 +67,50 @@ void sb_gemv(float *y, const float *W, const float *x, int64_t rows, int64_t col
     gemv_split s = {j, per};
     sb_parallel_for((rows + per - 1) / per, gemv_chunk, &s);
 }
+
+// --- read bandwidth: what batch-1 decoding is bounded by -----------------------------------------
+// Every thread streams its share of a buffer far larger than the caches (as decode streams the
+// weights), summing so the loads cannot be skipped.
+typedef struct { const float *x; int64_t n, per; float partial[256]; } stream_job;
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static float stream_sum_avx2(const float *x, int64_t n) {
+    __m256 a = _mm256_setzero_ps(), b = a, c = a, d = a;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a = _mm256_add_ps(a, _mm256_loadu_ps(x + i));
+        b = _mm256_add_ps(b, _mm256_loadu_ps(x + i + 8));
+        c = _mm256_add_ps(c, _mm256_loadu_ps(x + i + 16));
+        d = _mm256_add_ps(d, _mm256_loadu_ps(x + i + 24));
+    }
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+#endif
+
+static void stream_chunk(void *ctx, int64_t i) {
+    stream_job *j = ctx;
+    int64_t a = i * j->per, b = a + j->per < j->n ? a + j->per : j->n;
+    float s = 0;
+#if defined(__x86_64__)
+    if (sb_simd_level()) s = stream_sum_avx2(j->x + a, b - a);
+    else
+#endif
+        for (int64_t k = a; k < b; k++) s += j->x[k];
+    j->partial[i & 255] += s;
+}
+
+float sb_stream_sum(const float *x, int64_t n) {
+    stream_job j;
+    memset(&j, 0, sizeof j);
+    j.x = x;
+    j.n = n;
+    int64_t chunks = (int64_t)sb_threads() * 8;
+    if (chunks > 256) chunks = 256;
+    j.per = (n + chunks - 1) / chunks;
+    sb_parallel_for((n + j.per - 1) / j.per, stream_chunk, &j);
+    float s = 0;
+    for (int k = 0; k < 256; k++) s += j.partial[k];
+    return s;
+}

@@ -137,46 +137,57 @@ SB_AVX2 static inline __m256i nibbles(const uint8_t *qs) {
 }
 SB_AVX2 static inline float half_avx(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | (p[1] << 8))); }
 
-// M is a compile-time constant at every call (dot_row_avx2 below), so the accumulators live in
-// registers; with M a run-time value they went through the stack and the loop ran at half speed.
-SB_AVX2 static inline __attribute__((always_inline)) void dot_row_avx2_m(int type, const uint8_t *row, int64_t nb, act_group *g, const int M) {
-    const int64_t bs = sb_quant_block_bytes(type);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    float sacc[4] = {0, 0, 0, 0};
-    if (type == SB_Q8_0) {
-        for (int64_t b = 0; b < nb; b++) {
-            const uint8_t *blk = row + b * bs;
-            float dw = half_avx(blk);
-            __m256i w = _mm256_loadu_si256((const __m256i *)(blk + 2));
-            __m256i aw = _mm256_sign_epi8(w, w);
-            for (int m = 0; m < M; m++) {
-                __m256i x = _mm256_loadu_si256((const __m256i *)(g->q[m] + b * 32));
-                acc[m] = _mm256_fmadd_ps(dot_u8s8(aw, _mm256_sign_epi8(x, w)), _mm256_set1_ps(dw * g->d[m][b]), acc[m]);
-            }
-        }
-    } else {
-        const int q41 = type == SB_Q4_1;
-        for (int64_t b = 0; b < nb; b++) {
-            const uint8_t *blk = row + b * bs;
-            float dw = half_avx(blk);
-            __m256i w = nibbles(blk + (q41 ? 4 : 2));
-            float mw = q41 ? half_avx(blk + 2) : -8.0f * dw;
-            for (int m = 0; m < M; m++) {
-                __m256i x = _mm256_loadu_si256((const __m256i *)(g->q[m] + b * 32));
-                acc[m] = _mm256_fmadd_ps(dot_u8s8(w, x), _mm256_set1_ps(dw * g->d[m][b]), acc[m]);
-                sacc[m] += mw * g->s[m][b];
-            }
-        }
-    }
-    for (int m = 0; m < M; m++) g->out[m] = hsum(acc[m]) + sacc[m];
+// The type and M are compile-time constants at every call (dot_row_avx2 below), so the loop is
+// specialised and the accumulators live in registers (with M a run-time value they went through
+// the stack and the loop ran at half speed). Blocks alternate between two sets of accumulators so
+// consecutive FMAs do not wait on each other's latency.
+#define SB_BLOCK_STEP(b, k)                                                                          \
+    do {                                                                                             \
+        const uint8_t *blk = row + (b) * bs;                                                         \
+        float dw = half_avx(blk);                                                                    \
+        if (type == SB_Q8_0) {                                                                       \
+            __m256i w = _mm256_loadu_si256((const __m256i *)(blk + 2));                              \
+            __m256i aw = _mm256_sign_epi8(w, w);                                                     \
+            for (int m = 0; m < M; m++) {                                                            \
+                __m256i x = _mm256_loadu_si256((const __m256i *)(g->q[m] + (b) * 32));               \
+                acc[k][m] = _mm256_fmadd_ps(dot_u8s8(aw, _mm256_sign_epi8(x, w)),                     \
+                                            _mm256_set1_ps(dw * g->d[m][b]), acc[k][m]);             \
+            }                                                                                        \
+        } else {                                                                                     \
+            __m256i w = nibbles(blk + (type == SB_Q4_1 ? 4 : 2));                                    \
+            float mw = type == SB_Q4_1 ? half_avx(blk + 2) : -8.0f * dw;                             \
+            for (int m = 0; m < M; m++) {                                                            \
+                __m256i x = _mm256_loadu_si256((const __m256i *)(g->q[m] + (b) * 32));               \
+                acc[k][m] = _mm256_fmadd_ps(dot_u8s8(w, x), _mm256_set1_ps(dw * g->d[m][b]), acc[k][m]); \
+                sacc[k][m] += mw * g->s[m][b];                                                       \
+            }                                                                                        \
+        }                                                                                            \
+    } while (0)
+
+SB_AVX2 static inline __attribute__((always_inline)) void dot_row_avx2_tm(const int type, const uint8_t *row, int64_t nb, act_group *g, const int M) {
+    const int64_t bs = type == SB_Q8_0 ? 34 : (type == SB_Q4_1 ? 20 : 18);
+    __m256 acc[2][4];
+    float sacc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+    for (int k = 0; k < 2; k++) for (int m = 0; m < 4; m++) acc[k][m] = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2) { SB_BLOCK_STEP(b, 0); SB_BLOCK_STEP(b + 1, 1); }
+    if (b < nb) SB_BLOCK_STEP(b, 0);
+    for (int m = 0; m < M; m++) g->out[m] = hsum(_mm256_add_ps(acc[0][m], acc[1][m])) + sacc[0][m] + sacc[1][m];
 }
 
+#define SB_DOT_FOR_TYPE(T)                                             \
+    switch (g->m) {                                                    \
+    case 1: dot_row_avx2_tm(T, row, nb, g, 1); return;                \
+    case 2: dot_row_avx2_tm(T, row, nb, g, 2); return;                \
+    case 3: dot_row_avx2_tm(T, row, nb, g, 3); return;                \
+    default: dot_row_avx2_tm(T, row, nb, g, 4); return;               \
+    }
+
 SB_AVX2 static void dot_row_avx2(int type, const uint8_t *row, int64_t nb, act_group *g) {
-    switch (g->m) {
-    case 1: dot_row_avx2_m(type, row, nb, g, 1); break;
-    case 2: dot_row_avx2_m(type, row, nb, g, 2); break;
-    case 3: dot_row_avx2_m(type, row, nb, g, 3); break;
-    default: dot_row_avx2_m(type, row, nb, g, 4); break;
+    switch (type) {
+    case SB_Q4_0: SB_DOT_FOR_TYPE(SB_Q4_0)
+    case SB_Q4_1: SB_DOT_FOR_TYPE(SB_Q4_1)
+    default: SB_DOT_FOR_TYPE(SB_Q8_0)
     }
 }
 #endif

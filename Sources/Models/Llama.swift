@@ -119,6 +119,15 @@ public struct LlamaModel: CausalLM {
                 gateUp: .fused([lin("mlp.gate_proj"), lin("mlp.up_proj")]),
                 down: lin("mlp.down_proj"))
         }
+        // Blocks are interleaved for the integer kernels once the fused matrices exist.
+        embed = embed.interleaved()
+        lmHead = c.tieEmbeddings ? embed : lmHead.interleaved()
+        for i in blocks.indices {
+            blocks[i].qkv.matrix = blocks[i].qkv.matrix.interleaved()
+            blocks[i].o.matrix = blocks[i].o.matrix.interleaved()
+            blocks[i].gateUp.matrix = blocks[i].gateUp.matrix.interleaved()
+            blocks[i].down.matrix = blocks[i].down.matrix.interleaved()
+        }
     }
 
     /// config.json of a Llama-family model.

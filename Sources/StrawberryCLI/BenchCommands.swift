@@ -23,7 +23,7 @@ struct BenchGenerate: ParsableCommand {
     var batch = 16
     @Option(name: .long, help: "Repetitions of each measurement, 1...100 (the best is reported).")
     var repeats = 2
-    @Flag(name: .long, help: "Skip the PyTorch peer even if it is installed.")
+    @Flag(name: .long, help: "Skip the peers (PyTorch, llama.cpp) even if they are installed.")
     var noPeer = false
     @Flag(name: .long, help: "Print JSON.")
     var json = false
@@ -39,10 +39,16 @@ struct BenchGenerate: ParsableCommand {
         let m = try modelOptions.load()
         var b = GenerateBench()
         b.promptTokens = promptTokens; b.newTokens = newTokens; b.batch = batch; b.repeats = repeats
+        b.weights = modelOptions.precision.rawValue
         var r = try b.run(m)
         if !noPeer {
-            r.peer = runPeerScript("generate_peer.py", ["--model", modelOptions.model, "--prompt-tokens", "\(promptTokens)", "--new-tokens", "\(newTokens)",
+            let local = try modelOptions.local().model
+            r.peer = runPeerScript("generate_peer.py", ["--model", local, "--prompt-tokens", "\(promptTokens)", "--new-tokens", "\(newTokens)",
                                                         "--batch", "\(batch)", "--threads", "\(BLAS.threads)"], as: GenerateBenchResult.Peer.self)
+            if local.hasSuffix(".gguf") {
+                r.llamaCpp = runPeerScript("llamacpp_peer.py", ["--model", local, "--prompt-tokens", "\(promptTokens)", "--new-tokens", "\(newTokens)",
+                                                                "--threads", "\(BLAS.threads)", "--repeats", "\(repeats)"], as: GenerateBenchResult.LlamaCppPeer.self)
+            }
         }
         if json { try printJSON(r); return }
         GenerateBench.report(r).forEach { print($0) }

@@ -3,10 +3,12 @@
 // Batch-1 decoding reads every weight once per token, so its speed is the bytes it reads: Q4_1
 // moves 0.625 bytes per weight where float32 moves 4. A `WeightMatrix` is either a dense float32
 // tensor (training, parity tests, adapters folded in) or a `QuantizedMatrix` that `linear` reads
-// block by block (CKernels/quant.c):
-//   few rows (decode, batched decode): int8 dot products per block, or rows dequantised on the fly;
-//   many rows (prefill): tiles of weight rows dequantised to float32, then SGEMM — at that size the
-//   product is compute-bound and SGEMM's FLOPs beat the integer path's.
+// block by block:
+//   few activation rows (decode, batched decode): int8 dot products. Q4_0, Q4_1 and Q8_0 are
+//   repacked at load with eight rows interleaved (CKernels/packed.c) so one vector instruction
+//   serves eight rows; the K-quants are dequantised row by row on the fly (CKernels/quant.c);
+//   many rows (prefill): panels of weight rows dequantised to float32, then SGEMM — at that size
+//   the product is compute-bound and SGEMM's FLOPs beat the integer path's.
 import CKernels
 
 /// A [rows, cols] matrix in one of ggml's block formats, rows contiguous.
@@ -19,11 +21,21 @@ public struct QuantizedMatrix: Sendable, Equatable {
         public var blockBytes: Int { Int(sb_quant_block_bytes(rawValue)) }
     }
 
+    /// How the blocks are laid out in `bytes`.
+    public enum Layout: Sendable, Equatable {
+        /// As in a GGUF file: each row's blocks in order.
+        case rowMajor
+        /// Eight rows interleaved per block for the integer kernels (CKernels/packed.c).
+        case interleaved8
+    }
+
     public let format: Format
     public let rows: Int
     public let cols: Int
     public let bytes: [UInt8]
+    public let layout: Layout
 
+    /// Bytes per row in the row-major layout.
     public var rowBytes: Int { cols / format.blockValues * format.blockBytes }
     public var shape: [Int] { [rows, cols] }
 
@@ -36,6 +48,40 @@ public struct QuantizedMatrix: Sendable, Equatable {
         self.rows = rows
         self.cols = cols
         self.bytes = bytes
+        self.layout = .rowMajor
+    }
+
+    private init(format: Format, rows: Int, cols: Int, interleaved: [UInt8]) {
+        self.format = format
+        self.rows = rows
+        self.cols = cols
+        self.bytes = interleaved
+        self.layout = .interleaved8
+    }
+
+    /// Whether `interleaved()` applies: Q4_0, Q4_1 and Q8_0, unless turned off (to measure the
+    /// row-by-row kernels, `bench generate --quantized-kernel`).
+    public var canInterleave: Bool { layout == .rowMajor && sb_packed_supported(format.rawValue) == 1 && QuantizedKernels.interleave }
+
+    /// The same matrix with eight rows interleaved for the integer kernels, or itself when the
+    /// format has no interleaved kernel.
+    public func interleaved() -> QuantizedMatrix {
+        guard canInterleave else { return self }
+        let n = Int(sb_packed_bytes(format.rawValue, Int64(rows), Int64(cols)))
+        guard n >= 0 else { return self }
+        var out = [UInt8](repeating: 0, count: n)
+        bytes.withUnsafeBufferPointer { w in
+            out.withUnsafeMutableBufferPointer { o in sb_pack(o.baseAddress!, format.rawValue, w.baseAddress!, Int64(rows), Int64(cols)) }
+        }
+        return QuantizedMatrix(format: format, rows: rows, cols: cols, interleaved: out)
+    }
+
+    /// Row `r` as float32 into `out` (cols values).
+    func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>, _ w: UnsafePointer<UInt8>) {
+        switch layout {
+        case .rowMajor: sb_dequant_row(format.rawValue, out, w + r * rowBytes, Int64(cols))
+        case .interleaved8: sb_packed_dequant_row(format.rawValue, out, w, Int64(r), Int64(cols))
+        }
     }
 
     /// A float32 matrix as Q8_0 (per 32 values: an fp16 scale max|x|/127 and 32 int8), or nil when
@@ -59,7 +105,12 @@ public struct QuantizedMatrix: Sendable, Equatable {
         if r.isEmpty { return t }
         bytes.withUnsafeBufferPointer { w in
             t.storage.withUnsafeMutableBufferPointer { o in
-                sb_dequant_rows(o.baseAddress!, format.rawValue, w.baseAddress!, Int64(r.lowerBound), Int64(r.upperBound), Int64(cols))
+                switch layout {
+                case .rowMajor:
+                    sb_dequant_rows(o.baseAddress!, format.rawValue, w.baseAddress!, Int64(r.lowerBound), Int64(r.upperBound), Int64(cols))
+                case .interleaved8:
+                    for (i, row) in r.enumerated() { dequantizeRow(row, into: o.baseAddress! + i * cols, w.baseAddress!) }
+                }
             }
         }
         return t
@@ -80,6 +131,7 @@ public struct QuantizedMatrix: Sendable, Equatable {
 
     /// Rows in the order `order` (a permutation or selection of row indices), bytes copied as they are.
     public func selectingRows(_ order: [Int]) -> QuantizedMatrix {
+        precondition(layout == .rowMajor, "rows are selected before interleaving")
         let rb = rowBytes
         var out = [UInt8]()
         out.reserveCapacity(order.count * rb)
@@ -89,7 +141,7 @@ public struct QuantizedMatrix: Sendable, Equatable {
 
     /// Matrices of one format and width stacked row-wise (q|k|v, gate|up), or nil if they differ.
     public static func stacked(_ parts: [QuantizedMatrix]) -> QuantizedMatrix? {
-        guard let first = parts.first, parts.allSatisfy({ $0.format == first.format && $0.cols == first.cols }) else { return nil }
+        guard let first = parts.first, parts.allSatisfy({ $0.format == first.format && $0.cols == first.cols && $0.layout == .rowMajor }) else { return nil }
         return QuantizedMatrix(format: first.format, rows: parts.reduce(0) { $0 + $1.rows }, cols: first.cols, bytes: parts.flatMap(\.bytes))
     }
 }
@@ -116,12 +168,28 @@ public enum WeightMatrix: Sendable, Equatable {
     public var bytesInMemory: Int {
         switch self { case .dense(let t): t.count * 4; case .quantized(let q): q.bytes.count }
     }
-    /// Rows `range` (a part of a fused weight).
-    public func rows(_ range: Range<Int>) -> WeightMatrix {
-        switch self {
-        case .dense(let t): .dense(t.rows(range))
-        case .quantized(let q): .quantized(q.selectingRows(Array(range)))
-        }
+    /// Q4_0/Q4_1/Q8_0 interleaved for the integer kernels; anything else as it is.
+    public func interleaved() -> WeightMatrix {
+        if case .quantized(let q) = self { return .quantized(q.interleaved()) }
+        return self
+    }
+}
+
+/// Process-wide kernel choices, for measuring one kernel against another (`bench generate
+/// --quantized-kernel`) and for tests. Set before a model is loaded.
+public enum QuantizedKernels {
+    public enum Choice: String, Sendable, CaseIterable {
+        /// Q4_0/Q4_1/Q8_0 interleaved eight rows at a time (the default); K-quants row by row.
+        case interleaved
+        /// Every format in the file's layout, int8 dot products one row at a time.
+        case rowwise
+        /// Every row dequantised to float32 on the fly, float dot products.
+        case dequantize
+    }
+    nonisolated(unsafe) static var interleave = true
+    public static func use(_ c: Choice) {
+        interleave = c == .interleaved
+        sb_qgemm_set_dequant(c == .dequantize ? 1 : 0)
     }
 }
 
@@ -146,15 +214,15 @@ public func linear(_ x: Tensor, _ w: QuantizedMatrix, bias: Tensor? = nil) -> Te
             y.storage.withUnsafeMutableBufferPointer { yp in
                 w.bytes.withUnsafeBufferPointer { wp in
                     if n <= quantizedKernelMaxRows {
-                        let rc = sb_qgemm(yp.baseAddress!, Int64(out), w.format.rawValue, wp.baseAddress!, Int64(out), Int64(K),
-                                          xp.baseAddress!, Int64(n), Int64(K))
+                        let rc = w.layout == .interleaved8
+                            ? sb_packed_gemm(yp.baseAddress!, Int64(out), w.format.rawValue, wp.baseAddress!, Int64(out), Int64(K), xp.baseAddress!, Int64(n), Int64(K))
+                            : sb_qgemm(yp.baseAddress!, Int64(out), w.format.rawValue, wp.baseAddress!, Int64(out), Int64(K), xp.baseAddress!, Int64(n), Int64(K))
                         precondition(rc == 0, "quantised product failed (\(rc)): out of memory for the activation scratch")
                         return
                     }
                     // Panels of weight rows: each thread dequantises its panel into a buffer that
                     // stays in cache and runs a single-threaded SGEMM of all n rows against it.
-                    var job = QuantizedPanelJob(x: xp.baseAddress!, n: n, K: K, W: wp.baseAddress!, format: w.format.rawValue,
-                                                rowBytes: w.rowBytes, rows: out, y: yp.baseAddress!, per: 0)
+                    var job = QuantizedPanelJob(x: xp.baseAddress!, n: n, K: K, W: wp.baseAddress!, matrix: w, rows: out, y: yp.baseAddress!, per: 0)
                     let threads = BLAS.threads
                     job.per = max(16, min((1 << 17) / K, (out + 4 * threads - 1) / (4 * threads)) / 16 * 16)
                     let panels = (out + job.per - 1) / job.per
@@ -172,7 +240,7 @@ public func linear(_ x: Tensor, _ w: QuantizedMatrix, bias: Tensor? = nil) -> Te
 /// y[:, r0 ..< r1] = x · W[r0 ..< r1]ᵀ for one panel of a quantised W.
 private struct QuantizedPanelJob {
     var x: UnsafePointer<Float>, n: Int, K: Int
-    var W: UnsafePointer<UInt8>, format: Int32, rowBytes: Int, rows: Int
+    var W: UnsafePointer<UInt8>, matrix: QuantizedMatrix, rows: Int
     var y: UnsafeMutablePointer<Float>
     var per: Int
 
@@ -181,7 +249,7 @@ private struct QuantizedPanelJob {
         guard r0 < r1 else { return }
         var buffer = [Float](unsafeUninitializedCapacity: (r1 - r0) * K) { _, c in c = (r1 - r0) * K }
         buffer.withUnsafeMutableBufferPointer { b in
-            for r in r0..<r1 { sb_dequant_row(format, b.baseAddress! + (r - r0) * K, W + r * rowBytes, Int64(K)) }
+            for r in r0..<r1 { matrix.dequantizeRow(r, into: b.baseAddress! + (r - r0) * K, W) }
             BLAS.sgemmSingleThreaded(M: n, N: r1 - r0, K: K, A: x, lda: K, B: b.baseAddress!, ldb: K, C: y + r0, ldc: rows)
         }
     }
@@ -197,7 +265,7 @@ public func embedding(_ table: WeightMatrix, _ ids: [Int]) -> Tensor {
             out.storage.withUnsafeMutableBufferPointer { o in
                 for (i, id) in ids.enumerated() {
                     precondition(id >= 0 && id < q.rows, "embedding: id \(id) outside [0, \(q.rows))")
-                    sb_dequant_row(q.format.rawValue, o.baseAddress! + i * q.cols, w.baseAddress! + id * q.rowBytes, Int64(q.cols))
+                    q.dequantizeRow(id, into: o.baseAddress! + i * q.cols, w.baseAddress!)
                 }
             }
         }

@@ -63,18 +63,25 @@ final class QuantizedTests: XCTestCase {
         for portable in [false, true] { sb_force_portable(portable ? 1 : 0); try body(portable) }
     }
 
+    /// Every kernel: interleaved (AVX-512 VNNI where the CPU has it, AVX2, portable), row by row
+    /// (AVX2, portable), dequantised on the fly, and the SGEMM panels above the row threshold.
     func testEveryFormatAgainstReferences() {
         let cols = 512, rows = 67
         for format in QuantizedMatrix.Format.allCases {
-            let w = Self.randomMatrix(format, rows: rows, cols: cols, seed: UInt64(format.rawValue) * 7919)
-            let dense = w.dequantized()
+            let rowMajor = Self.randomMatrix(format, rows: rows, cols: cols, seed: UInt64(format.rawValue) * 7919)
+            let dense = rowMajor.dequantized()
             XCTAssertTrue(dense.storage.allSatisfy(\.isFinite), "\(format)")
+            let interleaved = rowMajor.interleaved()
+            XCTAssertEqual(interleaved.layout == .interleaved8, format == .q4_0 || format == .q4_1 || format == .q8_0, "\(format)")
+            XCTAssertEqual(interleaved.dequantized().storage, dense.storage, "\(format): interleaving keeps every value")
             for n in [1, 5, quantizedKernelMaxRows + 3] {
                 let x = Self.activations(n, cols, seed: UInt64(n) * 31 + 5)
-                for dequantMode in [false, true] {
+                for (kernel, w, dequantMode, noVNNI) in [("interleaved", interleaved, false, false), ("interleaved-avx2", interleaved, false, true),
+                                                         ("rowwise", rowMajor, false, false), ("dequantize", rowMajor, true, false)] {
                     sb_qgemm_set_dequant(dequantMode ? 1 : 0)
-                    defer { sb_qgemm_set_dequant(0) }
-                    let integer = n <= quantizedKernelMaxRows && sb_qgemm_integer(format.rawValue) == 1
+                    sb_packed_disable_vnni(noVNNI ? 1 : 0)
+                    defer { sb_qgemm_set_dequant(0); sb_packed_disable_vnni(0) }
+                    let integer = n <= quantizedKernelMaxRows && (w.layout == .interleaved8 || sb_qgemm_integer(format.rawValue) == 1)
                     bothPaths { portable in
                         let y = linear(x, w)
                         XCTAssertEqual(y.shape, [n, rows])
@@ -85,7 +92,7 @@ final class QuantizedTests: XCTestCase {
                                 let exact = zip(wr, xs).map { $0 * Double($1) }.reduce(0, +)
                                 let scale = zip(wr, xs).map { abs($0 * Double($1)) }.reduce(0, +)
                                 let got = Double(y.storage[m * rows + r])
-                                let what = "\(format) n=\(n) row \(r) act \(m) integer=\(integer) portable=\(portable)"
+                                let what = "\(format) \(kernel) n=\(n) row \(r) act \(m) integer=\(integer) portable=\(portable)"
                                 if integer {
                                     let want = zip(wr, xq).map { $0 * $1 }.reduce(0, +)
                                     XCTAssertEqual(got, want, accuracy: 1e-5 * scale, what)

@@ -20,6 +20,8 @@ int sb_available_cpus(void);
 
 /// y[rows] = W[rows, cols] · x, rows in chunks on the pool.
 void sb_gemv(float *y, const float *W, const float *x, int64_t rows, int64_t cols);
+/// Σ x, streamed on the pool (the read-bandwidth measurement of `bench generate`).
+float sb_stream_sum(const float *x, int64_t n);
 
 /// 1 when the AVX2/FMA/F16C bodies are in use, 0 for the portable ones.
 int sb_simd_level(void);
@@ -95,5 +97,18 @@ int sb_qgemm_integer(int type);
 void sb_quantize_q8(int8_t *q, float *d, float *s, const float *x, int64_t n);
 /// float32 to ggml Q8_0 blocks (34 bytes per 32 values).
 void sb_quantize_q8_0_blocks(uint8_t *out, const float *x, int64_t nBlocks);
+
+// --- row-interleaved repacking of Q4_0/Q4_1/Q8_0 for the integer kernels (packed.c) ---
+int sb_packed_supported(int type);
+/// Bytes of the packed form of a [rows, cols] matrix, or -1 when the type or shape cannot be packed.
+int64_t sb_packed_bytes(int type, int64_t rows, int64_t cols);
+/// ggml blocks (row-major) to the packed layout (out holds sb_packed_bytes bytes).
+void sb_pack(uint8_t *out, int type, const uint8_t *W, int64_t rows, int64_t cols);
+void sb_packed_dequant_row(int type, float *out, const uint8_t *P, int64_t row, int64_t cols);
+/// y[m * ldy + r] = Σ_k W[r, k] x[m * ldx + k] from a packed W; 0, or -1/-2 as sb_qgemm.
+int sb_packed_gemm(float *y, int64_t ldy, int type, const uint8_t *P, int64_t rows, int64_t cols, const float *x, int64_t M, int64_t ldx);
+/// 1 when the AVX-512 VNNI body runs; sb_packed_disable_vnni(1) keeps the AVX2 one (tests, benchmarks).
+int sb_packed_vnni_active(void);
+void sb_packed_disable_vnni(int on);
 
 #endif
