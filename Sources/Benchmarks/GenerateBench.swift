@@ -29,6 +29,8 @@ public struct GenerateBenchResult: Codable, Equatable, Sendable {
     public var sgemmCeilingGFLOPS: Double?
     /// How the weights sat in memory (f32, native, q8_0) and their bytes: what one decoded token reads.
     public var weights: String?
+    /// The quantised kernel measured (interleaved, rowwise, dequantize), for quantised weights.
+    public var kernel: String?
     public var weightBytes: Int?
     /// Read bandwidth measured in the same run (all threads streaming a 512 MiB buffer).
     public var memoryBandwidthGBPerSecond: Double?
@@ -73,7 +75,7 @@ public struct GenerateBenchResult: Codable, Equatable, Sendable {
         case prefillTokensPerSecond = "prefill_tokens_per_second", prefillLastLogitsTokensPerSecond = "prefill_last_logits_tokens_per_second"
         case decodeTokensPerSecond = "decode_tokens_per_second", batchedDecodeTokensPerSecond = "batched_decode_tokens_per_second"
         case prefillGFLOPS = "prefill_gflops", decodeGBPerSecond = "decode_gb_per_second", peakRSSBytes = "peak_rss_bytes"
-        case sgemmCeilingGFLOPS = "sgemm_ceiling_gflops", peer, weights, weightBytes = "weight_bytes"
+        case sgemmCeilingGFLOPS = "sgemm_ceiling_gflops", peer, weights, kernel, weightBytes = "weight_bytes"
         case memoryBandwidthGBPerSecond = "memory_bandwidth_gb_per_second", llamaCpp = "llama_cpp"
     }
 }
@@ -85,6 +87,7 @@ public struct GenerateBench: Sendable {
     public var repeats = 2
     /// The --weights the model was loaded with (reported).
     public var weights = "f32"
+    public var kernel: String?
     public init() {}
 
     public func run(_ m: LoadedModel) throws -> GenerateBenchResult {
@@ -125,7 +128,7 @@ public struct GenerateBench: Sendable {
         }
         let params = m.config.architecture.descriptor.parameterCount(m.config)
         var r = GenerateBenchResult()
-        r.model = m.path; r.threads = BLAS.threads; r.simd = simdKernelsActive ? "avx2" : "portable"
+        r.model = m.path; r.threads = BLAS.threads; r.simd = simdKernelsDescription
         r.promptTokens = promptTokens; r.newTokens = newTokens; r.batch = batch; r.parameters = params
         r.prefillTokensPerSecond = Double(promptTokens) / prefillAll
         r.prefillLastLogitsTokensPerSecond = Double(promptTokens) / prefillLast
@@ -134,6 +137,7 @@ public struct GenerateBench: Sendable {
         r.prefillGFLOPS = 2 * Double(params) * Double(promptTokens) / prefillAll / 1e9
         let bytes = model.matrices().reduce(0) { $0 + $1.bytesInMemory }
         r.weights = weights
+        r.kernel = kernel
         r.weightBytes = bytes
         r.decodeGBPerSecond = Double(bytes) * Double(newTokens) / decode / 1e9
         r.peakRSSBytes = peakRSSBytes()
@@ -151,7 +155,7 @@ public struct GenerateBench: Sendable {
             if let p = llama, p > 0 { s += String(format: "   llama.cpp %8.1f (%.2f×)", p, (ours ?? 0) / p) }
             out.append(s)
         }
-        out.append("model \(r.model ?? "?")  (\(r.parameters ?? 0) parameters, weights \(r.weights ?? "f32"), \(r.threads ?? 0) threads, \(r.simd ?? "?") kernels)")
+        out.append("model \(r.model ?? "?")  (\(r.parameters ?? 0) parameters, weights \(r.weights ?? "f32")\(r.kernel.map { " (\($0) kernel)" } ?? ""), \(r.threads ?? 0) threads, \(r.simd ?? "?") kernels)")
         line("prefill \(r.promptTokens ?? 0) tokens (all logits)", r.prefillTokensPerSecond, r.peer?.prefillTokensPerSecond)
         line("prefill (last-position logits)", r.prefillLastLogitsTokensPerSecond, r.peer?.prefillLastLogitsTokensPerSecond, r.llamaCpp?.prefillLastLogitsTokensPerSecond)
         line("decode, batch 1, KV cache", r.decodeTokensPerSecond, r.peer?.decodeTokensPerSecond, r.llamaCpp?.decodeTokensPerSecond)

@@ -202,7 +202,9 @@ static int vnni_level(void) {
     static int level = -1;  // benign race: every thread computes the same value
     if (level < 0) {
         __builtin_cpu_init();
-        level = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2");
+        // STRAWBERRY_NO_VNNI=1 keeps the AVX2 body (to measure it on a CPU that has both).
+        const char *off = getenv("STRAWBERRY_NO_VNNI");
+        level = !(off && off[0] == '1') && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2");
     }
     return level;
 }

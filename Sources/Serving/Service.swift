@@ -9,6 +9,7 @@ import ModelFormats
 import Models
 import Records
 import Release
+import TensorCore
 import SpellingData
 import Tokenization
 
@@ -74,7 +75,8 @@ public final class SpellingService: @unchecked Sendable {
     /// Loads the model (and folds in the adapter) and starts the engine.
     public init(config: ServeConfig, store: String? = nil) throws {
         self.config = config
-        var m = try LoadedModel.load(path: config.modelPath)
+        if let n = config.threads { BLAS.setThreads(n) }
+        var m = try LoadedModel.load(path: config.modelPath, precision: config.weights)
         if let a = config.adapterPath { m = try AdapterMerge.apply(adapter: a, to: m) }
         tokenizer = m.tokenizer
         template = try m.chatTemplate.map { try ChatTemplate($0) }

@@ -23,6 +23,8 @@ struct BenchGenerate: ParsableCommand {
     var batch = 16
     @Option(name: .long, help: "Repetitions of each measurement, 1...100 (the best is reported).")
     var repeats = 2
+    @Option(name: .long, help: ArgumentHelp("With --weights native: interleaved (default: Q4_0/Q4_1/Q8_0 eight rows at a time), rowwise (int8 dot products row by row, the file's layout) or dequantize (rows to float32 on the fly), to measure one against another.", valueName: "interleaved|rowwise|dequantize"))
+    var quantizedKernel: QuantizedKernels.Choice = .interleaved
     @Flag(name: .long, help: "Skip the peers (PyTorch, llama.cpp) even if they are installed.")
     var noPeer = false
     @Flag(name: .long, help: "Print JSON.")
@@ -36,10 +38,12 @@ struct BenchGenerate: ParsableCommand {
     }
 
     func run() throws {
+        QuantizedKernels.use(quantizedKernel)
         let m = try modelOptions.load()
         var b = GenerateBench()
         b.promptTokens = promptTokens; b.newTokens = newTokens; b.batch = batch; b.repeats = repeats
         b.weights = modelOptions.precision.rawValue
+        b.kernel = modelOptions.precision == .f32 ? nil : quantizedKernel.rawValue
         var r = try b.run(m)
         if !noPeer {
             let local = try modelOptions.local().model
@@ -99,3 +103,5 @@ struct BenchTrain: ParsableCommand {
         b.report(r).forEach { print($0) }
     }
 }
+
+extension QuantizedKernels.Choice: ExpressibleByArgument {}

@@ -169,7 +169,8 @@ struct Inspect: ParsableCommand {
         if c.architecture.descriptor.usesRoPE { facts.append(("rope theta", "\(c.ropeTheta)")) }
         facts += m.summary
         facts.append(("chat template", m.chatTemplate == nil ? "no" : "yes"))
-        facts.append(("SIMD kernels", simdKernelsActive ? "AVX2/FMA" : "portable"))
+        facts.append(("SIMD kernels", simdKernelsDescription))
+        facts.append(("threads", "\(BLAS.threads) (of \(BLAS.availableCPUs) CPUs available to this process)"))
         if json { try printJSON(Dictionary(facts, uniquingKeysWith: { a, _ in a })); return }
         for (k, v) in facts { print(k.padding(toLength: 18, withPad: " ", startingAt: 0), v) }
     }

@@ -20,6 +20,10 @@ struct Serve: ParsableCommand {
     var model: String?
     @Option(name: .long, help: "PEFT adapter directory or hf://… (ADAPTER_PATH).")
     var adapter: String?
+    @Option(name: .long, help: ArgumentHelp("Weights in memory (WEIGHTS, default native: a GGUF file's blocks computed directly; f32; q8_0).", valueName: "f32|native|q8_0"))
+    var weights: String?
+    @Option(name: .long, help: "Compute threads (THREADS, 1...1024; default: the CPUs this process may use).")
+    var threads: Int?
     @Option(name: .long, help: "Address to bind (HOST, default 127.0.0.1).")
     var host: String?
     @Option(name: .long, help: "Port (PORT, default 8000; 0 picks a free one).")
@@ -69,6 +73,8 @@ struct Serve: ParsableCommand {
         var env = ProcessInfo.processInfo.environment
         if let model { env["MODEL_PATH"] = model }
         if let adapter { env["ADAPTER_PATH"] = adapter }
+        if let weights { env["WEIGHTS"] = weights }
+        if let threads { env["THREADS"] = String(threads) }
         if let host { env["HOST"] = host }
         if let port { env["PORT"] = String(port) }
         if let maxBatchSize { env["MAX_BATCH_SIZE"] = String(maxBatchSize) }

@@ -86,3 +86,7 @@ private func unary(_ x: Tensor, _ kernel: (UnsafeMutablePointer<Float>, UnsafePo
 
 /// Whether the AVX2/FMA kernels are active on this CPU.
 public var simdKernelsActive: Bool { sb_simd_level() != 0 }
+/// "AVX2/FMA", "AVX2/FMA + AVX-512 VNNI" (the integer kernels of quantised weights) or "portable".
+public var simdKernelsDescription: String {
+    simdKernelsActive ? (sb_packed_vnni_active() != 0 ? "AVX2/FMA + AVX-512 VNNI" : "AVX2/FMA") : "portable"
+}

@@ -193,8 +193,10 @@ public enum QuantizedKernels {
     }
 }
 
-/// Activation rows up to which a quantised product uses the block kernels; above, tiles of
-/// dequantised rows go through SGEMM (measured: docs/performance.md).
+/// Activation rows up to which a row-major quantised product (K-quants, or `rowwise`) uses the
+/// block kernels; above, panels of dequantised rows go through SGEMM. Interleaved matrices use the
+/// integer kernel at every size: with eight rows per instruction it beats SGEMM on prefill too
+/// (2× on this machine, docs/performance.md).
 public let quantizedKernelMaxRows = 32
 
 /// y[N, out] = x[N, in] · wᵀ (+ bias) for a weight in any format.
@@ -213,7 +215,7 @@ public func linear(_ x: Tensor, _ w: QuantizedMatrix, bias: Tensor? = nil) -> Te
         x.storage.withUnsafeBufferPointer { xp in
             y.storage.withUnsafeMutableBufferPointer { yp in
                 w.bytes.withUnsafeBufferPointer { wp in
-                    if n <= quantizedKernelMaxRows {
+                    if n <= quantizedKernelMaxRows || w.layout == .interleaved8 {
                         let rc = w.layout == .interleaved8
                             ? sb_packed_gemm(yp.baseAddress!, Int64(out), w.format.rawValue, wp.baseAddress!, Int64(out), Int64(K), xp.baseAddress!, Int64(n), Int64(K))
                             : sb_qgemm(yp.baseAddress!, Int64(out), w.format.rawValue, wp.baseAddress!, Int64(out), Int64(K), xp.baseAddress!, Int64(n), Int64(K))
