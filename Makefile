@@ -7,7 +7,7 @@ APT_PACKAGES := libopenblas-dev wamerican pkg-config libsqlite3-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/release/strawberry
 
-.PHONY: deps assets build test demo bench fixtures clean fuzz-build fuzz fuzz-smoke sanitize reproduce
+.PHONY: deps assets build test demo bench bench-quantized fixtures clean fuzz-build fuzz fuzz-smoke sanitize reproduce
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -78,7 +78,14 @@ reproduce: assets build
 	./scripts/reproduce.sh
 
 bench: assets build
-	$(BIN) bench generate --model $(MODEL)
+	$(BIN) bench generate --model $(MODEL) --weights native
+
+# Issue 15's measurements into results/quantized (docs/performance.md): f32 vs the GGUF's own blocks
+# beside PyTorch and llama.cpp (when installed), the kernels against each other, accuracy of a
+# 300-question sample per weight format, and evaluation beside two busy processes. ~15 minutes.
+bench-quantized: assets build
+	@[ -d $(DATA) ] || $(BIN) data build --tokenizer $(MODEL) --out $(DATA)
+	./scripts/bench-quantized.sh results/quantized
 
 # Regenerate the committed PyTorch reference fixtures (pinned versions in each script's header).
 fixtures: assets

@@ -102,16 +102,24 @@ int sb_available_cpus(void) {
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
     else n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    // cgroup v2: "QUOTA PERIOD" or "max PERIOD"; cgroup v1: two files, quota -1 when unlimited.
+    long quota = -1, period = 0;
     FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
     if (f) {
-        char quota[32] = {0};
-        long period = 0;
-        if (fscanf(f, "%31s %ld", quota, &period) == 2 && strcmp(quota, "max") != 0 && period > 0) {
-            long q = atol(quota);
-            int cap = (int)((q + period - 1) / period);
-            if (cap >= 1 && cap < n) n = cap;
-        }
+        char q[32] = {0};
+        if (fscanf(f, "%31s %ld", q, &period) == 2 && strcmp(q, "max") != 0) quota = atol(q);
         fclose(f);
+    } else if ((f = fopen("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "r"))) {
+        if (fscanf(f, "%ld", &quota) != 1) quota = -1;
+        fclose(f);
+        if ((f = fopen("/sys/fs/cgroup/cpu/cpu.cfs_period_us", "r"))) {
+            if (fscanf(f, "%ld", &period) != 1) period = 0;
+            fclose(f);
+        }
+    }
+    if (quota > 0 && period > 0) {
+        long cap = (quota + period - 1) / period;
+        if (cap >= 1 && cap < n) n = (int)cap;
     }
 #else
     n = (int)sysconf(_SC_NPROCESSORS_ONLN);
