@@ -3,7 +3,8 @@
 # cites them): `bench generate` in float32 and with the GGUF's own blocks (with the PyTorch and
 # llama.cpp peers when installed), the three quantised kernels against each other, the evaluation
 # of a fixed 300-question sample in f32 / native / q8_0 (accuracy and questions/s), and the same
-# evaluation with two CPU-bound processes beside it. About 10 minutes on 2 cores.
+# evaluation with two CPU-bound processes beside it, and LoRA training (attention targets and all
+# linear layers) beside PyTorch + PEFT. About 20 minutes on 2 cores.
 #
 # Usage: scripts/bench-quantized.sh [OUT_DIR]   (after `make build` and `make demo`'s data step)
 set -euo pipefail
@@ -56,6 +57,12 @@ if [ -f "$ADAPTER/adapter_model.safetensors" ]; then
     cp "$WORK/merged-compare/comparison.json" "$WORK/merged-compare-q8_0.json"
 fi
 
+echo "== LoRA training, attention targets and all linear layers, beside PyTorch + PEFT (two runs each: the peer varies ±20 %)" >&2
+for run in 1 2; do
+    "$BIN" bench train --model "$MODEL" --steps 8 --json > "$WORK/train-attention-$run.json"
+    "$BIN" bench train --model "$MODEL" --steps 8 --targets all-linear --json > "$WORK/train-all-linear-$run.json"
+done
+
 echo "== evaluation beside two CPU-bound processes (96 questions)" >&2
 timed_eval() {  # weights, label
     local t0 t1
@@ -90,6 +97,7 @@ result = {
     "eval": {w: load(f"eval-{w}.json") for w in ["f32", "native", "q8_0"]},
     "eval_comparison": {"native": load("compare-native.json"), "q8_0": load("compare-q8_0.json")},
     "oversubscribed_eval_seconds": over,
+    "train": {t: [load(f"train-{t}-{run}.json") for run in (1, 2)] for t in ["attention", "all-linear"]},
     "safetensors_q8_0": {
         "generate": {w: load(f"merged-generate-{w}.json") for w in ["f32", "q8_0"]},
         "eval": {w: load(f"merged-eval-{w}.json") for w in ["f32", "q8_0"]},

@@ -80,6 +80,14 @@ def main():
         out.append(f"Paired with f32 on the same 300 questions: {sum(g['mcnemar_base_only_correct'] for g in groups)} right only in f32, "
                    f"{sum(g['mcnemar_finetuned_only_correct'] for g in groups)} right only with Q8_0.")
         out.append("")
+    out.append("| LoRA training, batch 8 × 64, r 16 | run | Strawberry tokens/s | PyTorch + PEFT tokens/s | ratio | peak memory, Strawberry / PyTorch |")
+    out.append("|---|---:|---:|---:|---:|---:|")
+    for t, runs in r.get("train", {}).items():
+        for i, g in enumerate(runs, 1):
+            p = g.get("peer") or {}
+            out.append(f"| {t} ({g.get('trainable_parameters', 0):,} trainable) | {i} | {fmt(g.get('tokens_per_second'))} | {fmt(p.get('tokens_per_second'))} | "
+                       f"{ratio(g.get('tokens_per_second'), p.get('tokens_per_second'))} | {g.get('peak_rss_bytes', 0) / 2**20:,.0f} / {p.get('peak_rss_bytes', 0) / 2**20:,.0f} MiB |")
+    out.append("")
     o = r["oversubscribed_eval_seconds"]
     out.append("| 96-question eval, wall seconds | idle | two CPU-bound processes beside it | slowdown |")
     out.append("|---|---:|---:|---:|")

@@ -102,6 +102,7 @@ static void stream_chunk(void *ctx, int64_t i) {
 }
 
 float sb_stream_sum(const float *x, int64_t n) {
+    if (n <= 0) return 0;
     stream_job j;
     memset(&j, 0, sizeof j);
     j.x = x;

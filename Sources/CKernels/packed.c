@@ -6,8 +6,9 @@
 //   fp16 d[8], fp16 m[8]                    the rows' scales and offsets: w = u·d + m
 //   4-bit: 4 vectors of 32 bytes            vector k, lane r, byte j = u[r][4k+j] | u[r][16+4k+j] << 4
 //   8-bit: 8 vectors of 32 bytes            vector k, lane r, byte j = w[r][4k+j] (signed)
-// where u is the stored unsigned nibble: Q4_1 as in the file (m = its offset), Q4_0 with m = −8d,
-// and Q8_0 keeps its signed values with m = 0. Bytes per 8 row-blocks: 160 for the 4-bit formats
+// where u is the stored unsigned nibble: Q4_1 as in the file (m = its offset), Q4_0 with m = −8d
+// (computed in float32 from d, not stored: −8d can exceed fp16's range), and Q8_0 keeps its signed
+// values with m = 0. Bytes per 8 row-blocks: 160 for the 4-bit formats
 // (Q4_1 uses exactly its own 160), 288 for Q8_0 (272 in the file).
 //
 // For an activation block quantised to int8 (q, d_x, s_x = d_x Σq, quant.c):
@@ -36,7 +37,7 @@ int sb_packed_supported(int type) { return type == SB_Q4_0 || type == SB_Q4_1 ||
 static int64_t packed_block_bytes(int type) { return type == SB_Q8_0 ? 288 : 160; }
 
 int64_t sb_packed_bytes(int type, int64_t rows, int64_t cols) {
-    if (!sb_packed_supported(type) || cols % 32 != 0 || rows < 0) return -1;
+    if (!sb_packed_supported(type) || cols <= 0 || cols % 32 != 0 || rows < 0) return -1;
     return (rows + 7) / 8 * (cols / 32) * packed_block_bytes(type);
 }
 
@@ -52,7 +53,6 @@ void sb_pack(uint8_t *out, int type, const uint8_t *W, int64_t rows, int64_t col
                 const uint8_t *blk = W + row * rowBytes + b * bs;
                 uint16_t d = rd16(blk), m = 0;
                 if (type == SB_Q4_1) m = rd16(blk + 2);
-                if (type == SB_Q4_0) m = f2h(-8.0f * h2f(d));  // exact: a power-of-two multiple
                 dst[2 * r] = (uint8_t)(d & 0xff); dst[2 * r + 1] = (uint8_t)(d >> 8);
                 dst[16 + 2 * r] = (uint8_t)(m & 0xff); dst[16 + 2 * r + 1] = (uint8_t)(m >> 8);
                 uint8_t *q = dst + 32;
@@ -72,7 +72,7 @@ void sb_packed_dequant_row(int type, float *out, const uint8_t *P, int64_t row, 
     const int64_t nb = cols / 32, pb = packed_block_bytes(type), g = row / 8, r = row % 8;
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = P + (g * nb + b) * pb;
-        float d = h2f(rd16(blk + 2 * r)), m = h2f(rd16(blk + 16 + 2 * r));
+        float d = h2f(rd16(blk + 2 * r)), m = type == SB_Q4_0 ? -8.0f * d : h2f(rd16(blk + 16 + 2 * r));
         const uint8_t *q = blk + 32;
         float *y = out + b * 32;
         if (type == SB_Q8_0) {
@@ -106,7 +106,7 @@ static void group_portable(const packed_job *j, int64_t g, int64_t m0, int M, fl
         const uint8_t *blk = j->P + (g * j->nb + b) * packed_block_bytes(j->type);
         const uint8_t *q = blk + 32;
         for (int r = 0; r < 8; r++) {
-            float d = h2f(rd16(blk + 2 * r)), m = h2f(rd16(blk + 16 + 2 * r));
+            float d = h2f(rd16(blk + 2 * r)), m = j->type == SB_Q4_0 ? -8.0f * d : h2f(rd16(blk + 16 + 2 * r));
             for (int a = 0; a < M; a++) {
                 const int8_t *x = j->xq + (m0 + a) * j->nb * 32 + b * 32;
                 int isum = 0;
@@ -127,6 +127,9 @@ static void group_portable(const packed_job *j, int64_t g, int64_t m0, int M, fl
 }
 
 #if SB_X86
+// Four activation bytes as one 32-bit lane (memcpy: no aliasing or alignment assumption).
+static inline int32_t load4(const int8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+
 // Σ over 4-byte groups, u unsigned × s signed, added to acc: the VNNI instruction, or its AVX2
 // equivalent (pairs to int16 cannot saturate here: |u| ≤ 128 with the sign trick, or ≤ 15).
 #define SB_DEFINE_GROUP(NAME, ATTR, DP)                                                                       \
@@ -139,7 +142,8 @@ static void group_portable(const packed_job *j, int64_t g, int64_t m0, int M, fl
         for (int64_t b = 0; b < j->nb; b++) {                                                                 \
             const uint8_t *blk = j->P + (g * j->nb + b) * pb;                                                 \
             __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)blk));                               \
-            __m256 mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));                        \
+            __m256 mv = type == SB_Q4_0 ? _mm256_mul_ps(dv, _mm256_set1_ps(-8.0f))                            \
+                                        : _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 16)));      \
             const uint8_t *q = blk + 32;                                                                      \
             if (type == SB_Q8_0) {                                                                            \
                 __m256i w[8];                                                                                 \
@@ -148,7 +152,7 @@ static void group_portable(const packed_job *j, int64_t g, int64_t m0, int M, fl
                     const int8_t *x = j->xq + (m0 + a) * j->nb * 32 + b * 32;                                 \
                     __m256i isum = _mm256_setzero_si256();                                                    \
                     for (int k = 0; k < 8; k++) {                                                             \
-                        __m256i xb = _mm256_set1_epi32(*(const int32_t *)(x + 4 * k));                        \
+                        __m256i xb = _mm256_set1_epi32(load4(x + 4 * k));                        \
                         isum = DP(isum, _mm256_sign_epi8(w[k], w[k]), _mm256_sign_epi8(xb, w[k]));            \
                     }                                                                                         \
                     int64_t xi = (m0 + a) * j->nb + b;                                                        \
@@ -165,8 +169,8 @@ static void group_portable(const packed_job *j, int64_t g, int64_t m0, int M, fl
                     const int8_t *x = j->xq + (m0 + a) * j->nb * 32 + b * 32;                                 \
                     __m256i isum = _mm256_setzero_si256();                                                    \
                     for (int k = 0; k < 4; k++) {                                                             \
-                        isum = DP(isum, lo[k], _mm256_set1_epi32(*(const int32_t *)(x + 4 * k)));             \
-                        isum = DP(isum, hi[k], _mm256_set1_epi32(*(const int32_t *)(x + 16 + 4 * k)));        \
+                        isum = DP(isum, lo[k], _mm256_set1_epi32(load4(x + 4 * k)));             \
+                        isum = DP(isum, hi[k], _mm256_set1_epi32(load4(x + 16 + 4 * k)));        \
                     }                                                                                         \
                     int64_t xi = (m0 + a) * j->nb + b;                                                        \
                     acc[a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dv, _mm256_set1_ps(j->xd[xi])), acc[a]); \
@@ -244,7 +248,7 @@ static void packed_chunk(void *ctx, int64_t chunk) {
 }
 
 int sb_packed_gemm(float *y, int64_t ldy, int type, const uint8_t *P, int64_t rows, int64_t cols, const float *x, int64_t M, int64_t ldx) {
-    if (!sb_packed_supported(type) || cols % 32 != 0 || rows <= 0 || M <= 0) return -1;
+    if (!sb_packed_supported(type) || cols <= 0 || cols % 32 != 0 || rows <= 0 || M <= 0) return -1;
     int64_t nb = cols / 32, groups = (rows + 7) / 8;
     int8_t *xq = malloc((size_t)(M * cols));
     float *xds = malloc((size_t)(M * nb) * sizeof(float) * 2);

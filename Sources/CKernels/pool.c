@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdint.h>
 #include <unistd.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -37,23 +38,25 @@ static void futex_wait(atomic_int *addr, int expected) { (void)addr; (void)expec
 static void futex_wake_all(atomic_int *addr) { (void)addr; }
 #endif
 
-enum { MAX_THREADS = 64, SPINS = 4000 };
+enum { MAX_THREADS = 1024, SPINS = 4000 };
 
 // A job lives in one of two slots chosen by its generation's parity: a worker that read
 // generation g can still be looking at slot g&1 while the caller writes g+1 into the other one,
 // and the caller cannot post g+2 before that worker has left (it waits for `active` to reach 0).
-typedef struct { sb_task_fn fn; void *ctx; int64_t chunks; } job_slot;
+// `workers` is how many workers may take part (the thread count when the job was posted, minus
+// the caller): workers started for a larger count earlier sit this job out.
+typedef struct { sb_task_fn fn; void *ctx; int64_t chunks; int workers; } job_slot;
 static job_slot slots[2];
 // (generation << 32) | next chunk index; chunks are claimed by compare-and-swap so a worker
 // holding an old generation can never claim a chunk of a newer job.
-static atomic_llong counter = 0;
+static atomic_ullong counter = 0;
 static atomic_int posted = 0;        // generation, as a futex word for sleeping workers
 static atomic_int active = 0;        // threads inside a job (workers only)
 static atomic_int sleepers = 0;
 static atomic_int caller_waiting = 0;
 
 static int threads_wanted = 0;       // 0: not set yet, use sb_available_cpus()
-static int workers_started = 0;
+static int workers_started = 0, create_failed = 0;
 static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
 // Jobs are posted one at a time: callers on different threads queue here.
 static pthread_mutex_t call_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -61,9 +64,9 @@ static pthread_mutex_t call_mu = PTHREAD_MUTEX_INITIALIZER;
 static void run_chunks(unsigned gen) {
     const job_slot *j = &slots[gen & 1];
     for (;;) {
-        long long c = atomic_load(&counter);
+        unsigned long long c = atomic_load(&counter);
         if ((unsigned)(c >> 32) != gen) return;
-        int64_t i = c & 0xffffffffLL;
+        int64_t i = (int64_t)(c & 0xffffffffULL);
         if (i >= j->chunks) return;
         if (atomic_compare_exchange_weak(&counter, &c, c + 1)) j->fn(j->ctx, i);
     }
@@ -74,7 +77,7 @@ static void run_chunks(unsigned gen) {
 static __thread int inside_pool = 0;
 
 static void *worker_main(void *arg) {
-    (void)arg;
+    const int index = (int)(intptr_t)arg;
     inside_pool = 1;
     int seen = atomic_load(&posted);
     for (;;) {
@@ -86,10 +89,10 @@ static void *worker_main(void *arg) {
             atomic_fetch_sub(&sleepers, 1);
         }
         atomic_fetch_add(&active, 1);
-        long long c = atomic_load(&counter);
+        unsigned long long c = atomic_load(&counter);
         unsigned gen = (unsigned)(c >> 32);
         seen = (int)gen;
-        run_chunks(gen);
+        if (index < slots[gen & 1].workers) run_chunks(gen);
         if (atomic_fetch_sub(&active, 1) == 1 && atomic_load(&caller_waiting)) futex_wake_all(&active);
     }
     return 0;
@@ -143,18 +146,19 @@ int sb_threads(void) {
     return n;
 }
 
-// Workers are started on first use and never stopped; lowering the thread count leaves the
-// extra ones asleep (a job is offered to all of them, but the chunk count follows sb_threads()).
+// Workers are started on first use and never stopped; after the thread count is lowered, the
+// extra ones wake for each job but take no part in it (job_slot.workers).
 static int ensure_workers(int want) {
     pthread_mutex_lock(&start_mu);
-    while (workers_started < want) {
+    // A failed pthread_create is not retried on every call: the pool stays at the workers it has.
+    while (workers_started < want && !create_failed) {
         pthread_t t;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int ok = pthread_create(&t, &attr, worker_main, 0) == 0;
+        int ok = pthread_create(&t, &attr, worker_main, (void *)(intptr_t)workers_started) == 0;
         pthread_attr_destroy(&attr);
-        if (!ok) break;
+        if (!ok) { create_failed = 1; break; }
         workers_started++;
     }
     int n = workers_started;
@@ -166,16 +170,18 @@ static unsigned generation = 0;
 
 void sb_parallel_for(int64_t chunks, sb_task_fn fn, void *ctx) {
     if (chunks <= 0) return;
-    int threads = sb_threads();
-    if (inside_pool || threads < 2 || chunks == 1 || ensure_workers(threads - 1) == 0) {
+    int threads = sb_threads(), workers = 0;
+    // The chunk index has 32 bits in the counter; no caller comes near, but a larger job runs serially.
+    if (inside_pool || threads < 2 || chunks == 1 || chunks > 0x7fffffff || (workers = ensure_workers(threads - 1)) == 0) {
         for (int64_t i = 0; i < chunks; i++) fn(ctx, i);
         return;
     }
+    if (workers > threads - 1) workers = threads - 1;
     pthread_mutex_lock(&call_mu);
     inside_pool = 1;
     unsigned gen = ++generation;
-    slots[gen & 1] = (job_slot){fn, ctx, chunks};
-    atomic_store(&counter, ((long long)gen << 32));
+    slots[gen & 1] = (job_slot){fn, ctx, chunks, workers};
+    atomic_store(&counter, (unsigned long long)gen << 32);
     atomic_store(&posted, (int)gen);
     if (atomic_load(&sleepers) > 0) futex_wake_all(&posted);
     run_chunks(gen);

@@ -12,8 +12,10 @@
 // Weight rows go out in chunks on the thread pool; an activation group of up to four rows shares
 // each unpacked weight block, so batched decode reads the weights once per step.
 #include "CKernels.h"
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -60,7 +62,8 @@ void sb_dequant_row(int type, float *out, const uint8_t *row, int64_t cols) {
         const float *v = x + b * 32;                                                      \
         float amax = 0;                                                                   \
         for (int i = 0; i < 32; i++) { float a = fabsf(v[i]); amax = a > amax ? a : amax; } \
-        float dd = amax / 127.0f, id = dd > 0 ? 127.0f / amax : 0.0f;                     \
+        if (!(amax >= FLT_MIN)) amax = 0; /* subnormal or NaN: the block quantises to zero */ \
+        float dd = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;                   \
         int sum = 0;                                                                      \
         for (int i = 0; i < 32; i++) {                                                    \
             int qi = (int)nearbyintf(v[i] * id);                                          \
@@ -123,7 +126,9 @@ SB_AVX2 static inline float hsum(__m256 v) {
     x = _mm_add_ss(x, _mm_movehdup_ps(x));
     return _mm_cvtss_f32(x);
 }
-// Σ u·s over 32 unsigned × signed bytes, as 8 float partial sums. |u·s + u·s| ≤ 2·255·127 fits int16.
+// Σ u·s over 32 unsigned × signed bytes, as 8 float partial sums. The pairs are summed in int16
+// (saturating), so u must stay ≤ 128: the callers pass 4-bit values (≤ 15) or |w| of Q8_0 (≤ 128)
+// against activations in −127…127, at most 2·128·127 = 32512.
 SB_AVX2 static inline __m256 dot_u8s8(__m256i u, __m256i s) {
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
 }
@@ -204,6 +209,7 @@ typedef struct {
     int64_t M, ldx;
     const int8_t *xq;          // integer path: M rows of cols int8
     const float *xd, *xs;      // and their per-block scales and scaled sums
+    atomic_int failed;         // a chunk could not allocate its row buffer
 } qgemm_job;
 
 static int dequant_mode = 0;
@@ -235,11 +241,11 @@ static void qgemm_integer_chunk(void *ctx, int64_t chunk) {
 }
 
 static void qgemm_dequant_chunk(void *ctx, int64_t chunk) {
-    const qgemm_job *j = ctx;
+    qgemm_job *j = ctx;
     int64_t r0 = chunk * j->rowsPerChunk, r1 = r0 + j->rowsPerChunk < j->rows ? r0 + j->rowsPerChunk : j->rows;
     float stackRow[2048];
     float *w = j->cols <= 2048 ? stackRow : malloc((size_t)j->cols * sizeof(float));
-    if (!w) return;  // cannot happen for a size the loader accepted; y keeps its previous contents
+    if (!w) { atomic_store(&j->failed, 1); return; }
     for (int64_t r = r0; r < r1; r++) {
         sb_dequant_row(j->type, w, j->W + r * j->rowBytes, j->cols);
         for (int64_t m = 0; m < j->M; m++) j->y[m * j->ldy + r] = sb_dot(w, j->x + m * j->ldx, j->cols);
@@ -249,14 +255,14 @@ static void qgemm_dequant_chunk(void *ctx, int64_t chunk) {
 
 int sb_qgemm(float *y, int64_t ldy, int type, const uint8_t *W, int64_t rows, int64_t cols, const float *x, int64_t M, int64_t ldx) {
     int64_t be = sb_quant_block_elems(type), bb = sb_quant_block_bytes(type);
-    if (bb == 0 || cols % be != 0 || rows <= 0 || M <= 0) return -1;
-    qgemm_job j = {y, ldy, type, W, rows, cols, cols / be * bb, 0, x, M, ldx, 0, 0, 0};
+    if (bb == 0 || cols <= 0 || cols % be != 0 || rows <= 0 || M <= 0) return -1;
+    qgemm_job j = {y, ldy, type, W, rows, cols, cols / be * bb, 0, x, M, ldx, 0, 0, 0, 0};
     // About four chunks per thread, each at least 16 KiB of weights.
     int64_t chunks = (int64_t)sb_threads() * 4, minRows = (16384 + j.rowBytes - 1) / j.rowBytes;
     j.rowsPerChunk = (rows + chunks - 1) / chunks;
     if (j.rowsPerChunk < minRows) j.rowsPerChunk = minRows;
     int64_t n = (rows + j.rowsPerChunk - 1) / j.rowsPerChunk;
-    if (!sb_qgemm_integer(type)) { sb_parallel_for(n, qgemm_dequant_chunk, &j); return 0; }
+    if (!sb_qgemm_integer(type)) { sb_parallel_for(n, qgemm_dequant_chunk, &j); return atomic_load(&j.failed) ? -2 : 0; }
     int64_t nb = cols / 32;
     int8_t *xq = malloc((size_t)(M * cols));
     float *xd = malloc((size_t)(M * nb) * sizeof(float) * 2);
@@ -295,7 +301,8 @@ void sb_quantize_q8_0_blocks(uint8_t *out, const float *x, int64_t nBlocks) {
         uint8_t *blk = out + b * 34;
         float amax = 0;
         for (int i = 0; i < 32; i++) { float a = fabsf(v[i]); amax = a > amax ? a : amax; }
-        float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+        if (!(amax >= FLT_MIN)) amax = 0;  // subnormal or NaN: the block quantises to zero
+        float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
         uint16_t h;
         sb_f32_to_f16(&h, &d, 1);
         blk[0] = (uint8_t)(h & 0xff);

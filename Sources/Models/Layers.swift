@@ -37,7 +37,9 @@ public struct Linear: Sendable {
 
     /// Stacks the rows of several layers that read the same input (q|k|v, gate|up) into one
     /// matrix, so one GEMM (one pass over the input) serves them all. Parts in one block format
-    /// stay in it; a mixture becomes float32.
+    /// stay in it. Parts in different block formats (Q4_K_M files keep v_proj in Q6_K) are
+    /// requantised to Q8_0, finer than either source, rather than held as float32 at 4 bytes a
+    /// weight; a float32 part makes the whole float32.
     public static func fused(_ parts: [Linear]) -> Linear {
         let hasBias = parts.contains { $0.bias != nil }
         let rows = parts.reduce(0) { $0 + $1.matrix.rows }
@@ -45,6 +47,7 @@ public struct Linear: Sendable {
         let quantized = parts.compactMap { if case .quantized(let q) = $0.matrix { q } else { nil } }
         if quantized.count == parts.count, let q = QuantizedMatrix.stacked(quantized) { return Linear(matrix: .quantized(q), bias: b) }
         let w = Tensor(shape: [rows, parts[0].matrix.cols], storage: parts.flatMap(\.weight.storage))
+        if quantized.count == parts.count, let q = QuantizedMatrix.q8_0(w) { return Linear(matrix: .quantized(q), bias: b) }
         return Linear(weight: w, bias: b)
     }
 }

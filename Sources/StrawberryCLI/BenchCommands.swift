@@ -88,6 +88,9 @@ struct BenchTrain: ParsableCommand {
     }
 
     func run() throws {
+        guard modelOptions.precision == .f32 else {
+            throw ValidationError("LoRA training computes on float32 weights; --weights and --quantize apply to inference (generate, eval, serve, bench generate)")
+        }
         let m = try modelOptions.load()
         var b = TrainBench()
         b.batch = batch; b.seqLen = seqLen; b.rank = rank; b.steps = steps

@@ -37,6 +37,7 @@ public enum BLAS {
         beta: Float = 0, C: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         if M == 0 || N == 0 { return }
+        _ = singleThreadedOpenBLAS
         if M == 1 && !transA && transB && ldb == K && beta == 0 && alpha == 1 {
             // y = W x with W packed [N, K]: decode's matrix-vector product, on our own two-thread kernel.
             sb_gemv(C, B, A, Int64(N), Int64(K))
@@ -49,7 +50,6 @@ public enum BLAS {
                 alpha, B, Int32(ldb), A, 1, beta, C, 1)
             return
         }
-        _ = singleThreadedOpenBLAS
         var job = GemmJob(transA: transA, transB: transB, M: M, N: N, K: K, alpha: alpha, A: A, lda: lda, B: B, ldb: ldb,
                           beta: beta, C: C, ldc: ldc, splitColumns: true, per: max(M, N))
         let threads = Int(sb_threads())

@@ -85,7 +85,7 @@ public struct QuantizedMatrix: Sendable, Equatable {
     }
 
     /// A float32 matrix as Q8_0 (per 32 values: an fp16 scale max|x|/127 and 32 int8), or nil when
-    /// its rows are not a multiple of 32 long.
+    /// its rows are not a multiple of 32 long or a scale overflows fp16 (|x| above ~8.3e6).
     public static func q8_0(_ t: Tensor) -> QuantizedMatrix? {
         let rows = t.rows, cols = t.cols
         guard cols > 0, cols % 32 == 0 else { return nil }
@@ -94,7 +94,8 @@ public struct QuantizedMatrix: Sendable, Equatable {
         t.storage.withUnsafeBufferPointer { x in
             out.withUnsafeMutableBufferPointer { o in sb_quantize_q8_0_blocks(o.baseAddress!, x.baseAddress!, Int64(blocks)) }
         }
-        return QuantizedMatrix(format: .q8_0, rows: rows, cols: cols, bytes: out)
+        guard let q = QuantizedMatrix(format: .q8_0, rows: rows, cols: cols, bytes: out), q.allFinite else { return nil }
+        return q
     }
 
     /// The matrix as float32.

@@ -13,6 +13,7 @@
 // 0.4 on average (logits' standard deviation ≈ 3.3). Kernel exactness is QuantizedTests' job
 // (1e-5 against an integer reference); this test shows the whole model lands where llama.cpp does.
 // Top-5 ids must be the same except for ids within the tolerance of llama.cpp's fifth.
+import CKernels
 import Foundation
 import Generation
 import Models
@@ -74,4 +75,33 @@ final class QuantizedParityTests: XCTestCase {
 
     func testNativeKernelsMatchLlamaCpp() throws { try check(.native) }
     func testFloat32PathMatchesLlamaCpp() throws { try check(.f32) }
+}
+
+final class FusedFormatsTests: XCTestCase {
+    /// q|k|v in different block formats (as Q4_K_M files store v_proj in Q6_K) fuse into one Q8_0
+    /// matrix within Q8_0's rounding of the source values, not into float32.
+    func testMixedFormatsFuseToQ8_0() throws {
+        func matrix(_ format: QuantizedMatrix.Format, rows: Int, seed: UInt64) -> QuantizedMatrix {
+            var s = seed | 1, bytes: [UInt8] = []
+            for _ in 0..<(rows * 256 / format.blockValues) {
+                var block = (0..<format.blockBytes).map { _ -> UInt8 in s ^= s << 13; s ^= s >> 7; s ^= s << 17; return UInt8(truncatingIfNeeded: s) }
+                var d: Float = 0.001, h: UInt16 = 0
+                sb_f32_to_f16(&h, &d, 1)
+                let at = format == .q6_K ? 208 : 0
+                block[at] = UInt8(h & 0xff); block[at + 1] = UInt8(h >> 8)
+                if format == .q4_K { block[2] = UInt8(h & 0xff); block[3] = UInt8(h >> 8) }
+                bytes += block
+            }
+            return QuantizedMatrix(format: format, rows: rows, cols: 256, bytes: bytes)!
+        }
+        let q = matrix(.q4_K, rows: 3, seed: 5), v = matrix(.q6_K, rows: 2, seed: 9)
+        let fused = Linear.fused([Linear(matrix: .quantized(q)), Linear(matrix: .quantized(v))])
+        guard case .quantized(let m) = fused.matrix else { return XCTFail("mixed formats became float32") }
+        XCTAssertEqual(m.format, .q8_0)
+        let want = q.dequantized().storage + v.dequantized().storage, got = m.dequantized().storage
+        for b in stride(from: 0, to: want.count, by: 32) {
+            let amax = want[b..<(b + 32)].map(abs).max()!
+            for i in b..<(b + 32) { XCTAssertEqual(got[i], want[i], accuracy: amax / 254 + amax * 1e-3) }
+        }
+    }
 }

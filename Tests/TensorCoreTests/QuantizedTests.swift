@@ -174,4 +174,28 @@ final class QuantizedTests: XCTestCase {
             }
         }
     }
+
+    /// After the thread count is lowered, no more threads than that take part in a job.
+    func testLoweredThreadCountCapsTheJob() {
+        final class Seen: @unchecked Sendable { var ids = [UInt](repeating: 0, count: 64) }
+        defer { sb_set_threads(Int32(sb_available_cpus())) }
+        sb_set_threads(4)
+        sb_parallel_for(64, { _, _ in }, nil)  // starts three workers
+        sb_set_threads(2)
+        var distinct = Set<UInt>()
+        for _ in 0..<200 {
+            let seen = Seen()
+            seen.ids.withUnsafeMutableBufferPointer { p in
+                sb_parallel_for(64, { ctx, i in
+                    var x: Float = 1
+                    for k in 0..<2000 { x = x * 1.0001 + Float(k & 1) }  // long enough for every awake worker to try
+                    // Each chunk owns its slot.
+                    ctx!.assumingMemoryBound(to: UInt.self)[Int(i)] = UInt(pthread_self()) &+ (x > 0 ? 0 : 1)
+                }, p.baseAddress!)
+            }
+            distinct.formUnion(seen.ids)
+        }
+        XCTAssertLessThanOrEqual(distinct.count, 2, "threads taking part after lowering the count to 2")
+    }
 }
+
