@@ -58,7 +58,7 @@ public enum BLAS {
         // Panels of at least 64 columns (or 32 rows), about two per thread.
         job.splitColumns = N >= M
         let extent = job.splitColumns ? N : M, minimum = job.splitColumns ? 64 : 32
-        job.per = max(minimum, (extent + 2 * threads - 1) / (2 * threads))
+        job.per = max(minimum, (extent + threads - 1) / threads)
         job.per = (job.per + 15) / 16 * 16
         let panels = (extent + job.per - 1) / job.per
         if panels < 2 { job.per = extent; job.panel(0); return }

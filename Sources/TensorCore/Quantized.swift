@@ -117,17 +117,27 @@ public struct QuantizedMatrix: Sendable, Equatable {
         return t
     }
 
-    /// Whether every value is finite (a scale of NaN or ±inf in a hostile file is not), checked in
-    /// tiles so the check never holds the whole matrix as float32.
+    /// Whether every value is finite. A block's values are q·d (+ m), with q a small integer, so
+    /// they are all finite exactly when its fp16 scales are (a NaN or ±inf scale in a hostile file
+    /// is not): only the scales are read, not the whole matrix dequantised.
     public var allFinite: Bool {
-        let tile = max(1, (1 << 16) / max(cols, 1))
-        var r0 = 0
-        while r0 < rows {
-            let r1 = min(rows, r0 + tile)
-            if !dequantizedRows(r0..<r1).storage.allSatisfy(\.isFinite) { return false }
-            r0 = r1
+        // Byte offsets of each block's fp16 scales, in the row-major layout.
+        let offsets: [Int]
+        switch format {
+        case .q4_0, .q8_0: offsets = [0]
+        case .q4_1, .q4_K: offsets = [0, 2]
+        case .q6_K: offsets = [208]
         }
-        return true
+        guard layout == .rowMajor else { return dequantized().storage.allSatisfy(\.isFinite) }
+        let size = format.blockBytes
+        return bytes.withUnsafeBufferPointer { p in
+            var block = 0
+            while block + size <= p.count {
+                for o in offsets where p[block + o + 1] & 0x7c == 0x7c { return false }  // exponent all ones: inf or NaN
+                block += size
+            }
+            return true
+        }
     }
 
     /// Rows in the order `order` (a permutation or selection of row indices), bytes copied as they are.
