@@ -34,6 +34,8 @@ HUB_BASE_MODEL ?= HuggingFaceTB/SmolLM2-135M-Instruct
 # The whole experiment on the default model: data → evaluate base → train → evaluate fine-tuned → compare → report.
 demo: assets build
 	$(BIN) generate --model $(MODEL) --chat --temperature 0 --max-tokens 48 --prompt "$(PROMPT)"
+	# The same from the file's own Q4_1 blocks (--weights native): the speed line shows the difference.
+	$(BIN) generate --model $(MODEL) --weights native --chat --temperature 0 --max-tokens 48 --prompt "$(PROMPT)"
 	$(BIN) data build --tokenizer $(MODEL) --out $(DATA) --overwrite
 	$(BIN) data stats $(DATA)
 	$(BIN) eval --model $(MODEL) --data $(DATA) --limit $(EVAL_LIMIT) --out out/eval-base

@@ -99,9 +99,13 @@ typedef struct {
     const float *xd, *xs;
 } packed_job;
 
-// Eight rows against activations m0 ..< m0 + M (M ≤ 4), portable.
-static void group_portable(const packed_job *j, int64_t g, int64_t m0, int M, float out[4][8]) {
-    double acc[4][8] = {{0}};
+// Up to this many activation rows share each unpacked weight block: 8 where AVX-512 gives 32
+// vector registers (8 weight vectors + 8 accumulators stay in registers), 4 with AVX2's 16.
+enum { GROUP_MAX = 8 };
+
+// Eight rows against activations m0 ..< m0 + M (M ≤ GROUP_MAX), portable.
+static void group_portable(const packed_job *j, int64_t g, int64_t m0, int M, float out[GROUP_MAX][8]) {
+    double acc[GROUP_MAX][8] = {{0}};
     for (int64_t b = 0; b < j->nb; b++) {
         const uint8_t *blk = j->P + (g * j->nb + b) * packed_block_bytes(j->type);
         const uint8_t *q = blk + 32;
@@ -134,9 +138,9 @@ static inline int32_t load4(const int8_t *p) { int32_t v; memcpy(&v, p, 4); retu
 // equivalent (pairs to int16 cannot saturate here: |u| ≤ 128 with the sign trick, or ≤ 15).
 #define SB_DEFINE_GROUP(NAME, ATTR, DP)                                                                       \
     ATTR static inline __attribute__((always_inline)) void NAME##_tm(const packed_job *j, int64_t g, int64_t m0, \
-                                                                     float out[4][8], const int type, const int M) { \
-        __m256 acc[4];                                                                                        \
-        for (int a = 0; a < 4; a++) acc[a] = _mm256_setzero_ps();                                             \
+                                                                     float out[GROUP_MAX][8], const int type, const int M) { \
+        __m256 acc[GROUP_MAX];                                                                                \
+        for (int a = 0; a < GROUP_MAX; a++) acc[a] = _mm256_setzero_ps();                                     \
         const int64_t pb = type == SB_Q8_0 ? 288 : 160;                                                       \
         const __m256i low = _mm256_set1_epi8(0x0f);                                                           \
         for (int64_t b = 0; b < j->nb; b++) {                                                                 \
@@ -180,22 +184,16 @@ static inline int32_t load4(const int8_t *p) { int32_t v; memcpy(&v, p, 4); retu
         }                                                                                                     \
         for (int a = 0; a < M; a++) _mm256_storeu_ps(out[a], acc[a]);                                          \
     }                                                                                                         \
-    ATTR static void NAME(const packed_job *j, int64_t g, int64_t m0, int M, float out[4][8]) {               \
-        switch (j->type * 8 + M) {                                                                            \
-        case SB_Q4_0 * 8 + 1: NAME##_tm(j, g, m0, out, SB_Q4_0, 1); break;                                    \
-        case SB_Q4_0 * 8 + 2: NAME##_tm(j, g, m0, out, SB_Q4_0, 2); break;                                    \
-        case SB_Q4_0 * 8 + 3: NAME##_tm(j, g, m0, out, SB_Q4_0, 3); break;                                    \
-        case SB_Q4_0 * 8 + 4: NAME##_tm(j, g, m0, out, SB_Q4_0, 4); break;                                    \
-        case SB_Q4_1 * 8 + 1: NAME##_tm(j, g, m0, out, SB_Q4_1, 1); break;                                    \
-        case SB_Q4_1 * 8 + 2: NAME##_tm(j, g, m0, out, SB_Q4_1, 2); break;                                    \
-        case SB_Q4_1 * 8 + 3: NAME##_tm(j, g, m0, out, SB_Q4_1, 3); break;                                    \
-        case SB_Q4_1 * 8 + 4: NAME##_tm(j, g, m0, out, SB_Q4_1, 4); break;                                    \
-        case SB_Q8_0 * 8 + 1: NAME##_tm(j, g, m0, out, SB_Q8_0, 1); break;                                    \
-        case SB_Q8_0 * 8 + 2: NAME##_tm(j, g, m0, out, SB_Q8_0, 2); break;                                    \
-        case SB_Q8_0 * 8 + 3: NAME##_tm(j, g, m0, out, SB_Q8_0, 3); break;                                    \
-        default: NAME##_tm(j, g, m0, out, SB_Q8_0, 4); break;                                                 \
+    ATTR static void NAME(const packed_job *j, int64_t g, int64_t m0, int M, float out[GROUP_MAX][8]) {      \
+        switch (j->type * 16 + M) {                                                                           \
+        SB_CASES(NAME, SB_Q4_0) SB_CASES(NAME, SB_Q4_1) SB_CASES(NAME, SB_Q8_0)                               \
+        default: break;                                                                                       \
         }                                                                                                     \
     }
+
+#define SB_CASE(NAME, T, M) case T * 16 + M: NAME##_tm(j, g, m0, out, T, M); break;
+#define SB_CASES(NAME, T) SB_CASE(NAME, T, 1) SB_CASE(NAME, T, 2) SB_CASE(NAME, T, 3) SB_CASE(NAME, T, 4) \
+                          SB_CASE(NAME, T, 5) SB_CASE(NAME, T, 6) SB_CASE(NAME, T, 7) SB_CASE(NAME, T, 8)
 
 #define SB_DP_AVX2(acc, u, s) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)))
 #define SB_DP_VNNI(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
@@ -228,12 +226,14 @@ static void packed_chunk(void *ctx, int64_t chunk) {
     const packed_job *j = ctx;
     int64_t groups = (j->rows + 7) / 8, g0 = chunk * j->groupsPerChunk;
     int64_t g1 = g0 + j->groupsPerChunk < groups ? g0 + j->groupsPerChunk : groups;
-    float out[4][8];
+    float out[GROUP_MAX][8];
+    int step = 4;
 #if SB_X86
     int simd = sb_simd_level(), vnni = sb_packed_vnni_active();
+    if (vnni) step = GROUP_MAX;
 #endif
-    for (int64_t m0 = 0; m0 < j->M; m0 += 4) {
-        int M = (int)(j->M - m0 < 4 ? j->M - m0 : 4);
+    for (int64_t m0 = 0; m0 < j->M; m0 += step) {
+        int M = (int)(j->M - m0 < step ? j->M - m0 : step);
         for (int64_t g = g0; g < g1; g++) {
 #if SB_X86
             if (vnni) group_vnni(j, g, m0, M, out);
