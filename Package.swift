@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "CKernels", "TestSupport"]),
         .testTarget(name: "ModelFormatsTests", dependencies: ["CKernels", "ModelFormats", "Records", "TestSupport", "Tokenization"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "ModelFormats", "TestSupport"]),
-        .testTarget(name: "ModelsTests", dependencies: ["CKernels", "Models", "Generation", "Tokenization", "TensorCore", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["CKernels", "ModelFormats", "Models", "Generation", "Tokenization", "TensorCore", "TestSupport"]),
         .testTarget(name: "SpellingDataTests", dependencies: ["SpellingData", "Records", "Tokenization", "ModelFormats", "TestSupport", "Yams"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Adapters", "Models", "ModelFormats", "Publishing", "Records", "SpellingData", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Adapters", "Records", "SpellingData", "Training", "Models", "ModelFormats", "TestSupport"]),

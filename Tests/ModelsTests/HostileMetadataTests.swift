@@ -1,6 +1,7 @@
 // Model files whose metadata lies: each must end in a clear error, quickly and without sizing
 // buffers from the lie (a layer count of millions, a token-type table longer than the vocabulary).
 import Foundation
+import ModelFormats
 import Models
 import TestSupport
 import XCTest
@@ -47,5 +48,22 @@ final class HostileMetadataTests: XCTestCase {
         for i in 0..<4 { bytes[8 + headerLength + i] = nan[i] }   // the first float of the data buffer
         try Data(bytes).write(to: URL(fileURLWithPath: dir + "/model.safetensors"))
         XCTAssertThrowsError(try LoadedModel.load(path: dir)) { XCTAssertTrue("\($0)".contains("NaN"), "\($0)") }
+    }
+
+    /// The same for weights kept in their blocks (`--weights native`): an infinite fp16 scale in one
+    /// Q4_1 block of the real model is found from the scales alone, and named.
+    func testNonFiniteQuantisedScaleIsRefused() throws {
+        let source = try TestPaths.requireAsset(TestPaths.smolLM2)
+        let info = try XCTUnwrap(GGUFFile(path: source).info("blk.3.ffn_up.weight"))
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: source)))
+        let block = info.range.lowerBound + 7 * 20       // the eighth Q4_1 block of the tensor
+        bytes[block] = 0x00; bytes[block + 1] = 0x7c      // its scale d = +inf
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("inf-scale-\(getpid()).gguf").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try LoadedModel.load(path: path, precision: .native)) {
+            XCTAssertTrue("\($0)".contains("mlp.up_proj") && "\($0)".contains("infinite"), "\($0)")
+        }
+        XCTAssertThrowsError(try LoadedModel.load(path: path, precision: .f32)) { XCTAssertTrue("\($0)".contains("infinite"), "\($0)") }
     }
 }

@@ -213,7 +213,11 @@ final class ServingTests: XCTestCase {
         let keys = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(getpid())").path
         try "# keys\nfirst-key-0001\n\nsecond-key-002\n".write(toFile: keys, atomically: true, encoding: .utf8)
         let c = try ServeConfig.from(environment: ["MODEL_PATH": "m.gguf", "API_KEY": "solo-key-0001", "API_KEYS_FILE": keys, "MAX_BATCH_SIZE": "16",
-                                                    "TASK_TYPE": "position_count", "PORT": "9000", "REQUEST_TIMEOUT": "2.5", "ENABLE_GPU": "true", "LOG_LEVEL": "DEBUG"])
+                                                    "TASK_TYPE": "position_count", "PORT": "9000", "REQUEST_TIMEOUT": "2.5", "ENABLE_GPU": "true", "LOG_LEVEL": "DEBUG",
+                                                    "WEIGHTS": "Q8_0", "THREADS": "3"])
+        XCTAssertEqual(c.weights, .q8_0)
+        XCTAssertEqual(c.threads, 3)
+        XCTAssertEqual(try ServeConfig.from(environment: [:]).weights, .native, "a GGUF file's blocks by default")
         XCTAssertEqual(c.apiKeys, ["solo-key-0001", "first-key-0001", "second-key-002"])
         XCTAssertEqual(c.maxBatchSize, 16)
         XCTAssertEqual(c.taskType, .positionCount)
@@ -222,7 +226,7 @@ final class ServingTests: XCTestCase {
         XCTAssertTrue(c.enableGPU)
         XCTAssertEqual(c.logLevel, "debug")
         for (k, v) in [("MAX_BATCH_SIZE", "0"), ("MAX_BATCH_SIZE", "x"), ("PORT", "70000"), ("TASK_TYPE", "everything"), ("REQUEST_TIMEOUT", "nan"),
-                       ("ENABLE_GPU", "maybe"), ("LOG_LEVEL", "loud"), ("API_KEYS_FILE", "/nonexistent")] {
+                       ("ENABLE_GPU", "maybe"), ("LOG_LEVEL", "loud"), ("API_KEYS_FILE", "/nonexistent"), ("WEIGHTS", "fp8"), ("THREADS", "0")] {
             XCTAssertThrowsError(try ServeConfig.from(environment: [k: v]), "\(k)=\(v)") { XCTAssertTrue("\($0)".hasPrefix(k), "\($0)") }
         }
         XCTAssertTrue(keyMatches("first-key-0001", c.apiKeys))
