@@ -18,11 +18,19 @@ if ! "$DOCKER" image inspect "$BASE" >/dev/null 2>&1; then
 fi
 swift build -c release --product strawberry
 BIN=$(swift build -c release --show-bin-path)/strawberry
-rm -rf deploy/prebuilt
-mkdir -p deploy/prebuilt/bin deploy/prebuilt/lib
-cp "$BIN" deploy/prebuilt/bin/strawberry
+# deploy/prebuilt is this script's staging folder (it leaves a marker there); anything else by that
+# name is refused rather than replaced.
+if [ -e deploy/prebuilt ] && [ ! -f deploy/prebuilt/.made-by-build-image ]; then
+  echo "deploy/prebuilt exists and was not made by scripts/build-image.sh; move it away first" >&2; exit 1
+fi
+STAGE=$(mktemp -d deploy/.prebuilt.XXXXXX)
+mkdir -p "$STAGE/bin" "$STAGE/lib"
+touch "$STAGE/.made-by-build-image"
+cp "$BIN" "$STAGE/bin/strawberry"
 # The Swift runtime libraries the binary links (the system ones come from Debian packages in the image).
-ldd "$BIN" | awk '$3 ~ /\/lib\/swift\// {print $3}' | xargs -r -I{} cp {} deploy/prebuilt/lib/
+ldd "$BIN" | awk '$3 ~ /\/lib\/swift\// {print $3}' | xargs -r -I{} cp {} "$STAGE/lib/"
+rm -rf deploy/prebuilt
+mv "$STAGE" deploy/prebuilt
 DOCKER_BUILDKIT=1 "$DOCKER" build --network host -f deploy/Dockerfile --build-arg BUILD=prebuilt \
   --build-arg RUNTIME_IMAGE="$BASE" -t "$TAG" .
 echo "built $TAG"

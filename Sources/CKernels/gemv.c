@@ -1,21 +1,11 @@
 // y = W x for a row-major W [rows, cols]: the matrix-vector product that float32 batch-1 decoding
 // is bound by (every weight is read once per token). Rows are handed out in chunks on the thread
 // pool (pool.c).
-#include "CKernels.h"
-#include <string.h>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
+#include "simd.h"
 
 typedef struct { const float *W, *x; float *y; int64_t cols, r0, r1; } gemv_job;
 
 #if defined(__x86_64__)
-__attribute__((target("avx2,fma"))) static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 // One row at a time, four accumulators over 32 floats. Measured here, a single sequential stream
 // reads at ~23 GB/s per core while four interleaved row streams managed ~14 GB/s.
@@ -31,7 +21,7 @@ __attribute__((target("avx2,fma"))) static void gemv_rows_avx2(const gemv_job *j
             c = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 16), _mm256_loadu_ps(x + k + 16), c);
             d = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 24), _mm256_loadu_ps(x + k + 24), d);
         }
-        float s = hsum8(_mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
+        float s = sb_hsum8(_mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
         for (int64_t k = C32; k < C; k++) s += w[k] * x[k];
         j->y[r] = s;
     }
@@ -57,13 +47,9 @@ static void gemv_chunk(void *ctx, int64_t i) {
 
 void sb_gemv(float *y, const float *W, const float *x, int64_t rows, int64_t cols) {
     gemv_job j = {W, x, y, cols, 0, rows};
-    // Small products are not worth a hand-off; otherwise about four chunks per thread, each at
-    // least 32K weights, so a late worker costs little and a hand-off is amortised.
-    int64_t threads = sb_threads();
-    if (threads < 2 || rows * cols < 65536) { gemv_rows(&j); return; }
-    int64_t chunks = threads * 4, minRows = (32768 + cols - 1) / cols;
-    int64_t per = (rows + chunks - 1) / chunks;
-    if (per < minRows) per = minRows;
+    // Small products are not worth a hand-off; otherwise chunks as for every product on the pool.
+    if (sb_threads() < 2 || rows * cols < 65536) { gemv_rows(&j); return; }
+    int64_t per = sb_units_per_chunk(rows, cols * (int64_t)sizeof(float));
     gemv_split s = {j, per};
     sb_parallel_for((rows + per - 1) / per, gemv_chunk, &s);
 }
@@ -83,7 +69,7 @@ __attribute__((target("avx2,fma"))) static float stream_sum_avx2(const float *x,
         c = _mm256_add_ps(c, _mm256_loadu_ps(x + i + 16));
         d = _mm256_add_ps(d, _mm256_loadu_ps(x + i + 24));
     }
-    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
+    float s = sb_hsum8(_mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
     for (; i < n; i++) s += x[i];
     return s;
 }

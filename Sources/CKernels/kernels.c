@@ -1,15 +1,8 @@
 // Vector kernels with run-time dispatch between an AVX2/FMA/F16C body and a portable body.
 // The portable bodies are the reference semantics; the AVX2 ones must agree to float32 rounding.
-#include "CKernels.h"
+#include "simd.h"
 #include <math.h>
 #include <string.h>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define SB_X86 1
-#define SB_AVX2 __attribute__((target("avx2,fma,f16c")))
-#else
-#define SB_X86 0
-#endif
 
 static int sb_forced_portable = 0;
 
@@ -66,14 +59,6 @@ static void exp_portable(float *out, const float *x, int64_t n) {
 // ---------------------------------------------------------------------------------------------
 // AVX2 bodies.
 #if SB_X86
-SB_AVX2 static inline float hsum256(__m256 v) {
-    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    __m128 sh = _mm_movehdup_ps(lo);
-    lo = _mm_add_ps(lo, sh);
-    sh = _mm_movehl_ps(sh, lo);
-    return _mm_cvtss_f32(_mm_add_ss(lo, sh));
-}
 
 // exp(x) for 8 lanes: Cephes-style range reduction x = n ln2 + r and a degree-6 polynomial
 // (relative error about 2 ulp over the float range).
@@ -104,7 +89,7 @@ SB_AVX2 static float dot_avx2(const float *a, const float *b, int64_t n) {
         s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
     }
     for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    float s = hsum256(_mm256_add_ps(s0, s1));
+    float s = sb_hsum8(_mm256_add_ps(s0, s1));
     for (; i < n; i++) s += a[i] * b[i];
     return s;
 }
@@ -113,7 +98,7 @@ SB_AVX2 static float sum_avx2(const float *x, int64_t n) {
     __m256 s = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) s = _mm256_add_ps(s, _mm256_loadu_ps(x + i));
-    float r = hsum256(s);
+    float r = sb_hsum8(s);
     for (; i < n; i++) r += x[i];
     return r;
 }
@@ -334,52 +319,15 @@ void sb_rope(float *x, int64_t nHeads, int64_t headDim, const float *cos, const 
 // ---------------------------------------------------------------------------------------------
 // Half precision.
 
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (mant == 0) bits = sign;
-        else {  // subnormal: normalise
-            int e = -1;
-            do { e++; mant <<= 1; } while (!(mant & 0x400));
-            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mant & 0x3ff) << 13);
-        }
-    } else if (exp == 31) bits = sign | 0x7f800000 | (mant << 13);
-    else bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-static uint16_t float_to_half(float f) {  // round to nearest even, like torch's .half()
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000, absx = x & 0x7fffffff;
-    if (absx >= 0x7f800000) return (uint16_t)(sign | 0x7c00 | (absx > 0x7f800000 ? 0x200 : 0));
-    if (absx >= 0x477ff000) return (uint16_t)(sign | 0x7c00);  // overflow to inf
-    if (absx < 0x38800000) {  // subnormal or zero in half
-        if (absx < 0x33000000) return (uint16_t)sign;
-        uint32_t e = absx >> 23, m = (absx & 0x7fffff) | 0x800000;
-        uint32_t shift = 126 - e;  // 113 + 14 - e - 1
-        uint32_t r = m >> shift;
-        uint32_t rem = m & ((1u << shift) - 1), halfway = 1u << (shift - 1);
-        if (rem > halfway || (rem == halfway && (r & 1))) r++;
-        return (uint16_t)(sign | r);
-    }
-    uint32_t r = ((absx - 0x38000000) >> 13);
-    uint32_t rem = absx & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (r & 1))) r++;
-    return (uint16_t)(sign | r);
-}
-
 void sb_f16_to_f32(float *out, const uint16_t *in, int64_t n) {
 #if SB_X86
     if (sb_simd_level()) { f16_to_f32_avx2(out, in, n); return; }
 #endif
-    for (int64_t i = 0; i < n; i++) out[i] = half_to_float(in[i]);
+    for (int64_t i = 0; i < n; i++) out[i] = sb_half_to_float(in[i]);
 }
 
 void sb_f32_to_f16(uint16_t *out, const float *in, int64_t n) {
-    for (int64_t i = 0; i < n; i++) out[i] = float_to_half(in[i]);
+    for (int64_t i = 0; i < n; i++) out[i] = sb_float_to_half(in[i]);
 }
 
 SB_TWICE(, void, sb_bf16_to_f32, (float *out, const uint16_t *in, int64_t n), (out, in, n), {
@@ -392,12 +340,10 @@ SB_TWICE(, void, sb_bf16_to_f32, (float *out, const uint16_t *in, int64_t n), (o
 // ---------------------------------------------------------------------------------------------
 // ggml quantised blocks (layouts from ggml-common.h; byte offsets documented in GGUFQuant.swift).
 
-static inline float rd_half(const uint8_t *p) { return half_to_float((uint16_t)(p[0] | (p[1] << 8))); }
-
 SB_TWICE(, void, sb_dequant_q4_0, (float *out, const uint8_t *blocks, int64_t nBlocks), (out, blocks, nBlocks), {
     for (int64_t b = 0; b < nBlocks; b++) {
         const uint8_t *blk = blocks + b * 18;
-        float d = rd_half(blk);
+        float d = sb_rd_half(blk);
         const uint8_t *qs = blk + 2;
         float *y = out + b * 32;
         for (int j = 0; j < 16; j++) {
@@ -410,7 +356,7 @@ SB_TWICE(, void, sb_dequant_q4_0, (float *out, const uint8_t *blocks, int64_t nB
 SB_TWICE(, void, sb_dequant_q4_1, (float *out, const uint8_t *blocks, int64_t nBlocks), (out, blocks, nBlocks), {
     for (int64_t b = 0; b < nBlocks; b++) {
         const uint8_t *blk = blocks + b * 20;
-        float d = rd_half(blk), m = rd_half(blk + 2);
+        float d = sb_rd_half(blk), m = sb_rd_half(blk + 2);
         const uint8_t *qs = blk + 4;
         float *y = out + b * 32;
         for (int j = 0; j < 16; j++) {
@@ -423,7 +369,7 @@ SB_TWICE(, void, sb_dequant_q4_1, (float *out, const uint8_t *blocks, int64_t nB
 SB_TWICE(, void, sb_dequant_q8_0, (float *out, const uint8_t *blocks, int64_t nBlocks), (out, blocks, nBlocks), {
     for (int64_t b = 0; b < nBlocks; b++) {
         const uint8_t *blk = blocks + b * 34;
-        float d = rd_half(blk);
+        float d = sb_rd_half(blk);
         const int8_t *qs = (const int8_t *)(blk + 2);
         float *y = out + b * 32;
         for (int j = 0; j < 32; j++) y[j] = (float)qs[j] * d;
@@ -442,7 +388,7 @@ static inline void q4k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *
 void sb_dequant_q4_k(float *out, const uint8_t *blocks, int64_t nBlocks) {
     for (int64_t b = 0; b < nBlocks; b++) {
         const uint8_t *blk = blocks + b * 144;
-        float d = rd_half(blk), dmin = rd_half(blk + 2);
+        float d = sb_rd_half(blk), dmin = sb_rd_half(blk + 2);
         const uint8_t *scales = blk + 4, *q = blk + 16;
         float *y = out + b * 256;
         for (int j = 0, is = 0; j < 256; j += 64, is += 2, q += 32) {
@@ -462,7 +408,7 @@ void sb_dequant_q6_k(float *out, const uint8_t *blocks, int64_t nBlocks) {
         const uint8_t *blk = blocks + b * 210;
         const uint8_t *ql = blk, *qh = blk + 128;
         const int8_t *sc = (const int8_t *)(blk + 192);
-        float d = rd_half(blk + 208);
+        float d = sb_rd_half(blk + 208);
         float *y = out + b * 256;
         for (int n = 0; n < 256; n += 128, y += 128, ql += 64, qh += 32, sc += 8) {
             for (int l = 0; l < 32; l++) {

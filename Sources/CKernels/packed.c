@@ -15,21 +15,10 @@
 //   y[r] += d[r] d_x Σ_j u[r][j] q[j] + m[r] s_x
 // The inner sum takes 4 bytes of q broadcast to every lane against 4 bytes of each row: one
 // maddubs+madd (AVX2) or one vpdpbusd (AVX-512 VNNI) covers 8 rows × 4 values.
-#include "CKernels.h"
+#include "simd.h"
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define SB_X86 1
-#define SB_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define SB_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
-#else
-#define SB_X86 0
-#endif
 
-static inline float h2f(uint16_t h) { float f; sb_f16_to_f32(&f, &h, 1); return f; }
-static inline uint16_t f2h(float f) { uint16_t h; sb_f32_to_f16(&h, &f, 1); return h; }
 static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
 int sb_packed_supported(int type) { return type == SB_Q4_0 || type == SB_Q4_1 || type == SB_Q8_0; }
@@ -72,7 +61,7 @@ void sb_packed_dequant_row(int type, float *out, const uint8_t *P, int64_t row, 
     const int64_t nb = cols / 32, pb = packed_block_bytes(type), g = row / 8, r = row % 8;
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = P + (g * nb + b) * pb;
-        float d = h2f(rd16(blk + 2 * r)), m = type == SB_Q4_0 ? -8.0f * d : h2f(rd16(blk + 16 + 2 * r));
+        float d = sb_rd_half(blk + 2 * r), m = type == SB_Q4_0 ? -8.0f * d : sb_rd_half(blk + 16 + 2 * r);
         const uint8_t *q = blk + 32;
         float *y = out + b * 32;
         if (type == SB_Q8_0) {
@@ -95,8 +84,7 @@ typedef struct {
     int type;
     const uint8_t *P;
     int64_t rows, nb, groupsPerChunk, M;
-    const int8_t *xq;
-    const float *xd, *xs;
+    sb_q8_rows xq;             // the activations quantised
 } packed_job;
 
 // Up to this many activation rows share each unpacked weight block: 8 where AVX-512 gives 32
@@ -110,9 +98,9 @@ static void group_portable(const packed_job *j, int64_t g, int64_t m0, int M, fl
         const uint8_t *blk = j->P + (g * j->nb + b) * packed_block_bytes(j->type);
         const uint8_t *q = blk + 32;
         for (int r = 0; r < 8; r++) {
-            float d = h2f(rd16(blk + 2 * r)), m = j->type == SB_Q4_0 ? -8.0f * d : h2f(rd16(blk + 16 + 2 * r));
+            float d = sb_rd_half(blk + 2 * r), m = j->type == SB_Q4_0 ? -8.0f * d : sb_rd_half(blk + 16 + 2 * r);
             for (int a = 0; a < M; a++) {
-                const int8_t *x = j->xq + (m0 + a) * j->nb * 32 + b * 32;
+                const int8_t *x = j->xq.q + (m0 + a) * j->nb * 32 + b * 32;
                 int isum = 0;
                 if (j->type == SB_Q8_0) {
                     for (int k = 0; k < 8; k++) for (int t = 0; t < 4; t++) isum += (int8_t)q[k * 32 + r * 4 + t] * x[4 * k + t];
@@ -123,7 +111,7 @@ static void group_portable(const packed_job *j, int64_t g, int64_t m0, int M, fl
                     }
                 }
                 int64_t xi = (m0 + a) * j->nb + b;
-                acc[a][r] += d * j->xd[xi] * (float)isum + m * j->xs[xi];
+                acc[a][r] += d * j->xq.d[xi] * (float)isum + m * j->xq.s[xi];
             }
         }
     }
@@ -153,14 +141,14 @@ static inline int32_t load4(const int8_t *p) { int32_t v; memcpy(&v, p, 4); retu
                 __m256i w[8];                                                                                 \
                 for (int k = 0; k < 8; k++) w[k] = _mm256_loadu_si256((const __m256i *)(q + 32 * k));         \
                 for (int a = 0; a < M; a++) {                                                                 \
-                    const int8_t *x = j->xq + (m0 + a) * j->nb * 32 + b * 32;                                 \
+                    const int8_t *x = j->xq.q + (m0 + a) * j->nb * 32 + b * 32;                                 \
                     __m256i isum = _mm256_setzero_si256();                                                    \
                     for (int k = 0; k < 8; k++) {                                                             \
                         __m256i xb = _mm256_set1_epi32(load4(x + 4 * k));                        \
                         isum = DP(isum, _mm256_sign_epi8(w[k], w[k]), _mm256_sign_epi8(xb, w[k]));            \
                     }                                                                                         \
                     int64_t xi = (m0 + a) * j->nb + b;                                                        \
-                    acc[a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dv, _mm256_set1_ps(j->xd[xi])), acc[a]); \
+                    acc[a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dv, _mm256_set1_ps(j->xq.d[xi])), acc[a]); \
                 }                                                                                             \
             } else {                                                                                          \
                 __m256i lo[4], hi[4];                                                                         \
@@ -170,15 +158,15 @@ static inline int32_t load4(const int8_t *p) { int32_t v; memcpy(&v, p, 4); retu
                     hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);                                   \
                 }                                                                                             \
                 for (int a = 0; a < M; a++) {                                                                 \
-                    const int8_t *x = j->xq + (m0 + a) * j->nb * 32 + b * 32;                                 \
+                    const int8_t *x = j->xq.q + (m0 + a) * j->nb * 32 + b * 32;                                 \
                     __m256i isum = _mm256_setzero_si256();                                                    \
                     for (int k = 0; k < 4; k++) {                                                             \
                         isum = DP(isum, lo[k], _mm256_set1_epi32(load4(x + 4 * k)));             \
                         isum = DP(isum, hi[k], _mm256_set1_epi32(load4(x + 16 + 4 * k)));        \
                     }                                                                                         \
                     int64_t xi = (m0 + a) * j->nb + b;                                                        \
-                    acc[a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dv, _mm256_set1_ps(j->xd[xi])), acc[a]); \
-                    acc[a] = _mm256_fmadd_ps(mv, _mm256_set1_ps(j->xs[xi]), acc[a]);                          \
+                    acc[a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dv, _mm256_set1_ps(j->xq.d[xi])), acc[a]); \
+                    acc[a] = _mm256_fmadd_ps(mv, _mm256_set1_ps(j->xq.s[xi]), acc[a]);                          \
                 }                                                                                             \
             }                                                                                                 \
         }                                                                                                     \
@@ -250,18 +238,10 @@ static void packed_chunk(void *ctx, int64_t chunk) {
 int sb_packed_gemm(float *y, int64_t ldy, int type, const uint8_t *P, int64_t rows, int64_t cols, const float *x, int64_t M, int64_t ldx) {
     if (!sb_packed_supported(type) || cols <= 0 || cols % 32 != 0 || rows <= 0 || M <= 0) return -1;
     int64_t nb = cols / 32, groups = (rows + 7) / 8;
-    int8_t *xq = malloc((size_t)(M * cols));
-    float *xds = malloc((size_t)(M * nb) * sizeof(float) * 2);
-    if (!xq || !xds) { free(xq); free(xds); return -2; }
-    for (int64_t m = 0; m < M; m++) sb_quantize_q8(xq + m * cols, xds + m * nb, xds + M * nb + m * nb, x + m * ldx, cols);
-    packed_job j = {y, ldy, type, P, rows, nb, 0, M, xq, xds, xds + M * nb};
-    // About four chunks per thread, each at least 16 KiB of weights.
-    int64_t groupBytes = nb * packed_block_bytes(type), chunks = (int64_t)sb_threads() * 4;
-    int64_t minGroups = (16384 + groupBytes - 1) / groupBytes;
-    j.groupsPerChunk = (groups + chunks - 1) / chunks;
-    if (j.groupsPerChunk < minGroups) j.groupsPerChunk = minGroups;
+    packed_job j = {.y = y, .ldy = ldy, .type = type, .P = P, .rows = rows, .nb = nb, .M = M};
+    if (sb_q8_rows_make(&j.xq, x, M, cols, ldx) != 0) return -2;
+    j.groupsPerChunk = sb_units_per_chunk(groups, nb * packed_block_bytes(type));
     sb_parallel_for((groups + j.groupsPerChunk - 1) / j.groupsPerChunk, packed_chunk, &j);
-    free(xq);
-    free(xds);
+    sb_q8_rows_free(&j.xq);
     return 0;
 }

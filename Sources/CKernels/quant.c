@@ -11,26 +11,11 @@
 //    and dotted with the float activations. Exact up to float rounding; the K-quants use this.
 // Weight rows go out in chunks on the thread pool; an activation group of up to four rows shares
 // each unpacked weight block, so batched decode reads the weights once per step.
-#include "CKernels.h"
+#include "simd.h"
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <stdatomic.h>
-#include <string.h>
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define SB_X86 1
-#define SB_AVX2 __attribute__((target("avx2,fma,f16c")))
-#else
-#define SB_X86 0
-#endif
-
-static inline float half(const uint8_t *p) {
-    uint16_t h = (uint16_t)(p[0] | (p[1] << 8));
-    float f;
-    sb_f16_to_f32(&f, &h, 1);
-    return f;
-}
 
 int64_t sb_quant_block_elems(int type) { return type == SB_Q4_K || type == SB_Q6_K ? 256 : 32; }
 int64_t sb_quant_block_bytes(int type) {
@@ -86,6 +71,27 @@ void sb_quantize_q8(int8_t *q, float *d, float *s, const float *x, int64_t n) {
     quantize_portable(q, d, s, x, n);
 }
 
+int sb_q8_rows_make(sb_q8_rows *a, const float *x, int64_t M, int64_t cols, int64_t ldx) {
+    int64_t nb = cols / 32;
+    a->q = malloc((size_t)(M * cols));
+    a->d = malloc((size_t)(M * nb) * sizeof(float) * 2);
+    if (!a->q || !a->d) { free(a->q); free(a->d); return -2; }
+    a->s = a->d + M * nb;
+    for (int64_t m = 0; m < M; m++) sb_quantize_q8(a->q + m * cols, a->d + m * nb, a->s + m * nb, x + m * ldx, cols);
+    return 0;
+}
+
+void sb_q8_rows_free(sb_q8_rows *a) {
+    free(a->q);
+    free(a->d);
+}
+
+int64_t sb_units_per_chunk(int64_t units, int64_t unitBytes) {
+    int64_t chunks = (int64_t)sb_threads() * 4, least = (16384 + unitBytes - 1) / unitBytes;
+    int64_t per = (units + chunks - 1) / chunks;
+    return per < least ? least : per;
+}
+
 // --- integer dot products: one weight row against up to four quantised activation rows -------
 
 typedef struct {
@@ -107,12 +113,12 @@ static void dot_row_portable(int type, const uint8_t *row, int64_t nb, act_group
             if (type == SB_Q8_0) {
                 const int8_t *w = (const int8_t *)(blk + 2);
                 for (int i = 0; i < 32; i++) isum += w[i] * xq[i];
-                acc[m] += half(blk) * dx * (float)isum;
+                acc[m] += sb_rd_half(blk) * dx * (float)isum;
             } else {
                 const uint8_t *qs = blk + (type == SB_Q4_1 ? 4 : 2);
                 for (int i = 0; i < 16; i++) isum += (qs[i] & 15) * xq[i] + (qs[i] >> 4) * xq[i + 16];
-                float dw = half(blk);
-                acc[m] += dw * dx * (float)isum + (type == SB_Q4_1 ? half(blk + 2) : -8.0f * dw) * sx;
+                float dw = sb_rd_half(blk);
+                acc[m] += dw * dx * (float)isum + (type == SB_Q4_1 ? sb_rd_half(blk + 2) : -8.0f * dw) * sx;
             }
         }
     }
@@ -120,12 +126,6 @@ static void dot_row_portable(int type, const uint8_t *row, int64_t nb, act_group
 }
 
 #if SB_X86
-SB_AVX2 static inline float hsum(__m256 v) {
-    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-    x = _mm_add_ss(x, _mm_movehdup_ps(x));
-    return _mm_cvtss_f32(x);
-}
 // Σ u·s over 32 unsigned × signed bytes, as 8 float partial sums. The pairs are summed in int16
 // (saturating), so u must stay ≤ 128: the callers pass 4-bit values (≤ 15) or |w| of Q8_0 (≤ 128)
 // against activations in −127…127, at most 2·128·127 = 32512.
@@ -177,7 +177,7 @@ SB_AVX2 static inline __attribute__((always_inline)) void dot_row_avx2_tm(const 
     int64_t b = 0;
     for (; b + 1 < nb; b += 2) { SB_BLOCK_STEP(b, 0); SB_BLOCK_STEP(b + 1, 1); }
     if (b < nb) SB_BLOCK_STEP(b, 0);
-    for (int m = 0; m < M; m++) g->out[m] = hsum(_mm256_add_ps(acc[0][m], acc[1][m])) + sacc[0][m] + sacc[1][m];
+    for (int m = 0; m < M; m++) g->out[m] = sb_hsum8(_mm256_add_ps(acc[0][m], acc[1][m])) + sacc[0][m] + sacc[1][m];
 }
 
 #define SB_DOT_FOR_TYPE(T)                                             \
@@ -207,8 +207,7 @@ typedef struct {
     int64_t rows, cols, rowBytes, rowsPerChunk;
     const float *x;
     int64_t M, ldx;
-    const int8_t *xq;          // integer path: M rows of cols int8
-    const float *xd, *xs;      // and their per-block scales and scaled sums
+    sb_q8_rows xq;             // integer path: the activations quantised
     atomic_int failed;         // a chunk could not allocate its row buffer
 } qgemm_job;
 
@@ -224,9 +223,9 @@ static void qgemm_integer_chunk(void *ctx, int64_t chunk) {
         act_group g;
         g.m = (int)(j->M - m0 < 4 ? j->M - m0 : 4);
         for (int m = 0; m < g.m; m++) {
-            g.q[m] = j->xq + (m0 + m) * j->cols;
-            g.d[m] = j->xd + (m0 + m) * nb;
-            g.s[m] = j->xs + (m0 + m) * nb;
+            g.q[m] = j->xq.q + (m0 + m) * j->cols;
+            g.d[m] = j->xq.d + (m0 + m) * nb;
+            g.s[m] = j->xq.s + (m0 + m) * nb;
         }
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *row = j->W + r * j->rowBytes;
@@ -256,22 +255,13 @@ static void qgemm_dequant_chunk(void *ctx, int64_t chunk) {
 int sb_qgemm(float *y, int64_t ldy, int type, const uint8_t *W, int64_t rows, int64_t cols, const float *x, int64_t M, int64_t ldx) {
     int64_t be = sb_quant_block_elems(type), bb = sb_quant_block_bytes(type);
     if (bb == 0 || cols <= 0 || cols % be != 0 || rows <= 0 || M <= 0) return -1;
-    qgemm_job j = {y, ldy, type, W, rows, cols, cols / be * bb, 0, x, M, ldx, 0, 0, 0, 0};
-    // About four chunks per thread, each at least 16 KiB of weights.
-    int64_t chunks = (int64_t)sb_threads() * 4, minRows = (16384 + j.rowBytes - 1) / j.rowBytes;
-    j.rowsPerChunk = (rows + chunks - 1) / chunks;
-    if (j.rowsPerChunk < minRows) j.rowsPerChunk = minRows;
+    qgemm_job j = {.y = y, .ldy = ldy, .type = type, .W = W, .rows = rows, .cols = cols, .rowBytes = cols / be * bb, .x = x, .M = M, .ldx = ldx};
+    j.rowsPerChunk = sb_units_per_chunk(rows, j.rowBytes);
     int64_t n = (rows + j.rowsPerChunk - 1) / j.rowsPerChunk;
     if (!sb_qgemm_integer(type)) { sb_parallel_for(n, qgemm_dequant_chunk, &j); return atomic_load(&j.failed) ? -2 : 0; }
-    int64_t nb = cols / 32;
-    int8_t *xq = malloc((size_t)(M * cols));
-    float *xd = malloc((size_t)(M * nb) * sizeof(float) * 2);
-    if (!xq || !xd) { free(xq); free(xd); return -2; }
-    for (int64_t m = 0; m < M; m++) sb_quantize_q8(xq + m * cols, xd + m * nb, xd + M * nb + m * nb, x + m * ldx, cols);
-    j.xq = xq; j.xd = xd; j.xs = xd + M * nb;
+    if (sb_q8_rows_make(&j.xq, x, M, cols, ldx) != 0) return -2;
     sb_parallel_for(n, qgemm_integer_chunk, &j);
-    free(xq);
-    free(xd);
+    sb_q8_rows_free(&j.xq);
     return 0;
 }
 
@@ -293,23 +283,15 @@ void sb_dequant_rows(float *out, int type, const uint8_t *W, int64_t r0, int64_t
     sb_parallel_for((r1 - r0 + per - 1) / per, dequant_chunk, &j);
 }
 
-// --- float32 → Q8_0 (quantize on load): d = max|x| / 127 stored as f16, q = round(x / d) --------
+// --- float32 → Q8_0 (quantize on load): the activation quantiser's blocks, scale stored as fp16 ----
 
 void sb_quantize_q8_0_blocks(uint8_t *out, const float *x, int64_t nBlocks) {
     for (int64_t b = 0; b < nBlocks; b++) {
-        const float *v = x + b * 32;
         uint8_t *blk = out + b * 34;
-        float amax = 0;
-        for (int i = 0; i < 32; i++) { float a = fabsf(v[i]); amax = a > amax ? a : amax; }
-        if (!(amax >= FLT_MIN)) amax = 0;  // subnormal or NaN: the block quantises to zero
-        float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
-        uint16_t h;
-        sb_f32_to_f16(&h, &d, 1);
+        float d, s;
+        sb_quantize_q8((int8_t *)(blk + 2), &d, &s, x + b * 32, 32);
+        uint16_t h = sb_float_to_half(d);
         blk[0] = (uint8_t)(h & 0xff);
         blk[1] = (uint8_t)(h >> 8);
-        for (int i = 0; i < 32; i++) {
-            float r = nearbyintf(v[i] * id);
-            blk[2 + i] = (uint8_t)(int8_t)(r > 127 ? 127 : (r < -127 ? -127 : r));
-        }
     }
 }

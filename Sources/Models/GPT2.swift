@@ -84,7 +84,7 @@ public struct GPT2Model: CausalLM {
             func conv1D(_ n: String) -> Linear {
                 let t = w[p + n + ".weight"]!.transposed()
                 let q = precision == .q8_0 ? QuantizedMatrix.q8_0(t) : nil
-                return Linear(matrix: q.map { .quantized($0) } ?? .dense(t), bias: w[p + n + ".bias"]!)
+                return Linear(matrix: q.map { .quantized($0) } ?? .dense(t), bias: w[p + n + ".bias"]!).interleaved()
             }
             return Block(ln1: (w[p + "ln_1.weight"]!, w[p + "ln_1.bias"]!), attn: conv1D("attn.c_attn"), proj: conv1D("attn.c_proj"),
                          ln2: (w[p + "ln_2.weight"]!, w[p + "ln_2.bias"]!), fc: conv1D("mlp.c_fc"), fcProj: conv1D("mlp.c_proj"))

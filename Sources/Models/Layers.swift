@@ -35,6 +35,10 @@ public struct Linear: Sendable {
         matrix = .dense(w)
     }
 
+    /// The same layer with a Q4_0/Q4_1/Q8_0 weight interleaved for the integer kernels (after any
+    /// fusing: interleaved matrices are not stacked).
+    public func interleaved() -> Linear { Linear(matrix: matrix.interleaved(), bias: bias) }
+
     /// Stacks the rows of several layers that read the same input (q|k|v, gate|up) into one
     /// matrix, so one GEMM (one pass over the input) serves them all. Parts in one block format
     /// stay in it. Parts in different block formats (Q4_K_M files keep v_proj in Q6_K) are

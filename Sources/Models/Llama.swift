@@ -100,33 +100,25 @@ public struct LlamaModel: CausalLM {
         // Matrices: the embedding, the LM head and every linear layer; norms stay float32.
         let matrices = Set(table.expected.map(\.name).filter { $0.hasSuffix("_proj.weight") || $0 == "model.embed_tokens.weight" || $0 == "lm_head.weight" })
         let m = try table.load(from: source, precision: precision, matrices: matrices)
-        let w = m.mapValues { if case .dense(let t) = $0 { t } else { Tensor(zeros: [0]) } }
+        func vector(_ name: String) -> Tensor { m[name]!.dense }   // norms: always float32
         config = c
-        embed = m["model.embed_tokens.weight"]!
-        norm = w["model.norm.weight"]!
-        lmHead = c.tieEmbeddings ? embed : m["lm_head.weight"]!
+        // Q4_0/Q4_1/Q8_0 matrices are interleaved for the integer kernels once fused.
+        embed = m["model.embed_tokens.weight"]!.interleaved()
+        norm = vector("model.norm.weight")
+        lmHead = c.tieEmbeddings ? embed : m["lm_head.weight"]!.interleaved()
         rope = RotaryEmbedding(headDim: c.headDim, theta: c.ropeTheta, style: .halves)
         shape = AttentionShape(heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
         blocks = (0..<c.layers).map { i in
             let p = "model.layers.\(i)."
             func lin(_ n: String) -> Linear { Linear(matrix: m[p + n + ".weight"]!) }
             return Block(
-                inputNorm: w[p + "input_layernorm.weight"]!,
-                qkv: .fused([lin("self_attn.q_proj"), lin("self_attn.k_proj"), lin("self_attn.v_proj")]),
-                qNorm: w[p + "self_attn.q_norm.weight"], kNorm: w[p + "self_attn.k_norm.weight"],
-                o: lin("self_attn.o_proj"),
-                postNorm: w[p + "post_attention_layernorm.weight"]!,
-                gateUp: .fused([lin("mlp.gate_proj"), lin("mlp.up_proj")]),
-                down: lin("mlp.down_proj"))
-        }
-        // Blocks are interleaved for the integer kernels once the fused matrices exist.
-        embed = embed.interleaved()
-        lmHead = c.tieEmbeddings ? embed : lmHead.interleaved()
-        for i in blocks.indices {
-            blocks[i].qkv.matrix = blocks[i].qkv.matrix.interleaved()
-            blocks[i].o.matrix = blocks[i].o.matrix.interleaved()
-            blocks[i].gateUp.matrix = blocks[i].gateUp.matrix.interleaved()
-            blocks[i].down.matrix = blocks[i].down.matrix.interleaved()
+                inputNorm: vector(p + "input_layernorm.weight"),
+                qkv: Linear.fused([lin("self_attn.q_proj"), lin("self_attn.k_proj"), lin("self_attn.v_proj")]).interleaved(),
+                qNorm: m[p + "self_attn.q_norm.weight"]?.dense, kNorm: m[p + "self_attn.k_norm.weight"]?.dense,
+                o: lin("self_attn.o_proj").interleaved(),
+                postNorm: vector(p + "post_attention_layernorm.weight"),
+                gateUp: Linear.fused([lin("mlp.gate_proj"), lin("mlp.up_proj")]).interleaved(),
+                down: lin("mlp.down_proj").interleaved())
         }
     }
 
@@ -171,15 +163,16 @@ public struct LlamaModel: CausalLM {
         for (i, b) in blocks.enumerated() {
             let p = "model.layers.\(i)."
             t.append((p + "input_layernorm.weight", b.inputNorm))
-            t.append((p + "self_attn.q_proj.weight", b.qkv.weight.rows(0..<c.qDim)))
-            t.append((p + "self_attn.k_proj.weight", b.qkv.weight.rows(c.qDim..<(c.qDim + c.kvDim))))
-            t.append((p + "self_attn.v_proj.weight", b.qkv.weight.rows((c.qDim + c.kvDim)..<(c.qDim + 2 * c.kvDim))))
+            let qkv = b.qkv.weight, gateUp = b.gateUp.weight   // float32 once (a dequantised copy when quantised)
+            t.append((p + "self_attn.q_proj.weight", qkv.rows(0..<c.qDim)))
+            t.append((p + "self_attn.k_proj.weight", qkv.rows(c.qDim..<(c.qDim + c.kvDim))))
+            t.append((p + "self_attn.v_proj.weight", qkv.rows((c.qDim + c.kvDim)..<(c.qDim + 2 * c.kvDim))))
             t.append((p + "self_attn.o_proj.weight", b.o.weight))
             if let q = b.qNorm { t.append((p + "self_attn.q_norm.weight", q)) }
             if let k = b.kNorm { t.append((p + "self_attn.k_norm.weight", k)) }
             t.append((p + "post_attention_layernorm.weight", b.postNorm))
-            t.append((p + "mlp.gate_proj.weight", b.gateUp.weight.rows(0..<c.intermediate)))
-            t.append((p + "mlp.up_proj.weight", b.gateUp.weight.rows(c.intermediate..<(2 * c.intermediate))))
+            t.append((p + "mlp.gate_proj.weight", gateUp.rows(0..<c.intermediate)))
+            t.append((p + "mlp.up_proj.weight", gateUp.rows(c.intermediate..<(2 * c.intermediate))))
             t.append((p + "mlp.down_proj.weight", b.down.weight))
         }
         t.append(("model.norm.weight", norm))

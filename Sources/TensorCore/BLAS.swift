@@ -26,7 +26,7 @@ public enum BLAS {
         sb_set_threads(Int32(clamping: max(1, n)))
     }
     public static var threads: Int { Int(sb_threads()) }
-    /// CPUs this process may run on (affinity mask, capped by a cgroup v2 quota).
+    /// CPUs this process may run on (affinity mask, capped by a cgroup CPU quota).
     public static var availableCPUs: Int { Int(sb_available_cpus()) }
 
     /// C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C, row-major, with leading dimensions.
@@ -55,7 +55,8 @@ public enum BLAS {
         let threads = Int(sb_threads())
         // Below about a million multiply-adds (tens of microseconds) a hand-off costs more than it saves.
         guard threads > 1, M * N * K >= 1 << 20 else { job.panel(0); return }
-        // Panels of at least 64 columns (or 32 rows), about two per thread.
+        // One panel per thread, at least 64 columns (or 32 rows) wide: panels are claimed, so a thread
+        // that is late leaves its panel to the others.
         job.splitColumns = N >= M
         let extent = job.splitColumns ? N : M, minimum = job.splitColumns ? 64 : 32
         job.per = max(minimum, (extent + threads - 1) / threads)
@@ -73,7 +74,8 @@ extension BLAS {
     static func sgemmSingleThreaded(M: Int, N: Int, K: Int, A: UnsafePointer<Float>, lda: Int, B: UnsafePointer<Float>, ldb: Int,
                                     C: UnsafeMutablePointer<Float>, ldc: Int) {
         _ = singleThreadedOpenBLAS
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(M), Int32(N), Int32(K), 1, A, Int32(lda), B, Int32(ldb), 0, C, Int32(ldc))
+        GemmJob(transA: false, transB: true, M: M, N: N, K: K, alpha: 1, A: A, lda: lda, B: B, ldb: ldb, beta: 0, C: C, ldc: ldc,
+                splitColumns: true, per: N).panel(0)
     }
 }
 
