@@ -79,6 +79,23 @@ public struct LoRAState: Sendable {
     /// Lays out factors for every linear layer whose path matches `config.targetModules`, A
     /// initialised from `seed`.
     public init(model c: ModelConfig, config: LoRAConfig, seed: UInt64) throws(AdapterError) {
+        let (modules, targets) = try Self.layout(model: c, config: config)
+        var cfg = config
+        cfg.targetModules = targets
+        self.config = cfg
+        architecture = c.architecture
+        self.modules = modules
+        values = [Float](repeating: 0, count: modules.last.map { $0.offsetB + $0.outFeatures * config.r } ?? 0)
+        var rng = SplitMix64(seed: seed)
+        for m in modules {
+            let bound = 1 / Float(m.inFeatures).squareRoot()
+            for i in 0..<(config.r * m.inFeatures) { values[m.offsetA + i] = Float(rng.uniform() * 2 - 1) * bound }
+        }
+    }
+
+    /// The factors' layout for a model, without allocating them: every linear layer whose path
+    /// matches the targets (the defaults of the architecture when none are given), with the targets used.
+    public static func layout(model c: ModelConfig, config: LoRAConfig) throws(AdapterError) -> (modules: [LoRAModule], targets: [String]) {
         try config.validate()
         let arch = c.architecture.descriptor
         let targets = config.targetModules.isEmpty ? arch.defaultLoRATargets : config.targetModules
@@ -109,17 +126,7 @@ public struct LoRAState: Sendable {
         guard unmatched.isEmpty else {
             throw .unmatchedTargets(unmatched.sorted(), architecture: c.architecture.rawValue, available: layers.map(\.module))
         }
-        var cfg = config
-        cfg.targetModules = targets
-        self.config = cfg
-        architecture = c.architecture
-        self.modules = modules
-        values = [Float](repeating: 0, count: offset)
-        var rng = SplitMix64(seed: seed)
-        for m in modules {
-            let bound = 1 / Float(m.inFeatures).squareRoot()
-            for i in 0..<(config.r * m.inFeatures) { values[m.offsetA + i] = Float(rng.uniform() * 2 - 1) * bound }
-        }
+        return (modules, targets)
     }
 
     /// The same factors with another configuration of the same layout (dropout off for evaluation).

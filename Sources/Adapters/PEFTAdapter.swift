@@ -11,16 +11,22 @@ public enum PEFTAdapter {
         do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
             throw AdapterError.io(path: dir, reason: "cannot create the directory: \(error.localizedDescription)")
         }
+        try SafetensorsWriter.write(tensors(lora), to: dir + "/adapter_model.safetensors")
+        let c = lora.config
+        let config = PEFTAdapterConfig(r: c.r, loraAlpha: c.alpha, loraDropout: c.dropout, targetModules: resolvedTargets(lora),
+                                       useRSLoRA: c.useRSLoRA, baseModel: baseModel, fanInFanOut: lora.architecture.descriptor.conv1DWeights)
+        try RecordFile.write(config, to: dir + "/adapter_config.json")
+    }
+
+    /// Every factor under its PEFT key: A [r, in], B [out, r] (also the layout of gradients written
+    /// for comparison with PEFT).
+    public static func tensors(_ lora: LoRAState) -> [String: (shape: [Int], data: [Float])] {
         var tensors: [String: (shape: [Int], data: [Float])] = [:]
         for m in lora.modules {
             tensors[m.peftKeyA] = ([lora.config.r, m.inFeatures], Array(lora.a(m)))
             tensors[m.peftKeyB] = ([m.outFeatures, lora.config.r], Array(lora.b(m)))
         }
-        try SafetensorsWriter.write(tensors, to: dir + "/adapter_model.safetensors")
-        let c = lora.config
-        let config = PEFTAdapterConfig(r: c.r, loraAlpha: c.alpha, loraDropout: c.dropout, targetModules: resolvedTargets(lora),
-                                       useRSLoRA: c.useRSLoRA, baseModel: baseModel, fanInFanOut: lora.architecture.descriptor.conv1DWeights)
-        try RecordFile.write(config, to: dir + "/adapter_config.json")
+        return tensors
     }
 
     /// The adapted modules' names as PEFT writes them (all-linear resolved to the layers it matched).

@@ -84,7 +84,42 @@ public enum Compare {
         guard groups.values.contains(where: { $0.pairedItems > 0 }) else {
             throw EvaluationError.nothingPaired(base: base.dir, finetuned: ft.dir)
         }
-        return Comparison(groups: groups, transfer: transfer(base, ft, groups: groups), trainingRun: trainingRun)
+        var c = Comparison(groups: groups, transfer: transfer(base, ft, groups: groups), trainingRun: trainingRun)
+        let modes = [("base", base), ("finetuned", ft)].compactMap { name, run in modeComparison(run).map { (name, $0) } }
+        if !modes.isEmpty { c.modes = Dictionary(uniqueKeysWithValues: modes) }
+        return c
+    }
+
+    /// Thinking against non-thinking mode within one run, per task pooled over styles, with the tests
+    /// and intervals the base-vs-fine-tuned comparison uses; nil unless the run holds both modes.
+    public static func modeComparison(_ run: EvalRun) -> ModeComparison? {
+        let off = EvalMode.nonThinking.rawValue, on = EvalMode.thinking.rawValue
+        guard run.items.contains(where: { $0.mode == off }), run.items.contains(where: { $0.mode == on }) else { return nil }
+        var tasks: [String: ModeTaskComparison] = [:]
+        for task in EvalTask.allCases.map(\.rawValue) {
+            let a = run.items.filter { $0.task == task && $0.mode == off }, b = run.items.filter { $0.task == task && $0.mode == on }
+            guard !a.isEmpty, !b.isEmpty else { continue }
+            var first: [String: Bool] = [:]
+            for r in a where r.sample == 0 { first[r.id] = r.correct }
+            let pairs = b.compactMap { r in first[r.id].map { (cluster: r.word ?? r.id, a: $0, b: r.correct) } }
+            guard !pairs.isEmpty else { continue }
+            func tokens(_ rs: [EvaluatedItem]) -> Mean? {
+                let v = rs.compactMap(\.outputTokens).map(Double.init)
+                guard v.count == rs.count, let m = Metrics.mean(v) else { return nil }
+                let ci = Metrics.bootstrapMean(v)
+                return Mean(value: m, ci95: [ci.low, ci.high])
+            }
+            let change = Double(pairs.reduce(0) { $0 + ($1.b ? 1 : 0) - ($1.a ? 1 : 0) }) / Double(pairs.count)
+            tasks[task] = ModeTaskComparison(
+                nonThinking: Metrics.proportion(a.map(\.correct)), thinking: Metrics.proportion(b.map(\.correct)), pairedItems: pairs.count,
+                accuracyChange: change, accuracyChangeCI95: changeInterval(pairs), mcnemarP: Statistics.clusteredMcNemar(Statistics.discordantByCluster(pairs)),
+                mcnemarPHolm: 1, nonThinkingTokens: tokens(a), thinkingTokens: tokens(b),
+                nonThinkingTruncated: a.filter(\.truncated).count, thinkingTruncated: b.filter(\.truncated).count)
+        }
+        guard !tasks.isEmpty else { return nil }
+        let order = tasks.keys.sorted()
+        for (k, p) in zip(order, Statistics.holm(order.compactMap { tasks[$0]?.mcnemarP })) { tasks[k]?.mcnemarPHolm = p }
+        return ModeComparison(tasks: tasks)
     }
 
     /// A model's items against the strongest trivial baseline on the same items (the baseline with the

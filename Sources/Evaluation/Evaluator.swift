@@ -20,6 +20,8 @@ public struct EvalRequest {
     public var modes: [EvalMode] = [.nonThinking]
     public var limit: Int?
     public var samples = 1
+    /// Greedy or the model card's sampling, per mode.
+    public var sampling: EvalSampling = .auto
     public var batchSize = 32
     /// Thinking-mode sampling.
     public var seed: UInt64 = 0
@@ -235,16 +237,20 @@ public enum Evaluator {
         var requests: [GenerationRequest] = [], index: [(item: Int, mode: EvalMode, sample: Int)] = []
         for mode in r.modes {
             let thinking: Bool? = m.config.architecture.descriptor.hasThinkingMode ? (mode == .thinking) : nil
-            let samples = mode == .thinking ? max(1, r.samples) : 1
+            let sampled = r.sampling.samples(mode)
+            let samples = sampled ? max(1, r.samples) : 1
             for (i, item) in items.enumerated() {
                 let ids: [Int]
                 if let template {
                     ids = m.tokenizer.encode(try template.render([ChatMessage(role: "user", content: item.prompt)], enableThinking: thinking))
                 } else { ids = m.tokenizer.encode(item.prompt + "\n") }
                 for s in 0..<samples {
-                    // Greedy for reproducibility; Qwen3 thinking mode samples as its card recommends.
-                    let sampling = mode == .thinking ? SamplingParameters(temperature: 0.6, topK: 20, topP: 0.95, seed: r.seed &+ UInt64(s &* 100_003 &+ i))
-                                                     : .greedy
+                    // Greedy for reproducibility unless sampled; Qwen3's card gives each mode its values.
+                    var sampling = SamplingParameters.greedy
+                    if sampled {
+                        sampling = mode == .thinking ? .qwen3Thinking : .qwen3NonThinking
+                        sampling.seed = r.seed &+ UInt64(s &* 100_003 &+ i)
+                    }
                     requests.append(GenerationRequest(promptIds: ids, maxTokens: budget(type: item.answerType, style: item.style, mode: mode),
                                                       sampling: sampling, stopTokenIds: m.stopTokenIds))
                     index.append((i, mode, s))
@@ -267,21 +273,92 @@ public enum Evaluator {
 
         var records: [EvaluatedItem] = []
         for (k, res) in results.enumerated() {
-            let (i, mode, s) = index[k], item = items[i]
-            let score = score(item.answerType, output: res.text, gold: item.gold, facts: item.metadata)
-            // Count/position: whether the output also spelled the word right on the way (spell-first transfer).
-            let spelled = item.answerType != .letters ? item.word.map { AnswerExtraction.spelling(res.text) == $0.lowercased() } : nil
-            records.append(EvaluatedItem(id: item.id, task: item.task, answerType: item.answerType, style: item.style, mode: mode.rawValue, sample: s, prompt: item.prompt,
-                                         output: res.text, gold: item.gold, parsed: score.parsed, correct: score.correct,
-                                         truncated: res.finishReason == .length, word: item.word, metadata: item.metadata,
-                                         spelling: score.spelling, spelledWordCorrectly: spelled))
+            let (i, mode, s) = index[k]
+            records.append(scored(items[i], mode: mode, sample: s, output: res.text, truncated: res.finishReason == .length, outputTokens: res.outputIds.count))
         }
         var summary = EvaluationSummary(
             model: r.model, adapter: r.adapter, data: r.data ?? r.evalFile, split: r.split, questions: items.count, generations: requests.count,
             questionsPerSecond: Double(requests.count) / seconds, tokensPerSecond: Double(generatedTokens) / seconds, seconds: seconds,
             batchSize: r.batchSize, metrics: Aggregation.metrics(records), stratified: Aggregation.stratified(records))
         summary.weights = r.weights == .f32 ? nil : r.weights.rawValue
+        summary.sampling = r.sampling == .auto ? nil : r.sampling.rawValue
         return (summary, records)
+    }
+}
+
+extension Evaluator {
+    /// `strawberry score DIR`: answers another engine generated (generations.jsonl, generation_info.json)
+    /// scored exactly as `eval` scores its own. The questions are re-read from the dataset the request
+    /// names (`data` overrides its path, for results brought back from another machine), so gold
+    /// answers, facts and the `--limit` sample come from the one implementation; every question must
+    /// have its generations and no generation may lack a question.
+    public static func scoreGenerations(dir: String, data: String?, verifyData: Bool = true)
+        throws -> (summary: EvaluationSummary, items: [EvaluatedItem]) {
+        let info = try RecordFile.read(GenerationInfo.self, from: dir + "/generation_info.json")
+        guard info.seconds.isFinite, info.seconds >= 0, info.generatedTokens >= 0, (1...4096).contains(info.batchSize), (1...1000).contains(info.samples) else {
+            throw EvaluationError.badRequest("\(dir)/generation_info.json: seconds, generated_tokens, batch_size (1...4096) or samples (1...1000) out of range")
+        }
+        var r = EvalRequest(model: info.model, out: dir)
+        r.adapter = info.adapter
+        r.data = data ?? info.data
+        r.split = info.split
+        r.limit = info.limit
+        r.sampleSeed = info.sampleSeed
+        r.verifyData = verifyData
+        func parse<T: RawRepresentable>(_ names: [String], _ what: String) throws -> [T] where T.RawValue == String {
+            try names.map { n in
+                guard let v = T(rawValue: n) else { throw EvaluationError.badRequest("\(dir)/generation_info.json: unknown \(what) '\(n.prefix(40))'") }
+                return v
+            }
+        }
+        r.tasks = try parse(info.tasks, "task")
+        r.styles = try parse(info.styles, "style")
+        r.modes = try parse(info.modes, "mode")
+        try r.validate()
+        let questions = try loadItems(r)
+        let answers = try RecordFile.readLines(GeneratedAnswer.self, from: dir + "/generations.jsonl")
+        var byKey: [String: GeneratedAnswer] = [:]
+        for a in answers {
+            guard byKey.updateValue(a, forKey: a.key) == nil else {
+                throw EvaluationError.badRequest("\(dir)/generations.jsonl: question \(a.id) (\(a.mode), sample \(a.sample)) is answered twice")
+            }
+        }
+        var records: [EvaluatedItem] = []
+        r.sampling = info.sampling ?? .auto
+        for mode in r.modes {
+            let samples = r.sampling.samples(mode) ? info.samples : 1
+            for item in questions.items {
+                for s in 0..<samples {
+                    let key = "\(item.id)#\(mode.rawValue)#\(s)"
+                    guard let a = byKey.removeValue(forKey: key) else {
+                        throw EvaluationError.badRequest("\(dir)/generations.jsonl has no answer to question \(item.id) (\(mode.rawValue), sample \(s)); was it made from the same dataset, split and --limit sample?")
+                    }
+                    records.append(scored(item, mode: mode, sample: s, output: a.output, truncated: a.truncated, outputTokens: a.outputTokens))
+                }
+            }
+        }
+        if let extra = byKey.values.min(by: { $0.key < $1.key }) {
+            throw EvaluationError.badRequest("\(dir)/generations.jsonl answers question \(extra.id) (\(extra.mode), sample \(extra.sample)), which the request's dataset, split and sample do not hold (\(byKey.count) such answers)")
+        }
+        let seconds = max(info.seconds, 1e-9)
+        var summary = EvaluationSummary(
+            model: info.model, adapter: info.adapter, data: r.data, split: r.split, questions: questions.items.count, generations: records.count,
+            questionsPerSecond: Double(records.count) / seconds, tokensPerSecond: Double(info.generatedTokens) / seconds, seconds: info.seconds,
+            batchSize: info.batchSize, metrics: Aggregation.metrics(records), stratified: Aggregation.stratified(records))
+        summary.sample = questions.sample
+        summary.engine = info.engine
+        summary.sampling = r.sampling == .auto ? nil : r.sampling.rawValue
+        return (summary, records)
+    }
+
+    /// One output read and judged: what `eval` records for each generation.
+    static func scored(_ item: EvalItem, mode: EvalMode, sample: Int, output: String, truncated: Bool, outputTokens: Int) -> EvaluatedItem {
+        let score = score(item.answerType, output: output, gold: item.gold, facts: item.metadata)
+        // Count/position: whether the output also spelled the word right on the way (spell-first transfer).
+        let spelled = item.answerType != .letters ? item.word.map { AnswerExtraction.spelling(output) == $0.lowercased() } : nil
+        return EvaluatedItem(id: item.id, task: item.task, answerType: item.answerType, style: item.style, mode: mode.rawValue, sample: sample, prompt: item.prompt,
+                             output: output, gold: item.gold, parsed: score.parsed, correct: score.correct, truncated: truncated, word: item.word,
+                             metadata: item.metadata, spelling: score.spelling, spelledWordCorrectly: spelled, outputTokens: outputTokens)
     }
 }
 

@@ -185,6 +185,20 @@ public enum Report {
         charts.append(("accuracy_by_position.svg", Charts.lines(title: "Letter-position accuracy by asked position (buckets with ≥ 5 items)", xLabel: "asked position (1 = first letter)", series: [
             ("base", byDim(base, task: "position", dim: "position")), ("fine-tuned", byDim(ft, task: "position", dim: "position")),
         ].filter { !$0.1.isEmpty })))
+        if let modes = comparison.modes {
+            var groups: [Charts.BarGroup] = []
+            for task in EvalTask.allCases.map(\.rawValue) {
+                var bars: [Charts.Bar] = []
+                for (run, label) in [("base", "base"), ("finetuned", "fine-tuned")] {
+                    guard let t = modes[run]?.tasks[task] else { continue }
+                    for (mode, p) in [("non-thinking", t.nonThinking), ("thinking", t.thinking)] {
+                        bars.append(Charts.Bar(series: "\(label) · \(mode)", value: p.accuracy, low: p.ci95.first ?? 0, high: p.ci95.last ?? 0))
+                    }
+                }
+                if !bars.isEmpty { groups.append(Charts.BarGroup(label: task, bars: bars)) }
+            }
+            charts.append(("accuracy_by_mode.svg", Charts.bars(title: "Accuracy by task: thinking against non-thinking mode (pooled over prompt styles)", groups: groups)))
+        }
         if let run = trainingRun, let svg = try? String(contentsOfFile: run + "/loss_curve.svg", encoding: .utf8) {
             charts.append(("training_loss.svg", svg))
         }
@@ -221,7 +235,7 @@ public enum Report {
             if let v = g.finetunedVsBaseline { s += String(format: "%@ %@ | %.3g | ", baselineLabel(v.baseline), pct(v.baselineAccuracy), v.p) } else { s += "– | – | " }
             s += "\(pct(g.base.nonMajority?.accuracy)) → \(pct(g.finetuned.nonMajority?.accuracy)) |\n"
         }
-        s += transferSection(comparison.transfer)
+        s += transferSection(comparison.transfer) + modeSection(comparison.modes, transfer: comparison.transfer)
         s += generalizationSection(comparison.generalization) + trajectorySection(comparison.trajectory) + "\n"
         s += "## Charts\n\n" + charts.map { "![\($0)](\($0))\n" }.joined(separator: "\n")
         if !charts.contains("training_loss.svg") { s += "\n(No training run given: pass `--run RUN_DIR` to include the loss curve.)\n" }
@@ -282,6 +296,41 @@ public enum Report {
             s += "\n\n"
         }
         return s
+    }
+
+    /// Thinking against non-thinking mode, for each run evaluated in both: accuracy, tokens spent and
+    /// the transfer association per mode.
+    static func modeSection(_ modes: [String: ModeComparison]?, transfer: [String: TransferAnalysis]) -> String {
+        guard let modes, !modes.isEmpty else { return "" }
+        var s = "## Thinking vs non-thinking mode\n\nEach task pooled over prompt styles; every thinking sample is paired with the non-thinking answer to the same question. Change = thinking − non-thinking accuracy over those pairs, with a word-cluster bootstrap interval; p: exact McNemar clustered by word, Holm-adjusted over the run's tasks. Tokens: mean generated tokens per answer [95 % bootstrap].\n\n| model | task | non-thinking | thinking | change [95% CI] | clustered McNemar p | Holm p | tokens non-thinking | tokens thinking | truncated (non-thinking / thinking) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        func tokens(_ m: Mean?) -> String { m.map { String(format: "%.1f [%.1f, %.1f]", $0.value, $0.ci95.first ?? 0, $0.ci95.last ?? 0) } ?? "–" }
+        for (run, label) in [("base", "base"), ("finetuned", "fine-tuned")] {
+            guard let m = modes[run] else { continue }
+            for task in EvalTask.allCases.map(\.rawValue) {
+                guard let t = m.tasks[task] else { continue }
+                let ci = t.accuracyChangeCI95.map { String(format: " [%+.1f, %+.1f]", 100 * ($0.first ?? 0), 100 * ($0.last ?? 0)) } ?? ""
+                s += "| \(label) | \(task) | \(pct(t.nonThinking.accuracy)) (n=\(t.nonThinking.n)) | \(pct(t.thinking.accuracy)) (n=\(t.thinking.n)) | "
+                s += String(format: "%+.1f pts%@ | %.3g | %.3g | ", 100 * t.accuracyChange, ci, t.mcnemarP, t.mcnemarPHolm)
+                s += "\(tokens(t.nonThinkingTokens)) | \(tokens(t.thinkingTokens)) | \(t.nonThinkingTruncated) / \(t.thinkingTruncated) |\n"
+            }
+        }
+        // Transfer per mode: the per-word association of spelling with each task, from the transfer analysis.
+        let styles = Set(transfer.keys.compactMap { $0.split(separator: "/").first.map(String.init) }).sorted()
+        var rows = ""
+        for style in styles {
+            for task in ["count", "position"] {
+                var cells: [String] = []
+                for (side, mode) in [(true, "non-thinking"), (true, "thinking"), (false, "non-thinking"), (false, "thinking")] {
+                    let a = transfer["\(style)/\(mode)"].flatMap { side ? $0.base[task] : $0.finetuned[task] }
+                    cells.append(a?.phi.map { String(format: "%.2f", $0) } ?? (a == nil ? "–" : "undefined"))
+                }
+                rows += "| \(style) | spelling ↔ \(task) | " + cells.joined(separator: " | ") + " |\n"
+            }
+        }
+        if !rows.isEmpty {
+            s += "\nTransfer per mode (phi, exact spelling against task correctness per word; intervals in the transfer analysis above):\n\n| style | association | base non-thinking | base thinking | fine-tuned non-thinking | fine-tuned thinking |\n|---|---|---:|---:|---:|---:|\n" + rows
+        }
+        return s + "\n"
     }
 
     static func generalizationSection(_ g: Generalization?) -> String {

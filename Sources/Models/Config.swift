@@ -123,3 +123,23 @@ public struct ModelConfig: Sendable, Equatable {
         return c
     }
 }
+
+extension ModelConfig {
+    /// Architectures by name, for planning a run on a model that is not on this machine (its
+    /// config.json numbers; Qwen3 from its model cards, SmolLM2 from the GGUF shipped here).
+    public static let presets: [(name: String, config: ModelConfig)] = [
+        ("qwen3-0.6b", qwen3(hidden: 1024, layers: 28, heads: 16, intermediate: 3072, tied: true)),
+        ("qwen3-1.7b", qwen3(hidden: 2048, layers: 28, heads: 16, intermediate: 6144, tied: true)),
+        ("qwen3-4b", qwen3(hidden: 2560, layers: 36, heads: 32, intermediate: 9728, tied: true)),
+        ("qwen3-8b", qwen3(hidden: 4096, layers: 36, heads: 32, intermediate: 12288, tied: false)),
+        ("smollm2-135m", ModelConfig(architecture: .llama, vocabSize: 49152, hidden: 576, layers: 30, heads: 9, kvHeads: 3, headDim: 64,
+                                     intermediate: 1536, contextLength: 8192, ropeTheta: 100_000, normEps: 1e-5, tieEmbeddings: true)),
+    ]
+
+    public static func preset(_ name: String) -> ModelConfig? { presets.first { $0.name == name.lowercased() }?.config }
+
+    static func qwen3(hidden: Int, layers: Int, heads: Int, intermediate: Int, tied: Bool) -> ModelConfig {
+        ModelConfig(architecture: .qwen3, vocabSize: 151_936, hidden: hidden, layers: layers, heads: heads, kvHeads: 8, headDim: 128,
+                    intermediate: intermediate, contextLength: 40_960, ropeTheta: 1_000_000, normEps: 1e-6, tieEmbeddings: tied)
+    }
+}

@@ -238,7 +238,9 @@ public struct Comparison: Codable, Equatable, Sendable {
     public var trainingRun: String?
     public var generalization: Generalization?
     public var trajectory: Trajectory?
-    enum CodingKeys: String, CodingKey { case groups, transfer, trainingRun = "training_run", generalization, trajectory }
+    /// "base" / "finetuned" → thinking against non-thinking mode, for runs evaluated in both (Qwen3).
+    public var modes: [String: ModeComparison]?
+    enum CodingKeys: String, CodingKey { case groups, transfer, trainingRun = "training_run", generalization, trajectory, modes }
     public init(groups: [String: GroupComparison], transfer: [String: TransferAnalysis], trainingRun: String?) {
         self.groups = groups
         self.transfer = transfer
@@ -448,5 +450,57 @@ public struct FinalReport: Codable, Equatable, Sendable {
         try c.encode(finetuned, forKey: .finetuned)
         try c.encode(transfer, forKey: .transfer)
         try c.encode(conclusion, forKey: .conclusion)
+    }
+}
+
+
+/// Thinking against non-thinking mode in one evaluation run (`eval --modes non-thinking,thinking`):
+/// per task, pooled over prompt styles, every thinking sample paired with the non-thinking answer
+/// to the same question, and what each mode costs in generated tokens.
+public struct ModeComparison: Codable, Equatable, Sendable {
+    /// task (spelling, count, position) → comparison.
+    public var tasks: [String: ModeTaskComparison]
+    public init(tasks: [String: ModeTaskComparison]) { self.tasks = tasks }
+}
+
+public struct ModeTaskComparison: Codable, Equatable, Sendable {
+    public var nonThinking: Proportion
+    public var thinking: Proportion
+    /// Thinking samples with a non-thinking answer to the same question.
+    public var pairedItems: Int
+    /// Thinking − non-thinking accuracy over the paired items.
+    public var accuracyChange: Double
+    /// Word-cluster bootstrap interval of the change.
+    public var accuracyChangeCI95: [Double]?
+    /// Exact McNemar test clustered by word (a word's styles and samples are not independent).
+    public var mcnemarP: Double
+    /// Holm-adjusted over the run's tasks.
+    public var mcnemarPHolm: Double
+    /// Mean generated tokens per answer with a bootstrap interval; absent when the items do not record them.
+    public var nonThinkingTokens: Mean?
+    public var thinkingTokens: Mean?
+    public var nonThinkingTruncated: Int
+    public var thinkingTruncated: Int
+
+    enum CodingKeys: String, CodingKey {
+        case nonThinking = "non_thinking", thinking, pairedItems = "paired_items", accuracyChange = "accuracy_change"
+        case accuracyChangeCI95 = "accuracy_change_ci95", mcnemarP = "mcnemar_p", mcnemarPHolm = "mcnemar_p_holm"
+        case nonThinkingTokens = "non_thinking_tokens", thinkingTokens = "thinking_tokens"
+        case nonThinkingTruncated = "non_thinking_truncated", thinkingTruncated = "thinking_truncated"
+    }
+
+    public init(nonThinking: Proportion, thinking: Proportion, pairedItems: Int, accuracyChange: Double, accuracyChangeCI95: [Double]?,
+                mcnemarP: Double, mcnemarPHolm: Double, nonThinkingTokens: Mean?, thinkingTokens: Mean?, nonThinkingTruncated: Int, thinkingTruncated: Int) {
+        self.nonThinking = nonThinking
+        self.thinking = thinking
+        self.pairedItems = pairedItems
+        self.accuracyChange = accuracyChange
+        self.accuracyChangeCI95 = accuracyChangeCI95
+        self.mcnemarP = mcnemarP
+        self.mcnemarPHolm = mcnemarPHolm
+        self.nonThinkingTokens = nonThinkingTokens
+        self.thinkingTokens = thinkingTokens
+        self.nonThinkingTruncated = nonThinkingTruncated
+        self.thinkingTruncated = thinkingTruncated
     }
 }

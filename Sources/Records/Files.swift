@@ -117,6 +117,8 @@ public struct OutputKind: Sendable {
     public static let export = OutputKind(name: "export", legacyFiles: nil)
     /// `strawberry deploy`: the release gate's decision files.
     public static let deployment = OutputKind(name: "deployment", legacyFiles: nil)
+    /// `strawberry gradcheck`: one batch's loss and LoRA gradients, for comparison with another engine.
+    public static let gradientCheck = OutputKind(name: "gradient-check", legacyFiles: nil)
     /// `strawberry aggregate`: a summary over several reports (one per training seed).
     public static let summary = OutputKind(name: "summary", legacyFiles: nil)
 

@@ -16,6 +16,23 @@ public enum EvalMode: String, CaseIterable, Codable, Sendable {
     case thinking
 }
 
+/// How evaluation decodes. `auto`: greedy in non-thinking mode (reproducible), Qwen3's model-card
+/// sampling in thinking mode (which the card says must not be greedy); `card`: the model card's
+/// values in both modes (thinking T 0.6, top-p 0.95, top-k 20; non-thinking T 0.7, top-p 0.8,
+/// top-k 20; min-p 0), each question sampled `--samples` times; `greedy`: greedy in both.
+public enum EvalSampling: String, CaseIterable, Codable, Sendable {
+    case auto, card, greedy
+
+    /// Whether answers in `mode` are sampled (and so drawn `samples` times).
+    public func samples(_ mode: EvalMode) -> Bool {
+        switch self {
+        case .auto: return mode == .thinking
+        case .card: return true
+        case .greedy: return false
+        }
+    }
+}
+
 /// How an answer is read from an output and judged against the gold answer. The built-in tasks
 /// have one each (count → number, position → letter, spelling → letters); an external benchmark
 /// names its own per question, or lets it be inferred from the gold answer.

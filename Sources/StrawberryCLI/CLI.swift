@@ -12,8 +12,8 @@ public struct Strawberry: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "strawberry",
         abstract: "Spelling fine-tuning and letter-level evaluation of language models, in pure Swift.",
-        subcommands: [Generate.self, Logits.self, Tokenize.self, Inspect.self, DataCommand.self, Train.self, Merge.self, Eval.self,
-                      Rescore.self, CompareCommand.self, Aggregate.self, DeployCommand.self, RunsCommand.self, RegistryCommand.self, Publish.self, Pull.self, Serve.self, Bench.self])
+        subcommands: [Generate.self, Logits.self, Tokenize.self, Inspect.self, DataCommand.self, Train.self, GradCheck.self, Plan.self, Merge.self, Eval.self,
+                      Rescore.self, Score.self, CompareCommand.self, Aggregate.self, DeployCommand.self, RunsCommand.self, RegistryCommand.self, Publish.self, Pull.self, Serve.self, Bench.self])
     public init() {}
 }
 

@@ -25,8 +25,10 @@ struct Eval: ParsableCommand {
     var mode: ModeChoice = .nonThinking
     @Option(name: .long, help: "A seeded random sample of N (≥ 1) words, stratified by word length and first letter, the same words for every task and style (recorded in metrics.json). Default: every question.")
     var limit: Int?
-    @Option(name: .long, help: "Samples per question in thinking mode, 1...1000 (mean accuracy over samples).")
+    @Option(name: .long, help: "Samples per question in sampled modes, 1...1000 (mean accuracy over samples).")
     var samples = 1
+    @Option(name: .long, help: ArgumentHelp("auto: greedy, except Qwen3's thinking mode, sampled as its model card says; card: the card's sampling in both modes (non-thinking T 0.7, top-p 0.8, top-k 20); greedy: greedy in both.", valueName: "auto|card|greedy"))
+    var sampling: EvalSampling = .auto
     @Option(name: .long, help: "Sequences generated together, 1...1024 (continuous batching, shared-prefix KV reuse).")
     var batchSize = 32
     @Option(name: .long, help: "Seed of the --limit sample of words (recorded in metrics.json).")
@@ -67,6 +69,7 @@ struct Eval: ParsableCommand {
         r.modes = mode.modes
         r.limit = limit
         r.samples = samples
+        r.sampling = sampling
         r.batchSize = batchSize
         r.seed = seed
         r.sampleSeed = sampleSeed
@@ -150,6 +153,54 @@ struct Rescore: ParsableCommand {
     }
 }
 
+struct Score: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score answers another engine generated (the PyTorch backend's `strawberry-torch eval`) into an evaluation.",
+        discussion: """
+            DIR holds generations.jsonl and generation_info.json. The questions are re-read from the dataset the request \
+            names (--data when it has moved), every answer is read and judged as `strawberry eval` does, and items.jsonl \
+            and metrics.json are written beside the generations (or into --out), so `compare`, the report, `deploy` and \
+            `publish` take the directory as any evaluation.
+            """)
+    @Argument(help: "A directory written by `strawberry-torch eval --out`.")
+    var dir: String
+    @Option(name: .long, help: "The dataset directory, when it is not where generation_info.json says (results brought back from a GPU machine).")
+    var data: String?
+    @Option(name: .long, help: "Write the evaluation to this new directory instead of beside the generations.")
+    var out: String?
+    @Flag(name: .long, help: "Skip checking the dataset's files against the SHA-256s in its manifest.json.")
+    var noVerify = false
+    @Flag(name: .long, help: "Print metrics.json to stdout.")
+    var json = false
+
+    func run() throws {
+        guard isDirectory(dir) else { throw ValidationError("\(dir): no such directory; give the --out directory of `strawberry-torch eval`") }
+        let (summary, items) = try Evaluator.scoreGenerations(dir: dir, data: data, verifyData: !noVerify)
+        if let out {
+            let o = try OutputDirectory.begin(out, kind: .evaluation, replace: false, inputs: [dir] + [data].compactMap { $0 })
+            try o.fill {
+                try RecordFile.writeLines(items, to: o.file("items.jsonl"))
+                try RecordFile.write(summary, to: o.file("metrics.json"))
+            }
+        } else {
+            // Beside the generations: an items.jsonl or metrics.json already there is replaced only when an
+            // earlier `score` wrote it (its metrics.json names the other engine); anything else is the user's.
+            for f in ["items.jsonl", "metrics.json"] where fileExists(dir + "/" + f) {
+                let earlier = try? RecordFile.read(EvaluationSummary.self, from: dir + "/metrics.json")
+                guard earlier?.engine != nil else {
+                    throw ValidationError("\(dir)/\(f) exists and was not written by `strawberry score`; move it away or give --out NEW_DIR")
+                }
+            }
+            // metrics.json last: a directory with it holds a complete items.jsonl.
+            try RecordFile.writeLines(items, to: dir + "/items.jsonl")
+            try RecordFile.write(summary, to: dir + "/metrics.json")
+        }
+        if json { try printJSON(summary); return }
+        printMetrics(summary)
+        print("scored \(items.count) generations of \(summary.engine ?? "another engine"): \(out ?? dir)")
+    }
+}
+
 struct CompareCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compare",
@@ -217,3 +268,5 @@ struct Aggregate: ParsableCommand {
         print("summary: \(out)/summary.md")
     }
 }
+
+extension EvalSampling: ExpressibleByArgument {}

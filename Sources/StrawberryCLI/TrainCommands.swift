@@ -2,6 +2,7 @@
 import Adapters
 import ArgumentParser
 import Foundation
+import ModelFormats
 import Models
 import Records
 import Release
@@ -53,6 +54,49 @@ struct Train: ParsableCommand {
             // Saved, but not finished: the exit code says so (130 Ctrl-C, 143 SIGTERM), so scripts stop here.
             throw ExitCode(128 + (r.signal ?? 2))
         }
+    }
+}
+
+struct GradCheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gradcheck",
+        abstract: "Loss and LoRA gradients of one fixed batch, to check another engine (strawberry-torch gradcheck) against this one.",
+        discussion: """
+            The batch is the first --examples training examples in file order (those with a target), dropout off; the \
+            adapter is the config's seeded initialisation, or --adapter. Writes DIR/batch.json (token ids, targets, mean \
+            loss, module order), DIR/grads.safetensors (gradient of the mean loss, PEFT key names) and DIR/adapter/ (the \
+            adapter the gradients were taken at).
+            """)
+    @Option(name: .long, help: "YAML training config (the same file `train` takes).")
+    var config: String?
+    @Option(name: .customLong("set"), help: "Override a config key, e.g. --set lora.r=4 (repeatable).")
+    var overrides: [String] = []
+    @Option(name: .long, help: "A PEFT adapter directory to take the gradients at (default: the seeded initialisation, B = 0).")
+    var adapter: String?
+    @Option(name: .long, help: "Training examples in the batch (1...4096).")
+    var examples = 4
+    @Option(name: .long, help: "Output directory (new).")
+    var out: String
+    @Flag(name: .long, help: "Skip checking the dataset's files against the SHA-256s in its manifest.json.")
+    var noVerify = false
+
+    func validate() throws {
+        guard (1...4096).contains(examples) else { throw ValidationError("--examples must be in 1...4096, got \(examples)") }
+    }
+
+    func run() throws {
+        var cfg = try TrainConfig.resolve(yamlPath: config, overrides: overrides)
+        cfg.model = try HubPaths.local(cfg.model)
+        if let adapter { cfg.initAdapter = adapter }
+        let trainer = try Trainer(config: cfg, verifyData: !noVerify)
+        let (batch, lora, grads) = try trainer.gradientCheck(examples: examples)
+        let o = try OutputDirectory.begin(out, kind: .gradientCheck, replace: false, inputs: [cfg.model, cfg.data] + [adapter].compactMap { $0 })
+        try o.fill {
+            try RecordFile.write(batch, to: o.file("batch.json"))
+            try SafetensorsWriter.write(PEFTAdapter.tensors(grads), to: o.file("grads.safetensors"))
+            try PEFTAdapter.save(lora, baseModel: cfg.model, to: o.file("adapter"))
+        }
+        print(String(format: "loss %.6f over %d targets in %d sequences; %d LoRA modules; written to %@", batch.loss, batch.targets, batch.ids.count, batch.modules.count, out))
     }
 }
 

@@ -27,8 +27,10 @@ public struct BPEModel: Sendable {
         }
     }
 
-    /// `tokens[i]` is the string of id i; `merges` are (left, right) pairs in priority order.
-    public init(tokens: [String], merges: [(String, String)]) throws {
+    /// `tokens[i]` is the string of id i; `merges` are (left, right) pairs in priority order, or,
+    /// with `ranks`, each at its given rank (equal ranks: leftmost pair first, as tiktoken does).
+    public init(tokens: [String], merges: [(String, String)], ranks: [Int32]? = nil) throws {
+        precondition(ranks == nil || ranks?.count == merges.count, "one rank per merge")
         var vocab: [String: Int] = [:]
         vocab.reserveCapacity(tokens.count)
         for (i, t) in tokens.enumerated() where vocab[t] == nil { vocab[t] = i }
@@ -39,7 +41,7 @@ public struct BPEModel: Sendable {
             guard let ib = vocab[b] else { throw BuildError.mergeTokenMissing(index: rank, token: b) }
             guard let im = vocab[a + b] else { throw BuildError.mergeTokenMissing(index: rank, token: a + b) }
             let key = UInt64(ia) << 32 | UInt64(ib)
-            if table[key] == nil { table[key] = (Int32(rank), Int32(im)) }
+            if table[key] == nil { table[key] = (ranks?[rank] ?? Int32(rank), Int32(im)) }
         }
         var byteIds = [Int32](repeating: -1, count: 256)
         for b in 0..<256 { byteIds[b] = Int32(vocab[String(ByteLevel.scalarForByte[b])] ?? -1) }

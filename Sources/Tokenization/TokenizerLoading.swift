@@ -1,5 +1,7 @@
-// Building a Tokenizer from the three places byte-level BPE vocabularies live:
-//   (a) GPT-2's encoder.json + vocab.bpe, (b) Hugging Face tokenizer.json, (c) GGUF tokenizer.ggml.* metadata.
+// Building a Tokenizer from the four places byte-level BPE vocabularies live:
+//   (a) GPT-2's encoder.json + vocab.bpe, (b) Hugging Face tokenizer.json, (c) GGUF tokenizer.ggml.* metadata,
+//   (d) a tiktoken rank file (Qwen2/Qwen3's qwen.tiktoken).
+import Foundation
 import ModelFormats
 import Records
 
@@ -8,6 +10,7 @@ extension Tokenizer {
     /// beside it) or a directory holding them, a `tokenizer.json`, or a model directory holding one.
     public static func load(path: String) throws -> Tokenizer {
         if path.hasSuffix(".gguf") { return try gguf(GGUFFile(path: path)) }
+        if path.hasSuffix(".tiktoken") { return try tiktoken(path: path) }
         let dir = path.hasSuffix("encoder.json") ? String(path.dropLast("encoder.json".count)) : path + "/"
         if fileExists(dir + "encoder.json") && fileExists(dir + "vocab.bpe") {
             return try gpt2(encoderPath: dir + "encoder.json", mergesPath: dir + "vocab.bpe")
@@ -126,6 +129,79 @@ extension Tokenizer {
         t.eosId = id("eos_token_id")
         t.padId = id("padding_token_id")
         t.addBos = file.metadata["tokenizer.ggml.add_bos_token"]?.bool ?? false
+        return t
+    }
+
+    /// Qwen2/Qwen3's special tokens, in id order from `qwenSpecialStart`, as Qwen3's tokenizer.json
+    /// lists them; the first 14 are special (skipped when decoding), the rest (tool calls, fill-in-the-
+    /// middle markers, <think> and </think>) are ordinary added tokens that decoding keeps.
+    public static let qwen3AddedTokens = [
+        "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>", "<|box_end|>",
+        "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
+        "<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
+        "<tool_response>", "</tool_response>", "<think>", "</think>",
+    ]
+    public static let qwenSpecialStart = 151_643
+    static let qwen3SpecialCount = 14
+
+    /// (d) A tiktoken rank file: one `base64(token bytes) rank` per line, ranks 0..<n. tiktoken merges,
+    /// in a piece, the adjacent pair whose concatenation has the lowest rank; the same as byte-level
+    /// BPE whose merges are every split of a token into two tokens, ranked by that token's rank. The
+    /// file holds neither the pre-tokenizer pattern nor the special tokens, so only the vocabulary
+    /// whose are known is accepted: Qwen2/Qwen3's 151,643 ranks (Qwen2's pattern; Qwen3's added
+    /// tokens from id 151643; no normalisation, as tiktoken).
+    public static func tiktoken(path: String) throws -> Tokenizer {
+        let f = try MappedFile(path: path)
+        var byRank: [[UInt8]?] = []
+        var lineNumber = 0
+        for line in f.bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
+            lineNumber += 1
+            let fields = line.split(separator: UInt8(ascii: " "))
+            guard fields.count == 2, let rankText = String(bytes: fields[1].filter { $0 != UInt8(ascii: "\r") }, encoding: .ascii),
+                  let rank = Int(rankText), let token = Data(base64Encoded: Data(fields[0])), !token.isEmpty else {
+                throw TokenizerError.malformed(path: path, reason: "line \(lineNumber) is not 'BASE64 RANK'")
+            }
+            // Ranks are dense ids; one beyond the lines read so far is a hole or a huge number to allocate.
+            guard rank >= 0, rank < 2_000_000 else { throw TokenizerError.malformed(path: path, reason: "line \(lineNumber): rank \(rank) is out of range") }
+            if rank >= byRank.count { byRank += [[UInt8]?](repeating: nil, count: rank + 1 - byRank.count) }
+            guard byRank[rank] == nil else { throw TokenizerError.malformed(path: path, reason: "line \(lineNumber): rank \(rank) is given twice") }
+            byRank[rank] = [UInt8](token)
+        }
+        if let hole = byRank.firstIndex(where: { $0 == nil }) {
+            throw TokenizerError.malformed(path: path, reason: "rank \(hole) is missing (ranks must be 0..<n)")
+        }
+        let ranked = byRank.compactMap { $0 }
+        guard ranked.count == qwenSpecialStart else {
+            throw TokenizerError.unsupported(path: path, reason: "\(ranked.count) ranks; only Qwen2/Qwen3's vocabulary (\(qwenSpecialStart) ranks) is known (a rank file holds neither its pre-tokenizer pattern nor its special tokens)")
+        }
+        var idOfBytes: [[UInt8]: Int] = [:]
+        idOfBytes.reserveCapacity(ranked.count)
+        for (i, b) in ranked.enumerated() {
+            guard idOfBytes.updateValue(i, forKey: b) == nil else { throw TokenizerError.malformed(path: path, reason: "rank \(i) repeats an earlier token") }
+        }
+        for b in 0...255 where idOfBytes[[UInt8(b)]] == nil {
+            throw TokenizerError.malformed(path: path, reason: "byte \(b) has no token, so some text could not be encoded")
+        }
+        var tokens = ranked.map { ByteLevel.encode($0) }
+        var merges: [(String, String)] = [], ranks: [Int32] = []
+        for (rank, bytes) in ranked.enumerated() where bytes.count >= 2 {
+            for cut in 1..<bytes.count {
+                guard let l = idOfBytes[Array(bytes[..<cut])], let r = idOfBytes[Array(bytes[cut...])] else { continue }
+                merges.append((tokens[l], tokens[r]))
+                ranks.append(Int32(rank))
+            }
+        }
+        var added: [(String, Int)] = []
+        for (i, t) in qwen3AddedTokens.enumerated() {
+            added.append((t, qwenSpecialStart + i))
+            tokens.append(t)
+        }
+        let bpe: BPEModel
+        do { bpe = try BPEModel(tokens: tokens, merges: merges, ranks: ranks) } catch { throw TokenizerError.malformed(path: path, reason: "\(error)") }
+        var t = Tokenizer(bpe: bpe, preTokenizer: .qwen2, normalizer: .none, addedTokens: added,
+                          specialIds: Set(qwenSpecialStart..<(qwenSpecialStart + qwen3SpecialCount)))
+        t.eosId = qwenSpecialStart + 2   // <|im_end|>, as Qwen3's tokenizer_config.json
+        t.padId = qwenSpecialStart       // <|endoftext|>
         return t
     }
 

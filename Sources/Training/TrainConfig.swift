@@ -42,6 +42,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var saveSteps = 100
     public var saveTotalLimit = 2
     public var lora = LoRAConfig(r: 16, alpha: 32, dropout: 0.05, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    /// A PEFT adapter directory to start from instead of the seeded initialisation (a run of either
+    /// engine continued as a new run: weights only, fresh optimizer). Its rank, alpha and layers must
+    /// be the config's `lora`.
+    public var initAdapter: String? = nil
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case model, data, outputDir = "output_dir", maxSteps = "max_steps", numEpochs = "num_epochs", learningRate = "learning_rate"
@@ -50,7 +54,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         case adamBeta2 = "adam_beta2", adamEpsilon = "adam_epsilon", seed, maxLength = "max_length", trainOnPrompt = "train_on_prompt"
         case chatTemplate = "chat_template", enableThinking = "enable_thinking", loggingSteps = "logging_steps", evalSteps = "eval_steps"
         case evalSamples = "eval_samples", generationCheckSamples = "generation_check_samples", saveSteps = "save_steps"
-        case saveTotalLimit = "save_total_limit", lora
+        case saveTotalLimit = "save_total_limit", lora, initAdapter = "init_adapter"
     }
 
     public init() {}
@@ -71,6 +75,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         evalSamples = try v(.evalSamples, x.evalSamples); generationCheckSamples = try v(.generationCheckSamples, x.generationCheckSamples)
         saveSteps = try v(.saveSteps, x.saveSteps); saveTotalLimit = try v(.saveTotalLimit, x.saveTotalLimit)
         lora = try v(.lora, x.lora)
+        initAdapter = try c.decodeIfPresent(String.self, forKey: .initAdapter)
     }
 
     static let keys = Set(CodingKeys.allCases.map(\.rawValue))
@@ -130,7 +135,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         func need(_ ok: Bool, _ key: String, _ value: Any, _ expected: String) throws(TrainingError) {
             if !ok { throw .badValue(key: key, value: "\(value)", expected: expected) }
         }
-        for (key, path) in [("model", model), ("data", data), ("output_dir", outputDir)] {
+        for (key, path) in [("model", model), ("data", data), ("output_dir", outputDir)] + (initAdapter.map { [("init_adapter", $0)] } ?? []) {
             try need(!path.trimmingCharacters(in: .whitespaces).isEmpty, key, "\"\(path)\"", "a path")
         }
         try need((1...4096).contains(batchSize), "batch_size", batchSize, "an integer in 1...4096")

@@ -68,7 +68,21 @@ public final class Trainer {
         guard !allTrain.isEmpty else { throw TrainingError.emptyData(path: config.data + "/train.jsonl") }
         guard !train.isEmpty else { throw TrainingError.noExamples(path: config.data + "/train.jsonl", maxLength: encoder.maxLength) }
         if allTrain.count > train.count { log("dropped \(allTrain.count - train.count) training examples longer than max_length \(encoder.maxLength)") }
-        if let resumeFrom { try restore(resumeFrom) }
+        if let resumeFrom { try restore(resumeFrom) } else if let start = config.initAdapter { try startFrom(adapter: start) }
+    }
+
+    /// `init_adapter`: the factors of an existing adapter (from this trainer or the PyTorch backend)
+    /// as the starting point; the optimizer starts fresh.
+    func startFrom(adapter dir: String) throws {
+        var given: LoRAState
+        do { given = try PEFTAdapter.load(dir, model: loaded.config) } catch let e as AdapterError { throw TrainingError.adapter(e) }
+        guard given.modules == lora.modules, given.config.r == lora.config.r, given.config.alpha == lora.config.alpha,
+              given.config.useRSLoRA == lora.config.useRSLoRA else {
+            throw TrainingError.initAdapterMismatch(path: dir, reason: "it has r \(given.config.r), alpha \(given.config.alpha), \(given.modules.count) LoRA modules; the config's lora asks for r \(lora.config.r), alpha \(lora.config.alpha), \(lora.modules.count) modules (set lora.* to match it)")
+        }
+        lora.values = given.values
+        given.values = []
+        log("starting from the adapter in \(dir)")
     }
 
     var batchesPerEpoch: Int { (train.count + config.batchSize - 1) / config.batchSize }

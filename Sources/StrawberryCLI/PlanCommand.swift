@@ -1,0 +1,145 @@
+// `strawberry plan`: memory and time of a LoRA run on GPUs (the PyTorch backend), before renting one.
+import ArgumentParser
+import Foundation
+import ModelFormats
+import Models
+import Records
+import Tokenization
+import Training
+
+struct Plan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Estimate GPU memory and time of a LoRA run (the PyTorch backend) from the model's shapes and the dataset's token counts.",
+        discussion: """
+            MODEL is a preset (\(ModelConfig.presets.map(\.name).joined(separator: ", "))) or a .gguf file / Hugging Face directory \
+            (only its configuration and tokenizer are read). The training config gives the batch, LoRA rank and targets, epochs \
+            and the dataset; every training example is tokenised as the backend feeds it (the chat template's single user turn \
+            and the completion). Memory is shown with and without gradient checkpointing; how each figure is estimated, and \
+            what is assumed, is printed with it (docs/qwen3_4b_guide.md).
+            """)
+
+    @Option(name: .long, help: "A preset name or a model path.")
+    var model: String
+    @Option(name: .long, help: "A GPU (\(GPUSpec.catalog.map(\.name).joined(separator: ", "))) or a memory size such as 24GB (every catalogued GPU of that size).")
+    var gpu: String
+    @Option(name: .long, help: "YAML training config (default: the built-in defaults).")
+    var config: String?
+    @Option(name: .customLong("set"), help: "Override a config key, e.g. --set lora.r=32 (repeatable).")
+    var overrides: [String] = []
+    @Option(name: .long, help: "Dataset directory (default: the config's data).")
+    var data: String?
+    @Option(name: .long, help: "Tokenizer for a preset: a .tiktoken, .gguf, tokenizer.json or model directory (default for Qwen3: assets/qwen.tiktoken).")
+    var tokenizer: String?
+    @Option(name: .long, help: "Assumed model FLOPs utilisation, in (0, 1].")
+    var mfu = 0.3
+    @Option(name: .long, help: "The GPU's dense 16-bit TFLOPS, when it is not in the catalogue.")
+    var tflops: Double?
+    @Flag(name: .long, help: "Print the plan as JSON.")
+    var json = false
+
+    func validate() throws {
+        guard mfu.isFinite, mfu > 0, mfu <= 1 else { throw ValidationError("--mfu must be in (0, 1], got \(mfu)") }
+        if let t = tflops, !(t.isFinite && t > 0 && t < 1e6) { throw ValidationError("--tflops must be a positive number, got \(t)") }
+        guard GPUSpec.parse(gpu) != nil else {
+            throw ValidationError("--gpu '\(gpu)': expected one of \(GPUSpec.catalog.map(\.name).joined(separator: ", ")) or a memory size such as 24GB")
+        }
+    }
+
+    func run() throws {
+        let cfg = try TrainConfig.resolve(yamlPath: config, overrides: overrides)
+        try cfg.validate()
+        let (name, modelConfig, tok, template) = try resolveModel()
+        let dataDir = data ?? cfg.data
+        let pairs = try TrainingData.readPairs(dataDir + "/train.jsonl")
+        let thinking: Bool? = modelConfig.architecture.descriptor.hasThinkingMode ? cfg.enableThinking : nil
+        let limit = min(cfg.maxLength, modelConfig.contextLength)
+        let lengths = try pairs.map { p -> Int in
+            let prompt: [Int]
+            if cfg.chatTemplate, let template {
+                prompt = tok.encode(try template.render([ChatMessage(role: "user", content: p.prompt)], addGenerationPrompt: true, enableThinking: thinking))
+            } else { prompt = tok.encode(p.prompt + "\n") }
+            let end = cfg.chatTemplate && template != nil && tok.id(of: "<|im_end|>") != nil ? "<|im_end|>" : (tok.eosId.flatMap { tok.token($0) } ?? "")
+            return min(limit, prompt.count + tok.encode(p.completion + end).count)
+        }
+        var gpus = GPUSpec.parse(gpu) ?? []
+        if let tflops { gpus = gpus.map { var g = $0; g.tflops = tflops; return g } }
+        var req = PlanRequest(modelName: name, model: modelConfig, lora: cfg.lora, batchSize: cfg.batchSize, gradientAccumulationSteps: cfg.gradientAccumulationSteps,
+                              epochs: cfg.numEpochs, maxSteps: cfg.maxSteps, exampleTokens: lengths, gpus: gpus)
+        req.utilisation = mfu
+        let plan = try Planner.plan(req)
+        if json { try printJSON(plan); return }
+        print(render(plan, data: dataDir))
+    }
+
+    /// The model's configuration, a tokenizer, and its chat template (presets: Qwen3's ChatML turn).
+    func resolveModel() throws -> (String, ModelConfig, Tokenizer, ChatTemplate?) {
+        if let preset = ModelConfig.preset(model) {
+            let isQwen = preset.architecture == .qwen3
+            let tokPath = tokenizer ?? (isQwen ? "assets/qwen.tiktoken" : "assets/SmolLM2-135M-Instruct.Q4_1.gguf")
+            guard fileExists(tokPath) else {
+                throw ValidationError("\(tokPath): no tokenizer to count the dataset's tokens with; run `make assets` or give --tokenizer")
+            }
+            let tok = try Tokenizer.load(path: tokPath)
+            // Qwen3's template for one user turn (the model card's; its `enable_thinking` false adds the empty think block).
+            let template: ChatTemplate?
+            if isQwen {
+                template = try ChatTemplate("""
+                    {%- for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{%- endfor %}\
+                    {%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- if enable_thinking is defined and enable_thinking is false %}\
+                    {{ '<think>\\n\\n</think>\\n\\n' }}{%- endif %}{%- endif %}
+                    """)
+            } else {
+                template = try templateText(tokPath).map { try ChatTemplate($0) }
+            }
+            return (model.lowercased(), preset, tok, template)
+        }
+        let path = try HubPaths.local(model)
+        let config: ModelConfig
+        if path.hasSuffix(".gguf") {
+            config = try ModelConfig.gguf(GGUFFile(path: path))
+        } else {
+            guard fileExists(path + "/config.json") else {
+                throw ValidationError("--model \(model): not a preset (\(ModelConfig.presets.map(\.name).joined(separator: ", "))), a .gguf file or a model directory")
+            }
+            config = try ModelConfig.huggingFace(try JSONParser.parse(try readText(path + "/config.json")), path: path + "/config.json")
+        }
+        try config.validate(path: path)
+        return (model, config, try Tokenizer.load(path: tokenizer ?? path), try templateText(path).map { try ChatTemplate($0) })
+    }
+
+    /// The chat template a GGUF file or model directory carries, if any.
+    func templateText(_ path: String) throws -> String? {
+        if path.hasSuffix(".gguf") { return try GGUFFile(path: path).string("tokenizer.chat_template") }
+        if fileExists(path + "/tokenizer_config.json"), let t = try JSONParser.parse(try readText(path + "/tokenizer_config.json"))["chat_template"]?.string { return t }
+        return fileExists(path + "/chat_template.jinja") ? try readText(path + "/chat_template.jinja") : nil
+    }
+
+    func render(_ p: TrainingPlan, data: String) -> String {
+        func gb(_ v: Double) -> String { String(format: "%.1f GiB", v) }
+        func time(_ s: Double?) -> String {
+            guard let s else { return "– (give --tflops)" }
+            return s < 120 ? String(format: "%.0f s", s) : s < 7200 ? String(format: "%.1f min", s / 60) : String(format: "%.1f h", s / 3600)
+        }
+        var out = """
+            \(p.model): \(String(format: "%.2f", Double(p.parameters) / 1e9)) B parameters; LoRA \(p.loraModules) modules, \(String(format: "%.1f", Double(p.loraParameters) / 1e6)) M parameters
+            data \(data): \(p.examples) examples, \(p.tokens) tokens (mean \(String(format: "%.1f", p.meanExampleTokens)), longest \(p.maxExampleTokens)); \
+            \(p.optimizerSteps) optimizer steps, \(p.trainedTokens) tokens trained
+
+            memory                         no checkpointing   gradient checkpointing
+            """
+        let rows: [(String, KeyPath<MemoryEstimate, Double>)] = [("weights (bf16)", \.weightsGiB), ("LoRA + AdamW states (fp32)", \.loraStatesGiB),
+                                                                  ("activations", \.activationsGiB), ("logits + loss", \.logitsGiB),
+                                                                  ("CUDA context, workspace", \.overheadGiB), ("total", \.totalGiB)]
+        for (name, k) in rows {
+            out += "\n" + name.padding(toLength: 31, withPad: " ", startingAt: 0) + gb(p.memory[keyPath: k]).padding(toLength: 19, withPad: " ", startingAt: 0) + gb(p.memoryWithCheckpointing[keyPath: k])
+        }
+        out += "\n\nGPU            memory   fits            fits (checkpointing)   time                time (checkpointing)"
+        for g in p.gpus {
+            out += "\n" + g.gpu.name.padding(toLength: 15, withPad: " ", startingAt: 0) + gb(g.gpu.memoryGiB).padding(toLength: 9, withPad: " ", startingAt: 0)
+                + (g.fits ? "yes" : "no").padding(toLength: 16, withPad: " ", startingAt: 0) + (g.fitsWithCheckpointing ? "yes" : "no").padding(toLength: 23, withPad: " ", startingAt: 0)
+                + time(g.seconds).padding(toLength: 20, withPad: " ", startingAt: 0) + time(g.secondsWithCheckpointing)
+        }
+        out += "\n\nassumptions:\n" + p.assumptions.map { "  - " + $0 }.joined(separator: "\n")
+        return out
+    }
+}
