@@ -7,7 +7,7 @@ APT_PACKAGES := libopenblas-dev wamerican pkg-config libsqlite3-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/release/strawberry
 
-.PHONY: deps assets build test demo bench bench-quantized fixtures clean fuzz-build fuzz fuzz-smoke sanitize reproduce
+.PHONY: deps assets build test demo bench bench-quantized fixtures clean fuzz-build fuzz fuzz-smoke sanitize reproduce data-qwen3 plan-qwen3 test-python
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -52,6 +52,20 @@ demo: assets build
 	# The fine-tuned adapter as a Hub repository folder with its model card (no network); push it with
 	# `strawberry publish --from-dir out/hub-demo --repo-id OWNER/NAME` (docs/publishing.md).
 	$(BIN) publish --adapter $(RUN)/final --evaluation-results $(REPORT) --base-model $(HUB_BASE_MODEL) --to-dir out/hub-demo --overwrite
+
+# The Qwen3 spelling dataset, from the Qwen2/Qwen3 vocabulary (assets/qwen.tiktoken, 151,643 ranks); its card and
+# statistics are committed in results/qwen3-dataset/ (docs/qwen3_4b_guide.md).
+data-qwen3: assets build
+	$(BIN) data build --tokenizer $(ASSETS)/qwen.tiktoken --out out/data-qwen3 --overwrite
+	$(BIN) data stats out/data-qwen3
+
+# Memory and time of the Qwen3-4B recipe on 24 GB GPUs (estimates; docs/qwen3_4b_guide.md).
+plan-qwen3: data-qwen3
+	$(BIN) plan --model qwen3-4b --gpu 24GB --config configs/train-qwen3-4b.yaml --data out/data-qwen3
+
+# The PyTorch backend's tests against this checkout's Swift engine (needs torch, transformers, peft; python/README.md).
+test-python: build
+	$(MAKE) -C python test STRAWBERRY_BIN=$(abspath $(BIN))
 
 # The HTTP API on the default model, with the demo's adapter when it exists (docs/api.md). Environment
 # variables (PORT, API_KEY, MAX_BATCH_SIZE, TASK_TYPE, …) configure it.

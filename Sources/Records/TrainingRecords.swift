@@ -15,10 +15,13 @@ public struct TrainingLogLine: Codable, Equatable, Sendable {
     @ExplicitNull public var evalLoss: Double?
     /// Greedy exact-match of the completion on validation spelling prompts.
     @ExplicitNull public var evalSpellingAccuracy: Double?
+    /// Peak accelerator memory so far (the PyTorch backend on a GPU: torch.cuda.max_memory_allocated), to
+    /// compare with `strawberry plan`; absent on the CPU.
+    public var peakMemoryGiB: Double?
 
     enum CodingKeys: String, CodingKey {
         case step, epoch, loss, gradNorm = "grad_norm", learningRate = "learning_rate", tokensPerSecond = "tokens_per_second"
-        case evalLoss = "eval_loss", evalSpellingAccuracy = "eval_spelling_accuracy"
+        case evalLoss = "eval_loss", evalSpellingAccuracy = "eval_spelling_accuracy", peakMemoryGiB = "peak_memory_gib"
     }
 
     public init(step: Int, epoch: Double, loss: Double? = nil, gradNorm: Double? = nil, learningRate: Double? = nil,

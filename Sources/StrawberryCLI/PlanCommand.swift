@@ -125,7 +125,7 @@ struct Plan: ParsableCommand {
             data \(data): \(p.examples) examples, \(p.tokens) tokens (mean \(String(format: "%.1f", p.meanExampleTokens)), longest \(p.maxExampleTokens)); \
             \(p.optimizerSteps) optimizer steps, \(p.trainedTokens) tokens trained
 
-            memory                         no checkpointing   gradient checkpointing
+            memory (bf16)                  no checkpointing   gradient checkpointing
             """
         let rows: [(String, KeyPath<MemoryEstimate, Double>)] = [("weights (bf16)", \.weightsGiB), ("LoRA + AdamW states (fp32)", \.loraStatesGiB),
                                                                   ("activations", \.activationsGiB), ("logits + loss", \.logitsGiB),
@@ -133,11 +133,13 @@ struct Plan: ParsableCommand {
         for (name, k) in rows {
             out += "\n" + name.padding(toLength: 31, withPad: " ", startingAt: 0) + gb(p.memory[keyPath: k]).padding(toLength: 19, withPad: " ", startingAt: 0) + gb(p.memoryWithCheckpointing[keyPath: k])
         }
-        out += "\n\nGPU            memory   fits            fits (checkpointing)   time                time (checkpointing)"
+        out += "\n\nGPU            memory     precision  peak (fits?)       peak with checkpointing   time        time (checkpointing)"
         for g in p.gpus {
-            out += "\n" + g.gpu.name.padding(toLength: 15, withPad: " ", startingAt: 0) + gb(g.gpu.memoryGiB).padding(toLength: 9, withPad: " ", startingAt: 0)
-                + (g.fits ? "yes" : "no").padding(toLength: 16, withPad: " ", startingAt: 0) + (g.fitsWithCheckpointing ? "yes" : "no").padding(toLength: 23, withPad: " ", startingAt: 0)
-                + time(g.seconds).padding(toLength: 20, withPad: " ", startingAt: 0) + time(g.secondsWithCheckpointing)
+            out += "\n" + g.gpu.name.padding(toLength: 15, withPad: " ", startingAt: 0) + gb(g.gpu.memoryGiB).padding(toLength: 11, withPad: " ", startingAt: 0)
+                + g.precision.padding(toLength: 11, withPad: " ", startingAt: 0)
+                + "\(gb(g.totalGiB)) (\(g.fits ? "yes" : "no"))".padding(toLength: 19, withPad: " ", startingAt: 0)
+                + "\(gb(g.totalWithCheckpointingGiB)) (\(g.fitsWithCheckpointing ? "yes" : "no"))".padding(toLength: 26, withPad: " ", startingAt: 0)
+                + time(g.seconds).padding(toLength: 12, withPad: " ", startingAt: 0) + time(g.secondsWithCheckpointing)
         }
         out += "\n\nassumptions:\n" + p.assumptions.map { "  - " + $0 }.joined(separator: "\n")
         return out

@@ -10,55 +10,62 @@
 //                  their product), plus each adapted module's input and its rank-r product;
 //                  with gradient checkpointing: each layer's input, plus one layer's values (recomputed)
 //   logits       = tokens × vocabulary × 10 bytes             (bf16 logits, fp32 copy, fp32 gradient)
+//   (a GPU without bf16, such as the T4: the backend computes in float32, 4 bytes a value)
 //   overhead     = 1 GiB                                      (CUDA context, cuBLAS workspace)
 //
 // Time: forward FLOPs per token = 2 × (linear + LM-head parameters) + attention (4 · layers · q_dim ·
 // mean length); a LoRA step needs the input gradients of every frozen layer but not their weight
 // gradients, so ≈ 2 × forward (3 × with checkpointing, which recomputes the forward). Seconds =
-// FLOPs / (peak bf16 TFLOPS × utilisation). The utilisation (MFU) is an assumption until the
+// FLOPs / (the GPU's dense TFLOPS at that precision × utilisation). The utilisation (MFU) is an assumption until the
 // backend has measured it on the GPU in question; every assumption is listed in the plan.
 import Adapters
 import Foundation
 import Models
 
-/// A GPU's memory and dense bf16 (T4: fp16) tensor throughput, from the vendor's data sheets.
+/// A GPU: its marketed size, the memory its driver reports (what PyTorch can use), and the dense
+/// throughput the backend gets from it, from the vendor's data sheet: bf16 tensor TFLOPS, or, on a GPU
+/// without bf16 (T4), float32 TFLOPS — the backend then computes in float32.
 public struct GPUSpec: Codable, Equatable, Sendable {
     public var name: String
+    /// "24 GB" on the box.
+    public var marketedGB: Int
+    /// Total memory as nvidia-smi reports it, in GiB (an L4's "24 GB" is 23,034 MiB).
     public var memoryGiB: Double
-    /// Dense (no sparsity) 16-bit tensor TFLOPS; nil when unknown (time is then not estimated).
+    /// Dense (no sparsity) TFLOPS at the precision the backend uses on it; nil when unknown (no time estimate).
     public var tflops: Double?
     public var bf16: Bool
 
-    enum CodingKeys: String, CodingKey { case name, memoryGiB = "memory_gib", tflops, bf16 }
+    enum CodingKeys: String, CodingKey { case name, marketedGB = "marketed_gb", memoryGiB = "memory_gib", tflops, bf16 }
 
-    public init(name: String, memoryGiB: Double, tflops: Double?, bf16: Bool = true) {
+    public init(name: String, marketedGB: Int, memoryMiB: Double, tflops: Double?, bf16: Bool = true) {
         self.name = name
-        self.memoryGiB = memoryGiB
+        self.marketedGB = marketedGB
+        self.memoryGiB = memoryMiB / 1024
         self.tflops = tflops
         self.bf16 = bf16
     }
 
     public static let catalog: [GPUSpec] = [
-        GPUSpec(name: "T4", memoryGiB: 16, tflops: 65, bf16: false),
-        GPUSpec(name: "L4", memoryGiB: 24, tflops: 121),
-        GPUSpec(name: "A10", memoryGiB: 24, tflops: 125),
-        GPUSpec(name: "L40S", memoryGiB: 48, tflops: 362),
-        GPUSpec(name: "A100-40GB", memoryGiB: 40, tflops: 312),
-        GPUSpec(name: "A100-80GB", memoryGiB: 80, tflops: 312),
-        GPUSpec(name: "H100-80GB", memoryGiB: 80, tflops: 989),
-        GPUSpec(name: "H200", memoryGiB: 141, tflops: 989),
+        GPUSpec(name: "T4", marketedGB: 16, memoryMiB: 15_360, tflops: 8.1, bf16: false),
+        GPUSpec(name: "L4", marketedGB: 24, memoryMiB: 23_034, tflops: 121),
+        GPUSpec(name: "A10", marketedGB: 24, memoryMiB: 23_028, tflops: 125),
+        GPUSpec(name: "A100-40GB", marketedGB: 40, memoryMiB: 40_960, tflops: 312),
+        GPUSpec(name: "L40S", marketedGB: 48, memoryMiB: 46_068, tflops: 362),
+        GPUSpec(name: "A100-80GB", marketedGB: 80, memoryMiB: 81_920, tflops: 312),
+        GPUSpec(name: "H100-80GB", marketedGB: 80, memoryMiB: 81_559, tflops: 989),
+        GPUSpec(name: "H200", marketedGB: 141, memoryMiB: 143_771, tflops: 989),
     ]
 
-    /// `--gpu`: a catalogue name (L4, a100-80gb, H100, …) or a memory size ("24GB", "24"): every
-    /// catalogued GPU of that size, or one of that size with unknown speed.
+    /// `--gpu`: a catalogue name (L4, a100-80gb, H100, …) or a marketed size ("24GB", "24"): every
+    /// catalogued GPU of that size, or one of that size (decimal gigabytes) with unknown speed.
     public static func parse(_ text: String) -> [GPUSpec]? {
         let t = text.trimmingCharacters(in: .whitespaces).lowercased()
         if let named = catalog.first(where: { $0.name.lowercased() == t || $0.name.lowercased().hasPrefix(t + "-") }) { return [named] }
         var digits = t
         for suffix in ["gib", "gb", "g"] where digits.hasSuffix(suffix) { digits = String(digits.dropLast(suffix.count)); break }
-        guard let gib = Double(digits.trimmingCharacters(in: .whitespaces)), gib.isFinite, gib > 0, gib <= 100_000 else { return nil }
-        let sized = catalog.filter { $0.memoryGiB == gib }
-        return sized.isEmpty ? [GPUSpec(name: "\(Int(gib)) GB GPU", memoryGiB: gib, tflops: nil)] : sized
+        guard let gb = Int(digits.trimmingCharacters(in: .whitespaces)), gb > 0, gb <= 100_000 else { return nil }
+        let sized = catalog.filter { $0.marketedGB == gb }
+        return sized.isEmpty ? [GPUSpec(name: "\(gb) GB GPU", marketedGB: gb, memoryMiB: Double(gb) * 1e9 / 1_048_576, tflops: nil)] : sized
     }
 }
 
@@ -107,13 +114,19 @@ public struct MemoryEstimate: Codable, Equatable, Sendable {
 
 public struct GPUPlan: Codable, Equatable, Sendable {
     public var gpu: GPUSpec
+    /// bf16, or fp32 on a GPU without bf16.
+    public var precision: String
+    /// Estimated peak memory at that precision, without and with gradient checkpointing.
+    public var totalGiB: Double
+    public var totalWithCheckpointingGiB: Double
     public var fits: Bool
     public var fitsWithCheckpointing: Bool
     /// Per epoch (or per max_steps run), seconds; nil when the GPU's throughput is unknown.
     public var seconds: Double?
     public var secondsWithCheckpointing: Double?
     enum CodingKeys: String, CodingKey {
-        case gpu, fits, fitsWithCheckpointing = "fits_with_checkpointing", seconds, secondsWithCheckpointing = "seconds_with_checkpointing"
+        case gpu, precision, totalGiB = "total_gib", totalWithCheckpointingGiB = "total_with_checkpointing_gib", fits
+        case fitsWithCheckpointing = "fits_with_checkpointing", seconds, secondsWithCheckpointing = "seconds_with_checkpointing"
     }
 }
 
@@ -133,6 +146,7 @@ public struct TrainingPlan: Codable, Equatable, Sendable {
     /// Tokens the run trains on (an epoch, or max_steps worth of batches).
     public var trainedTokens: Int
     public var forwardFLOPsPerToken: Double
+    /// bf16 estimates (a GPU without bf16 has its float32 totals in `gpus`).
     public var memory: MemoryEstimate
     public var memoryWithCheckpointing: MemoryEstimate
     public var gpus: [GPUPlan]
@@ -180,24 +194,28 @@ public enum Planner {
         let valuesPerToken = Double(c.layers * (perLayer + loraPerLayer))
         let checkpointedPerToken = Double(c.layers * c.hidden + perLayer + loraPerLayer)
         let bt = Double(microBatchTokens)
-        func estimate(_ saved: Double) -> MemoryEstimate {
-            let weights = Double(parameters) * 2 / gib, states = Double(loraParameters) * 16 / gib
-            let acts = bt * saved * 2 / gib, logits = bt * Double(c.vocabSize) * 10 / gib, overhead = 1.0
+        func estimate(_ saved: Double, bytes: Double) -> MemoryEstimate {
+            let weights = Double(parameters) * bytes / gib, states = Double(loraParameters) * 16 / gib
+            let acts = bt * saved * bytes / gib, logits = bt * Double(c.vocabSize) * (bytes + 8) / gib, overhead = 1.0
             return MemoryEstimate(weightsGiB: weights, loraStatesGiB: states, activationsGiB: acts, logitsGiB: logits, overheadGiB: overhead,
                                   totalGiB: weights + states + acts + logits + overhead)
         }
-        let full = estimate(valuesPerToken), checkpointed = estimate(checkpointedPerToken)
+        let full = estimate(valuesPerToken, bytes: 2), checkpointed = estimate(checkpointedPerToken, bytes: 2)
         let forward = 2 * Double(linear + embedding) + 4 * Double(c.layers * c.qDim) * mean
         let gpus = r.gpus.map { g -> GPUPlan in
+            let bytes: Double = g.bf16 ? 2 : 4
+            let a = estimate(valuesPerToken, bytes: bytes).totalGiB, b = estimate(checkpointedPerToken, bytes: bytes).totalGiB
             let rate = g.tflops.map { $0 * 1e12 * r.utilisation }
-            return GPUPlan(gpu: g, fits: full.totalGiB <= g.memoryGiB, fitsWithCheckpointing: checkpointed.totalGiB <= g.memoryGiB,
+            // Fragmentation of PyTorch's caching allocator is not modelled: keep a tenth of the memory free.
+            let usable = 0.9 * g.memoryGiB
+            return GPUPlan(gpu: g, precision: g.bf16 ? "bf16" : "fp32", totalGiB: a, totalWithCheckpointingGiB: b, fits: a <= usable, fitsWithCheckpointing: b <= usable,
                            seconds: rate.map { 2 * forward * Double(trainedTokens) / $0 }, secondsWithCheckpointing: rate.map { 3 * forward * Double(trainedTokens) / $0 })
         }
         var assumptions = [
-            "bf16 weights and activations (T4: fp16), fp32 LoRA factors with AdamW states; PyTorch + PEFT with SDPA attention (no attention matrix kept)",
+            "bf16 weights and activations (float32 on a GPU without bf16, such as the T4), fp32 LoRA factors with AdamW states; PyTorch + PEFT with SDPA attention (no attention matrix kept)",
             "activations sized by the largest micro-batch padded to the longest example (\(min(r.batchSize, r.exampleTokens.count)) × \(longest) tokens)",
             String(format: "model FLOPs utilisation %.0f%% of the data-sheet dense 16-bit TFLOPS (an assumption until the backend measures it)", 100 * r.utilisation),
-            "1 GiB of CUDA context and workspace; allocator fragmentation not included (keep 10% free)",
+            "1 GiB of CUDA context and workspace; the caching allocator's fragmentation is not included, so a plan within 10% of the GPU's memory is marked as not fitting",
         ]
         if r.maxSteps > 0 { assumptions.append("max_steps \(r.maxSteps): time is for those steps, not an epoch") }
         return TrainingPlan(model: r.modelName, parameters: parameters, loraParameters: loraParameters, loraModules: modules.count,

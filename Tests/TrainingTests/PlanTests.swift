@@ -28,6 +28,7 @@ final class PlanTests: XCTestCase {
         XCTAssertEqual(p.gpus.map(\.gpu.name), ["L4", "A10"])
         let l4 = p.gpus[0]
         XCTAssertTrue(l4.fits && l4.fitsWithCheckpointing)
+        XCTAssertEqual(l4.totalGiB, p.memory.totalGiB)
         XCTAssertEqual(try XCTUnwrap(l4.seconds), 2 * p.forwardFLOPsPerToken * 120 / (121e12 * 0.3), accuracy: 1e-12)
         XCTAssertEqual(try XCTUnwrap(l4.secondsWithCheckpointing) / (try XCTUnwrap(l4.seconds)), 1.5, accuracy: 1e-12)
         // Forward FLOPs: twice the linear and LM-head weights, plus attention over the mean length.
@@ -36,15 +37,19 @@ final class PlanTests: XCTestCase {
         let big = try Planner.plan(PlanRequest(modelName: "qwen3-4b", model: c, lora: lora, batchSize: 16, gradientAccumulationSteps: 1, epochs: 1,
                                                maxSteps: 0, exampleTokens: [2048], gpus: GPUSpec.parse("T4") ?? []))
         XCTAssertFalse(big.gpus[0].fits)
+        // The T4 has no bf16: the backend computes in float32, so its weights take twice the bytes.
+        XCTAssertEqual(big.gpus[0].precision, "fp32")
+        XCTAssertEqual(big.gpus[0].totalGiB - big.memory.totalGiB, big.memory.weightsGiB + big.memory.activationsGiB + 2 * 2048 * 151_936 / gib, accuracy: 1e-6)
     }
 
     func testGPUsByNameOrSize() {
         XCTAssertEqual(GPUSpec.parse("h100")?.map(\.name), ["H100-80GB"])
         XCTAssertEqual(GPUSpec.parse("A100-80GB")?.map(\.name), ["A100-80GB"])
         XCTAssertEqual(GPUSpec.parse("80GB")?.map(\.name), ["A100-80GB", "H100-80GB"])
-        XCTAssertEqual(GPUSpec.parse("12 GB")?.first?.memoryGiB, 12)
+        XCTAssertEqual(try XCTUnwrap(GPUSpec.parse("12 GB")?.first?.memoryGiB), 12e9 / 1_073_741_824, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(GPUSpec.parse("L4")?.first?.memoryGiB), 23_034.0 / 1024, accuracy: 1e-9)
         XCTAssertNil(GPUSpec.parse("12 GB")?.first?.tflops)
-        for bad in ["", "GB", "-24GB", "nan", "fast"] { XCTAssertNil(GPUSpec.parse(bad), bad) }
+        for bad in ["", "GB", "-24GB", "nan", "fast", "2.5GB"] { XCTAssertNil(GPUSpec.parse(bad), bad) }
     }
 
     func testBadRequestsAreRefused() throws {
