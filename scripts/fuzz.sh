@@ -20,6 +20,7 @@ case $target in
   train_config)   seeds=(configs/*.yaml) ;;
   eval_jsonl)     seeds=(fuzz/seeds/eval_jsonl/*) ;;
   answers)        seeds=(fuzz/seeds/answers/*) ;;
+  tiktoken)       seeds=(fuzz/seeds/tiktoken/*) ;;
   *) echo "unknown fuzz target $target" >&2; exit 2 ;;
 esac
 for s in "${seeds[@]}"; do cp -n "$s" "$out/corpus/" 2>/dev/null || true; done

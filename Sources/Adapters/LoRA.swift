@@ -34,8 +34,12 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey { case r, alpha, dropout, targetModules = "target_modules", useRSLoRA = "use_rslora" }
     public static let keys = Set(["r", "alpha", "dropout", "target_modules", "use_rslora"])
 
-    public init(from d: Decoder) throws {
-        let c = try d.container(keyedBy: CodingKeys.self), x = LoRAConfig()
+    public init(from d: Decoder) throws { try self.init(from: d, defaults: LoRAConfig()) }
+
+    /// A mapping that names only some keys keeps `defaults` for the others (a training config's
+    /// `lora: {r: 8}` changes the rank, not alpha and the targets as well).
+    public init(from d: Decoder, defaults x: LoRAConfig) throws {
+        let c = try d.container(keyedBy: CodingKeys.self)
         r = try c.decodeIfPresent(Int.self, forKey: .r) ?? x.r
         alpha = try c.decodeIfPresent(Double.self, forKey: .alpha) ?? x.alpha
         dropout = try c.decodeIfPresent(Double.self, forKey: .dropout) ?? x.dropout

@@ -295,8 +295,9 @@ extension Evaluator {
     public static func scoreGenerations(dir: String, data: String?, verifyData: Bool = true)
         throws -> (summary: EvaluationSummary, items: [EvaluatedItem]) {
         let info = try RecordFile.read(GenerationInfo.self, from: dir + "/generation_info.json")
-        guard info.seconds.isFinite, info.seconds >= 0, info.generatedTokens >= 0, (1...4096).contains(info.batchSize), (1...1000).contains(info.samples) else {
-            throw EvaluationError.badRequest("\(dir)/generation_info.json: seconds, generated_tokens, batch_size (1...4096) or samples (1...1000) out of range")
+        guard info.seconds.isFinite, info.seconds >= 0, info.generatedTokens >= 0, (1...4096).contains(info.batchSize), (1...1000).contains(info.samples),
+              (info.limit ?? 1) >= 1 else {
+            throw EvaluationError.badRequest("\(dir)/generation_info.json: seconds, generated_tokens, batch_size (1...4096), samples (1...1000) or limit (≥ 1) out of range")
         }
         var r = EvalRequest(model: info.model, out: dir)
         r.adapter = info.adapter

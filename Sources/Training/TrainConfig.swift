@@ -74,7 +74,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         loggingSteps = try v(.loggingSteps, x.loggingSteps); evalSteps = try v(.evalSteps, x.evalSteps)
         evalSamples = try v(.evalSamples, x.evalSamples); generationCheckSamples = try v(.generationCheckSamples, x.generationCheckSamples)
         saveSteps = try v(.saveSteps, x.saveSteps); saveTotalLimit = try v(.saveTotalLimit, x.saveTotalLimit)
-        lora = try v(.lora, x.lora)
+        // A partial `lora` section (or `--set lora.r=8` without one) keeps these defaults for the keys it omits.
+        lora = c.contains(.lora) ? try LoRAConfig(from: c.superDecoder(forKey: .lora), defaults: x.lora) : x.lora
         initAdapter = try c.decodeIfPresent(String.self, forKey: .initAdapter)
     }
 

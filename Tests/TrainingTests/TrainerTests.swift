@@ -40,6 +40,9 @@ final class TrainerTests: XCTestCase {
         // The saved resolved config reads back to the same value.
         let again = try TrainConfig.resolve(yamlPath: nil, overrides: [])
         XCTAssertEqual(again, TrainConfig())
+        // A partial lora section changes only the keys it names (the PyTorch backend's test_config checks the same).
+        let partial = try TrainConfig.resolve(yamlPath: nil, overrides: ["lora.r=8"])
+        XCTAssertEqual(partial.lora, LoRAConfig(r: 8, alpha: 32, dropout: 0.05, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj"]))
     }
 
     /// Every number a config can carry is range-checked before anything is sized or trained from it;
@@ -135,6 +138,21 @@ final class TrainerTests: XCTestCase {
         for f in ["final/adapter_model.safetensors", "final/adapter_config.json"] {
             XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: a + "/" + f)), try Data(contentsOf: URL(fileURLWithPath: b + "/" + f)), f)
         }
+    }
+
+    /// A run that died before its first checkpoint left its config and log; a fresh run there redoes
+    /// the log instead of appending to it.
+    func testFreshRunRedoesALogLeftBeforeTheFirstCheckpoint() throws {
+        let out = tmp("stale-log")
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        var cfg = try config(out, steps: 2)
+        try cfg.yaml().write(toFile: out + "/config.yaml", atomically: true, encoding: .utf8)
+        try "{\"epoch\":0.0,\"eval_loss\":9.0,\"eval_spelling_accuracy\":0.0,\"step\":0}\n".write(toFile: out + "/metrics.jsonl", atomically: true, encoding: .utf8)
+        cfg.saveSteps = 0
+        _ = try Trainer(config: cfg).run()
+        let lines = try RecordFile.readLines(TrainingLogLine.self, from: out + "/metrics.jsonl")
+        XCTAssertEqual(lines.filter { $0.step == 0 }.count, 1)
+        XCTAssertNotEqual(lines.first?.evalLoss, 9.0)
     }
 
     /// `init_adapter` starts a new run from another run's factors (either engine's), and the gradient

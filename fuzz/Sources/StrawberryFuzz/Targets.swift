@@ -1,7 +1,7 @@
 // Fuzz targets: each takes arbitrary bytes to one reader of untrusted input and requires that it
 // either succeeds or throws — a crash, a trap, a hang or an address-sanitizer report is a finding.
 // FUZZ_TARGET picks the reader: gguf, safetensors, tokenizer_json, chat_template, json,
-// train_config, eval_jsonl, answers.
+// train_config, eval_jsonl, answers, tiktoken.
 import Evaluation
 import Foundation
 import ModelFormats
@@ -22,7 +22,7 @@ func withFile(_ bytes: UnsafeRawBufferPointer, suffix: String, _ body: (String) 
     try? body(path)
 }
 
-let targets = ["gguf", "safetensors", "tokenizer_json", "chat_template", "json", "train_config", "eval_jsonl", "answers"]
+let targets = ["gguf", "safetensors", "tokenizer_json", "chat_template", "json", "train_config", "eval_jsonl", "answers", "tiktoken"]
 let target: String = {
     let t = ProcessInfo.processInfo.environment["FUZZ_TARGET"] ?? "json"
     guard targets.contains(t) else {
@@ -76,6 +76,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             _ = try? RecordFile.readLines(EvaluatedItem.self, from: path)
             _ = try? RecordFile.readLines(Question.self, from: path)
             _ = try? RecordFile.read(EvaluationSummary.self, from: path)
+            // Another engine's generations and their request (`strawberry score`).
+            _ = try? RecordFile.readLines(GeneratedAnswer.self, from: path)
+            _ = try? RecordFile.read(GenerationInfo.self, from: path)
             // The same bytes as a hand-written benchmark (--eval-file), sampled as --limit would.
             var r = EvalRequest(model: "unused", out: "unused")
             r.evalFile = path
@@ -94,6 +97,11 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             _ = AnswerExtraction.read(t, text, facts: facts)
             _ = AnswerExtraction.normalizedGold(t, text)
             _ = AnswerType(inferredFrom: text)
+        }
+    case "tiktoken":
+        withFile(bytes, suffix: ".tiktoken") { path in
+            let tok = try Tokenizer.tiktoken(path: path)
+            _ = tok.decode(tok.encode("Spell 'strawberry', naïve 123 🍓 <think>"))
         }
     default: break   // `target` is one of `targets`
     }
