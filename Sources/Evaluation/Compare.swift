@@ -90,7 +90,8 @@ public enum Compare {
         return c
     }
 
-    /// Thinking against non-thinking mode within one run, per task pooled over styles, with the tests
+    /// Thinking against non-thinking mode within one run, per task pooled over styles (each thinking
+    /// answer paired with the non-thinking answer to the same question and sample), with the tests
     /// and intervals the base-vs-fine-tuned comparison uses; nil unless the run holds both modes.
     public static func modeComparison(_ run: EvalRun) -> ModeComparison? {
         let off = EvalMode.nonThinking.rawValue, on = EvalMode.thinking.rawValue
@@ -99,9 +100,14 @@ public enum Compare {
         for task in EvalTask.allCases.map(\.rawValue) {
             let a = run.items.filter { $0.task == task && $0.mode == off }, b = run.items.filter { $0.task == task && $0.mode == on }
             guard !a.isEmpty, !b.isEmpty else { continue }
-            var first: [String: Bool] = [:]
-            for r in a where r.sample == 0 { first[r.id] = r.correct }
-            let pairs = b.compactMap { r in first[r.id].map { (cluster: r.word ?? r.id, a: $0, b: r.correct) } }
+            // A greedy non-thinking run has one answer per question: every thinking sample is paired with it.
+            // A sampled one (--sampling card) pairs sample s with sample s, so the change is the columns' change.
+            var off: [String: Bool] = [:], answers: [String: Int] = [:]
+            for r in a { off["\(r.id)#\(r.sample)"] = r.correct; answers[r.id, default: 0] += 1 }
+            let pairs = b.compactMap { r -> (cluster: String, a: Bool, b: Bool)? in
+                let key = answers[r.id] == 1 ? "\(r.id)#0" : "\(r.id)#\(r.sample)"
+                return off[key].map { (cluster: r.word ?? r.id, a: $0, b: r.correct) }
+            }
             guard !pairs.isEmpty else { continue }
             func tokens(_ rs: [EvaluatedItem]) -> Mean? {
                 let v = rs.compactMap(\.outputTokens).map(Double.init)

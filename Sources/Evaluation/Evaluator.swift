@@ -307,7 +307,10 @@ extension Evaluator {
         r.sampleSeed = info.sampleSeed
         r.verifyData = verifyData
         func parse<T: RawRepresentable>(_ names: [String], _ what: String) throws -> [T] where T.RawValue == String {
-            try names.map { n in
+            if let twice = names.first(where: { n in names.filter { $0 == n }.count > 1 }) {
+                throw EvaluationError.badRequest("\(dir)/generation_info.json: \(what) '\(twice.prefix(40))' is listed twice")
+            }
+            return try names.map { n in
                 guard let v = T(rawValue: n) else { throw EvaluationError.badRequest("\(dir)/generation_info.json: unknown \(what) '\(n.prefix(40))'") }
                 return v
             }

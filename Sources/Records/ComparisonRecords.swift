@@ -466,7 +466,8 @@ public struct ModeComparison: Codable, Equatable, Sendable {
 public struct ModeTaskComparison: Codable, Equatable, Sendable {
     public var nonThinking: Proportion
     public var thinking: Proportion
-    /// Thinking samples with a non-thinking answer to the same question.
+    /// Thinking answers paired with a non-thinking answer to the same question (the same sample when
+    /// both modes were sampled; the one greedy answer otherwise).
     public var pairedItems: Int
     /// Thinking − non-thinking accuracy over the paired items.
     public var accuracyChange: Double

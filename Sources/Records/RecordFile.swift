@@ -128,7 +128,9 @@ public enum RecordFile {
             return .malformed(path: path, line: line, field: name(c.codingPath), reason: "null where \(kind(t)) is required")
         case .dataCorrupted(let c):
             let underlying = c.underlyingError.map { " (\($0.localizedDescription))" } ?? ""
-            let reason = c.codingPath.isEmpty ? "not valid JSON\(underlying)" : c.debugDescription
+            // Foundation reports a number its field cannot hold (a negative count, 1e30 for an integer) the same
+            // way, without naming the field, so the message says both.
+            let reason = c.codingPath.isEmpty ? "not valid JSON, or a number out of range for its field\(underlying)" : c.debugDescription
             return .malformed(path: path, line: line, field: name(c.codingPath), reason: reason)
         @unknown default:
             return .malformed(path: path, line: line, field: nil, reason: "\(e)")

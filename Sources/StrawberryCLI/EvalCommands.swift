@@ -168,16 +168,22 @@ struct Score: ParsableCommand {
     var data: String?
     @Option(name: .long, help: "Write the evaluation to this new directory instead of beside the generations.")
     var out: String?
+    @Flag(name: .long, help: "With --out: replace an earlier evaluation there.")
+    var overwrite = false
     @Flag(name: .long, help: "Skip checking the dataset's files against the SHA-256s in its manifest.json.")
     var noVerify = false
     @Flag(name: .long, help: "Print metrics.json to stdout.")
     var json = false
 
+    func validate() throws {
+        if overwrite && out == nil { throw ValidationError("--overwrite applies to --out only (without --out, the evaluation is written beside the generations)") }
+    }
+
     func run() throws {
         guard isDirectory(dir) else { throw ValidationError("\(dir): no such directory; give the --out directory of `strawberry-torch eval`") }
         let (summary, items) = try Evaluator.scoreGenerations(dir: dir, data: data, verifyData: !noVerify)
         if let out {
-            let o = try OutputDirectory.begin(out, kind: .evaluation, replace: false, inputs: [dir] + [data].compactMap { $0 })
+            let o = try OutputDirectory.begin(out, kind: .evaluation, replace: overwrite, inputs: [dir] + [data].compactMap { $0 })
             try o.fill {
                 try RecordFile.writeLines(items, to: o.file("items.jsonl"))
                 try RecordFile.write(summary, to: o.file("metrics.json"))

@@ -32,7 +32,7 @@ struct Plan: ParsableCommand {
     var tokenizer: String?
     @Option(name: .long, help: "Assumed model FLOPs utilisation, in (0, 1].")
     var mfu = 0.3
-    @Option(name: .long, help: "The GPU's dense 16-bit TFLOPS, when it is not in the catalogue.")
+    @Option(name: .long, help: "Dense TFLOPS to assume for every GPU shown (bf16; float32 on a GPU without bf16), e.g. for one not in the catalogue.")
     var tflops: Double?
     @Flag(name: .long, help: "Print the plan as JSON.")
     var json = false
@@ -115,9 +115,11 @@ struct Plan: ParsableCommand {
     }
 
     func render(_ p: TrainingPlan, data: String) -> String {
+        // A column never swallows its neighbour: a value wider than its column keeps a space after it.
+        func col(_ s: String, _ width: Int) -> String { s.count >= width ? s + " " : s.padding(toLength: width, withPad: " ", startingAt: 0) }
         func gb(_ v: Double) -> String { String(format: "%.1f GiB", v) }
         func time(_ s: Double?) -> String {
-            guard let s else { return "– (give --tflops)" }
+            guard let s else { return "–" }
             return s < 120 ? String(format: "%.0f s", s) : s < 7200 ? String(format: "%.1f min", s / 60) : String(format: "%.1f h", s / 3600)
         }
         var out = """
@@ -131,16 +133,17 @@ struct Plan: ParsableCommand {
                                                                   ("activations", \.activationsGiB), ("logits + loss", \.logitsGiB),
                                                                   ("CUDA context, workspace", \.overheadGiB), ("total", \.totalGiB)]
         for (name, k) in rows {
-            out += "\n" + name.padding(toLength: 31, withPad: " ", startingAt: 0) + gb(p.memory[keyPath: k]).padding(toLength: 19, withPad: " ", startingAt: 0) + gb(p.memoryWithCheckpointing[keyPath: k])
+            out += "\n" + col(name, 31) + col(gb(p.memory[keyPath: k]), 19) + gb(p.memoryWithCheckpointing[keyPath: k])
         }
         out += "\n\nGPU            memory     precision  peak (fits?)       peak with checkpointing   time        time (checkpointing)"
         for g in p.gpus {
-            out += "\n" + g.gpu.name.padding(toLength: 15, withPad: " ", startingAt: 0) + gb(g.gpu.memoryGiB).padding(toLength: 11, withPad: " ", startingAt: 0)
-                + g.precision.padding(toLength: 11, withPad: " ", startingAt: 0)
-                + "\(gb(g.totalGiB)) (\(g.fits ? "yes" : "no"))".padding(toLength: 19, withPad: " ", startingAt: 0)
-                + "\(gb(g.totalWithCheckpointingGiB)) (\(g.fitsWithCheckpointing ? "yes" : "no"))".padding(toLength: 26, withPad: " ", startingAt: 0)
-                + time(g.seconds).padding(toLength: 12, withPad: " ", startingAt: 0) + time(g.secondsWithCheckpointing)
+            out += "\n" + col(g.gpu.name, 15) + col(gb(g.gpu.memoryGiB), 11)
+                + col(g.precision, 11)
+                + col("\(gb(g.totalGiB)) (\(g.fits ? "yes" : "no"))", 19)
+                + col("\(gb(g.totalWithCheckpointingGiB)) (\(g.fitsWithCheckpointing ? "yes" : "no"))", 26)
+                + col(time(g.seconds), 12) + time(g.secondsWithCheckpointing)
         }
+        if p.gpus.contains(where: { $0.seconds == nil }) { out += "\n(– : the GPU's throughput is not in the catalogue; give it with --tflops)" }
         out += "\n\nassumptions:\n" + p.assumptions.map { "  - " + $0 }.joined(separator: "\n")
         return out
     }

@@ -75,8 +75,10 @@ struct GradCheck: ParsableCommand {
     var adapter: String?
     @Option(name: .long, help: "Training examples in the batch (1...4096).")
     var examples = 4
-    @Option(name: .long, help: "Output directory (new).")
+    @Option(name: .long, help: "Output directory (new, or an earlier gradcheck output with --overwrite).")
     var out: String
+    @Flag(name: .long, help: "Replace an earlier `gradcheck` output in --out (no other directory is ever replaced).")
+    var overwrite = false
     @Flag(name: .long, help: "Skip checking the dataset's files against the SHA-256s in its manifest.json.")
     var noVerify = false
 
@@ -88,13 +90,15 @@ struct GradCheck: ParsableCommand {
         var cfg = try TrainConfig.resolve(yamlPath: config, overrides: overrides)
         cfg.model = try HubPaths.local(cfg.model)
         if let adapter { cfg.initAdapter = adapter }
-        let trainer = try Trainer(config: cfg, verifyData: !noVerify)
-        let (batch, lora, grads) = try trainer.gradientCheck(examples: examples)
-        let o = try OutputDirectory.begin(out, kind: .gradientCheck, replace: false, inputs: [cfg.model, cfg.data] + [adapter].compactMap { $0 })
-        try o.fill {
+        // The output is staged (and its location checked) before the model loads.
+        let o = try OutputDirectory.begin(out, kind: .gradientCheck, replace: overwrite, inputs: [cfg.model, cfg.data] + [adapter].compactMap { $0 })
+        let batch = try o.fill { () throws -> GradientCheckBatch in
+            let trainer = try Trainer(config: cfg, verifyData: !noVerify)
+            let (batch, lora, grads) = try trainer.gradientCheck(examples: examples)
             try RecordFile.write(batch, to: o.file("batch.json"))
             try SafetensorsWriter.write(PEFTAdapter.tensors(grads), to: o.file("grads.safetensors"))
             try PEFTAdapter.save(lora, baseModel: cfg.model, to: o.file("adapter"))
+            return batch
         }
         print(String(format: "loss %.6f over %d targets in %d sequences; %d LoRA modules; written to %@", batch.loss, batch.targets, batch.ids.count, batch.modules.count, out))
     }

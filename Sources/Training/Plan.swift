@@ -214,7 +214,7 @@ public enum Planner {
         var assumptions = [
             "bf16 weights and activations (float32 on a GPU without bf16, such as the T4), fp32 LoRA factors with AdamW states; PyTorch + PEFT with SDPA attention (no attention matrix kept)",
             "activations sized by the largest micro-batch padded to the longest example (\(min(r.batchSize, r.exampleTokens.count)) × \(longest) tokens)",
-            String(format: "model FLOPs utilisation %.0f%% of the data-sheet dense 16-bit TFLOPS (an assumption until the backend measures it)", 100 * r.utilisation),
+            String(format: "model FLOPs utilisation %.0f%% of the data sheet's dense TFLOPS at the precision used (an assumption until the backend measures it)", 100 * r.utilisation),
             "1 GiB of CUDA context and workspace; the caching allocator's fragmentation is not included, so a plan within 10% of the GPU's memory is marked as not fitting",
         ]
         if r.maxSteps > 0 { assumptions.append("max_steps \(r.maxSteps): time is for those steps, not an epoch") }

@@ -86,6 +86,11 @@ final class BackendScoringTests: XCTestCase {
         let dir = tmp("gen-badtask")
         _ = try writeGenerations(dir, bad, questions)
         XCTAssertThrowsError(try Evaluator.scoreGenerations(dir: dir, data: nil)) { XCTAssertTrue("\($0)".contains("rhyme"), "\($0)") }
+        var twice = info(data: data)
+        twice.modes = ["non-thinking", "non-thinking"]
+        let dir3 = tmp("gen-twice-mode")
+        _ = try writeGenerations(dir3, twice, questions)
+        XCTAssertThrowsError(try Evaluator.scoreGenerations(dir: dir3, data: nil)) { XCTAssertTrue("\($0)".contains("listed twice"), "\($0)") }
         req.limit = 3
         let sampled = try Evaluator.loadItems(req).items
         var other = info(data: data, limit: 3)
@@ -128,6 +133,18 @@ final class BackendScoringTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(t.thinkingTokens?.value), 300 + 10 * 14.5, accuracy: 1e-9)
         let ci = try XCTUnwrap(t.accuracyChangeCI95)
         XCTAssertTrue(ci[0] > 0 && ci[0] <= t.accuracyChange && t.accuracyChange <= ci[1], "\(ci)")
+        // Both modes sampled (--sampling card): sample s pairs with sample s, so the change is the columns' change.
+        var sampled: [EvaluatedItem] = []
+        for w in words.prefix(2) {
+            for s in 0..<3 {
+                sampled.append(item("count", word: w, mode: "non-thinking", sample: s, correct: s > 0, tokens: 4))
+                sampled.append(item("count", word: w, mode: "thinking", sample: s, correct: true, tokens: 300))
+            }
+        }
+        let both = try XCTUnwrap(Compare.modeComparison(EvalRun(dir: "s", summary: run.summary, items: sampled))?.tasks["count"])
+        XCTAssertEqual(both.pairedItems, 6)
+        XCTAssertEqual(both.accuracyChange, both.thinking.accuracy - both.nonThinking.accuracy, accuracy: 1e-12)
+        XCTAssertEqual(both.accuracyChange, 1.0 / 3, accuracy: 1e-12)
         // One mode only: no comparison.
         let one = EvalRun(dir: "y", summary: run.summary, items: items.filter { $0.mode == "thinking" })
         XCTAssertNil(Compare.modeComparison(one))

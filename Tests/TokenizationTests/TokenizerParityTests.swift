@@ -65,8 +65,7 @@ final class TokenizerParityTests: XCTestCase {
         let bytes = (0..<256).map { "\(Data([UInt8($0)]).base64EncodedString()) \($0)" }
         let cases: [(String, String)] = [
             ("not base64", "!!! 0\n"), ("no rank", "IQ==\n"), ("negative rank", "IQ== -1\n"), ("huge rank", "IQ== 99999999999\n"),
-            ("rank twice", "IQ== 0\nIg== 0\n"), ("hole", "IQ== 0\nIg== 2\n"), ("token twice", "IQ== 0\nIQ== 1\n"),
-            ("missing byte", bytes.dropLast().joined(separator: "\n")), ("other vocabulary", bytes.joined(separator: "\n")),
+            ("rank twice", "IQ== 0\nIg== 0\n"), ("hole", "IQ== 0\nIg== 2\n"), ("other vocabulary", bytes.joined(separator: "\n")),
         ]
         for (name, text) in cases {
             let path = dir + "/\(name.replacingOccurrences(of: " ", with: "_")).tiktoken"
@@ -76,6 +75,31 @@ final class TokenizerParityTests: XCTestCase {
                 XCTAssertTrue("\(e)".contains(path), "\(name): the message names the file: \(e)")
             }
         }
+    }
+
+    /// The checks that only a file of Qwen's full size reaches: a token given two ranks, and a byte
+    /// with no token of its own (some text could not be encoded). Made from the real file, one line changed.
+    func testFullSizeTiktokenFilesWithARepeatedTokenOrAMissingByteAreRefused() throws {
+        let real = try String(contentsOfFile: TestPaths.requireAsset(TestPaths.assets + "/qwen.tiktoken"), encoding: .utf8)
+        var lines = real.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 151_643)
+        let dir = NSTemporaryDirectory() + "tiktoken-full-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func refused(_ lines: [String], _ expected: String) throws {
+            let path = dir + "/v.tiktoken"
+            try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try Tokenizer.load(path: path)) { XCTAssertTrue("\($0)".contains(expected), "\($0)") }
+        }
+        let original = lines
+        // Rank 300 given the bytes of rank 299.
+        lines[300] = (lines[299].split(separator: " ").first.map(String.init) ?? "") + " 300"
+        try refused(lines, "rank 300 repeats an earlier token")
+        // Rank 0 ("!", byte 33) replaced by a token no other rank has: byte 33 has no token left.
+        lines = original
+        XCTAssertTrue(lines[0].hasPrefix("IQ== "))
+        lines[0] = Data([0xF0, 0x9F, 0x8D, 0x93, 0xF0, 0x9F, 0x8D, 0x93, 0x21, 0x21]).base64EncodedString() + " 0"
+        try refused(lines, "byte 33 has no token")
     }
 
     /// tokenizer.json files of the three pre-tokenizer families (trained by make_fixtures.py):

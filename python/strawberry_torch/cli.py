@@ -22,6 +22,8 @@ def _engine_flags(p: argparse.ArgumentParser) -> None:
                    help="bf16 autocast on CUDA with float32 LoRA factors; CPU computes float32 (default: bf16 on CUDA if supported).")
     p.add_argument("--gradient-checkpointing", action="store_true", help="Recompute activations in the backward pass (less memory).")
     p.add_argument("--unsloth", action="store_true", help="Load and wrap the model with unsloth's FastLanguageModel (must be installed).")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="Skip checking the dataset's files against the SHA-256s in its manifest.json.")
 
 
 def _config_flags(p: argparse.ArgumentParser) -> None:
@@ -69,6 +71,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=32, help="Sequences generated together.")
     e.add_argument("--engine", choices=["transformers", "vllm"], default="transformers")
     e.add_argument("--no-chat-template", dest="chat_template", action="store_false", help="Questions as plain text + newline.")
+    e.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="Skip checking the dataset's files against the SHA-256s in its manifest.json.")
     e.add_argument("--strawberry", help="The strawberry binary for scoring (default: $STRAWBERRY_BIN, else PATH).")
     e.add_argument("--out", required=True, help="Output directory.")
     e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
@@ -96,7 +100,8 @@ def _train(a: argparse.Namespace) -> int:
         cfg.output_dir = run
     else:
         cfg = TrainConfig.resolve(cfg_path, a.overrides)
-    opts = Options(device=a.device, precision=a.precision, gradient_checkpointing=a.gradient_checkpointing, unsloth=a.unsloth)
+    opts = Options(device=a.device, precision=a.precision, gradient_checkpointing=a.gradient_checkpointing, unsloth=a.unsloth,
+                   verify_data=a.verify)
     trainer = Trainer(cfg, resume=a.resume, options=opts)
     try:
         return trainer.run()
@@ -108,7 +113,8 @@ def _gradcheck(a: argparse.Namespace) -> int:
     from .gradcheck import gradient_check
     from .train import Options
     cfg = TrainConfig.resolve(a.config, a.overrides)
-    opts = Options(device=a.device, precision=a.precision, gradient_checkpointing=a.gradient_checkpointing, unsloth=a.unsloth)
+    opts = Options(device=a.device, precision=a.precision, gradient_checkpointing=a.gradient_checkpointing, unsloth=a.unsloth,
+                   verify_data=a.verify)
     rec = gradient_check(cfg, a.out, adapter=a.adapter, examples=a.examples, options=opts)
     print(f"loss {rec['loss']:.6f} over {rec['targets']} targets in {len(rec['ids'])} sequences; "
           f"{len(rec['modules'])} LoRA modules; written to {a.out}")
@@ -121,10 +127,11 @@ def _eval(a: argparse.Namespace) -> int:
     modes = ["non-thinking", "thinking"] if a.modes == "both" else split(a.modes)
     r = EvalRequest(model=a.model, data=a.data, out=a.out, adapter=a.adapter, split=a.split, tasks=split(a.tasks), styles=split(a.styles),
                     modes=modes, limit=a.limit, sample_seed=a.sample_seed, seed=a.seed, samples=a.samples, sampling=a.sampling, batch_size=a.batch_size,
-                    engine=a.engine, chat_template=a.chat_template, device=a.device, precision=a.precision)
+                    engine=a.engine, chat_template=a.chat_template, verify_data=a.verify, device=a.device, precision=a.precision)
+    binary = find_strawberry(a.strawberry)   # a named binary that is not there fails before any generation
     out = evaluate(r)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
-    return score(out, find_strawberry(a.strawberry), log)
+    return score(out, binary, log)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

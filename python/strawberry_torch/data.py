@@ -36,6 +36,38 @@ class Example:
         return sum(1 for t in self.labels if t >= 0)
 
 
+def verify_dataset(directory: str) -> bool:
+    """Checks every file a `strawberry data build` manifest lists against its SHA-256, as the Swift
+    tool does before training or evaluating (a file copied to a GPU machine arrives whole or is
+    refused). Returns False for a hand-made dataset without a manifest (used as it is)."""
+    import hashlib
+    path = os.path.join(directory, "manifest.json")
+    if not os.path.isfile(path):
+        return False
+    try:
+        with open(path, encoding="utf-8") as f:
+            files = json.load(f).get("files")
+    except (ValueError, AttributeError) as e:
+        raise DataError(f"{path}: not a dataset manifest ({e}); re-create the dataset with `strawberry data build`") from None
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        raise DataError(f"{path}: 'files' must map each file to its SHA-256; re-create the dataset with `strawberry data build`")
+    root = os.path.realpath(directory)
+    for name, want in sorted(files.items()):
+        full = os.path.realpath(os.path.join(directory, name))
+        if not full.startswith(root + os.sep):
+            raise DataError(f"{path}: lists '{name}', outside the dataset directory")
+        if not os.path.isfile(full):
+            raise DataError(f"{directory}/{name}: missing (the manifest lists it); copy the whole dataset directory")
+        h = hashlib.sha256()
+        with open(full, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        if h.hexdigest() != want:
+            raise DataError(f"{directory}/{name}: SHA-256 differs from manifest.json (changed or cut short in transfer?); "
+                            "copy it again or re-create the dataset (--no-verify skips this check)")
+    return True
+
+
 def read_pairs(path: str) -> list[tuple[str, str]]:
     """(prompt, completion) of every line of a JSONL file written by `strawberry data build`."""
     if not os.path.isfile(path):

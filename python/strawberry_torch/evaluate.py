@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from .generate import Request, Result, Sampling, generate
-from .records import staging
+from .records import write_directory, staging
 from .rng import SplitMix64, fnv1a_seeded
 
 TASKS = ("spelling", "count", "position")
@@ -74,6 +74,8 @@ class EvalRequest:
     seed: int = 0
     samples: int = 1
     sampling: str = "auto"
+    #: Check the dataset's files against its manifest's SHA-256s first.
+    verify_data: bool = True
     batch_size: int = 32
     engine: str = "transformers"
     chat_template: bool = True
@@ -87,10 +89,13 @@ class EvalRequest:
             raise EvaluationError(f"--samples must be in 1...1000, got {self.samples}")
         if self.sampling not in SAMPLINGS:
             raise EvaluationError(f"--sampling {self.sampling}: expected one of {', '.join(SAMPLINGS)}")
-        if self.limit is not None and self.limit < 1:
-            raise EvaluationError(f"--limit must be ≥ 1, got {self.limit}")
+        for name, v in (("--seed", self.seed), ("--sample-seed", self.sample_seed)):
+            if not 0 <= v < 2**64:
+                raise EvaluationError(f"{name} must be in 0...2^64-1, got {v}")
+        if self.limit is not None and not 1 <= self.limit < 2**63:
+            raise EvaluationError(f"--limit must be in 1...2^63-1, got {self.limit}")
         for name, given, allowed in (("--tasks", self.tasks, TASKS), ("--styles", self.styles, STYLES), ("--modes", self.modes, MODES)):
-            bad = [x for x in given if x not in allowed]
+            bad = [x for x in given if x not in allowed] + sorted({x for x in given if given.count(x) > 1})
             if not given or bad:
                 raise EvaluationError(f"{name}: expected a comma-separated list of {', '.join(allowed)}, got {','.join(given) or 'nothing'}")
         if self.split not in ("test", "validation", "heldout_vocab"):
@@ -113,10 +118,28 @@ def _read_jsonl(path: str) -> list[dict[str, Any]]:
     return out
 
 
+def _fields(rec: Any, path: str, line: int, **kinds: Any) -> dict[str, Any]:
+    """The named fields of one JSONL record, each of the given type(s), or an error naming file, line and field."""
+    if not isinstance(rec, dict):
+        raise EvaluationError(f"{path}:{line}: expected a JSON object; re-create the dataset with `strawberry data build`")
+    for name, kind in kinds.items():
+        v = rec.get(name)
+        if not isinstance(v, kind) or isinstance(v, bool):
+            raise EvaluationError(f"{path}:{line}: field '{name}' is missing or not a {getattr(kind, '__name__', 'string')}; "
+                                  "re-create the dataset with `strawberry data build`")
+    return rec
+
+
 def load_items(r: EvalRequest) -> list[Item]:
     """The questions of the split (Evaluator.loadItems), sampled to --limit words."""
     if not os.path.isdir(r.data):
         raise EvaluationError(f"{r.data}: no such dataset directory; build one with `strawberry data build`")
+    if r.verify_data:
+        from .data import DataError, verify_dataset
+        try:
+            verify_dataset(r.data)
+        except DataError as e:
+            raise EvaluationError(str(e)) from None
     if r.split == "heldout_vocab":
         return heldout_vocab_items(r)
     items = []
@@ -128,9 +151,11 @@ def load_items(r: EvalRequest) -> list[Item]:
             questions = _read_jsonl(path)
             if not questions:
                 raise EvaluationError(f"{path} holds no questions; is the dataset complete?")
-            for q in questions:
-                items.append(Item(id=q["id"], task=task, answer_type=ANSWER_TYPES[task], style=style, prompt=q["prompt"],
-                                  gold=str(q["answer"]), word=q.get("word")))
+            for n, q in enumerate(questions, 1):
+                fields = _fields(q, path, n, id=str, prompt=str, answer=(str, int))
+                word = q.get("word")
+                items.append(Item(id=fields["id"], task=task, answer_type=ANSWER_TYPES[task], style=style, prompt=fields["prompt"],
+                                  gold=str(fields["answer"]), word=word if isinstance(word, str) else None))
     if not items:
         raise EvaluationError(f"no evaluation items in {r.data} for split '{r.split}' (empty split?)")
     if r.limit is None:
@@ -144,15 +169,20 @@ def heldout_vocab_items(r: EvalRequest) -> list[Item]:
     path = os.path.join(r.data, "heldout_vocab.jsonl")
     if not os.path.isfile(path):
         raise EvaluationError(f"{path}: missing; is {r.data} a dataset made by `strawberry data build`?")
-    words = [str(rec["word"]) for rec in _read_jsonl(path)]
+    words = [_fields(rec, path, n, word=str)["word"] for n, rec in enumerate(_read_jsonl(path), 1)]
     if not words:
         raise EvaluationError(f"{path} has no words")
     wording = dict(DEFAULT_WORDING)
     manifest = os.path.join(r.data, "manifest.json")
     if os.path.isfile(manifest):
-        with open(manifest, encoding="utf-8") as f:
-            q = (json.load(f).get("config") or {}).get("questions") or {}
-        wording.update({k: v for k, v in q.items() if k in wording and isinstance(v, str)})
+        try:
+            with open(manifest, encoding="utf-8") as f:
+                m = json.load(f)
+        except ValueError as e:
+            raise EvaluationError(f"{manifest}: not valid JSON ({e}); re-create the dataset with `strawberry data build`") from None
+        q = ((m.get("config") if isinstance(m, dict) else None) or {}).get("questions") or {}
+        if isinstance(q, dict):
+            wording.update({k: v for k, v in q.items() if k in wording and isinstance(v, str)})
     if r.limit is not None:
         keep, seen, kept = set(sample_words(words, r.limit, r.sample_seed)), set(), []
         for w in words:
@@ -265,8 +295,12 @@ def run_vllm(r: EvalRequest, jobs_for: Callable[[Any, bool], list[Job]], log: Ca
     llm_kwargs: dict[str, Any] = {"model": r.model, "seed": r.seed}
     lora_request = None
     if r.adapter is not None:
-        with open(os.path.join(r.adapter, "adapter_config.json"), encoding="utf-8") as f:
-            rank = int(json.load(f)["r"])
+        cpath = os.path.join(r.adapter, "adapter_config.json")
+        try:
+            with open(cpath, encoding="utf-8") as f:
+                rank = int(json.load(f)["r"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise EvaluationError(f"{cpath}: not a LoRA adapter's adapter_config.json ({e!r})") from None
         llm_kwargs.update(enable_lora=True, max_lora_rank=max(8, rank))
         lora_request = LoRARequest("adapter", 1, os.path.abspath(r.adapter))
     llm = LLM(**llm_kwargs)
@@ -305,8 +339,7 @@ def run_vllm(r: EvalRequest, jobs_for: Callable[[Any, bool], list[Job]], log: Ca
 def evaluate(r: EvalRequest, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)) -> str:
     """Generates every answer and writes the directory; returns its path."""
     r.validate()
-    if os.path.exists(r.out) and (not os.path.isdir(r.out) or (os.listdir(r.out) and not os.path.isfile(os.path.join(r.out, "generation_info.json")))):
-        raise EvaluationError(f"{r.out} exists and is not an earlier `strawberry-torch eval` output; give a new --out directory")
+    check_replaceable(r.out)
     items = load_items(r)
     if not items:
         raise EvaluationError(f"no evaluation items left after sampling (--limit {r.limit})")
@@ -327,29 +360,47 @@ def evaluate(r: EvalRequest, log: Callable[[str], None] = lambda s: print(s, fil
             "sampling": r.sampling,
             "batch_size": r.batch_size, "chat_template": r.chat_template, "seconds": seconds,
             "generated_tokens": sum(len(x.ids) for x in results)}
-    tmp = staging(r.out)
-    if os.path.isdir(tmp):
-        shutil.rmtree(tmp)
-    os.makedirs(tmp)
-    with open(os.path.join(tmp, "generations.jsonl"), "w", encoding="utf-8") as f:
-        f.write("".join(x + "\n" for x in lines))
-    with open(os.path.join(tmp, "generation_info.json"), "w", encoding="utf-8") as f:
-        json.dump(info, f, indent=2, sort_keys=True, ensure_ascii=False)
-        f.write("\n")
-    if os.path.isdir(r.out):
-        shutil.rmtree(r.out)   # an earlier output of this command (checked above)
-    os.rename(tmp, r.out)
+    def fill(tmp: str) -> None:
+        with open(os.path.join(tmp, "generations.jsonl"), "w", encoding="utf-8") as f:
+            f.write("".join(x + "\n" for x in lines))
+        with open(os.path.join(tmp, "generation_info.json"), "w", encoding="utf-8") as f:
+            json.dump(info, f, indent=2, sort_keys=True, ensure_ascii=False)
+            f.write("\n")
+    check_replaceable(r.out)   # again: the directory may have changed during the generation
+    write_directory(r.out, fill)
     log(f"{len(lines)} generations, {info['generated_tokens']} tokens in {seconds:.1f} s → {r.out}")
     return r.out
+
+
+#: What an earlier `strawberry-torch eval` output may hold: its own two files, and the two that
+#: `strawberry score` writes beside them. Anything else makes the directory the user's.
+OWN_FILES = {"generations.jsonl", "generation_info.json", "items.jsonl", "metrics.json"}
+
+
+def check_replaceable(out: str) -> None:
+    """--out must be new, empty, or an earlier output of this command holding only its own files."""
+    if not os.path.exists(out):
+        return
+    if not os.path.isdir(out):
+        raise EvaluationError(f"--out {out} is a file; give a new directory")
+    present = set(os.listdir(out))
+    if not present:
+        return
+    if "generation_info.json" not in present or not present <= OWN_FILES:
+        foreign = sorted(present - OWN_FILES) or sorted(present)
+        raise EvaluationError(f"--out {out} holds files this command did not write ({', '.join(foreign[:3])}); "
+                              "give a new directory (nothing was changed)")
 
 
 # ---- scoring by the Swift tool -----------------------------------------------------------
 
 def find_strawberry(explicit: Optional[str] = None) -> Optional[str]:
     """--strawberry PATH, else $STRAWBERRY_BIN, else `strawberry` on PATH."""
-    for cand in (explicit, os.environ.get("STRAWBERRY_BIN")):
+    for how, cand in (("--strawberry", explicit), ("$STRAWBERRY_BIN", os.environ.get("STRAWBERRY_BIN"))):
         if cand:
-            return cand if os.access(cand, os.X_OK) else None
+            if not (os.path.isfile(cand) and os.access(cand, os.X_OK)):
+                raise EvaluationError(f"{how} {cand} is not an executable file; give the strawberry binary (or leave it out to score later)")
+            return cand
     return shutil.which("strawberry")
 
 

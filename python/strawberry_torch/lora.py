@@ -231,8 +231,16 @@ def read_adapter(directory: str, layers: list[LoRAModule], model_type: str) -> A
     cpath = os.path.join(directory, "adapter_config.json")
     if not os.path.isfile(cpath):
         raise AdapterError(f"{directory}: no adapter_config.json; is this a PEFT adapter directory (the run's final/ or checkpoint-STEP/)?")
-    with open(cpath, encoding="utf-8") as f:
-        c = json.load(f)
+    try:
+        with open(cpath, encoding="utf-8") as f:
+            c = json.load(f)
+    except ValueError as e:
+        raise AdapterError(f"{cpath}: not valid JSON ({e}); is the adapter complete?") from None
+    if not isinstance(c, dict):
+        raise AdapterError(f"{cpath}: expected a JSON object (PEFT's adapter_config.json)")
+    for key in ("r", "lora_alpha"):
+        if not isinstance(c.get(key), (int, float)) or isinstance(c.get(key), bool):
+            raise AdapterError(f"{cpath}: '{key}' is missing or not a number; is this a LoRA adapter's adapter_config.json?")
     def unsupported(feature: str) -> AdapterError:
         return AdapterError(f"{cpath}: {feature} is not supported; train a plain LoRA adapter (PEFT LoraConfig without it).")
     if c.get("peft_type", "LORA") != "LORA":
@@ -255,7 +263,10 @@ def read_adapter(directory: str, layers: list[LoRAModule], model_type: str) -> A
     if fan != (model_type == "gpt2"):
         raise AdapterError(f"{cpath}: fan_in_fan_out is {str(fan).lower()}, but {model_type} stores its weights "
                            f"{'[in, out]' if model_type == 'gpt2' else '[out, in]'}; is the adapter for another model?")
-    dropout = float(c.get("lora_dropout") or 0.0)
+    if not isinstance(c.get("target_modules") or [], list) or not all(isinstance(t, str) for t in c.get("target_modules") or []):
+        raise AdapterError(f"{cpath}: target_modules must be a list of module names")
+    d = c.get("lora_dropout")
+    dropout = float(d) if isinstance(d, (int, float)) and not isinstance(d, bool) else 0.0
     settings = LoRASettings(r=int(c["r"]), alpha=float(c["lora_alpha"]), dropout=min(max(dropout, 0.0), 0.99) if math.isfinite(dropout) else 0.0,
                             target_modules=list(c.get("target_modules") or []), use_rslora=bool(c.get("use_rslora", False)))
     try:

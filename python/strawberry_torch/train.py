@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from . import records
 from .config import ConfigError, TrainConfig
-from .data import Batch, DataError, Example, ExampleEncoder, IGNORE, collate, epoch_batches, read_pairs
+from .data import Batch, DataError, Example, ExampleEncoder, IGNORE, collate, epoch_batches, read_pairs, verify_dataset
 from .generate import Request, generate
 from .lora import Adapter, attach, check_same_layout, read_adapter, start_from
 from .models import LoadedModel, load
@@ -42,6 +42,8 @@ class Options:
     precision: str = "auto"
     gradient_checkpointing: bool = False
     unsloth: bool = False
+    #: Check the dataset's files against its manifest's SHA-256s first (`--no-verify` turns it off).
+    verify_data: bool = True
     log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)
 
 
@@ -80,6 +82,8 @@ class Trainer:
             self.log = lambda s: None   # one voice: rank 0 reports for the group
         if self.dist.world > 1:
             self._init_distributed()
+        if self.options.verify_data and not verify_dataset(config.data):
+            self.log(f"note: {config.data} has no manifest.json; its files are used as they are, unverified")
         self.loaded = load(config.model, device=self.options.device, precision=self.options.precision,
                            gradient_checkpointing=self.options.gradient_checkpointing, unsloth=self.options.unsloth,
                            local_rank=self.dist.local_rank)

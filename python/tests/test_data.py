@@ -1,5 +1,8 @@
 """Example encoding (ids, shifted labels, end of turn, truncation) and batch padding."""
+import json
 import os
+
+import pytest
 
 import torch
 
@@ -68,3 +71,20 @@ def test_collate_right_pads_with_ignored_labels():
     assert (batch.labels[0, len(a.ids):] == IGNORE).all()
     assert batch.targets == a.targets + b.targets and batch.tokens == len(a.ids) + len(b.ids)
     assert torch.equal(batch.labels[1, : len(b.ids)], torch.tensor(b.labels))
+
+
+def test_dataset_files_are_checked_against_the_manifest(tmp_path):
+    import hashlib
+    from strawberry_torch.data import DataError, verify_dataset
+    (tmp_path / "train.jsonl").write_text('{"prompt": "p", "completion": "c"}\n')
+    sha = hashlib.sha256((tmp_path / "train.jsonl").read_bytes()).hexdigest()
+    assert verify_dataset(str(tmp_path)) is False   # no manifest: used as it is
+    (tmp_path / "manifest.json").write_text(json.dumps({"files": {"train.jsonl": sha}}))
+    assert verify_dataset(str(tmp_path)) is True
+    (tmp_path / "train.jsonl").write_text('{"prompt": "p", "completion": "C"}\n')
+    with pytest.raises(DataError, match="SHA-256 differs"):
+        verify_dataset(str(tmp_path))
+    for files, message in (({"../outside.jsonl": sha}, "outside"), ({"gone.jsonl": sha}, "missing"), ([1], "'files'")):
+        (tmp_path / "manifest.json").write_text(json.dumps({"files": files}))
+        with pytest.raises(DataError, match=message):
+            verify_dataset(str(tmp_path))

@@ -79,20 +79,58 @@ def test_thinking_samples_are_seeded_per_request(tmp_path, handmade_data, models
 def test_refuses_an_unrelated_output_directory(tmp_path, handmade_data):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
-    with pytest.raises(EvaluationError, match="not an earlier"):
+    with pytest.raises(EvaluationError, match="did not write"):
         evaluate(request(tmp_path, handmade_data, out=str(tmp_path / "mine")), log=lambda s: None)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    # An earlier output with a file added by a person is theirs now: refused, untouched.
+    done = evaluate(request(tmp_path, handmade_data, out=str(tmp_path / "ours")), log=lambda s: None)
+    (tmp_path / "ours" / "report").mkdir()
+    (tmp_path / "ours" / "report" / "report.md").write_text("mine")
+    with pytest.raises(EvaluationError, match="report"):
+        evaluate(request(tmp_path, handmade_data, out=done), log=lambda s: None)
+    assert (tmp_path / "ours" / "report" / "report.md").read_text() == "mine"
+    # Without it, an earlier output (with the files `strawberry score` adds) is replaced.
+    import shutil
+    shutil.rmtree(tmp_path / "ours" / "report")
+    (tmp_path / "ours" / "items.jsonl").write_text("")
+    assert evaluate(request(tmp_path, handmade_data, out=done), log=lambda s: None) == done
+    assert sorted(os.listdir(done)) == ["generation_info.json", "generations.jsonl"]
+
+
+def test_bad_question_files_and_flags_are_named(tmp_path, handmade_data):
+    import shutil
+    data = tmp_path / "data"
+    shutil.copytree(handmade_data, data)
+    path = data / "eval" / "count_direct_test.jsonl"
+    for bad, field in (('{"prompt": "p", "answer": "1"}', "'id'"), ("[1, 2]", "JSON object"), ('{"id": "x", "answer": "1"}', "'prompt'")):
+        path.write_text(bad + "\n")
+        with pytest.raises(EvaluationError, match=field):
+            load_items(request(tmp_path, str(data), tasks=["count"]))
+    (data / "manifest.json").write_text("{bad")
+    with pytest.raises(EvaluationError, match="manifest.json"):
+        heldout_vocab_items(request(tmp_path, str(data), split="heldout_vocab"))
+    for kw, flag in ((dict(seed=-1), "--seed"), (dict(sample_seed=2**64), "--sample-seed"), (dict(modes=["thinking", "thinking"]), "--modes")):
+        with pytest.raises(EvaluationError, match=flag):
+            request(tmp_path, handmade_data, **kw).validate()
+    from strawberry_torch.evaluate import find_strawberry
+    with pytest.raises(EvaluationError, match="not an executable"):
+        find_strawberry(str(tmp_path / "no-such-binary"))
 
 
 def test_cli_without_a_binary_prints_the_score_command(tmp_path, handmade_data, monkeypatch, capsys):
     from strawberry_torch.cli import main
-    monkeypatch.setenv("STRAWBERRY_BIN", str(tmp_path / "no-such-binary"))
+    monkeypatch.delenv("STRAWBERRY_BIN", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))   # no `strawberry` on it
     out = str(tmp_path / "ev")
     assert main(["eval", "--model", QWEN3, "--data", handmade_data, "--tasks", "position", "--styles", "direct", "--limit", "1",
                  "--no-chat-template", "--out", out, "--device", "cpu"]) == 0
     assert f"score later with: strawberry score {out}" in capsys.readouterr().err
     assert main(["eval", "--model", QWEN3, "--data", handmade_data, "--tasks", "nope", "--out", out, "--device", "cpu"]) == 1
     assert "--tasks: expected a comma-separated list of spelling, count, position" in capsys.readouterr().err
+    # A binary named but not there is an error before any generation, not a silent skip of the scoring.
+    monkeypatch.setenv("STRAWBERRY_BIN", str(tmp_path / "no-such-binary"))
+    assert main(["eval", "--model", QWEN3, "--data", handmade_data, "--out", str(tmp_path / "ev2"), "--device", "cpu"]) == 1
+    assert "not an executable file" in capsys.readouterr().err and not os.path.exists(tmp_path / "ev2")
 
 
 def test_sampling_choices_follow_swift(tmp_path, handmade_data):
