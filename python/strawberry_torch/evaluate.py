@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from .generate import Request, Result, Sampling, generate
-from .records import write_directory, staging
+from .records import RecordError, parse_jsonl, write_directory
 from .rng import SplitMix64, fnv1a_seeded
 
 TASKS = ("spelling", "count", "position")
@@ -106,16 +106,13 @@ class EvalRequest:
 
 # ---- questions ---------------------------------------------------------------------------
 
-def _read_jsonl(path: str) -> list[dict[str, Any]]:
-    out = []
+def _read_jsonl(path: str) -> list[Any]:
     with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    out.append(json.loads(line))
-                except ValueError as e:
-                    raise EvaluationError(f"{path}:{n}: {e}; re-create the dataset with `strawberry data build`") from None
-    return out
+        text = f.read()
+    try:
+        return parse_jsonl(text, path)
+    except RecordError as e:
+        raise EvaluationError(f"{e}; re-create the dataset with `strawberry data build`") from None
 
 
 def _fields(rec: Any, path: str, line: int, **kinds: Any) -> dict[str, Any]:

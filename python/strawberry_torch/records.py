@@ -73,12 +73,8 @@ def step_line(step: int, epoch: float, loss: float, grad_norm: float, learning_r
     return line
 
 
-def read_metrics(path: str) -> list[dict[str, Any]]:
-    """Every whole line of metrics.jsonl (a line cut by a kill mid-write is dropped)."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    if not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
+def parse_jsonl(text: str, path: str) -> list[Any]:
+    """One JSON value per non-blank line; a bad line is a RecordError naming file and line."""
     out = []
     for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
@@ -87,6 +83,15 @@ def read_metrics(path: str) -> list[dict[str, Any]]:
             except ValueError as e:
                 raise RecordError(f"{path}:{n}: {e}") from None
     return out
+
+
+def read_metrics(path: str) -> list[dict[str, Any]]:
+    """Every whole line of metrics.jsonl (a line cut by a kill mid-write is dropped)."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    return parse_jsonl(text, path)
 
 
 def truncate_metrics(path: str, step: int) -> None:
