@@ -115,10 +115,9 @@ public enum Compare {
                 let ci = Metrics.bootstrapMean(v)
                 return Mean(value: m, ci95: [ci.low, ci.high])
             }
-            let change = Double(pairs.reduce(0) { $0 + ($1.b ? 1 : 0) - ($1.a ? 1 : 0) }) / Double(pairs.count)
             tasks[task] = ModeTaskComparison(
                 nonThinking: Metrics.proportion(a.map(\.correct)), thinking: Metrics.proportion(b.map(\.correct)), pairedItems: pairs.count,
-                accuracyChange: change, accuracyChangeCI95: changeInterval(pairs), mcnemarP: Statistics.clusteredMcNemar(Statistics.discordantByCluster(pairs)),
+                accuracyChange: change(pairs), accuracyChangeCI95: changeInterval(pairs), mcnemarP: Statistics.clusteredMcNemar(Statistics.discordantByCluster(pairs)),
                 mcnemarPHolm: 1, nonThinkingTokens: tokens(a), thinkingTokens: tokens(b),
                 nonThinkingTruncated: a.filter(\.truncated).count, thinkingTruncated: b.filter(\.truncated).count)
         }
@@ -154,6 +153,11 @@ public enum Compare {
             guard r.task == task, r.mode == mode, let was = before[r.pairKey] else { return nil }
             return (r.word ?? r.id, was, r.correct)
         }
+    }
+
+    /// The accuracy change (b − a) over paired items.
+    public static func change(_ pairs: [(cluster: String, a: Bool, b: Bool)]) -> Double {
+        Double(pairs.reduce(0) { $0 + ($1.b ? 1 : 0) - ($1.a ? 1 : 0) }) / Double(max(pairs.count, 1))
     }
 
     /// Word-cluster bootstrap 95 % interval of the accuracy change (b − a) over paired items.

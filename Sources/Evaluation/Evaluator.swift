@@ -276,13 +276,19 @@ public enum Evaluator {
             let (i, mode, s) = index[k]
             records.append(scored(items[i], mode: mode, sample: s, output: res.text, truncated: res.finishReason == .length, outputTokens: res.outputIds.count))
         }
-        var summary = EvaluationSummary(
-            model: r.model, adapter: r.adapter, data: r.data ?? r.evalFile, split: r.split, questions: items.count, generations: requests.count,
-            questionsPerSecond: Double(requests.count) / seconds, tokensPerSecond: Double(generatedTokens) / seconds, seconds: seconds,
+        return (summary(r, questions: items.count, records: records, seconds: seconds, generatedTokens: generatedTokens), records)
+    }
+
+    /// metrics.json of request `r`'s scored items (the `--limit` sample is the caller's to add).
+    static func summary(_ r: EvalRequest, questions: Int, records: [EvaluatedItem], seconds: Double, generatedTokens: Int) -> EvaluationSummary {
+        let t = max(seconds, 1e-9)
+        var s = EvaluationSummary(
+            model: r.model, adapter: r.adapter, data: r.data ?? r.evalFile, split: r.split, questions: questions, generations: records.count,
+            questionsPerSecond: Double(records.count) / t, tokensPerSecond: Double(generatedTokens) / t, seconds: seconds,
             batchSize: r.batchSize, metrics: Aggregation.metrics(records), stratified: Aggregation.stratified(records))
-        summary.weights = r.weights == .f32 ? nil : r.weights.rawValue
-        summary.sampling = r.sampling == .auto ? nil : r.sampling.rawValue
-        return (summary, records)
+        s.weights = r.weights == .f32 ? nil : r.weights.rawValue
+        s.sampling = r.sampling == .auto ? nil : r.sampling.rawValue
+        return s
     }
 }
 
@@ -305,6 +311,7 @@ extension Evaluator {
         r.split = info.split
         r.limit = info.limit
         r.sampleSeed = info.sampleSeed
+        r.sampling = info.sampling ?? .auto
         r.verifyData = verifyData
         func parse<T: RawRepresentable>(_ names: [String], _ what: String) throws -> [T] where T.RawValue == String {
             if let twice = names.first(where: { n in names.filter { $0 == n }.count > 1 }) {
@@ -328,7 +335,6 @@ extension Evaluator {
             }
         }
         var records: [EvaluatedItem] = []
-        r.sampling = info.sampling ?? .auto
         for mode in r.modes {
             let samples = r.sampling.samples(mode) ? info.samples : 1
             for item in questions.items {
@@ -344,15 +350,11 @@ extension Evaluator {
         if let extra = byKey.values.min(by: { $0.key < $1.key }) {
             throw EvaluationError.badRequest("\(dir)/generations.jsonl answers question \(extra.id) (\(extra.mode), sample \(extra.sample)), which the request's dataset, split and sample do not hold (\(byKey.count) such answers)")
         }
-        let seconds = max(info.seconds, 1e-9)
-        var summary = EvaluationSummary(
-            model: info.model, adapter: info.adapter, data: r.data, split: r.split, questions: questions.items.count, generations: records.count,
-            questionsPerSecond: Double(records.count) / seconds, tokensPerSecond: Double(info.generatedTokens) / seconds, seconds: info.seconds,
-            batchSize: info.batchSize, metrics: Aggregation.metrics(records), stratified: Aggregation.stratified(records))
-        summary.sample = questions.sample
-        summary.engine = info.engine
-        summary.sampling = r.sampling == .auto ? nil : r.sampling.rawValue
-        return (summary, records)
+        r.batchSize = info.batchSize
+        var result = summary(r, questions: questions.items.count, records: records, seconds: info.seconds, generatedTokens: info.generatedTokens)
+        result.sample = questions.sample
+        result.engine = info.engine
+        return (result, records)
     }
 
     /// One output read and judged: what `eval` records for each generation.

@@ -39,7 +39,7 @@ public enum Report {
             guard b.accuracy[name] != nil, f.accuracy[name] != nil else { continue }
             let pairs = Compare.paired(base, ft, task: task, mode: mode)
             guard !pairs.isEmpty else { continue }
-            let change = Double(pairs.reduce(0) { $0 + ($1.b ? 1 : 0) - ($1.a ? 1 : 0) }) / Double(pairs.count)
+            let change = Compare.change(pairs)
             let p = Statistics.clusteredMcNemar(Statistics.discordantByCluster(pairs))
             var k = TaskCriterion(improved: change > 0, improvementSignificant: false, mcnemarP: p, accuracyChange: change)
             k.accuracyChangeCI95 = Compare.changeInterval(pairs)

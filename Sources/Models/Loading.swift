@@ -63,6 +63,28 @@ public struct LoadedModel: Sendable {
                       ("tokenizer", "byte-level BPE, \(tokenizer.vocabularySize) tokens, pre-tokenizer \(tokenizer.preTokenizer.rawValue)")])
     }
 
+    /// The chat template of a `.gguf` file or a model directory, read without the weights.
+    public static func chatTemplate(at path: String) throws -> String? {
+        if path.hasSuffix(".gguf") { return try GGUFFile(path: path).string("tokenizer.chat_template") }
+        return try chatTemplate(directory: path).template
+    }
+
+    /// A model directory's chat template — from tokenizer_config.json, else chat_template.jinja — and
+    /// its parsed tokenizer_config.json. A broken file is an error, not a silently missing template.
+    static func chatTemplate(directory dir: String) throws -> (template: String?, tokenizerConfig: JSONValue?) {
+        var template: String? = nil, tc: JSONValue? = nil
+        let path = dir + "/tokenizer_config.json"
+        if fileExists(path) {
+            do { tc = try JSONParser.parse(try readText(path)) } catch { throw ModelError.badConfig(path: path, reason: "\(error)") }
+            if let t = tc?["chat_template"], t != .null, t.string == nil {
+                throw ModelError.badConfig(path: path, reason: "chat_template is not a string (a list of named templates is not supported)")
+            }
+            template = tc?["chat_template"]?.string
+        }
+        if template == nil, fileExists(dir + "/chat_template.jinja") { template = try readText(dir + "/chat_template.jinja") }
+        return (template, tc)
+    }
+
     static func loadDirectory(_ dir: String, _ precision: WeightPrecision) throws -> LoadedModel {
         let configPath = dir + "/config.json"
         guard fileExists(configPath) else { throw ModelError.notAModel(path: dir) }
@@ -78,18 +100,9 @@ public struct LoadedModel: Sendable {
         let model = try build(config, source, precision)
 
         // tokenizer_config.json (or chat_template.jinja) carries the template and the special tokens' roles.
-        var template: String? = nil
+        let (template, tokenizerConfig) = try chatTemplate(directory: dir)
         var stops = Set<Int>()
-        if fileExists(dir + "/tokenizer_config.json") {
-            // A broken tokenizer_config.json is an error, not a silently missing chat template.
-            let tc: JSONValue
-            do { tc = try JSONParser.parse(try readText(dir + "/tokenizer_config.json")) } catch {
-                throw ModelError.badConfig(path: dir + "/tokenizer_config.json", reason: "\(error)")
-            }
-            if let t = tc["chat_template"], t != .null, t.string == nil {
-                throw ModelError.badConfig(path: dir + "/tokenizer_config.json", reason: "chat_template is not a string (a list of named templates is not supported)")
-            }
-            template = tc["chat_template"]?.string
+        if let tc = tokenizerConfig {
             if let eos = tc["eos_token"]?.string ?? tc["eos_token"]?["content"]?.string, let id = tokenizer.id(of: eos) {
                 tokenizer.eosId = id
             }
@@ -98,7 +111,6 @@ public struct LoadedModel: Sendable {
             }
             tokenizer.addBos = tc["add_bos_token"]?.bool ?? false
         }
-        if template == nil, fileExists(dir + "/chat_template.jinja") { template = try readText(dir + "/chat_template.jinja") }
         for key in ["eos_token_id"] {
             if let v = json[key]?.int { stops.insert(v) }
             for v in json[key]?.array ?? [] { if let i = v.int { stops.insert(i) } }

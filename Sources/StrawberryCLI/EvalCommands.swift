@@ -191,11 +191,9 @@ struct Score: ParsableCommand {
         } else {
             // Beside the generations: an items.jsonl or metrics.json already there is replaced only when an
             // earlier `score` wrote it (its metrics.json names the other engine); anything else is the user's.
-            for f in ["items.jsonl", "metrics.json"] where fileExists(dir + "/" + f) {
-                let earlier = try? RecordFile.read(EvaluationSummary.self, from: dir + "/metrics.json")
-                guard earlier?.engine != nil else {
-                    throw ValidationError("\(dir)/\(f) exists and was not written by `strawberry score`; move it away or give --out NEW_DIR")
-                }
+            if let f = ["items.jsonl", "metrics.json"].first(where: { fileExists(dir + "/" + $0) }),
+               (try? RecordFile.read(EvaluationSummary.self, from: dir + "/metrics.json"))?.engine == nil {
+                throw ValidationError("\(dir)/\(f) exists and was not written by `strawberry score`; move it away or give --out NEW_DIR")
             }
             // metrics.json last: a directory with it holds a complete items.jsonl.
             try RecordFile.writeLines(items, to: dir + "/items.jsonl")

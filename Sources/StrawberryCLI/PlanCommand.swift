@@ -50,17 +50,9 @@ struct Plan: ParsableCommand {
         try cfg.validate()
         let (name, modelConfig, tok, template) = try resolveModel()
         let dataDir = data ?? cfg.data
-        let pairs = try TrainingData.readPairs(dataDir + "/train.jsonl")
-        let thinking: Bool? = modelConfig.architecture.descriptor.hasThinkingMode ? cfg.enableThinking : nil
-        let limit = min(cfg.maxLength, modelConfig.contextLength)
-        let lengths = try pairs.map { p -> Int in
-            let prompt: [Int]
-            if cfg.chatTemplate, let template {
-                prompt = tok.encode(try template.render([ChatMessage(role: "user", content: p.prompt)], addGenerationPrompt: true, enableThinking: thinking))
-            } else { prompt = tok.encode(p.prompt + "\n") }
-            let end = cfg.chatTemplate && template != nil && tok.id(of: "<|im_end|>") != nil ? "<|im_end|>" : (tok.eosId.flatMap { tok.token($0) } ?? "")
-            return min(limit, prompt.count + tok.encode(p.completion + end).count)
-        }
+        // Each example as training tokenises it: the encoder training uses, given the model's parts.
+        let encoder = try ExampleEncoder(tokenizer: tok, chatTemplate: template, model: modelConfig, config: cfg)
+        let lengths = try TrainingData.readPairs(dataDir + "/train.jsonl").map { try encoder.encode(prompt: $0.prompt, completion: $0.completion).ids.count }
         var gpus = GPUSpec.parse(gpu) ?? []
         if let tflops { gpus = gpus.map { var g = $0; g.tflops = tflops; return g } }
         var req = PlanRequest(modelName: name, model: modelConfig, lora: cfg.lora, batchSize: cfg.batchSize, gradientAccumulationSteps: cfg.gradientAccumulationSteps,
@@ -71,27 +63,24 @@ struct Plan: ParsableCommand {
         print(render(plan, data: dataDir))
     }
 
-    /// The model's configuration, a tokenizer, and its chat template (presets: Qwen3's ChatML turn).
-    func resolveModel() throws -> (String, ModelConfig, Tokenizer, ChatTemplate?) {
+    /// Qwen3's chat template for one user turn, as its model card's renders it (`enable_thinking` false
+    /// adds the empty think block): the presets have no files to read it from.
+    static let qwen3Turn = """
+        {%- for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{%- endfor %}\
+        {%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- if enable_thinking is defined and enable_thinking is false %}\
+        {{ '<think>\\n\\n</think>\\n\\n' }}{%- endif %}{%- endif %}
+        """
+
+    /// The model's configuration, a tokenizer, and its chat template source, without loading weights.
+    func resolveModel() throws -> (String, ModelConfig, Tokenizer, String?) {
         if let preset = ModelConfig.preset(model) {
             let isQwen = preset.architecture == .qwen3
             let tokPath = tokenizer ?? (isQwen ? "assets/qwen.tiktoken" : "assets/SmolLM2-135M-Instruct.Q4_1.gguf")
             guard fileExists(tokPath) else {
                 throw ValidationError("\(tokPath): no tokenizer to count the dataset's tokens with; run `make assets` or give --tokenizer")
             }
-            let tok = try Tokenizer.load(path: tokPath)
-            // Qwen3's template for one user turn (the model card's; its `enable_thinking` false adds the empty think block).
-            let template: ChatTemplate?
-            if isQwen {
-                template = try ChatTemplate("""
-                    {%- for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{%- endfor %}\
-                    {%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- if enable_thinking is defined and enable_thinking is false %}\
-                    {{ '<think>\\n\\n</think>\\n\\n' }}{%- endif %}{%- endif %}
-                    """)
-            } else {
-                template = try templateText(tokPath).map { try ChatTemplate($0) }
-            }
-            return (model.lowercased(), preset, tok, template)
+            let template = isQwen ? Self.qwen3Turn : try LoadedModel.chatTemplate(at: tokPath)
+            return (model.lowercased(), preset, try Tokenizer.load(path: tokPath), template)
         }
         let path = try HubPaths.local(model)
         let config: ModelConfig
@@ -104,14 +93,7 @@ struct Plan: ParsableCommand {
             config = try ModelConfig.huggingFace(try JSONParser.parse(try readText(path + "/config.json")), path: path + "/config.json")
         }
         try config.validate(path: path)
-        return (model, config, try Tokenizer.load(path: tokenizer ?? path), try templateText(path).map { try ChatTemplate($0) })
-    }
-
-    /// The chat template a GGUF file or model directory carries, if any.
-    func templateText(_ path: String) throws -> String? {
-        if path.hasSuffix(".gguf") { return try GGUFFile(path: path).string("tokenizer.chat_template") }
-        if fileExists(path + "/tokenizer_config.json"), let t = try JSONParser.parse(try readText(path + "/tokenizer_config.json"))["chat_template"]?.string { return t }
-        return fileExists(path + "/chat_template.jinja") ? try readText(path + "/chat_template.jinja") : nil
+        return (model, config, try Tokenizer.load(path: tokenizer ?? path), try LoadedModel.chatTemplate(at: path))
     }
 
     func render(_ p: TrainingPlan, data: String) -> String {

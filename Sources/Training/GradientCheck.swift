@@ -25,9 +25,10 @@ extension Trainer {
         let chosen = Array(train.prefix(examples))
         let b = TrainingBatch(sequences: chosen.map(\.ids), labels: chosen.map(\.labels))
         let n = max(1, b.targetCount)
+        let fixed = LoRAState(lora, dropout: 0)
         var grads: [Float]? = [Float](repeating: 0, count: lora.parameterCount)
-        let loss = try model.loss(b, lora: LoRAState(lora, dropout: 0), lossScale: 1 / Float(n), dropoutSeed: 0, grads: &grads) / Double(n)
-        var g = LoRAState(lora, dropout: 0)
+        let loss = try model.loss(b, lora: fixed, lossScale: 1 / Float(n), dropoutSeed: 0, grads: &grads) / Double(n)
+        var g = fixed
         g.values = grads ?? []
         return (GradientCheckBatch(ids: b.sequences, labels: b.labels, loss: loss, targets: b.targetCount, modules: lora.modules.map(\.path)), lora, g)
     }

@@ -74,15 +74,21 @@ public final class Trainer {
     /// `init_adapter`: the factors of an existing adapter (from this trainer or the PyTorch backend)
     /// as the starting point; the optimizer starts fresh.
     func startFrom(adapter dir: String) throws {
-        var given: LoRAState
-        do { given = try PEFTAdapter.load(dir, model: loaded.config) } catch let e as AdapterError { throw TrainingError.adapter(e) }
-        guard given.modules == lora.modules, given.config.r == lora.config.r, given.config.alpha == lora.config.alpha,
-              given.config.useRSLoRA == lora.config.useRSLoRA else {
-            throw TrainingError.initAdapterMismatch(path: dir, reason: "it has r \(given.config.r), alpha \(given.config.alpha), \(given.modules.count) LoRA modules; the config's lora asks for r \(lora.config.r), alpha \(lora.config.alpha), \(lora.modules.count) modules (set lora.* to match it)")
+        lora.values = try factors(of: dir) { given in
+            .initAdapterMismatch(path: dir, reason: "it has r \(given.config.r), alpha \(given.config.alpha), \(given.modules.count) LoRA modules; the config's lora asks for r \(lora.config.r), alpha \(lora.config.alpha), \(lora.modules.count) modules (set lora.* to match it)")
         }
-        lora.values = given.values
-        given.values = []
         log("starting from the adapter in \(dir)")
+    }
+
+    /// The factors of a saved adapter laid out as this run's (the same modules — so the same rank —
+    /// alpha and rsLoRA), or the error `mismatch` makes of the adapter found.
+    func factors(of dir: String, mismatch: (LoRAState) -> TrainingError) throws -> [Float] {
+        let saved: LoRAState
+        do { saved = try PEFTAdapter.load(dir, model: loaded.config) } catch let e as AdapterError { throw TrainingError.adapter(e) }
+        guard saved.modules == lora.modules, saved.config.alpha == lora.config.alpha, saved.config.useRSLoRA == lora.config.useRSLoRA else {
+            throw mismatch(saved)
+        }
+        return saved.values
     }
 
     var batchesPerEpoch: Int { (train.count + config.batchSize - 1) / config.batchSize }
@@ -316,12 +322,7 @@ public final class Trainer {
         guard state.seed == config.seed else {
             throw TrainingError.checkpointMismatch(path: dir + "/trainer_state.json", reason: "it was trained with seed \(state.seed), the config says \(config.seed)")
         }
-        var restored = try PEFTAdapter.load(dir, model: loaded.config)
-        guard restored.modules == lora.modules, restored.config.alpha == lora.config.alpha, restored.config.useRSLoRA == lora.config.useRSLoRA else {
-            throw TrainingError.checkpointMismatch(path: dir, reason: "the adapter's layout differs from the config's LoRA settings")
-        }
-        lora.values = restored.values
-        restored.values = []
+        lora.values = try factors(of: dir) { _ in .checkpointMismatch(path: dir, reason: "the adapter's layout differs from the config's LoRA settings") }
         let opt = try SafetensorsFile(path: dir + "/optimizer.safetensors")
         let m = try opt.float32("exp_avg"), v = try opt.float32("exp_avg_sq")
         guard m.count == lora.values.count, v.count == lora.values.count else {

@@ -25,14 +25,19 @@ public struct ExampleEncoder: Sendable {
     let maxLength: Int
 
     public init(model: LoadedModel, config: TrainConfig) throws {
-        tokenizer = model.tokenizer
-        template = config.chatTemplate ? try model.chatTemplate.map { try ChatTemplate($0) } : nil
+        try self.init(tokenizer: model.tokenizer, chatTemplate: model.chatTemplate, model: model.config, config: config)
+    }
+
+    /// From a model's parts, without its weights (`strawberry plan` counts a dataset's tokens so).
+    public init(tokenizer: Tokenizer, chatTemplate: String?, model: ModelConfig, config: TrainConfig) throws {
+        self.tokenizer = tokenizer
+        template = config.chatTemplate ? try chatTemplate.map { try ChatTemplate($0) } : nil
         // ChatML templates end a turn with <|im_end|>; otherwise the eos token ends the text.
-        if template != nil, model.tokenizer.id(of: "<|im_end|>") != nil { endOfTurn = "<|im_end|>" }
-        else { endOfTurn = model.tokenizer.eosId.flatMap { model.tokenizer.token($0) } ?? "" }
-        enableThinking = model.config.architecture.descriptor.hasThinkingMode ? config.enableThinking : nil
+        if template != nil, tokenizer.id(of: "<|im_end|>") != nil { endOfTurn = "<|im_end|>" }
+        else { endOfTurn = tokenizer.eosId.flatMap { tokenizer.token($0) } ?? "" }
+        enableThinking = model.architecture.descriptor.hasThinkingMode ? config.enableThinking : nil
         trainOnPrompt = config.trainOnPrompt
-        maxLength = min(config.maxLength, model.config.contextLength)
+        maxLength = min(config.maxLength, model.contextLength)
     }
 
     public func promptIds(_ prompt: String) throws -> [Int] {

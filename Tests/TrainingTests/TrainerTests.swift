@@ -181,7 +181,7 @@ final class TrainerTests: XCTestCase {
         let g = grads.values, norm = g.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
         let h: Float = 1e-2 / Float(norm)
         for i in g.indices { plus.values[i] += h * g[i]; minus.values[i] -= h * g[i] }
-        let m = try LoadedModel.load(path: cfg.model).model as! any TrainableLM
+        let m = try XCTUnwrap(try LoadedModel.load(path: cfg.model).model as? any TrainableLM)
         let b = TrainingBatch(sequences: batch.ids, labels: batch.labels)
         var none: [Float]? = nil
         let lp = try m.loss(b, lora: plus, lossScale: 1, dropoutSeed: 0, grads: &none) / Double(batch.targets)

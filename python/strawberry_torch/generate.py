@@ -72,7 +72,7 @@ def generate(model: Any, requests: list[Request], *, stop_ids: set[int], context
              on_finish: Callable[[int, Result], None] = lambda i, r: None) -> list[Result]:
     """Results in request order. Requests are batched by prompt length (less padding)."""
     results: list[Optional[Result]] = [None] * len(requests)
-    todo = []
+    pending = []
     for i, r in enumerate(requests):
         if len(r.prompt_ids) >= context_length:
             results[i] = Result([], stopped=False)
@@ -80,10 +80,10 @@ def generate(model: Any, requests: list[Request], *, stop_ids: set[int], context
         elif not r.prompt_ids:
             raise ValueError("the prompt encodes to no tokens; give some text")
         else:
-            todo.append(i)
-    todo.sort(key=lambda i: len(requests[i].prompt_ids))
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start:start + batch_size]
+            pending.append(i)
+    pending.sort(key=lambda i: len(requests[i].prompt_ids))
+    for start in range(0, len(pending), batch_size):
+        chunk = pending[start:start + batch_size]
         for i, res in zip(chunk, _generate_chunk(model, [requests[i] for i in chunk], stop_ids, context_length, device, autocast, pad_id)):
             results[i] = res
             on_finish(i, res)

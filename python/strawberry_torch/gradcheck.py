@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from typing import Optional
 
 from safetensors.torch import save_file
 
 from .config import TrainConfig
 from .data import collate
-from .records import staging
+from .records import write_directory
 from .train import Options, Trainer, TrainingError, summed_loss
 
 
@@ -47,16 +46,11 @@ def gradient_check(config: TrainConfig, out: str, *, adapter: Optional[str] = No
     for m, (A, B) in zip(a.modules, a.pairs):
         grads[m.key_a] = A.grad.detach().float().cpu().contiguous()
         grads[m.key_b] = B.grad.detach().float().cpu().contiguous()
-    tmp = staging(out)
-    if os.path.isdir(tmp):
-        shutil.rmtree(tmp)
-    os.makedirs(tmp)
-    with open(os.path.join(tmp, "batch.json"), "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
-        f.write("\n")
-    save_file(grads, os.path.join(tmp, "grads.safetensors"), metadata={"format": "pt"})
-    a.save(os.path.join(tmp, "adapter"), config.model)
-    if os.path.isdir(out):
-        os.rmdir(out)   # empty (checked above)
-    os.rename(tmp, out)
+    def fill(tmp: str) -> None:
+        with open(os.path.join(tmp, "batch.json"), "w", encoding="utf-8") as f:
+            json.dump(record, f, indent=2, sort_keys=True)
+            f.write("\n")
+        save_file(grads, os.path.join(tmp, "grads.safetensors"), metadata={"format": "pt"})
+        a.save(os.path.join(tmp, "adapter"), config.model)
+    write_directory(out, fill)   # `out` is new or empty (checked above)
     return record

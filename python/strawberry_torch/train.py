@@ -175,23 +175,26 @@ class Trainer:
         model = self.adapter.model
         model.train()
         self.optimizer.zero_grad(set_to_none=False)
-        loss_sum = 0.0
+        params = self.adapter.parameters
+        # Summed on the device in float64 and read once per step: an .item() per micro-batch would
+        # stall a GPU on every one of them.
+        loss_sum = torch.zeros((), dtype=torch.float64, device=params[0].device)
         for k in range(self.dist.rank, len(micro), self.dist.world):
             torch.manual_seed(self.dropout_seed(k))
             loss = summed_loss(model, collate(micro[k], self.pad_id), self.loaded) / n
             loss.backward()
-            loss_sum += loss.item()
-        params = self.adapter.parameters
+            loss_sum += loss.detach().double()
         if self.dist.world > 1:
-            loss_sum = self._all_reduce_grads(loss_sum)
+            self._all_reduce_grads(loss_sum)
         norm = torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         self.optimizer.step()
         model.eval()
-        return loss_sum, float(norm), sum(len(e.ids) for mb in micro for e in mb)
+        return float(loss_sum), float(norm), sum(len(e.ids) for mb in micro for e in mb)
 
-    def _all_reduce_grads(self, loss_sum: float) -> float:
+    def _all_reduce_grads(self, loss_sum: torch.Tensor) -> None:
+        """Sums every rank's LoRA gradients and its share of the loss (float64, in place)."""
         import torch.distributed as dist
         params = self.adapter.parameters
         flat = torch.cat([p.grad.reshape(-1) for p in params])
@@ -200,10 +203,7 @@ class Trainer:
         for p in params:
             p.grad.copy_(flat[k:k + p.numel()].reshape(p.shape))
             k += p.numel()
-        # The loss in float64, as one process sums it.
-        total = torch.tensor([loss_sum], dtype=torch.float64, device=params[0].device)
-        dist.all_reduce(total, op=dist.ReduceOp.SUM)
-        return float(total.item())
+        dist.all_reduce(loss_sum, op=dist.ReduceOp.SUM)
 
     # ---- evaluation --------------------------------------------------------------------------
 
