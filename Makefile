@@ -3,11 +3,11 @@
 ASSETS ?= assets
 MODEL ?= $(ASSETS)/SmolLM2-135M-Instruct.Q4_1.gguf
 PROMPT ?= How many r's are in the word 'strawberry'?
-APT_PACKAGES := libopenblas-dev wamerican pkg-config libsqlite3-dev
+APT_PACKAGES := libopenblas-dev wamerican pkg-config libsqlite3-dev zlib1g-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/release/strawberry
 
-.PHONY: deps assets build test demo bench bench-quantized fixtures clean fuzz-build fuzz fuzz-smoke sanitize reproduce data-qwen3 plan-qwen3 test-python
+.PHONY: deps assets build test demo bench bench-quantized fixtures clean fuzz-build fuzz fuzz-smoke sanitize reproduce pilot rescore-experiment data-qwen3 plan-qwen3 test-python
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -92,6 +92,18 @@ bench-serve: assets build
 reproduce: assets build
 	@dpkg -s jq >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; }
 	./scripts/reproduce.sh
+
+# The pilot of the transfer experiment (configs/experiment-pilot.yaml): three arms, one seed, 300 steps,
+# checkpoints scored on validation by likelihood and generation; resumable (run it again to continue).
+# Its files are collected into results/pilot, from which `experiment report` regenerates the analysis.
+pilot: assets build
+	$(BIN) experiment run configs/experiment-pilot.yaml
+	./scripts/collect-pilot.sh
+
+# The committed 150-step experiment re-read with the current instruments (results/experiment/rescored).
+rescore-experiment: assets build
+	@dpkg -s jq >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq; }
+	./scripts/rescore-experiment.sh
 
 bench: assets build
 	$(BIN) bench generate --model $(MODEL) --weights native

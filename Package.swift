@@ -48,6 +48,8 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CKernels", path: "Sources/CKernels", cSettings: kernelFlags),
+        // zlib (Debian zlib1g-dev): committed per-item records are gzip-compressed.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // Typed records of every artifact, JSON text, atomic files: Foundation only, so release and
         // serving code can read a run's outputs without linking the engine.
         .target(name: "Records"),
@@ -62,8 +64,9 @@ let package = Package(
         .target(name: "SpellingData", dependencies: ["ConfigFiles", "ModelFormats", "Records", "TensorCore", "Tokenization", "Yams"]),
         .target(name: "Training", dependencies: ["Adapters", "Charts", "CKernels", "ConfigFiles", "Generation", "ModelFormats", "Models", "Records",
                                                  "TensorCore", "Tokenization", "Yams"]),
-        .target(name: "Evaluation", dependencies: ["Adapters", "Charts", "Generation", "ModelFormats", "Models", "Records", "TensorCore", "Tokenization"]),
+        .target(name: "Evaluation", dependencies: ["Adapters", "Charts", "CZlib", "Generation", "ModelFormats", "Models", "Records", "TensorCore", "Tokenization"]),
         // HTTP with retries (Hub, MLflow) and the Hugging Face Hub client: upload, download, verification.
+        .target(name: "Experiment", dependencies: ["Charts", "ConfigFiles", "Evaluation", "Records", "SpellingData", "Training", "Yams"]),
         .target(name: "Hub", dependencies: ["ModelFormats", "Records", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                             .product(name: "Crypto", package: "swift-crypto")]),
         // Model and dataset cards, and the repository folder a publication uploads (no network).
@@ -82,7 +85,7 @@ let package = Package(
         ]),
         .target(name: "Benchmarks", dependencies: ["Adapters", "Generation", "Models", "Records", "TensorCore", "Training"]),
         .target(name: "StrawberryCLI", dependencies: [
-            "Adapters", "Benchmarks", "Evaluation", "Generation", "Hub", "Models", "Publishing", "Records", "Release", "Serving", "SpellingData", "TensorCore",
+            "Adapters", "Benchmarks", "Evaluation", "Experiment", "Generation", "Hub", "Models", "Publishing", "Records", "Release", "Serving", "SpellingData", "TensorCore",
             "Tokenization", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
@@ -96,7 +99,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["CKernels", "ModelFormats", "Models", "Generation", "Tokenization", "TensorCore", "TestSupport"]),
         .testTarget(name: "SpellingDataTests", dependencies: ["SpellingData", "Records", "Tokenization", "ModelFormats", "TestSupport", "Yams"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Adapters", "Models", "ModelFormats", "Publishing", "Records", "SpellingData", "TestSupport"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Adapters", "Records", "SpellingData", "Training", "Models", "ModelFormats", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Experiment", "Adapters", "Records", "SpellingData", "Training", "Models", "ModelFormats", "TestSupport"]),
         .testTarget(name: "ReleaseTests", dependencies: ["Release", "Records", "ModelFormats", "TestSupport"]),
         .testTarget(name: "PublishingTests", dependencies: ["Hub", "Publishing", "Records", "ModelFormats", "Release", "TestSupport"]),
         .testTarget(name: "ServingTests", dependencies: ["Serving", "Generation", "Models", "Records", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -11,7 +11,7 @@ public enum Aggregation {
 
     /// One group's metrics: accuracy with its Wilson interval, counts of unparseable and
     /// truncated answers, spelling similarity means with bootstrap intervals, trivial baselines.
-    public static func groupMetrics(_ rs: [EvaluatedItem]) -> GroupMetrics {
+    public static func groupMetrics(_ rs: [EvaluatedItem], fitted: String? = nil) -> GroupMetrics {
         let p = Metrics.proportion(rs.map(\.correct))
         var m = GroupMetrics(n: p.n, correct: p.correct, accuracy: p.accuracy, accuracyCI95: p.ci95,
                              unparseable: rs.filter { $0.parsed == nil }.count, truncated: rs.filter(\.truncated).count)
@@ -24,12 +24,26 @@ public enum Aggregation {
         }
         let spelled = rs.compactMap(\.spelledWordCorrectly)
         if !spelled.isEmpty { m.spelledWordInOutputRate = Double(spelled.filter { $0 }.count) / Double(spelled.count) }
-        Baselines.annotate(&m, items: rs)
+        Baselines.annotate(&m, items: rs, fitted: fitted)
+        // Likelihood: where the gold answer ranks among the candidates, and how well calibrated the distribution is.
+        let scored2 = rs.compactMap { r in r.likelihood.map { (r, $0) } }
+        if !scored2.isEmpty {
+            let ranks = scored2.map { r, c in Double(c.rank(of: AnswerExtraction.normalizedGold(r.answerType, r.gold)) ?? c.candidates.count + 1) }
+            m.meanGoldRank = Metrics.mean(ranks)
+            m.brier = Metrics.mean(scored2.map { r, c in c.brier(gold: AnswerExtraction.normalizedGold(r.answerType, r.gold)) })
+        }
+        let generatedAnswers = rs.filter { !$0.isLikelihood && ($0.answerType == .number || $0.answerType == .letter) }
+        if !generatedAnswers.isEmpty {
+            m.spelledOutRate = Double(generatedAnswers.filter { AnswerExtraction.spelling($0.output) != nil }.count) / Double(generatedAnswers.count)
+        }
+        let implied = rs.compactMap(\.implied)
+        if !implied.isEmpty { m.spellingImplied = Metrics.proportion(implied.map(\.correct)) }
         return m
     }
 
-    public static func metrics(_ items: [EvaluatedItem]) -> [String: GroupMetrics] {
-        groups(items).mapValues(groupMetrics)
+    /// Every group's metrics; `fitted` gives a group's constant baseline answer chosen on the validation split.
+    public static func metrics(_ items: [EvaluatedItem], fitted: [String: String] = [:]) -> [String: GroupMetrics] {
+        groups(items).reduce(into: [:]) { $0[$1.key] = groupMetrics($1.value, fitted: fitted[$1.key]) }
     }
 
     /// The dimensions accuracy is stratified by (fields of the question's facts).

@@ -92,11 +92,14 @@ public enum AnswerExtraction {
     ///   3. any other number.
     /// Never candidates: asides in parentheses (listed positions), numbers after "position(s)" or
     /// "index", counts and tallies of another letter, and "no" that counts nothing ("No idea." is not 0).
-    /// A list numbered "3. r" is numbering, not a count.
+    /// A list numbered "3. r" is numbering, not a count: a numbered spelling ("1. a\n2. b\n3. u\n4. s")
+    /// with nothing else is unparseable, not the count 4.
     public static func count(_ output: String, letter: Character? = nil) -> Int? {
         let asked = letter.map { Character($0.lowercased()) }
         var best: [Int?] = [nil, nil, nil]   // by preference class
-        for sentence in sentences(withoutAsides(answerPart(output))) {
+        let text = withoutAsides(answerPart(output)).split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !isNumberedLetter($0) }.joined(separator: "\n")
+        for sentence in sentences(text) {
             let t = tokens(sentence)
             func value(_ s: String) -> Int? {
                 if let d = s.first, d.isASCII, d.isNumber { return s.count <= 6 ? Int(s) : nil }
@@ -154,6 +157,13 @@ public enum AnswerExtraction {
             }
         }
         return best[0] ?? best[1] ?? best[2]
+    }
+
+    /// A line that numbers one letter of a spelling ("3. r", "3) R", "3.r"): list numbering, no count.
+    static func isNumberedLetter(_ line: Substring) -> Bool {
+        let t = tokens(String(line))
+        guard t.count == 2, let d = t[0].text.first, d.isASCII, d.isNumber, t[1].text.count == 1, t[1].text.first?.isLetter == true else { return false }
+        return t[1].gap.contains(".") || t[1].gap.contains(")")
     }
 
     /// Sentences of a text: split at ". ", "! ", "? ", ";" and line breaks (a decimal point stays).

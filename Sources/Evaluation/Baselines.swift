@@ -1,9 +1,12 @@
-// Trivial baselines: what accuracy needs no model at all. A gain that does not beat them is not
-// evidence of a skill — a model answering "1" to every count question scores the share of words
-// with one such letter.
-//   majority              the most common gold answer of the evaluated items, always
-//   first_letter          letter answers about a word: the word's first letter
-//   most_frequent_letter  letter answers about a word: its most frequent letter (ties: the earliest)
+// Trivial baselines: what accuracy needs no model at all, and what reading the word's letters gives.
+// A gain that does not beat the first kind is not evidence of a skill — a model answering "1" to
+// every count question scores the share of words with one such letter.
+//   majority              no knowledge: one constant answer, fitted on the validation split when the
+//                         evaluation is of another split (else on the evaluated items: optimistic)
+//   first_letter          spelling-informed oracle for letter answers: the word's first letter
+//   most_frequent_letter  spelling-informed oracle for letter answers: its most frequent letter
+// The oracles need the word's spelling, so they bound what spelling knowledge alone could give;
+// they are never the floor a model must beat.
 import Records
 
 public enum Baselines {
@@ -33,15 +36,27 @@ public enum Baselines {
     /// Spelled sequences get none: every word has its own spelling, so no constant answer or
     /// letter rule can be right. A free-text or word answer gets the majority rule only when some
     /// answer repeats.
-    public static func rules(for items: [EvaluatedItem]) -> [(name: String, answer: String?, rule: Rule)] {
-        guard let type = items.first?.answerType, type != .letters, let m = majority(items) else { return [] }
-        if type == .word || type == .text, items.filter({ gold($0) == m }).count < 2 { return [] }
-        var out: [(name: String, answer: String?, rule: Rule)] = [("majority", m, { _ in m })]
+    public static func rules(for items: [EvaluatedItem], fitted: String? = nil) -> [NamedRule] {
+        guard let type = items.first?.answerType, type != .letters, let m = fitted ?? majority(items) else { return [] }
+        if fitted == nil, type == .word || type == .text, items.filter({ gold($0) == m }).count < 2 { return [] }
+        var out = [NamedRule(name: "majority", answer: m, kind: BaselineScore.noKnowledge, fittedOn: fitted == nil ? "evaluated" : "validation", rule: { _ in m })]
         if items.first?.answerType == .letter, items.contains(where: { $0.word != nil }) {
-            out.append(("first_letter", nil, { r in r.word.flatMap { $0.lowercased().first(where: \.isLetter) }.map(String.init) }))
-            out.append(("most_frequent_letter", nil, { r in r.word.flatMap(mostFrequentLetter) }))
+            out.append(NamedRule(name: "first_letter", answer: nil, kind: BaselineScore.spellingInformed, fittedOn: nil,
+                                 rule: { r in r.word.flatMap { $0.lowercased().first(where: \.isLetter) }.map(String.init) }))
+            out.append(NamedRule(name: "most_frequent_letter", answer: nil, kind: BaselineScore.spellingInformed, fittedOn: nil,
+                                 rule: { r in r.word.flatMap(mostFrequentLetter) }))
         }
         return out
+    }
+
+    /// A baseline rule with its name, its constant answer (if it has one), its kind and where it was fitted.
+    public struct NamedRule {
+        public var name: String
+        public var answer: String?
+        public var kind: String
+        public var fittedOn: String?
+        public var rule: Rule
+        public var isNoKnowledge: Bool { kind == BaselineScore.noKnowledge }
     }
 
     /// Whether a rule's answer is right for an item.
@@ -50,11 +65,14 @@ public enum Baselines {
     }
 
     /// Fills a group's baselines, its accuracy off the majority answer, and per gold class.
-    public static func annotate(_ m: inout GroupMetrics, items rs: [EvaluatedItem]) {
+    /// `fitted` is the constant answer chosen on the validation split, when the caller has it.
+    public static func annotate(_ m: inout GroupMetrics, items rs: [EvaluatedItem], fitted: String? = nil) {
         // No majority rule (spellings; word or text answers that never repeat): no off-majority figure either.
-        guard rules(for: rs).contains(where: { $0.name == "majority" }), let majorityAnswer = majority(rs) else { return }
-        for rule in rules(for: rs) {
-            m.baselines[rule.name] = BaselineScore(answer: rule.answer, Metrics.proportion(rs.map { correct(rule.rule, $0) }))
+        let all = rules(for: rs, fitted: fitted)
+        guard all.contains(where: { $0.name == "majority" }), let majorityAnswer = majority(rs) else { return }
+        for rule in all {
+            m.baselines[rule.name] = BaselineScore(answer: rule.answer, Metrics.proportion(rs.map { correct(rule.rule, $0) }),
+                                                   kind: rule.kind, fittedOn: rule.fittedOn)
         }
         let off = rs.filter { gold($0) != majorityAnswer }
         if !off.isEmpty { m.nonMajority = Metrics.proportion(off.map(\.correct)) }

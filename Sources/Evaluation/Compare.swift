@@ -10,20 +10,27 @@ public struct EvalRun: Sendable {
     public let summary: EvaluationSummary
     public let items: [EvaluatedItem]
 
+    /// An evaluation directory: metrics.json and items.jsonl (or, as committed results keep it, items.jsonl.gz).
     public init(dir: String) throws {
-        for f in ["metrics.json", "items.jsonl"] where !fileExists(dir + "/" + f) {
+        let gz = !fileExists(dir + "/items.jsonl") && fileExists(dir + "/items.jsonl.gz")
+        for f in ["metrics.json", gz ? "items.jsonl.gz" : "items.jsonl"] where !fileExists(dir + "/" + f) {
             throw EvaluationError.notAnEvaluation(dir: dir, missing: f)
         }
         self.dir = dir
         summary = try RecordFile.read(EvaluationSummary.self, from: dir + "/metrics.json")
-        items = try RecordFile.readLines(EvaluatedItem.self, from: dir + "/items.jsonl")
+        if gz {
+            let text = String(decoding: try Gzip.decompress(file: dir + "/items.jsonl.gz"), as: UTF8.self)
+            items = try RecordFile.decodeLines(EvaluatedItem.self, text: text, path: dir + "/items.jsonl.gz")
+        } else {
+            items = try RecordFile.readLines(EvaluatedItem.self, from: dir + "/items.jsonl")
+        }
         var seen = Set<String>()
         for (i, r) in items.enumerated() where !seen.insert(r.pairKey).inserted {
             throw EvaluationError.incomplete(dir: dir, reason: "items.jsonl line \(i + 1) repeats item \(r.id) (mode \(r.mode), sample \(r.sample))")
         }
         // A file cut at a line boundary is still valid JSONL: the counts metrics.json recorded catch it.
-        guard items.count == summary.generations else {
-            throw EvaluationError.incomplete(dir: dir, reason: "items.jsonl has \(items.count) items, metrics.json counts \(summary.generations) generations")
+        guard items.count == summary.generations + (summary.likelihoodItems ?? 0) else {
+            throw EvaluationError.incomplete(dir: dir, reason: "items.jsonl has \(items.count) items, metrics.json counts \(summary.generations) generations and \(summary.likelihoodItems ?? 0) likelihood-scored items")
         }
         for (group, rs) in Aggregation.groups(items) {
             let correct = rs.filter(\.correct).count
@@ -39,8 +46,8 @@ public struct EvalRun: Sendable {
         self.items = items
     }
 
-    /// Items of one task.
-    func items(task: String) -> [EvaluatedItem] { items.filter { $0.task == task } }
+    /// Generated items of one task (the likelihood-scored ones are compared in their own groups only).
+    func items(task: String) -> [EvaluatedItem] { items.filter { $0.task == task && !$0.isLikelihood } }
 }
 
 public enum Compare {
@@ -54,7 +61,7 @@ public enum Compare {
         var groups: [String: GroupComparison] = [:]
         var before: [String: Bool] = [:]
         for r in base.items { before[r.pairKey] = r.correct }
-        let bm = Aggregation.metrics(base.items), fm = Aggregation.metrics(ft.items)
+        let bm = Aggregation.metrics(base.items, fitted: base.summary.fittedConstants), fm = Aggregation.metrics(ft.items, fitted: ft.summary.fittedConstants)
         let ftGroups = Aggregation.groups(ft.items)
         for key in Set(bm.keys).intersection(fm.keys).sorted() {
             guard let b = bm[key], let f = fm[key] else { continue }
@@ -77,7 +84,7 @@ public enum Compare {
                 g.levenshteinChange = fl - bl   // lower is better
                 g.levenshteinRelativeImprovementPercent = bl > 0 ? 100 * (bl - fl) / bl : 0
             }
-            g.finetunedVsBaseline = versusBaseline(ftGroups[key] ?? [])
+            g.finetunedVsBaseline = versusBaseline(ftGroups[key] ?? [], fitted: ft.summary.fittedConstants[key])
             groups[key] = g
         }
         // Paired tests need the same questions on both sides: two different question sets compare nothing.
@@ -98,7 +105,7 @@ public enum Compare {
         guard run.items.contains(where: { $0.mode == off }), run.items.contains(where: { $0.mode == on }) else { return nil }
         var tasks: [String: ModeTaskComparison] = [:]
         for task in EvalTask.allCases.map(\.rawValue) {
-            let a = run.items.filter { $0.task == task && $0.mode == off }, b = run.items.filter { $0.task == task && $0.mode == on }
+            let a = run.items(task: task).filter { $0.mode == off }, b = run.items(task: task).filter { $0.mode == on }
             guard !a.isEmpty, !b.isEmpty else { continue }
             // A greedy non-thinking run has one answer per question: every thinking sample is paired with it.
             // A sampled one (--sampling card) pairs sample s with sample s, so the change is the columns' change.
@@ -127,13 +134,13 @@ public enum Compare {
         return ModeComparison(tasks: tasks)
     }
 
-    /// A model's items against the strongest trivial baseline on the same items (the baseline with the
-    /// highest accuracy, ties by name as in `GroupMetrics.bestBaseline`), tested by the exact McNemar
+    /// A model's items against the strongest no-knowledge baseline on the same items (the baseline with the
+    /// highest accuracy, ties by name as in `GroupMetrics.bestBaseline`; spelling-informed oracles are not floors), tested by the exact McNemar
     /// test clustered by word — the plain exact test when each word has one item.
-    public static func versusBaseline(_ items: [EvaluatedItem]) -> BaselineTest? {
+    public static func versusBaseline(_ items: [EvaluatedItem], fitted: String? = nil) -> BaselineTest? {
         guard !items.isEmpty else { return nil }
         var best: (name: String, rule: Baselines.Rule, accuracy: Double)? = nil
-        for r in Baselines.rules(for: items).sorted(by: { $0.name < $1.name }) {
+        for r in Baselines.rules(for: items, fitted: fitted).filter(\.isNoKnowledge).sorted(by: { $0.name < $1.name }) {
             let acc = Metrics.proportion(items.map { Baselines.correct(r.rule, $0) }).accuracy
             if best == nil || acc > (best?.accuracy ?? 0) { best = (r.name, r.rule, acc) }
         }
@@ -148,9 +155,9 @@ public enum Compare {
     /// the word each is about (the cluster of the pooled tests).
     public static func paired(_ base: EvalRun, _ ft: EvalRun, task: String, mode: String) -> [(cluster: String, a: Bool, b: Bool)] {
         var before: [String: Bool] = [:]
-        for r in base.items where r.task == task && r.mode == mode { before[r.pairKey] = r.correct }
+        for r in base.items(task: task) where r.mode == mode { before[r.pairKey] = r.correct }
         return ft.items.compactMap { r in
-            guard r.task == task, r.mode == mode, let was = before[r.pairKey] else { return nil }
+            guard r.task == task, r.mode == mode, !r.isLikelihood, let was = before[r.pairKey] else { return nil }
             return (r.word ?? r.id, was, r.correct)
         }
     }
@@ -251,7 +258,7 @@ public enum Compare {
                 for (isBase, run) in [(true, base), (false, ft)] {
                     func byWord(_ task: String) -> [String: EvaluatedItem] {
                         var m: [String: EvaluatedItem] = [:]
-                        for r in run.items where r.task == task && r.style == style && r.mode == mode && r.sample == 0 {
+                        for r in run.items(task: task) where r.style == style && r.mode == mode && r.sample == 0 {
                             if let w = r.word { m[w] = r }
                         }
                         return m

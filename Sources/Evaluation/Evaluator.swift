@@ -18,6 +18,14 @@ public struct EvalRequest {
     public var tasks: [EvalTask] = [.spelling, .count, .position]
     public var styles: [PromptStyle] = [.direct, .spellFirst]
     public var modes: [EvalMode] = [.nonThinking]
+    /// How closed-set answers (counts, letters, yes/no asked directly) are scored: generated and read,
+    /// by likelihood over their candidates, or both (the CLI's default; a library caller asks for
+    /// likelihood explicitly). Open answers (spellings) are always generated.
+    public var scoring: [Scoring] = [.generate]
+    /// Worked examples before each question (K earlier chat turns), drawn with `shotsSeed` from the
+    /// validation split: never from the split evaluated, the same for every model given the same seed.
+    public var shots = 0
+    public var shotsSeed: UInt64 = 0
     public var limit: Int?
     public var samples = 1
     /// Greedy or the model card's sampling, per mode.
@@ -41,7 +49,10 @@ public struct EvalRequest {
     public func validate() throws(EvaluationError) {
         guard (1...4096).contains(batchSize) else { throw .badRequest("batch size \(batchSize) is outside 1...4096") }
         guard (1...1000).contains(samples) else { throw .badRequest("samples \(samples) is outside 1...1000") }
-        guard !tasks.isEmpty, !styles.isEmpty, !modes.isEmpty else { throw .badRequest("give at least one task, style and mode") }
+        guard !tasks.isEmpty, !styles.isEmpty, !modes.isEmpty, !scoring.isEmpty else { throw .badRequest("give at least one task, style, mode and scoring") }
+        guard (0...32).contains(shots) else { throw .badRequest("shots \(shots) is outside 0...32") }
+        if shots > 0 && split == "validation" { throw .badRequest("--shots draws its examples from the validation split, so it cannot evaluate that split; evaluate test (or another split)") }
+        if shots > 0 && evalFile != nil { throw .badRequest("--shots needs a dataset's validation split (--data), not --eval-file") }
     }
 }
 
@@ -198,8 +209,13 @@ public enum Evaluator {
     /// Re-reads every item's answer from its stored output with the current extraction rules
     /// (`strawberry rescore`): the generations are kept, parsed/correct/scores are recomputed.
     public static func rescored(_ run: EvalRun) -> (summary: EvaluationSummary, items: [EvaluatedItem]) {
-        let items = run.items.map { r -> EvaluatedItem in
+        var items = run.items.map { r -> EvaluatedItem in
             var r = r
+            if let c = r.likelihood {
+                r.parsed = c.argmax
+                r.correct = c.argmax == AnswerExtraction.normalizedGold(r.answerType, r.gold)
+                return r
+            }
             let s = score(r.answerType, output: r.output, gold: r.gold, facts: r.metadata)
             r.parsed = s.parsed
             r.correct = s.correct
@@ -207,8 +223,10 @@ public enum Evaluator {
             if r.answerType != .letters, let w = r.word { r.spelledWordCorrectly = AnswerExtraction.spelling(r.output) == w.lowercased() }
             return r
         }
+        SpellingImplied.annotate(&items)
         var summary = run.summary
-        summary.metrics = Aggregation.metrics(items)
+        // A constant baseline fitted on validation keeps its fitted answer.
+        summary.metrics = Aggregation.metrics(items, fitted: run.summary.fittedConstants)
         summary.stratified = Aggregation.stratified(items)
         return (summary, items)
     }
@@ -233,17 +251,38 @@ public enum Evaluator {
         var m = try LoadedModel.load(path: r.model, precision: r.weights)
         if let a = r.adapter { m = try AdapterMerge.apply(adapter: a, to: m) }
         let template = r.chatTemplate ? try m.chatTemplate.map { try ChatTemplate($0) } : nil
+        let shots = try fewShotExamples(r)
+        let generating = r.scoring.contains(.generate), likelihood = r.scoring.contains(.likelihood)
+        // The prompt as the model sees it: the chat template around the worked examples and the question.
+        func render(_ item: EvalItem, thinking: Bool?) throws -> String {
+            let examples = shots["\(item.task)/\(item.style)"] ?? []
+            guard let template else { return examples.map { $0.prompt + "\n" + $0.answer + "\n\n" }.joined() + item.prompt + "\n" }
+            var messages: [ChatMessage] = []
+            for e in examples { messages += [ChatMessage(role: "user", content: e.prompt), ChatMessage(role: "assistant", content: e.answer)] }
+            return try template.render(messages + [ChatMessage(role: "user", content: item.prompt)], enableThinking: thinking)
+        }
         let gen = Generator(model: m.model, tokenizer: m.tokenizer)
         var requests: [GenerationRequest] = [], index: [(item: Int, mode: EvalMode, sample: Int)] = []
+        var queries: [LikelihoodScorer.Query] = [], queryIndex: [(item: Int, mode: EvalMode)] = []
+        var candidates: [AnswerType: [String]] = [:]
+        for type in Set(items.map(\.answerType)) {
+            candidates[type] = CandidateSet.candidates(type, golds: items.filter { $0.answerType == type }.map(\.gold))
+        }
         for mode in r.modes {
             let thinking: Bool? = m.config.architecture.descriptor.hasThinkingMode ? (mode == .thinking) : nil
             let sampled = r.sampling.samples(mode)
             let samples = sampled ? max(1, r.samples) : 1
             for (i, item) in items.enumerated() {
-                let ids: [Int]
-                if let template {
-                    ids = m.tokenizer.encode(try template.render([ChatMessage(role: "user", content: item.prompt)], enableThinking: thinking))
-                } else { ids = m.tokenizer.encode(item.prompt + "\n") }
+                let text = try render(item, thinking: thinking)
+                let ids = m.tokenizer.encode(text)
+                // Likelihood in the answer slot of a direct question; reasoning (thinking mode) comes before any answer.
+                let byLikelihood = likelihood && mode == .nonThinking && CandidateSet.applies(item.answerType, style: item.style)
+                    && candidates[item.answerType] != nil
+                if byLikelihood, let c = candidates[item.answerType] {
+                    queries.append(.init(context: text, contextIds: ids, candidates: c))
+                    queryIndex.append((i, mode))
+                }
+                guard generating || !byLikelihood else { continue }
                 for s in 0..<samples {
                     // Greedy for reproducibility unless sampled; Qwen3's card gives each mode its values.
                     var sampling = SamplingParameters.greedy
@@ -257,7 +296,7 @@ public enum Evaluator {
                 }
             }
         }
-        r.log("evaluating \(items.count) questions × \(r.modes.map(\.rawValue).joined(separator: "+")) (\(requests.count) generations, batch \(r.batchSize)) on \(r.model)\(r.adapter.map { " + \($0)" } ?? "")")
+        r.log("evaluating \(items.count) questions × \(r.modes.map(\.rawValue).joined(separator: "+")) (\(requests.count) generations, \(queries.count) scored by likelihood, batch \(r.batchSize)) on \(r.model)\(r.adapter.map { " + \($0)" } ?? "")")
         let t0 = now()
         var done = 0
         let results = try gen.generateContinuous(requests, slots: r.batchSize) { _, _ in
@@ -268,24 +307,112 @@ public enum Evaluator {
                 r.log(String(format: "  %d/%d generated, %.1f questions/s, ETA %.0f s", done, requests.count, Double(done) / el, el / Double(done) * Double(requests.count - done)))
             }
         }
-        let seconds = max(now() - t0, 1e-9)
         let generatedTokens = results.reduce(0) { $0 + $1.outputIds.count }
+        let t1 = now()
+        let scorer = LikelihoodScorer(model: m.model, tokenizer: m.tokenizer)
+        let logprobs = try scorer.score(queries, batch: r.batchSize) { n in
+            try Interruption.check()
+            if n % max(1, queries.count / 5) < r.batchSize || n == queries.count {
+                let el = now() - t1
+                r.log(String(format: "  %d/%d scored by likelihood, %.1f questions/s, ETA %.0f s", n, queries.count, Double(n) / el, el / Double(n) * Double(queries.count - n)))
+            }
+        }
+        let seconds = max(now() - t0, 1e-9)
 
         var records: [EvaluatedItem] = []
         for (k, res) in results.enumerated() {
             let (i, mode, s) = index[k]
             records.append(scored(items[i], mode: mode, sample: s, output: res.text, truncated: res.finishReason == .length, outputTokens: res.outputIds.count))
         }
-        return (summary(r, questions: items.count, records: records, seconds: seconds, generatedTokens: generatedTokens), records)
+        for (k, lp) in logprobs.enumerated() {
+            let (i, mode) = queryIndex[k]
+            records.append(likelihoodScored(items[i], mode: mode, CandidateScores(candidates: queries[k].candidates, logprobs: lp)))
+        }
+        SpellingImplied.annotate(&records)
+        var summary = summary(r, questions: items.count, records: records, seconds: seconds, generatedTokens: generatedTokens,
+                              fitted: try fittedConstants(r))
+        if r.shots > 0 {
+            summary.fewShot = FewShotRecord(shots: r.shots, seed: r.shotsSeed, split: "validation",
+                                            examples: shots.keys.sorted().reduce(into: [:]) { $0[$1] = shots[$1]?.map(\.id) ?? [] })
+        }
+        summary.scoring = r.scoring.map(\.rawValue)
+        return (summary, records)
+    }
+
+    /// A likelihood-scored item: the most likely candidate is its answer.
+    static func likelihoodScored(_ item: EvalItem, mode: EvalMode, _ c: CandidateScores) -> EvaluatedItem {
+        let pred = c.argmax
+        var e = EvaluatedItem(id: item.id, task: item.task, answerType: item.answerType, style: item.style, mode: mode.rawValue, sample: 0, prompt: item.prompt,
+                              output: pred ?? "", gold: item.gold, parsed: pred, correct: pred == AnswerExtraction.normalizedGold(item.answerType, item.gold),
+                              truncated: false, word: item.word, metadata: item.metadata)
+        e.scoring = .likelihood
+        e.likelihood = c
+        return e
+    }
+
+    /// A worked example shown before a question: a validation question and its gold answer in the
+    /// answer format asked for (the bare answer; spell-first: the dashed spelling, then the answer).
+    struct Shot { var id: String; var prompt: String; var answer: String }
+
+    /// `shots` validation questions per task/style, drawn with `shotsSeed` (the same for every model).
+    static func fewShotExamples(_ r: EvalRequest) throws -> [String: [Shot]] {
+        guard r.shots > 0, let dir = r.data else { return [:] }
+        var out: [String: [Shot]] = [:]
+        for task in r.tasks {
+            for style in r.styles {
+                let path = "\(dir)/eval/\(task.rawValue)_\(style.rawValue)_validation.jsonl"
+                guard fileExists(path) else { throw EvaluationError.notADataset(path: path, split: "validation") }
+                let pool = try RecordFile.readLines(Question.self, from: path)
+                guard pool.count >= r.shots else { throw EvaluationError.badRequest("--shots \(r.shots): \(path) holds only \(pool.count) questions") }
+                var rng = SplitMix64(seed: r.shotsSeed)
+                var order = Array(pool.indices)
+                order.seededShuffle(&rng)
+                out["\(task.rawValue)/\(style.rawValue)"] = order.prefix(r.shots).map { i in
+                    let q = pool[i]
+                    let spelled = (q.facts.word ?? "").map(String.init).joined(separator: "-")
+                    let answer = style == .spellFirst && task != .spelling ? spelled + "\n" + q.answer : q.answer
+                    return Shot(id: q.id, prompt: q.prompt, answer: answer)
+                }
+            }
+        }
+        return out
+    }
+
+    /// The constant answers of the no-knowledge baseline, fitted on the validation split: group →
+    /// the most common gold answer there (empty when the split evaluated is validation itself, or the
+    /// dataset has none; the baseline then falls back to the evaluated items, and says so).
+    static func fittedConstants(_ r: EvalRequest) throws -> [String: String] {
+        guard let dir = r.data, r.split != "validation", r.split != "heldout_vocab" else { return [:] }
+        var out: [String: String] = [:]
+        for task in r.tasks where task != .spelling {
+            for style in r.styles {
+                let path = "\(dir)/eval/\(task.rawValue)_\(style.rawValue)_validation.jsonl"
+                guard fileExists(path) else { continue }
+                let type = AnswerType(task: task.rawValue) ?? .text
+                let golds = try RecordFile.readLines(Question.self, from: path).map {
+                    EvaluatedItem(id: $0.id, task: task.rawValue, answerType: type, style: style.rawValue, mode: EvalMode.nonThinking.rawValue, sample: 0,
+                                  prompt: "", output: "", gold: $0.answer, parsed: nil, correct: false, truncated: false, word: nil, metadata: QuestionFacts())
+                }
+                guard let answer = Baselines.majority(golds) else { continue }
+                for mode in r.modes {
+                    out["\(task.rawValue)/\(style.rawValue)/\(mode.rawValue)"] = answer
+                    out["\(task.rawValue)/\(style.rawValue)/\(mode.rawValue)/likelihood"] = answer
+                }
+            }
+        }
+        return out
     }
 
     /// metrics.json of request `r`'s scored items (the `--limit` sample is the caller's to add).
-    static func summary(_ r: EvalRequest, questions: Int, records: [EvaluatedItem], seconds: Double, generatedTokens: Int) -> EvaluationSummary {
+    static func summary(_ r: EvalRequest, questions: Int, records: [EvaluatedItem], seconds: Double, generatedTokens: Int,
+                        fitted: [String: String] = [:]) -> EvaluationSummary {
         let t = max(seconds, 1e-9)
         var s = EvaluationSummary(
-            model: r.model, adapter: r.adapter, data: r.data ?? r.evalFile, split: r.split, questions: questions, generations: records.count,
+            model: r.model, adapter: r.adapter, data: r.data ?? r.evalFile, split: r.split, questions: questions, generations: records.filter { !$0.isLikelihood }.count,
             questionsPerSecond: Double(records.count) / t, tokensPerSecond: Double(generatedTokens) / t, seconds: seconds,
-            batchSize: r.batchSize, metrics: Aggregation.metrics(records), stratified: Aggregation.stratified(records))
+            batchSize: r.batchSize, metrics: Aggregation.metrics(records, fitted: fitted), stratified: Aggregation.stratified(records))
+        let scoredByLikelihood = records.filter(\.isLikelihood).count
+        s.likelihoodItems = scoredByLikelihood > 0 ? scoredByLikelihood : nil
         s.weights = r.weights == .f32 ? nil : r.weights.rawValue
         s.sampling = r.sampling == .auto ? nil : r.sampling.rawValue
         return s
@@ -351,7 +478,9 @@ extension Evaluator {
             throw EvaluationError.badRequest("\(dir)/generations.jsonl answers question \(extra.id) (\(extra.mode), sample \(extra.sample)), which the request's dataset, split and sample do not hold (\(byKey.count) such answers)")
         }
         r.batchSize = info.batchSize
-        var result = summary(r, questions: questions.items.count, records: records, seconds: info.seconds, generatedTokens: info.generatedTokens)
+        SpellingImplied.annotate(&records)
+        var result = summary(r, questions: questions.items.count, records: records, seconds: info.seconds, generatedTokens: info.generatedTokens,
+                             fitted: try fittedConstants(r))
         result.sample = questions.sample
         result.engine = info.engine
         return (result, records)

@@ -9,7 +9,7 @@ public enum Report {
     /// Headline metrics of one run, pooled over prompt styles (non-thinking mode when present).
     public static func headline(_ run: EvalRun) -> HeadlineMetrics {
         let mode = headlineMode(run)
-        let rows = run.items.filter { $0.mode == mode }
+        let rows = run.items.filter { $0.mode == mode && !$0.isLikelihood }
         var m = HeadlineMetrics()
         for (task, name) in HeadlineMetrics.taskNames {
             let rs = rows.filter { $0.task == task }
@@ -43,7 +43,7 @@ public enum Report {
             let p = Statistics.clusteredMcNemar(Statistics.discordantByCluster(pairs))
             var k = TaskCriterion(improved: change > 0, improvementSignificant: false, mcnemarP: p, accuracyChange: change)
             k.accuracyChangeCI95 = Compare.changeInterval(pairs)
-            let vs = Compare.versusBaseline(ft.items.filter { $0.task == task && $0.mode == mode })
+            let vs = Compare.versusBaseline(ft.items(task: task).filter { $0.mode == mode }, fitted: fittedConstant(ft, task: task, mode: mode))
             k.bestBaseline = vs?.baseline
             k.bestBaselineAccuracy = vs?.baselineAccuracy
             k.aboveBestBaseline = vs.map { $0.modelAccuracy > $0.baselineAccuracy }
@@ -74,15 +74,21 @@ public enum Report {
         run.items.contains { $0.mode == EvalMode.nonThinking.rawValue } ? EvalMode.nonThinking.rawValue : (run.items.first?.mode ?? EvalMode.nonThinking.rawValue)
     }
 
+    /// The constant baseline answer a run's metrics.json fitted on validation for a task (the same in
+    /// every prompt style: the styles ask the same questions).
+    static func fittedConstant(_ run: EvalRun, task: String, mode: String) -> String? {
+        run.summary.fittedConstants.filter { $0.key.hasPrefix(task + "/") && $0.key.hasSuffix("/" + mode) }.sorted { $0.key < $1.key }.first?.value
+    }
+
     /// Trivial baselines of each headline task, pooled over prompt styles.
     public static func baselines(_ run: EvalRun) -> [String: [String: BaselineScore]] {
         let mode = headlineMode(run)
         var out: [String: [String: BaselineScore]] = [:]
         for (task, name) in HeadlineMetrics.taskNames {
-            let rs = run.items.filter { $0.task == task && $0.mode == mode }
+            let rs = run.items(task: task).filter { $0.mode == mode }
             guard !rs.isEmpty else { continue }
             var m = GroupMetrics(n: 0, correct: 0, accuracy: 0, accuracyCI95: [0, 1], unparseable: 0, truncated: 0)
-            Baselines.annotate(&m, items: rs)
+            Baselines.annotate(&m, items: rs, fitted: fittedConstant(run, task: task, mode: mode))
             out[name] = m.baselines
         }
         return out
@@ -171,11 +177,11 @@ public enum Report {
             let items = [("base", g.base.proportion), ("fine-tuned", g.finetuned.proportion)].map {
                 Charts.Bar(series: $0.0, value: $0.1.accuracy, low: $0.1.ci95.first ?? 0, high: $0.1.ci95.last ?? 0)
             }
-            bars.append(Charts.BarGroup(label: "\(first) · \(parts.count > 1 ? parts[1].replacingOccurrences(of: "_", with: "-") : "")", bars: items))
+            bars.append(Charts.BarGroup(label: "\(first) · \(parts.count > 1 ? parts[1].replacingOccurrences(of: "_", with: "-") : "")\(parts.count > 3 ? " · " + parts[3] : "")", bars: items))
         }
         charts.append(("accuracy_by_task.svg", Charts.bars(title: "Accuracy by task and prompt style (test words)", groups: bars)))
         func byDim(_ run: EvalRun, task: String, dim: String) -> [Charts.Point] {
-            Aggregation.byBucket(run.items, task: task, dimension: dim).filter { $0.accuracy.n >= 5 }
+            Aggregation.byBucket(run.items(task: task), task: task, dimension: dim).filter { $0.accuracy.n >= 5 }
                 .map { Charts.Point(x: Double($0.bucket), y: $0.accuracy.accuracy, n: $0.accuracy.n) }
         }
         charts.append(("accuracy_by_word_length.svg", Charts.lines(title: "Letter-count and position accuracy by word length (buckets with ≥ 5 items)", xLabel: "word length (letters)", series: [

@@ -89,7 +89,7 @@ public enum Statistics {
     /// Percentile bootstrap 95 % interval of a statistic of clustered data: whole clusters are
     /// resampled with replacement (seeded, so reports reproduce). Resamples where the statistic is
     /// undefined are dropped; nil when fewer than 100 of 1,000 are defined.
-    public static func clusterBootstrap<C>(_ clusters: [C], resamples: Int = 1000, seed: UInt64 = 29,
+    public static func clusterBootstrap<C>(_ clusters: [C], resamples: Int = 1000, seed: UInt64 = 29, level: Double = 0.95,
                                            _ statistic: ([C]) -> Double?) -> (low: Double, high: Double)? {
         guard clusters.count > 1 else { return nil }
         var rng = SplitMix64(seed: seed)
@@ -103,8 +103,8 @@ public enum Statistics {
         }
         guard values.count >= resamples / 10 else { return nil }
         values.sort()
-        // Symmetric order statistics: the 25th smallest and the 25th largest of 1,000.
-        let k = Int(0.025 * Double(values.count))
+        // Symmetric order statistics: at 95 %, the 25th smallest and the 25th largest of 1,000.
+        let k = Int((1 - level) / 2 * Double(values.count) + 1e-9)   // (1 − 0.9) / 2 · 2000 is 99.99… in floating point
         return (values[k], values[values.count - 1 - k])
     }
 }

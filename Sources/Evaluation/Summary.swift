@@ -149,7 +149,7 @@ public enum Summary {
             var bars = [Charts.Bar(series: "base", value: g.base, low: g.base, high: g.base),
                         Charts.Bar(series: "fine-tuned (mean, min–max over seeds)", value: g.finetuned.mean, low: g.finetuned.min, high: g.finetuned.max)]
             if let b = g.bestBaselineAccuracy { bars.append(Charts.Bar(series: "strongest trivial baseline", value: b, low: b, high: b)) }
-            groups.append(Charts.BarGroup(label: "\(first) · \(parts.count > 1 ? parts[1].replacingOccurrences(of: "_", with: "-") : "")", bars: bars))
+            groups.append(Charts.BarGroup(label: "\(first) · \(parts.count > 1 ? parts[1].replacingOccurrences(of: "_", with: "-") : "")\(parts.count > 3 ? " · " + parts[3] : "")", bars: bars))
         }
         return Charts.bars(title: "Accuracy over \(s.reports.count) training seeds (test words)", groups: groups)
     }

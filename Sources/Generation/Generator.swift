@@ -121,13 +121,7 @@ public struct Generator: Sendable {
         let t0 = now()
         // Prompts built from one chat template share a long prefix (system prompt, turn markers):
         // compute its keys/values once and copy them into each slot (prefix caching).
-        var shared = reqs.first?.promptIds ?? []
-        for r in reqs.dropFirst() where !shared.isEmpty {
-            var k = 0
-            while k < min(shared.count, r.promptIds.count), shared[k] == r.promptIds[k] { k += 1 }
-            shared.removeSubrange(k...)
-        }
-        if let shortest = reqs.map(\.promptIds.count).min() { shared = Array(shared.prefix(max(0, shortest - 1))) }
+        let shared = Self.sharedPrefix(reqs.map(\.promptIds))
         var prefixCache: KVCache? = nil
         if reqs.count > 1 && shared.count >= 8 && shared.count < model.config.contextLength {
             let pc = model.makeCache()
@@ -184,6 +178,19 @@ public struct Generator: Sendable {
             }
         }
         return results.map { $0! }
+    }
+
+    /// The longest prefix every prompt shares, stopping one token short of the shortest prompt (so each
+    /// prompt keeps a token of its own to produce its logits from).
+    public static func sharedPrefix(_ prompts: [[Int]]) -> [Int] {
+        var shared = prompts.first ?? []
+        for p in prompts.dropFirst() where !shared.isEmpty {
+            var k = 0
+            while k < min(shared.count, p.count), shared[k] == p[k] { k += 1 }
+            shared.removeSubrange(k...)
+        }
+        if let shortest = prompts.map(\.count).min() { shared = Array(shared.prefix(max(0, shortest - 1))) }
+        return shared
     }
 
     /// Where the earliest stop string starts in `text`, if any occurs.

@@ -77,6 +77,43 @@ public struct QuestionWording: Codable, Equatable, Sendable {
     }
 }
 
+/// What a dataset's training split teaches (`data build --arm`): the arms of the transfer experiment.
+public enum DatasetArm: String, CaseIterable, Codable, Sendable {
+    /// Spelling only: vocabulary tokens (and, with `joins`, pseudo-words of 2–3 tokens) spelled out.
+    case spelling
+    /// The same words and prompt shapes with completions that carry no letter-level information
+    /// (the word repeated a fixed number of times, chosen to match the spelling arm's mean token count).
+    case control
+    /// Spelling plus count and position questions on vocabulary tokens (spell, then answer; or the
+    /// bare answer): training on the target tasks, the reference ceiling.
+    case positive
+}
+
+/// Spelling across token boundaries: pseudo-words made by joining 2–3 training tokens, spelled like
+/// the tokens, so a model can learn to spell multi-token words without seeing any evaluated word.
+public struct JoinsConfig: Codable, Equatable, Sendable {
+    /// Share of the training spelling examples that are joins, in [0, 0.9].
+    public var share = 0.25
+    /// Tokens per join.
+    public var minTokens = 2
+    public var maxTokens = 3
+
+    enum CodingKeys: String, CodingKey { case share, minTokens = "min_tokens", maxTokens = "max_tokens" }
+
+    public init(share: Double = 0.25, minTokens: Int = 2, maxTokens: Int = 3) {
+        self.share = share
+        self.minTokens = minTokens
+        self.maxTokens = maxTokens
+    }
+
+    public init(from d: Decoder) throws {
+        let c = try d.container(keyedBy: CodingKeys.self), x = JoinsConfig()
+        share = try c.decodeIfPresent(Double.self, forKey: .share) ?? x.share
+        minTokens = try c.decodeIfPresent(Int.self, forKey: .minTokens) ?? x.minTokens
+        maxTokens = try c.decodeIfPresent(Int.self, forKey: .maxTokens) ?? x.maxTokens
+    }
+}
+
 public struct DatasetConfig: Codable, Equatable, Sendable {
     public var seed: UInt64 = 42
     /// Vocabulary tokens kept: letters only, this many characters after stripping the boundary marker.
@@ -99,12 +136,17 @@ public struct DatasetConfig: Codable, Equatable, Sendable {
     public var positionLastFraction = 0.2
     public var templates: [SpellingTemplate] = DatasetConfig.builtInTemplates
     public var questions = QuestionWording()
+    /// Pseudo-words of 2–3 training tokens spelled in training (nil: none, as every dataset before them).
+    public var joins: JoinsConfig? = nil
+    /// What the training split teaches (nil: spelling, as every dataset before arms).
+    public var arm: DatasetArm? = nil
 
-    public enum CodingKeys: String, CodingKey, Sendable {
+    public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
         case seed, minTokenLength = "min_token_length", maxTokenLength = "max_token_length", englishOnly = "english_only"
         case wordMinLength = "word_min_length", wordMaxLength = "word_max_length", validationSize = "validation_size"
         case testSize = "test_size", heldoutVocabFraction = "heldout_vocab_fraction", examplesPerToken = "examples_per_token"
         case countAbsentFraction = "count_absent_fraction", positionLastFraction = "position_last_fraction", templates, questions
+        case joins, arm
     }
 
     public init() {}
@@ -125,6 +167,8 @@ public struct DatasetConfig: Codable, Equatable, Sendable {
         positionLastFraction = try c.decodeIfPresent(Double.self, forKey: .positionLastFraction) ?? x.positionLastFraction
         templates = try c.decodeIfPresent([SpellingTemplate].self, forKey: .templates) ?? x.templates
         questions = try c.decodeIfPresent(QuestionWording.self, forKey: .questions) ?? x.questions
+        joins = try c.decodeIfPresent(JoinsConfig.self, forKey: .joins)
+        arm = try c.decodeIfPresent(DatasetArm.self, forKey: .arm)
     }
 
     /// The built-in spelling families (also written out as configs/dataset.yaml).

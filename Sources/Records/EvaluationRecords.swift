@@ -1,3 +1,5 @@
+import Foundation
+
 // The files of an evaluation run (`strawberry eval --out DIR`):
 //   items.jsonl    EvaluatedItem per line: prompt, output, parsed answer, gold, correctness
 //   metrics.json   EvaluationSummary: per task/style/mode metrics with intervals, strata, speed
@@ -30,10 +32,16 @@ public struct EvaluatedItem: Codable, Equatable, Sendable {
     public var spelledWordCorrectly: Bool?
     /// Tokens generated for this answer (the cost of thinking mode); absent in older files.
     public var outputTokens: Int?
+    /// How the answer was obtained; absent: generated (every file before likelihood scoring).
+    public var scoring: Scoring?
+    /// Likelihood-scored items: every candidate's log-probability (the prediction is the argmax).
+    public var likelihood: CandidateScores?
+    /// Count and position items: the answer the model's own spelling of the word implies.
+    public var implied: ImpliedAnswer?
 
     enum CodingKeys: String, CodingKey {
         case id, task, answerType = "answer_type", style, mode, sample, prompt, output, gold, parsed, correct, truncated, word, metadata
-        case spelledWordCorrectly = "spelled_word_correctly", outputTokens = "output_tokens"
+        case spelledWordCorrectly = "spelled_word_correctly", outputTokens = "output_tokens", scoring, likelihood, implied
     }
 
     public init(id: String, task: String, answerType: AnswerType, style: String, mode: String, sample: Int, prompt: String, output: String, gold: String,
@@ -58,10 +66,12 @@ public struct EvaluatedItem: Codable, Equatable, Sendable {
         self.outputTokens = outputTokens
     }
 
-    /// task/style/mode: the group this item is aggregated in.
-    public var group: String { "\(task)/\(style)/\(mode)" }
-    /// Identifies the same question (and sample) across two runs, for paired tests.
-    public var pairKey: String { "\(id)#\(mode)#\(sample)" }
+    /// Whether the answer was chosen by likelihood rather than generated.
+    public var isLikelihood: Bool { scoring == .likelihood }
+    /// task/style/mode (and "/likelihood" for likelihood-scored items): the group this item is aggregated in.
+    public var group: String { "\(task)/\(style)/\(mode)" + (isLikelihood ? "/likelihood" : "") }
+    /// Identifies the same question (and sample, and scoring) across two runs, for paired tests.
+    public var pairKey: String { "\(id)#\(mode)#\(sample)" + (isLikelihood ? "#likelihood" : "") }
 
     // The spelling scores sit at the top level of the line (the published schema).
     public init(from decoder: Decoder) throws {
@@ -95,6 +105,12 @@ public struct EvaluatedItem: Codable, Equatable, Sendable {
         if let n = outputTokens, n < 0 {
             throw DecodingError.dataCorruptedError(forKey: .outputTokens, in: c, debugDescription: "expected a token count ≥ 0, found \(n)")
         }
+        scoring = try c.decodeIfPresent(Scoring.self, forKey: .scoring)
+        likelihood = try c.decodeIfPresent(CandidateScores.self, forKey: .likelihood)
+        implied = try c.decodeIfPresent(ImpliedAnswer.self, forKey: .implied)
+        guard (scoring == .likelihood) == (likelihood != nil) else {
+            throw DecodingError.dataCorruptedError(forKey: .likelihood, in: c, debugDescription: "a likelihood-scored item (scoring: likelihood) carries its candidates, and only such an item does")
+        }
         let s = try decoder.container(keyedBy: DynamicKey.self)
         spelling = s.contains(DynamicKey(SpellingScores.CodingKeys.characterAccuracy.rawValue)) ? try SpellingScores(from: decoder) : nil
         if let sc = spelling, let bad = SpellingScores.CodingKeys.allCases.first(where: { !(0...1).contains(sc[$0]) }) {
@@ -121,6 +137,86 @@ public struct EvaluatedItem: Codable, Equatable, Sendable {
         try c.encode(metadata, forKey: .metadata)
         try c.encodeIfPresent(spelledWordCorrectly, forKey: .spelledWordCorrectly)
         try c.encodeIfPresent(outputTokens, forKey: .outputTokens)
+        if scoring == .likelihood { try c.encode(Scoring.likelihood, forKey: .scoring) }
+        try c.encodeIfPresent(likelihood, forKey: .likelihood)
+        try c.encodeIfPresent(implied, forKey: .implied)
+    }
+}
+
+/// A likelihood-scored item's candidates and their log-probabilities in the answer slot
+/// (natural log, summed over each candidate's tokens), in the order the candidate set lists them.
+public struct CandidateScores: Codable, Equatable, Sendable {
+    public var candidates: [String]
+    public var logprobs: [Double]
+
+    public init(candidates: [String], logprobs: [Double]) {
+        self.candidates = candidates
+        self.logprobs = logprobs
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: DynamicKey.self)
+        candidates = try c.decode([String].self, forKey: DynamicKey("candidates"))
+        logprobs = try c.decode([Double].self, forKey: DynamicKey("logprobs"))
+        guard !candidates.isEmpty, candidates.count == logprobs.count, Set(candidates).count == candidates.count,
+              logprobs.allSatisfy({ $0 <= 0 && !$0.isNaN }) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription:
+                "expected as many distinct candidates as log-probabilities (each ≤ 0), at least one"))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: DynamicKey.self)
+        try c.encode(candidates, forKey: DynamicKey("candidates"))
+        try c.encode(logprobs, forKey: DynamicKey("logprobs"))
+    }
+
+    /// The candidates' probabilities renormalised over the set (softmax of the log-probabilities).
+    public var probabilities: [Double] {
+        guard let top = logprobs.max(), top > -Double.infinity else { return logprobs.map { _ in 1 / Double(max(logprobs.count, 1)) } }
+        let e = logprobs.map { Foundation.exp($0 - top) }
+        let z = e.reduce(0, +)
+        return e.map { $0 / z }
+    }
+
+    /// The prediction: the most likely candidate (ties: the earlier in the set).
+    public var argmax: String? {
+        var best: Int? = nil
+        for i in logprobs.indices where best == nil || logprobs[i] > logprobs[best ?? i] { best = i }
+        return best.map { candidates[$0] }
+    }
+
+    /// 1 + the number of candidates strictly more likely than `gold`; nil when gold is not a candidate.
+    public func rank(of gold: String) -> Int? {
+        guard let g = candidates.firstIndex(of: gold) else { return nil }
+        return 1 + logprobs.filter { $0 > logprobs[g] }.count
+    }
+
+    /// Multi-class Brier score: Σ_k (p_k − [k = gold])², over the renormalised candidate probabilities.
+    public func brier(gold: String) -> Double {
+        zip(candidates, probabilities).reduce(0) { $0 + ($1.1 - ($1.0 == gold ? 1 : 0)) * ($1.1 - ($1.0 == gold ? 1 : 0)) }
+    }
+}
+
+/// What a model's own spelling of the word implies for a count or position question: the spelling
+/// it gave to the spelling question about the same word (same mode and sample), and the count or
+/// letter read off it. "The spelling knows" when `correct` is true, whatever the model answered.
+public struct ImpliedAnswer: Codable, Equatable, Sendable {
+    /// The letters the model spelled (nil when its spelling answer held no spelling).
+    @ExplicitNull public var spelling: String?
+    /// The count or letter that spelling implies (nil: no spelling, or the position lies past its end).
+    @ExplicitNull public var answer: String?
+    public var correct: Bool
+    /// Whether the spelling itself was right.
+    public var spellingCorrect: Bool
+
+    enum CodingKeys: String, CodingKey { case spelling, answer, correct, spellingCorrect = "spelling_correct" }
+
+    public init(spelling: String?, answer: String?, correct: Bool, spellingCorrect: Bool) {
+        self.spelling = spelling
+        self.answer = answer
+        self.correct = correct
+        self.spellingCorrect = spellingCorrect
     }
 }
 
@@ -212,14 +308,25 @@ public struct BaselineScore: Codable, Equatable, Sendable {
     public var correct: Int
     public var accuracy: Double
     public var accuracyCI95: [Double]
-    enum CodingKeys: String, CodingKey { case answer, n, correct, accuracy, accuracyCI95 = "accuracy_ci95" }
-    public init(answer: String?, _ p: Proportion) {
+    /// "no_knowledge" (a constant answer: what a model that knows nothing of the word scores) or
+    /// "spelling_informed" (a rule that reads the word's letters: an oracle, not a floor); absent in older files.
+    public var kind: String?
+    /// Where a constant answer was chosen: "validation" (fitted on the validation split, scored here)
+    /// or "evaluated" (the most common answer of these very items: optimistic); absent in older files.
+    public var fittedOn: String?
+    enum CodingKeys: String, CodingKey { case answer, n, correct, accuracy, accuracyCI95 = "accuracy_ci95", kind, fittedOn = "fitted_on" }
+    public init(answer: String?, _ p: Proportion, kind: String? = nil, fittedOn: String? = nil) {
         self.answer = answer
         n = p.n
         correct = p.correct
         accuracy = p.accuracy
         accuracyCI95 = p.ci95
+        self.kind = kind
+        self.fittedOn = fittedOn
     }
+    public static let noKnowledge = "no_knowledge", spellingInformed = "spelling_informed"
+    /// Whether this rule needs no knowledge of the word (older files: the majority rule is the only such).
+    public func isNoKnowledge(name: String) -> Bool { kind.map { $0 == Self.noKnowledge } ?? (name == "majority") }
 }
 
 /// Metrics of one task/style/mode group (metrics.json "metrics" values).
@@ -243,6 +350,16 @@ public struct GroupMetrics: Codable, Equatable, Sendable {
     public var balancedAccuracy: Double?
     /// Number and yes/no answers: gold class → [n, correct].
     public var byGoldClass: [String: [Int]]?
+    /// Generated count and position groups: share of outputs that hold a spelled-out letter sequence
+    /// (two or more single letters in a row) at all — the format a spelling fine-tune drifts towards.
+    public var spelledOutRate: Double?
+    /// Likelihood-scored groups: the mean rank of the gold answer among the candidates (1 = top).
+    public var meanGoldRank: Double?
+    /// Likelihood-scored groups: the mean multi-class Brier score of the candidate distribution (0 = certain and right).
+    public var brier: Double?
+    /// Count and position groups: accuracy of the answers the model's own spellings imply, over the
+    /// items whose word it was also asked to spell ("the spelling knows", beside "the model says").
+    public var spellingImplied: Proportion?
 
     public init(n: Int, correct: Int, accuracy: Double, accuracyCI95: [Double], unparseable: Int, truncated: Int) {
         self.n = n
@@ -276,6 +393,10 @@ public struct GroupMetrics: Codable, Equatable, Sendable {
         nonMajority = try c.decodeIfPresent(Proportion.self, forKey: DynamicKey("non_majority"))
         balancedAccuracy = try c.decodeIfPresent(Double.self, forKey: DynamicKey("balanced_accuracy"))
         byGoldClass = try c.decodeIfPresent([String: [Int]].self, forKey: DynamicKey("by_gold_class"))
+        spelledOutRate = try c.decodeIfPresent(Double.self, forKey: DynamicKey("spelled_out_rate"))
+        meanGoldRank = try c.decodeIfPresent(Double.self, forKey: DynamicKey("mean_gold_rank"))
+        brier = try c.decodeIfPresent(Double.self, forKey: DynamicKey("brier"))
+        spellingImplied = try c.decodeIfPresent(Proportion.self, forKey: DynamicKey("spelling_implied"))
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -295,11 +416,20 @@ public struct GroupMetrics: Codable, Equatable, Sendable {
         try c.encodeIfPresent(nonMajority, forKey: DynamicKey("non_majority"))
         try c.encodeIfPresent(balancedAccuracy, forKey: DynamicKey("balanced_accuracy"))
         try c.encodeIfPresent(byGoldClass, forKey: DynamicKey("by_gold_class"))
+        try c.encodeIfPresent(spelledOutRate, forKey: DynamicKey("spelled_out_rate"))
+        try c.encodeIfPresent(meanGoldRank, forKey: DynamicKey("mean_gold_rank"))
+        try c.encodeIfPresent(brier, forKey: DynamicKey("brier"))
+        try c.encodeIfPresent(spellingImplied, forKey: DynamicKey("spelling_implied"))
     }
 
-    /// The strongest trivial baseline (highest accuracy; ties by name), if any.
+    /// The constant answer of the majority baseline when it was fitted on the validation split (else nil:
+    /// fitted on the items themselves, which every reader recomputes).
+    public var fittedMajority: String? { baselines["majority"].flatMap { $0.fittedOn == "validation" ? $0.answer : nil } }
+
+    /// The strongest no-knowledge baseline (highest accuracy; ties by name), if any: the floor a
+    /// model must beat (spelling-informed oracles are reported beside it, never as the floor).
     public var bestBaseline: (name: String, score: BaselineScore)? {
-        baselines.max { a, b in a.value.accuracy != b.value.accuracy ? a.value.accuracy < b.value.accuracy : a.key > b.key }.map { ($0.key, $0.value) }
+        baselines.filter { $0.value.isNoKnowledge(name: $0.key) }.max { a, b in a.value.accuracy != b.value.accuracy ? a.value.accuracy < b.value.accuracy : a.key > b.key }.map { ($0.key, $0.value) }
     }
 }
 
@@ -319,6 +449,22 @@ public struct SampleRecord: Codable, Equatable, Sendable {
         self.population = population
         self.size = words.count
         self.words = words
+    }
+}
+
+/// The worked examples an evaluation showed before each question (`--shots K --shots-seed S`).
+public struct FewShotRecord: Codable, Equatable, Sendable {
+    public var shots: Int
+    public var seed: UInt64
+    /// The split the examples came from (validation: never the split evaluated).
+    public var split: String
+    /// task/style → the ids of the questions shown, in order.
+    public var examples: [String: [String]]
+    public init(shots: Int, seed: UInt64, split: String, examples: [String: [String]]) {
+        self.shots = shots
+        self.seed = seed
+        self.split = split
+        self.examples = examples
     }
 }
 
@@ -348,10 +494,20 @@ public struct EvaluationSummary: Codable, Equatable, Sendable {
     public var engine: String?
     /// `card` or `greedy` when evaluation decoded so in every mode (absent: `auto`, greedy unless thinking).
     public var sampling: String?
+    /// How closed-set answers were scored ("generate", "likelihood"); absent: generated only (older files).
+    public var scoring: [String]?
+    /// Items scored by likelihood rather than generated (items.jsonl holds generations + these).
+    public var likelihoodItems: Int?
+    /// The worked examples shown before each question, when `--shots` asked for some.
+    public var fewShot: FewShotRecord?
+
+    /// Group → the constant baseline answer fitted on the validation split, as this evaluation recorded it.
+    public var fittedConstants: [String: String] { metrics.compactMapValues(\.fittedMajority) }
 
     enum CodingKeys: String, CodingKey {
         case model, adapter, data, split, questions, generations, questionsPerSecond = "questions_per_second"
         case tokensPerSecond = "tokens_per_second", seconds, batchSize = "batch_size", metrics, stratified, sample, weights, engine, sampling
+        case scoring, fewShot = "few_shot", likelihoodItems = "likelihood_items"
     }
 
     public init(model: String, adapter: String?, data: String?, split: String, questions: Int, generations: Int,

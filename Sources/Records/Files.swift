@@ -59,6 +59,7 @@ public enum Interruption {
 
     public struct Stopped: Error, CustomStringConvertible {
         public let signal: Int32
+        public init(signal: Int32) { self.signal = signal }
         public var description: String { "interrupted by signal \(signal); nothing was written" }
     }
 
@@ -119,6 +120,8 @@ public struct OutputKind: Sendable {
     public static let deployment = OutputKind(name: "deployment", legacyFiles: nil)
     /// `strawberry gradcheck`: one batch's loss and LoRA gradients, for comparison with another engine.
     public static let gradientCheck = OutputKind(name: "gradient-check", legacyFiles: nil)
+    /// `strawberry experiment report`: the dose–response charts, arm contrasts and conclusion.
+    public static let experimentReport = OutputKind(name: "experiment-report", legacyFiles: nil)
     /// `strawberry aggregate`: a summary over several reports (one per training seed).
     public static let summary = OutputKind(name: "summary", legacyFiles: nil)
 

@@ -10,6 +10,11 @@ public enum PromptStyle: String, CaseIterable, Codable, Sendable {
     case spellFirst = "spell_first"
 }
 
+/// How an item's answer was obtained: generated and read from the text, or chosen as the candidate
+/// (a count 0–20, a letter a–z, yes/no) the model gives the highest log-probability in the answer
+/// slot, which measures what the model knows whatever format it would answer in.
+public enum Scoring: String, CaseIterable, Codable, Sendable { case generate, likelihood }
+
 /// Qwen3 chat mode an evaluation runs in (other models: non-thinking only).
 public enum EvalMode: String, CaseIterable, Codable, Sendable {
     case nonThinking = "non-thinking"

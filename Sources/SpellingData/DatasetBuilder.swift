@@ -74,8 +74,8 @@ public enum DatasetBuilder {
         // File name → its JSONL text and its item count.
         var files: [String: (text: String, count: Int)] = [:]
         func add<T: Encodable>(_ name: String, _ recs: [T]) throws { files[name] = (try RecordFile.lines(recs), recs.count) }
-        try add("train.jsonl", train)
         try add("heldout_vocab.jsonl", heldout)
+        var harness: [String: [EvalTask: [Question]]] = [:]
         for (split, ws) in [("validation", splits.validation), ("test", splits.test)] {
             try add("\(split).jsonl", ws.flatMap { factory.spellingExamples($0, k: 1, split: split, source: "dictionary", ids: nil, rng: &rng) })
             var byFile: [String: [Question]] = [:]
@@ -87,8 +87,48 @@ public enum DatasetBuilder {
             for (name, var recs) in byFile {
                 for i in recs.indices { recs[i].id = "\(split)-\(recs[i].task)-\(recs[i].style)-\(i)" }
                 try add(name, recs)
+                if let first = recs.first, first.style == PromptStyle.direct.rawValue, let task = EvalTask(rawValue: first.task) {
+                    harness[split, default: [:]][task] = recs
+                }
             }
         }
+        for (name, text) in try HarnessExport.files(harness) { files[name] = (text, text.split(separator: "\n").count) }
+        // The arm's training split, from streams of its own (the evaluation questions above are the same in every arm).
+        var armCounts: [String: Int] = [:]
+        var extra: [SpellingExample] = []
+        if let j = c.joins, j.share > 0 {
+            var jrng = SplitMix64(seed: c.seed &+ 2)
+            let dictionary = Set(words.map { $0.lowercased() })
+            let forbidden = dictionary.union(tokens.map(\.text)).union(splits.validation).union(splits.test)
+            let wanted = Int((Double(train.count) * j.share / (1 - j.share)).rounded())
+            let joined = ArmBuilder.joins(from: splits.train, count: wanted, config: c, joins: j, forbidden: forbidden, rng: &jrng)
+            let evaluated = Set(splits.validation).union(splits.test)
+            if let bad = joined.first(where: { evaluated.contains($0.text) || dictionary.contains($0.text) }) {
+                throw DatasetError.splitsOverlap("train (joins)", "dictionary/validation/test", example: bad.text)
+            }
+            extra += joined.flatMap {
+                factory.spellingExamples($0.text, k: 1, split: "train", source: "join", ids: $0.ids, rng: &jrng)
+            }
+            armCounts["train_joins"] = joined.count
+        }
+        if c.arm == .positive {
+            var qrng = SplitMix64(seed: c.seed &+ 3)
+            let qs = ArmBuilder.questions(splits.train, factory: factory, rng: &qrng)
+            extra += qs
+            armCounts["train_questions"] = qs.count
+        }
+        if !extra.isEmpty {
+            var srng = SplitMix64(seed: c.seed &+ 4)
+            train += extra
+            train.seededShuffle(&srng)
+        }
+        if c.arm == .control {
+            let byName = Dictionary(c.templates.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            let k = ArmBuilder.controlRepeats(train, templates: byName, tokenizer: tokenizer)
+            for i in train.indices { train[i].completion = ArmBuilder.controlCompletion(train[i], repeats: k, templates: byName) }
+            armCounts["control_repeats"] = k
+        }
+        try add("train.jsonl", train)
 
         // Staged in a temporary sibling and renamed into place; only a dataset this command made
         // (it has manifest.json) is ever replaced, and only with --overwrite.
@@ -101,6 +141,7 @@ public enum DatasetBuilder {
         let out = dir.path, tmp = dir.staging
         return try dir.fill {
             try FileManager.default.createDirectory(atPath: tmp + "/eval", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: tmp + "/lm_eval", withIntermediateDirectories: true)
             var hashes: [String: String] = [:]
             for (name, file) in files {
                 let bytes = Array(file.text.utf8)
@@ -110,7 +151,8 @@ public enum DatasetBuilder {
             var counts: [String: Int] = ["train_tokens": splits.train.count, "heldout_vocab_tokens": splits.heldoutVocab.count,
                                          "validation_words": splits.validation.count, "test_words": splits.test.count,
                                          "candidate_dictionary_words": splits.candidateWords]
-            for (name, file) in files { counts[name.replacingOccurrences(of: ".jsonl", with: "")] = file.count }
+            for (name, file) in files where name.hasSuffix(".jsonl") && !name.hasPrefix("lm_eval/") { counts[name.replacingOccurrences(of: ".jsonl", with: "")] = file.count }
+            counts.merge(armCounts) { a, _ in a }
             let decontamination = try req.excludePath.map {
                 Decontamination(excludeFile: ($0 as NSString).lastPathComponent, excludeSHA256: try SHA256.hex(file: $0),
                                 excludedWords: exclude.count, removedFromTrain: splits.decontaminated.count)

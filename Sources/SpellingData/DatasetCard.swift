@@ -6,6 +6,32 @@
 import Records
 
 enum DatasetCard {
+    /// What the training split teaches (the experiment arm) and how many joins it spells.
+    static func armSection(manifest: DatasetManifest, config c: DatasetConfig) -> [String] {
+        let counts = manifest.counts
+        var out: [String] = []
+        switch c.arm ?? .spelling {
+        case .spelling:
+            guard c.arm != nil || c.joins != nil else { return [] }
+            out = ["", "**Arm: spelling.** Training spells vocabulary tokens out letter by letter; it asks no count or position question."]
+        case .control:
+            out = ["", "**Arm: control.** The same words and prompts as the spelling arm, but each completion's spelling is replaced by the word",
+                   "repeated \(counts["control_repeats"] ?? 0) times: the same format and about the same tokens, with no letter-level information.",
+                   "It measures what fine-tuning on these prompts does without teaching spelling."]
+        case .positive:
+            out = ["", "**Arm: positive (trains on the target tasks).** The spelling arm plus \(counts["train_questions"] ?? 0) count and position",
+                   "questions about vocabulary tokens (spell, then answer; or the bare answer). It is the reference ceiling, not a transfer result:",
+                   "its model has been taught the evaluated tasks (on other words)."]
+        }
+        if let j = c.joins, let n = counts["train_joins"] {
+            out += ["", "**Spelling across token boundaries.** \(n) training words are pseudo-words joining \(j.minTokens)–\(j.maxTokens) vocabulary tokens",
+                    "(share \(j.share) of the spelling examples), \(c.wordMinLength)–\(c.wordMaxLength) letters like the evaluated words; none is a word of the",
+                    "word list, a vocabulary token, or a validation or test word (checked at build time)."]
+        }
+        out.append("Validation and test words and questions are the same in every arm built with the same seed and word list.")
+        return out
+    }
+
     static func render(manifest: DatasetManifest, files: [String], config: DatasetConfig) -> String {
         let counts = manifest.counts
         let tok = manifest.tokenizer
@@ -52,6 +78,7 @@ enum DatasetCard {
                 p.append("| \(task.rawValue), \(style.rawValue) | \(n(k + "_validation")) + \(n(k + "_test")) | validation + test words |")
             }
         }
+        p += armSection(manifest: manifest, config: config)
         p += [
             "", "## How it was made", "",
             "1. **Vocabulary tokens.** Every entry of `\(source)` (\(tok.vocabularySize) tokens, pre-tokenizer `\(tok.preTokenizer)`) is",
@@ -77,6 +104,10 @@ enum DatasetCard {
             "   answer), with the same letter and position in both. Gold answers are computed from the word. Metadata per item:",
             "   `word_length`, `word_tokens` (tokens the word takes in this tokenizer, quoted as in the prompt),",
             "   `token_length_at_position`, `position`, `repeated_letters`, `letter_present`.", "",
+            "5. **lm-evaluation-harness tasks.** `lm_eval/` holds the direct-style count, position and spelling questions as",
+            "   `lm_eval` tasks (multiple-choice log-likelihood over the counts 0–20 and the letters a–z; generation for spelling),",
+            "   scored as `strawberry eval --scoring likelihood` scores them: from this directory,",
+            "   `lm_eval --model hf --model_args pretrained=MODEL --include_path lm_eval --tasks strawberry --apply_chat_template`.", "",
             "## Why this is held out", "",
             "The question is whether a model fine-tuned to *spell* tokens transfers that skill to *counting* and *locating*",
             "letters. Evaluating on words that were never a spelling target — and never a single token — measures",
@@ -89,7 +120,7 @@ enum DatasetCard {
             "- Letter-count questions about absent letters have answer 0 by design; report them separately if needed.", "",
             "## Reproduce", "",
             "```sh",
-            "strawberry data build --tokenizer \(source) --words \(words.file) --seed \(config.seed) --out DIR",
+            "strawberry data build --tokenizer \(source) --words \(words.file) --seed \(config.seed)\(config.arm.map { " --arm \($0.rawValue)" } ?? "")\(config.joins.map { " --joins \($0.share)" } ?? "") --out DIR",
             "```",
             "Same inputs and seed give byte-identical files; `manifest.json` holds the SHA-256 of every file, the tokenizer",
             "and the word list, and the full resolved config.", "",

@@ -13,12 +13,22 @@ extension DatasetConfig {
         do {
             guard let node = try BoundedYAML.compose(text, maxNodes: 100_000, maxDepth: 16) else { return DatasetConfig() }
             guard let top = node.mapping else { throw DatasetError.badConfig(path: yamlPath, reason: "the top level must be a mapping of keys to values") }
-            let unknown = top.keys.map { $0.string ?? "\($0)" }.filter { DatasetConfig.CodingKeys(rawValue: $0) == nil }.sorted()
+            let unknown = unknownKeys(node)
             if !unknown.isEmpty { throw DatasetError.unknownKeys(path: yamlPath, keys: unknown) }
             return try YAMLDecoder().decode(DatasetConfig.self, from: node)
         } catch let e as DatasetError { throw e } catch {
             throw DatasetError.badConfig(path: yamlPath, reason: "\(error)")
         }
+    }
+
+    /// The keys of a dataset config mapping this schema does not know (top level and `joins`), sorted.
+    public static func unknownKeys(_ node: Node) -> [String] {
+        guard let top = node.mapping else { return [] }
+        var bad: [String] = top.keys.map { $0.string ?? "\($0)" }.filter { CodingKeys(rawValue: $0) == nil }
+        if let joins = top["joins"]?.mapping {
+            bad += Array(joins.keys).map { $0.string ?? "\($0)" }.filter { !["share", "min_tokens", "max_tokens"].contains($0) }.map { "joins." + $0 }
+        }
+        return bad.sorted()
     }
 
     /// Checks every value before anything is sized from it.
@@ -36,6 +46,11 @@ extension DatasetConfig {
         try need((1...1000).contains(examplesPerToken), "examples_per_token", examplesPerToken, "an integer in 1...1000")
         try need((0...1).contains(countAbsentFraction), "count_absent_fraction", countAbsentFraction, "a number in [0, 1]")
         try need((0...1).contains(positionLastFraction), "position_last_fraction", positionLastFraction, "a number in [0, 1]")
+        if let j = joins {
+            try need((0...0.9).contains(j.share), "joins.share", j.share, "a number in [0, 0.9]")
+            try need((2...8).contains(j.minTokens), "joins.min_tokens", j.minTokens, "an integer in 2...8")
+            try need((j.minTokens...8).contains(j.maxTokens), "joins.max_tokens", j.maxTokens, "an integer in min_tokens...8")
+        }
         try need(!templates.isEmpty, "templates", "[]", "at least one spelling template")
         try need(Set(templates.map(\.name)).count == templates.count, "templates", templates.map(\.name), "unique names")
         for t in templates where !t.completion.contains("{spelling}") || !t.prompt.contains("{word}") {

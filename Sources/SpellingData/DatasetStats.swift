@@ -46,7 +46,8 @@ public struct DatasetStats: Codable, Equatable, Sendable {
                    : try RecordFile.read(DatasetManifest.self, from: dir + "/manifest.json")
         var s = DatasetStats()
         var wordsBySplit: [String: Set<String>] = [:]
-        let files = ((try? fm.subpathsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".jsonl") }.sorted()
+        // lm_eval/ holds copies of the evaluation questions in the harness's format, not records of its own.
+        let files = ((try? fm.subpathsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".jsonl") && !$0.hasPrefix("lm_eval/") }.sorted()
         var seenWords = Set<String>()
         for f in files {
             let lines = try RecordFile.readLines(DatasetLine.self, from: dir + "/" + f)

@@ -13,7 +13,7 @@ public struct Strawberry: ParsableCommand {
         commandName: "strawberry",
         abstract: "Spelling fine-tuning and letter-level evaluation of language models, in pure Swift.",
         subcommands: [Generate.self, Logits.self, Tokenize.self, Inspect.self, DataCommand.self, Train.self, GradCheck.self, Plan.self, Merge.self, Eval.self,
-                      Rescore.self, Score.self, CompareCommand.self, Aggregate.self, DeployCommand.self, RunsCommand.self, RegistryCommand.self, Publish.self, Pull.self, Serve.self, Bench.self])
+                      Rescore.self, Score.self, CompareCommand.self, Aggregate.self, DeployCommand.self, RunsCommand.self, RegistryCommand.self, Publish.self, Pull.self, Serve.self, Bench.self, ExperimentCommand.self])
     public init() {}
 }
 

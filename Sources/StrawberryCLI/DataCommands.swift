@@ -4,6 +4,8 @@ import Foundation
 import Records
 import SpellingData
 
+extension DatasetArm: ExpressibleByArgument {}
+
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "data", abstract: "Build and inspect spelling datasets.",
                                                     subcommands: [DataBuild.self, DataStats.self])
@@ -32,6 +34,10 @@ struct DataBuild: ParsableCommand {
     var validationSize: Int?
     @Option(name: .long, help: "Number of test words (0...10000000).")
     var testSize: Int?
+    @Option(name: .long, help: ArgumentHelp("What the training split teaches: spelling (vocabulary tokens, plus joins when configured), control (the same words and prompts, completions without letters: the word repeated), positive (spelling plus count/position questions on vocabulary tokens: training on the target tasks). Validation and test are the same in every arm.", valueName: "spelling|control|positive"))
+    var arm: DatasetArm?
+    @Option(name: .long, help: "Share of training spelling examples that join 2–3 vocabulary tokens into a pseudo-word (0...0.9; 0: none). Overrides joins.share of the config.")
+    var joins: Double?
     @Flag(name: .long, help: "Replace an existing dataset directory (one made by `strawberry data build`; any other directory is refused).")
     var overwrite = false
     @Flag(name: .long, help: "Print the manifest as JSON.")
@@ -41,6 +47,7 @@ struct DataBuild: ParsableCommand {
         guard !out.isEmpty else { throw ValidationError("--out needs a directory name") }
         if let v = validationSize, !(0...10_000_000).contains(v) { throw ValidationError("--validation-size must be in 0...10000000, got \(v)") }
         if let v = testSize, !(0...10_000_000).contains(v) { throw ValidationError("--test-size must be in 0...10000000, got \(v)") }
+        if let j = joins, !(0...0.9).contains(j) { throw ValidationError("--joins must be in 0...0.9, got \(j)") }
     }
 
     func run() throws {
@@ -49,6 +56,8 @@ struct DataBuild: ParsableCommand {
         if let englishOnly { c.englishOnly = englishOnly }
         if let validationSize { c.validationSize = validationSize }
         if let testSize { c.testSize = testSize }
+        if let arm { c.arm = arm }
+        if let joins { c.joins = joins > 0 ? JoinsConfig(share: joins, minTokens: c.joins?.minTokens ?? 2, maxTokens: c.joins?.maxTokens ?? 3) : nil }
         var req = BuildRequest(tokenizerPath: tokenizer, outDir: out)
         req.wordsPath = words
         req.excludePath = exclude

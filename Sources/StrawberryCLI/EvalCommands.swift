@@ -35,6 +35,12 @@ struct Eval: ParsableCommand {
     var sampleSeed: UInt64 = 0
     @Option(name: .long, help: "Seed for thinking-mode sampling.")
     var seed: UInt64 = 0
+    @Option(name: .long, help: ArgumentHelp("How count, position and yes/no answers asked directly are scored: generate (read from the generated text), likelihood (the most likely candidate in the answer slot: counts 0–20, letters a–z, yes/no; each candidate's log-probability in items.jsonl), or both. Spellings are always generated.", valueName: "generate|likelihood|both"))
+    var scoring: ScoringChoice = .both
+    @Option(name: .long, help: "Worked examples shown before each question (0...32): validation questions with their answers as earlier chat turns; the same for every model given the same --shots-seed. Not with --split validation.")
+    var shots = 0
+    @Option(name: .long, help: "Seed of the --shots draw (recorded in metrics.json).")
+    var shotsSeed: UInt64 = 0
     @Option(name: .long, help: "Output directory.")
     var out: String
     @Flag(name: .long, inversion: .prefixedNo, help: "Wrap questions in the model's chat template (default on).")
@@ -54,6 +60,10 @@ struct Eval: ParsableCommand {
         if let limit, limit < 1 { throw ValidationError("--limit must be ≥ 1, got \(limit)") }
         guard (1...1000).contains(samples) else { throw ValidationError("--samples must be in 1...1000, got \(samples)") }
         guard (1...1024).contains(batchSize) else { throw ValidationError("--batch-size must be in 1...1024, got \(batchSize)") }
+        guard (0...32).contains(shots) else { throw ValidationError("--shots must be in 0...32, got \(shots)") }
+        if shots > 0 && (evalFile != nil || split == .validation) {
+            throw ValidationError("--shots draws worked examples from the dataset's validation split: give --data and evaluate another split")
+        }
     }
 
     func run() throws {
@@ -76,6 +86,9 @@ struct Eval: ParsableCommand {
         r.chatTemplate = chatTemplate
         r.verifyData = !noVerify
         r.weights = modelOptions.precision
+        r.scoring = scoring.methods
+        r.shots = shots
+        r.shotsSeed = shotsSeed
         Interruption.install()
         let s: EvaluationSummary
         do { s = try Evaluator.run(r) } catch let stop as Interruption.Stopped {
@@ -88,6 +101,8 @@ struct Eval: ParsableCommand {
         params["eval_file"] = evalFile
         params["limit"] = limit.map(String.init)
         params["sample_seed"] = String(sampleSeed)
+        params["scoring"] = scoring.rawValue
+        if shots > 0 { params["shots"] = String(shots); params["shots_seed"] = String(shotsSeed) }
         RunRecording.eval(out: out, summary: s, params: params, model: localModel, adapter: localAdapter, data: data, store: store.store)
         if json { try printJSON(s); return }
         printMetrics(s)
@@ -104,7 +119,10 @@ func printMetrics(_ s: EvaluationSummary) {
             let ci = m.accuracyCI95
             var line = k.padding(toLength: max(34, k.count), withPad: " ", startingAt: 0) + String(format: " n=%4d  accuracy %5.1f%% [%4.1f, %4.1f]  unparseable %d  truncated %d", m.n,
                               100 * m.accuracy, 100 * (ci.first ?? 0), 100 * (ci.last ?? 0), m.unparseable, m.truncated)
+            if let b = m.balancedAccuracy { line += String(format: "  balanced %5.1f%%", 100 * b) }
             if let (name, b) = m.bestBaseline { line += String(format: "  baseline %@ %.1f%%", name, 100 * b.accuracy) }
+            if let r = m.meanGoldRank, let b = m.brier { line += String(format: "  gold rank %.2f  Brier %.3f", r, b) }
+            if let p = m.spellingImplied { line += String(format: "  spelling implies %.1f%% (n=%d)", 100 * p.accuracy, p.n) }
             if let c = m.spelling[.characterAccuracy]?.value, let l = m.spelling[.levenshtein]?.value {
                 line += String(format: "  char acc %.1f%%  normalised Levenshtein %.3f", 100 * c, l)
             }

@@ -119,6 +119,13 @@ enum ModeChoice: String, CaseIterable, ExpressibleByArgument {
     }
 }
 
+enum ScoringChoice: String, CaseIterable, ExpressibleByArgument {
+    case generate, likelihood, both
+    var methods: [Scoring] {
+        switch self { case .generate: return [.generate]; case .likelihood: return [.likelihood]; case .both: return [.generate, .likelihood] }
+    }
+}
+
 /// Writes a record as one line of JSON with sorted keys (stable output for scripts).
 func printJSON<T: Encodable>(_ value: T) throws {
     print(try RecordFile.text(value))

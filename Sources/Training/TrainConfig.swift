@@ -41,6 +41,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var generationCheckSamples = 16
     public var saveSteps = 100
     public var saveTotalLimit = 2
+    /// Steps that also get a checkpoint, kept whatever `save_total_limit` says (the budgets of a
+    /// dose–response curve). nil or empty: none.
+    public var saveAt: [Int]? = nil
     public var lora = LoRAConfig(r: 16, alpha: 32, dropout: 0.05, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj"])
     /// A PEFT adapter directory to start from instead of the seeded initialisation (a run of either
     /// engine continued as a new run: weights only, fresh optimizer). Its rank, alpha and layers must
@@ -54,7 +57,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         case adamBeta2 = "adam_beta2", adamEpsilon = "adam_epsilon", seed, maxLength = "max_length", trainOnPrompt = "train_on_prompt"
         case chatTemplate = "chat_template", enableThinking = "enable_thinking", loggingSteps = "logging_steps", evalSteps = "eval_steps"
         case evalSamples = "eval_samples", generationCheckSamples = "generation_check_samples", saveSteps = "save_steps"
-        case saveTotalLimit = "save_total_limit", lora, initAdapter = "init_adapter"
+        case saveTotalLimit = "save_total_limit", lora, initAdapter = "init_adapter", saveAt = "save_at"
     }
 
     public init() {}
@@ -74,6 +77,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         loggingSteps = try v(.loggingSteps, x.loggingSteps); evalSteps = try v(.evalSteps, x.evalSteps)
         evalSamples = try v(.evalSamples, x.evalSamples); generationCheckSamples = try v(.generationCheckSamples, x.generationCheckSamples)
         saveSteps = try v(.saveSteps, x.saveSteps); saveTotalLimit = try v(.saveTotalLimit, x.saveTotalLimit)
+        saveAt = try c.decodeIfPresent([Int].self, forKey: .saveAt)
         // A partial `lora` section (or `--set lora.r=8` without one) keeps these defaults for the keys it omits.
         lora = c.contains(.lora) ? try LoRAConfig(from: c.superDecoder(forKey: .lora), defaults: x.lora) : x.lora
         initAdapter = try c.decodeIfPresent(String.self, forKey: .initAdapter)
@@ -158,6 +162,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         try need((0...1_000_000).contains(generationCheckSamples), "generation_check_samples", generationCheckSamples, "an integer in 0...1000000")
         try need((0...10_000_000).contains(saveSteps), "save_steps", saveSteps, "an integer ≥ 0 (0 = only at the end)")
         try need((0...1_000_000).contains(saveTotalLimit), "save_total_limit", saveTotalLimit, "an integer ≥ 0 (0 = keep all)")
+        if let at = saveAt {
+            try need(at.count <= 10_000 && at.allSatisfy { (1...10_000_000).contains($0) }, "save_at", at.prefix(8), "at most 10,000 steps, each in 1...10000000")
+        }
         do { try lora.validate() } catch { throw .adapter(error) }
     }
 

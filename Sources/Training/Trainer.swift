@@ -195,7 +195,7 @@ public final class Trainer {
                 interrupted = step < total
                 try saveCheckpoint(run)
                 if interrupted { progress.note("stopped at step \(step); resume with --resume \(run)"); break }
-            } else if config.saveSteps > 0 && step % config.saveSteps == 0 {
+            } else if (config.saveSteps > 0 && step % config.saveSteps == 0) || (config.saveAt?.contains(step) ?? false) {
                 try saveCheckpoint(run)
             }
         }
@@ -288,7 +288,10 @@ public final class Trainer {
         // save_total_limit: keep the newest checkpoints.
         let all = (try? FileManager.default.contentsOfDirectory(atPath: run)) ?? []
         let steps = all.compactMap { $0.hasPrefix("checkpoint-") ? Int($0.dropFirst("checkpoint-".count)) : nil }.sorted()
-        if config.saveTotalLimit > 0 { for s in steps.dropLast(config.saveTotalLimit) { try? FileManager.default.removeItem(atPath: run + "/checkpoint-\(s)") } }
+        // save_at checkpoints are kept apart from the limit (a dose–response curve needs every one of them).
+        let kept = Set(config.saveAt ?? [])
+        let rotating = steps.filter { !kept.contains($0) }
+        if config.saveTotalLimit > 0 { for s in rotating.dropLast(config.saveTotalLimit) { try? FileManager.default.removeItem(atPath: run + "/checkpoint-\(s)") } }
     }
 
     /// Continues from a checkpoint directory, or from RUN_DIR's newest checkpoint that reads back

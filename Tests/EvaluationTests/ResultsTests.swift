@@ -2,6 +2,7 @@
 // matches MANIFEST.sha256, every record reads back typed, each report's figures recompute from the
 // committed per-item records, and README's results table is the summary's table verbatim.
 import Evaluation
+import Experiment
 import Foundation
 import ModelFormats
 import Records
@@ -65,5 +66,16 @@ final class ResultsTests: XCTestCase {
             XCTAssertEqual(Report.headline(ft), committed.finetunedModel.metrics, seed)
             XCTAssertEqual(Report.headline(base), committed.baseModel.metrics, seed)
         }
+    }
+
+    /// The pilot's report recomputes from its committed files alone (spec.json; eval/**/metrics.json and
+    /// items.jsonl.gz), equal to the committed report/experiment.json.
+    func testPilotReportRecomputesFromCommittedFiles() throws {
+        let dir = TestPaths.root + "/results/pilot"
+        guard FileManager.default.fileExists(atPath: dir + "/spec.json") else { throw XCTSkip("results/pilot is not committed yet") }
+        var spec = try RecordFile.read(ExperimentSpec.self, from: dir + "/spec.json")
+        spec.out = dir
+        let report = try ExperimentAnalysis.report(ExperimentRunner(spec: spec))
+        XCTAssertEqual(report, try RecordFile.read(ExperimentReport.self, from: dir + "/report/experiment.json"))
     }
 }

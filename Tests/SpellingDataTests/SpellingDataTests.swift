@@ -248,6 +248,62 @@ final class SpellingDataTests: XCTestCase {
         XCTAssertThrowsError(try DatasetConfig.load(yamlPath: bad)) { XCTAssertTrue("\($0)".contains("tempaltes"), "\($0)") }
     }
 
+    /// Arms differ only in training: validation and test (words, questions, lm_eval tasks) are byte-identical;
+    /// joins are never a dictionary, vocabulary, validation or test word; control completions carry no letters;
+    /// positive adds count/position questions; an arm with nothing to add equals a dataset built before arms.
+    func testArmsShareEvaluationAndDifferInTrainingOnly() throws {
+        let plain = tempDir("arm-plain")
+        _ = try DatasetBuilder.build(try smallRequest(plain))
+        var dirs: [DatasetArm: String] = [:]
+        for arm in DatasetArm.allCases {
+            let d = tempDir("arm-\(arm.rawValue)")
+            var r = try smallRequest(d)
+            r.config.arm = arm
+            r.config.joins = JoinsConfig(share: 0.3)
+            _ = try DatasetBuilder.build(r)
+            dirs[arm] = d
+        }
+        let bare = tempDir("arm-bare")
+        var r = try smallRequest(bare)
+        r.config.arm = .spelling
+        _ = try DatasetBuilder.build(r)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: plain + "/train.jsonl")), try Data(contentsOf: URL(fileURLWithPath: bare + "/train.jsonl")))
+        let shared = try FileManager.default.subpathsOfDirectory(atPath: plain)
+            .filter { ($0.hasPrefix("eval/") || $0.hasPrefix("lm_eval/")) || ["validation.jsonl", "test.jsonl", "heldout_vocab.jsonl"].contains($0) }
+        XCTAssertGreaterThan(shared.count, 15)
+        for (arm, d) in dirs {
+            for f in shared { XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: plain + "/" + f)), try Data(contentsOf: URL(fileURLWithPath: d + "/" + f)), "\(arm) \(f)") }
+        }
+        let spelling = try records(dirs[.spelling]! + "/train.jsonl"), control = try records(dirs[.control]! + "/train.jsonl")
+        let positive = try records(dirs[.positive]! + "/train.jsonl")
+        // Joins: pseudo-words of the evaluated words' lengths, none a word of the list or a vocabulary token.
+        let words = Set(try String(contentsOfFile: r.wordsPath, encoding: .utf8).split(separator: "\n").map { $0.lowercased() })
+        let vocabulary = Set(try records(plain + "/train.jsonl").map { $0["word"] as! String } + (try records(plain + "/heldout_vocab.jsonl")).map { $0["word"] as! String })
+        let joins = spelling.filter { $0["source"] as? String == "join" }
+        XCTAssertFalse(joins.isEmpty)
+        for j in joins {
+            let w = j["word"] as! String
+            XCTAssertFalse(words.contains(w) || vocabulary.contains(w), w)
+            XCTAssertTrue((r.config.wordMinLength...r.config.wordMaxLength).contains(w.count), w)
+            XCTAssertGreaterThanOrEqual((j["source_token_ids"] as! [Int]).count, 2)
+        }
+        // Control: the same examples in the same order, no letters spelled out.
+        XCTAssertEqual(control.map { $0["prompt"] as! String }, spelling.map { $0["prompt"] as! String })
+        for (c, sp) in zip(control, spelling) {
+            let w = c["word"] as! String, completion = c["completion"] as! String
+            XCTAssertTrue(completion.contains(w), completion)
+            if w.count > 1 { XCTAssertFalse(completion.lowercased().contains(w.map(String.init).joined(separator: "-")), completion) }
+            XCTAssertNotEqual(completion, sp["completion"] as! String)
+        }
+        // Positive: the spelling examples plus one question per training token.
+        let questions = positive.filter { ["count", "position"].contains($0["task"] as? String) }
+        XCTAssertEqual(positive.count - questions.count, spelling.count)
+        XCTAssertEqual(questions.count, try records(plain + "/train.jsonl").map { $0["word"] as! String }.reduce(into: Set<String>()) { $0.insert($1) }.count)
+        let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dirs[.control]! + "/manifest.json"))) as! [String: Any]
+        XCTAssertNotNil((m["counts"] as! [String: Int])["control_repeats"])
+        XCTAssertTrue(try String(contentsOfFile: dirs[.positive]! + "/README.md", encoding: .utf8).contains("trains on the target tasks"))
+    }
+
     func records(_ path: String) throws -> [[String: Any]] {
         try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
             try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]

@@ -77,6 +77,8 @@ class TrainConfig:
     lora: LoRASettings = field(default_factory=LoRASettings)
     #: A PEFT adapter to start from (weights only; the optimizer starts fresh).
     init_adapter: Optional[str] = None
+    #: Steps that also get a checkpoint, kept whatever save_total_limit says (dose–response budgets).
+    save_at: Optional[list[int]] = None
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -136,6 +138,10 @@ class TrainConfig:
                 c.enable_thinking = None if v is None else _typed(f.name, v, bool)
             elif f.name == "init_adapter":
                 c.init_adapter = None if v is None else _typed(f.name, v, str)
+            elif f.name == "save_at":
+                if v is not None and (not isinstance(v, list) or any(isinstance(x, bool) or not isinstance(x, int) for x in v)):
+                    raise ConfigError(f"bad training config: save_at: expected a list of step numbers, found {str(v)[:60]}.")
+                c.save_at = v
             elif v is None:
                 continue  # a null value keeps the default, as decodeIfPresent does
             else:
@@ -178,6 +184,9 @@ class TrainConfig:
         need(0 <= self.save_steps <= 10_000_000, "save_steps", self.save_steps, "an integer ≥ 0 (0 = only at the end)")
         need(0 <= self.save_total_limit <= 1_000_000, "save_total_limit", self.save_total_limit, "an integer ≥ 0 (0 = keep all)")
         need(0 <= self.seed < 2**64, "seed", self.seed, "an integer in 0...18446744073709551615")
+        if self.save_at is not None:
+            need(len(self.save_at) <= 10_000 and all(1 <= x <= 10_000_000 for x in self.save_at), "save_at", self.save_at[:8],
+                 "at most 10,000 steps, each in 1...10000000")
         self.lora.validate()
 
     # ---- writing -------------------------------------------------------------------------
@@ -189,7 +198,7 @@ class TrainConfig:
             v = getattr(self, f.name)
             if f.name == "lora":
                 v = dataclasses.asdict(self.lora)
-            if f.name == "init_adapter" and v is None:
+            if f.name in ("init_adapter", "save_at") and v is None:
                 continue
             d[f.name] = v
         return d

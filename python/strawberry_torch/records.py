@@ -177,10 +177,10 @@ def checkpoint_steps(run: str) -> list[int]:
     return sorted(steps)
 
 
-def rotate_checkpoints(run: str, keep: int) -> None:
-    """save_total_limit: keep the newest `keep` checkpoints (0 keeps all)."""
+def rotate_checkpoints(run: str, keep: int, kept: frozenset[int] | set[int] = frozenset()) -> None:
+    """save_total_limit: keep the newest `keep` checkpoints (0 keeps all); steps in `kept` (save_at) are never removed."""
     if keep > 0:
-        for s in checkpoint_steps(run)[:-keep]:
+        for s in [s for s in checkpoint_steps(run) if s not in kept][:-keep]:
             shutil.rmtree(os.path.join(run, f"checkpoint-{s}"), ignore_errors=True)
 
 

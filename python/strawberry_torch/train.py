@@ -270,7 +270,7 @@ class Trainer:
                     if interrupted:
                         self.log(f"stopped at step {self.step}; resume with --resume {run}")
                         break
-                elif c.save_steps > 0 and self.step % c.save_steps == 0:
+                elif (c.save_steps > 0 and self.step % c.save_steps == 0) or self.step in (c.save_at or []):
                     self._save_checkpoint(run)
         finally:
             self._restore_signals()
@@ -394,7 +394,7 @@ class Trainer:
             records.write_optimizer(os.path.join(tmp, "optimizer.safetensors"), m, v, opt_step)
             records.write_json(records.state_dict(state), os.path.join(tmp, "trainer_state.json"))
         records.write_directory(os.path.join(run, f"checkpoint-{self.step}"), fill)
-        records.rotate_checkpoints(run, self.config.save_total_limit)
+        records.rotate_checkpoints(run, self.config.save_total_limit, kept=set(self.config.save_at or []))
 
     def restore(self, path: str) -> None:
         """Continues from a checkpoint directory, or from RUN's newest checkpoint that reads back

@@ -175,7 +175,7 @@ def test_eval_parity_and_score(with_adapter, split, runs, swift, swift_data, mod
     evaluate(EvalRequest(model=models["qwen3"], data=swift_data, out=be, adapter=adapter, split=split, limit=5, batch_size=4, device="cpu",
                          precision="fp32"), log=lambda s: None)
     swift("score", be)
-    swift("eval", "--model", models["qwen3"], "--data", swift_data, "--split", split, "--limit", "5", "--out", se,
+    swift("eval", "--model", models["qwen3"], "--data", swift_data, "--split", split, "--limit", "5", "--scoring", "generate", "--out", se,
           *(["--adapter", adapter] if adapter else []))
     assert swift("compare", se, be, "--out", str(tmp_path / "report")).returncode == 0
     gen = {(g["id"], g["mode"], g["sample"]): g for g in map(json.loads, open(os.path.join(be, "generations.jsonl")))}
@@ -225,7 +225,7 @@ def test_modes_through_both_engines(swift, swift_data, models, tmp_path):
                          tasks=["spelling", "count"], batch_size=4, device="cpu", precision="fp32"), log=lambda s: None)
     swift("score", be)
     swift("eval", "--model", models["qwen3"], "--data", swift_data, "--mode", "both", "--sampling", "greedy", "--limit", "3",
-          "--tasks", "spelling,count", "--out", se)
+          "--tasks", "spelling,count", "--scoring", "generate", "--out", se)
     gen = {(g["id"], g["mode"], g["sample"]): g for g in map(json.loads, open(os.path.join(be, "generations.jsonl")))}
     ref = {(i["id"], i["mode"], i["sample"]): i for i in map(json.loads, open(os.path.join(se, "items.jsonl")))}
     assert set(gen) == set(ref) and {k[1] for k in ref} == {"non-thinking", "thinking"}

@@ -1,0 +1,245 @@
+// `strawberry experiment report`: from the committed evaluation files alone, the dose–response
+// curves (each measure against training steps, per arm, base model at step 0), the arm contrasts
+// (a − b per item, averaged over seeds, with intervals that resample whole words, since a word's
+// count, position and spelling items are not independent) and a conclusion per contrast stated
+// against the smallest effect of interest fixed in the spec:
+//   above         the 95 % interval of a − b lies above 0
+//   below         it lies below 0
+//   equivalent    the 90 % interval lies inside ±sesoi (two one-sided tests at 5 %): no effect as
+//                 large as the smallest one of interest
+//   inconclusive  neither: the data cannot tell (always, below `minWords` words: a bootstrap over a
+//                 handful of words has no width to speak of)
+// The conclusions name the primary measures (spelling exact match, count and position by likelihood,
+// else by generation); the contrast table holds every measure.
+import Charts
+import Evaluation
+import Foundation
+import Records
+
+/// A quantity the report follows: the outcome of one item of one evaluation group.
+struct Measure {
+    var name: String
+    var group: String
+    var outcome: (EvaluatedItem) -> Bool?
+    var balanced: Bool
+    /// One of the measures the conclusions are stated on.
+    var primary = false
+}
+
+public enum ExperimentAnalysis {
+    /// The measures of a spec's validation section: spelling by generation, count and position by
+    /// every scoring asked for, and what the model's own spellings imply for count and position.
+    static func measures(_ section: ExperimentSpec.EvalSection) -> [Measure] {
+        let mode = EvalMode.nonThinking.rawValue
+        var out: [Measure] = []
+        for style in section.styles {
+            let s = style == .direct ? "" : " (\(style.rawValue))"
+            if section.tasks.contains(.spelling) {
+                out.append(Measure(name: "spelling exact\(s)", group: "spelling/\(style.rawValue)/\(mode)", outcome: { $0.correct }, balanced: false,
+                                   primary: style == .direct))
+            }
+            for task in [EvalTask.count, .position] where section.tasks.contains(task) {
+                let methods = section.methods ?? []
+                let likelihood = style == .direct && methods.contains(.likelihood)
+                if likelihood {
+                    out.append(Measure(name: "\(task.rawValue) likelihood\(s)", group: "\(task.rawValue)/\(style.rawValue)/\(mode)/likelihood",
+                                       outcome: { $0.correct }, balanced: task == .count, primary: true))
+                }
+                if methods.contains(.generate) || !likelihood {
+                    out.append(Measure(name: "\(task.rawValue) generated\(s)", group: "\(task.rawValue)/\(style.rawValue)/\(mode)",
+                                       outcome: { $0.correct }, balanced: task == .count, primary: !likelihood && style == .direct))
+                }
+                if section.tasks.contains(.spelling) {
+                    let g = likelihood ? "\(task.rawValue)/\(style.rawValue)/\(mode)/likelihood" : "\(task.rawValue)/\(style.rawValue)/\(mode)"
+                    out.append(Measure(name: "\(task.rawValue) implied by own spelling\(s)", group: g, outcome: { $0.implied?.correct }, balanced: false))
+                }
+            }
+        }
+        return out
+    }
+
+    /// Outcomes of a measure in one evaluation, by item key (and the item's word).
+    static func outcomes(_ run: EvalRun, _ m: Measure) -> [String: (word: String, ok: Bool)] {
+        var out: [String: (word: String, ok: Bool)] = [:]
+        for r in run.items where r.group == m.group {
+            if let ok = m.outcome(r) { out[r.pairKey] = (r.word ?? r.id, ok) }
+        }
+        return out
+    }
+
+    public static func report(_ runner: ExperimentRunner) throws -> ExperimentReport {
+        let spec = runner.spec, paths = runner.paths
+        guard runner.isDone(Stage(kind: .evaluate, name: "", dir: paths.evalBase("validation"))) else {
+            throw ExperimentError.notRun(what: "the base model's validation evaluation (\(paths.evalBase("validation"))) is missing")
+        }
+        let base = try EvalRun(dir: paths.evalBase("validation"))
+        // A seed counts for an arm once every checkpoint of it has been scored.
+        var complete: [DatasetArm: [UInt64]] = [:]
+        for arm in spec.arms {
+            complete[arm] = spec.seeds.filter { seed in spec.checkpoints.allSatisfy { fileExists(paths.evalStep(arm, seed, $0) + "/metrics.json") } }
+        }
+        var runs: [String: EvalRun] = [:]
+        func load(_ dir: String) throws -> EvalRun {
+            if let r = runs[dir] { return r }
+            let r = try EvalRun(dir: dir)
+            runs[dir] = r
+            return r
+        }
+        let measures = measures(spec.validation)
+        var dose: [String: [String: [DosePoint]]] = [:]
+        for m in measures {
+            for arm in spec.arms {
+                let seeds = complete[arm] ?? []
+                guard !seeds.isEmpty else { continue }
+                var points = [point(0, [base], m, seeds: 1)].compactMap { $0 }
+                for step in spec.checkpoints {
+                    let evals = try seeds.map { try load(paths.evalStep(arm, $0, step)) }
+                    if let p = point(step, evals, m, seeds: seeds.count) { points.append(p) }
+                }
+                if points.count > 1 { dose[m.name, default: [:]][arm.rawValue] = points }
+            }
+        }
+        // Contrasts at the final budget on validation, and on test where every needed file exists.
+        var contrasts: [ArmContrast] = []
+        var primary = Set<String>()
+        let final = spec.train.maxSteps
+        for (split, section) in [("validation", spec.validation), ("test", spec.test)] where section.enabled || split == "validation" {
+            for m in split == "validation" ? measures : Self.measures(spec.test) {
+                for pair in spec.analysis.contrasts {
+                    func side(_ name: String) throws -> [EvalRun]? {
+                        if name == "base" {
+                            let dir = paths.evalBase(split)
+                            return fileExists(dir + "/metrics.json") ? [try load(dir)] : nil
+                        }
+                        guard let arm = DatasetArm(rawValue: name), let seeds = complete[arm], !seeds.isEmpty else { return nil }
+                        let dirs = seeds.map { split == "validation" ? paths.evalStep(arm, $0, final) : paths.evalTest(arm, $0) }
+                        guard dirs.allSatisfy({ fileExists($0 + "/metrics.json") }) else { return nil }
+                        return try dirs.map(load)
+                    }
+                    guard let a = try side(pair[0]), let b = try side(pair[1]),
+                          let c = contrast(m, a, b, names: (pair[0], pair[1]), split: split, step: final, sesoi: spec.analysis.sesoi,
+                                           resamples: spec.analysis.resamples) else { continue }
+                    contrasts.append(c)
+                    if m.primary { primary.insert("\(c.measure)|\(c.split)|\(c.a)|\(c.b)") }
+                }
+            }
+        }
+        let seedsDone = spec.seeds.filter { s in spec.arms.allSatisfy { complete[$0]?.contains(s) == true } }
+        return ExperimentReport(name: spec.name, model: spec.model, arms: spec.arms.map(\.rawValue), seeds: seedsDone, checkpoints: spec.checkpoints,
+                                sesoi: spec.analysis.sesoi, doseResponse: dose, contrasts: contrasts,
+                                conclusions: contrasts.filter { primary.contains("\($0.measure)|\($0.split)|\($0.a)|\($0.b)") }
+                                    .map { conclusion($0, sesoi: spec.analysis.sesoi) })
+    }
+
+    /// A measure pooled over several evaluations (one per seed) at one budget.
+    static func point(_ step: Int, _ evals: [EvalRun], _ m: Measure, seeds: Int) -> DosePoint? {
+        let all = evals.flatMap { outcomes($0, m).values.map(\.ok) }
+        guard !all.isEmpty else { return nil }
+        let p = Metrics.proportion(all)
+        let balanced = m.balanced ? evals.compactMap { $0.summary.metrics[m.group]?.balancedAccuracy } : []
+        return DosePoint(step: step, n: p.n, accuracy: p.accuracy, ci95: p.ci95,
+                         balancedAccuracy: balanced.isEmpty ? nil : balanced.reduce(0, +) / Double(balanced.count), seeds: seeds)
+    }
+
+    /// a − b on the items both sides answered; each side's outcome is its mean over seeds.
+    static func contrast(_ m: Measure, _ a: [EvalRun], _ b: [EvalRun], names: (String, String), split: String, step: Int,
+                         sesoi: Double, resamples: Int) -> ArmContrast? {
+        func averaged(_ runs: [EvalRun]) -> [String: (word: String, value: Double)] {
+            var sum: [String: (word: String, total: Double, n: Int)] = [:]
+            for r in runs {
+                for (k, o) in outcomes(r, m) {
+                    let cur = sum[k] ?? (o.word, 0, 0)
+                    sum[k] = (o.word, cur.total + (o.ok ? 1 : 0), cur.n + 1)
+                }
+            }
+            return sum.mapValues { ($0.word, $0.total / Double($0.n)) }
+        }
+        let va = averaged(a), vb = averaged(b)
+        let keys = va.keys.filter { vb[$0] != nil }.sorted()
+        guard !keys.isEmpty else { return nil }
+        var byWord: [String: [Double]] = [:]
+        for k in keys { if let x = va[k], let y = vb[k] { byWord[x.word, default: []].append(x.value - y.value) } }
+        let clusters = byWord.keys.sorted().compactMap { byWord[$0] }
+        func mean(_ cs: [[Double]]) -> Double? {
+            var s = 0.0, n = 0
+            for c in cs { for d in c { s += d; n += 1 } }
+            return n > 0 ? s / Double(n) : nil
+        }
+        let d = mean(clusters) ?? 0
+        let ci95 = Statistics.clusterBootstrap(clusters, resamples: resamples, level: 0.95, mean)
+        let ci90 = Statistics.clusterBootstrap(clusters, resamples: resamples, level: 0.90, mean)
+        let verdict: String
+        if clusters.count < minWords { verdict = "inconclusive" }
+        else if let c = ci95, c.low > 0 { verdict = "above" }
+        else if let c = ci95, c.high < 0 { verdict = "below" }
+        else if let c = ci90, c.low > -sesoi, c.high < sesoi { verdict = "equivalent" }
+        else { verdict = "inconclusive" }
+        return ArmContrast(measure: m.name, split: split, a: names.0, b: names.1, step: step, items: keys.count, words: clusters.count, difference: d,
+                           ci95: ci95.map { [$0.low, $0.high] }, ci90: ci90.map { [$0.low, $0.high] }, verdict: verdict)
+    }
+
+    /// Fewer words than this give no verdict but "inconclusive".
+    public static let minWords = 20
+
+    static func pct(_ x: Double) -> String { String(format: "%+.1f", 100 * x) }
+
+    static func conclusion(_ c: ArmContrast, sesoi: Double) -> String {
+        let ci = c.ci95.map { "[\(pct($0[0])), \(pct($0[1]))]" } ?? "(no interval)"
+        let what = "\(c.measure), \(c.a) − \(c.b) on \(c.split) after \(c.step) steps: \(pct(c.difference)) points, 95 % CI \(ci) over \(c.words) words"
+        switch c.verdict {
+        case "above": return "\(what) — \(c.a) is higher."
+        case "below": return "\(what) — \(c.a) is lower."
+        case "equivalent":
+            return "\(what) — equivalent to no difference within ±\(String(format: "%.0f", 100 * sesoi)) points (90 % CI \(c.ci90.map { "[\(pct($0[0])), \(pct($0[1]))]" } ?? "–") inside the bounds)."
+        default:
+            if c.words < minWords { return "\(what) — inconclusive: fewer than \(minWords) words." }
+            return "\(what) — inconclusive: neither a difference nor equivalence within ±\(String(format: "%.0f", 100 * sesoi)) points is shown."
+        }
+    }
+
+    /// Writes experiment.json, report.md and one dose–response chart per measure into `dir`.
+    public static func write(_ r: ExperimentReport, to dir: String, inputs: [String]) throws {
+        let out = try OutputDirectory.begin(dir, kind: .experimentReport, replace: true, inputs: inputs)
+        try out.fill {
+            try RecordFile.write(r, to: out.file("experiment.json"))
+            var charts: [String] = []
+            for (i, measure) in r.doseResponse.keys.sorted().enumerated() {
+                guard let byArm = r.doseResponse[measure] else { continue }
+                let series = r.arms.compactMap { arm in byArm[arm].map { (arm, $0.map { Charts.Point(x: Double($0.step), y: $0.accuracy, n: $0.n) }) } }
+                let name = String(format: "dose_%02d_", i + 1) + measure.map { $0.isLetter || $0.isNumber ? $0 : "_" }.reduce("") { $0 + String($1) } + ".svg"
+                try writeTextAtomically(Charts.lines(title: "\(measure) (validation) vs training steps", xLabel: "training steps", series: series),
+                                        to: out.file(name))
+                charts.append(name)
+            }
+            try writeTextAtomically(markdown(r, charts: charts), to: out.file("report.md"))
+        }
+    }
+
+    static func markdown(_ r: ExperimentReport, charts: [String]) -> String {
+        var s = "# Experiment \(r.name)\n\n"
+        s += "Model `\(r.model)`; arms \(r.arms.joined(separator: ", ")); seeds complete: \(r.seeds.map(String.init).joined(separator: ", ")); "
+        s += "checkpoints \(r.checkpoints.map(String.init).joined(separator: ", ")); smallest effect of interest ±\(String(format: "%.0f", 100 * r.sesoi)) points.\n\n"
+        s += "## Conclusions\n\n" + (r.conclusions.isEmpty ? "None yet: no contrast has both sides complete.\n" : r.conclusions.map { "- \($0)" }.joined(separator: "\n") + "\n")
+        s += "\n## Dose–response (validation)\n\nAccuracy (%) after each budget, pooled over seeds; step 0 is the base model. Balanced accuracy in parentheses where it applies. The intervals in experiment.json are Wilson intervals over the pooled items: they treat items as independent (neither words nor seeds are resampled), so they are narrower than the contrasts' word-clustered intervals.\n\n"
+        for measure in r.doseResponse.keys.sorted() {
+            guard let byArm = r.doseResponse[measure] else { continue }
+            let steps = Array(Set(byArm.values.flatMap { $0.map(\.step) })).sorted()
+            s += "### \(measure)\n\n| arm | " + steps.map(String.init).joined(separator: " | ") + " |\n|---|" + steps.map { _ in "---:" }.joined(separator: "|") + "|\n"
+            for arm in r.arms {
+                guard let pts = byArm[arm] else { continue }
+                let cells = steps.map { st in pts.first { $0.step == st }.map { p in
+                    String(format: "%.1f", 100 * p.accuracy) + (p.balancedAccuracy.map { String(format: " (%.1f)", 100 * $0) } ?? "") } ?? "–" }
+                s += "| \(arm) | " + cells.joined(separator: " | ") + " |\n"
+            }
+            s += "\n"
+        }
+        if !charts.isEmpty { s += charts.map { "![\($0)](\($0))" }.joined(separator: "\n") + "\n\n" }
+        s += "## Contrasts\n\n| measure | split | contrast | step | words | difference | 95 % CI | 90 % CI | verdict |\n|---|---|---|---:|---:|---:|---|---|---|\n"
+        for c in r.contrasts {
+            func ci(_ x: [Double]?) -> String { x.map { "[\(pct($0[0])), \(pct($0[1]))]" } ?? "–" }
+            s += "| \(c.measure) | \(c.split) | \(c.a) − \(c.b) | \(c.step) | \(c.words) | \(pct(c.difference)) | \(ci(c.ci95)) | \(ci(c.ci90)) | \(c.verdict) |\n"
+        }
+        s += "\nIntervals resample whole words (percentile bootstrap, seeded). \"equivalent\": the 90 % interval lies inside ±sesoi (two one-sided tests at 5 %).\n"
+        return s
+    }
+}

@@ -1,0 +1,121 @@
+// `strawberry experiment`: a tiny spec (the tiny Llama, 3 arms × 1 seed × 20 steps) runs to the end;
+// the same spec killed (SIGKILL) part-way and run again gives byte-identical evaluations, adapters and
+// report; `status` and `report` read what is there.
+import Foundation
+import TestSupport
+import XCTest
+
+final class ExperimentTests: XCTestCase {
+    let binary = TestPaths.root + "/.build/debug/strawberry"
+
+    func tmp(_ n: String) -> String { FileManager.default.temporaryDirectory.appendingPathComponent("experiment-\(getpid())-\(n)").path }
+
+    func spec(words: String) -> String {
+        """
+        name: tiny
+        model: \(TestPaths.fixtures)/models/llama
+        words: \(words)
+        dataset:
+          seed: 3
+          validation_size: 3
+          test_size: 3
+          joins: {share: 0.25}
+        arms: [spelling, control, positive]
+        seeds: [7]
+        train:
+          set: [batch_size=2, chat_template=false, eval_steps=0, logging_steps=1, max_length=48, learning_rate=1.0e-3, lora.r=4, lora.alpha=8]
+          max_steps: 20
+          save_steps: 5
+        checkpoints: [10, 20]
+        validation: {styles: [direct], scoring: both, chat_template: false, batch_size: 4}
+        test: {enabled: true, styles: [direct], scoring: both, chat_template: false, batch_size: 4}
+        analysis: {sesoi: 0.04, contrasts: [[spelling, control], [spelling, base]], resamples: 200}
+
+        """
+    }
+
+    @discardableResult
+    func run(_ args: [String], expect status: Int32 = 0) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, status, args.joined(separator: " "))
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Every file an experiment's result depends on (no timings, no logs with speeds).
+    func results(_ out: String) throws -> [String: Data] {
+        var files: [String: Data] = [:]
+        let fm = FileManager.default
+        for rel in fm.subpaths(atPath: out) ?? [] {
+            let keep = rel.hasSuffix("items.jsonl") || (rel.hasPrefix("runs/") && rel.hasSuffix("final/adapter_model.safetensors"))
+                || rel.hasPrefix("data/") && rel.hasSuffix(".jsonl") || rel == "report/experiment.json" || rel == "report/report.md"
+            if keep { files[rel] = try Data(contentsOf: URL(fileURLWithPath: out + "/" + rel)) }
+        }
+        return files
+    }
+
+    func testRunKillResumeIsByteIdentical() throws {
+        guard FileManager.default.isExecutableFile(atPath: binary) else { throw XCTSkip("\(binary) is not built") }
+        let words = tmp("words.txt")
+        try ["strawberry", "committee", "banana", "queue", "necessary", "rhythm", "mississippi", "bookkeeper", "zebra", "quiz", "letter", "summer"]
+            .joined(separator: "\n").write(toFile: words, atomically: true, encoding: .utf8)
+        let specPath = tmp("spec.yaml")
+        try spec(words: words).write(toFile: specPath, atomically: true, encoding: .utf8)
+
+        // Uninterrupted.
+        let a = tmp("a")
+        try run(["experiment", "run", specPath, "--out", a])
+        XCTAssertTrue(try run(["experiment", "status", specPath, "--out", a]).contains("stages done; about 0 s left"))
+        try run(["experiment", "report", specPath, "--out", a])
+        let report = try String(contentsOfFile: a + "/report/report.md", encoding: .utf8)
+        XCTAssertTrue(report.contains("spelling − control"), report)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: a + "/eval/positive-seed7/step-10/items.jsonl"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: a + "/eval/base/test/items.jsonl"))
+
+        // Killed part-way (no chance to save anything), then run again to the end.
+        let b = tmp("b")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["experiment", "run", specPath, "--out", b]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(300)
+        while Date() < deadline, !FileManager.default.fileExists(atPath: b + "/runs/control-seed7/checkpoint-5") { Thread.sleep(forTimeInterval: 0.02) }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationReason, .uncaughtSignal)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: b + "/runs/control-seed7/final"), "killed before the control run finished")
+        let status = try run(["experiment", "status", specPath, "--out", b])
+        XCTAssertTrue(status.contains("done     data spelling"), status)
+        try run(["experiment", "run", specPath, "--out", b])
+        try run(["experiment", "report", specPath, "--out", b])
+        let ra = try results(a), rb = try results(b)
+        XCTAssertGreaterThan(ra.count, 20)
+        XCTAssertEqual(Set(ra.keys), Set(rb.keys))
+        for (k, v) in ra { XCTAssertEqual(rb[k], v, "\(k) differs after kill and resume") }
+
+        // The spec is the experiment's: a changed recipe is refused, added seeds are not.
+        try spec(words: words).replacingOccurrences(of: "max_steps: 20", with: "max_steps: 30")
+            .replacingOccurrences(of: "checkpoints: [10, 20]", with: "checkpoints: [10, 30]").write(toFile: specPath, atomically: true, encoding: .utf8)
+        try run(["experiment", "run", specPath, "--out", b], expect: 1)
+    }
+
+    func testBadSpecsAreRefusedClearly() throws {
+        guard FileManager.default.isExecutableFile(atPath: binary) else { throw XCTSkip("\(binary) is not built") }
+        let path = tmp("bad.yaml")
+        for bad in ["arms: [spelling, spelling]", "checkpoints: [20, 10]\ntrain: {max_steps: 20}", "trian: {max_steps: 3}",
+                    "validation: {scoring: sometimes}", "analysis: {contrasts: [[spelling, nothing]]}", "dataset: {joins: {share: 2}}",
+                    "checkpoints: [5]\ntrain: {max_steps: 10}", "- a list", "dataset: {joins: {shar: 0.5}}", "out: \"\""] {
+            try bad.write(toFile: path, atomically: true, encoding: .utf8)
+            try run(["experiment", "status", path], expect: 1)
+        }
+    }
+}
