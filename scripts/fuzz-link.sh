@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 objs=$(find -L .build-fuzz/debug -name '*.o' -path '*.build/*' | grep -v -e '/StrawberryFuzzMain' -e 'PackageTests' -e 'ArgumentParser' -e '/strawberry.build/')
-swiftc -sanitize=fuzzer,address $objs -lstdc++ $(pkg-config --libs openblas) -o .build-fuzz/debug/StrawberryFuzz
+swiftc -sanitize=fuzzer,address $objs -lstdc++ -lz $(pkg-config --libs openblas) -o .build-fuzz/debug/StrawberryFuzz
 echo "linked .build-fuzz/debug/StrawberryFuzz"
