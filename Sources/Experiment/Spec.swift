@@ -9,6 +9,7 @@ import ConfigFiles
 import Foundation
 import Records
 import SpellingData
+import Training
 import Yams
 
 public struct ExperimentSpec: Codable, Equatable, Sendable {
@@ -200,6 +201,10 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
             try need(pair.count == 2 && pair[0] != pair[1] && pair.allSatisfy(names.contains), "analysis.contrasts: pairs of two different arms of the spec (or base), e.g. [spelling, control]")
         }
         do { try dataset.validate() } catch { throw ExperimentError.badSpec(path: path, reason: "dataset: \(error)") }
+        // The recipe is checked now, not when the first training stage reaches it.
+        do { try TrainConfig.resolve(yamlPath: train.config, overrides: train.set).validate() } catch {
+            throw ExperimentError.badSpec(path: path, reason: "train (\(train.config ?? "built-in defaults") with train.set): \(error)")
+        }
     }
 }
 

@@ -113,7 +113,7 @@ final class ExperimentTests: XCTestCase {
         let path = tmp("bad.yaml")
         for bad in ["arms: [spelling, spelling]", "checkpoints: [20, 10]\ntrain: {max_steps: 20}", "trian: {max_steps: 3}",
                     "validation: {scoring: sometimes}", "analysis: {contrasts: [[spelling, nothing]]}", "dataset: {joins: {share: 2}}",
-                    "checkpoints: [5]\ntrain: {max_steps: 10}", "- a list", "dataset: {joins: {shar: 0.5}}", "out: \"\""] {
+                    "checkpoints: [5]\ntrain: {max_steps: 10}", "- a list", "dataset: {joins: {shar: 0.5}}", "out: \"\"", "train: {set: [nonsense]}", "train: {set: [lora.r=0]}"] {
             try bad.write(toFile: path, atomically: true, encoding: .utf8)
             try run(["experiment", "status", path], expect: 1)
         }
