@@ -15,7 +15,11 @@ public enum Charts {
     }
     public struct Point: Sendable {
         public var x: Double, y: Double, n: Int
-        public init(x: Double, y: Double, n: Int) { self.x = x; self.y = y; self.n = n }
+        /// An interval around y, drawn as a whisker when given.
+        public var low: Double?, high: Double?
+        public init(x: Double, y: Double, n: Int, low: Double? = nil, high: Double? = nil) {
+            self.x = x; self.y = y; self.n = n; self.low = low; self.high = high
+        }
     }
 
     /// XML text escaping (also used by the HTML report).
@@ -102,6 +106,9 @@ public enum Charts {
             let path = pts.sorted { $0.x < $1.x }.map { String(format: "%.1f,%.1f", px($0.x), py($0.y)) }.joined(separator: " ")
             s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(path)\"/>\n"
             for p in pts {
+                if let l = p.low, let h = p.high {
+                    s += String(format: "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-opacity=\"0.6\"/>\n", px(p.x), px(p.x), py(l), py(h), color)
+                }
                 let n = p.n > 0 ? " (n=\(p.n))" : ""
                 s += String(format: "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%@\"><title>%@ %.0f: %@%@</title></circle>\n", px(p.x), py(p.y), color, esc(name), p.x, label(p.y), n)
             }

@@ -205,9 +205,11 @@ public enum ExperimentAnalysis {
             var charts: [String] = []
             for (i, measure) in r.doseResponse.keys.sorted().enumerated() {
                 guard let byArm = r.doseResponse[measure] else { continue }
-                let series = r.arms.compactMap { arm in byArm[arm].map { (arm, $0.map { Charts.Point(x: Double($0.step), y: $0.accuracy, n: $0.n) }) } }
+                let series = r.arms.compactMap { arm in
+                    byArm[arm].map { (arm, $0.map { Charts.Point(x: Double($0.step), y: $0.accuracy, n: $0.n, low: $0.ci95.first, high: $0.ci95.last) }) }
+                }
                 let name = String(format: "dose_%02d_", i + 1) + measure.map { $0.isLetter || $0.isNumber ? $0 : "_" }.reduce("") { $0 + String($1) } + ".svg"
-                try writeTextAtomically(Charts.lines(title: "\(measure) (validation) vs training steps", xLabel: "training steps", series: series),
+                try writeTextAtomically(Charts.lines(title: "\(measure) (validation) vs training steps; whiskers: 95% Wilson over pooled items", xLabel: "training steps", series: series),
                                         to: out.file(name))
                 charts.append(name)
             }
