@@ -22,6 +22,8 @@ for d in "$X"/runs/*/; do r=$(basename "$d"); mkdir -p "$tmp/runs/$r"; cp "$d/co
   gzip -n -9 -c "$X/$e/items.jsonl" > "$tmp/$e/items.jsonl.gz"
 done
 $B experiment report configs/experiment-pilot.yaml --out "$tmp" --report-dir "$tmp/report" >/dev/null
+# The README (the reading of the results) is written by hand and kept across collections.
+if [ -f "$R/README.md" ]; then cp "$R/README.md" "$tmp/README.md"; fi
 (cd "$tmp" && find . -type f ! -name MANIFEST.sha256 | sort | sed 's|^\./||' | xargs sha256sum > MANIFEST.sha256)
 rm -rf "$R"; mv "$tmp" "$R"; trap - EXIT
 echo "collected: $R"

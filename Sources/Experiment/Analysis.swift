@@ -58,11 +58,11 @@ public enum ExperimentAnalysis {
         return out
     }
 
-    /// Outcomes of a measure in one evaluation, by item key (and the item's word).
-    static func outcomes(_ run: EvalRun, _ m: Measure) -> [String: (word: String, ok: Bool)] {
-        var out: [String: (word: String, ok: Bool)] = [:]
+    /// Outcomes of a measure in one evaluation, by item key (with the item's word and gold class).
+    static func outcomes(_ run: EvalRun, _ m: Measure) -> [String: (word: String, gold: String, ok: Bool)] {
+        var out: [String: (word: String, gold: String, ok: Bool)] = [:]
         for r in run.items where r.group == m.group {
-            if let ok = m.outcome(r) { out[r.pairKey] = (r.word ?? r.id, ok) }
+            if let ok = m.outcome(r) { out[r.pairKey] = (r.word ?? r.id, AnswerExtraction.normalizedGold(r.answerType, r.gold), ok) }
         }
         return out
     }
@@ -141,28 +141,40 @@ public enum ExperimentAnalysis {
                          balancedAccuracy: balanced.isEmpty ? nil : balanced.reduce(0, +) / Double(balanced.count), seeds: seeds)
     }
 
-    /// a − b on the items both sides answered; each side's outcome is its mean over seeds.
+    /// a − b on the items both sides answered; each side's outcome is its mean over seeds. For count
+    /// measures the difference is of **balanced** accuracy (the mean over gold classes of the accuracy
+    /// within the class): half the count golds are "1", so plain accuracy rewards answering "1" and
+    /// punishes a model for moving off it, whatever it knows.
     static func contrast(_ m: Measure, _ a: [EvalRun], _ b: [EvalRun], names: (String, String), split: String, step: Int,
                          sesoi: Double, resamples: Int) -> ArmContrast? {
-        func averaged(_ runs: [EvalRun]) -> [String: (word: String, value: Double)] {
-            var sum: [String: (word: String, total: Double, n: Int)] = [:]
+        func averaged(_ runs: [EvalRun]) -> [String: (word: String, gold: String, value: Double)] {
+            var sum: [String: (word: String, gold: String, total: Double, n: Int)] = [:]
             for r in runs {
                 for (k, o) in outcomes(r, m) {
-                    let cur = sum[k] ?? (o.word, 0, 0)
-                    sum[k] = (o.word, cur.total + (o.ok ? 1 : 0), cur.n + 1)
+                    let cur = sum[k] ?? (o.word, o.gold, 0, 0)
+                    sum[k] = (o.word, o.gold, cur.total + (o.ok ? 1 : 0), cur.n + 1)
                 }
             }
-            return sum.mapValues { ($0.word, $0.total / Double($0.n)) }
+            return sum.mapValues { ($0.word, $0.gold, $0.total / Double($0.n)) }
         }
         let va = averaged(a), vb = averaged(b)
         let keys = va.keys.filter { vb[$0] != nil }.sorted()
         guard !keys.isEmpty else { return nil }
-        var byWord: [String: [Double]] = [:]
-        for k in keys { if let x = va[k], let y = vb[k] { byWord[x.word, default: []].append(x.value - y.value) } }
+        typealias Pair = (gold: String, a: Double, b: Double)
+        var byWord: [String: [Pair]] = [:]
+        for k in keys { if let x = va[k], let y = vb[k] { byWord[x.word, default: []].append((x.gold, x.value, y.value)) } }
         let clusters = byWord.keys.sorted().compactMap { byWord[$0] }
-        func mean(_ cs: [[Double]]) -> Double? {
+        func mean(_ cs: [[Pair]]) -> Double? {
+            if m.balanced {
+                // Per gold class: [n, Σa, Σb]; classes summed in a fixed order so the same items give the same bits.
+                var cls: [String: [Double]] = [:]
+                for c in cs { for p in c { var v = cls[p.gold] ?? [0, 0, 0]; v[0] += 1; v[1] += p.a; v[2] += p.b; cls[p.gold] = v } }
+                guard !cls.isEmpty else { return nil }
+                let per = cls.keys.sorted().compactMap { cls[$0] }.map { ($0[1] - $0[2]) / $0[0] }
+                return per.reduce(0, +) / Double(per.count)
+            }
             var s = 0.0, n = 0
-            for c in cs { for d in c { s += d; n += 1 } }
+            for c in cs { for p in c { s += p.a - p.b; n += 1 } }
             return n > 0 ? s / Double(n) : nil
         }
         let d = mean(clusters) ?? 0
@@ -174,7 +186,7 @@ public enum ExperimentAnalysis {
         else if let c = ci95, c.high < 0 { verdict = "below" }
         else if let c = ci90, c.low > -sesoi, c.high < sesoi { verdict = "equivalent" }
         else { verdict = "inconclusive" }
-        return ArmContrast(measure: m.name, split: split, a: names.0, b: names.1, step: step, items: keys.count, words: clusters.count, difference: d,
+        return ArmContrast(measure: m.balanced ? m.name + " (balanced)" : m.name, split: split, a: names.0, b: names.1, step: step, items: keys.count, words: clusters.count, difference: d,
                            ci95: ci95.map { [$0.low, $0.high] }, ci90: ci90.map { [$0.low, $0.high] }, verdict: verdict)
     }
 
