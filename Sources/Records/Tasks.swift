@@ -80,3 +80,33 @@ public enum AnswerType: String, CaseIterable, Codable, Sendable {
         self = .text
     }
 }
+
+/// The closed answer sets of likelihood scoring — one definition for `eval --scoring likelihood` and
+/// for the lm-evaluation-harness tasks `data build` exports, so both score the same candidates.
+public enum CandidateSet {
+    /// The largest count a candidate set spans: golds beyond it are not a closed set worth scoring.
+    public static let maxCount = 200
+
+    /// The candidates of an answer type, the same for every item of an evaluation (so they leak nothing
+    /// about one item's gold): counts 0…max(20, largest gold), letters a…z, yes/no; nil for open answers.
+    public static func candidates(_ type: AnswerType, golds: [String]) -> [String]? {
+        switch type {
+        case .number:
+            var top = 20
+            for g in golds {
+                guard let v = Int(g.trimmingCharacters(in: .whitespacesAndNewlines)), v >= 0, v <= maxCount else { return nil }
+                top = max(top, v)
+            }
+            return (0...top).map(String.init)
+        case .letter: return (UInt8(ascii: "a")...UInt8(ascii: "z")).map { String(UnicodeScalar($0)) }
+        case .yesNo: return ["yes", "no"]
+        case .letters, .word, .text: return nil
+        }
+    }
+
+    /// Whether an item of this type and style is scored by likelihood: a closed answer set, asked for
+    /// directly (a spell-first prompt's answer slot holds the spelling, not the answer).
+    public static func applies(_ type: AnswerType, style: String) -> Bool {
+        type != .letters && type != .word && type != .text && style != PromptStyle.spellFirst.rawValue
+    }
+}

@@ -23,17 +23,6 @@ enum HarnessExport {
         enum CodingKeys: String, CodingKey { case id, prompt, answer, word, choices, goldIndex = "gold_index" }
     }
 
-    /// The candidates of a closed-set task: counts 0…max(20, the largest gold), letters a…z (as the evaluator's).
-    static func choices(_ task: EvalTask, golds: [String]) -> [String]? {
-        switch task {
-        case .count:
-            let top = golds.compactMap { Int($0) }.max() ?? 0
-            return (0...max(20, top)).map(String.init)
-        case .position: return (UInt8(ascii: "a")...UInt8(ascii: "z")).map { String(UnicodeScalar($0)) }
-        case .spelling: return nil
-        }
-    }
-
     /// File name → text, from the direct-style questions of each split.
     static func files(_ questions: [String: [EvalTask: [Question]]]) throws -> [String: String] {
         var out: [String: String] = [:]
@@ -41,7 +30,7 @@ enum HarnessExport {
         for task in EvalTask.allCases {
             // One candidate set across splits, as one evaluation of either split would use.
             let golds = splits.flatMap { questions[$0]?[task]?.map(\.answer) ?? [] }
-            let choices = Self.choices(task, golds: golds)
+            let choices = task == .spelling ? nil : AnswerType(task: task.rawValue).flatMap { CandidateSet.candidates($0, golds: golds) }
             for split in splits {
                 let docs = (questions[split]?[task] ?? []).map { q in
                     Doc(id: q.id, prompt: q.prompt, answer: q.answer, word: q.facts.word, choices: choices,

@@ -257,10 +257,10 @@ final class SpellingDataTests: XCTestCase {
         var dirs: [DatasetArm: String] = [:]
         for arm in DatasetArm.allCases {
             let d = tempDir("arm-\(arm.rawValue)")
-            var r = try smallRequest(d)
-            r.config.arm = arm
-            r.config.joins = JoinsConfig(share: 0.3)
-            _ = try DatasetBuilder.build(r)
+            var req = try smallRequest(d)
+            req.config.arm = arm
+            req.config.joins = JoinsConfig(share: 0.3)
+            _ = try DatasetBuilder.build(req)
             dirs[arm] = d
         }
         let bare = tempDir("arm-bare")
@@ -274,34 +274,35 @@ final class SpellingDataTests: XCTestCase {
         for (arm, d) in dirs {
             for f in shared { XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: plain + "/" + f)), try Data(contentsOf: URL(fileURLWithPath: d + "/" + f)), "\(arm) \(f)") }
         }
-        let spelling = try records(dirs[.spelling]! + "/train.jsonl"), control = try records(dirs[.control]! + "/train.jsonl")
-        let positive = try records(dirs[.positive]! + "/train.jsonl")
+        func examples(_ arm: DatasetArm, _ file: String = "train.jsonl") throws -> [SpellingExample] {
+            try RecordFile.readLines(SpellingExample.self, from: try XCTUnwrap(dirs[arm]) + "/" + file)
+        }
+        let spelling = try examples(.spelling), control = try examples(.control), positive = try examples(.positive)
+        let plainTrain = try RecordFile.readLines(SpellingExample.self, from: plain + "/train.jsonl")
         // Joins: pseudo-words of the evaluated words' lengths, none a word of the list or a vocabulary token.
         let words = Set(try String(contentsOfFile: r.wordsPath, encoding: .utf8).split(separator: "\n").map { $0.lowercased() })
-        let vocabulary = Set(try records(plain + "/train.jsonl").map { $0["word"] as! String } + (try records(plain + "/heldout_vocab.jsonl")).map { $0["word"] as! String })
-        let joins = spelling.filter { $0["source"] as? String == "join" }
+        let vocabulary = Set(plainTrain.map(\.word) + (try RecordFile.readLines(SpellingExample.self, from: plain + "/heldout_vocab.jsonl")).map(\.word))
+        let joins = spelling.filter { $0.source == "join" }
         XCTAssertFalse(joins.isEmpty)
         for j in joins {
-            let w = j["word"] as! String
-            XCTAssertFalse(words.contains(w) || vocabulary.contains(w), w)
-            XCTAssertTrue((r.config.wordMinLength...r.config.wordMaxLength).contains(w.count), w)
-            XCTAssertGreaterThanOrEqual((j["source_token_ids"] as! [Int]).count, 2)
+            XCTAssertFalse(words.contains(j.word) || vocabulary.contains(j.word), j.word)
+            XCTAssertTrue((r.config.wordMinLength...r.config.wordMaxLength).contains(j.word.count), j.word)
+            XCTAssertGreaterThanOrEqual(j.sourceTokenIds.count, 2)
         }
         // Control: the same examples in the same order, no letters spelled out.
-        XCTAssertEqual(control.map { $0["prompt"] as! String }, spelling.map { $0["prompt"] as! String })
+        XCTAssertEqual(control.map(\.prompt), spelling.map(\.prompt))
         for (c, sp) in zip(control, spelling) {
-            let w = c["word"] as! String, completion = c["completion"] as! String
-            XCTAssertTrue(completion.contains(w), completion)
-            if w.count > 1 { XCTAssertFalse(completion.lowercased().contains(w.map(String.init).joined(separator: "-")), completion) }
-            XCTAssertNotEqual(completion, sp["completion"] as! String)
+            XCTAssertTrue(c.completion.contains(c.word), c.completion)
+            if c.word.count > 1 { XCTAssertFalse(c.completion.lowercased().contains(c.word.map(String.init).joined(separator: "-")), c.completion) }
+            XCTAssertNotEqual(c.completion, sp.completion)
         }
         // Positive: the spelling examples plus one question per training token.
-        let questions = positive.filter { ["count", "position"].contains($0["task"] as? String) }
+        let questions = positive.filter { ["count", "position"].contains($0.task) }
         XCTAssertEqual(positive.count - questions.count, spelling.count)
-        XCTAssertEqual(questions.count, try records(plain + "/train.jsonl").map { $0["word"] as! String }.reduce(into: Set<String>()) { $0.insert($1) }.count)
-        let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dirs[.control]! + "/manifest.json"))) as! [String: Any]
-        XCTAssertNotNil((m["counts"] as! [String: Int])["control_repeats"])
-        XCTAssertTrue(try String(contentsOfFile: dirs[.positive]! + "/README.md", encoding: .utf8).contains("trains on the target tasks"))
+        XCTAssertEqual(questions.count, Set(plainTrain.map(\.word)).count)
+        let m = try RecordFile.read(DatasetManifest.self, from: try XCTUnwrap(dirs[.control]) + "/manifest.json")
+        XCTAssertNotNil(m.counts["control_repeats"])
+        XCTAssertTrue(try String(contentsOfFile: try XCTUnwrap(dirs[.positive]) + "/README.md", encoding: .utf8).contains("trains on the target tasks"))
     }
 
     func records(_ path: String) throws -> [[String: Any]] {
