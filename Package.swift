@@ -2,7 +2,7 @@
 // Strawberry: LoRA spelling fine-tuning and letter-level evaluation, in pure Swift.
 //
 // Module layout follows the pipeline, bottom-up, with no cycles (docs/architecture.md draws it):
-//   Records, Charts (leaves: typed artifacts, JSON, SVG)
+//   Records, Charts, Hashing, Signals, HTTPTransport (leaves: typed artifacts, JSON, SVG, SHA-256, signals, HTTP)
 //   CBLAS, CKernels (C) → TensorCore → ModelFormats → Tokenization → Models → Generation, Adapters
 //   SpellingData · Training · Evaluation · Benchmarks → StrawberryCLI → strawberry
 import PackageDescription
@@ -20,7 +20,7 @@ let package = Package(
         // Artifacts alone (release, publishing and serving code read them without the engine).
         .library(name: "StrawberryRecords", targets: ["Records"]),
         // What the fuzz targets (fuzz/) exercise.
-        .library(name: "StrawberryInputs", targets: ["Records", "ModelFormats", "Tokenization", "Models", "Training", "Evaluation", "SpellingData"]),
+        .library(name: "StrawberryInputs", targets: ["Records", "Hashing", "ModelFormats", "Tokenization", "Models", "Training", "Evaluation", "SpellingData"]),
     ],
     // `swift build --traits OTel`: OpenTelemetry traces of the server's requests, exported over OTLP/HTTP
     // when OTEL_EXPORTER_OTLP_ENDPOINT is set. Off by default: swift-otel adds minutes to a first build.
@@ -54,29 +54,36 @@ let package = Package(
         // serving code can read a run's outputs without linking the engine.
         .target(name: "Records"),
         .target(name: "Charts"),
+        // SHA-256 of bytes and files, without the engine (records, store, Hub and publishing hash).
+        .target(name: "Hashing", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // SIGINT/SIGTERM/SIGHUP for the long commands' work loops.
+        .target(name: "Signals"),
+        // HTTP with the retry policy every remote service needs (the Hub, MLflow).
+        .target(name: "HTTPTransport", dependencies: [.product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .target(name: "ConfigFiles", dependencies: ["Yams"]),
         .target(name: "TensorCore", dependencies: ["CBLAS", "CKernels"]),
-        .target(name: "ModelFormats", dependencies: ["CKernels", "Records", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "ModelFormats", dependencies: ["CKernels", "Records"]),
         .target(name: "Tokenization", dependencies: ["ModelFormats", "Records"]),
         .target(name: "Models", dependencies: ["CKernels", "ModelFormats", "Records", "TensorCore", "Tokenization"]),
         .target(name: "Generation", dependencies: ["Models", "TensorCore", "Tokenization"]),
         .target(name: "Adapters", dependencies: ["ModelFormats", "Models", "Records", "TensorCore", "Tokenization"]),
-        .target(name: "SpellingData", dependencies: ["ConfigFiles", "ModelFormats", "Records", "TensorCore", "Tokenization", "Yams"]),
-        .target(name: "Training", dependencies: ["Adapters", "Charts", "CKernels", "ConfigFiles", "Generation", "ModelFormats", "Models", "Records",
-                                                 "TensorCore", "Tokenization", "Yams"]),
-        .target(name: "Evaluation", dependencies: ["Adapters", "Charts", "CZlib", "Generation", "ModelFormats", "Models", "Records", "TensorCore", "Tokenization"]),
-        // HTTP with retries (Hub, MLflow) and the Hugging Face Hub client: upload, download, verification.
-        .target(name: "Experiment", dependencies: ["Charts", "ConfigFiles", "Evaluation", "Records", "SpellingData", "Training", "Yams"]),
-        .target(name: "Hub", dependencies: ["ModelFormats", "Records", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .target(name: "SpellingData", dependencies: ["ConfigFiles", "Hashing", "ModelFormats", "Records", "TensorCore", "Tokenization", "Yams"]),
+        .target(name: "Training", dependencies: ["Adapters", "Charts", "CKernels", "ConfigFiles", "Generation", "Hashing", "ModelFormats", "Models", "Records",
+                                                 "Signals", "TensorCore", "Tokenization", "Yams"]),
+        .target(name: "Evaluation", dependencies: ["Adapters", "Charts", "CZlib", "Generation", "Hashing", "ModelFormats", "Models", "Records", "Signals",
+                                                   "TensorCore", "Tokenization"]),
+        .target(name: "Experiment", dependencies: ["Charts", "ConfigFiles", "Evaluation", "Records", "Signals", "SpellingData", "Training", "Yams"]),
+        // The Hugging Face Hub client: upload, download, verification, hf:// references.
+        .target(name: "Hub", dependencies: ["Hashing", "HTTPTransport", "Records", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                             .product(name: "Crypto", package: "swift-crypto")]),
         // Model and dataset cards, and the repository folder a publication uploads (no network).
-        .target(name: "Publishing", dependencies: ["Hub", "ModelFormats", "Records", "Yams"]),
-        // The release gate: run and model registry (SQLite through GRDB), the deployment decision.
-        .target(name: "Release", dependencies: ["ConfigFiles", "Hub", "ModelFormats", "Publishing", "Records", "Yams", .product(name: "GRDB", package: "GRDB.swift"),
-                                                .product(name: "AsyncHTTPClient", package: "async-http-client")]),
+        .target(name: "Publishing", dependencies: ["Hashing", "Hub", "Records", "Yams"]),
+        // The release gate: run and model registry (SQLite through GRDB), the deployment decision, MLflow.
+        .target(name: "Release", dependencies: ["ConfigFiles", "Hashing", "HTTPTransport", "Hub", "Publishing", "Records", "Yams",
+                                                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         // The HTTP API: continuous-batching engine, routes, keys, limits, metrics, graceful shutdown.
         .target(name: "Serving", dependencies: [
-            "Adapters", "Evaluation", "Generation", "ModelFormats", "Models", "Records", "Release", "SpellingData", "TensorCore", "Tokenization",
+            "Adapters", "Evaluation", "Generation", "Hashing", "ModelFormats", "Models", "Records", "Release", "SpellingData", "TensorCore", "Tokenization",
             .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -85,8 +92,8 @@ let package = Package(
         ]),
         .target(name: "Benchmarks", dependencies: ["Adapters", "Generation", "Models", "Records", "TensorCore", "Training"]),
         .target(name: "StrawberryCLI", dependencies: [
-            "Adapters", "Benchmarks", "Evaluation", "Experiment", "Generation", "Hub", "Models", "Publishing", "Records", "Release", "Serving", "SpellingData", "TensorCore",
-            "Tokenization", "Training",
+            "Adapters", "Benchmarks", "Evaluation", "Experiment", "Generation", "Hashing", "Hub", "Models", "Publishing", "Records", "Release", "Serving",
+            "Signals", "SpellingData", "TensorCore", "Tokenization", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
@@ -94,14 +101,14 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Records", "SpellingData"], path: "Tests/TestSupport"),
         .testTarget(name: "RecordsTests", dependencies: ["Records"]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "CKernels", "TestSupport"]),
-        .testTarget(name: "ModelFormatsTests", dependencies: ["CKernels", "ModelFormats", "Records", "TestSupport", "Tokenization"]),
+        .testTarget(name: "ModelFormatsTests", dependencies: ["CKernels", "Hashing", "ModelFormats", "Records", "TestSupport", "Tokenization"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "ModelFormats", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["CKernels", "ModelFormats", "Models", "Generation", "Tokenization", "TensorCore", "TestSupport"]),
-        .testTarget(name: "SpellingDataTests", dependencies: ["SpellingData", "Records", "Tokenization", "ModelFormats", "TestSupport", "Yams"]),
+        .testTarget(name: "SpellingDataTests", dependencies: ["Hashing", "SpellingData", "Records", "Tokenization", "ModelFormats", "TestSupport", "Yams"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Adapters", "Models", "ModelFormats", "Publishing", "Records", "SpellingData", "TestSupport"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Experiment", "Adapters", "Records", "SpellingData", "Training", "Models", "ModelFormats", "TestSupport"]),
-        .testTarget(name: "ReleaseTests", dependencies: ["Release", "Records", "ModelFormats", "TestSupport"]),
-        .testTarget(name: "PublishingTests", dependencies: ["Hub", "Publishing", "Records", "ModelFormats", "Release", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Experiment", "Hashing", "Adapters", "Records", "SpellingData", "Training", "Models", "ModelFormats", "TestSupport"]),
+        .testTarget(name: "ReleaseTests", dependencies: ["Hashing", "Release", "Records", "ModelFormats", "TestSupport"]),
+        .testTarget(name: "PublishingTests", dependencies: ["Hashing", "HTTPTransport", "Hub", "Publishing", "Records", "ModelFormats", "Release", "TestSupport"]),
         .testTarget(name: "ServingTests", dependencies: ["Serving", "Generation", "Models", "Records", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
                                                          .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "DeployTests", dependencies: ["Serving", "TestSupport"]),

@@ -3,9 +3,11 @@
 import Adapters
 import Foundation
 import Generation
+import Hashing
 import ModelFormats
 import Models
 import Records
+import Signals
 import TensorCore
 import Tokenization
 
@@ -89,7 +91,7 @@ public enum Evaluator {
         guard let dir = r.data else { throw EvaluationError.noQuestions(reason: "give --data DATASET_DIR or --eval-file FILE.jsonl") }
         guard fileExists(dir + "/manifest.json") || !r.verifyData else { throw EvaluationError.notADataset(path: dir + "/manifest.json", split: r.split) }
         let manifest = !fileExists(dir + "/manifest.json") ? nil
-            : r.verifyData ? try DatasetManifest.verified(dir: dir, hash: { try SHA256.hex(file: $0) })
+            : r.verifyData ? try DatasetManifest.verified(dir: dir, hash: { try Checksum.sha256(file: $0) })
             : try RecordFile.read(DatasetManifest.self, from: dir + "/manifest.json")
         if r.split == "heldout_vocab" { return try heldoutVocabItems(dir, r, wording: manifest?.config.questions ?? QuestionWording()) }
         var items: [EvalItem] = []

@@ -220,7 +220,7 @@ public enum Report {
     static func markdown(_ b: HeadlineMetrics, _ f: HeadlineMetrics, _ comparison: Comparison, _ c: [String: TaskCriterion],
                          baselines: [String: [String: BaselineScore]], charts: [String]) -> String {
         var s = "# Strawberry evaluation report\n\nBase vs fine-tuned on held-out dictionary words (never a training target). Every number is computed from `items.jsonl`; intervals are 95 % Wilson (accuracies) or bootstrap (means).\n\n"
-        s += "## Headline\n\n| metric | base | fine-tuned |\n|---|---:|---:|\n"
+        s += Markdown.section("Headline") + Markdown.tableHeader(["metric", "base", "fine-tuned"])
         for (name, key) in [("spelling exact match", "spelling"), ("letter-count accuracy", "letter_count"), ("letter-position accuracy", "letter_position")] {
             s += "| \(name) | \(pct(b.accuracy[key]?.accuracy)) | \(pct(f.accuracy[key]?.accuracy)) |\n"
         }
@@ -232,7 +232,9 @@ public enum Report {
         s += "| ROUGE-L precision (characters) | \(num(b.rougeLPrecision)) | \(num(f.rougeLPrecision)) |\n"
         s += "| unparseable answers | \(pct(b.unparseableRate)) | \(pct(f.unparseableRate)) |\n\n"
         s += "**Conclusion:** \(conclusion(c)).\n\n" + criteriaSection(c) + baselineSection(baselines, b, f)
-        s += "## By task and prompt style\n\nMcNemar p: exact, on the paired items of the group (clustered by question when a question was sampled more than once). Baseline: the strongest trivial rule on the same items; \"vs baseline p\" tests the fine-tuned model against it (exact McNemar, two-sided). Off-majority: accuracy on items whose gold answer is not the majority answer.\n\n| task / style / mode | n | base | fine-tuned | change | McNemar p | best baseline | vs baseline p | off-majority base → fine-tuned |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        s += Markdown.section("By task and prompt style", ReportProse.byTask)
+            + Markdown.tableHeader(["task / style / mode", "n", "base", "fine-tuned", "change", "McNemar p", "best baseline",
+                                     "vs baseline p", "off-majority base → fine-tuned"])
         for k in taskOrdered(comparison.groups.keys) {
             guard let g = comparison.groups[k] else { continue }
             let bp = g.base.proportion, fp = g.finetuned.proportion
@@ -249,7 +251,8 @@ public enum Report {
     }
 
     static func criteriaSection(_ c: [String: TaskCriterion]) -> String {
-        var s = "## Tests behind the conclusion\n\nEach task pooled over prompt styles. A word's two items (direct and spell-first) are not independent, so the tests are exact McNemar tests clustered by word (sign-flip randomisation of the per-word differences) and the interval of the change is a word-cluster bootstrap; the tests against the base model are Holm-adjusted as one family, the tests against baselines (tasks that have one) as another.\n\n| task | change [95% CI] | clustered McNemar p | Holm p | best trivial baseline | fine-tuned vs baseline, Holm p |\n|---|---:|---:|---:|---:|---:|\n"
+        var s = Markdown.section("Tests behind the conclusion", ReportProse.criteria)
+            + Markdown.tableHeader(["task", "change [95% CI]", "clustered McNemar p", "Holm p", "best trivial baseline", "fine-tuned vs baseline, Holm p"])
         for t in ["spelling", "count", "position"] {
             guard let k = c[t] else { continue }
             let ci = k.accuracyChangeCI95.map { String(format: " [%+.1f, %+.1f]", 100 * ($0.first ?? 0), 100 * ($0.last ?? 0)) } ?? ""
@@ -261,7 +264,8 @@ public enum Report {
 
     static func baselineSection(_ baselines: [String: [String: BaselineScore]], _ b: HeadlineMetrics, _ f: HeadlineMetrics) -> String {
         guard !baselines.isEmpty else { return "" }
-        var s = "## Trivial baselines\n\nAccuracy with no model at all, on the same questions (pooled over prompt styles): the majority gold answer always, and for positions the word's first letter or its most frequent letter.\n\n| task | majority answer | first letter | most frequent letter | base | fine-tuned |\n|---|---:|---:|---:|---:|---:|\n"
+        var s = Markdown.section("Trivial baselines", ReportProse.baselines)
+            + Markdown.tableHeader(["task", "majority answer", "first letter", "most frequent letter", "base", "fine-tuned"])
         for (_, name) in HeadlineMetrics.taskNames {
             guard let row = baselines[name] else { continue }
             let maj = row["majority"].map { "\"\($0.answer ?? "")\" " + pct($0.accuracy) } ?? "–"
@@ -271,7 +275,7 @@ public enum Report {
     }
 
     static func transferSection(_ transfer: [String: TransferAnalysis]) -> String {
-        var s = "\n## Transfer analysis\n\nPer word, does spelling it well go with counting / locating its letters right? phi: exact spelling (right/wrong) against task correctness; point-biserial r: spelling character accuracy (continuous, defined even when exact spelling is never right) against task correctness; 95 % word-bootstrap intervals. Transfer efficiency = task accuracy gain ÷ spelling gain, defined only when the spelling gain is clear (exact: McNemar p < 0.05; character accuracy: interval above 0).\n\n"
+        var s = "\n" + Markdown.section("Transfer analysis", ReportProse.transfer)
         func phiText(_ a: Association?) -> String {
             guard let a else { return "–" }
             guard let p = a.phi else { return "undefined" }
@@ -308,7 +312,8 @@ public enum Report {
     /// the transfer association per mode.
     static func modeSection(_ modes: [String: ModeComparison]?, transfer: [String: TransferAnalysis]) -> String {
         guard let modes, !modes.isEmpty else { return "" }
-        var s = "## Thinking vs non-thinking mode\n\nEach task pooled over prompt styles; every thinking sample is paired with the non-thinking answer to the same question. Change = thinking − non-thinking accuracy over those pairs, with a word-cluster bootstrap interval; p: exact McNemar clustered by word, Holm-adjusted over the run's tasks. Tokens: mean generated tokens per answer [95 % bootstrap].\n\n| model | task | non-thinking | thinking | change [95% CI] | clustered McNemar p | Holm p | tokens non-thinking | tokens thinking | truncated (non-thinking / thinking) |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        var s = Markdown.section("Thinking vs non-thinking mode", ReportProse.modes)
+            + Markdown.tableHeader(["model", "task", "non-thinking", "thinking", "change [95% CI]", "clustered McNemar p", "Holm p", "tokens non-thinking", "tokens thinking", "truncated (non-thinking / thinking)"], left: 2)
         func tokens(_ m: Mean?) -> String { m.map { String(format: "%.1f [%.1f, %.1f]", $0.value, $0.ci95.first ?? 0, $0.ci95.last ?? 0) } ?? "–" }
         for (run, label) in [("base", "base"), ("finetuned", "fine-tuned")] {
             guard let m = modes[run] else { continue }
@@ -341,7 +346,8 @@ public enum Report {
 
     static func generalizationSection(_ g: Generalization?) -> String {
         guard let g else { return "" }
-        var s = "\n## Spelling generalisation\n\n| held-out set | base exact | fine-tuned exact | base char acc | fine-tuned char acc |\n|---|---:|---:|---:|---:|\n"
+        var s = "\n" + Markdown.section("Spelling generalisation")
+            + Markdown.tableHeader(["held-out set", "base exact", "fine-tuned exact", "base char acc", "fine-tuned char acc"])
         for (name, row) in [("vocabulary tokens (never trained on)", g.heldoutVocabularyTokens), ("dictionary words (multi-token)", g.heldoutDictionaryWords)] {
             s += "| \(name) | \(pct(row.base.accuracy)) | \(pct(row.finetuned.accuracy)) | \(pct(row.base.characterAccuracy)) | \(pct(row.finetuned.characterAccuracy)) |\n"
         }
@@ -350,7 +356,8 @@ public enum Report {
 
     static func trajectorySection(_ t: Trajectory?) -> String {
         guard let t else { return "\nCheckpoint trajectory: not evaluated (pass `--trajectory DIR` with `eval` runs of each checkpoint).\n" }
-        var s = "\n## Checkpoint trajectory\n\n| step | spelling char acc | spelling exact | count | position |\n|---:|---:|---:|---:|---:|\n"
+        var s = "\n" + Markdown.section("Checkpoint trajectory")
+            + Markdown.tableHeader(["step", "spelling char acc", "spelling exact", "count", "position"], left: 0)
         for p in t.checkpoints {
             let a = p.accuracy
             s += "| \(p.step) | \(pct(a["spelling_character_accuracy"])) | \(pct(a["spelling"])) | \(pct(a["count"])) | \(pct(a["position"])) |\n"

@@ -15,6 +15,7 @@
 import Evaluation
 import Foundation
 import Records
+import Signals
 import SpellingData
 import Training
 

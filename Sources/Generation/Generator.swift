@@ -1,6 +1,6 @@
-// Autoregressive decoding: prefill the prompt once into the KV cache, then one token per step.
-// Single-sequence generation streams text as it is produced; batched generation keeps many
-// sequences in flight and stacks their next tokens into one forward pass per step.
+// Autoregressive decoding: prefill the prompt once into the KV cache, then one token per step, all
+// through `DecodeScheduler`. Single-sequence generation streams text as it is produced; batched
+// generation keeps many sequences in flight and stacks their next tokens into one forward pass per step.
 import Foundation
 import Models
 import TensorCore
@@ -12,14 +12,17 @@ public struct GenerationRequest: Sendable {
     public var sampling: SamplingParameters = .greedy
     public var stopTokenIds: Set<Int> = []
     public var stopStrings: [String] = []
+    /// Record each token's log-probability (and the stop token's) for `DecodeOutput.confidence`.
+    public var logprobs = false
 
     public init(promptIds: [Int], maxTokens: Int = 128, sampling: SamplingParameters = .greedy,
-                stopTokenIds: Set<Int> = [], stopStrings: [String] = []) {
+                stopTokenIds: Set<Int> = [], stopStrings: [String] = [], logprobs: Bool = false) {
         self.promptIds = promptIds
         self.maxTokens = maxTokens
         self.sampling = sampling
         self.stopTokenIds = stopTokenIds
         self.stopStrings = stopStrings
+        self.logprobs = logprobs
     }
 }
 
@@ -62,43 +65,21 @@ public struct Generator: Sendable {
 
     /// Generates for one prompt; `onText` receives each newly completed piece of text.
     public func generate(_ req: GenerationRequest, onText: (String) -> Void = { _ in }) throws -> GenerationResult {
-        guard !req.promptIds.isEmpty else { throw GenerationError.emptyPrompt }
-        let cache = model.makeCache()
-        var sampler = Sampler(req.sampling)
+        let scheduler = DecodeScheduler(model: model, tokenizer: tokenizer, slots: 1)
+        do { try scheduler.admit(0, req) } catch DecodeScheduler.Refusal.emptyPrompt { throw GenerationError.emptyPrompt } catch {
+            return GenerationResult(promptIds: req.promptIds, outputIds: [], text: "", finishReason: .length, prefillSeconds: 0, decodeSeconds: 0)
+        }
         var decoder = StreamingDecoder(tokenizer: tokenizer, skipSpecial: true)
-        let maxNew = min(req.maxTokens, model.config.contextLength - req.promptIds.count)
-        var out: [Int] = []
-        var text = ""
-        var reason = GenerationResult.FinishReason.length
-
-        let t0 = now()
-        var logits = try model.forward(ForwardBatch(tokens: req.promptIds), cache: cache, logits: .last).storage
-        let t1 = now()
-        var history = req.promptIds
-        while out.count < maxNew {
-            let next = sampler.sample(logits, history: history)
-            if req.stopTokenIds.contains(next) { reason = .stopToken; break }
-            out.append(next)
-            history.append(next)
-            let piece = decoder.push(next)
-            text += piece
-            if let cut = Self.stopStringCut(text, req.stopStrings) {
-                text = String(text[..<cut])
-                reason = .stopString
-                onText(piece)
-                break
+        while true {
+            for event in try scheduler.step() {
+                switch event {
+                case .token(_, let t): onText(decoder.push(t))
+                case .finished(_, let o):
+                    if o.result.finishReason != .stopString { onText(decoder.flush()) }
+                    return o.result
+                }
             }
-            onText(piece)
-            if out.count == maxNew { break }
-            logits = try model.forward(ForwardBatch(tokens: [next]), cache: cache, logits: .last).storage
         }
-        if reason != .stopString {
-            let rest = decoder.flush()
-            text += rest
-            onText(rest)
-        }
-        return GenerationResult(promptIds: req.promptIds, outputIds: out, text: text, finishReason: reason,
-                                prefillSeconds: t1 - t0, decodeSeconds: now() - t1)
     }
 
     /// Generates for many prompts at once, all in flight together. Greedy results equal
@@ -107,77 +88,35 @@ public struct Generator: Sendable {
         try generateContinuous(reqs, slots: reqs.count)
     }
 
-    /// Generates for many prompts with at most `slots` sequences in flight: each step is one
-    /// forward pass that prefills newly admitted prompts and advances running ones together, and a
-    /// finished sequence's slot goes to the next waiting prompt. `onFinish` gets (index, result).
-    public func generateContinuous(_ reqs: [GenerationRequest], slots: Int, onFinish: (Int, GenerationResult) throws -> Void = { _, _ in }) throws -> [GenerationResult] {
-        let cache = model.makeCache(slots: max(1, min(slots, reqs.count)))
-        var results = [GenerationResult?](repeating: nil, count: reqs.count)
-        var samplers = reqs.map { Sampler($0.sampling) }
-        var outs = [[Int]](repeating: [], count: reqs.count)
-        var waiting = Array(reqs.indices).reversed() as [Int]
-        var running: [Int: Int] = [:]          // slot → request
-        var pendingInput: [Int: [Int]] = [:]   // slot → tokens to feed next step
-        let t0 = now()
+    /// Generates for many prompts with at most `slots` sequences in flight (`DecodeScheduler`): each
+    /// step is one forward pass that prefills newly admitted prompts and advances running ones
+    /// together, and a finished sequence's slot goes to the next prompt. `onFinish` gets (index, result).
+    public func generateContinuous(_ reqs: [GenerationRequest], slots: Int,
+                                   onFinish: (Int, GenerationResult) throws -> Void = { _, _ in }) throws -> [GenerationResult] {
+        let scheduler = DecodeScheduler(model: model, tokenizer: tokenizer, slots: min(slots, reqs.count))
         // Prompts built from one chat template share a long prefix (system prompt, turn markers):
-        // compute its keys/values once and copy them into each slot (prefix caching).
+        // compute its keys/values once and copy them into each slot.
         let shared = Self.sharedPrefix(reqs.map(\.promptIds))
-        var prefixCache: KVCache? = nil
-        if reqs.count > 1 && shared.count >= 8 && shared.count < model.config.contextLength {
-            let pc = model.makeCache()
-            _ = try model.forward(ForwardBatch(tokens: shared), cache: pc, logits: .last)
-            prefixCache = pc
-        }
-        func finish(_ slot: Int, _ i: Int, _ reason: GenerationResult.FinishReason) throws {
-            let r = GenerationResult(promptIds: reqs[i].promptIds, outputIds: outs[i], text: tokenizer.decode(outs[i], skipSpecial: true),
-                                     finishReason: reason, prefillSeconds: 0, decodeSeconds: now() - t0)
+        if reqs.count > 1 && shared.count >= 8 { try scheduler.setSharedPrefix(shared) }
+        var results = [GenerationResult?](repeating: nil, count: reqs.count)
+        func finished(_ i: Int, _ r: GenerationResult) throws {
             results[i] = r
             try onFinish(i, r)
-            running[slot] = nil
-            pendingInput[slot] = nil
-            cache.reset(slot: slot)
         }
-        while !waiting.isEmpty || !running.isEmpty {
-            for slot in 0..<cache.slots where running[slot] == nil {
-                guard var i = waiting.popLast() else { break }
-                // A prompt that fills the context leaves no room to generate: it ends at once, as truncated.
-                while reqs[i].promptIds.count >= model.config.contextLength {
-                    let r = GenerationResult(promptIds: reqs[i].promptIds, outputIds: [], text: "", finishReason: .length, prefillSeconds: 0, decodeSeconds: 0)
-                    results[i] = r
-                    try onFinish(i, r)
-                    guard let next = waiting.popLast() else { i = -1; break }
-                    i = next
-                }
-                if i < 0 { break }
-                if reqs[i].promptIds.isEmpty { throw GenerationError.emptyPrompt }
-                running[slot] = i
-                if let pc = prefixCache {
-                    cache.copyPrefix(from: pc, slot: 0, count: shared.count, into: slot)
-                    pendingInput[slot] = Array(reqs[i].promptIds[shared.count...])
-                } else {
-                    pendingInput[slot] = reqs[i].promptIds
+        var next = 0
+        while next < reqs.count || !scheduler.isIdle {
+            while scheduler.freeSlots > 0 && next < reqs.count {
+                let i = next
+                next += 1
+                do { try scheduler.admit(i, reqs[i]) } catch DecodeScheduler.Refusal.emptyPrompt { throw GenerationError.emptyPrompt } catch {
+                    // A prompt that fills the context leaves no room to generate: it ends at once, as truncated.
+                    try finished(i, GenerationResult(promptIds: reqs[i].promptIds, outputIds: [], text: "", finishReason: .length,
+                                                     prefillSeconds: 0, decodeSeconds: 0))
                 }
             }
-            let order = running.keys.sorted()
-            if order.isEmpty { continue }
-            // Every running slot has its next input queued (set when admitted and after each step).
-            let batch = ForwardBatch(order.map { ForwardBatch.Sequence(slot: $0, tokens: pendingInput[$0] ?? []) })
-            let logits = try model.forward(batch, cache: cache, logits: .last)
-            for (row, slot) in order.enumerated() {
-                let i = running[slot]!
-                // The history only matters to the repetition penalty; skip building it otherwise (every step, every slot).
-                let tok = samplers[i].sample(logits.row(row), history: reqs[i].sampling.repetitionPenalty != 1 ? reqs[i].promptIds + outs[i] : [])
-                if reqs[i].stopTokenIds.contains(tok) { try finish(slot, i, .stopToken); continue }
-                outs[i].append(tok)
-                let limit = min(reqs[i].maxTokens, model.config.contextLength - reqs[i].promptIds.count)
-                if outs[i].count >= limit { try finish(slot, i, .length); continue }
-                if !reqs[i].stopStrings.isEmpty, Self.stopStringCut(tokenizer.decode(outs[i], skipSpecial: true), reqs[i].stopStrings) != nil {
-                    try finish(slot, i, .stopString); continue
-                }
-                pendingInput[slot] = [tok]
-            }
+            for case .finished(let i, let o) in try scheduler.step() { try finished(i, o.result) }
         }
-        return results.map { $0! }
+        return results.compactMap { $0 }
     }
 
     /// The longest prefix every prompt shares, stopping one token short of the shortest prompt (so each

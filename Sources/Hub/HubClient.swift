@@ -8,7 +8,8 @@
 // stores — so a publish interrupted after some uploads sends only what is missing when re-run.
 import Crypto
 import Foundation
-import ModelFormats
+import HTTPTransport
+import Hashing
 import NIOHTTP1
 import Records
 
@@ -297,7 +298,7 @@ public final class HubClient: @unchecked Sendable {
             guard let m = mode[l.path] else { throw HubError.badAnswer(what: "pre-upload", reason: "no upload mode for \(l.path)") }
             if m.shouldIgnore == true { unchanged.append(l.path); continue }
             if m.uploadMode == "lfs" {
-                let oid = try SHA256.hex(file: l.file)
+                let oid = try Checksum.sha256(file: l.file)
                 if m.oid == oid { unchanged.append(l.path) } else { lfs.append((l, oid)) }
             } else {
                 if let oid = m.oid, oid == (try GitBlob.sha1(file: l.file)) { unchanged.append(l.path); continue }
@@ -444,7 +445,7 @@ public final class HubClient: @unchecked Sendable {
             let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int ?? -1
             if let expected, size != expected { throw HubError.verification(path: file.rfilename, reason: "\(size) bytes, the revision lists \(expected)") }
             if let lfs = file.lfs {
-                let got = try SHA256.hex(file: path)
+                let got = try Checksum.sha256(file: path)
                 guard got == lfs.sha256.lowercased() else { throw HubError.verification(path: file.rfilename, reason: "SHA-256 \(got), the revision lists \(lfs.sha256)") }
             } else if let blob = file.blobId {
                 let got = try GitBlob.sha1(file: path)

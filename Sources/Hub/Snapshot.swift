@@ -7,6 +7,7 @@
 // with STORE/hub/…/refs/REVISION → SHA, so a cached revision loads without the network (STORE is
 // $STRAWBERRY_HOME, else ~/.strawberry).
 import Foundation
+import HTTPTransport
 import Records
 
 public struct HubReference: Equatable, Sendable {
@@ -116,5 +117,17 @@ public enum HubSnapshot {
         }
         try writeTextAtomically(sha + "\n", to: refFile)
         return snapshot(sha)
+    }
+}
+
+/// hf:// references, accepted wherever a model or adapter path is.
+public enum HubPaths {
+    /// A local path for `path`: itself, or the cached snapshot of an hf:// reference (downloaded into
+    /// STRAWBERRY_HOME/hub when missing; progress on standard error).
+    public static func local(_ path: String) throws -> String {
+        guard let ref = try HubReference.parse(path) else { return path }
+        return try HubSnapshot.resolve(ref, cache: StrawberryHome.directory() + "/hub", client: HubClient()) { line in
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
     }
 }

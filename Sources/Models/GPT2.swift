@@ -140,18 +140,34 @@ public struct GPT2Model: CausalLM {
     }
 
     public func forward(_ batch: ForwardBatch, cache: KVCache, logits mode: LogitsMode) throws -> Tensor {
+        let x = try hiddenStates(batch, cache: cache, tape: nil)
+        let rows = logitRows(batch, mode)
+        let h = rows.count == x.rows ? x : gatherRows(x, rows)
+        return linear(layerNorm(h, weight: lnF.w, bias: lnF.b, eps: config.normEps), wte)
+    }
+
+    /// The blocks: hidden states [N, C] before the final LayerNorm. A training pass gives a tape (LoRA
+    /// terms on the linear layers, activations kept for GPT2Training.swift's backward).
+    package func hiddenStates(_ batch: ForwardBatch, cache: KVCache, tape: (any ForwardTape)?) throws -> Tensor {
         let pos = try positions(batch, cache: cache)  // validates ids and context before any lookup
         var x = embedding(wte, batch.allTokens)
         addInPlace(&x, embedding(wpe, pos))
         let eps = config.normEps
         for (l, b) in blocks.enumerated() {
-            let qkv = b.attn(layerNorm(x, weight: b.ln1.w, bias: b.ln1.b, eps: eps))   // [N, 3C]
-            addInPlace(&x, b.proj(attend(qkv: qkv, batch: batch, cache: cache, layer: l, shape: shape)))
-            addInPlace(&x, b.fcProj(geluTanh(b.fc(layerNorm(x, weight: b.ln2.w, bias: b.ln2.b, eps: eps)))))
+            let n1 = layerNorm(x, weight: b.ln1.w, bias: b.ln1.b, eps: eps)
+            let qkv = tape.linear(n1, b.attn, layer: l, weight: "attn")                // [N, 3C]
+            var probs = tape.probabilities
+            let a = attend(qkv: qkv, batch: batch, cache: cache, layer: l, shape: shape, probs: &probs)
+            tape.keep([(x, .input), (n1, .attentionNorm), (qkv, .qkv), (a, .attention)], layer: l)
+            if let probs { tape?.keepProbabilities(probs, layer: l) }
+            addInPlace(&x, tape.linear(a, b.proj, layer: l, weight: "proj"))
+            let n2 = layerNorm(x, weight: b.ln2.w, bias: b.ln2.b, eps: eps)
+            let f = tape.linear(n2, b.fc, layer: l, weight: "fc")
+            let g = geluTanh(f)
+            tape.keep([(x, .middle), (n2, .mlpNorm), (f, .mlpUp), (g, .mlpActivation)], layer: l)
+            addInPlace(&x, tape.linear(g, b.fcProj, layer: l, weight: "fc_proj"))
         }
-        let rows = logitRows(batch, mode)
-        let h = rows.count == x.rows ? x : gatherRows(x, rows)
-        return linear(layerNorm(h, weight: lnF.w, bias: lnF.b, eps: eps), wte)
+        return x
     }
 }
 

@@ -59,31 +59,41 @@ public struct Linear: Sendable {
 /// Causal self-attention for a stacked batch. `qkv` holds, per row, q (Hq·D) | k (Hkv·D) | v (Hkv·D),
 /// already normed and rotated. Keys and values are appended to `cache` for `layer`; the result
 /// is [N, Hq·D].
-func attend(qkv: Tensor, batch: ForwardBatch, cache: KVCache, layer: Int, shape: AttentionShape) -> Tensor {
+func attend(qkv: Tensor, batch: ForwardBatch, cache: KVCache, layer: Int, shape: AttentionShape, probs: inout [Float]?) -> Tensor {
     let ld = qkv.cols, N = qkv.rows
     var out = Tensor(uninitialized: [N, shape.qDim])
     var k = [Float](repeating: 0, count: 0), v = [Float](repeating: 0, count: 0)
+    // Kept probabilities: per sequence, [heads, T, S] (S = T for a training pass's fresh cache).
+    if probs != nil {
+        probs = [Float](repeating: 0, count: batch.sequences.reduce(0) { $0 + shape.heads * $1.tokens.count * (cache.lengths[$1.slot] + $1.tokens.count) })
+    }
+    var kept = probs ?? []
     qkv.storage.withUnsafeBufferPointer { src in
         out.storage.withUnsafeMutableBufferPointer { dst in
-            for (seq, r0) in zip(batch.sequences, batch.rowOffsets) {
-                let T = seq.tokens.count
-                if T == 0 { continue }
-                // Gather this sequence's k and v rows contiguously for the cache.
-                k.removeAll(keepingCapacity: true)
-                v.removeAll(keepingCapacity: true)
-                for r in r0..<(r0 + T) {
-                    let row = src.baseAddress! + r * ld + shape.qDim
-                    k.append(contentsOf: UnsafeBufferPointer(start: row, count: shape.kvDim))
-                    v.append(contentsOf: UnsafeBufferPointer(start: row + shape.kvDim, count: shape.kvDim))
-                }
-                let S = cache.append(slot: seq.slot, layer: layer, keys: k, values: v, count: T)
-                cache.withRows(slot: seq.slot, layer: layer) { keys, values in
-                    causalAttention(q: src.baseAddress! + r0 * ld, qStride: ld, keys: keys, values: values,
-                                    T: T, S: S, shape: shape, out: dst.baseAddress! + r0 * shape.qDim)
+            kept.withUnsafeMutableBufferPointer { pp in
+                var offset = 0
+                for (seq, r0) in zip(batch.sequences, batch.rowOffsets) {
+                    let T = seq.tokens.count
+                    if T == 0 { continue }
+                    // Gather this sequence's k and v rows contiguously for the cache.
+                    k.removeAll(keepingCapacity: true)
+                    v.removeAll(keepingCapacity: true)
+                    for r in r0..<(r0 + T) {
+                        let row = src.baseAddress! + r * ld + shape.qDim
+                        k.append(contentsOf: UnsafeBufferPointer(start: row, count: shape.kvDim))
+                        v.append(contentsOf: UnsafeBufferPointer(start: row + shape.kvDim, count: shape.kvDim))
+                    }
+                    let S = cache.append(slot: seq.slot, layer: layer, keys: k, values: v, count: T)
+                    cache.withRows(slot: seq.slot, layer: layer) { keys, values in
+                        causalAttention(q: src.baseAddress! + r0 * ld, qStride: ld, keys: keys, values: values, T: T, S: S, shape: shape,
+                                        out: dst.baseAddress! + r0 * shape.qDim, probs: pp.isEmpty ? nil : pp.baseAddress! + offset)
+                    }
+                    offset += shape.heads * T * S
                 }
             }
         }
     }
+    if probs != nil { probs = kept }
     return out
 }
 

@@ -185,19 +185,35 @@ public struct LlamaModel: CausalLM {
     }
 
     public func forward(_ batch: ForwardBatch, cache: KVCache, logits mode: LogitsMode) throws -> Tensor {
-        let table = rope.table(positions: try positions(batch, cache: cache))
-        var x = embedding(embed, batch.allTokens)                                   // [N, C]
-        for (l, b) in blocks.enumerated() {
-            var qkv = b.qkv(rmsNorm(x, weight: b.inputNorm, eps: config.normEps))   // [N, Hq·D + 2·Hkv·D]
-            normAndRotate(&qkv, shape: shape, rope: rope, table: table, qNorm: b.qNorm, kNorm: b.kNorm, eps: config.normEps)
-            let a = attend(qkv: qkv, batch: batch, cache: cache, layer: l, shape: shape)  // [N, Hq·D]
-            addInPlace(&x, b.o(a))
-            let gu = b.gateUp(rmsNorm(x, weight: b.postNorm, eps: config.normEps))  // [N, 2F]
-            addInPlace(&x, b.down(swiGLU(gu)))
-        }
+        let x = try hiddenStates(batch, cache: cache, tape: nil)
         let rows = logitRows(batch, mode)
         let h = rows.count == x.rows ? x : gatherRows(x, rows)
         return linear(rmsNorm(h, weight: norm, eps: config.normEps), lmHead)        // [rows, V]
+    }
+
+    /// The blocks: hidden states [N, C] before the final norm. A training pass gives a tape (LoRA
+    /// terms on the linear layers, activations kept for LlamaTraining.swift's backward).
+    package func hiddenStates(_ batch: ForwardBatch, cache: KVCache, tape: (any ForwardTape)?) throws -> Tensor {
+        let eps = config.normEps
+        let table = rope.table(positions: try positions(batch, cache: cache))
+        var x = embedding(embed, batch.allTokens)                                   // [N, C]
+        for (l, b) in blocks.enumerated() {
+            let n1 = rmsNorm(x, weight: b.inputNorm, eps: eps)
+            let projected = tape.linear(n1, b.qkv, layer: l, weight: "qkv")        // [N, Hq·D + 2·Hkv·D]
+            var qkv = projected
+            normAndRotate(&qkv, shape: shape, rope: rope, table: table, qNorm: b.qNorm, kNorm: b.kNorm, eps: eps)
+            var probs = tape.probabilities
+            let a = attend(qkv: qkv, batch: batch, cache: cache, layer: l, shape: shape, probs: &probs)  // [N, Hq·D]
+            tape.keep([(x, .input), (n1, .attentionNorm), (projected, .projected), (qkv, .qkv), (a, .attention)], layer: l)
+            if let probs { tape?.keepProbabilities(probs, layer: l) }
+            addInPlace(&x, tape.linear(a, b.o, layer: l, weight: "o"))
+            let n2 = rmsNorm(x, weight: b.postNorm, eps: eps)
+            let gu = tape.linear(n2, b.gateUp, layer: l, weight: "gate_up")         // [N, 2F]
+            let h = swiGLU(gu)
+            tape.keep([(x, .middle), (n2, .mlpNorm), (gu, .mlpUp), (h, .mlpActivation)], layer: l)
+            addInPlace(&x, tape.linear(h, b.down, layer: l, weight: "down"))
+        }
+        return x
     }
 }
 

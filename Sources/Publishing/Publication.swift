@@ -4,8 +4,8 @@
 //   <base model>/<training-config hash>/<run id>/   (default; `--path-in-repo` chooses another, "" the root)
 // `--to-dir` writes exactly this folder; a push uploads exactly its files (the `.strawberry` marker aside).
 import Foundation
+import Hashing
 import Hub
-import ModelFormats
 import Records
 import Yams
 
@@ -117,8 +117,13 @@ extension Publication {
             if fileExists(parent + "/config.yaml") { runDir = parent }
         }
         let configYAML = runDir.flatMap { readSmallText($0 + "/config.yaml", limit: 1 << 20) }
-        let config = configYAML.flatMap { (try? Yams.load(yaml: $0)) as? [String: Any] } ?? [:]
-        let configHash = String(SHA256.hex(Array((configYAML ?? configText).utf8)).prefix(12))
+        // The run's recipe values as YAML read them: numbers in their resolved form ("2e-4" → 0.0002).
+        let configNode = configYAML.flatMap { try? Yams.compose(yaml: $0) }
+        func config(_ key: String) -> String? {
+            guard let s = configNode?[key]?.scalar?.string else { return nil }
+            return Int(s).map(String.init) ?? Double(s).map { "\($0)" } ?? s
+        }
+        let configHash = String(Checksum.sha256(Array((configYAML ?? configText).utf8)).prefix(12))
         let runId = r.runId ?? runDir.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "run"
         guard validRepoPath(runId), !runId.contains("/") else { throw PublishError.badRequest("the run id '\(runId)' cannot be a folder name; give --path-in-repo") }
         let baseName = String(baseModel.split(separator: "/").last ?? "model")
@@ -133,7 +138,7 @@ extension Publication {
         for (key, label) in [("learning_rate", "learning rate"), ("lr_scheduler", "schedule"), ("warmup_steps", "warm-up steps"), ("max_steps", "steps"),
                              ("batch_size", "batch size"), ("gradient_accumulation_steps", "gradient accumulation"), ("weight_decay", "weight decay"),
                              ("max_length", "max sequence length"), ("seed", "seed")] {
-            if let v = config[key] { recipe.append((label, "\(v)")) }
+            if let v = config(key) { recipe.append((label, v)) }
         }
         var metricsFile: String?
         if let runDir, fileExists(runDir + "/metrics.jsonl") {
@@ -144,7 +149,7 @@ extension Publication {
             }
         }
         var data: [(String, String)] = []
-        if let d = config["data"] as? String, let m = try? RecordFile.read(DatasetManifest.self, from: d + "/manifest.json") {
+        if let d = config("data"), let m = try? RecordFile.read(DatasetManifest.self, from: d + "/manifest.json") {
             for (key, label) in [("train", "training items (spelling only)"), ("train_tokens", "training words/tokens"), ("validation_words", "validation words"),
                                  ("test_words", "test words (held out)"), ("heldout_vocab_tokens", "held-out vocabulary tokens")] {
                 if let n = m.counts[key] { data.append((label, "\(n)")) }

@@ -49,43 +49,14 @@ public func writeTextAtomically(_ text: String, to path: String) throws(RecordEr
     try writeAtomically(Array(text.utf8), to: path)
 }
 
-/// SIGINT, SIGTERM and SIGHUP for long commands (train, eval): the first signal is recorded and the
-/// work loop stops at its next check (`Interruption.check()`, or the trainer's step boundary), on
-/// its own error or checkpoint path; a second signal exits at once. The exit code is 128 + the
-/// signal, as shells report it. SIGPIPE is ignored meanwhile: a closed stdout (`… | head`) makes
-/// writes fail instead of killing the process mid-work.
-public enum Interruption {
-    nonisolated(unsafe) public static var signal: Int32 = 0
-
-    public struct Stopped: Error, CustomStringConvertible {
-        public let signal: Int32
-        public init(signal: Int32) { self.signal = signal }
-        public var description: String { "interrupted by signal \(signal); nothing was written" }
+/// Strawberry's home: the store, the Hub cache and queued runs live under it. A flag wins, then
+/// STRAWBERRY_HOME, then ~/.strawberry.
+public enum StrawberryHome {
+    public static func directory(_ flag: String? = nil) -> String {
+        if let flag, !flag.isEmpty { return flag }
+        if let home = ProcessInfo.processInfo.environment["STRAWBERRY_HOME"], !home.isEmpty { return home }
+        return NSHomeDirectory() + "/.strawberry"
     }
-
-    public static func install() {
-        Interruption.signal = 0
-        for s in [SIGINT, SIGTERM, SIGHUP] { installHandler(s) }
-        ignoreBrokenPipes()
-    }
-
-    /// Back to the default dispositions (the command is done with its work loop).
-    public static func uninstall() {
-        for s in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { restoreDefault(s) }
-    }
-
-    /// Throws `Stopped` once a signal has arrived.
-    public static func check() throws {
-        if signal != 0 { throw Stopped(signal: signal) }
-    }
-}
-
-// The C `signal`, outside the enum (whose own `signal` property shadows the name inside it).
-private func ignoreBrokenPipes() { _ = signal(SIGPIPE, SIG_IGN) }
-private func restoreDefault(_ s: Int32) { _ = signal(s, SIG_DFL) }
-
-private func installHandler(_ s: Int32) {
-    _ = signal(s) { sig in if Interruption.signal != 0 { _exit(128 + sig) }; Interruption.signal = sig }
 }
 
 /// What kind of output a directory holds, and how to recognise one written before outputs

@@ -28,10 +28,39 @@ public enum RecordError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+/// How Swift property names become JSON keys. `snakeCase` is for wire formats whose keys are all
+/// snake_case (MLflow's REST API, the server's bodies), so their types need no `CodingKeys`; the keys
+/// of dictionaries and `DynamicKey`s are data and stay as they are (Foundation's decoder agrees).
+public enum JSONKeys: Sendable {
+    case asDeclared
+    case snakeCase
+
+    /// "promptTokens" → "prompt_tokens", "modelSHA256" → "model_sha256" (Foundation's rule).
+    public static func snakeCased(_ key: String) -> String {
+        let chars = Array(key)
+        var out = ""
+        for (i, c) in chars.enumerated() {
+            if c.isUppercase, i > 0 {
+                let prev = chars[i - 1], next = i + 1 < chars.count ? chars[i + 1] : nil
+                if prev.isLowercase || prev.isNumber || (prev.isUppercase && next?.isLowercase == true) { out.append("_") }
+            }
+            out += c.lowercased()
+        }
+        return out
+    }
+
+    /// A decoder that reads keys written this way.
+    public var decoder: JSONDecoder {
+        let d = JSONDecoder()
+        if self == .snakeCase { d.keyDecodingStrategy = .convertFromSnakeCase }
+        return d
+    }
+}
+
 public enum RecordFile {
     /// The record as one deterministic JSON text (pretty: two-space indent).
-    public static func text<T: Encodable>(_ value: T, pretty: Bool = false) throws(RecordError) -> String {
-        try JSONText.string(try RecordEncoder().encode(value), pretty: pretty)
+    public static func text<T: Encodable>(_ value: T, pretty: Bool = false, keys: JSONKeys = .asDeclared) throws(RecordError) -> String {
+        try JSONText.string(try RecordEncoder(keys: keys).encode(value), pretty: pretty)
     }
 
     /// Writes `value` as a JSON document ending in a newline, atomically.

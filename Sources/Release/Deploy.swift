@@ -6,8 +6,8 @@
 // version is published to the Hub with its card (a failed push is reported, the registration stands).
 // Exit 0 either way: the decision is in deployment_info.json (and --json).
 import Foundation
+import Hashing
 import Hub
-import ModelFormats
 import Publishing
 import Records
 
@@ -95,7 +95,7 @@ public enum Deploy {
         return try out.fill {
             let store = try Store(directory: r.store)
             let runId = Store.newRunId("deploy")
-            var adapterHash = try Store.treeHash(r.adapter) { try SHA256.hex(file: $0) }
+            var adapterHash = try Store.treeHash(r.adapter) { try Checksum.sha256(file: $0) }
             var outcome: (outcome: Gate.Outcome, reason: String) = (.notImproved, "")
             var history: [ModelVersion] = []
             let registered = try store.register(name: r.modelName, sourceDir: r.adapter, score: score, runId: runId, decide: { versions in
@@ -103,7 +103,7 @@ public enum Deploy {
                 outcome = Gate.decide(score: score, history: versions.compactMap(\.score), threshold: r.threshold, force: r.force)
                 guard outcome.outcome != .notImproved else { return nil }
                 return Store.Promotion(stage: "Production", alias: "champion", archiveExisting: true)
-            }, hash: { try SHA256.hex(file: $0) })
+            }, hash: { try Checksum.sha256(file: $0) })
             if let v = registered?.version { adapterHash = v.sha256 }   // the registered copy's own digest
             log(outcome.reason)
             lines.append(outcome.reason)
@@ -120,20 +120,20 @@ public enum Deploy {
                                       previousBestScore: best?.score, previousBestVersion: best?.version, minImprovementThreshold: r.threshold,
                                       modelName: r.modelName, registeredVersion: registered?.version.version, stageChanges: registered?.changes ?? [],
                                       huggingFace: hub, evaluationResults: resultsPath, adapter: r.adapter, adapterSHA256: adapterHash)
-            let ranked = history.compactMap { v in v.score.map { HistoryEntry(version: v.version, score: $0, stage: v.stage, aliases: v.aliases) } }
+            let ranked = history.compactMap { v in v.score.map { HistoryEntry(version: v.version, score: $0, stage: v.stage.rawValue, aliases: v.aliases) } }
                 .sorted { $0.score != $1.score ? $0.score > $1.score : $0.version < $1.version }
             let comparison = ModelComparison(score: score, components: components, weights: r.weights, history: ranked)
             // The deployment is a run too: its score, the adapter's hash, the results it was decided on, and
             // the comparison run that wrote them. The version is already committed, so a store that cannot
             // take the run record is a warning, not a failed deployment.
             let resultsDir = URL(fileURLWithPath: resultsPath).deletingLastPathComponent().standardizedFileURL.path
-            let parents = ((try? store.runs(kind: "compare")) ?? []).filter { $0.params["out"] == resultsDir }.map(\.id)
+            let parents = RunTracker.parents(of: [resultsDir], kind: "compare", store: store.directory)
             do {
                 let run = RunRecord(id: runId, kind: "deploy", created: Date().timeIntervalSince1970,
                                     params: ["model_name": r.modelName, "min_improvement_threshold": String(r.threshold), "force_deploy": String(r.force),
                                              "decision": outcome.outcome.rawValue, "registered_version": registered.map { String($0.version.version) } ?? ""],
                                     metrics: ["weighted_score": [MetricPoint(step: 0, value: score)]],
-                                    artifacts: [r.adapter: adapterHash, resultsPath: try SHA256.hex(file: resultsPath)],
+                                    artifacts: [r.adapter: adapterHash, resultsPath: try Checksum.sha256(file: resultsPath)],
                                     lineage: ["adapter": adapterHash], parents: parents)
                 try store.record(run)
                 // MLflow, when configured: the run (sent once), and the registration mirrored in its model registry.

@@ -6,7 +6,7 @@
 // Retry-After); when the server stays unreachable the run is queued in STORE/mlflow-queue/ and
 // `strawberry runs sync` sends it later. REST API: ../shared/REFERENCE.md §3.7, MLflow's protos.
 import Foundation
-import Hub
+import HTTPTransport
 import NIOHTTP1
 import Records
 
@@ -43,20 +43,27 @@ public final class MLflowClient: @unchecked Sendable {
         transport = Transport(attempts: attempts, firstDelay: firstDelay, readTimeout: 60)
     }
 
-    /// One API call: JSON in and out, retried on connection failures, 429 and 5xx.
+    /// One API call: a typed body in, a typed answer out, retried on connection failures, 429 and 5xx.
+    /// Answers are read leniently (MLflow adds fields between releases); a missing field the client
+    /// needs is a `badResponse` naming it, raised where it is read.
     @discardableResult
-    func call(_ method: HTTPMethod, _ path: String, _ body: [String: Any]? = nil, query: [(String, String)] = []) throws -> [String: Any] {
+    func call<Answer: Decodable>(_ method: HTTPMethod, _ path: String, _ body: (some Encodable)? = Optional<MLflowAPI.Empty>.none,
+                                 query: [(String, String)] = [], as: Answer.Type = MLflowAPI.Empty.self) throws -> Answer {
         var url = base + "/api/2.0/mlflow/" + path
         if !query.isEmpty {
             url += "?" + query.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? $0.1)" }.joined(separator: "&")
         }
-        let data = try body.map { try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]) }
+        let data = try body.map { Data(try RecordFile.text($0, keys: .snakeCase).utf8) }
         let (status, bytes) = try send(method, url, data, contentType: "application/json")
-        let object = bytes.isEmpty ? [:] : ((try? JSONSerialization.jsonObject(with: bytes)) as? [String: Any] ?? [:])
         guard (200..<300).contains(status) else {
-            throw MLflowError.rejected(path: path, status: status, code: object["error_code"] as? String ?? "", message: object["message"] as? String ?? "")
+            let e = try? JSONKeys.snakeCase.decoder.decode(MLflowAPI.ErrorBody.self, from: bytes)
+            throw MLflowError.rejected(path: path, status: status, code: e?.errorCode ?? "", message: e?.message ?? "")
         }
-        return object
+        // A raw answer (JSONValue) keeps the server's own keys; typed ones are read from snake_case.
+        let decoder = Answer.self == JSONValue.self ? JSONDecoder() : JSONKeys.snakeCase.decoder
+        do { return try decoder.decode(Answer.self, from: bytes.isEmpty ? Data("{}".utf8) : bytes) } catch {
+            throw MLflowError.badResponse(path: path, reason: (error as? DecodingError).map(RecordFile.describe) ?? "\(error)")
+        }
     }
 
     func send(_ method: HTTPMethod, _ url: String, _ body: Data?, contentType: String) throws -> (Int, Data) {
@@ -73,18 +80,17 @@ public final class MLflowClient: @unchecked Sendable {
     // MARK: tracking
 
     public func experimentId(_ name: String) throws -> String {
+        typealias Got = MLflowAPI.GetExperiment
         do {
-            let r = try call(.GET, "experiments/get-by-name", query: [("experiment_name", name)])
-            if let id = (r["experiment"] as? [String: Any])?["experiment_id"] as? String { return id }
+            if let id = try call(.GET, "experiments/get-by-name", query: [("experiment_name", name)], as: Got.self).experiment?.experimentId { return id }
         } catch MLflowError.rejected(_, _, "RESOURCE_DOES_NOT_EXIST", _) {}
         do {
-            let r = try call(.POST, "experiments/create", ["name": name])
-            guard let id = r["experiment_id"] as? String else { throw MLflowError.badResponse(path: "experiments/create", reason: "no experiment_id") }
+            let r = try call(.POST, "experiments/create", MLflowAPI.Named(name: name), as: MLflowAPI.CreatedExperiment.self)
+            guard let id = r.experimentId else { throw MLflowError.badResponse(path: "experiments/create", reason: "no experiment_id") }
             return id
         } catch MLflowError.rejected(_, _, "RESOURCE_ALREADY_EXISTS", _) {
             // Created by a concurrent process in between.
-            let r = try call(.GET, "experiments/get-by-name", query: [("experiment_name", name)])
-            guard let id = (r["experiment"] as? [String: Any])?["experiment_id"] as? String else {
+            guard let id = try call(.GET, "experiments/get-by-name", query: [("experiment_name", name)], as: Got.self).experiment?.experimentId else {
                 throw MLflowError.badResponse(path: "experiments/get-by-name", reason: "no experiment")
             }
             return id
@@ -99,36 +105,38 @@ public final class MLflowClient: @unchecked Sendable {
         let exp = try experimentId(experiment)
         let startMs = Int64(run.created * 1000)
         // A run sent before (a sync after a partial send, or twice): finished → done; unfinished → continue it.
-        let found = try call(.POST, "runs/search", ["experiment_ids": [exp], "filter": "tags.`strawberry.run_id` = '\(run.id)'", "max_results": 1])
-        let existing = ((found["runs"] as? [[String: Any]])?.first?["info"]) as? [String: Any]
-        if let e = existing, e["status"] as? String == "FINISHED", let id = e["run_id"] as? String { return id }
-        let info: [String: Any]
+        let found = try call(.POST, "runs/search", MLflowAPI.SearchRuns(experimentIds: [exp], filter: "tags.`strawberry.run_id` = '\(run.id)'", maxResults: 1),
+                             as: MLflowAPI.Runs.self)
+        let existing = found.runs?.first?.info
+        if let e = existing, e.status == "FINISHED", let id = e.runId { return id }
+        let info: MLflowAPI.RunInfo
         if let e = existing { info = e } else {
-            let created = try call(.POST, "runs/create", ["experiment_id": exp, "run_name": run.id, "start_time": startMs,
-                                                          "tags": [["key": "strawberry.run_id", "value": run.id], ["key": "strawberry.kind", "value": run.kind]]])
-            guard let i = (created["run"] as? [String: Any])?["info"] as? [String: Any] else { throw MLflowError.badResponse(path: "runs/create", reason: "no run.info") }
+            let created = try call(.POST, "runs/create", MLflowAPI.CreateRun(experimentId: exp, runName: run.id, startTime: startMs,
+                                                                            tags: [.init("strawberry.run_id", run.id), .init("strawberry.kind", run.kind)]),
+                                   as: MLflowAPI.OneRun.self)
+            guard let i = created.run?.info else { throw MLflowError.badResponse(path: "runs/create", reason: "no run.info") }
             info = i
         }
-        guard let runId = info["run_id"] as? String else { throw MLflowError.badResponse(path: "runs/create", reason: "no run.info.run_id") }
+        guard let runId = info.runId else { throw MLflowError.badResponse(path: "runs/create", reason: "no run.info.run_id") }
         func clip(_ s: String, _ n: Int) -> String { s.count <= n ? s : String(s.prefix(n)) }
         func key(_ k: String) -> String { clip(String(k.map { $0.isLetter || $0.isNumber || "_-./ ".contains($0) ? $0 : "_" }), 250) }
-        let params = run.params.sorted { $0.key < $1.key }.map { ["key": key($0.key), "value": clip($0.value, 6000)] }
-        var tags = run.lineage.sorted { $0.key < $1.key }.map { ["key": key("lineage." + $0.key), "value": clip($0.value, 5000)] }
-        tags += run.artifacts.sorted { $0.key < $1.key }.map { ["key": key("artifact_sha256." + URL(fileURLWithPath: $0.key).lastPathComponent), "value": $0.value] }
-        if !run.parents.isEmpty { tags.append(["key": "strawberry.parents", "value": clip(run.parents.joined(separator: ","), 5000)]) }
-        var metrics: [[String: Any]] = []
+        let params = run.params.sorted { $0.key < $1.key }.map { MLflowAPI.KeyValue(key($0.key), clip($0.value, 6000)) }
+        var tags = run.lineage.sorted { $0.key < $1.key }.map { MLflowAPI.KeyValue(key("lineage." + $0.key), clip($0.value, 5000)) }
+        tags += run.artifacts.sorted { $0.key < $1.key }.map { MLflowAPI.KeyValue(key("artifact_sha256." + URL(fileURLWithPath: $0.key).lastPathComponent), $0.value) }
+        if !run.parents.isEmpty { tags.append(.init("strawberry.parents", clip(run.parents.joined(separator: ","), 5000))) }
+        var metrics: [MLflowAPI.Metric] = []
         for (k, points) in run.metrics.sorted(by: { $0.key < $1.key }) {
-            for p in points where p.value.isFinite { metrics.append(["key": key(k), "value": p.value, "timestamp": startMs, "step": p.step]) }
+            for p in points where p.value.isFinite { metrics.append(.init(key: key(k), value: p.value, timestamp: startMs, step: p.step)) }
         }
         // log-batch limits: 1,000 metrics, 100 params, 100 tags, 1,000 entities in all.
         var pi = 0, ti = 0, mi = 0
         while pi < params.count || ti < tags.count || mi < metrics.count {
             let p = Array(params[pi..<min(params.count, pi + 100)]), t = Array(tags[ti..<min(tags.count, ti + 100)])
             let m = Array(metrics[mi..<min(metrics.count, mi + 1000 - p.count - t.count)])
-            try call(.POST, "runs/log-batch", ["run_id": runId, "params": p, "tags": t, "metrics": m])
+            try call(.POST, "runs/log-batch", MLflowAPI.LogBatch(runId: runId, params: p, tags: t, metrics: m))
             pi += p.count; ti += t.count; mi += m.count
         }
-        if let uri = info["artifact_uri"] as? String, uri.hasPrefix("mlflow-artifacts:/") {
+        if let uri = info.artifactUri, uri.hasPrefix("mlflow-artifacts:/") {
             let prefix = String(uri.dropFirst("mlflow-artifacts:/".count))
             for path in run.artifacts.keys.sorted() {
                 guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size <= 64 << 20,
@@ -138,7 +146,7 @@ public final class MLflowClient: @unchecked Sendable {
                 guard (200..<300).contains(status) else { throw MLflowError.rejected(path: "mlflow-artifacts " + name, status: status, code: "", message: "") }
             }
         }
-        try call(.POST, "runs/update", ["run_id": runId, "status": "FINISHED", "end_time": startMs])
+        try call(.POST, "runs/update", MLflowAPI.UpdateRun(runId: runId, status: "FINISHED", endTime: startMs))
         return runId
     }
 
@@ -146,8 +154,8 @@ public final class MLflowClient: @unchecked Sendable {
 
     /// Uploads files as artifacts of an MLflow run under `folder`; returns the folder's artifact URI.
     func upload(_ files: [String], to folder: String, run mlflowRunId: String) throws -> String {
-        let got = try call(.GET, "runs/get", query: [("run_id", mlflowRunId)])
-        guard let uri = ((got["run"] as? [String: Any])?["info"] as? [String: Any])?["artifact_uri"] as? String, uri.hasPrefix("mlflow-artifacts:/") else {
+        let got = try call(.GET, "runs/get", query: [("run_id", mlflowRunId)], as: MLflowAPI.OneRun.self)
+        guard let uri = got.run?.info?.artifactUri, uri.hasPrefix("mlflow-artifacts:/") else {
             throw MLflowError.badResponse(path: "runs/get", reason: "the run's artifact_uri is not served by this server (start it with artifact serving)")
         }
         let prefix = String(uri.dropFirst("mlflow-artifacts:/".count))
@@ -190,7 +198,7 @@ public final class MLflowClient: @unchecked Sendable {
     public func mirror(name: String, versions: [ModelVersion], runFor: (ModelVersion) throws -> String?) throws -> MirrorReport {
         var report = MirrorReport()
         guard !versions.isEmpty else { return report }
-        do { try call(.POST, "registered-models/create", ["name": name]) } catch MLflowError.rejected(_, _, "RESOURCE_ALREADY_EXISTS", _) {}
+        do { try call(.POST, "registered-models/create", MLflowAPI.Named(name: name)) } catch MLflowError.rejected(_, _, "RESOURCE_ALREADY_EXISTS", _) {}
         let tagged = try taggedVersions(name)
         // A store version's counterpart carries its number and its files' hash; a tagged version that
         // matches no store version came from another store (one reset, or another machine's).
@@ -210,11 +218,12 @@ public final class MLflowClient: @unchecked Sendable {
                 let files = ((try? FileManager.default.contentsOfDirectory(atPath: v.path)) ?? []).sorted().map { v.path + "/" + $0 }.filter { !isDirectory($0) }
                 guard !files.isEmpty else { report.skipped.append((v.version, "no files at \(v.path)")); continue }
                 let source = try upload(files, to: "model-v\(v.version)", run: run)
-                let r = try call(.POST, "model-versions/create", ["name": name, "source": source, "run_id": run,
-                                                                  "tags": [["key": Self.versionTag, "value": String(v.version)],
-                                                                           ["key": Self.sha256Tag, "value": v.sha256]],
-                                                                  "description": "strawberry store version \(v.version), sha256 \(v.sha256)"])
-                guard let mv = (r["model_version"] as? [String: Any])?["version"] as? String else {
+                let r = try call(.POST, "model-versions/create",
+                                 MLflowAPI.CreateVersion(name: name, source: source, runId: run,
+                                                         tags: [.init(Self.versionTag, String(v.version)), .init(Self.sha256Tag, v.sha256)],
+                                                         description: "strawberry store version \(v.version), sha256 \(v.sha256)"),
+                                 as: MLflowAPI.OneVersion.self)
+                guard let mv = r.modelVersion?.version else {
                     throw MLflowError.badResponse(path: "model-versions/create", reason: "no model_version.version")
                 }
                 remote[v.version] = (mv, "None")
@@ -227,30 +236,30 @@ public final class MLflowClient: @unchecked Sendable {
             }
         }
         for v in versions.sorted(by: { $0.version < $1.version }) {
-            guard let r = remote[v.version], r.stage != v.stage else { continue }
-            try call(.POST, "model-versions/transition-stage", ["name": name, "version": r.mlflow, "stage": v.stage, "archive_existing_versions": false])
+            guard let r = remote[v.version], r.stage != v.stage.rawValue else { continue }
+            try call(.POST, "model-versions/transition-stage", MLflowAPI.TransitionStage(name: name, version: r.mlflow, stage: v.stage.rawValue))
             report.transitions.append("v\(v.version): \(r.stage) → \(v.stage)")
         }
         for f in foreign where f.stage == "Production" || f.stage == "Staging" {
-            try call(.POST, "model-versions/transition-stage", ["name": name, "version": f.mlflow, "stage": "Archived", "archive_existing_versions": false])
+            try call(.POST, "model-versions/transition-stage", MLflowAPI.TransitionStage(name: name, version: f.mlflow, stage: "Archived"))
             report.transitions.append("MLflow version \(f.mlflow) (another store's v\(f.store), not this store's): \(f.stage) → Archived")
         }
         // Aliases: wanted (from the store) against what MLflow has on the versions Strawberry created.
         var wanted: [String: String] = [:]
         for v in versions { if let r = remote[v.version] { for a in v.aliases { wanted[a] = r.mlflow } } }
         let ours = Set(tagged.map(\.mlflow))
-        let got = try call(.GET, "registered-models/get", query: [("name", name)])
+        let got = try call(.GET, "registered-models/get", query: [("name", name)], as: MLflowAPI.OneRegisteredModel.self)
         var have: [String: String] = [:]
-        for a in ((got["registered_model"] as? [String: Any])?["aliases"] as? [[String: Any]]) ?? [] {
-            if let alias = a["alias"] as? String, let version = a["version"] as? String { have[alias] = version }
+        for a in got.registeredModel?.aliases ?? [] {
+            if let alias = a.alias, let version = a.version { have[alias] = version }
         }
         let storeNumber = Dictionary(remote.map { ($0.value.mlflow, $0.key) }, uniquingKeysWith: min)
         for (alias, version) in have.sorted(by: { $0.key < $1.key }) where ours.contains(version) && wanted[alias] == nil {
-            try call(.DELETE, "registered-models/alias", ["name": name, "alias": alias])
+            try call(.DELETE, "registered-models/alias", MLflowAPI.Alias(name: name, alias: alias, version: nil))
             report.aliases.append("\(alias) removed")
         }
         for (alias, version) in wanted.sorted(by: { $0.key < $1.key }) where have[alias] != version {
-            try call(.POST, "registered-models/alias", ["name": name, "alias": alias, "version": version])
+            try call(.POST, "registered-models/alias", MLflowAPI.Alias(name: name, alias: alias, version: version))
             report.aliases.append("\(alias) → v\(storeNumber[version] ?? 0)")
         }
         return report
@@ -268,15 +277,15 @@ public final class MLflowClient: @unchecked Sendable {
             // Ordered by version number: pages are offsets, and the default order (last update) moves.
             var query = [("filter", "name='\(name)'"), ("max_results", "200"), ("order_by", "version_number ASC")]
             if let token { query.append(("page_token", token)) }
-            let page = try call(.GET, "model-versions/search", query: query)
-            for mv in (page["model_versions"] as? [[String: Any]]) ?? [] {
-                guard let version = mv["version"] as? String, let stage = mv["current_stage"] as? String else { continue }
+            let page = try call(.GET, "model-versions/search", query: query, as: MLflowAPI.VersionPage.self)
+            for mv in page.modelVersions ?? [] {
+                guard let version = mv.version, let stage = mv.currentStage else { continue }
                 var tags: [String: String] = [:]
-                for t in (mv["tags"] as? [[String: Any]]) ?? [] { if let k = t["key"] as? String, let v = t["value"] as? String { tags[k] = v } }
+                for t in mv.tags ?? [] { tags[t.key] = t.value }
                 guard let n = tags[Self.versionTag].flatMap(Int.init) else { continue }
                 out.append((version, stage, n, tags[Self.sha256Tag]))
             }
-            token = page["next_page_token"] as? String
+            token = page.nextPageToken
             if token?.isEmpty == true { token = nil }
         } while token != nil
         return out.sorted { (Int($0.mlflow) ?? 0) < (Int($1.mlflow) ?? 0) }
@@ -354,4 +363,41 @@ public enum MLflowQueue {
         }
         return (sent, failed)
     }
+}
+
+/// MLflow's REST bodies (REFERENCE.md §3.7), the fields Strawberry sends and reads. Answers decode
+/// leniently: every field is optional and checked where it is used.
+public enum MLflowAPI {
+    public struct Empty: Codable, Sendable {}
+    struct ErrorBody: Decodable { var errorCode: String?; var message: String? }
+    struct Named: Encodable { var name: String }
+    public struct KeyValue: Codable, Sendable {
+        public var key: String
+        public var value: String
+        init(_ key: String, _ value: String) { self.key = key; self.value = value }
+    }
+    struct Metric: Encodable { var key: String; var value: Double; var timestamp: Int64; var step: Int }
+
+    struct Experiment: Decodable { var experimentId: String? }
+    struct GetExperiment: Decodable { var experiment: Experiment? }
+    typealias CreatedExperiment = Experiment
+
+    struct SearchRuns: Encodable { var experimentIds: [String]; var filter: String; var maxResults: Int }
+    struct RunInfo: Decodable { var runId: String?; var status: String?; var artifactUri: String? }
+    struct Run: Decodable { var info: RunInfo? }
+    struct Runs: Decodable { var runs: [Run]? }
+    struct OneRun: Decodable { var run: Run? }
+    struct CreateRun: Encodable { var experimentId: String; var runName: String; var startTime: Int64; var tags: [KeyValue] }
+    struct LogBatch: Encodable { var runId: String; var params: [KeyValue]; var tags: [KeyValue]; var metrics: [Metric] }
+    struct UpdateRun: Encodable { var runId: String; var status: String; var endTime: Int64 }
+
+    struct CreateVersion: Encodable { var name: String; var source: String; var runId: String; var tags: [KeyValue]; var description: String }
+    struct Version: Decodable { var version: String?; var currentStage: String?; var tags: [KeyValue]? }
+    struct OneVersion: Decodable { var modelVersion: Version? }
+    struct VersionPage: Decodable { var modelVersions: [Version]?; var nextPageToken: String? }
+    /// Stages are set one by one, never archiving others (the store says where every version is).
+    struct TransitionStage: Encodable { var name: String; var version: String; var stage: String; var archiveExistingVersions = false }
+    struct Alias: Codable { var name: String?; var alias: String?; var version: String? }
+    struct RegisteredModel: Decodable { var aliases: [Alias]? }
+    struct OneRegisteredModel: Decodable { var registeredModel: RegisteredModel? }
 }

@@ -7,7 +7,7 @@
 // timeout), so two registrations at once both land, one after the other.
 import Foundation
 import GRDB
-import ModelFormats
+import Hashing
 import Records
 
 public enum StoreError: Error, CustomStringConvertible {
@@ -64,12 +64,25 @@ public struct MetricPoint: Codable, Equatable, Sendable {
     public init(step: Int, value: Double) { self.step = step; self.value = value }
 }
 
+/// Where a model version stands (MLflow's stages).
+public enum Stage: String, Codable, CaseIterable, Sendable, DatabaseValueConvertible, ExpressibleByStringLiteral, CustomStringConvertible {
+    case none = "None", staging = "Staging", production = "Production", archived = "Archived"
+
+    /// For literals in code only; what a user types goes through `Stage(rawValue:)` and is refused clearly.
+    public init(stringLiteral value: String) {
+        guard let s = Stage(rawValue: value) else { preconditionFailure("'\(value)' is not a stage") }
+        self = s
+    }
+    public var description: String { rawValue }
+    /// The alias that follows the stage: the version entering it takes it, one leaving loses it.
+    public var alias: String? { self == .production ? "champion" : self == .staging ? "challenger" : nil }
+}
+
 /// A registered model version.
 public struct ModelVersion: Codable, Equatable, Sendable {
     public var name: String
     public var version: Int
-    /// None | Staging | Production | Archived
-    public var stage: String
+    public var stage: Stage
     public var aliases: [String]
     public var score: Double?
     public var runId: String?
@@ -85,14 +98,10 @@ public final class Store: @unchecked Sendable {
     public let directory: String
     let db: DatabaseQueue
 
-    public static let stages = ["None", "Staging", "Production", "Archived"]
+    public static let stages = Stage.allCases.map(\.rawValue)
 
     /// The store directory: the flag, else $STRAWBERRY_HOME, else ~/.strawberry.
-    public static func location(_ flag: String?) -> String {
-        if let flag, !flag.isEmpty { return flag }
-        if let home = ProcessInfo.processInfo.environment["STRAWBERRY_HOME"], !home.isEmpty { return home }
-        return NSHomeDirectory() + "/.strawberry"
-    }
+    public static func location(_ flag: String?) -> String { StrawberryHome.directory(flag) }
 
     public init(directory: String) throws {
         let directory = URL(fileURLWithPath: directory).standardizedFileURL.path
@@ -176,46 +185,44 @@ public final class Store: @unchecked Sendable {
     /// Records a run and everything about it in one transaction.
     public func record(_ run: RunRecord) throws {
         try write { db in
-            try db.execute(sql: "INSERT INTO runs (id, kind, created, params, lineage, parents) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [run.id, run.kind, run.created, try Self.json(run.params), try Self.json(run.lineage), try Self.json(run.parents)])
+            try RunRow(id: run.id, kind: run.kind, created: run.created, params: try Self.json(run.params), lineage: try Self.json(run.lineage),
+                       parents: try Self.json(run.parents)).insert(db)
             for (key, points) in run.metrics {
-                for p in points {
-                    try db.execute(sql: "INSERT OR REPLACE INTO metrics (run_id, key, step, value) VALUES (?, ?, ?, ?)", arguments: [run.id, key, p.step, p.value])
-                }
+                for p in points { try MetricRow(runId: run.id, key: key, step: p.step, value: p.value).insert(db) }
             }
-            for (path, sha) in run.artifacts {
-                try db.execute(sql: "INSERT INTO artifacts (run_id, path, sha256) VALUES (?, ?, ?)", arguments: [run.id, path, sha])
-            }
+            for (path, sha) in run.artifacts { try ArtifactRow(runId: run.id, path: path, sha256: sha).insert(db) }
         }
     }
 
     public func runs(kind: String? = nil) throws -> [RunRecord] {
         try db.read { db in
-            let ids = try String.fetchAll(db, sql: "SELECT id FROM runs" + (kind == nil ? "" : " WHERE kind = ?") + " ORDER BY created, id",
-                                          arguments: kind.map { [$0] } ?? [])
-            return try ids.map { try Self.run($0, db) }
+            var request = RunRow.order(Column("created"), Column("id"))
+            if let kind { request = request.filter(Column("kind") == kind) }
+            return try request.fetchAll(db).map { try Self.run($0, db) }
         }
     }
 
     public func run(_ id: String) throws -> RunRecord {
-        try db.read { db in try Self.run(id, db) }
+        try db.read { db in
+            guard let row = try RunRow.fetchOne(db, key: id) else { throw StoreError.noSuchRun(id) }
+            return try Self.run(row, db)
+        }
     }
 
-    static func run(_ id: String, _ db: Database) throws -> RunRecord {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM runs WHERE id = ?", arguments: [id]) else { throw StoreError.noSuchRun(id) }
-        var r = RunRecord(id: row["id"], kind: row["kind"], created: row["created"], params: try decode([String: String].self, row["params"]),
-                          lineage: try decode([String: String].self, row["lineage"]), parents: try decode([String].self, row["parents"]))
-        for m in try Row.fetchAll(db, sql: "SELECT key, step, value FROM metrics WHERE run_id = ? ORDER BY key, step", arguments: [id]) {
-            r.metrics[m["key"], default: []].append(MetricPoint(step: m["step"], value: m["value"]))
+    static func run(_ row: RunRow, _ db: Database) throws -> RunRecord {
+        var r = RunRecord(id: row.id, kind: row.kind, created: row.created, params: try decode([String: String].self, row.params),
+                          lineage: try decode([String: String].self, row.lineage), parents: try decode([String].self, row.parents))
+        for m in try MetricRow.filter(Column("run_id") == row.id).order(Column("key"), Column("step")).fetchAll(db) {
+            r.metrics[m.key, default: []].append(MetricPoint(step: m.step, value: m.value))
         }
-        for a in try Row.fetchAll(db, sql: "SELECT path, sha256 FROM artifacts WHERE run_id = ?", arguments: [id]) { r.artifacts[a["path"]] = a["sha256"] }
+        for a in try ArtifactRow.filter(Column("run_id") == row.id).fetchAll(db) { r.artifacts[a.path] = a.sha256 }
         return r
     }
 
     // MARK: model registry
 
     public func models() throws -> [String] {
-        try db.read { db in try String.fetchAll(db, sql: "SELECT name FROM registered_models ORDER BY name") }
+        try db.read { db in try RegisteredModelRow.select(Column("name"), as: String.self).order(Column("name")).fetchAll(db) }
     }
 
     public func versions(of name: String) throws -> [ModelVersion] {
@@ -224,22 +231,22 @@ public final class Store: @unchecked Sendable {
 
     static func versions(_ name: String, _ db: Database) throws -> [ModelVersion] {
         var aliases: [Int: [String]] = [:]
-        for a in try Row.fetchAll(db, sql: "SELECT alias, version FROM aliases WHERE name = ? ORDER BY alias", arguments: [name]) {
-            aliases[a["version"], default: []].append(a["alias"])
-        }
-        return try Row.fetchAll(db, sql: "SELECT * FROM model_versions WHERE name = ? ORDER BY version", arguments: [name]).map { r in
-            ModelVersion(name: r["name"], version: r["version"], stage: r["stage"], aliases: aliases[r["version"]] ?? [], score: r["score"],
-                         runId: r["run_id"], source: r["source"], path: r["path"], sha256: r["sha256"], created: r["created"])
+        for a in try AliasRow.filter(Column("name") == name).order(Column("alias")).fetchAll(db) { aliases[a.version, default: []].append(a.alias) }
+        return try VersionRow.filter(Column("name") == name).order(Column("version")).fetchAll(db).map { r in
+            ModelVersion(name: r.name, version: r.version, stage: r.stage, aliases: aliases[r.version] ?? [], score: r.score,
+                         runId: r.runId, source: r.source, path: r.path, sha256: r.sha256, created: r.created)
         }
     }
 
     /// What a registration changes, applied in the same transaction as the new version.
     public struct Promotion: Sendable {
-        public var stage: String
+        public var stage: Stage
         public var alias: String?
         /// Move the versions now in `stage` to Archived.
         public var archiveExisting: Bool
-        public init(stage: String, alias: String?, archiveExisting: Bool) { self.stage = stage; self.alias = alias; self.archiveExisting = archiveExisting }
+        public init(stage: Stage, alias: String?, archiveExisting: Bool) { self.stage = stage; self.alias = alias; self.archiveExisting = archiveExisting }
+        /// Registered, in no stage and without an alias.
+        public static let registerOnly = Promotion(stage: .none, alias: nil, archiveExisting: false)
     }
 
     /// Registers the files of `sourceDir` as the next version of `name`: they are copied into the
@@ -250,10 +257,10 @@ public final class Store: @unchecked Sendable {
     ///
     /// `decide` sees the model's versions inside that transaction (so two concurrent deployments
     /// decide one after the other, each seeing the other's version) and returns nil to register
-    /// nothing, or the promotion to apply.
+    /// nothing, or the promotion to apply (`.registerOnly`: none).
     public func register(name: String, sourceDir: String, score: Double?, runId: String?,
-                         decide: ([ModelVersion]) throws -> Promotion??,
-                         hash: (String) throws -> String) throws -> (version: ModelVersion, changes: [StageChange])? {
+                         decide: ([ModelVersion]) throws -> Promotion?,
+                         hash: (String) throws -> String = { try Checksum.sha256(file: $0) }) throws -> (version: ModelVersion, changes: [StageChange])? {
         guard Self.validName(name) else { throw StoreError.io(path: name, reason: "a model name is letters, digits, '.', '_' or '-' (at most 128)") }
         let modelDir = directory + "/models/" + name
         let fm = FileManager.default
@@ -271,15 +278,15 @@ public final class Store: @unchecked Sendable {
         return try write { db -> (version: ModelVersion, changes: [StageChange])? in
             let now = Date().timeIntervalSince1970
             // Names that differ only in case share a directory on case-insensitive file systems.
-            if let clash = try String.fetchOne(db, sql: "SELECT name FROM registered_models WHERE lower(name) = lower(?) AND name != ?", arguments: [name, name]) {
+            if let clash = try RegisteredModelRow.select(Column("name"), as: String.self).filter(Column("name").lowercased == name.lowercased() && Column("name") != name).fetchOne(db) {
                 throw StoreError.io(path: name, reason: "differs only in case from the registered model '\(clash)'")
             }
             guard let promotion = try decide(try Self.versions(name, db)) else { return nil }
-            try db.execute(sql: "INSERT OR IGNORE INTO registered_models (name, created) VALUES (?, ?)", arguments: [name, now])
+            try RegisteredModelRow(name: name, created: now).insert(db, onConflict: .ignore)
             // Numbers are never reused, and no directory is ever deleted: a vN directory without a row (a
             // registration killed after the move, or files from a store whose database was moved away)
             // keeps its number.
-            let inDB = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM model_versions WHERE name = ?", arguments: [name]) ?? 0
+            let inDB = try VersionRow.filter(Column("name") == name).select(max(Column("version")), as: Int.self).fetchOne(db) ?? 0
             let onDisk = ((try? fm.contentsOfDirectory(atPath: modelDir)) ?? []).compactMap { $0.hasPrefix("v") ? Int($0.dropFirst()) : nil }.max() ?? 0
             let next = max(inDB, onDisk) + 1
             let path = modelDir + "/v\(next)"
@@ -287,65 +294,72 @@ public final class Store: @unchecked Sendable {
                 throw StoreError.io(path: path, reason: "cannot move the registered files into place (\(error.localizedDescription))")
             }
             var changes: [StageChange] = []
-            let stage = promotion?.stage ?? "None"
-            if let p = promotion, p.archiveExisting {
-                for v in try Int.fetchAll(db, sql: "SELECT version FROM model_versions WHERE name = ? AND stage = ?", arguments: [name, p.stage]) {
-                    try db.execute(sql: "UPDATE model_versions SET stage = 'Archived' WHERE name = ? AND version = ?", arguments: [name, v])
-                    changes.append(StageChange(version: v, from: p.stage, to: "Archived"))
+            let stage = promotion.stage
+            if promotion.archiveExisting {
+                for v in try VersionRow.filter(Column("name") == name && Column("stage") == stage).fetchAll(db) {
+                    try Self.setStage(.archived, of: v, db)
+                    changes.append(StageChange(version: v.version, from: stage.rawValue, to: Stage.archived.rawValue))
                 }
             }
-            if let alias = promotion?.alias { try db.execute(sql: "DELETE FROM aliases WHERE name = ? AND alias = ?", arguments: [name, alias]) }
-            try db.execute(sql: """
-                INSERT INTO model_versions (name, version, stage, score, run_id, source, path, sha256, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [name, next, stage, score, runId, sourceDir, path, digest, now])
-            if stage != "None" { changes.append(StageChange(version: next, from: "None", to: stage)) }
+            if let alias = promotion.alias { _ = try AliasRow.deleteOne(db, key: ["name": name, "alias": alias]) }
+            try VersionRow(name: name, version: next, stage: stage, score: score, runId: runId, source: sourceDir, path: path, sha256: digest,
+                           created: now).insert(db)
+            if stage != .none { changes.append(StageChange(version: next, from: Stage.none.rawValue, to: stage.rawValue)) }
             try Self.log(changes, name: name, db)
-            if let alias = promotion?.alias {
-                try db.execute(sql: "INSERT OR REPLACE INTO aliases (name, alias, version) VALUES (?, ?, ?)", arguments: [name, alias, next])
-            }
+            if let alias = promotion.alias { try AliasRow(name: name, alias: alias, version: next).insert(db) }
             guard let v = try Self.versions(name, db).first(where: { $0.version == next }) else { throw StoreError.noSuchVersion(model: name, version: next) }
             return (v, changes)
         }
     }
 
     /// The aliases that follow a stage: the version entering the stage takes it, one leaving loses it.
-    public static let stageAliases = ["Production": "champion", "Staging": "challenger"]
+    public static let stageAliases = Dictionary(uniqueKeysWithValues: Stage.allCases.compactMap { s in s.alias.map { (s.rawValue, $0) } })
+
+    /// Moves `version` to `stage` (a user's word: refused clearly when it is not a stage).
+    public func promote(name: String, version: Int, stage: String, archiveExisting: Bool = true) throws -> [StageChange] {
+        guard let s = Stage(rawValue: stage) else { throw StoreError.io(path: name, reason: "'\(stage)' is not a stage (\(Self.stages.joined(separator: ", ")))") }
+        return try promote(name: name, version: version, to: s, archiveExisting: archiveExisting)
+    }
 
     /// Moves `version` to `stage` (archiving the versions in it when asked). Production carries the
     /// alias `champion` and Staging the alias `challenger`: each moves with the version that enters
     /// the stage, and is removed from one that leaves it.
-    public func promote(name: String, version: Int, stage: String, archiveExisting: Bool = true) throws -> [StageChange] {
+    public func promote(name: String, version: Int, to stage: Stage, archiveExisting: Bool = true) throws -> [StageChange] {
         try write { db in try Self.promote(name: name, version: version, stage: stage, archiveExisting: archiveExisting, db) }
     }
 
-    static func promote(name: String, version: Int, stage: String, archiveExisting: Bool, _ db: Database) throws -> [StageChange] {
-        guard stages.contains(stage) else { throw StoreError.io(path: name, reason: "'\(stage)' is not a stage (\(stages.joined(separator: ", ")))") }
-        let all = try versions(name, db)
+    static func setStage(_ stage: Stage, of v: VersionRow, _ db: Database) throws {
+        var row = v
+        row.stage = stage
+        try row.update(db)
+    }
+
+    static func promote(name: String, version: Int, stage: Stage, archiveExisting: Bool, _ db: Database) throws -> [StageChange] {
+        let all = try VersionRow.filter(Column("name") == name).order(Column("version")).fetchAll(db)
         guard !all.isEmpty else { throw StoreError.noSuchModel(name) }
         guard let v = all.first(where: { $0.version == version }) else { throw StoreError.noSuchVersion(model: name, version: version) }
         var changes: [StageChange] = []
-        if archiveExisting && stage != "Archived" && stage != "None" {
+        if archiveExisting && stage != .archived && stage != .none {
             for o in all where o.stage == stage && o.version != version {
-                try db.execute(sql: "UPDATE model_versions SET stage = 'Archived' WHERE name = ? AND version = ?", arguments: [name, o.version])
-                changes.append(StageChange(version: o.version, from: stage, to: "Archived"))
+                try setStage(.archived, of: o, db)
+                changes.append(StageChange(version: o.version, from: stage.rawValue, to: Stage.archived.rawValue))
             }
         }
         if v.stage != stage {
-            try db.execute(sql: "UPDATE model_versions SET stage = ? WHERE name = ? AND version = ?", arguments: [stage, name, version])
-            changes.append(StageChange(version: version, from: v.stage, to: stage))
+            try setStage(stage, of: v, db)
+            changes.append(StageChange(version: version, from: v.stage.rawValue, to: stage.rawValue))
         }
-        if let leaving = stageAliases[v.stage], v.stage != stage {
+        if let leaving = v.stage.alias, v.stage != stage {
             // The alias stays with the stage: on the newest version still in it (kept there by
             // archiveExisting: false), else nowhere.
-            if let remaining = try Int.fetchOne(db, sql: "SELECT MAX(version) FROM model_versions WHERE name = ? AND stage = ?", arguments: [name, v.stage]) {
-                try db.execute(sql: "INSERT OR REPLACE INTO aliases (name, alias, version) VALUES (?, ?, ?)", arguments: [name, leaving, remaining])
+            let remaining = try VersionRow.filter(Column("name") == name && Column("stage") == v.stage).select(max(Column("version")), as: Int.self).fetchOne(db)
+            if let remaining {
+                try AliasRow(name: name, alias: leaving, version: remaining).insert(db)
             } else {
-                try db.execute(sql: "DELETE FROM aliases WHERE name = ? AND alias = ? AND version = ?", arguments: [name, leaving, version])
+                try AliasRow.filter(Column("name") == name && Column("alias") == leaving && Column("version") == version).deleteAll(db)
             }
         }
-        if let entering = stageAliases[stage] {
-            try db.execute(sql: "INSERT OR REPLACE INTO aliases (name, alias, version) VALUES (?, ?, ?)", arguments: [name, entering, version])
-        }
+        if let entering = stage.alias { try AliasRow(name: name, alias: entering, version: version).insert(db) }
         try log(changes, name: name, db)
         return changes
     }
@@ -357,19 +371,20 @@ public final class Store: @unchecked Sendable {
         guard Self.validAlias(alias) else {
             throw StoreError.io(path: alias, reason: "an alias is an ASCII letter then letters, digits, '_' or '-' (at most 128), not 'latest' nor 'v' + digits (MLflow's rule)")
         }
-        if let stage = Self.stageAliases.first(where: { $0.value == alias.lowercased() })?.key {
+        if let stage = Stage.allCases.first(where: { $0.alias == alias.lowercased() }) {
             throw StoreError.io(path: alias, reason: "follows the \(stage) stage; use `strawberry registry promote NAME VERSION --stage \(stage)`")
         }
         return try write { db in
-            let all = try Self.versions(name, db)
-            guard !all.isEmpty else { throw StoreError.noSuchModel(name) }
-            let was = try Int.fetchOne(db, sql: "SELECT version FROM aliases WHERE name = ? AND alias = ?", arguments: [name, alias])
+            guard try VersionRow.filter(Column("name") == name).fetchCount(db) > 0 else { throw StoreError.noSuchModel(name) }
+            let was = try AliasRow.fetchOne(db, key: ["name": name, "alias": alias])?.version
             if let version {
-                guard all.contains(where: { $0.version == version }) else { throw StoreError.noSuchVersion(model: name, version: version) }
-                try db.execute(sql: "INSERT OR REPLACE INTO aliases (name, alias, version) VALUES (?, ?, ?)", arguments: [name, alias, version])
+                guard try VersionRow.fetchOne(db, key: ["name": name, "version": version]) != nil else {
+                    throw StoreError.noSuchVersion(model: name, version: version)
+                }
+                try AliasRow(name: name, alias: alias, version: version).insert(db)
             } else {
                 guard was != nil else { throw StoreError.io(path: name, reason: "has no alias '\(alias)'") }
-                try db.execute(sql: "DELETE FROM aliases WHERE name = ? AND alias = ?", arguments: [name, alias])
+                _ = try AliasRow.deleteOne(db, key: ["name": name, "alias": alias])
             }
             return was
         }
@@ -377,10 +392,7 @@ public final class Store: @unchecked Sendable {
 
     static func log(_ changes: [StageChange], name: String, _ db: Database) throws {
         let now = Date().timeIntervalSince1970
-        for c in changes {
-            try db.execute(sql: "INSERT INTO stage_history (name, version, from_stage, to_stage, at) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [name, c.version, c.from, c.to, now])
-        }
+        for c in changes { try StageHistoryRow(name: name, version: c.version, fromStage: c.from, toStage: c.to, at: now).insert(db) }
     }
 
     /// Production goes back to the version that was in Production before the current one entered it
@@ -389,7 +401,7 @@ public final class Store: @unchecked Sendable {
         try write { db in
             let all = try Self.versions(name, db)
             guard !all.isEmpty else { throw StoreError.noSuchModel(name) }
-            guard let current = all.last(where: { $0.stage == "Production" }) else {
+            guard let current = all.last(where: { $0.stage == .production }) else {
                 throw StoreError.io(path: name, reason: "has no Production version to roll back")
             }
             // The latest time a version other than the current one left Production.
@@ -399,16 +411,8 @@ public final class Store: @unchecked Sendable {
             guard let previous, all.contains(where: { $0.version == previous }) else {
                 throw StoreError.io(path: name, reason: "has no earlier Production version to roll back to")
             }
-            return try Self.promote(name: name, version: previous, stage: "Production", archiveExisting: true, db)
+            return try Self.promote(name: name, version: previous, stage: .production, archiveExisting: true, db)
         }
-    }
-
-    /// The path (relative to `dir`) of the first symbolic link below it, if any.
-    static func firstSymlink(in dir: String) -> String? {
-        for rel in (try? FileManager.default.subpathsOfDirectory(atPath: dir)) ?? [] {
-            if (try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + rel)) != nil { return rel }
-        }
-        return nil
     }
 
     /// MLflow's rule for aliases, so that every alias can be mirrored: `[A-Za-z][A-Za-z0-9_-]*`, not
@@ -425,26 +429,47 @@ public final class Store: @unchecked Sendable {
     public static func validName(_ n: String) -> Bool {
         !n.isEmpty && n.count <= 128 && n != "." && n != ".." && n.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
     }
+}
 
-    /// SHA-256 over the files of a directory: the listing of each file's digest and relative path,
-    /// sorted by path, hashed (the same files give the same digest wherever they are).
-    public static func treeHash(_ dir: String, hash: (String) throws -> String) throws -> String {
-        let all: [String]
-        do { all = try FileManager.default.subpathsOfDirectory(atPath: dir) } catch {
-            throw StoreError.io(path: dir, reason: "cannot list (\(error.localizedDescription))")
-        }
-        let files = all.filter { !isDirectory(dir + "/" + $0) }.sorted()
-        var listing = ""
-        for f in files { listing += "\(try hash(dir + "/" + f))  \(f)\n" }
-        return SHA256.hex(Array(listing.utf8))
-    }
+// The store's tables as GRDB records, read and written through the query interface with the column
+// names the migrations created. A run's params, lineage and parents are JSON text columns.
+struct RunRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "runs"
+    var id: String, kind: String, created: Double, params: String, lineage: String, parents: String
+}
 
-    /// Staging directories whose process is gone (killed mid-registration).
-    static func removeAbandonedStaging(in dir: String) {
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix(".staging-") {
-            let pid = name.dropFirst(".staging-".count).prefix { $0 != "-" }
-            // Only a process that does not exist (ESRCH); EPERM is a live process of another user.
-            if let p = Int32(pid), p != getpid(), kill(p, 0) != 0, errno == ESRCH { try? FileManager.default.removeItem(atPath: dir + "/" + name) }
-        }
-    }
+struct MetricRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "metrics"
+    static let persistenceConflictPolicy = PersistenceConflictPolicy(insert: .replace, update: .replace)
+    var runId: String, key: String, step: Int, value: Double
+    enum CodingKeys: String, CodingKey { case runId = "run_id", key, step, value }
+}
+
+struct ArtifactRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "artifacts"
+    var runId: String, path: String, sha256: String
+    enum CodingKeys: String, CodingKey { case runId = "run_id", path, sha256 }
+}
+
+struct RegisteredModelRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "registered_models"
+    var name: String, created: Double
+}
+
+struct VersionRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "model_versions"
+    var name: String, version: Int, stage: Stage, score: Double?, runId: String?, source: String, path: String, sha256: String, created: Double
+    enum CodingKeys: String, CodingKey { case name, version, stage, score, runId = "run_id", source, path, sha256, created }
+}
+
+struct AliasRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "aliases"
+    static let persistenceConflictPolicy = PersistenceConflictPolicy(insert: .replace, update: .replace)
+    var name: String, alias: String, version: Int
+}
+
+struct StageHistoryRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "stage_history"
+    var name: String, version: Int, fromStage: String, toStage: String, at: Double
+    enum CodingKeys: String, CodingKey { case name, version, fromStage = "from_stage", toStage = "to_stage", at }
 }

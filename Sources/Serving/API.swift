@@ -54,10 +54,6 @@ public struct PredictRequest: Codable, Sendable {
     public var stop: [String]?
     public var thinking: Bool?
     public var taskType: String?
-    enum CodingKeys: String, CodingKey {
-        case prompt, messages, maxTokens = "max_tokens", temperature, topP = "top_p", topK = "top_k", minP = "min_p", seed, stop, thinking
-        case taskType = "task_type"
-    }
 }
 
 public struct PredictResponse: Codable, Sendable {
@@ -68,10 +64,6 @@ public struct PredictResponse: Codable, Sendable {
     public var completionTokens: Int
     public var confidence: Double
     public var taskType: String?
-    enum CodingKeys: String, CodingKey {
-        case text, thinking, finishReason = "finish_reason", promptTokens = "prompt_tokens", completionTokens = "completion_tokens", confidence
-        case taskType = "task_type"
-    }
 }
 
 public struct WordRequest: Codable, Sendable { public var word: String? }
@@ -95,9 +87,6 @@ public struct CheckResponse: Codable, Sendable {
     public var modelSpelling: String
     public var modelAgrees: Bool
     public var confidence: Double
-    enum CodingKeys: String, CodingKey {
-        case word, spelling, isCorrect = "is_correct", suggestion, modelSpelling = "model_spelling", modelAgrees = "model_agrees", confidence
-    }
 }
 
 public struct CountRequest: Codable, Sendable { public var word: String?; public var letter: String? }

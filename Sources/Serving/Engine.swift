@@ -1,7 +1,7 @@
-// The inference engine behind the server: one worker thread owns the model and runs continuous
-// batching over requests that arrive at any time — each step is one forward pass that prefills newly
-// admitted prompts and advances running ones together (as `Generator.generateContinuous` does for a
-// fixed list), and a finished, cancelled or late request frees its slot for the next in the queue.
+// The inference engine behind the server: one worker thread owns the model and steps the project's
+// decode scheduler (`DecodeScheduler`, the one `Generator` uses too) over requests that arrive at any
+// time; a finished, cancelled or late request frees its slot for the next in the queue. The engine
+// itself keeps only the queue, the deadlines, cancellation and the thread.
 //
 // Admission is bounded (`maxQueue` waiting): a full queue is refused at once (the server answers 429),
 // so overload never grows memory or latency without limit. Each request carries a deadline and a
@@ -34,15 +34,13 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
 
 /// A finished generation with what the server reports about it.
 public struct EngineOutput: Sendable {
-    public var result: GenerationResult
-    /// log p(token) of each generated token (stop token excluded) under the model's raw distribution.
-    public var tokenLogprobs: [Double]
-    /// log p(stop token) when the answer ended with one: the probability of ending there.
-    public var stopLogprob: Double?
+    public var decode: DecodeOutput
     public var queueSeconds: Double
     public var timeToFirstToken: Double
+    public var result: GenerationResult { decode.result }
+    public var tokenLogprobs: [Double] { decode.tokenLogprobs }
     /// The model's probability of the answer it gave, its end included (so an empty answer is not certain).
-    public var confidence: Double { exp(tokenLogprobs.reduce(0, +) + (stopLogprob ?? 0)) }
+    public var confidence: Double { decode.confidence }
 }
 
 /// What the engine reports to metrics as it runs.
@@ -60,22 +58,18 @@ public final class InferenceEngine: @unchecked Sendable {
     weak var observer: EngineObserver?
 
     final class Job: @unchecked Sendable {
+        let id: Int
         let request: GenerationRequest
         let deadline: Double
         let submitted = now()
         var cancelled = false          // guarded by the engine's lock
-        var out: [Int] = []
-        var logprobs: [Double] = []
-        var sampler: Sampler
-        var firstToken: Double?
-        var admitted: Double?
         let onFinish: (Result<EngineOutput, EngineError>) -> Void
         let once = NSLock()
         var finished = false
-        init(_ r: GenerationRequest, deadline: Double, finish: @escaping (Result<EngineOutput, EngineError>) -> Void) {
+        init(id: Int, _ r: GenerationRequest, deadline: Double, finish: @escaping (Result<EngineOutput, EngineError>) -> Void) {
+            self.id = id
             request = r
             self.deadline = deadline
-            sampler = Sampler(r.sampling)
             onFinish = finish
         }
         /// Reports the outcome exactly once (a drain and the worker may both try).
@@ -90,24 +84,21 @@ public final class InferenceEngine: @unchecked Sendable {
 
     let lock = NSCondition()
     var waiting: [Job] = []          // FIFO
-    var running: [Int: Job] = [:]    // slot → job
-    var pending: [Int: [Int]] = [:]  // slot → next input tokens
+    var running: [Int: Job] = [:]    // job id → job, in the scheduler
+    var nextID = 0
     var stopping = false
     /// Tests hold the worker to fill the queue deterministically.
     var held = false
     var worker: Thread?
-    let cache: KVCache
-    /// The chat template's opening tokens, shared by every prompt: their keys and values are computed
-    /// once and copied into each new sequence's slot, so a request prefills only its own tokens.
-    var sharedPrefix: [Int] = []
-    var prefixCache: KVCache?
+    /// Touched by the worker thread only (and by `setSharedPrefix` under the lock, before serving).
+    let scheduler: DecodeScheduler
 
     public init(model: any CausalLM, tokenizer: Tokenizer, maxBatch: Int, maxQueue: Int) {
         self.model = model
         self.tokenizer = tokenizer
         self.maxBatch = max(1, maxBatch)
         self.maxQueue = max(0, maxQueue)
-        cache = model.makeCache(slots: self.maxBatch)
+        scheduler = DecodeScheduler(model: model, tokenizer: tokenizer, slots: self.maxBatch)
         // The worker holds the engine only for one pass at a time, so an engine nobody uses is freed
         // (its deinit stops the worker).
         let t = Thread { [weak self] in
@@ -124,17 +115,16 @@ public final class InferenceEngine: @unchecked Sendable {
 
     public func setObserver(_ o: EngineObserver) { lock.lock(); observer = o; lock.unlock() }
 
-    /// Precomputes the keys and values of `ids`, the prefix every prompt of the server starts with.
-    /// Call before serving (it runs the model on the calling thread).
+    /// Precomputes the keys and values of `ids`, the prefix every prompt of the server starts with (the
+    /// chat template's opening tokens), so a request prefills only its own tokens. Call before serving.
     public func setSharedPrefix(_ ids: [Int]) throws {
         guard ids.count >= 4, ids.count < model.config.contextLength / 2 else { return }
-        let pc = model.makeCache()
-        _ = try model.forward(ForwardBatch(tokens: ids), cache: pc, logits: .last)
-        lock.lock()
-        sharedPrefix = ids
-        prefixCache = pc
-        lock.unlock()
+        lock.lock(); defer { lock.unlock() }
+        try scheduler.setSharedPrefix(ids)
     }
+
+    /// The prefix whose keys and values every matching prompt copies (empty when none is set).
+    var sharedPrefix: [Int] { lock.lock(); defer { lock.unlock() }; return scheduler.prefix }
 
     /// Waiting and running requests.
     public var load: (waiting: Int, running: Int) {
@@ -154,13 +144,16 @@ public final class InferenceEngine: @unchecked Sendable {
         let box = CancelBox()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<EngineOutput, Error>) in
-                let job = Job(request, deadline: now() + max(0, timeout)) { result in
+                var request = request
+                request.logprobs = true
+                lock.lock()
+                let job = Job(id: nextID, request, deadline: now() + max(0, timeout)) { result in
                     switch result {
                     case .success(let o): c.resume(returning: o)
                     case .failure(let e): c.resume(throwing: e)
                     }
                 }
-                lock.lock()
+                nextID &+= 1
                 if stopping { lock.unlock(); c.resume(throwing: EngineError.shuttingDown); return }
                 // Capacity: the batch's slots plus the queue; what is beyond both is refused now, not queued.
                 if waiting.count + running.count >= maxBatch + maxQueue {
@@ -227,91 +220,53 @@ public final class InferenceEngine: @unchecked Sendable {
         // Drop what was cancelled or is already late, then admit into free slots, oldest first.
         var failed: [(Job, EngineError)] = []
         let t = now()
+        func late(_ j: Job) -> EngineError? { j.cancelled ? .cancelled : t > j.deadline ? .deadlineExceeded : nil }
         waiting.removeAll { j in
-            if j.cancelled { failed.append((j, .cancelled)); return true }
-            if t > j.deadline { failed.append((j, .deadlineExceeded)); return true }
-            return false
+            guard let e = late(j) else { return false }
+            failed.append((j, e))
+            return true
         }
-        for slot in 0..<maxBatch where running[slot] == nil {
-            guard !waiting.isEmpty else { break }
+        for (id, j) in running {
+            guard let e = late(j) else { continue }
+            failed.append((j, e))
+            running[id] = nil
+            scheduler.cancel(id)
+        }
+        while scheduler.freeSlots > 0, !waiting.isEmpty {
             let j = waiting.removeFirst()
-            if j.request.promptIds.isEmpty || j.request.promptIds.count >= model.config.contextLength {
-                failed.append((j, .failed(j.request.promptIds.isEmpty ? "the prompt encodes to no tokens" : "the prompt fills the model's context (\(model.config.contextLength) tokens)")))
-                continue
-            }
-            j.admitted = t
-            running[slot] = j
-            cache.reset(slot: slot)
-            let ids = j.request.promptIds
-            if let pc = prefixCache, ids.count > sharedPrefix.count, ids.starts(with: sharedPrefix) {
-                cache.copyPrefix(from: pc, slot: 0, count: sharedPrefix.count, into: slot)
-                pending[slot] = Array(ids[sharedPrefix.count...])
-            } else {
-                pending[slot] = ids
+            do {
+                try scheduler.admit(j.id, j.request)
+                running[j.id] = j
+            } catch {
+                failed.append((j, .failed("\(error)")))
             }
         }
-        for (slot, j) in running where j.cancelled || t > j.deadline {
-            failed.append((j, j.cancelled ? .cancelled : .deadlineExceeded))
-            running[slot] = nil
-            pending[slot] = nil
-            cache.reset(slot: slot)
-        }
-        let order = running.keys.sorted()
-        let jobs = order.compactMap { running[$0] }
-        let inputs = order.map { pending[$0] ?? [] }
-        observer?.queueChanged(waiting: waiting.count, running: running.count)
+        let size = running.count
+        observer?.queueChanged(waiting: waiting.count, running: size)
         lock.unlock()
         for (j, e) in failed { j.finish(.failure(e)) }
-        if order.isEmpty { return true }
+        if size == 0 { return true }
 
         // One forward pass for every running sequence (outside the lock: submissions go on meanwhile).
-        observer?.batchStep(size: order.count)
-        let logits: Tensor
+        observer?.batchStep(size: size)
+        let events: [DecodeScheduler.Event]
         do {
-            logits = try model.forward(ForwardBatch(zip(order, inputs).map { ForwardBatch.Sequence(slot: $0.0, tokens: $0.1) }), cache: cache, logits: .last)
+            events = try scheduler.step()
         } catch {
             lock.lock()
-            for slot in order { running[slot] = nil; pending[slot] = nil; cache.reset(slot: slot) }
+            let jobs = Array(running.values)
+            running.removeAll()
+            scheduler.cancelAll()
             lock.unlock()
             for j in jobs { j.finish(.failure(.failed("the model failed: \(error)"))) }
             return true
         }
         var done: [(Job, EngineOutput)] = []
-        var next: [Int: [Int]] = [:]
-        let stepTime = now()
-        for (row, slot) in order.enumerated() {
-            let j = jobs[row]
-            let row = logits.row(row)
-            let tok = j.sampler.sample(row, history: j.request.sampling.repetitionPenalty != 1 ? j.request.promptIds + j.out : [])
-            if j.firstToken == nil { j.firstToken = stepTime }
-            var reason: GenerationResult.FinishReason?
-            if j.request.stopTokenIds.contains(tok) {
-                reason = .stopToken
-            } else {
-                j.out.append(tok)
-                j.logprobs.append(Self.logprob(row, tok))
-                let limit = min(j.request.maxTokens, model.config.contextLength - j.request.promptIds.count)
-                if j.out.count >= limit { reason = .length }
-                else if !j.request.stopStrings.isEmpty, Generator.stopStringCut(tokenizer.decode(j.out, skipSpecial: true), j.request.stopStrings) != nil {
-                    reason = .stopString
-                }
-            }
-            if let reason {
-                var text = tokenizer.decode(j.out, skipSpecial: true)
-                if reason == .stopString, let cut = Generator.stopStringCut(text, j.request.stopStrings) { text = String(text[..<cut]) }
-                let admitted = j.admitted ?? j.submitted
-                let r = GenerationResult(promptIds: j.request.promptIds, outputIds: j.out, text: text, finishReason: reason,
-                                         prefillSeconds: (j.firstToken ?? stepTime) - admitted, decodeSeconds: stepTime - (j.firstToken ?? stepTime))
-                done.append((j, EngineOutput(result: r, tokenLogprobs: j.logprobs, queueSeconds: admitted - j.submitted,
-                                             timeToFirstToken: (j.firstToken ?? stepTime) - j.submitted)))
-            } else {
-                next[slot] = [tok]
-            }
-        }
         lock.lock()
-        for (slot, j) in zip(order, jobs) {
-            if let n = next[slot], running[slot] === j { pending[slot] = n }
-            else if running[slot] === j { running[slot] = nil; pending[slot] = nil; cache.reset(slot: slot) }
+        for case .finished(let id, let o) in events {
+            // A drain may have failed the job meanwhile; it is then no longer in `running`.
+            guard let j = running.removeValue(forKey: id) else { continue }
+            done.append((j, EngineOutput(decode: o, queueSeconds: o.admitted - j.submitted, timeToFirstToken: o.firstToken - j.submitted)))
         }
         lock.broadcast()
         lock.unlock()
@@ -320,16 +275,6 @@ public final class InferenceEngine: @unchecked Sendable {
             j.finish(.success(o))
         }
         return true
-    }
-
-    /// log softmax(logits)[token], computed stably.
-    static func logprob(_ logits: [Float], _ token: Int) -> Double {
-        guard logits.indices.contains(token) else { return -.infinity }
-        var m = -Double.infinity
-        for x in logits where Double(x) > m { m = Double(x) }
-        var s = 0.0
-        for x in logits { s += exp(Double(x) - m) }
-        return Double(logits[token]) - m - log(s)
     }
 
     deinit {

@@ -2,6 +2,7 @@
 // level, label, message, and the metadata (request_id, route, status, latency_ms, task_type, …).
 import Foundation
 import Logging
+import Records
 
 public struct JSONLogHandler: LogHandler {
     let label: String
@@ -25,23 +26,24 @@ public struct JSONLogHandler: LogHandler {
         var m = metadata
         if let p = metadataProvider?.get() { m.merge(p) { $1 } }
         if let e = event.metadata { m.merge(e) { $1 } }
-        var o: [String: Any] = ["time": Date().formatted(.iso8601), "level": event.level.rawValue, "label": label,
-                                "message": event.message.description]
-        for (k, v) in m { o[k] = Self.value(v) }
-        guard var d = try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
-        d.append(0x0A)
-        write(d)
+        var fields = m.mapValues(Self.value)
+        fields["time"] = .string(Date().formatted(.iso8601))
+        fields["level"] = .string(event.level.rawValue)
+        fields["label"] = .string(label)
+        fields["message"] = .string(event.message.description)
+        guard let line = try? JSONText.string(.object(fields.map { ($0.key, $0.value) })) else { return }
+        write(Data((line + "\n").utf8))
     }
 
-    static func value(_ v: Logger.MetadataValue) -> Any {
+    static func value(_ v: Logger.MetadataValue) -> JSONValue {
         switch v {
-        case .string(let s): return s
+        case .string(let s): return .string(s)
         case .stringConvertible(let c):
-            if let n = c as? Int { return n }
-            if let x = c as? Double, x.isFinite { return x }
-            return c.description
-        case .array(let a): return a.map(value)
-        case .dictionary(let d): return d.mapValues(value)
+            if let n = c as? Int { return .int(n) }
+            if let x = c as? Double, x.isFinite { return .double(x) }
+            return .string(c.description)
+        case .array(let a): return .array(a.map(value))
+        case .dictionary(let d): return .object(d.map { ($0.key, value($0.value)) })
         }
     }
 }

@@ -5,12 +5,13 @@ import Adapters
 import Evaluation
 import Foundation
 import Generation
+import Hashing
 import ModelFormats
 import Models
 import Records
 import Release
-import TensorCore
 import SpellingData
+import TensorCore
 import Tokenization
 
 /// Model and adapter identity, and the metrics they were measured with (GET /api/model).
@@ -32,10 +33,6 @@ public struct ModelInfo: Codable, Sendable {
         public var stage: String
         public var aliases: [String]
         public var score: Double?
-    }
-    enum CodingKeys: String, CodingKey {
-        case model, modelSHA256 = "model_sha256", architecture, adapter, adapterSHA256 = "adapter_sha256", registered, evaluation
-        case evaluationSource = "evaluation_source", maxBatchSize = "max_batch_size", taskType = "task_type", device
     }
 }
 
@@ -72,30 +69,43 @@ public final class SpellingService: @unchecked Sendable {
     let thinkingModel: Bool
     let questions = Questions()
 
-    /// Loads the model (and folds in the adapter) and starts the engine.
-    public init(config: ServeConfig, store: String? = nil) throws {
+    /// Assigns only; `load` does the work.
+    init(config: ServeConfig, engine: InferenceEngine, info: ModelInfo, tokenizer: Tokenizer, template: ChatTemplate?,
+         stopTokens: Set<Int>, thinkingModel: Bool) {
         self.config = config
+        self.engine = engine
+        self.info = info
+        self.tokenizer = tokenizer
+        self.template = template
+        self.stopTokens = stopTokens
+        self.thinkingModel = thinkingModel
+    }
+
+    /// Loads the model (and folds in the adapter), hashes both, finds them in the registry and starts
+    /// the engine. What could not be looked up (an unreadable registry) does not stop the server: it is
+    /// reported through `warn`, and the model is served as unregistered.
+    public static func load(config: ServeConfig, store: String? = nil, warn: (String) -> Void = { _ in }) throws -> SpellingService {
         if let n = config.threads { BLAS.setThreads(n) }
         var m = try LoadedModel.load(path: config.modelPath, precision: config.weights)
         if let a = config.adapterPath { m = try AdapterMerge.apply(adapter: a, to: m) }
-        tokenizer = m.tokenizer
-        template = try m.chatTemplate.map { try ChatTemplate($0) }
-        stopTokens = m.stopTokenIds
-        thinkingModel = m.config.architecture.descriptor.hasThinkingMode
-        engine = InferenceEngine(model: m.model, tokenizer: m.tokenizer, maxBatch: config.maxBatchSize, maxQueue: config.maxQueue)
-        info = try Self.identify(config, architecture: "\(m.config.architecture)", store: store)
+        let template = try m.chatTemplate.map { try ChatTemplate($0) }
+        let thinkingModel = m.config.architecture.descriptor.hasThinkingMode
+        let info = try identify(config, architecture: "\(m.config.architecture)", store: store, warn: warn)
+        let engine = InferenceEngine(model: m.model, tokenizer: m.tokenizer, maxBatch: config.maxBatchSize, maxQueue: config.maxQueue)
         // The template's opening (system prompt, turn markers): the common start of two different questions.
         if let template {
-            let a = tokenizer.encode(try template.render([ChatMessage(role: "user", content: "a")], enableThinking: thinkingModel ? false : nil))
-            let b = tokenizer.encode(try template.render([ChatMessage(role: "user", content: "b")], enableThinking: thinkingModel ? false : nil))
-            let shared = zip(a, b).prefix { $0 == $1 }.map(\.0)
-            try engine.setSharedPrefix(shared)
+            let thinking: Bool? = thinkingModel ? false : nil
+            let a = m.tokenizer.encode(try template.render([ChatMessage(role: "user", content: "a")], enableThinking: thinking))
+            let b = m.tokenizer.encode(try template.render([ChatMessage(role: "user", content: "b")], enableThinking: thinking))
+            try engine.setSharedPrefix(zip(a, b).prefix { $0 == $1 }.map(\.0))
         }
+        return SpellingService(config: config, engine: engine, info: info, tokenizer: m.tokenizer, template: template,
+                               stopTokens: m.stopTokenIds, thinkingModel: thinkingModel)
     }
 
-    static func identify(_ c: ServeConfig, architecture: String, store: String?) throws -> ModelInfo {
-        let modelHash = isDirectory(c.modelPath) ? try Store.treeHash(c.modelPath) { try SHA256.hex(file: $0) } : try SHA256.hex(file: c.modelPath)
-        let adapterHash = try c.adapterPath.map { try Store.treeHash($0) { try SHA256.hex(file: $0) } }
+    static func identify(_ c: ServeConfig, architecture: String, store: String?, warn: (String) -> Void) throws -> ModelInfo {
+        let modelHash = isDirectory(c.modelPath) ? try Store.treeHash(c.modelPath) { try Checksum.sha256(file: $0) } : try Checksum.sha256(file: c.modelPath)
+        let adapterHash = try c.adapterPath.map { try Store.treeHash($0) { try Checksum.sha256(file: $0) } }
         var registered: ModelInfo.Registered?
         var evaluation: EvaluationResults?
         var source: String?
@@ -105,16 +115,25 @@ public final class SpellingService: @unchecked Sendable {
             source = file
         }
         // The registry knows the adapter by its hash: its version, stage, and the results it was deployed on.
-        if let adapterHash, let s = try? Store(directory: Store.location(store)) {
-            for name in (try? s.models()) ?? [] {
-                guard let v = (try? s.versions(of: name))?.last(where: { $0.sha256 == adapterHash }) else { continue }
-                registered = .init(name: name, version: v.version, stage: v.stage, aliases: v.aliases, score: v.score)
-                if evaluation == nil, let runId = v.runId, let run = try? s.run(runId),
-                   let path = run.artifacts.keys.first(where: { $0.hasSuffix("evaluation_results.json") }),
-                   let e = try? RecordFile.read(EvaluationResults.self, from: path) {
-                    evaluation = e
-                    source = path
+        if let adapterHash {
+            do {
+                let s = try Store(directory: Store.location(store))
+                for name in try s.models() {
+                    guard let v = try s.versions(of: name).last(where: { $0.sha256 == adapterHash }) else { continue }
+                    registered = .init(name: name, version: v.version, stage: v.stage.rawValue, aliases: v.aliases, score: v.score)
+                    guard evaluation == nil, let runId = v.runId else { continue }
+                    do {
+                        let run = try s.run(runId)
+                        if let path = run.artifacts.keys.first(where: { $0.hasSuffix("evaluation_results.json") }) {
+                            evaluation = try RecordFile.read(EvaluationResults.self, from: path)
+                            source = path
+                        }
+                    } catch {
+                        warn("the evaluation of \(name) v\(v.version) (run \(runId)) cannot be read: \(error)")
+                    }
                 }
+            } catch {
+                warn("the model registry cannot be read (\(error)): the adapter is served as unregistered")
             }
         }
         return ModelInfo(model: URL(fileURLWithPath: c.modelPath).lastPathComponent, modelSHA256: modelHash, architecture: architecture,

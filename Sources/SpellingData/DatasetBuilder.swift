@@ -2,6 +2,7 @@
 // Everything is written into a temporary sibling directory and renamed into place at the end,
 // so an interrupted build never leaves a half-written dataset.
 import Foundation
+import Hashing
 import ModelFormats
 import Records
 import TensorCore
@@ -146,7 +147,7 @@ public enum DatasetBuilder {
             for (name, file) in files {
                 let bytes = Array(file.text.utf8)
                 try writeAtomically(bytes, to: tmp + "/" + name)
-                hashes[name] = SHA256.hex(bytes)
+                hashes[name] = Checksum.sha256(bytes)
             }
             var counts: [String: Int] = ["train_tokens": splits.train.count, "heldout_vocab_tokens": splits.heldoutVocab.count,
                                          "validation_words": splits.validation.count, "test_words": splits.test.count,
@@ -154,14 +155,14 @@ public enum DatasetBuilder {
             for (name, file) in files where name.hasSuffix(".jsonl") && !name.hasPrefix("lm_eval/") { counts[name.replacingOccurrences(of: ".jsonl", with: "")] = file.count }
             counts.merge(armCounts) { a, _ in a }
             let decontamination = try req.excludePath.map {
-                Decontamination(excludeFile: ($0 as NSString).lastPathComponent, excludeSHA256: try SHA256.hex(file: $0),
+                Decontamination(excludeFile: ($0 as NSString).lastPathComponent, excludeSHA256: try Checksum.sha256(file: $0),
                                 excludedWords: exclude.count, removedFromTrain: splits.decontaminated.count)
             }
             let manifest = DatasetManifest(
                 formatVersion: formatVersion, seed: c.seed, englishOnly: englishOnly, config: c, counts: counts,
                 extraction: report.steps.map { ExtractionStep($0.0, $0.1) },
                 tokenizer: try tokenizerIdentity(req.tokenizerPath, tokenizer),
-                words: WordListIdentity(file: (req.wordsPath as NSString).lastPathComponent, sha256: try SHA256.hex(file: req.wordsPath), entries: words.count),
+                words: WordListIdentity(file: (req.wordsPath as NSString).lastPathComponent, sha256: try Checksum.sha256(file: req.wordsPath), entries: words.count),
                 files: hashes, decontamination: decontamination)
             let card = DatasetCard.render(manifest: manifest, files: files.keys.sorted(), config: c)
             try writeAtomically(Array(card.utf8), to: tmp + "/README.md")
@@ -192,8 +193,8 @@ public enum DatasetBuilder {
             files = [path]
         }
         // One digest over the per-file digests, so a directory of several files has one identity.
-        let combined = try files.map { try SHA256.hex(file: $0) }.joined(separator: "\n")
-        return TokenizerIdentity(source: files.map { ($0 as NSString).lastPathComponent }, sha256: SHA256.hex(Array(combined.utf8)),
+        let combined = try files.map { try Checksum.sha256(file: $0) }.joined(separator: "\n")
+        return TokenizerIdentity(source: files.map { ($0 as NSString).lastPathComponent }, sha256: Checksum.sha256(Array(combined.utf8)),
                                  vocabularySize: t.vocabularySize, preTokenizer: t.preTokenizer.rawValue)
     }
 }

@@ -1,6 +1,7 @@
 // `strawberry data stats DIR`: what a built dataset holds, read back from its files (and its
 // split disjointness checked again on load).
 import Foundation
+import Hashing
 import ModelFormats
 import Records
 
@@ -42,7 +43,7 @@ public struct DatasetStats: Codable, Equatable, Sendable {
         let fm = FileManager.default
         guard fm.fileExists(atPath: dir + "/manifest.json") else { throw DatasetError.notADataset(path: dir) }
         // Reading the manifest checks it is one; verifying checks every file it lists is there, unchanged.
-        _ = verify ? try DatasetManifest.verified(dir: dir, hash: { try SHA256.hex(file: $0) })
+        _ = verify ? try DatasetManifest.verified(dir: dir, hash: { try Checksum.sha256(file: $0) })
                    : try RecordFile.read(DatasetManifest.self, from: dir + "/manifest.json")
         var s = DatasetStats()
         var wordsBySplit: [String: Set<String>] = [:]

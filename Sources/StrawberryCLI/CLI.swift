@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import Generation
+import Hub
 import Models
 import Records
 import TensorCore

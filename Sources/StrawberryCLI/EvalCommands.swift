@@ -4,6 +4,7 @@ import Evaluation
 import Foundation
 import Records
 import Release
+import Signals
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -103,7 +104,7 @@ struct Eval: ParsableCommand {
         params["sample_seed"] = String(sampleSeed)
         params["scoring"] = scoring.rawValue
         if shots > 0 { params["shots"] = String(shots); params["shots_seed"] = String(shotsSeed) }
-        RunRecording.eval(out: out, summary: s, params: params, model: localModel, adapter: localAdapter, data: data, store: store.store)
+        RunTracker.eval(out: out, summary: s, params: params, model: localModel, adapter: localAdapter, data: data, store: store.store)
         if json { try printJSON(s); return }
         printMetrics(s)
         print(String(format: "%.2f questions/s, %.1f generated tokens/s, %.0f s; items: %@/items.jsonl", s.questionsPerSecond, s.tokensPerSecond, s.seconds, out))
@@ -261,7 +262,7 @@ struct CompareCommand: ParsableCommand {
         }
         if let trajectory { c.trajectory = try Compare.trajectory(trajectory) }
         let lines = try Report.write(base: b, finetuned: f, comparison: c, trainingRun: trainingRun, to: out)
-        RunRecording.compare(out: out, base: base, finetuned: finetuned, headline: Report.headline(f), store: store.store)
+        RunTracker.compare(out: out, base: base, finetuned: finetuned, headline: Report.headline(f), store: store.store)
         lines.forEach { print($0) }
         print("report: \(out)/report.html (also report.md, evaluation_results.json, final_report.json)")
     }

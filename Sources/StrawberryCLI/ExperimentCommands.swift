@@ -3,6 +3,7 @@ import ArgumentParser
 import Experiment
 import Foundation
 import Records
+import Signals
 
 struct ExperimentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@
 // usage error before anything loads), and the argument types the commands parse.
 import Adapters
 import ArgumentParser
+import Hub
 import Models
 import Records
 import TensorCore

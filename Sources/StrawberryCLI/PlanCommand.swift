@@ -1,6 +1,7 @@
 // `strawberry plan`: memory and time of a LoRA run on GPUs (the PyTorch backend), before renting one.
 import ArgumentParser
 import Foundation
+import Hub
 import ModelFormats
 import Models
 import Records
@@ -63,24 +64,10 @@ struct Plan: ParsableCommand {
         print(render(plan, data: dataDir))
     }
 
-    /// Qwen3's chat template for one user turn, as its model card's renders it (`enable_thinking` false
-    /// adds the empty think block): the presets have no files to read it from.
-    static let qwen3Turn = """
-        {%- for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{%- endfor %}\
-        {%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- if enable_thinking is defined and enable_thinking is false %}\
-        {{ '<think>\\n\\n</think>\\n\\n' }}{%- endif %}{%- endif %}
-        """
-
     /// The model's configuration, a tokenizer, and its chat template source, without loading weights.
     func resolveModel() throws -> (String, ModelConfig, Tokenizer, String?) {
-        if let preset = ModelConfig.preset(model) {
-            let isQwen = preset.architecture == .qwen3
-            let tokPath = tokenizer ?? (isQwen ? "assets/qwen.tiktoken" : "assets/SmolLM2-135M-Instruct.Q4_1.gguf")
-            guard fileExists(tokPath) else {
-                throw ValidationError("\(tokPath): no tokenizer to count the dataset's tokens with; run `make assets` or give --tokenizer")
-            }
-            let template = isQwen ? Self.qwen3Turn : try LoadedModel.chatTemplate(at: tokPath)
-            return (model.lowercased(), preset, try Tokenizer.load(path: tokPath), template)
+        if let preset = try PlanPreset.resolve(model, tokenizer: tokenizer) {
+            return (model.lowercased(), preset.config, preset.tokenizer, preset.template)
         }
         let path = try HubPaths.local(model)
         let config: ModelConfig

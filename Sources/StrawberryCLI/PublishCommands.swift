@@ -230,15 +230,3 @@ extension OutputKind {
     /// A verified download (`pull --to`).
     static let hubDownload = OutputKind(name: "hub-download", legacyFiles: nil)
 }
-
-/// hf:// references accepted wherever a model or adapter path is.
-enum HubPaths {
-    /// A local path for `path`: itself, or the cached snapshot of an hf:// reference (downloaded when missing).
-    static func local(_ path: String) throws -> String {
-        guard let ref = try HubReference.parse(path) else { return path }
-        let cache = Store.location(nil) + "/hub"
-        return try HubSnapshot.resolve(ref, cache: cache, client: HubClient()) { line in
-            FileHandle.standardError.write(Data((line + "\n").utf8))
-        }
-    }
-}

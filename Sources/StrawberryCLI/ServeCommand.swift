@@ -2,6 +2,7 @@
 // variables configure it (the container way); flags override them.
 import ArgumentParser
 import Foundation
+import Hub
 import Logging
 import Metrics
 import Prometheus
@@ -90,7 +91,7 @@ struct Serve: ParsableCommand {
         let logger = Logger(label: "strawberry.serve")
         if settings.enableGPU { logger.notice("ENABLE_GPU is set, but this build has no GPU backend: serving on the CPU") }
         logger.info("loading", metadata: ["model": .string(settings.modelPath), "adapter": .string(settings.adapterPath ?? "none")])
-        let service = try SpellingService(config: settings, store: store.store)
+        let service = try SpellingService.load(config: settings, store: store.store) { logger.warning("\($0)") }
         let metrics = ServerMetrics()
         // Libraries that report through swift-metrics (Hummingbird, NIO) land in the same registry.
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))

@@ -2,6 +2,7 @@
 import Adapters
 import ArgumentParser
 import Foundation
+import Hub
 import ModelFormats
 import Models
 import Records
@@ -47,7 +48,7 @@ struct Train: ParsableCommand {
         print(r.interrupted ? "interrupted at step \(r.steps); checkpoint: \(r.finalAdapter)" : "adapter: \(r.finalAdapter)")
         if let b = r.bestEvalLoss { print(String(format: "best validation loss %.4f (adapter in %@/best)", b, r.runDir)) }
         if !r.interrupted {
-            RunRecording.train(runDir: r.runDir, config: RunRecording.params(cfg), model: cfg.model, data: cfg.data, store: store.store)
+            RunTracker.train(runDir: r.runDir, config: RunTracker.params(cfg), model: cfg.model, data: cfg.data, store: store.store)
             print("loss curve: \(r.runDir)/loss_curve.svg, metrics: \(r.runDir)/metrics.jsonl")
             if let curve = try? sparklines(r.runDir + "/metrics.jsonl") { curve.forEach { print($0) } }
         } else {

@@ -94,10 +94,11 @@ public struct AttentionShape: Sendable {
 /// out[T, Hq·D] = causal attention of q[T, Hq·D] (rows `qStride` apart) over keys/values
 /// [S, Hkv·D], the last T of which belong to the queries (so query i sits at position S - T + i).
 /// Queries go in blocks of 64 rows, each against only the keys it can see, so the masked upper
-/// triangle of a long prefill is never computed.
+/// triangle of a long prefill is never computed. A training pass passes `probs` ([Hq, T, S], zeroed):
+/// the probabilities are kept there for its backward.
 public func causalAttention(
     q: UnsafePointer<Float>, qStride: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
-    T: Int, S: Int, shape: AttentionShape, out: UnsafeMutablePointer<Float>
+    T: Int, S: Int, shape: AttentionShape, out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>? = nil
 ) {
     let D = shape.headDim, group = shape.heads / shape.kvHeads
     let scale = 1 / Float(D).squareRoot()
@@ -114,6 +115,7 @@ public func causalAttention(
                     let qh = q + i0 * qStride + h * D, oh = out + i0 * shape.qDim + h * D
                     for s in 0..<visible { P[s] = sb_dot(qh, keys + s * shape.kvDim + kvh * D, Int64(D)) }
                     sb_softmax_causal(P, 1, Int64(visible), Int64(visible), Int64(past + i0), scale)
+                    probs?.advanced(by: (h * T + i0) * S).update(from: P, count: visible)
                     oh.update(repeating: 0, count: D)
                     for s in 0..<visible { sb_axpy(oh, P[s], values + s * shape.kvDim + kvh * D, Int64(D)) }
                     continue
@@ -121,6 +123,9 @@ public func causalAttention(
                 BLAS.gemm(transB: true, M: rows, N: visible, K: D, A: q + i0 * qStride + h * D, lda: qStride,
                           B: keys + kvh * D, ldb: shape.kvDim, C: P, ldc: visible)
                 sb_softmax_causal(P, Int64(rows), Int64(visible), Int64(visible), Int64(past + i0), scale)
+                if let probs {
+                    for r in 0..<rows { (probs + (h * T + i0 + r) * S).update(from: P + r * visible, count: visible) }
+                }
                 BLAS.gemm(M: rows, N: D, K: visible, A: P, lda: visible, B: values + kvh * D, ldb: shape.kvDim,
                           C: out + i0 * shape.qDim + h * D, ldc: shape.qDim)
             }

@@ -10,6 +10,7 @@
 //   many rows (prefill): panels of weight rows dequantised to float32, then SGEMM — at that size
 //   the product is compute-bound and SGEMM's FLOPs beat the integer path's.
 import CKernels
+import Synchronization
 
 /// A [rows, cols] matrix in one of ggml's block formats, rows contiguous.
 public struct QuantizedMatrix: Sendable, Equatable {
@@ -61,7 +62,7 @@ public struct QuantizedMatrix: Sendable, Equatable {
 
     /// Whether `interleaved()` applies: Q4_0, Q4_1 and Q8_0, unless turned off (to measure the
     /// row-by-row kernels, `bench generate --quantized-kernel`).
-    public var canInterleave: Bool { layout == .rowMajor && sb_packed_supported(format.rawValue) == 1 && QuantizedKernels.interleave }
+    public var canInterleave: Bool { layout == .rowMajor && sb_packed_supported(format.rawValue) == 1 && QuantizedKernels.interleave.load(ordering: .relaxed) }
 
     /// The same matrix with eight rows interleaved for the integer kernels, or itself when the
     /// format has no interleaved kernel.
@@ -197,9 +198,9 @@ public enum QuantizedKernels {
         /// Every row dequantised to float32 on the fly, float dot products.
         case dequantize
     }
-    nonisolated(unsafe) static var interleave = true
+    static let interleave = Atomic<Bool>(true)
     public static func use(_ c: Choice) {
-        interleave = c == .interleaved
+        interleave.store(c == .interleaved, ordering: .relaxed)
         sb_qgemm_set_dequant(c == .dequantize ? 1 : 0)
     }
 }

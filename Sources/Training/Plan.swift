@@ -21,6 +21,8 @@
 import Adapters
 import Foundation
 import Models
+import Records
+import Tokenization
 
 /// A GPU: its marketed size, the memory its driver reports (what PyTorch can use), and the dense
 /// throughput the backend gets from it, from the vendor's data sheet: bf16 tensor TFLOPS, or, on a GPU
@@ -222,5 +224,33 @@ public enum Planner {
                             examples: r.exampleTokens.count, tokens: tokens, meanExampleTokens: mean, maxExampleTokens: longest,
                             microBatchTokens: microBatchTokens, optimizerSteps: steps, trainedTokens: trainedTokens, forwardFLOPsPerToken: forward,
                             memory: full, memoryWithCheckpointing: checkpointed, gpus: gpus, assumptions: assumptions)
+    }
+}
+
+/// A preset model (`ModelConfig.presets`) with what a plan needs besides its shapes: a tokenizer to
+/// count the dataset's tokens with, and its chat template for one user turn.
+public enum PlanPreset {
+    /// Qwen3's chat template for one user turn, as its model card renders it (`enable_thinking` false adds
+    /// the empty think block): the presets have no files to read it from.
+    public static let qwen3Turn = """
+        {%- for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{%- endfor %}\
+        {%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- if enable_thinking is defined and enable_thinking is false %}\
+        {{ '<think>\\n\\n</think>\\n\\n' }}{%- endif %}{%- endif %}
+        """
+
+    /// Where a preset's tokenizer is when none is given: the fetched assets (`make assets`).
+    public static func defaultTokenizer(for preset: ModelConfig, assets: String = "assets") -> String {
+        preset.architecture == .qwen3 ? assets + "/qwen.tiktoken" : assets + "/SmolLM2-135M-Instruct.Q4_1.gguf"
+    }
+
+    /// The preset `name` (nil when it is none), its tokenizer and chat template.
+    public static func resolve(_ name: String, tokenizer: String?) throws -> (config: ModelConfig, tokenizer: Tokenizer, template: String?)? {
+        guard let preset = ModelConfig.preset(name) else { return nil }
+        let path = tokenizer ?? defaultTokenizer(for: preset)
+        guard fileExists(path) else {
+            throw TrainingError.badConfig(reason: "\(path): no tokenizer to count the dataset's tokens with; run `make assets` or give --tokenizer")
+        }
+        let template = preset.architecture == .qwen3 ? qwen3Turn : try LoadedModel.chatTemplate(at: path)
+        return (preset, try Tokenizer.load(path: path), template)
     }
 }

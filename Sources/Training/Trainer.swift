@@ -5,9 +5,11 @@
 import Adapters
 import Foundation
 import Generation
+import Hashing
 import ModelFormats
 import Models
 import Records
+import Signals
 import TensorCore
 
 public struct TrainResult {
@@ -46,7 +48,7 @@ public final class Trainer {
         // A dataset made by `data build` is checked against its manifest; a hand-made data directory
         // (train.jsonl + validation.jsonl, no manifest) is used as it is.
         if verifyData, fileExists(config.data + "/manifest.json") {
-            _ = try DatasetManifest.verified(dir: config.data, hash: { try SHA256.hex(file: $0) })
+            _ = try DatasetManifest.verified(dir: config.data, hash: { try Checksum.sha256(file: $0) })
         } else if verifyData {
             FileHandle.standardError.write(Data("note: \(config.data) has no manifest.json; its files are used as they are, unverified\n".utf8))
         }

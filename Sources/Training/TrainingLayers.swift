@@ -1,6 +1,7 @@
-// Pieces shared by the training passes of every architecture: a frozen linear layer with LoRA
-// factors on column slices of its output (fused q|k|v and gate|up carry one slot per projection),
-// full-sequence causal attention that keeps its probabilities, and the LM-head cross-entropy.
+// Pieces shared by the training passes of every architecture: the tape a training pass hands the
+// model's forward (a frozen linear layer with LoRA factors on column slices of its output — fused
+// q|k|v and gate|up carry one slot per projection — and the activations kept for the backward), the
+// backward of causal attention from its kept probabilities, and the LM-head cross-entropy.
 import Adapters
 import CKernels
 import Models
@@ -122,6 +123,56 @@ func adaptedLinearBackward(_ dy: Tensor, x: Tensor, _ lin: Linear, slots: [LoRAS
     return dx
 }
 
+/// The training pass's tape: LoRA terms on every adapted linear (dropout masks seeded per block and
+/// projection, so a resumed run redraws them) and, when a backward follows, what it reads per block.
+final class LoRATape: ForwardTape {
+    struct Block {
+        var activations: [Tensor?] = Array(repeating: nil, count: Activation.allCases.count)
+        var probs: [Float] = []
+        /// Per adapted linear, in the order the forward applied them.
+        var linears: [LinearSaved] = []
+        subscript(_ role: Activation) -> Tensor {
+            guard let t = activations[role.rawValue] else { preconditionFailure("the forward kept no \(role)") }
+            return t
+        }
+    }
+
+    let lora: LoRAState
+    let dropoutSeed: UInt64
+    let keeps: Bool
+    var blocks: [Block]
+
+    init(lora: LoRAState, layers: Int, dropoutSeed: UInt64, keeps: Bool) {
+        self.lora = lora
+        self.dropoutSeed = dropoutSeed
+        self.keeps = keeps
+        blocks = Array(repeating: Block(), count: layers)
+    }
+
+    func linear(_ x: Tensor, _ lin: Linear, layer: Int, weight: String) -> Tensor {
+        let slots = lora.modules(layer: layer, weight: weight).map { LoRASlot(module: $0, column: $0.slot.row0) }
+        // The k-th projection of block l draws its dropout from seed + l·(2^28 + 1) + k.
+        let seed = dropoutSeed &+ UInt64(layer) &* 0x1000_0001 &+ UInt64(blocks[layer].linears.count)
+        var saved = LinearSaved()
+        let y = adaptedLinear(x, lin, slots: slots, lora: lora, dropout: lora.config.dropout, dropoutSeed: seed, saved: &saved)
+        blocks[layer].linears.append(keeps ? saved : LinearSaved())
+        return y
+    }
+
+    func keep(_ value: Tensor, _ role: Activation, layer: Int) { blocks[layer].activations[role.rawValue] = value }
+    func keepProbabilities(_ probs: [Float], layer: Int) { blocks[layer].probs = probs }
+
+    /// Slots of weight `weight` of block `layer`, for the backward.
+    func slots(layer: Int, weight: String) -> [LoRASlot] {
+        lora.modules(layer: layer, weight: weight).map { LoRASlot(module: $0, column: $0.slot.row0) }
+    }
+}
+
+extension TrainingBatch {
+    /// Each sequence in a cache slot of its own, for the model's forward.
+    var forwardBatch: ForwardBatch { ForwardBatch(sequences.enumerated().map { ForwardBatch.Sequence(slot: $0.offset, tokens: $0.element) }) }
+}
+
 /// Token ids inside the vocabulary and sequences inside the context, checked before any lookup.
 func validate(_ batch: TrainingBatch, _ c: ModelConfig) throws {
     for seq in batch.sequences {
@@ -134,34 +185,6 @@ func validate(_ batch: TrainingBatch, _ c: ModelConfig) throws {
 struct SequenceSpan {
     let start: Int
     let T: Int
-}
-
-/// Full causal attention over each sequence of a stacked batch; keeps the probabilities
-/// (per sequence and head, T×T) for the backward pass.
-func trainingAttention(qkv: Tensor, spans: [SequenceSpan], shape: AttentionShape, probs: inout [Float]) -> Tensor {
-    let ld = qkv.cols, D = shape.headDim, group = shape.heads / shape.kvHeads
-    let scale = 1 / Float(D).squareRoot()
-    var out = Tensor(uninitialized: [qkv.rows, shape.qDim])
-    probs = [Float](repeating: 0, count: spans.reduce(0) { $0 + $1.T * $1.T } * shape.heads)
-    var offset = 0
-    qkv.storage.withUnsafeBufferPointer { src in
-        out.storage.withUnsafeMutableBufferPointer { dst in
-            probs.withUnsafeMutableBufferPointer { pp in
-                for span in spans {
-                    let T = span.T, base = src.baseAddress! + span.start * ld
-                    for h in 0..<shape.heads {
-                        let kvh = h / group, P = pp.baseAddress! + offset
-                        BLAS.gemm(transB: true, M: T, N: T, K: D, A: base + h * D, lda: ld, B: base + shape.qDim + kvh * D, ldb: ld, C: P, ldc: T)
-                        sb_softmax_causal(P, Int64(T), Int64(T), Int64(T), 0, scale)
-                        BLAS.gemm(M: T, N: D, K: T, A: P, lda: T, B: base + shape.qDim + shape.kvDim + kvh * D, ldb: ld,
-                                  C: dst.baseAddress! + span.start * shape.qDim + h * D, ldc: shape.qDim)
-                        offset += T * T
-                    }
-                }
-            }
-        }
-    }
-    return out
 }
 
 /// d(qkv) from d(attention output), using the saved probabilities.

@@ -4,6 +4,7 @@
 import Evaluation
 import Experiment
 import Foundation
+import Hashing
 import ModelFormats
 import Records
 import TestSupport
@@ -28,7 +29,7 @@ final class ResultsTests: XCTestCase {
             guard parts.count == 2 else { continue }
             let path = parts[1].trimmingCharacters(in: .whitespaces)
             listed.insert(path)
-            XCTAssertEqual(try SHA256.hex(file: results + "/" + path), parts[0], path)
+            XCTAssertEqual(try Checksum.sha256(file: results + "/" + path), parts[0], path)
         }
         let all = FileManager.default.enumerator(atPath: results)?.compactMap { $0 as? String }
             .filter { !isDirectory(results + "/" + $0) && $0 != "MANIFEST.sha256" } ?? []

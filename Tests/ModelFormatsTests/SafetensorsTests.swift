@@ -1,8 +1,9 @@
 // safetensors writer/reader round trip, byte-stable output, sharded checkpoints, and reading the
 // checkpoints transformers wrote for the tiny fixtures.
-import Records
 import Foundation
+import Hashing
 import ModelFormats
+import Records
 import TestSupport
 import XCTest
 
@@ -64,22 +65,22 @@ final class SafetensorsTests: XCTestCase {
 
 final class SHA256Tests: XCTestCase {
     func testKnownDigests() throws {
-        XCTAssertEqual(SHA256.hex([]), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        XCTAssertEqual(SHA256.hex(Array("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        XCTAssertEqual(SHA256.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)),
+        XCTAssertEqual(Checksum.sha256([]), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(Checksum.sha256(Array("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(Checksum.sha256(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)),
                        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        XCTAssertEqual(SHA256.hex([UInt8](repeating: 0x61, count: 1_000_000)),
+        XCTAssertEqual(Checksum.sha256([UInt8](repeating: 0x61, count: 1_000_000)),
                        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
         // A file longer than one 16 MiB hashing piece gives the digest of its bytes; so does an empty file.
         let bytes = (0..<(17 << 20) + 5).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("sha-\(getpid())").path
         try Data(bytes).write(to: URL(fileURLWithPath: path))
-        XCTAssertEqual(try SHA256.hex(file: path), SHA256.hex(bytes))
+        XCTAssertEqual(try Checksum.sha256(file: path), Checksum.sha256(bytes))
         try Data().write(to: URL(fileURLWithPath: path))
-        XCTAssertEqual(try SHA256.hex(file: path), SHA256.hex([]))
+        XCTAssertEqual(try Checksum.sha256(file: path), Checksum.sha256([]))
         // The file path agrees with sha256sum as recorded in the fixture manifest.
         let manifest = try String(contentsOfFile: TestPaths.fixtures + "/MANIFEST.sha256", encoding: .utf8)
         let line = try XCTUnwrap(manifest.split(separator: "\n").first { $0.hasSuffix("gguf/all_types.gguf") })
-        XCTAssertEqual(try SHA256.hex(file: TestPaths.fixtures + "/gguf/all_types.gguf"), String(line.prefix(64)))
+        XCTAssertEqual(try Checksum.sha256(file: TestPaths.fixtures + "/gguf/all_types.gguf"), String(line.prefix(64)))
     }
 }

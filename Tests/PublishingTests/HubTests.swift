@@ -4,6 +4,8 @@
 // installed), a 429 then success, an interrupted upload resumed, multipart transfers, and downloads
 // verified against the Hub's hashes.
 import Foundation
+import Hashing
+@testable import HTTPTransport
 @testable import Hub
 import ModelFormats
 @testable import Publishing
@@ -75,7 +77,7 @@ final class HubTests: XCTestCase {
         // The published adapter names the base model by its Hub id; the weights are the adapter's own bytes.
         let config = try RecordFile.read(PEFTAdapterConfig.self, from: dir + "/" + p.pathInRepo + "/adapter_config.json")
         XCTAssertEqual(config.baseModelNameOrPath, "HuggingFaceTB/SmolLM2-135M-Instruct")
-        XCTAssertEqual(try SHA256.hex(file: dir + "/" + p.pathInRepo + "/adapter_model.safetensors"), try SHA256.hex(file: adapter + "/adapter_model.safetensors"))
+        XCTAssertEqual(try Checksum.sha256(file: dir + "/" + p.pathInRepo + "/adapter_model.safetensors"), try Checksum.sha256(file: adapter + "/adapter_model.safetensors"))
         // The card's model-index holds the measured values exactly.
         let card = try String(contentsOfFile: dir + "/README.md", encoding: .utf8)
         XCTAssertTrue(card.hasPrefix("---\n"))
@@ -223,7 +225,7 @@ final class HubTests: XCTestCase {
         let client = hub.client()
         try client.createRepo(repo, private: false)
         // The second object's upload keeps failing: the upload stops after the first was stored.
-        let oidB = SHA256.hex(b), oidA = SHA256.hex(a)
+        let oidB = Checksum.sha256(b), oidA = Checksum.sha256(a)
         try hub.faults(["fail_put": [oidB]])
         XCTAssertThrowsError(try client.upload(folder: dir, files: files, to: repo, message: "first try"))
         XCTAssertEqual(hub.requests().filter { $0.route == "commit" }.count, 0)

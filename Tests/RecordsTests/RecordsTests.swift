@@ -26,6 +26,21 @@ final class RecordsTests: XCTestCase {
         XCTAssertThrowsError(try RecordFile.text(Mean(value: 0.5, ci95: [0, .infinity]))) { XCTAssertTrue("\($0)".contains("'ci95[1]'"), "\($0)") }
     }
 
+    /// snake_case keys for wire formats: property names are converted (acronyms as Foundation does),
+    /// dictionary and dynamic keys are data and stay; Foundation's decoder reads the text back.
+    func testSnakeCaseKeys() throws {
+        struct Body: Encodable { var promptTokens: Int; var modelSHA256: String; var perTask: [String: Int] }
+        let b = Body(promptTokens: 3, modelSHA256: "ab", perTask: ["letterCount": 1, "count/plain": 2])
+        let text = try RecordFile.text(b, keys: .snakeCase)
+        XCTAssertEqual(text, #"{"model_sha256":"ab","per_task":{"count/plain":2,"letterCount":1},"prompt_tokens":3}"#)
+        // (Foundation reads "model_sha256" as modelSha256: acronyms round-trip only in this direction.)
+        struct Back: Decodable { var promptTokens: Int; var perTask: [String: Int] }
+        let back = try JSONKeys.snakeCase.decoder.decode(Back.self, from: Data(text.utf8))
+        XCTAssertEqual(back.promptTokens, 3)
+        XCTAssertEqual(back.perTask, b.perTask)
+        XCTAssertEqual(try RecordFile.text(b), #"{"modelSHA256":"ab","perTask":{"count/plain":2,"letterCount":1},"promptTokens":3}"#)
+    }
+
     func testRoundTrips() throws {
         var facts = QuestionFacts(word: "queue", wordLength: 5)
         facts.other["source"] = .string("external")

@@ -2,6 +2,7 @@
 // backend and stopped by process group: runs with params and metric history, the registry (model,
 // version, alias, archiving), and the queue for an unreachable server. Skipped when MLflow is absent.
 import Foundation
+import Hashing
 import ModelFormats
 import Records
 @testable import Release
@@ -38,12 +39,12 @@ final class MLflowTests: XCTestCase {
         let id = try client.send(run)
         // Sent twice (a sync after a partial send): the same MLflow run, not a second one.
         XCTAssertEqual(try client.send(run), id)
-        let got = try client.call(.GET, "runs/get", query: [("run_id", id)])
-        let data = try XCTUnwrap((got["run"] as? [String: Any])?["data"] as? [String: Any])
-        let params = (data["params"] as? [[String: Any]] ?? []).reduce(into: [String: String]()) { $0[$1["key"] as? String ?? ""] = $1["value"] as? String }
+        let got = try client.call(.GET, "runs/get", query: [("run_id", id)], as: JSONValue.self)
+        let data = try XCTUnwrap(got["run"]?["data"])
+        let params = (data["params"]?.array ?? []).reduce(into: [String: String]()) { $0[$1["key"]?.string ?? ""] = $1["value"]?.string }
         XCTAssertEqual(params, ["learning_rate": "0.001", "lora.r": "16"])
-        let history = try client.call(.GET, "metrics/get-history", query: [("run_id", id), ("metric_key", "loss")])
-        let points = (history["metrics"] as? [[String: Any]] ?? []).map { ($0["step"] as? Int ?? -1, $0["value"] as? Double ?? .nan) }
+        let history = try client.call(.GET, "metrics/get-history", query: [("run_id", id), ("metric_key", "loss")], as: JSONValue.self)
+        let points = (history["metrics"]?.array ?? []).map { ($0["step"]?.int ?? -1, $0["value"]?.double ?? .nan) }
         XCTAssertEqual(points.map(\.0), [10, 20])
         XCTAssertEqual(points.map(\.1), [2.5, 1.25])
         try mirrorRoundTrip(client: client)
@@ -66,16 +67,16 @@ final class MLflowTests: XCTestCase {
             let runId = "deploy-test-\(i)"
             try store.record(RunRecord(id: runId, kind: "deploy", created: 1_790_000_000 + Double(i), metrics: ["weighted_score": [MetricPoint(step: 0, value: Double(i))]]))
             _ = try store.register(name: "spell", sourceDir: files[i], score: Double(i), runId: runId,
-                                   decide: { _ in Store.Promotion(stage: "Production", alias: "champion", archiveExisting: true) }, hash: { try SHA256.hex(file: $0) })
+                                   decide: { _ in Store.Promotion(stage: "Production", alias: "champion", archiveExisting: true) }, hash: { try Checksum.sha256(file: $0) })
         }
         /// MLflow's view, in store numbering: stage per version, alias → version.
         func remote() throws -> (stages: [Int: String], aliases: [String: Int]) {
             let mirrored = try client.mirroredVersions("spell")
             let number = Dictionary(uniqueKeysWithValues: mirrored.map { ($0.value.mlflow, $0.key) })
-            let got = try client.call(.GET, "registered-models/get", query: [("name", "spell")])
+            let got = try client.call(.GET, "registered-models/get", query: [("name", "spell")], as: JSONValue.self)
             var aliases: [String: Int] = [:]
-            for a in ((got["registered_model"] as? [String: Any])?["aliases"] as? [[String: Any]]) ?? [] {
-                if let name = a["alias"] as? String, let v = a["version"] as? String, let n = number[v] { aliases[name] = n }
+            for a in got["registered_model"]?["aliases"]?.array ?? [] {
+                if let name = a["alias"]?.string, let v = a["version"]?.string, let n = number[v] { aliases[name] = n }
             }
             return (mirrored.mapValues(\.stage), aliases)
         }
@@ -83,7 +84,7 @@ final class MLflowTests: XCTestCase {
             let vs = try store.versions(of: "spell")
             var aliases: [String: Int] = [:]
             for v in vs { for a in v.aliases { aliases[a] = v.version } }
-            return (Dictionary(uniqueKeysWithValues: vs.map { ($0.version, $0.stage) }), aliases)
+            return (Dictionary(uniqueKeysWithValues: vs.map { ($0.version, $0.stage.rawValue) }), aliases)
         }
         func syncAndCheck(_ label: String) throws {
             let report = try RegistryMirror.sync(store: store, name: "spell", client: client)
@@ -118,14 +119,14 @@ final class MLflowTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: otherFiles, withIntermediateDirectories: true)
         try "D".write(toFile: otherFiles + "/adapter_model.safetensors", atomically: true, encoding: .utf8)
         _ = try other.register(name: "spell", sourceDir: otherFiles, score: 9, runId: "deploy-other-1",
-                               decide: { _ in Store.Promotion(stage: "Production", alias: "champion", archiveExisting: true) }, hash: { try SHA256.hex(file: $0) })
+                               decide: { _ in Store.Promotion(stage: "Production", alias: "champion", archiveExisting: true) }, hash: { try Checksum.sha256(file: $0) })
         let foreign = try RegistryMirror.sync(store: other, name: "spell", client: client)
         XCTAssertEqual(foreign.created.count, 1, "\(foreign.lines)")
         XCTAssertTrue(foreign.transitions.contains { $0.contains("another store's v2") }, "\(foreign.lines)")
         // An MLflow version's files are the store version's.
         let mv = try XCTUnwrap(try client.mirroredVersions("spell")[3]?.mlflow)
-        let got = try client.call(.GET, "model-versions/get", query: [("name", "spell"), ("version", mv)])
-        XCTAssertTrue(((got["model_version"] as? [String: Any])?["source"] as? String ?? "").hasSuffix("/model-v3"))
+        let got = try client.call(.GET, "model-versions/get", query: [("name", "spell"), ("version", mv)], as: JSONValue.self)
+        XCTAssertTrue((got["model_version"]?["source"]?.string ?? "").hasSuffix("/model-v3"))
     }
 
     /// An unreachable server: the run is queued with a warning, and `runs sync` sends it once the server is up.

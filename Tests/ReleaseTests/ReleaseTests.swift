@@ -1,6 +1,7 @@
 // The release gate: the decision table, the weighted score, registration that is atomic and
 // serialised between processes, promotion, rollback, and a damaged store named clearly.
 import Foundation
+import Hashing
 import ModelFormats
 import Records
 @testable import Release
@@ -48,8 +49,8 @@ final class ReleaseTests: XCTestCase {
         let store = try Store(directory: tmp("store"))
         let a = try adapter("a", bytes: "A"), b = try adapter("b", bytes: "B")
         let promote = Store.Promotion(stage: "Production", alias: "champion", archiveExisting: true)
-        let v1 = try XCTUnwrap(try store.register(name: "m", sourceDir: a, score: 0.1, runId: nil, decide: { _ in promote }, hash: { try SHA256.hex(file: $0) }))
-        let v2 = try XCTUnwrap(try store.register(name: "m", sourceDir: b, score: 0.2, runId: nil, decide: { _ in promote }, hash: { try SHA256.hex(file: $0) }))
+        let v1 = try XCTUnwrap(try store.register(name: "m", sourceDir: a, score: 0.1, runId: nil, decide: { _ in promote }, hash: { try Checksum.sha256(file: $0) }))
+        let v2 = try XCTUnwrap(try store.register(name: "m", sourceDir: b, score: 0.2, runId: nil, decide: { _ in promote }, hash: { try Checksum.sha256(file: $0) }))
         XCTAssertEqual(v2.changes, [StageChange(version: 1, from: "Production", to: "Archived"), StageChange(version: 2, from: "None", to: "Production")])
         XCTAssertNotEqual(v1.version.sha256, v2.version.sha256)
         // Versions are immutable copies: changing the source changes nothing registered.
@@ -65,7 +66,7 @@ final class ReleaseTests: XCTestCase {
         // A rolled-back version is not what the next rollback brings back: v3 arrives, rollback returns to v1
         // (the version in Production before v3), not to v2.
         let c = try adapter("c", bytes: "C")
-        _ = try store.register(name: "m", sourceDir: c, score: 0.3, runId: nil, decide: { _ in promote }, hash: { try SHA256.hex(file: $0) })
+        _ = try store.register(name: "m", sourceDir: c, score: 0.3, runId: nil, decide: { _ in promote }, hash: { try Checksum.sha256(file: $0) })
         _ = try store.rollback(name: "m")
         XCTAssertEqual(try store.versions(of: "m").map(\.stage), ["Production", "Archived", "Archived"])
         // A version leaving Production loses the champion alias.
@@ -74,14 +75,14 @@ final class ReleaseTests: XCTestCase {
         // A directory without a row keeps its number: the next version does not replace it.
         try FileManager.default.createDirectory(atPath: store.directory + "/models/m/v4", withIntermediateDirectories: true)
         try "keep".write(toFile: store.directory + "/models/m/v4/notes.txt", atomically: true, encoding: .utf8)
-        let v5 = try XCTUnwrap(try store.register(name: "m", sourceDir: c, score: 0.3, runId: nil, decide: { _ in promote }, hash: { try SHA256.hex(file: $0) }))
+        let v5 = try XCTUnwrap(try store.register(name: "m", sourceDir: c, score: 0.3, runId: nil, decide: { _ in promote }, hash: { try Checksum.sha256(file: $0) }))
         XCTAssertEqual(v5.version.version, 5)
         XCTAssertEqual(try String(contentsOfFile: store.directory + "/models/m/v4/notes.txt", encoding: .utf8), "keep")
-        XCTAssertThrowsError(try store.register(name: "M", sourceDir: c, score: 0.3, runId: nil, decide: { _ in promote }, hash: { try SHA256.hex(file: $0) })) {
+        XCTAssertThrowsError(try store.register(name: "M", sourceDir: c, score: 0.3, runId: nil, decide: { _ in promote }, hash: { try Checksum.sha256(file: $0) })) {
             XCTAssertTrue("\($0)".contains("only in case"), "\($0)")
         }
         // A decision not to register leaves nothing behind.
-        XCTAssertNil(try store.register(name: "m", sourceDir: b, score: 0.0, runId: nil, decide: { _ in nil }, hash: { try SHA256.hex(file: $0) }))
+        XCTAssertNil(try store.register(name: "m", sourceDir: b, score: 0.0, runId: nil, decide: { _ in nil }, hash: { try Checksum.sha256(file: $0) }))
         XCTAssertEqual(try store.versions(of: "m").count, 4)   // v1, v2, v3, v5 (v4 is not a version)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: store.directory + "/models/m").filter { !$0.hasPrefix(".") }.sorted(), ["v1", "v2", "v3", "v4", "v5"])
         XCTAssertThrowsError(try store.promote(name: "m", version: 9, stage: "Production")) { XCTAssertTrue("\($0)".contains("no version 9"), "\($0)") }
@@ -93,9 +94,9 @@ final class ReleaseTests: XCTestCase {
         let store = try Store(directory: tmp("aliases"))
         let promote = Store.Promotion(stage: "Production", alias: "champion", archiveExisting: true)
         for (i, b) in ["A", "B", "C"].enumerated() {
-            let p: Store.Promotion?? = i == 0 ? .some(promote) : .some(nil)   // the first to Production, the others registered only
+            let p: Store.Promotion = i == 0 ? promote : .registerOnly   // the first to Production, the others registered only
             _ = try store.register(name: "m", sourceDir: try adapter("al\(i)", bytes: b), score: Double(i), runId: nil, decide: { _ in p },
-                                   hash: { try SHA256.hex(file: $0) })
+                                   hash: { try Checksum.sha256(file: $0) })
         }
         func aliases() throws -> [Int: [String]] { Dictionary(uniqueKeysWithValues: try store.versions(of: "m").map { ($0.version, $0.aliases) }) }
         XCTAssertEqual(try store.versions(of: "m").map(\.stage), ["Production", "None", "None"])
@@ -258,7 +259,7 @@ extension ReleaseTests {
             for name in try s.models() {
                 let vs = try s.versions(of: name)
                 for v in vs {
-                    XCTAssertEqual(try Store.treeHash(v.path) { try SHA256.hex(file: $0) }, v.sha256, "v\(v.version) is incomplete")
+                    XCTAssertEqual(try Store.treeHash(v.path) { try Checksum.sha256(file: $0) }, v.sha256, "v\(v.version) is incomplete")
                 }
                 XCTAssertLessThanOrEqual(vs.filter { $0.stage == "Production" }.count, 1)
                 XCTAssertEqual(vs.filter { $0.aliases.contains("champion") }.map(\.stage).filter { $0 != "Production" }, [])

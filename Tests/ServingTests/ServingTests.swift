@@ -2,10 +2,14 @@
 // Hummingbird's test client (no socket), one real-socket test, the OpenAPI document against the
 // routes and the committed file, and the engine's admission, deadline and cancellation.
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import Models
 import NIOCore
 @testable import Serving
 import TestSupport
@@ -38,14 +42,15 @@ final class ServingTests: XCTestCase {
         c.maxBodyBytes = 1024
         c.maxTokensLimit = 64
         edit(&c)
-        let s = try SpellingService(config: c, store: FileManager.default.temporaryDirectory.appendingPathComponent("serving-store-\(getpid())").path)
+        let s = try SpellingService.load(config: c, store: FileManager.default.temporaryDirectory.appendingPathComponent("serving-store-\(getpid())").path)
         let m = ServerMetrics()
         s.engine.setObserver(m)
         return (s, m)
     }
 
-    func app(_ s: SpellingService, _ m: ServerMetrics) -> some ApplicationProtocol {
-        Application(router: ServerApp.router(service: s, metrics: m, logger: Logger(label: "test")))
+    /// The application `serve` runs, built by the same function.
+    func app(_ s: SpellingService, _ m: ServerMetrics) throws -> some ApplicationProtocol {
+        try ServerApp.buildApplication(service: s, metrics: m, logger: Logger(label: "test"))
     }
 
     static func json(_ b: ByteBuffer) -> [String: Any] { ((try? JSONSerialization.jsonObject(with: Data(b.readableBytesView))) as? [String: Any]) ?? [:] }
@@ -201,12 +206,12 @@ final class ServingTests: XCTestCase {
 
     func testOpenAPIDocumentMatchesRoutesAndCommittedFile() throws {
         let doc = OpenAPI.document(for: .all)
-        let paths = try XCTUnwrap(doc["paths"] as? [String: [String: Any]])
+        let paths = doc.paths
         XCTAssertEqual(Set(paths.keys), Set(Routes.all.map(\.path)))
         for r in Routes.all { XCTAssertNotNil(paths[r.path]?[r.method.lowercased()], r.path) }
         let committed = try String(contentsOfFile: TestPaths.root + "/docs/openapi.json", encoding: .utf8)
         XCTAssertEqual(committed, try OpenAPI.json(for: .all), "docs/openapi.json is stale: regenerate it with `strawberry serve --print-openapi > docs/openapi.json`")
-        XCTAssertEqual(Set((OpenAPI.document(for: .positionCount)["paths"] as? [String: Any])?.keys.map { $0 } ?? []).contains("/api/spelling/predict"), false)
+        XCTAssertEqual(Set(OpenAPI.document(for: .positionCount).paths.keys).contains("/api/spelling/predict"), false)
     }
 
     func testConfigurationFromEnvironment() throws {
@@ -289,6 +294,43 @@ final class ServingTests: XCTestCase {
         XCTAssertEqual(got, expected)
     }
 
+    /// `confidence` is the probability of the answer's tokens and of the token that ended it, recomputed
+    /// here from the model's own logits: an answer that is empty because the model stopped at once is as
+    /// certain as the model was of stopping, not 1.
+    func testServedConfidenceIncludesTheEndOfAnswer() async throws {
+        let m = try LoadedModel.load(path: Self.model)
+        let engine = InferenceEngine(model: m.model, tokenizer: m.tokenizer, maxBatch: 2, maxQueue: 2)
+        let prompt = Array(1...10)
+        func logSoftmax(_ ids: [Int], _ token: Int) throws -> Double {
+            let row = try m.model.forward(ForwardBatch(tokens: ids), cache: m.model.makeCache(), logits: .last).storage
+            let top = Double(row.max() ?? 0)
+            return Double(row[token]) - top - log(row.reduce(0.0) { $0 + exp(Double($1) - top) })
+        }
+        let free = try await engine.generate(GenerationRequest(promptIds: prompt, maxTokens: 4), timeout: 60)
+        XCTAssertEqual(free.result.finishReason, .length)
+        let stopAt = try XCTUnwrap(free.result.outputIds.last)
+        var expected = 0.0
+        for (k, t) in free.result.outputIds.enumerated() { expected += try logSoftmax(prompt + free.result.outputIds.prefix(k), t) }
+        XCTAssertEqual(free.confidence, exp(expected), accuracy: 1e-4 * exp(expected))
+
+        // Stopping on the first generated token: an empty answer, priced at p(stop).
+        let first = try XCTUnwrap(free.result.outputIds.first)
+        let empty = try await engine.generate(GenerationRequest(promptIds: prompt, maxTokens: 4, stopTokenIds: [first]), timeout: 60)
+        XCTAssertEqual(empty.result.outputIds, [])
+        XCTAssertEqual(empty.result.finishReason, .stopToken)
+        let pStop = exp(try logSoftmax(prompt, first))
+        XCTAssertLessThan(pStop, 0.99, "the fixture model must not be certain of its first token for this check")
+        XCTAssertEqual(empty.confidence, pStop, accuracy: 1e-4 * pStop)
+
+        // Stopping after some tokens: the stop token's probability is part of the answer's.
+        let ended = try await engine.generate(GenerationRequest(promptIds: prompt, maxTokens: 8, stopTokenIds: [stopAt]), timeout: 60)
+        XCTAssertEqual(ended.result.finishReason, .stopToken)
+        let kept = ended.result.outputIds
+        var withStop = try logSoftmax(prompt + kept, stopAt)
+        for (k, t) in kept.enumerated() { withStop += try logSoftmax(prompt + kept.prefix(k), t) }
+        XCTAssertEqual(ended.confidence, exp(withStop), accuracy: 1e-4 * exp(withStop))
+    }
+
     /// An engine nobody holds is freed (its worker lets go of it between passes) and its worker stops.
     func testEngineIsFreed() async throws {
         let m = try LoadedModel.load(path: Self.model)
@@ -302,6 +344,32 @@ final class ServingTests: XCTestCase {
         }
         for _ in 0..<40 where weakEngine != nil { try await Task.sleep(nanoseconds: 50_000_000) }
         XCTAssertNil(weakEngine)
+    }
+
+    /// `serve` (ServerApp.run) serves the application the tests build: the same routes, middleware and
+    /// document, reached through a real socket, and it stops when its task is cancelled.
+    func testRunServesTheApplicationTheTestsBuild() async throws {
+        let (s, m) = try service { c in c.host = "127.0.0.1"; c.port = 0 }
+        let built = try await app(s, m).test(.router) { client in
+            try await client.execute(uri: "/openapi.json", method: .get) { String(buffer: $0.body) }
+        }
+        let (ports, port) = AsyncStream.makeStream(of: Int.self)
+        let server = Task { try await ServerApp.run(service: s, metrics: m, logger: Logger(label: "test")) { port.yield($0) } }
+        var it = ports.makeAsyncIterator()
+        let next = await it.next()
+        let bound = try XCTUnwrap(next)
+        func get(_ path: String) async throws -> (Int, String) {
+            let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(bound)\(path)")!)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        }
+        let (status, served) = try await get("/openapi.json")
+        XCTAssertEqual(status, 200)
+        XCTAssertEqual(served, built)
+        // The front middleware is there too: a protected route without a key is refused.
+        let refused = try await get("/api/model")
+        XCTAssertEqual(refused.0, 401)
+        server.cancel()
+        _ = await server.result
     }
 
     /// A real socket: the server bound on loopback answers a request through HTTP.

@@ -1,13 +1,14 @@
 // The dataset builder: extraction, gold answers, splits, decontamination, determinism, the
 // dataset card, and bad input.
-import Records
 import Foundation
+import Hashing
 import ModelFormats
+import Records
 import SpellingData
 import TestSupport
 import Tokenization
-import Yams
 import XCTest
+import Yams
 
 final class SpellingDataTests: XCTestCase {
     var gpt2Dir: String { TestPaths.assets + "/gpt2" }
@@ -144,7 +145,7 @@ final class SpellingDataTests: XCTestCase {
         // The manifest's hashes describe the files.
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: a + "/manifest.json"))) as! [String: Any]
         for (name, hash) in manifest["files"] as! [String: String] {
-            XCTAssertEqual(try SHA256.hex(file: a + "/" + name), hash, name)
+            XCTAssertEqual(try Checksum.sha256(file: a + "/" + name), hash, name)
         }
         XCTAssertFalse(String(decoding: try Data(contentsOf: URL(fileURLWithPath: a + "/manifest.json")), as: UTF8.self).contains("2026-"))
     }

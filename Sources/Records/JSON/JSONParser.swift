@@ -1,5 +1,5 @@
 // A small strict JSON parser for untrusted input (safetensors headers, config.json,
-// tokenizer.json, adapter configs). Unlike JSONSerialization it rejects duplicate keys
+// tokenizer.json, adapter configs). Unlike Foundation's parser it rejects duplicate keys
 // (safetensors requires this), keeps integers exact, preserves key order, and bounds nesting
 // depth so hostile input cannot blow the stack.
 

@@ -4,11 +4,12 @@
 // `@ExplicitNull`, which writes `null` — the schema of a few files keeps such keys always present.
 
 public struct RecordEncoder {
-    public init() {}
+    let keys: JSONKeys
+    public init(keys: JSONKeys = .asDeclared) { self.keys = keys }
 
     public func encode<T: Encodable>(_ value: T) throws(RecordError) -> JSONValue {
         do {
-            let box = Box()
+            let box = Box(snakeCase: keys == .snakeCase)
             try Self.encodeValue(value, into: box, path: [])
             return box.value
         } catch let e as RecordError {
@@ -31,6 +32,9 @@ public struct RecordEncoder {
 
     final class Box {
         enum Kind { case scalar, object, array }
+        /// Property names become snake_case keys (`JSONKeys.snakeCase`); keys that carry data do not.
+        let snakeCase: Bool
+        init(snakeCase: Bool) { self.snakeCase = snakeCase }
         var kind = Kind.scalar
         var scalar = JSONValue.null
         var keys: [String] = []
@@ -40,13 +44,13 @@ public struct RecordEncoder {
         func set(_ v: JSONValue) { kind = .scalar; scalar = v }
         func child(_ key: String) -> Box {
             if let i = index[key] { return children[i] }
-            let b = Box()
+            let b = Box(snakeCase: snakeCase)
             index[key] = children.count
             keys.append(key)
             children.append(b)
             return b
         }
-        func append() -> Box { let b = Box(); children.append(b); return b }
+        func append() -> Box { let b = Box(snakeCase: snakeCase); children.append(b); return b }
 
         var value: JSONValue {
             switch kind {
@@ -84,7 +88,11 @@ public struct RecordEncoder {
         let box: Box
         var codingPath: [CodingKey]
 
-        func child(_ key: Key) -> Box { box.child(key.stringValue) }
+        /// Dictionaries' keys and `DynamicKey`s are data, written as they are.
+        static var isDataKey: Bool { Key.self == DynamicKey.self || "\(Key.self)".hasPrefix("_Dictionary") }
+        func child(_ key: Key) -> Box {
+            box.child(box.snakeCase && !Self.isDataKey ? JSONKeys.snakeCased(key.stringValue) : key.stringValue)
+        }
         mutating func encodeNil(forKey key: Key) throws { child(key).set(.null) }
         mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
             try RecordEncoder.encodeValue(value, into: child(key), path: codingPath + [key])

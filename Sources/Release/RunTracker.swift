@@ -1,13 +1,13 @@
-// Every train, eval and compare is recorded as a run in the store (Sources/Release): parameters,
-// metrics with their steps, artifacts with SHA-256, and lineage — the dataset manifest, the base
-// model and the adapter by hash, and the runs it read. A store that cannot be written is a warning:
-// the command's own outputs are already complete. STRAWBERRY_RECORD_RUNS=0 turns recording off.
+// The run tracker, the one owner of run lineage: every train, eval, compare and deploy is recorded
+// as a run in the store — parameters, metrics with their steps, artifacts with SHA-256, and lineage
+// (the dataset manifest, the base model and the adapter by hash, and the runs it read). A store that
+// cannot be written is a warning: the command's own outputs are already complete.
+// STRAWBERRY_RECORD_RUNS=0 turns recording off.
 import Foundation
-import ModelFormats
+import Hashing
 import Records
-import Release
 
-enum RunRecording {
+public enum RunTracker {
     static var enabled: Bool { ProcessInfo.processInfo.environment["STRAWBERRY_RECORD_RUNS"] != "0" }
 
     static func newId(_ kind: String) -> String { Store.newRunId(kind) }
@@ -15,12 +15,12 @@ enum RunRecording {
     static func absolute(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.path }
 
     /// SHA-256 of a file, or of a directory's files (a Hugging Face model folder, an adapter).
-    static func hash(_ path: String) -> String? {
-        if isDirectory(path) { return try? Store.treeHash(path) { try SHA256.hex(file: $0) } }
-        return try? SHA256.hex(file: path)
+    public static func hash(_ path: String) -> String? {
+        if isDirectory(path) { return try? Store.treeHash(path) { try Checksum.sha256(file: $0) } }
+        return try? Checksum.sha256(file: path)
     }
 
-    static func record(store: String?, _ make: () throws -> RunRecord) {
+    public static func record(store: String?, _ make: () throws -> RunRecord) {
         guard enabled else { return }
         do {
             let run = try make()
@@ -33,14 +33,15 @@ enum RunRecording {
         }
     }
 
-    /// The runs that wrote any of these directories (by their recorded output), newest first.
-    static func parents(of dirs: [String], store: String?) -> [String] {
-        guard let runs = try? Store(directory: Store.location(store)).runs() else { return [] }
+    /// The runs (of `kind`, when given) that wrote any of these directories (by their recorded
+    /// output), newest first.
+    public static func parents(of dirs: [String], kind: String? = nil, store: String?) -> [String] {
+        guard let runs = try? Store(directory: Store.location(store)).runs(kind: kind) else { return [] }
         let wanted = Set(dirs.map(absolute))
         return runs.filter { r in r.params["out"].map { wanted.contains($0) } ?? false }.reversed().map(\.id)
     }
 
-    static func lineage(model: String?, adapter: String?, data: String?) -> [String: String] {
+    public static func lineage(model: String?, adapter: String?, data: String?) -> [String: String] {
         var l: [String: String] = [:]
         if let model { l["base_model"] = hash(model) }
         if let adapter { l["adapter"] = hash(adapter) }
@@ -49,13 +50,13 @@ enum RunRecording {
         return l
     }
 
-    static func artifacts(_ dir: String, _ names: [String]) -> [String: String] {
+    public static func artifacts(_ dir: String, _ names: [String]) -> [String: String] {
         var a: [String: String] = [:]
         for n in names { let p = dir + "/" + n; if fileExists(p), let h = hash(p) { a[absolute(p)] = h } }
         return a
     }
 
-    static func train(runDir: String, config: [String: String], model: String, data: String, store: String?) {
+    public static func train(runDir: String, config: [String: String], model: String, data: String, store: String?) {
         record(store: store) {
             var metrics: [String: [MetricPoint]] = [:]
             for line in (try? RecordFile.readLines(TrainingLogLine.self, from: runDir + "/metrics.jsonl")) ?? [] {
@@ -74,7 +75,7 @@ enum RunRecording {
         }
     }
 
-    static func eval(out: String, summary: EvaluationSummary, params: [String: String], model: String, adapter: String?, data: String?, store: String?) {
+    public static func eval(out: String, summary: EvaluationSummary, params: [String: String], model: String, adapter: String?, data: String?, store: String?) {
         record(store: store) {
             var metrics: [String: [MetricPoint]] = [:]
             for (group, m) in summary.metrics { metrics[group + "/accuracy"] = [MetricPoint(step: 0, value: m.accuracy)] }
@@ -88,7 +89,7 @@ enum RunRecording {
         }
     }
 
-    static func compare(out: String, base: String, finetuned: String, headline: HeadlineMetrics, store: String?) {
+    public static func compare(out: String, base: String, finetuned: String, headline: HeadlineMetrics, store: String?) {
         record(store: store) {
             var metrics: [String: [MetricPoint]] = [:]
             for name in ["spelling_accuracy", "letter_count_accuracy", "letter_position_accuracy", "character_level_accuracy", "normalized_levenshtein",
@@ -103,17 +104,27 @@ enum RunRecording {
     }
 }
 
-extension RunRecording {
+extension RunTracker {
     /// A Codable value as flat parameters: nested keys joined with ".", values as text.
-    static func params<T: Encodable>(_ value: T) -> [String: String] {
-        guard let data = try? JSONEncoder().encode(value), let obj = try? JSONSerialization.jsonObject(with: data) else { return [:] }
+    public static func params<T: Encodable>(_ value: T) -> [String: String] {
+        guard let tree = try? RecordEncoder().encode(value) else { return [:] }
         var out: [String: String] = [:]
-        func walk(_ v: Any, _ prefix: String) {
-            if let d = v as? [String: Any] { for (k, x) in d { walk(x, prefix.isEmpty ? k : prefix + "." + k) } }
-            else if let a = v as? [Any] { out[prefix] = a.map { "\($0)" }.joined(separator: ",") }
-            else { out[prefix] = "\(v)" }
+        func text(_ v: JSONValue) -> String {
+            switch v {
+            case .null: return "null"
+            case .bool(let b): return b ? "true" : "false"
+            case .int(let i): return String(i)
+            case .uint(let u): return String(u)
+            case .double(let d): return "\(d)"
+            case .string(let s): return s
+            case .array(let a): return a.map(text).joined(separator: ",")
+            case .object: return (try? JSONText.string(v)) ?? ""
+            }
         }
-        walk(obj, "")
+        func walk(_ v: JSONValue, _ prefix: String) {
+            if case .object(let kv) = v { for (k, x) in kv { walk(x, prefix.isEmpty ? k : prefix + "." + k) } } else { out[prefix] = text(v) }
+        }
+        walk(tree, "")
         return out
     }
 }
