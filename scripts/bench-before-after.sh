@@ -38,24 +38,11 @@ done
 python3 - "$WORK" "$OUT" <<'PY'
 import json, sys, os
 work, out = sys.argv[1], sys.argv[2]
-keys = {"generate": ["prefill_tokens_per_second", "prefill_last_logits_tokens_per_second", "decode_tokens_per_second", "batched_decode_tokens_per_second"],
-        "train": ["steps_per_second", "tokens_per_second"]}
-rows = []
 for name in ["generate-f32", "generate-native", "train-attention", "train-all-linear"]:
-    kind = name.split("-")[0]
-    best = {}
     for side in ["before", "after"]:
         runs = [json.load(open(os.path.join(work, f"{side}-{name}-{r}.json"))) for r in (1, 2)]
-        pick = max(runs, key=lambda j: j.get(keys[kind][-1 if kind == "train" else 2]) or 0)
-        best[side] = pick
         with open(os.path.join(out, f"{side}-{name}.json"), "w") as f:
-            json.dump({"runs": runs, "best": pick}, f, indent=2, sort_keys=True)
+            json.dump({"runs": runs}, f, indent=2, sort_keys=True)
             f.write("\n")
-    for k in keys[kind]:
-        b, a = best["before"].get(k), best["after"].get(k)
-        if b and a:
-            rows.append(f"| {name} | {k} | {b:.1f} | {a:.1f} | {100 * (a / b - 1):+.1f} % |")
-with open(os.path.join(out, "table.md"), "w") as f:
-    f.write("| case | measure | before | after | change |\n|---|---|---:|---:|---:|\n" + "\n".join(rows) + "\n")
-print(open(os.path.join(out, "table.md")).read())
 PY
+python3 scripts/bench-before-after-table.py "$OUT"
