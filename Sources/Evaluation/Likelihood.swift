@@ -137,17 +137,3 @@ public struct LikelihoodScorer {
     }
 }
 
-/// One row's log-softmax, computed in double precision (a difference of logits near 40 loses bits in float).
-struct LogSoftmaxRow {
-    let row: [Float]
-    let lse: Double
-    init(_ row: [Float]) {
-        self.row = row
-        let top = Double(row.max() ?? 0)
-        var s = 0.0
-        for x in row { s += Foundation.exp(Double(x) - top) }
-        lse = top + Foundation.log(s)
-    }
-    subscript(_ token: Int) -> Double { Double(row[token]) - lse }
-}
-

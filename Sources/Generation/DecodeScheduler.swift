@@ -139,10 +139,10 @@ public final class DecodeScheduler {
             var stopLogprob: Double?
             if req.stopTokenIds.contains(tok) {
                 reason = .stopToken
-                if req.logprobs { stopLogprob = Self.logprob(scores, tok) }
+                if req.logprobs { stopLogprob = LogSoftmaxRow(scores)[tok] }
             } else {
                 s.out.append(tok)
-                if req.logprobs { s.logprobs.append(Self.logprob(scores, tok)) }
+                if req.logprobs { s.logprobs.append(LogSoftmaxRow(scores)[tok]) }
                 events.append(.token(s.id, tok))
                 let limit = min(req.maxTokens, model.config.contextLength - req.promptIds.count)
                 if s.out.count >= limit { reason = .length }
@@ -166,14 +166,20 @@ public final class DecodeScheduler {
         }
         return events
     }
+}
 
-    /// log softmax(logits)[token], computed stably.
-    public static func logprob(_ logits: [Float], _ token: Int) -> Double {
-        guard logits.indices.contains(token) else { return -.infinity }
-        var m = -Double.infinity
-        for x in logits where Double(x) > m { m = Double(x) }
+/// One row's log-softmax, computed in double precision (a difference of logits near 40 loses bits in
+/// float): the served confidence and likelihood scoring both read it.
+public struct LogSoftmaxRow {
+    public let row: [Float]
+    public let lse: Double
+    public init(_ row: [Float]) {
+        self.row = row
+        let top = Double(row.max() ?? 0)
         var s = 0.0
-        for x in logits { s += exp(Double(x) - m) }
-        return Double(logits[token]) - m - log(s)
+        for x in row { s += Foundation.exp(Double(x) - top) }
+        lse = top + Foundation.log(s)
     }
+    /// log p(token); −∞ for a token outside the row.
+    public subscript(_ token: Int) -> Double { row.indices.contains(token) ? Double(row[token]) - lse : -.infinity }
 }

@@ -158,13 +158,15 @@ public struct GPT2Model: CausalLM {
             let qkv = tape.linear(n1, b.attn, layer: l, weight: "attn")                // [N, 3C]
             var probs = tape.probabilities
             let a = attend(qkv: qkv, batch: batch, cache: cache, layer: l, shape: shape, probs: &probs)
-            tape.keep([(x, .input), (n1, .attentionNorm), (qkv, .qkv), (a, .attention)], layer: l)
-            if let probs { tape?.keepProbabilities(probs, layer: l) }
+            if let probs {   // kept only for a training pass that goes on to its backward
+                tape.keep([(x, .input), (n1, .attentionNorm), (qkv, .qkv), (a, .attention)], layer: l)
+                tape?.keepProbabilities(probs, layer: l)
+            }
             addInPlace(&x, tape.linear(a, b.proj, layer: l, weight: "proj"))
             let n2 = layerNorm(x, weight: b.ln2.w, bias: b.ln2.b, eps: eps)
             let f = tape.linear(n2, b.fc, layer: l, weight: "fc")
             let g = geluTanh(f)
-            tape.keep([(x, .middle), (n2, .mlpNorm), (f, .mlpUp), (g, .mlpActivation)], layer: l)
+            if probs != nil { tape.keep([(x, .middle), (n2, .mlpNorm), (f, .mlpUp), (g, .mlpActivation)], layer: l) }
             addInPlace(&x, tape.linear(g, b.fcProj, layer: l, weight: "fc_proj"))
         }
         return x

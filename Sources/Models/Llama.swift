@@ -204,13 +204,15 @@ public struct LlamaModel: CausalLM {
             normAndRotate(&qkv, shape: shape, rope: rope, table: table, qNorm: b.qNorm, kNorm: b.kNorm, eps: eps)
             var probs = tape.probabilities
             let a = attend(qkv: qkv, batch: batch, cache: cache, layer: l, shape: shape, probs: &probs)  // [N, Hq·D]
-            tape.keep([(x, .input), (n1, .attentionNorm), (projected, .projected), (qkv, .qkv), (a, .attention)], layer: l)
-            if let probs { tape?.keepProbabilities(probs, layer: l) }
+            if let probs {   // kept only for a training pass that goes on to its backward
+                tape.keep([(x, .input), (n1, .attentionNorm), (projected, .projected), (qkv, .qkv), (a, .attention)], layer: l)
+                tape?.keepProbabilities(probs, layer: l)
+            }
             addInPlace(&x, tape.linear(a, b.o, layer: l, weight: "o"))
             let n2 = rmsNorm(x, weight: b.postNorm, eps: eps)
             let gu = tape.linear(n2, b.gateUp, layer: l, weight: "gate_up")         // [N, 2F]
             let h = swiGLU(gu)
-            tape.keep([(x, .middle), (n2, .mlpNorm), (gu, .mlpUp), (h, .mlpActivation)], layer: l)
+            if probs != nil { tape.keep([(x, .middle), (n2, .mlpNorm), (gu, .mlpUp), (h, .mlpActivation)], layer: l) }
             addInPlace(&x, tape.linear(h, b.down, layer: l, weight: "down"))
         }
         return x

@@ -44,9 +44,10 @@ extension Optional where Wrapped == any ForwardTape {
         return lin(x)
     }
     func keep(_ values: [(Tensor, Activation)], layer: Int) {
-        guard let tape = self, tape.keeps else { return }
+        guard let tape = self else { return }
         for (v, role) in values { tape.keep(v, role, layer: layer) }
     }
-    /// An empty buffer for attention to fill when probabilities are kept, else nil.
+    /// An empty buffer for attention to fill when activations are kept (nil: inference, or a loss-only
+    /// pass), which is also what says whether the block keeps anything.
     var probabilities: [Float]? { if let tape = self, tape.keeps { return [] }; return nil }
 }
