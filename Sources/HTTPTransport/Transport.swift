@@ -1,7 +1,8 @@
 // HTTP with the retry policy every remote service here needs (the Hugging Face Hub, MLflow):
 // connection errors, 429 and 5xx are retried with exponential backoff, honouring Retry-After; any
-// other answer is returned to the caller, who knows what it means. Synchronous on purpose: the
-// commands that talk to these services do one thing at a time and have nothing else to do meanwhile.
+// other answer is returned to the caller, who knows what it means. Async end to end (AsyncHTTPClient's
+// async API, backoff with Task.sleep); a synchronous command crosses into it once, at its own
+// boundary, with `Transport.blocking`.
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -27,7 +28,7 @@ public enum TransportError: Error, CustomStringConvertible {
     }
 }
 
-public final class Transport: @unchecked Sendable {
+public final class Transport: Sendable {
     let http: HTTPClient
     public let attempts: Int
     public let firstDelay: Double
@@ -43,7 +44,12 @@ public final class Transport: @unchecked Sendable {
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
 
-    deinit { try? http.syncShutdown() }
+    // Shut down without blocking: the last reference may go away on a task's thread, where a
+    // synchronous shutdown would wait on the very pool it needs.
+    deinit {
+        let http = http
+        Task { try? await http.shutdown() }
+    }
 
     /// Seconds to wait before attempt `attempt + 1`: Retry-After (seconds or an HTTP date) when the server
     /// sent one, else `firstDelay · 2^(attempt-1)`; never more than `maxDelay`.
@@ -68,12 +74,13 @@ public final class Transport: @unchecked Sendable {
     /// repeated once the server may have acted on it (`idempotent: false`, e.g. a commit) is retried
     /// only when the server said it did not act: 429 and 503. A `TransportError` from `once` (too
     /// large, a local file) is not worth repeating and is thrown at once.
-    func retrying<T>(_ url: String, idempotent: Bool, _ once: () throws -> (status: Int, headers: HTTPHeaders, value: T)) throws -> (status: Int, headers: HTTPHeaders, value: T) {
+    func retrying<T>(_ url: String, idempotent: Bool,
+                     _ once: () async throws -> (status: Int, headers: HTTPHeaders, value: T)) async throws -> (status: Int, headers: HTTPHeaders, value: T) {
         var last = ""
         for attempt in 1...attempts {
             var retryAfter: String?
             do {
-                let r = try once()
+                let r = try await once()
                 let retry = idempotent ? (r.status == 429 || r.status >= 500) : (r.status == 429 || r.status == 503)
                 guard retry else { return r }
                 last = "HTTP \(r.status)"
@@ -84,20 +91,28 @@ public final class Transport: @unchecked Sendable {
                 last = "\(error)"
                 if !idempotent { throw TransportError.unreachable(url: Self.withoutQuery(url), attempts: attempt, last: last + " (not repeated: the server may have acted on it)") }
             }
-            if attempt < attempts { Thread.sleep(forTimeInterval: delay(after: attempt, retryAfter: retryAfter)) }
+            if attempt < attempts { try await Task.sleep(nanoseconds: UInt64(delay(after: attempt, retryAfter: retryAfter) * 1e9)) }
         }
         throw TransportError.unreachable(url: Self.withoutQuery(url), attempts: attempts, last: last)
     }
 
+    func request(_ method: HTTPMethod, _ url: String, headers: [(String, String)]) -> HTTPClientRequest {
+        var req = HTTPClientRequest(url: url)
+        req.method = method
+        for (k, v) in headers { req.headers.add(name: k, value: v) }
+        return req
+    }
+
     /// One request with the retry policy; `body` is re-sent whole on each attempt.
-    public func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: Data? = nil, idempotent: Bool = true) throws -> HTTPAnswer {
+    public func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: Data? = nil,
+                     idempotent: Bool = true) async throws -> HTTPAnswer {
         if let body, body.count > Self.maxBody { throw TransportError.tooLarge(url: Self.withoutQuery(url), bytes: body.count, limit: Self.maxBody) }
-        let r = try retrying(url, idempotent: idempotent) {
-            var req = try HTTPClient.Request(url: url, method: method)
-            for (k, v) in headers { req.headers.add(name: k, value: v) }
-            if let body { req.body = .byteBuffer(ByteBuffer(bytes: body)) }
-            let res = try http.execute(request: req).wait()
-            return (Int(res.status.code), res.headers, res.body.map { Data($0.readableBytesView) } ?? Data())
+        let r = try await retrying(url, idempotent: idempotent) {
+            var req = request(method, url, headers: headers)
+            if let body { req.body = .bytes(ByteBuffer(bytes: body)) }
+            let res = try await http.execute(req, deadline: .distantFuture)
+            let bytes = try await res.body.collect(upTo: Self.maxBody)
+            return (Int(res.status.code), res.headers, Data(bytes.readableBytesView))
         }
         return HTTPAnswer(status: r.status, headers: r.headers, body: r.value)
     }
@@ -105,29 +120,43 @@ public final class Transport: @unchecked Sendable {
     /// A GET streamed into a file (created, or truncated on a retry, at `path`) with the retry policy;
     /// stopped once it exceeds `maxBytes`. Returns the final answer's status and headers (redirects
     /// followed); the body is in the file.
-    public func download(_ url: String, headers: [(String, String)] = [], to path: String, maxBytes: Int) throws -> (status: Int, headers: HTTPHeaders) {
-        let r = try retrying(url, idempotent: true) { () throws -> (status: Int, headers: HTTPHeaders, value: Void) in
-            var req = try HTTPClient.Request(url: url, method: .GET)
-            for (k, v) in headers { req.headers.add(name: k, value: v) }
-            // The delegate creates the file only when bytes arrive: an empty file must exist too.
-            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+    public func download(_ url: String, headers: [(String, String)] = [], to path: String, maxBytes: Int) async throws -> (status: Int, headers: HTTPHeaders) {
+        let r = try await retrying(url, idempotent: true) { () async throws -> (status: Int, headers: HTTPHeaders, value: Void) in
+            // The file exists once the request is made, even when the body is empty.
+            guard FileManager.default.createFile(atPath: path, contents: nil), let out = FileHandle(forWritingAtPath: path) else {
                 throw TransportError.unreachable(url: path, attempts: 1, last: "cannot create the file")
             }
-            let delegate = try FileDownloadDelegate(path: path, reportProgress: { task, progress in
-                if progress.receivedBytes > maxBytes { task.cancel() }
-            })
-            let progress: FileDownloadDelegate.Progress
-            do { progress = try http.execute(request: req, delegate: delegate).wait() } catch {
-                let got = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int ?? 0
+            defer { try? out.close() }
+            let res = try await http.execute(request(.GET, url, headers: headers), deadline: .distantFuture)
+            var got = 0
+            for try await piece in res.body {
+                got += piece.readableBytes
                 if got > maxBytes { throw TransportError.tooLarge(url: Self.withoutQuery(url), bytes: got, limit: maxBytes) }
-                throw error
+                try out.write(contentsOf: Data(piece.readableBytesView))
             }
-            let head = progress.history.last?.responseHead ?? progress.head
-            return (Int(head.status.code), head.headers, ())
+            return (Int(res.status.code), res.headers, ())
         }
         return (r.status, r.headers)
     }
 
+    /// Runs async work to its end from synchronous code (a command's own thread, never a task's): the
+    /// one place a synchronous caller waits on this stack.
+    public static func blocking<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) throws -> T {
+        let outcome = Outcome<T>(), done = DispatchSemaphore(value: 0)
+        Task.detached {
+            do { outcome.value = .success(try await work()) } catch { outcome.value = .failure(error) }
+            done.signal()
+        }
+        done.wait()
+        guard let value = outcome.value else { throw TransportError.unreachable(url: "", attempts: 0, last: "the request ended without an answer") }
+        return try value.get()
+    }
+
     /// A URL as it may appear in messages (query strings can carry signatures).
     static func withoutQuery(_ url: String) -> String { url.split(separator: "?", maxSplits: 1).first.map(String.init) ?? url }
+}
+
+/// The result a blocked caller waits for (written once by the task, read after the semaphore).
+final class Outcome<T>: @unchecked Sendable {
+    var value: Result<T, Error>?
 }

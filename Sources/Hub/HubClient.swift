@@ -174,9 +174,9 @@ public final class HubClient: @unchecked Sendable {
 
     /// A JSON request; the answer decoded as `T`. Non-2xx answers are `HubError.refused`.
     func json<B: Encodable, T: Decodable>(_ what: String, _ method: HTTPMethod, _ url: String, body: B, lfs: Bool = false,
-                                          as: T.Type, accept: Set<Int> = []) throws -> (status: Int, value: T?) {
+                                          as: T.Type, accept: Set<Int> = []) async throws -> (status: Int, value: T?) {
         let headers = authorization + (lfs ? Self.lfsJSON : [("Content-Type", "application/json")])
-        let answer = try transport.send(method, url, headers: headers, body: try Wire.data(body))
+        let answer = try await transport.send(method, url, headers: headers, body: try Wire.data(body))
         return try decode(what, answer, as: T.self, accept: accept)
     }
 
@@ -205,19 +205,19 @@ public final class HubClient: @unchecked Sendable {
     /// huggingface_hub does: a 409 "conflicting operation in progress" is retried, and a token that may
     /// not create repositories (401/402/403) is fine when the repository exists and it can see it.
     @discardableResult
-    public func createRepo(_ repo: HubRepo, private isPrivate: Bool) throws -> Bool {
+    public func createRepo(_ repo: HubRepo, private isPrivate: Bool) async throws -> Bool {
         guard token != nil else { throw HubError.noToken }
         let parts = repo.id.split(separator: "/").map(String.init)
         let data = try Wire.data(Wire.CreateRepo(name: parts[1], organization: parts[0], type: repo.kind.rawValue, visibility: isPrivate ? "private" : "public"))
-        var answer = try transport.send(.POST, endpoint + "/api/repos/create", headers: authorization + [("Content-Type", "application/json")], body: data)
+        var answer = try await transport.send(.POST, endpoint + "/api/repos/create", headers: authorization + [("Content-Type", "application/json")], body: data)
         for _ in 0..<10 where answer.status == 409 && Self.message(answer.body).contains("conflicting operation") {
-            Thread.sleep(forTimeInterval: 1)
-            answer = try transport.send(.POST, endpoint + "/api/repos/create", headers: authorization + [("Content-Type", "application/json")], body: data)
+            try await Task.sleep(nanoseconds: 1_000_000_000)
+            answer = try await transport.send(.POST, endpoint + "/api/repos/create", headers: authorization + [("Content-Type", "application/json")], body: data)
         }
         if (200..<300).contains(answer.status) { return true }
         if answer.status == 409 { return false }
         if [401, 402, 403].contains(answer.status),
-           let seen = try? transport.send(.GET, "\(endpoint)/api/\(repo.api)/\(repo.id)", headers: authorization), (200..<300).contains(seen.status) {
+           let seen = try? await transport.send(.GET, "\(endpoint)/api/\(repo.api)/\(repo.id)", headers: authorization), (200..<300).contains(seen.status) {
             return false
         }
         throw HubError.refused(what: "creating \(repo)", status: answer.status, message: Self.message(answer.body))
@@ -230,8 +230,8 @@ public final class HubClient: @unchecked Sendable {
     }
 
     /// The Hub's check of a card's metadata (what huggingface_hub does before committing a README.md).
-    public func validateCard(_ text: String, kind: HubRepo.Kind) throws -> [String] {
-        let answer = try transport.send(.POST, endpoint + "/api/validate-yaml", headers: authorization + [("Content-Type", "application/json")],
+    public func validateCard(_ text: String, kind: HubRepo.Kind) async throws -> [String] {
+        let answer = try await transport.send(.POST, endpoint + "/api/validate-yaml", headers: authorization + [("Content-Type", "application/json")],
                                         body: try Wire.data(Wire.ValidateYAML(content: text, repoType: kind.rawValue)))
         let check = try? JSONDecoder().decode(YAMLCheck.self, from: answer.body)
         let errors = (check?.errors ?? []).compactMap(\.message)
@@ -271,7 +271,7 @@ public final class HubClient: @unchecked Sendable {
     /// `revision`: README.md's metadata checked by the Hub first, then pre-upload, LFS transfers for what
     /// the server wants in LFS and does not have, then the NDJSON commit of what changed.
     public func upload(folder: String, files: [String], to repo: HubRepo, revision: String = "main", message: String,
-                       description: String = "", progress: (String) -> Void = { _ in }) throws -> HubCommit {
+                       description: String = "", progress: (String) -> Void = { _ in }) async throws -> HubCommit {
         guard token != nil else { throw HubError.noToken }
         var local: [Local] = []
         for rel in files.sorted() {
@@ -282,7 +282,7 @@ public final class HubClient: @unchecked Sendable {
         var warnings: [String] = []
         if let readme = local.first(where: { $0.path == "README.md" }) {
             guard let text = try? String(contentsOfFile: readme.file, encoding: .utf8) else { throw HubError.io(path: readme.file, reason: "is not UTF-8 text") }
-            warnings += try validateCard(text, kind: repo.kind)
+            warnings += try await validateCard(text, kind: repo.kind)
         }
         let rev = Self.quote(revision)
         // Pre-upload, 256 files at a time: the server says which files go to LFS, and which it already has.
@@ -290,7 +290,7 @@ public final class HubClient: @unchecked Sendable {
         for start in stride(from: 0, to: local.count, by: 256) {
             let chunk = local[start..<min(local.count, start + 256)]
             let body = Wire.Preupload(files: try chunk.map { Wire.PreuploadFile(path: $0.path, size: $0.size, sample: try Self.sample($0.file).base64EncodedString()) })
-            let (_, answer) = try json("pre-upload of \(repo)", .POST, "\(endpoint)/api/\(repo.api)/\(repo.id)/preupload/\(rev)", body: body, as: Preupload.self)
+            let (_, answer) = try await json("pre-upload of \(repo)", .POST, "\(endpoint)/api/\(repo.api)/\(repo.id)/preupload/\(rev)", body: body, as: Preupload.self)
             for f in answer?.files ?? [] { mode[f.path] = f }
         }
         var lfs: [(Local, String)] = [], regular: [Local] = [], unchanged: [String] = []
@@ -314,7 +314,7 @@ public final class HubClient: @unchecked Sendable {
         for start in stride(from: 0, to: lfs.count, by: 256) {
             let chunk = Array(lfs[start..<min(lfs.count, start + 256)])
             let body = Wire.Batch(ref: Wire.Ref(name: revision), objects: chunk.map { Wire.LFSObject(oid: $0.1, size: $0.0.size) })
-            let (_, answer) = try json("the LFS batch for \(repo)", .POST, "\(endpoint)/\(repo.urlPrefix)\(repo.id).git/info/lfs/objects/batch",
+            let (_, answer) = try await json("the LFS batch for \(repo)", .POST, "\(endpoint)/\(repo.urlPrefix)\(repo.id).git/info/lfs/objects/batch",
                                        body: body, lfs: true, as: Batch.self)
             let byOid = Dictionary((answer?.objects ?? []).map { ($0.oid, $0) }, uniquingKeysWith: { a, _ in a })
             for (l, oid) in chunk {
@@ -322,11 +322,11 @@ public final class HubClient: @unchecked Sendable {
                 if let e = object.error { throw HubError.refused(what: "LFS object \(l.path)", status: e.code ?? 0, message: e.message ?? "") }
                 guard let upload = object.actions?["upload"] else { stored.append(l.path); continue }
                 progress("uploading \(l.path) (\(l.size) bytes)")
-                try transfer(l, oid: oid, upload: upload)
+                try await transfer(l, oid: oid, upload: upload)
                 if let verify = object.actions?["verify"] {
                     let headers = authorization + Self.lfsJSON
                         + (verify.header ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-                    let a = try transport.send(.POST, verify.href, headers: headers,
+                    let a = try await transport.send(.POST, verify.href, headers: headers,
                                                body: try Wire.data(Wire.LFSObject(oid: oid, size: l.size)))
                     guard (200..<300).contains(a.status) else { throw HubError.refused(what: "verifying \(l.path)", status: a.status, message: Self.message(a.body)) }
                 }
@@ -347,7 +347,7 @@ public final class HubClient: @unchecked Sendable {
         for (l, oid) in lfs { try line("lfsFile", Wire.LFSFile(path: l.path, oid: oid, size: l.size)) }
         let ndjson = Data(lines.map { $0 + Data("\n".utf8) }.joined())
         // Not repeated after a connection failure: the server may have made the commit (huggingface_hub does not retry it either).
-        let answer = try transport.send(.POST, "\(endpoint)/api/\(repo.api)/\(repo.id)/commit/\(rev)",
+        let answer = try await transport.send(.POST, "\(endpoint)/api/\(repo.api)/\(repo.id)/commit/\(rev)",
                                         headers: authorization + [("Content-Type", "application/x-ndjson")], body: ndjson, idempotent: false)
         let (_, c) = try decode("the commit to \(repo)", answer, as: CommitAnswer.self)
         guard let oid = c?.commitOid, !oid.isEmpty else { throw HubError.badAnswer(what: "the commit to \(repo)", reason: "no commitOid") }
@@ -368,7 +368,7 @@ public final class HubClient: @unchecked Sendable {
     /// Sends one LFS object: whole (basic), or — when the server gives a `chunk_size` — in the numbered
     /// parts it lists (multipart, decided per object as huggingface_hub does), completed by a POST
     /// listing each part's ETag. Part lists and sizes from the server are checked before any arithmetic.
-    func transfer(_ l: Local, oid: String, upload: Batch.Action) throws {
+    func transfer(_ l: Local, oid: String, upload: Batch.Action) async throws {
         let mapped: Data
         do { mapped = try Data(contentsOf: URL(fileURLWithPath: l.file), options: .alwaysMapped) } catch {
             throw HubError.io(path: l.file, reason: "cannot read (\(error.localizedDescription))")
@@ -389,13 +389,13 @@ public final class HubClient: @unchecked Sendable {
             for n in parts {
                 guard let url = header[String(n)] else { continue }
                 let lo = (n - 1) * chunk, hi = min(l.size, lo + min(chunk, l.size - lo))   // n ≤ count, so lo < size
-                let a = try transport.send(.PUT, url, body: mapped.subdata(in: lo..<hi))
+                let a = try await transport.send(.PUT, url, body: mapped.subdata(in: lo..<hi))
                 guard (200..<300).contains(a.status), let etag = a.header("ETag") else {
                     throw HubError.refused(what: "part \(n) of \(l.path)", status: a.status, message: Self.message(a.body))
                 }
                 etags.append(Wire.Part(partNumber: n, etag: etag))
             }
-            let a = try transport.send(.POST, upload.href, headers: Self.lfsJSON,
+            let a = try await transport.send(.POST, upload.href, headers: Self.lfsJSON,
                                        body: try Wire.data(Wire.Complete(oid: oid, parts: etags)))
             guard (200..<300).contains(a.status) else { throw HubError.refused(what: "completing \(l.path)", status: a.status, message: Self.message(a.body)) }
         } else {
@@ -403,7 +403,7 @@ public final class HubClient: @unchecked Sendable {
                 throw HubError.badAnswer(what: "the LFS batch", reason: "\(l.path) (\(l.size) bytes) was asked for in one request; the Hub sends a chunk_size for files this large")
             }
             let headers = header.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-            let a = try transport.send(.PUT, upload.href, headers: headers, body: mapped)
+            let a = try await transport.send(.PUT, upload.href, headers: headers, body: mapped)
             guard (200..<300).contains(a.status) else { throw HubError.refused(what: "uploading \(l.path)", status: a.status, message: Self.message(a.body)) }
         }
     }
@@ -411,9 +411,9 @@ public final class HubClient: @unchecked Sendable {
     // MARK: download
 
     /// The commit a revision (branch, tag or sha) points at, and its files with sizes and hashes.
-    public func revision(_ repo: HubRepo, _ revision: String) throws -> HubRevision {
+    public func revision(_ repo: HubRepo, _ revision: String) async throws -> HubRevision {
         let url = "\(endpoint)/api/\(repo.api)/\(repo.id)/revision/\(Self.quote(revision))?blobs=true"
-        let answer = try transport.send(.GET, url, headers: authorization)
+        let answer = try await transport.send(.GET, url, headers: authorization)
         guard let r = try decode("the files of \(repo)@\(revision)", answer, as: HubRevision.self).value else {
             throw HubError.badAnswer(what: "revision", reason: "empty")
         }
@@ -423,14 +423,14 @@ public final class HubClient: @unchecked Sendable {
 
     /// Downloads `file` of the commit `sha` into `path`, verified: its size, and its SHA-256 (LFS files)
     /// or git blob id (others), as the revision listed them. A file that fails is removed.
-    public func download(_ repo: HubRepo, sha: String, file: HubFile, to path: String) throws {
+    public func download(_ repo: HubRepo, sha: String, file: HubFile, to path: String) async throws {
         let url = "\(endpoint)/\(repo.urlPrefix)\(repo.id)/resolve/\(sha)/\(Self.quotePath(file.rfilename))"
         // Only a new file is written (and removed again when it fails): nothing that was there is touched.
         guard !FileManager.default.fileExists(atPath: path) else { throw HubError.io(path: path, reason: "exists; a download writes a new file") }
         let expected = file.lfs?.size ?? file.size
         if let expected, expected < 0 { throw HubError.badAnswer(what: "the file list", reason: "\(file.rfilename) has a negative size") }
         let status: Int
-        do { status = try transport.download(url, headers: authorization, to: path, maxBytes: expected ?? Transport.maxBody).status } catch {
+        do { status = try await transport.download(url, headers: authorization, to: path, maxBytes: expected ?? Transport.maxBody).status } catch {
             try? FileManager.default.removeItem(atPath: path)
             if case TransportError.tooLarge = error { throw HubError.verification(path: file.rfilename, reason: "the server sent more bytes than the revision lists (\(expected ?? 0))") }
             throw error

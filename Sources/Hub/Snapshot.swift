@@ -55,7 +55,7 @@ public enum HubSnapshot {
 
     /// Downloads and verifies `files` of commit `sha` into `dir`, at their paths relative to `subfolder`.
     public static func download(_ client: HubClient, _ repo: HubRepo, sha: String, files: [HubFile], subfolder: String, into dir: String,
-                                progress: (String) -> Void = { _ in }) throws {
+                                progress: (String) -> Void = { _ in }) async throws {
         let prefix = subfolder.isEmpty ? "" : subfolder + "/"
         let total = files.reduce(0) { $0 + max(0, $1.lfs?.size ?? $1.size ?? 0) }
         var done = 0
@@ -69,7 +69,7 @@ public enum HubSnapshot {
             let dest = dir + "/" + rel
             try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: dest).deletingLastPathComponent().path, withIntermediateDirectories: true)
             let size = max(0, f.lfs?.size ?? f.size ?? 0)
-            try client.download(repo, sha: sha, file: f, to: dest)
+            try await client.download(repo, sha: sha, file: f, to: dest)
             done += size
             let elapsed = Date().timeIntervalSince(start)
             let eta = done > 0 && total > done ? elapsed / Double(done) * Double(total - done) : 0
@@ -79,7 +79,7 @@ public enum HubSnapshot {
 
     /// A local directory for an hf:// reference: the cached snapshot, downloaded first when missing.
     /// Without the network, a revision resolved before is used from the cache.
-    public static func resolve(_ ref: HubReference, cache: String, client: HubClient, log: (String) -> Void = { _ in }) throws -> String {
+    public static func resolve(_ ref: HubReference, cache: String, client: HubClient, log: (String) -> Void = { _ in }) async throws -> String {
         let repoDir = cache + "/" + (ref.repo.kind == .model ? "models" : "datasets") + "/" + ref.repo.id
         let refFile = repoDir + "/refs/" + ref.revision
         // One directory per (commit, folder), never nested in another: "root", or the folder with its
@@ -90,7 +90,7 @@ public enum HubSnapshot {
         let isSha = ref.revision.count == 40 && ref.revision.allSatisfy(\.isHexDigit)
         if isSha, complete(ref.revision.lowercased()) { return snapshot(ref.revision.lowercased()) }
         let rev: HubRevision
-        do { rev = try client.revision(ref.repo, ref.revision) } catch let error as TransportError {
+        do { rev = try await client.revision(ref.repo, ref.revision) } catch let error as TransportError {
             // Only an unreachable Hub falls back to the cache; a refusal (a revoked token, a deleted branch) is an error.
             if let sha = try? String(contentsOfFile: refFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), complete(sha) {
                 log("warning: \(error); using the cached \(ref.repo)@\(ref.revision) (commit \(sha.prefix(10)))")
@@ -106,7 +106,7 @@ public enum HubSnapshot {
             let staging = repoDir + "/.download-\(getpid())-\(UInt64(Date().timeIntervalSince1970 * 1e6))"
             defer { try? FileManager.default.removeItem(atPath: staging) }
             try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
-            try download(client, ref.repo, sha: sha, files: files, subfolder: ref.subfolder, into: staging, progress: log)
+            try await download(client, ref.repo, sha: sha, files: files, subfolder: ref.subfolder, into: staging, progress: log)
             try writeTextAtomically(files.map(\.rfilename).joined(separator: "\n") + "\n", to: staging + "/.complete")
             let dest = snapshot(sha)
             try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: dest).deletingLastPathComponent().path, withIntermediateDirectories: true)
@@ -124,10 +124,16 @@ public enum HubSnapshot {
 public enum HubPaths {
     /// A local path for `path`: itself, or the cached snapshot of an hf:// reference (downloaded into
     /// STRAWBERRY_HOME/hub when missing; progress on standard error).
-    public static func local(_ path: String) throws -> String {
+    public static func local(_ path: String) async throws -> String {
         guard let ref = try HubReference.parse(path) else { return path }
-        return try HubSnapshot.resolve(ref, cache: StrawberryHome.directory() + "/hub", client: HubClient()) { line in
+        return try await HubSnapshot.resolve(ref, cache: StrawberryHome.directory() + "/hub", client: HubClient()) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
+    }
+
+    /// The same, for a synchronous command (it waits here, on its own thread).
+    public static func localBlocking(_ path: String) throws -> String {
+        guard try HubReference.parse(path) != nil else { return path }
+        return try Transport.blocking { try await local(path) }
     }
 }

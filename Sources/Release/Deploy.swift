@@ -6,6 +6,7 @@
 // version is published to the Hub with its card (a failed push is reported, the registration stands).
 // Exit 0 either way: the decision is in deployment_info.json (and --json).
 import Foundation
+import HTTPTransport
 import Hashing
 import Hub
 import Publishing
@@ -63,10 +64,12 @@ public enum Deploy {
         }
         do {
             let repo = try HubRepo(repoId)
-            let client = HubClient()
-            try client.createRepo(repo, private: r.hubPrivate)
-            let commit = try client.upload(folder: dir, files: try Publication.uploadable(dir), to: repo,
-                                           message: "Deploy \(r.modelName) v\(version.version)", description: "score \(version.score.map { String($0) } ?? "–")")
+            let client = HubClient(), isPrivate = r.hubPrivate, files = try Publication.uploadable(dir)
+            let message = "Deploy \(r.modelName) v\(version.version)", description = "score \(version.score.map { String($0) } ?? "–")"
+            let commit = try Transport.blocking {
+                try await client.createRepo(repo, private: isPrivate)
+                return try await client.upload(folder: dir, files: files, to: repo, message: message, description: description)
+            }
             return "pushed to \(repoId)" + (publication.pathInRepo.isEmpty ? "" : "/" + publication.pathInRepo)
                 + (commit.commitOid.map { " (commit \($0))" } ?? " (already there: no commit)")
         } catch {

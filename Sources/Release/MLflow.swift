@@ -70,7 +70,9 @@ public final class MLflowClient: @unchecked Sendable {
         var headers = [("Content-Type", contentType)]
         if let token = ProcessInfo.processInfo.environment["MLFLOW_TRACKING_TOKEN"] { headers.append(("Authorization", "Bearer \(token)")) }
         do {
-            let a = try transport.send(method, url, headers: headers, body: body)
+            // The tracking client is synchronous (runs are recorded at the end of synchronous commands).
+            let transport = transport, headers = headers
+            let a = try Transport.blocking { try await transport.send(method, url, headers: headers, body: body) }
             return (a.status, a.body)
         } catch let TransportError.unreachable(_, attempts, last) {
             throw MLflowError.unreachable(url: base, reason: "\(attempts) attempts, last: \(last)")

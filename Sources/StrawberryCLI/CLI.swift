@@ -142,7 +142,7 @@ struct Tokenize: ParsableCommand {
     struct Output: Encodable { var ids: [Int], tokens: [String] }
 
     func run() throws {
-        let tok = try Tokenizer.load(path: try HubPaths.local(model))
+        let tok = try Tokenizer.load(path: try HubPaths.localBlocking(model))
         let ids = tok.encode(text)
         let tokens = ids.map { tok.token($0) ?? "" }
         if json { try printJSON(Output(ids: ids, tokens: tokens)); return }
@@ -160,7 +160,7 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
-        let m = try LoadedModel.load(path: try HubPaths.local(path), precision: weights)
+        let m = try LoadedModel.load(path: try HubPaths.localBlocking(path), precision: weights)
         let c = m.config
         var facts: [(String, String)] = [
             ("architecture", c.architecture.rawValue), ("layers", "\(c.layers)"), ("hidden", "\(c.hidden)"),

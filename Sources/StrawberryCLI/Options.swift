@@ -44,7 +44,7 @@ struct ModelOptions: ParsableArguments {
 
     /// Local paths for --model and --adapter (hf:// references downloaded into the store's cache).
     func local() throws -> (model: String, adapter: String?) {
-        (try HubPaths.local(model), try adapter.map { try HubPaths.local($0) })
+        (try HubPaths.localBlocking(model), try adapter.map { try HubPaths.localBlocking($0) })
     }
 }
 

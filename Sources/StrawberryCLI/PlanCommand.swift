@@ -69,7 +69,7 @@ struct Plan: ParsableCommand {
         if let preset = try PlanPreset.resolve(model, tokenizer: tokenizer) {
             return (model.lowercased(), preset.config, preset.tokenizer, preset.template)
         }
-        let path = try HubPaths.local(model)
+        let path = try HubPaths.localBlocking(model)
         let config: ModelConfig
         if path.hasSuffix(".gguf") {
             config = try ModelConfig.gguf(GGUFFile(path: path))

@@ -4,6 +4,7 @@
 import Adapters
 import ArgumentParser
 import Foundation
+import HTTPTransport
 import Hub
 import Models
 import Publishing
@@ -99,7 +100,7 @@ struct Publish: ParsableCommand {
             plan = try Publication.dataset(dataset)
             inputs = [dataset]
         } else if let adapter, let evaluationResults {
-            let adapterDir = try HubPaths.local(adapter)
+            let adapterDir = try HubPaths.localBlocking(adapter)
             var r = PublicationRequest(adapter: adapterDir, evaluationResults: evaluationResults)
             r.pathInRepo = pathInRepo
             r.baseModel = baseModel
@@ -109,7 +110,7 @@ struct Publish: ParsableCommand {
             r.runId = trainingRunId(adapterDir)
             if merged, let model {
                 let dir = FileManager.default.temporaryDirectory.appendingPathComponent("strawberry-merged-\(getpid())").path
-                let localModel = try HubPaths.local(model)
+                let localModel = try HubPaths.localBlocking(model)
                 let m = try LoadedModel.load(path: localModel)
                 let lora = try PEFTAdapter.load(adapterDir, model: m.config)
                 try HFExport.write(try AdapterMerge.merged(m.model, lora), tokenizer: m.tokenizer, chatTemplate: m.chatTemplate, sourcePath: localModel, to: dir)
@@ -144,12 +145,14 @@ struct Publish: ParsableCommand {
         var commit: HubCommit?
         if let repoId {
             let repo = try HubRepo(repoId, kind: kind)
-            let client = HubClient()
-            let created = try client.createRepo(repo, private: `private`)
+            let client = HubClient(), isPrivate = `private`, quiet = json, revision = revision
+            let created = try Transport.blocking { try await client.createRepo(repo, private: isPrivate) }
             if !json { print(created ? "created \(repo)" : "\(repo) exists") }
             let msg = message ?? "Strawberry: \(plan?.pathInRepo.isEmpty == false ? plan?.pathInRepo ?? "" : "publication") (\(files.count) files)"
-            commit = try client.upload(folder: folder, files: files, to: repo, revision: revision, message: msg) { line in
-                if !json { print(line) }
+            commit = try Transport.blocking {
+                try await client.upload(folder: folder, files: files, to: repo, revision: revision, message: msg) { line in
+                    if !quiet { print(line) }
+                }
             }
         }
         let share = plan?.share ?? ((try? String(contentsOfFile: folder + "/" + (files.first { $0.hasSuffix("share.txt") } ?? "share.txt"), encoding: .utf8)) ?? "")
@@ -211,14 +214,17 @@ struct Pull: ParsableCommand {
 
     func run() throws {
         let ref = try reference()
-        let client = HubClient()
-        let rev = try client.revision(ref.repo, ref.revision)
+        let client = HubClient(), quiet = json
+        let rev = try Transport.blocking { try await client.revision(ref.repo, ref.revision) }
         let files = HubSnapshot.files(rev, subfolder: ref.subfolder)
         guard !files.isEmpty else { throw ValidationError("\(ref.repo)@\(ref.revision) has no files\(ref.subfolder.isEmpty ? "" : " under \(ref.subfolder)")") }
         let out = try OutputDirectory.begin(to, kind: .hubDownload, replace: overwrite)
         try out.fill {
-            try HubSnapshot.download(client, ref.repo, sha: rev.sha, files: files, subfolder: ref.subfolder, into: out.staging) { line in
-                if !json { print(line) }
+            let staging = out.staging
+            try Transport.blocking {
+                try await HubSnapshot.download(client, ref.repo, sha: rev.sha, files: files, subfolder: ref.subfolder, into: staging) { line in
+                    if !quiet { print(line) }
+                }
             }
         }
         if json { try printJSON(Output(repo: ref.repo.description, revision: ref.revision, commit: rev.sha, files: files.map(\.rfilename))); return }

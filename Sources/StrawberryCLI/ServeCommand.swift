@@ -84,8 +84,8 @@ struct Serve: ParsableCommand {
         if let evaluationResults { env["EVALUATION_RESULTS"] = evaluationResults }
         var settings: ServeConfig
         do { settings = try ServeConfig.from(environment: env) } catch { throw ValidationError("\(error)") }
-        settings.modelPath = try HubPaths.local(settings.modelPath)
-        settings.adapterPath = try settings.adapterPath.map { try HubPaths.local($0) }
+        settings.modelPath = try await HubPaths.local(settings.modelPath)
+        if let a = settings.adapterPath { settings.adapterPath = try await HubPaths.local(a) }
         let level = Logger.Level(rawValue: settings.logLevel) ?? .info
         LoggingSystem.bootstrap { JSONLogHandler(label: $0, level: level) }
         let logger = Logger(label: "strawberry.serve")

@@ -42,7 +42,7 @@ struct Train: ParsableCommand {
             }
             cfg.outputDir = runDir.isEmpty ? "." : runDir
         }
-        cfg.model = try HubPaths.local(cfg.model)   // hf:// → the cached snapshot (its path names the commit)
+        cfg.model = try HubPaths.localBlocking(cfg.model)   // hf:// → the cached snapshot (its path names the commit)
         let trainer = try Trainer(config: cfg, resumeFrom: resume, verifyData: !noVerify)
         let r = try trainer.run()
         print(r.interrupted ? "interrupted at step \(r.steps); checkpoint: \(r.finalAdapter)" : "adapter: \(r.finalAdapter)")
@@ -89,7 +89,7 @@ struct GradCheck: ParsableCommand {
 
     func run() throws {
         var cfg = try TrainConfig.resolve(yamlPath: config, overrides: overrides)
-        cfg.model = try HubPaths.local(cfg.model)
+        cfg.model = try HubPaths.localBlocking(cfg.model)
         if let adapter { cfg.initAdapter = adapter }
         // The output is staged (and its location checked) before the model loads.
         let o = try OutputDirectory.begin(out, kind: .gradientCheck, replace: overwrite, inputs: [cfg.model, cfg.data] + [adapter].compactMap { $0 })
@@ -117,7 +117,7 @@ struct Merge: ParsableCommand {
     var overwrite = false
 
     func run() throws {
-        let (model, adapter) = (try HubPaths.local(self.model), try HubPaths.local(self.adapter))
+        let (model, adapter) = (try HubPaths.localBlocking(self.model), try HubPaths.localBlocking(self.adapter))
         let m = try LoadedModel.load(path: model)
         let lora = try PEFTAdapter.load(adapter, model: m.config)
         let merged = try AdapterMerge.merged(m.model, lora)

@@ -148,7 +148,7 @@ final class HubTests: XCTestCase {
         return out
     }
 
-    func testUploadThenDownloadVerified() throws {
+    func testUploadThenDownloadVerified() async throws {
         let hub = try FakeHub("upload", dir: tmp("hub-upload"))
         let (p, _, adapter) = try publication(repoId: "alice/spell")
         let dir = tmp("to-upload")
@@ -156,30 +156,32 @@ final class HubTests: XCTestCase {
         let files = try Publication.uploadable(dir)
         let repo = try HubRepo("alice/spell")
         // Without a token nothing is sent.
-        XCTAssertThrowsError(try hub.client(token: nil).createRepo(repo, private: false)) { XCTAssertTrue("\($0)".contains("HF_TOKEN"), "\($0)") }
-        XCTAssertThrowsError(try hub.client(token: "wrong").createRepo(repo, private: false)) { XCTAssertTrue("\($0)".contains("401"), "\($0)") }
+        await assertThrowsAsync({ try await hub.client(token: nil).createRepo(repo, private: false) }) { XCTAssertTrue("\($0)".contains("HF_TOKEN"), "\($0)") }
+        await assertThrowsAsync({ try await hub.client(token: "wrong").createRepo(repo, private: false) }) { XCTAssertTrue("\($0)".contains("401"), "\($0)") }
         // A 429 with Retry-After on the pre-upload and on the commit: waited out, then success.
         try hub.faults(["status_once": ["preupload": [429, 0], "commit": [503, 0]]])
         let client = hub.client()
         let start = hub.requests().count
-        XCTAssertTrue(try client.createRepo(repo, private: true))
-        XCTAssertFalse(try client.createRepo(repo, private: true))   // exists: fine
-        let commit = try client.upload(folder: dir, files: files, to: repo, message: "test")
+        let created = try await client.createRepo(repo, private: true)
+        XCTAssertTrue(created)
+        let createdAgain = try await client.createRepo(repo, private: true)   // exists: fine
+        XCTAssertFalse(createdAgain)
+        let commit = try await client.upload(folder: dir, files: files, to: repo, message: "test")
         XCTAssertNotNil(commit.commitOid)
         XCTAssertEqual(commit.uploadedLFS, [p.pathInRepo + "/adapter_model.safetensors"])
         XCTAssertEqual(sequence(Array(hub.requests().dropFirst(start))), ["POST create", "POST validate-yaml", "POST preupload", "POST lfs-batch", "PUT lfs-put", "POST lfs-verify", "POST commit"])
         XCTAssertEqual(hub.requests().filter { $0.route == "preupload" }.count, 2)   // the 429, then the retry
         XCTAssertEqual(hub.requests().filter { $0.route == "commit" }.count, 2)
         // The same folder again: every file is unchanged, nothing is sent and no commit is made.
-        let again = try client.upload(folder: dir, files: files, to: repo, message: "again")
+        let again = try await client.upload(folder: dir, files: files, to: repo, message: "again")
         XCTAssertNil(again.commitOid)
         XCTAssertEqual(again.unchanged.count, files.count)
         // Download: pinned to the commit, every file verified; the model folder alone with a subfolder.
-        let rev = try client.revision(repo, "main")
+        let rev = try await client.revision(repo, "main")
         XCTAssertEqual(rev.sha, commit.commitOid)
         let got = tmp("pulled")
         let sub = HubSnapshot.files(rev, subfolder: p.pathInRepo)
-        try HubSnapshot.download(client, repo, sha: rev.sha, files: sub, subfolder: p.pathInRepo, into: got)
+        try await HubSnapshot.download(client, repo, sha: rev.sha, files: sub, subfolder: p.pathInRepo, into: got)
         for f in files where f.hasPrefix(p.pathInRepo + "/") {
             XCTAssertEqual(FileManager.default.contents(atPath: got + "/" + f.dropFirst(p.pathInRepo.count + 1)), FileManager.default.contents(atPath: dir + "/" + f), f)
         }
@@ -188,29 +190,32 @@ final class HubTests: XCTestCase {
             try hub.faults(["corrupt": [path]])
             let f = try XCTUnwrap(rev.siblings.first { $0.rfilename == path })
             let corrupt = tmp("corrupt")
-            XCTAssertThrowsError(try client.download(repo, sha: rev.sha, file: f, to: corrupt)) { XCTAssertTrue("\($0)".contains("verification"), "\($0)") }
+            await assertThrowsAsync({ try await client.download(repo, sha: rev.sha, file: f, to: corrupt) }) { XCTAssertTrue("\($0)".contains("verification"), "\($0)") }
             XCTAssertFalse(FileManager.default.fileExists(atPath: corrupt))
         }
         try hub.faults(["corrupt": [String]()])
         // hf:// resolution: downloaded once into the cache, then served from it (also without the network).
         let cache = tmp("cache")
         let ref = try XCTUnwrap(try HubReference.parse("hf://alice/spell/" + p.pathInRepo))
-        let local = try HubSnapshot.resolve(ref, cache: cache, client: client)
+        let local = try await HubSnapshot.resolve(ref, cache: cache, client: client)
         XCTAssertEqual(FileManager.default.contents(atPath: local + "/adapter_model.safetensors"), FileManager.default.contents(atPath: adapter + "/adapter_model.safetensors"))
         let before = hub.requests().filter { $0.route == "resolve" }.count
-        XCTAssertEqual(try HubSnapshot.resolve(ref, cache: cache, client: client), local)
+        let cached = try await HubSnapshot.resolve(ref, cache: cache, client: client)
+        XCTAssertEqual(cached, local)
         XCTAssertEqual(hub.requests().filter { $0.route == "resolve" }.count, before)   // nothing downloaded again
         let offline = HubClient(endpoint: "http://127.0.0.1:\(freeLoopbackPort())", token: nil, attempts: 1, firstDelay: 0)
-        XCTAssertEqual(try HubSnapshot.resolve(ref, cache: cache, client: offline), local)
+        let offlineLocal = try await HubSnapshot.resolve(ref, cache: cache, client: offline)
+        XCTAssertEqual(offlineLocal, local)
         // The whole repository and one folder of it are cached side by side.
-        let whole = try HubSnapshot.resolve(try XCTUnwrap(try HubReference.parse("hf://alice/spell")), cache: cache, client: client)
+        let whole = try await HubSnapshot.resolve(try XCTUnwrap(try HubReference.parse("hf://alice/spell")), cache: cache, client: client)
         XCTAssertTrue(FileManager.default.fileExists(atPath: whole + "/" + p.pathInRepo + "/adapter_model.safetensors"))
-        XCTAssertEqual(try HubSnapshot.resolve(ref, cache: cache, client: client), local)
+        let cachedAgain = try await HubSnapshot.resolve(ref, cache: cache, client: client)
+        XCTAssertEqual(cachedAgain, local)
         // A revision the Hub does not have is an error, not the cache.
-        XCTAssertThrowsError(try HubSnapshot.resolve(try XCTUnwrap(try HubReference.parse("hf://alice/spell@nope")), cache: cache, client: client))
+        await assertThrowsAsync({ try await HubSnapshot.resolve(try XCTUnwrap(try HubReference.parse("hf://alice/spell@nope")), cache: cache, client: client) })
     }
 
-    func testInterruptedUploadResumesAndMultipart() throws {
+    func testInterruptedUploadResumesAndMultipart() async throws {
         let hub = try FakeHub("resume", dir: tmp("hub-resume"))
         let dir = tmp("two-lfs")
         try FileManager.default.createDirectory(atPath: dir + "/m", withIntermediateDirectories: true)
@@ -223,15 +228,15 @@ final class HubTests: XCTestCase {
         var files = ["m/a.safetensors", "m/b.safetensors", "m/empty.txt", "m/notes.txt"]
         let repo = try HubRepo("alice/resume")
         let client = hub.client()
-        try client.createRepo(repo, private: false)
+        _ = try await client.createRepo(repo, private: false)
         // The second object's upload keeps failing: the upload stops after the first was stored.
         let oidB = Checksum.sha256(b), oidA = Checksum.sha256(a)
         try hub.faults(["fail_put": [oidB]])
-        XCTAssertThrowsError(try client.upload(folder: dir, files: files, to: repo, message: "first try"))
+        await assertThrowsAsync({ try await client.upload(folder: dir, files: files, to: repo, message: "first try") })
         XCTAssertEqual(hub.requests().filter { $0.route == "commit" }.count, 0)
         // Re-run: the server already has a, so only b is sent; then the commit.
         try hub.faults(["fail_put": [String]()])
-        let commit = try client.upload(folder: dir, files: files, to: repo, message: "resumed")
+        let commit = try await client.upload(folder: dir, files: files, to: repo, message: "resumed")
         XCTAssertEqual(commit.alreadyStoredLFS, ["m/a.safetensors"])
         XCTAssertEqual(commit.uploadedLFS, ["m/b.safetensors"])
         XCTAssertEqual(hub.requests().filter { $0.route == "lfs-put" && $0.oid == oidA }.count, 1)
@@ -243,24 +248,24 @@ final class HubTests: XCTestCase {
         try Data(c).write(to: URL(fileURLWithPath: dir + "/m/a.safetensors"))
         try Data(repeating: 7, count: 1000).write(to: URL(fileURLWithPath: dir + "/m/small.safetensors"))
         files.append("m/small.safetensors")
-        let changed = try client.upload(folder: dir, files: files, to: repo, message: "multipart")
+        let changed = try await client.upload(folder: dir, files: files, to: repo, message: "multipart")
         XCTAssertEqual(changed.uploadedLFS, ["m/a.safetensors", "m/small.safetensors"])
         XCTAssertEqual(Set(changed.unchanged), ["m/b.safetensors", "m/empty.txt", "m/notes.txt"])
         XCTAssertEqual(hub.requests().filter { $0.route == "lfs-put-part" }.count, 3)
-        let rev = try client.revision(repo, "main")
+        let rev = try await client.revision(repo, "main")
         let back = tmp("a-back")
-        try client.download(repo, sha: rev.sha, file: try XCTUnwrap(rev.siblings.first { $0.rfilename == "m/a.safetensors" }), to: back)
+        try await client.download(repo, sha: rev.sha, file: try XCTUnwrap(rev.siblings.first { $0.rfilename == "m/a.safetensors" }), to: back)
         XCTAssertEqual(FileManager.default.contents(atPath: back), Data(c))
         // An empty file comes back as an empty file, verified.
         let empty = tmp("empty-back")
-        try client.download(repo, sha: rev.sha, file: try XCTUnwrap(rev.siblings.first { $0.rfilename == "m/empty.txt" }), to: empty)
+        try await client.download(repo, sha: rev.sha, file: try XCTUnwrap(rev.siblings.first { $0.rfilename == "m/empty.txt" }), to: empty)
         XCTAssertEqual(FileManager.default.contents(atPath: empty), Data())
     }
 
     /// The real huggingface_hub client against the same local Hub: it uploads the same folder with the
     /// same request sequence as ours, and each client downloads what the other uploaded. Optional:
     /// skipped when huggingface_hub is not installed (CI installs it).
-    func testRealClientSendsTheSameSequence() throws {
+    func testRealClientSendsTheSameSequence() async throws {
         guard (try? shell("python3 -c 'import huggingface_hub'"))?.status == 0 else { throw XCTSkip("huggingface_hub is not installed") }
         let (p, _, adapter) = try publication(repoId: "alice/spell")
         let dir = tmp("real-folder")
@@ -280,14 +285,14 @@ final class HubTests: XCTestCase {
         let ours = try FakeHub("ours", dir: tmp("hub-ours"))
         let client = ours.client()
         let repo = try HubRepo("alice/spell")
-        try client.createRepo(repo, private: false)
-        _ = try client.upload(folder: dir, files: try Publication.uploadable(dir), to: repo, message: "ours")
+        _ = try await client.createRepo(repo, private: false)
+        _ = try await client.upload(folder: dir, files: try Publication.uploadable(dir), to: repo, message: "ours")
         XCTAssertEqual(sequence(ours.requests()), sequence(theirs.requests()))
         // Ours downloads theirs, verified, byte for byte.
         let theirClient = theirs.client()
-        let rev = try theirClient.revision(repo, "main")
+        let rev = try await theirClient.revision(repo, "main")
         let got = tmp("from-real")
-        try HubSnapshot.download(theirClient, repo, sha: rev.sha, files: HubSnapshot.files(rev, subfolder: p.pathInRepo), subfolder: p.pathInRepo, into: got)
+        try await HubSnapshot.download(theirClient, repo, sha: rev.sha, files: HubSnapshot.files(rev, subfolder: p.pathInRepo), subfolder: p.pathInRepo, into: got)
         XCTAssertEqual(FileManager.default.contents(atPath: got + "/README.md"), FileManager.default.contents(atPath: dir + "/" + p.pathInRepo + "/README.md"))
         // The real client downloads ours.
         let dl = """
@@ -355,7 +360,8 @@ final class HubTests: XCTestCase {
         let (info, _) = try Deploy.run(r)
         XCTAssertTrue(info.deployed)
         XCTAssertTrue(info.huggingFace.hasPrefix("pushed to alice/deployed (commit "), info.huggingFace)
-        let rev = try hub.client().revision(try HubRepo("alice/deployed"), "main")
+        let client = hub.client(), deployed = try HubRepo("alice/deployed")
+        let rev = try Transport.blocking { try await client.revision(deployed, "main") }
         XCTAssertEqual(Set(rev.siblings.map(\.rfilename)).isSuperset(of: ["README.md", "adapter_config.json", "adapter_model.safetensors", "evaluation_results.json"]), true)
         XCTAssertNoThrow(try Publication.uploadable(r.outputDir + "/hub"))
         // No token: the deployment happens, the push is reported failed with the command that repeats it.
@@ -368,5 +374,16 @@ final class HubTests: XCTestCase {
         XCTAssertTrue(second.deployed)
         XCTAssertTrue(second.huggingFace.hasPrefix("push failed: no Hugging Face token"), second.huggingFace)
         XCTAssertTrue(second.huggingFace.contains("publish --from-dir"))
+    }
+}
+
+/// XCTAssertThrowsError for async expressions.
+func assertThrowsAsync<T>(_ expression: () async throws -> T, file: StaticString = #filePath, line: UInt = #line,
+                          _ check: (Error) -> Void = { _ in }) async {
+    do {
+        _ = try await expression()
+        XCTFail("expected an error", file: file, line: line)
+    } catch {
+        check(error)
     }
 }

@@ -71,10 +71,22 @@ public func shell(_ command: String, in dir: String = TestPaths.root, environmen
     let pipe = Pipe()
     p.standardOutput = pipe
     p.standardError = pipe
-    try p.run()
+    try withDefaultSignalMask { try p.run() }
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// Runs `body` (which starts a process) with no signal blocked on this thread. A child inherits the
+/// signal mask of the thread that spawns it, and the threads async tests run on block most signals:
+/// a server started from there could not be stopped with SIGTERM, and its shell would never see
+/// SIGCHLD, outliving the tests and holding their output open.
+public func withDefaultSignalMask<T>(_ body: () throws -> T) rethrows -> T {
+    var none = sigset_t(), saved = sigset_t()
+    sigemptyset(&none)
+    pthread_sigmask(SIG_SETMASK, &none, &saved)
+    defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+    return try body()
 }
 
 /// A free TCP port on loopback.
@@ -109,7 +121,7 @@ public final class BackgroundServer {
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         shell.environment = env
-        do { try shell.run() } catch { return nil }
+        do { try withDefaultSignalMask { try shell.run() } } catch { return nil }
         let probe = "python3 -c \"import urllib.request, sys; urllib.request.urlopen('\(url)', timeout=1)\""
         for _ in 0..<Int(timeout * 4) {
             if let r = try? TestSupport.shell(probe), r.status == 0 { return }
@@ -126,7 +138,7 @@ public final class BackgroundServer {
             kill(-pid, SIGKILL)
         }
         for _ in 0..<50 where shell.isRunning { usleep(100_000) }
-        if shell.isRunning { shell.terminate() }
+        if shell.isRunning { kill(shell.processIdentifier, SIGKILL) }
     }
 }
 
