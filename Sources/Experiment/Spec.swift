@@ -111,17 +111,6 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
             enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
             chatTemplate = try c.decodeIfPresent(Bool.self, forKey: .chatTemplate) ?? true
         }
-        public func encode(to e: Encoder) throws {
-            var c = e.container(keyedBy: CodingKeys.self)
-            try c.encode(tasks, forKey: .tasks)
-            try c.encode(styles, forKey: .styles)
-            try c.encode(scoring, forKey: .scoring)
-            try c.encodeIfPresent(limit, forKey: .limit)
-            try c.encode(sampleSeed, forKey: .sampleSeed)
-            try c.encode(batchSize, forKey: .batchSize)
-            try c.encode(enabled, forKey: .enabled)
-            try c.encode(chatTemplate, forKey: .chatTemplate)
-        }
         /// The scoring methods `scoring` names.
         public var methods: [Scoring]? {
             switch scoring {

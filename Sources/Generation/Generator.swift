@@ -36,15 +36,6 @@ public struct GenerationResult: Sendable {
     public var prefillSeconds: Double
     public var decodeSeconds: Double
 
-    public init(promptIds: [Int], outputIds: [Int], text: String, finishReason: FinishReason, prefillSeconds: Double, decodeSeconds: Double) {
-        self.promptIds = promptIds
-        self.outputIds = outputIds
-        self.text = text
-        self.finishReason = finishReason
-        self.prefillSeconds = prefillSeconds
-        self.decodeSeconds = decodeSeconds
-    }
-
     public var prefillTokensPerSecond: Double { prefillSeconds > 0 ? Double(promptIds.count) / prefillSeconds : 0 }
     /// Decode steps after the first token (which comes from the prefill logits).
     public var decodeTokensPerSecond: Double {

@@ -180,11 +180,6 @@ public struct SpellingScores: Codable, Equatable, Sendable {
         rougeLPrecision = try d(.rougeLPrecision)
     }
 
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        for k in CodingKeys.allCases { try c.encode(self[k], forKey: k) }
-    }
-
     /// The key earlier files used for the normalised edit distance.
     public static let legacyLevenshteinKey = "levenshtein"
 

@@ -24,12 +24,6 @@ public struct CandidateScores: Codable, Equatable, Sendable {
         }
     }
 
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: DynamicKey.self)
-        try c.encode(candidates, forKey: DynamicKey("candidates"))
-        try c.encode(logprobs, forKey: DynamicKey("logprobs"))
-    }
-
     /// The candidates' probabilities renormalised over the set (softmax of the log-probabilities).
     public var probabilities: [Double] {
         guard let top = logprobs.max(), top > -Double.infinity else { return logprobs.map { _ in 1 / Double(max(logprobs.count, 1)) } }

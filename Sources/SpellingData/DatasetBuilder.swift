@@ -34,11 +34,6 @@ public struct BuildSummary: Sendable {
         l.append(String(format: "built %@ in %.2f s", outDir, seconds))
         return l
     }
-    public init(manifest: DatasetManifest, outDir: String, seconds: Double) {
-        self.manifest = manifest
-        self.outDir = outDir
-        self.seconds = seconds
-    }
 }
 
 public enum DatasetBuilder {

@@ -44,11 +44,6 @@ public struct RotaryEmbedding: Sendable {
         public let half: Int
         public let cos: [Float]
         public let sin: [Float]
-        public init(half: Int, cos: [Float], sin: [Float]) {
-            self.half = half
-            self.cos = cos
-            self.sin = sin
-        }
     }
 
     /// Rotates `nHeads` heads of one token (contiguous at `x`) by row `row` of `table`.
