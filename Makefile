@@ -124,7 +124,7 @@ fixtures: assets
 	  && python3 make_gguf_fixtures.py
 
 # libFuzzer targets for every reader of untrusted input (fuzz/, docs/reliability.md).
-FUZZ_TARGETS := gguf safetensors tokenizer_json chat_template json train_config eval_jsonl answers tiktoken
+FUZZ_TARGETS := gguf safetensors tokenizer_json chat_template json train_config eval_jsonl answers tiktoken release_records params_yaml store
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS ?= -1
 

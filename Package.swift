@@ -20,7 +20,8 @@ let package = Package(
         // Artifacts alone (release, publishing and serving code read them without the engine).
         .library(name: "StrawberryRecords", targets: ["Records"]),
         // What the fuzz targets (fuzz/) exercise.
-        .library(name: "StrawberryInputs", targets: ["Records", "Hashing", "ModelFormats", "Tokenization", "Models", "Training", "Evaluation", "SpellingData"]),
+        .library(name: "StrawberryInputs", targets: ["Records", "Hashing", "ModelFormats", "Tokenization", "Models", "Training", "Evaluation", "SpellingData",
+                                                      "Release"]),
     ],
     // `swift build --traits OTel`: OpenTelemetry traces of the server's requests, exported over OTLP/HTTP
     // when OTEL_EXPORTER_OTLP_ENDPOINT is set. Off by default: swift-otel adds minutes to a first build.
@@ -77,7 +78,7 @@ let package = Package(
         .target(name: "Hub", dependencies: ["Hashing", "HTTPTransport", "Records", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                             .product(name: "Crypto", package: "swift-crypto")]),
         // Model and dataset cards, and the repository folder a publication uploads (no network).
-        .target(name: "Publishing", dependencies: ["Hashing", "Hub", "Records", "Yams"]),
+        .target(name: "Publishing", dependencies: ["ConfigFiles", "Hashing", "Hub", "Records", "Yams"]),
         // The release gate: run and model registry (SQLite through GRDB), the deployment decision, MLflow.
         .target(name: "Release", dependencies: ["ConfigFiles", "Hashing", "HTTPTransport", "Hub", "Publishing", "Records", "Yams",
                                                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "AsyncHTTPClient", package: "async-http-client")]),

@@ -21,6 +21,9 @@ case $target in
   eval_jsonl)     seeds=(fuzz/seeds/eval_jsonl/*) ;;
   answers)        seeds=(fuzz/seeds/answers/*) ;;
   tiktoken)       seeds=(fuzz/seeds/tiktoken/*) ;;
+  release_records) seeds=(fuzz/seeds/release_records/*) ;;
+  params_yaml)    seeds=(params.yaml fuzz/seeds/params_yaml/*) ;;
+  store)          seeds=(fuzz/seeds/store/*) ;;
   *) echo "unknown fuzz target $target" >&2; exit 2 ;;
 esac
 for s in "${seeds[@]}"; do cp -n "$s" "$out/corpus/" 2>/dev/null || true; done

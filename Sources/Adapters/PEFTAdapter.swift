@@ -50,6 +50,36 @@ public enum PEFTAdapter {
         return c
     }
 
+    /// Checks an adapter on its own, when no base model is at hand: a configuration Strawberry can
+    /// apply with a rank in range, and a safetensors file that holds exactly pairs of
+    /// `….lora_A.weight` [r, in] and `….lora_B.weight` [out, r] with finite values. Returns the
+    /// number of adapted modules and the rank.
+    public static func check(_ dir: String) throws -> (modules: Int, r: Int) {
+        let pc = try config(dir)
+        do { try LoRAConfig(r: pc.r, alpha: pc.loraAlpha, dropout: 0).validate() } catch {
+            throw AdapterError.badConfig(path: dir + "/adapter_config.json", reason: error.description)
+        }
+        let st = try SafetensorsFile(path: dir + "/adapter_model.safetensors")
+        var modules = Set<String>()
+        for t in st.tensors {
+            let module: String, expectA: Bool
+            if t.name.hasSuffix(".lora_A.weight") { module = String(t.name.dropLast(".lora_A.weight".count)); expectA = true }
+            else if t.name.hasSuffix(".lora_B.weight") { module = String(t.name.dropLast(".lora_B.weight".count)); expectA = false }
+            else { throw AdapterError.extraTensors(path: dir, names: [t.name]) }
+            let rankAxis = expectA ? 0 : 1
+            guard t.shape.count == 2, t.shape[rankAxis] == pc.r, t.shape[1 - rankAxis] > 0 else {
+                throw AdapterError.wrongShape(path: dir, module: module, found: [t.shape], expected: [expectA ? [pc.r, -1] : [-1, pc.r]])
+            }
+            if !(try st.float32(t.name)).allSatisfy(\.isFinite) { throw AdapterError.nonFinite(path: dir, tensor: t.name) }
+            modules.insert(module)
+        }
+        for m in modules.sorted() where st.info(m + ".lora_A.weight") == nil || st.info(m + ".lora_B.weight") == nil {
+            throw AdapterError.missingTensors(path: dir, module: m)
+        }
+        guard !modules.isEmpty else { throw AdapterError.missingTensors(path: dir, module: "any module") }
+        return (modules.count, pc.r)
+    }
+
     /// Reads an adapter for a model of configuration `model`; every tensor must match a layer.
     public static func load(_ dir: String, model: ModelConfig) throws -> LoRAState {
         let pc = try config(dir)

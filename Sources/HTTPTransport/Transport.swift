@@ -20,10 +20,15 @@ public enum TransportError: Error, CustomStringConvertible {
     case unreachable(url: String, attempts: Int, last: String)
     /// A body larger than one request can carry, or an answer larger than announced.
     case tooLarge(url: String, bytes: Int, limit: Int)
+    /// The operation, retries included, ran out of its time.
+    case deadline(url: String, seconds: Double, attempts: Int, last: String)
     public var description: String {
         switch self {
-        case .unreachable(let u, let n, let last): return "\(u) is unreachable (\(n) attempts, last: \(last))"
-        case .tooLarge(let u, let b, let l): return "\(u): \(b) bytes is more than the \(l) one request may carry here"
+        case .unreachable(let u, let n, let last): return "\(Redact.url(u)) is unreachable (\(n) attempts, last: \(Redact.text(last)))"
+        case .tooLarge(let u, let b, let l): return "\(Redact.url(u)): \(b) bytes is more than the \(l) one request may carry here"
+        case .deadline(let u, let s, let n, let last):
+            return "\(Redact.url(u)) did not answer within \(Int(s)) s (\(n) attempts\(last.isEmpty ? "" : ", last: " + Redact.text(last))); "
+                + "set STRAWBERRY_HTTP_DEADLINE (seconds) to allow more"
         }
     }
 }
@@ -35,7 +40,22 @@ public final class Transport: Sendable {
     /// The longest wait a Retry-After may impose (a server asking for an hour is not waited for).
     public let maxDelay: Double
 
-    public init(attempts: Int = 4, firstDelay: Double = 0.5, maxDelay: Double = 30, readTimeout: Int64 = 300, followRedirects: Bool = true) {
+    /// Seconds one operation may take, every attempt and wait included: a server that accepts the
+    /// connection and never answers costs this, not attempts × read timeout.
+    public let deadline: Double
+
+    /// STRAWBERRY_HTTP_DEADLINE (seconds, 1…86400), else 10 minutes.
+    public static var defaultDeadline: Double {
+        guard let s = ProcessInfo.processInfo.environment["STRAWBERRY_HTTP_DEADLINE"], let d = Double(s), (1...86_400).contains(d) else { return 600 }
+        return d
+    }
+
+    /// The largest answer `send` holds in memory (JSON answers; files go through `download`).
+    public static let maxAnswer = 64 << 20
+
+    public init(attempts: Int = 4, firstDelay: Double = 0.5, maxDelay: Double = 30, readTimeout: Int64 = 300, followRedirects: Bool = true,
+                deadline: Double = Transport.defaultDeadline) {
+        self.deadline = deadline
         self.attempts = max(1, attempts)
         self.firstDelay = max(0, firstDelay)
         self.maxDelay = max(0, maxDelay)
@@ -75,12 +95,15 @@ public final class Transport: Sendable {
     /// only when the server said it did not act: 429 and 503. A `TransportError` from `once` (too
     /// large, a local file) is not worth repeating and is thrown at once.
     func retrying<T>(_ url: String, idempotent: Bool,
-                     _ once: () async throws -> (status: Int, headers: HTTPHeaders, value: T)) async throws -> (status: Int, headers: HTTPHeaders, value: T) {
+                     _ once: (NIODeadline) async throws -> (status: Int, headers: HTTPHeaders, value: T)) async throws -> (status: Int, headers: HTTPHeaders, value: T) {
         var last = ""
+        let end = Date().addingTimeInterval(deadline)
         for attempt in 1...attempts {
             var retryAfter: String?
+            let left = end.timeIntervalSinceNow
+            guard left > 0 else { throw TransportError.deadline(url: Self.withoutQuery(url), seconds: deadline, attempts: attempt - 1, last: last) }
             do {
-                let r = try await once()
+                let r = try await once(.now() + .milliseconds(Int64(left * 1000)))
                 let retry = idempotent ? (r.status == 429 || r.status >= 500) : (r.status == 429 || r.status == 503)
                 guard retry else { return r }
                 last = "HTTP \(r.status)"
@@ -89,9 +112,13 @@ public final class Transport: Sendable {
                 throw e
             } catch {
                 last = "\(error)"
+                if end.timeIntervalSinceNow <= 0 { throw TransportError.deadline(url: Self.withoutQuery(url), seconds: deadline, attempts: attempt, last: last) }
                 if !idempotent { throw TransportError.unreachable(url: Self.withoutQuery(url), attempts: attempt, last: last + " (not repeated: the server may have acted on it)") }
             }
-            if attempt < attempts { try await Task.sleep(nanoseconds: UInt64(delay(after: attempt, retryAfter: retryAfter) * 1e9)) }
+            if attempt < attempts {
+                let wait = min(delay(after: attempt, retryAfter: retryAfter), max(end.timeIntervalSinceNow, 0))
+                try await Task.sleep(nanoseconds: UInt64(wait * 1e9))
+            }
         }
         throw TransportError.unreachable(url: Self.withoutQuery(url), attempts: attempts, last: last)
     }
@@ -107,11 +134,18 @@ public final class Transport: Sendable {
     public func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: Data? = nil,
                      idempotent: Bool = true) async throws -> HTTPAnswer {
         if let body, body.count > Self.maxBody { throw TransportError.tooLarge(url: Self.withoutQuery(url), bytes: body.count, limit: Self.maxBody) }
-        let r = try await retrying(url, idempotent: idempotent) {
+        let r = try await retrying(url, idempotent: idempotent) { deadline in
             var req = request(method, url, headers: headers)
             if let body { req.body = .bytes(ByteBuffer(bytes: body)) }
-            let res = try await http.execute(req, deadline: .distantFuture)
-            let bytes = try await res.body.collect(upTo: Self.maxBody)
+            let res = try await http.execute(req, deadline: deadline)
+            // An answer is held in memory only up to `maxAnswer`: a server that sends gigabytes is refused.
+            var bytes = ByteBuffer()
+            for try await piece in res.body {
+                guard bytes.readableBytes + piece.readableBytes <= Self.maxAnswer else {
+                    throw TransportError.tooLarge(url: Self.withoutQuery(url), bytes: bytes.readableBytes + piece.readableBytes, limit: Self.maxAnswer)
+                }
+                bytes.writeImmutableBuffer(piece)
+            }
             return (Int(res.status.code), res.headers, Data(bytes.readableBytesView))
         }
         return HTTPAnswer(status: r.status, headers: r.headers, body: r.value)
@@ -121,13 +155,13 @@ public final class Transport: Sendable {
     /// stopped once it exceeds `maxBytes`. Returns the final answer's status and headers (redirects
     /// followed); the body is in the file.
     public func download(_ url: String, headers: [(String, String)] = [], to path: String, maxBytes: Int) async throws -> (status: Int, headers: HTTPHeaders) {
-        let r = try await retrying(url, idempotent: true) { () async throws -> (status: Int, headers: HTTPHeaders, value: Void) in
+        let r = try await retrying(url, idempotent: true) { (deadline: NIODeadline) async throws -> (status: Int, headers: HTTPHeaders, value: Void) in
             // The file exists once the request is made, even when the body is empty.
             guard FileManager.default.createFile(atPath: path, contents: nil), let out = FileHandle(forWritingAtPath: path) else {
                 throw TransportError.unreachable(url: path, attempts: 1, last: "cannot create the file")
             }
             defer { try? out.close() }
-            let res = try await http.execute(request(.GET, url, headers: headers), deadline: .distantFuture)
+            let res = try await http.execute(request(.GET, url, headers: headers), deadline: deadline)
             var got = 0
             for try await piece in res.body {
                 got += piece.readableBytes

@@ -5,12 +5,23 @@
 import Crypto
 import Foundation
 
+public struct ChecksumError: Error, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String { "\(path): \(reason)" }
+}
+
 public enum Checksum {
     /// Lower-case hex SHA-256 of `bytes`.
     public static func sha256(_ bytes: [UInt8]) -> String { hex(SHA256.hash(data: bytes)) }
 
     /// Lower-case hex SHA-256 of a file's bytes.
+    /// Only a regular file (a link to one is followed): opening a FIFO would wait for a writer
+    /// forever, and a device never ends.
     public static func sha256(file path: String) throws -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw ChecksumError(path: path, reason: "cannot be read (\(String(cString: strerror(errno))))") }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw ChecksumError(path: path, reason: "is not a regular file (a FIFO, socket or device); only files are hashed") }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path])
         }

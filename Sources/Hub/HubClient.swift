@@ -185,8 +185,8 @@ public final class HubClient: @unchecked Sendable {
             throw HubError.refused(what: what, status: answer.status, message: Self.message(answer.body))
         }
         if accept.contains(answer.status) && !(200..<300).contains(answer.status) { return (answer.status, nil) }
-        do { return (answer.status, try JSONDecoder().decode(T.self, from: answer.body)) } catch {
-            throw HubError.badAnswer(what: what, reason: "\(error)")
+        do { return (answer.status, try RecordFile.decode(T.self, answer.body, path: what, line: nil)) } catch {
+            throw HubError.badAnswer(what: what, reason: error.detail)
         }
     }
 

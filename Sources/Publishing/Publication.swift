@@ -3,6 +3,7 @@
 // a short shareable summary — under a path in the repository, so many runs can share one repository:
 //   <base model>/<training-config hash>/<run id>/   (default; `--path-in-repo` chooses another, "" the root)
 // `--to-dir` writes exactly this folder; a push uploads exactly its files (the `.strawberry` marker aside).
+import ConfigFiles
 import Foundation
 import Hashing
 import Hub
@@ -118,7 +119,13 @@ extension Publication {
         }
         let configYAML = runDir.flatMap { readSmallText($0 + "/config.yaml", limit: 1 << 20) }
         // The run's recipe values as YAML read them: numbers in their resolved form ("2e-4" → 0.0002).
-        let configNode = configYAML.flatMap { try? Yams.compose(yaml: $0) }
+        // Through the bounded reader, like every config: a few bytes of aliases can expand without end.
+        var configNode: Node?
+        if let configYAML, let runDir {
+            do { configNode = try BoundedYAML.compose(configYAML, maxNodes: 10_000, maxDepth: 32) } catch {
+                throw PublishError.badRequest("\(runDir)/config.yaml: \(error)")
+            }
+        }
         func config(_ key: String) -> String? {
             guard let s = configNode?[key]?.scalar?.string else { return nil }
             return Int(s).map(String.init) ?? Double(s).map { "\($0)" } ?? s

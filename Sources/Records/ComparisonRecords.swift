@@ -294,15 +294,13 @@ public struct HeadlineMetrics: Codable, Equatable, Sendable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: DynamicKey.self)
         for (_, prefix) in Self.taskNames {
-            guard let a = try c.decodeIfPresent(Double.self, forKey: DynamicKey(prefix + "_accuracy")) else { continue }
-            let n = try c.decodeIfPresent(Int.self, forKey: DynamicKey(prefix + "_accuracy_n")) ?? 0
-            let ci = try c.decodeIfPresent([Double].self, forKey: DynamicKey(prefix + "_accuracy_ci95")) ?? [a, a]
-            guard (0...1).contains(a), n >= 0 else {
-                throw DecodingError.dataCorruptedError(forKey: DynamicKey(prefix + "_accuracy"), in: c, debugDescription: "expected an accuracy in [0, 1] and n ≥ 0")
-            }
+            guard let a = try c.decodeUnitIfPresent(DynamicKey(prefix + "_accuracy")) else { continue }
+            let n = c.contains(DynamicKey(prefix + "_accuracy_n")) ? try c.decodeCount(DynamicKey(prefix + "_accuracy_n")) : 0
+            let ci = c.contains(DynamicKey(prefix + "_accuracy_ci95")) ? try c.decodeUnitInterval(DynamicKey(prefix + "_accuracy_ci95")) : [a, a]
             accuracy[prefix] = Proportion(n: n, correct: Int((a * Double(n)).rounded()), accuracy: a, ci95: ci)
         }
-        func d(_ k: Key) throws -> Double? { try c.decodeIfPresent(Double.self, forKey: DynamicKey(k.rawValue)) }
+        // Every headline metric is a rate or a score in [0, 1] (the edit distance is normalised).
+        func d(_ k: Key) throws -> Double? { try c.decodeUnitIfPresent(DynamicKey(k.rawValue)) }
         characterLevelAccuracy = try d(.characterLevelAccuracy)
         levenshteinDistance = try d(.normalizedLevenshtein) ?? d(.levenshteinDistance)
         bleu1 = try d(.bleu1); bleu2 = try d(.bleu2); bleu3 = try d(.bleu3); bleu4 = try d(.bleu4)
@@ -404,15 +402,18 @@ public struct FinalReport: Codable, Equatable, Sendable {
                 func k(_ s: String) -> DynamicKey { DynamicKey(t + s) }
                 var tc = TaskCriterion(improved: try c.decode(Bool.self, forKey: key),
                                        improvementSignificant: try c.decode(Bool.self, forKey: k("_improvement_significant")),
-                                       mcnemarP: try c.decode(Double.self, forKey: k("_mcnemar_p")),
+                                       mcnemarP: try c.decodeUnit(k("_mcnemar_p")),
                                        accuracyChange: try c.decode(Double.self, forKey: k("_accuracy_change")))
-                tc.mcnemarPHolm = try c.decodeIfPresent(Double.self, forKey: k("_mcnemar_p_holm")) ?? tc.mcnemarP
+                guard (-1...1).contains(tc.accuracyChange) else {
+                    throw c.refuse(k("_accuracy_change"), "expected a change of accuracy in [-1, 1], found \(tc.accuracyChange)")
+                }
+                tc.mcnemarPHolm = try c.decodeUnitIfPresent(k("_mcnemar_p_holm")) ?? tc.mcnemarP
                 tc.accuracyChangeCI95 = try c.decodeIfPresent([Double].self, forKey: k("_accuracy_change_ci95"))
                 tc.bestBaseline = try c.decodeIfPresent(String.self, forKey: k("_best_baseline"))
-                tc.bestBaselineAccuracy = try c.decodeIfPresent(Double.self, forKey: k("_best_baseline_accuracy"))
+                tc.bestBaselineAccuracy = try c.decodeUnitIfPresent(k("_best_baseline_accuracy"))
                 tc.beatsBestBaseline = try c.decodeIfPresent(Bool.self, forKey: k("_beats_best_baseline"))
                 tc.aboveBestBaseline = try c.decodeIfPresent(Bool.self, forKey: k("_above_best_baseline"))
-                tc.vsBaselinePHolm = try c.decodeIfPresent(Double.self, forKey: k("_vs_best_baseline_p_holm"))
+                tc.vsBaselinePHolm = try c.decodeUnitIfPresent(k("_vs_best_baseline_p_holm"))
                 byTask[t] = tc
             }
         }

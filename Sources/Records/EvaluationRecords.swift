@@ -209,6 +209,15 @@ public struct Proportion: Codable, Equatable, Sendable {
         self.accuracy = accuracy
         self.ci95 = ci95
     }
+    enum CodingKeys: String, CodingKey { case n, correct, accuracy, ci95 }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        n = try c.decodeCount(.n)
+        correct = try c.decodeCount(.correct)
+        guard correct <= n else { throw c.refuse(.correct, "expected at most n (\(n)) correct, found \(correct)") }
+        accuracy = try c.decodeUnit(.accuracy)
+        ci95 = try c.decodeUnitInterval(.ci95)
+    }
 }
 
 /// A mean with its 95 % bootstrap interval.
@@ -243,6 +252,17 @@ public struct BaselineScore: Codable, Equatable, Sendable {
         self.fittedOn = fittedOn
     }
     public static let noKnowledge = "no_knowledge", spellingInformed = "spelling_informed"
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        answer = try c.decodeIfPresent(String.self, forKey: .answer)
+        n = try c.decodeCount(.n)
+        correct = try c.decodeCount(.correct)
+        guard correct <= n else { throw c.refuse(.correct, "expected at most n (\(n)) correct, found \(correct)") }
+        accuracy = try c.decodeUnit(.accuracy)
+        accuracyCI95 = try c.decodeUnitInterval(.accuracyCI95)
+        kind = try c.decodeIfPresent(String.self, forKey: .kind)
+        fittedOn = try c.decodeIfPresent(String.self, forKey: .fittedOn)
+    }
     /// Whether this rule needs no knowledge of the word (older files: the majority rule is the only such).
     public func isNoKnowledge(name: String) -> Bool { kind.map { $0 == Self.noKnowledge } ?? (name == "majority") }
 }
@@ -292,28 +312,38 @@ public struct GroupMetrics: Codable, Equatable, Sendable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: DynamicKey.self)
-        n = try c.decode(Int.self, forKey: DynamicKey("n"))
-        correct = try c.decode(Int.self, forKey: DynamicKey("correct"))
-        accuracy = try c.decode(Double.self, forKey: DynamicKey("accuracy"))
-        accuracyCI95 = try c.decode([Double].self, forKey: DynamicKey("accuracy_ci95"))
-        unparseable = try c.decode(Int.self, forKey: DynamicKey("unparseable"))
-        truncated = try c.decode(Int.self, forKey: DynamicKey("truncated"))
+        n = try c.decodeCount(DynamicKey("n"))
+        correct = try c.decodeCount(DynamicKey("correct"))
+        accuracy = try c.decodeUnit(DynamicKey("accuracy"))
+        accuracyCI95 = try c.decodeUnitInterval(DynamicKey("accuracy_ci95"))
+        unparseable = try c.decodeCount(DynamicKey("unparseable"))
+        truncated = try c.decodeCount(DynamicKey("truncated"))
+        for (key, v) in [("correct", correct), ("unparseable", unparseable), ("truncated", truncated)] where v > n {
+            throw c.refuse(DynamicKey(key), "expected at most n (\(n)), found \(v)")
+        }
         for k in SpellingScores.CodingKeys.allCases {
             // Files from before the normalised distance was named so call it "levenshtein".
             let names = k == .levenshtein ? [k.rawValue, SpellingScores.legacyLevenshteinKey] : [k.rawValue]
             for name in names {
-                guard spelling[k] == nil, let v = try c.decodeIfPresent(Double.self, forKey: DynamicKey(name)) else { continue }
-                spelling[k] = Mean(value: v, ci95: try c.decodeIfPresent([Double].self, forKey: DynamicKey(name + "_ci95")) ?? [v, v])
+                guard spelling[k] == nil, let v = try c.decodeUnitIfPresent(DynamicKey(name)) else { continue }
+                let ci = c.contains(DynamicKey(name + "_ci95")) ? try c.decodeUnitInterval(DynamicKey(name + "_ci95")) : [v, v]
+                spelling[k] = Mean(value: v, ci95: ci)
             }
         }
-        spelledWordInOutputRate = try c.decodeIfPresent(Double.self, forKey: DynamicKey("spelled_word_in_output_rate"))
+        spelledWordInOutputRate = try c.decodeUnitIfPresent(DynamicKey("spelled_word_in_output_rate"))
         baselines = try c.decodeIfPresent([String: BaselineScore].self, forKey: DynamicKey("baselines")) ?? [:]
         nonMajority = try c.decodeIfPresent(Proportion.self, forKey: DynamicKey("non_majority"))
-        balancedAccuracy = try c.decodeIfPresent(Double.self, forKey: DynamicKey("balanced_accuracy"))
+        balancedAccuracy = try c.decodeUnitIfPresent(DynamicKey("balanced_accuracy"))
         byGoldClass = try c.decodeIfPresent([String: [Int]].self, forKey: DynamicKey("by_gold_class"))
-        spelledOutRate = try c.decodeIfPresent(Double.self, forKey: DynamicKey("spelled_out_rate"))
+        if let bad = byGoldClass?.first(where: { $0.value.count != 2 || !$0.value.allSatisfy({ (0...maxRecordCount).contains($0) }) || $0.value[1] > $0.value[0] }) {
+            throw c.refuse(DynamicKey("by_gold_class"), "expected [n, correct] counts for class '\(bad.key)', found \(bad.value)")
+        }
+        spelledOutRate = try c.decodeUnitIfPresent(DynamicKey("spelled_out_rate"))
         meanGoldRank = try c.decodeIfPresent(Double.self, forKey: DynamicKey("mean_gold_rank"))
+        if let r = meanGoldRank, !(r >= 1 && r <= Double(maxRecordCount)) { throw c.refuse(DynamicKey("mean_gold_rank"), "expected a rank ≥ 1, found \(r)") }
         brier = try c.decodeIfPresent(Double.self, forKey: DynamicKey("brier"))
+        // The multi-class Brier score lies in [0, 2].
+        if let b = brier, !(0...2).contains(b) { throw c.refuse(DynamicKey("brier"), "expected a Brier score in [0, 2], found \(b)") }
         spellingImplied = try c.decodeIfPresent(Proportion.self, forKey: DynamicKey("spelling_implied"))
     }
 

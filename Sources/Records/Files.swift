@@ -12,6 +12,16 @@ public func fileExists(_ path: String) -> Bool {
     return stat(path, &st) == 0
 }
 
+/// The path with symbolic links resolved and `.`/`..` removed, made absolute (for comparing
+/// locations: two spellings of one directory compare equal).
+public func resolvedPath(_ p: String) -> String { OutputDirectory.absolute(p) }
+
+/// Whether `inner` is `outer` or lies below it, on resolved paths.
+public func pathContains(_ outer: String, _ inner: String) -> Bool {
+    let o = resolvedPath(outer), i = resolvedPath(inner)
+    return o == "/" || i == o || i.hasPrefix(o + "/")
+}
+
 public func isDirectory(_ path: String) -> Bool {
     var st = stat()
     return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
@@ -53,7 +63,7 @@ public func writeTextAtomically(_ text: String, to path: String) throws(RecordEr
 /// STRAWBERRY_HOME, then ~/.strawberry.
 public enum StrawberryHome {
     public static func directory(_ flag: String? = nil) -> String {
-        if let flag, !flag.isEmpty { return flag }
+        if let flag { return flag }
         if let home = ProcessInfo.processInfo.environment["STRAWBERRY_HOME"], !home.isEmpty { return home }
         return NSHomeDirectory() + "/.strawberry"
     }
@@ -83,7 +93,7 @@ public struct OutputKind: Sendable {
     /// An earlier dataset is exactly its manifest, card and the files the manifest lists.
     public static let dataset = OutputKind(name: "dataset", legacyRequired: ["manifest.json"]) { dir in
         guard let data = FileManager.default.contents(atPath: dir + "/manifest.json"),
-              let m = try? JSONDecoder().decode(ListedFiles.self, from: data) else { return nil }
+              let m = try? RecordFile.decode(ListedFiles.self, data, path: dir + "/manifest.json", line: nil) else { return nil }
         return Set(m.files.keys).union(["manifest.json", "README.md"])
     }
     public static let export = OutputKind(name: "export", legacyFiles: nil)
@@ -130,7 +140,7 @@ public struct OutputDirectory: Sendable {
             throw RecordError.refusedOutput(path: path, reason: "contains \(input), which this command reads")
         }
         if isDirectory(out) {
-            let files = allFiles(in: out)
+            let files = entries(in: out)
             if !files.isEmpty {
                 // Strawberry's output records the files it wrote; anything else in it is a person's.
                 let marker = (try? String(contentsOfFile: out + "/" + markerName, encoding: .utf8)).map { $0.split(separator: "\n").map(String.init) }
@@ -162,11 +172,22 @@ public struct OutputDirectory: Sendable {
         return OutputDirectory(path: out, staging: staging, kind: kind.name)
     }
 
-    /// Every regular file below `dir`, as paths relative to it.
-    static func allFiles(in dir: String) -> Set<String> {
+    /// Every entry below `dir` as a path relative to it, links not followed (`lstat`): whatever is not
+    /// a directory (files, symbolic links, sockets, FIFOs), and each directory with nothing in it, as
+    /// "name/". A directory counts as empty only when none of these exist: a link to a directory,
+    /// an empty folder or an unreadable one is something a person may want kept.
+    static func entries(in dir: String) -> Set<String> {
         var out = Set<String>()
-        let fm = FileManager.default
-        for rel in (try? fm.subpathsOfDirectory(atPath: dir)) ?? [] where !isDirectory(dir + "/" + rel) { out.insert(rel) }
+        func walk(_ rel: String) {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: rel.isEmpty ? dir : dir + "/" + rel)) ?? []
+            if names.isEmpty, !rel.isEmpty { out.insert(rel + "/") }
+            for name in names {
+                let r = rel.isEmpty ? name : rel + "/" + name
+                var st = stat()
+                if lstat(dir + "/" + r, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR { walk(r) } else { out.insert(r) }
+            }
+        }
+        walk("")
         return out
     }
 
@@ -190,7 +211,7 @@ public struct OutputDirectory: Sendable {
     public func commit() throws(RecordError) {
         let fm = FileManager.default
         // The marker records every file of this output, so a later run can tell them from a person's.
-        let files = Self.allFiles(in: staging).subtracting([Self.markerName]).sorted()
+        let files = Self.entries(in: staging).subtracting([Self.markerName]).sorted()
         try writeTextAtomically(([kind] + files).joined(separator: "\n") + "\n", to: staging + "/" + Self.markerName)
         let old = path + ".old-\(getpid())"
         var setAside = false

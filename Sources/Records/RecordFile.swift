@@ -15,6 +15,12 @@ public enum RecordError: Error, Equatable, CustomStringConvertible {
     /// An output location a command will not write to (it would destroy something it did not make).
     case refusedOutput(path: String, reason: String)
 
+    /// What is wrong, without the file's name or the advice (for answers read from a server).
+    public var detail: String {
+        if case .malformed(_, _, let field, let r) = self { return (field.map { "field '\($0)': " } ?? "") + r }
+        return description
+    }
+
     public var description: String {
         switch self {
         case .unreadable(let p, let r): return "\(p): \(r)"
@@ -113,9 +119,17 @@ public enum RecordFile {
         return out
     }
 
-    public static func decode<T: Decodable>(_ type: T.Type, _ data: Data, path: String, line: Int?) throws(RecordError) -> T {
+    /// Decodes one JSON document. The strict parser reads it first: Foundation's decoder takes the
+    /// last of two equal keys without a word, and a record with a key twice is damaged or forged.
+    public static func decode<T: Decodable>(_ type: T.Type, _ data: Data, path: String, line: Int?,
+                                            decoder: JSONDecoder = JSONDecoder()) throws(RecordError) -> T {
         do {
-            return try JSONDecoder().decode(type, from: data)
+            try data.withUnsafeBytes { _ = try JSONParser.parse($0) }
+        } catch {
+            throw RecordError.malformed(path: path, line: line, field: nil, reason: "not valid JSON (\(error))")
+        }
+        do {
+            return try decoder.decode(type, from: data)
         } catch let e as DecodingError {
             throw explain(e, path: path, line: line)
         } catch {

@@ -28,6 +28,10 @@ public struct DeployRequest: Sendable {
     public var hubPrivate = false
     public var hubPathInRepo: String?
     public var license = "apache-2.0"
+    /// Loads and checks the adapter before anything is decided (the CLI checks it against the base
+    /// model's shapes when one is at hand); returns a line for the log. Release itself cannot read
+    /// model files, so the check is handed in.
+    public var verifyAdapter: (@Sendable (String) throws -> String)?
     public init(evaluationResults: String, adapter: String, store: String) {
         self.evaluationResults = evaluationResults
         self.adapter = adapter
@@ -88,10 +92,19 @@ public enum Deploy {
         for f in ["adapter_config.json", "adapter_model.safetensors"] where !fileExists(r.adapter + "/" + f) {
             throw DeployError.badRequest("\(r.adapter) has no \(f); give a PEFT adapter directory (a run's final/ or best/)")
         }
+        // The three locations must not hold one another (on resolved paths): an output inside the
+        // adapter would be copied into the version, an output equal to the store would replace it, a
+        // store inside the adapter would copy the adapter into itself.
+        let places = [("--output-dir", r.outputDir), ("--store", r.store), ("--adapter", r.adapter)]
+        for (a, pa) in places { for (b, pb) in places where a != b && pathContains(pa, pb) {
+            throw DeployError.badRequest("\(a) \(pa) \(resolvedPath(pa) == resolvedPath(pb) ? "is" : "contains") \(b) \(pb); keep the adapter, the store and the output apart")
+        } }
+        let checked = try r.verifyAdapter?(r.adapter)
         let (score, components) = try Gate.score(results.finetunedModel.metrics, weights: r.weights, source: resultsPath)
         guard score.isFinite else { throw DeployError.badRequest("the weighted score is not finite (\(score)); are the weights too large?") }
         var lines = [String(format: "score %.6f (%@)", score, components.map { String(format: "%@ %.4f × %.2f", $0.metric, $0.value, $0.weight) }.joined(separator: " + "))]
-        log(lines[0])
+        if let checked { lines.insert(checked, at: 0); log(checked) }
+        log(lines[lines.count - 1])
         // The output directory is claimed before anything is registered: a refused location stops the
         // deployment while the registry is still untouched.
         let out = try OutputDirectory.begin(r.outputDir, kind: .deployment, replace: true, inputs: [r.adapter, resultsPath])

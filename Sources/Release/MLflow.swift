@@ -61,8 +61,8 @@ public final class MLflowClient: @unchecked Sendable {
         }
         // A raw answer (JSONValue) keeps the server's own keys; typed ones are read from snake_case.
         let decoder = Answer.self == JSONValue.self ? JSONDecoder() : JSONKeys.snakeCase.decoder
-        do { return try decoder.decode(Answer.self, from: bytes.isEmpty ? Data("{}".utf8) : bytes) } catch {
-            throw MLflowError.badResponse(path: path, reason: (error as? DecodingError).map(RecordFile.describe) ?? "\(error)")
+        do { return try RecordFile.decode(Answer.self, bytes.isEmpty ? Data("{}".utf8) : bytes, path: path, line: nil, decoder: decoder) } catch {
+            throw MLflowError.badResponse(path: path, reason: error.detail)
         }
     }
 
@@ -320,7 +320,7 @@ public enum RegistryMirror {
             let report = try sync(store: store, name: name, client: MLflowClient(base: uri))
             return report.lines.map { "MLflow: " + $0 }
         } catch {
-            return ["warning: MLflow's registry at \(uri) was not updated: \(error); the store's was — `strawberry registry sync \(name)` mirrors it later"]
+            return ["warning: MLflow's registry at \(Redact.url(uri)) was not updated: \(error); the store's was — `strawberry registry sync \(name)` mirrors it later"]
         }
     }
 }
@@ -337,7 +337,7 @@ public enum MLflowQueue {
         let client = MLflowClient(base: uri)
         do {
             let id = try client.send(run)
-            return ("sent run \(run.id) to MLflow at \(uri) (run \(id))", client, id)
+            return ("sent run \(run.id) to MLflow at \(Redact.url(uri)) (run \(id))", client, id)
         } catch {
             do {
                 try FileManager.default.createDirectory(atPath: dir(store), withIntermediateDirectories: true)

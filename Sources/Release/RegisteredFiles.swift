@@ -6,10 +6,20 @@ import Hashing
 import Records
 
 extension Store {
-    /// The path (relative to `dir`) of the first symbolic link below it, if any.
-    static func firstSymlink(in dir: String) -> String? {
-        for rel in (try? FileManager.default.subpathsOfDirectory(atPath: dir)) ?? [] {
-            if (try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + rel)) != nil { return rel }
+    /// The first entry below `dir` (relative path, sorted walk) that is neither a regular file nor a
+    /// directory — a symbolic link, FIFO, socket or device — and what it is. Reading a FIFO would
+    /// block forever; a link would let the "immutable" version change with its target.
+    static func firstNonRegular(in dir: String) -> (path: String, what: String)? {
+        for rel in ((try? FileManager.default.subpathsOfDirectory(atPath: dir)) ?? []).sorted() {
+            var st = stat()
+            guard lstat(dir + "/" + rel, &st) == 0 else { return (rel, "unreadable") }
+            switch st.st_mode & S_IFMT {
+            case S_IFREG, S_IFDIR: continue
+            case S_IFLNK: return (rel, "a symbolic link")
+            case S_IFIFO: return (rel, "a FIFO")
+            case S_IFSOCK: return (rel, "a socket")
+            default: return (rel, "a device")
+            }
         }
         return nil
     }

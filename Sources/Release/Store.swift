@@ -103,7 +103,11 @@ public final class Store: @unchecked Sendable {
     /// The store directory: the flag, else $STRAWBERRY_HOME, else ~/.strawberry.
     public static func location(_ flag: String?) -> String { StrawberryHome.directory(flag) }
 
+    /// How long opening waits for another process that holds the store's lock (as SQLite's busy timeout).
+    public static let lockTimeout: Double = 30
+
     public init(directory: String) throws {
+        guard !directory.isEmpty else { throw StoreError.io(path: "\"\"", reason: "a store is a directory; the path is empty") }
         let directory = URL(fileURLWithPath: directory).standardizedFileURL.path
         self.directory = directory
         do { try FileManager.default.createDirectory(atPath: directory + "/models", withIntermediateDirectories: true) } catch {
@@ -114,7 +118,7 @@ public final class Store: @unchecked Sendable {
         let lockFD = open(directory + "/registry.lock", O_CREAT | O_RDWR, 0o644)
         guard lockFD >= 0 else { throw StoreError.io(path: directory + "/registry.lock", reason: "cannot open (errno \(errno))") }
         defer { close(lockFD) }
-        guard flock(lockFD, LOCK_EX) == 0 else { throw StoreError.io(path: directory + "/registry.lock", reason: "cannot lock (errno \(errno))") }
+        try Self.lock(lockFD, path: directory + "/registry.lock", timeout: Self.lockTimeout)
         defer { flock(lockFD, LOCK_UN) }
         var config = Configuration()
         config.busyMode = .timeout(30)
@@ -125,6 +129,27 @@ public final class Store: @unchecked Sendable {
         } catch {
             throw StoreError.unusable(path: path, reason: "\(error)")
         }
+    }
+
+    /// Takes the exclusive lock, waiting at most `lockTimeout` seconds: a process stopped while
+    /// holding it (Ctrl-Z, a debugger) must not hang every other user of the store. The holder writes
+    /// its pid into the file, so the refusal can name it.
+    static func lock(_ fd: Int32, path: String, timeout: Double) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else { throw StoreError.io(path: path, reason: "cannot lock (errno \(errno))") }
+            guard Date() < deadline else {
+                var buf = [UInt8](repeating: 0, count: 32)
+                let n = pread(fd, &buf, buf.count, 0)
+                let holder = n > 0 ? String(decoding: buf[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : ""
+                throw StoreError.io(path: path, reason: "another process\(holder.isEmpty ? "" : " (pid \(holder))") has held the store's lock for \(Int(timeout.rounded(.up))) s; "
+                                    + "if it is stopped, resume or end it")
+            }
+            usleep(50_000)
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pwrite(fd, pid, pid.count, 0)
     }
 
     static var migrator: DatabaseMigrator {
@@ -156,7 +181,25 @@ public final class Store: @unchecked Sendable {
     /// A write transaction that takes SQLite's write lock at its start (BEGIN IMMEDIATE), so a
     /// read-then-write (the next version number, the gate's decision) cannot interleave with another
     /// process's; a busy lock is waited for (30 s) rather than failed.
+    /// A read. A row that does not decode (a hand-edited file: NULL where a value belongs, a stage
+    /// that is not one, a column gone) is a clean error naming the file and the column, not a trap.
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try db.read(body) } catch let e as StoreError { throw e } catch {
+            throw StoreError.unusable(path: directory + "/registry.sqlite", reason: "\(error)")
+        }
+    }
+
     func write<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try writeTransaction(body) } catch let e as StoreError { throw e } catch let e as DatabaseError where e.resultCode == .SQLITE_BUSY {
+            throw StoreError.unusable(path: directory + "/registry.sqlite", reason: "another process held the store's write lock for 30 s (\(e.message ?? "busy"))")
+        } catch let e as DatabaseError {
+            throw StoreError.unusable(path: directory + "/registry.sqlite", reason: "\(e)")
+        } catch let e as RowDecodingError {
+            throw StoreError.unusable(path: directory + "/registry.sqlite", reason: "\(e)")
+        }
+    }
+
+    func writeTransaction<T>(_ body: (Database) throws -> T) throws -> T {
         try db.writeWithoutTransaction { db in
             var result: Result<T, Error>? = nil
             try db.inTransaction(.immediate) {
@@ -180,7 +223,7 @@ public final class Store: @unchecked Sendable {
     }
 
     static func json<T: Encodable>(_ v: T) throws -> String { try RecordFile.text(v) }
-    static func decode<T: Decodable>(_ t: T.Type, _ s: String) throws -> T { try JSONDecoder().decode(t, from: Data(s.utf8)) }
+    static func decode<T: Decodable>(_ t: T.Type, _ s: String) throws -> T { try RecordFile.decode(t, Data(s.utf8), path: "registry.sqlite", line: nil) }
 
     /// Records a run and everything about it in one transaction.
     public func record(_ run: RunRecord) throws {
@@ -195,7 +238,7 @@ public final class Store: @unchecked Sendable {
     }
 
     public func runs(kind: String? = nil) throws -> [RunRecord] {
-        try db.read { db in
+        try read { db in
             var request = RunRow.order(Column("created"), Column("id"))
             if let kind { request = request.filter(Column("kind") == kind) }
             return try request.fetchAll(db).map { try Self.run($0, db) }
@@ -203,7 +246,7 @@ public final class Store: @unchecked Sendable {
     }
 
     public func run(_ id: String) throws -> RunRecord {
-        try db.read { db in
+        try read { db in
             guard let row = try RunRow.fetchOne(db, key: id) else { throw StoreError.noSuchRun(id) }
             return try Self.run(row, db)
         }
@@ -222,11 +265,11 @@ public final class Store: @unchecked Sendable {
     // MARK: model registry
 
     public func models() throws -> [String] {
-        try db.read { db in try RegisteredModelRow.select(Column("name"), as: String.self).order(Column("name")).fetchAll(db) }
+        try read { db in try RegisteredModelRow.select(Column("name"), as: String.self).order(Column("name")).fetchAll(db) }
     }
 
     public func versions(of name: String) throws -> [ModelVersion] {
-        try db.read { db in try Self.versions(name, db) }
+        try read { db in try Self.versions(name, db) }
     }
 
     static func versions(_ name: String, _ db: Database) throws -> [ModelVersion] {
@@ -264,8 +307,15 @@ public final class Store: @unchecked Sendable {
         guard Self.validName(name) else { throw StoreError.io(path: name, reason: "a model name is letters, digits, '.', '_' or '-' (at most 128)") }
         let modelDir = directory + "/models/" + name
         let fm = FileManager.default
-        if let link = Self.firstSymlink(in: sourceDir) {
-            throw StoreError.io(path: sourceDir + "/" + link, reason: "is a symbolic link; a registered version holds its own files (copy the target in)")
+        // The directory itself may be a link (the version then holds the bytes it points to, not the
+        // link); what is inside must be plain files and folders.
+        let sourceDir = resolvedPath(sourceDir)
+        guard isDirectory(sourceDir) else { throw StoreError.io(path: sourceDir, reason: "is not a directory") }
+        if let bad = Self.firstNonRegular(in: sourceDir) {
+            throw StoreError.io(path: sourceDir + "/" + bad.path, reason: "is \(bad.what); a registered version holds plain files only (copy the target in)")
+        }
+        guard !pathContains(sourceDir, directory) else {
+            throw StoreError.io(path: sourceDir, reason: "contains the store \(directory); keep the store outside the adapter")
         }
         try? fm.createDirectory(atPath: modelDir, withIntermediateDirectories: true)
         Self.removeAbandonedStaging(in: modelDir)
@@ -288,7 +338,8 @@ public final class Store: @unchecked Sendable {
             // keeps its number.
             let inDB = try VersionRow.filter(Column("name") == name).select(max(Column("version")), as: Int.self).fetchOne(db) ?? 0
             let onDisk = ((try? fm.contentsOfDirectory(atPath: modelDir)) ?? []).compactMap { $0.hasPrefix("v") ? Int($0.dropFirst()) : nil }.max() ?? 0
-            let next = max(inDB, onDisk) + 1
+            let (next, overflow) = max(inDB, onDisk).addingReportingOverflow(1)
+            guard !overflow, next > 0 else { throw StoreError.unusable(path: modelDir, reason: "the highest version number (\(max(inDB, onDisk))) leaves no next one") }
             let path = modelDir + "/v\(next)"
             do { try fm.moveItem(atPath: staging, toPath: path) } catch {
                 throw StoreError.io(path: path, reason: "cannot move the registered files into place (\(error.localizedDescription))")

@@ -122,15 +122,14 @@ public enum Validate {
     public static func word(_ w: String?) throws(APIError) -> String {
         guard let w else { throw .invalid("word", "required") }
         guard !w.isEmpty, w.count <= maxWordLength else { throw .invalid("word", "must be 1 to \(maxWordLength) letters") }
-        let lower = w.lowercased()
-        guard Letters.isLowerASCIIWord(lower) else { throw .invalid("word", "letters a-z only") }
-        return lower
+        guard let word = Letters.normalizedWord(w) else { throw .invalid("word", "letters a-z only") }
+        guard word.count <= maxWordLength else { throw .invalid("word", "must be 1 to \(maxWordLength) letters") }
+        return word
     }
 
     public static func letter(_ l: String?) throws(APIError) -> Character {
         guard let l else { throw .invalid("letter", "required") }
-        let lower = l.lowercased()
-        guard lower.count == 1, let c = lower.first, Letters.isLowerASCIIWord(lower) else { throw .invalid("letter", "one letter a-z") }
+        guard l.count <= 4, let letter = Letters.normalizedWord(l), letter.count == 1, let c = letter.first else { throw .invalid("letter", "one letter a-z") }
         return c
     }
 
@@ -171,7 +170,7 @@ public struct Questions: Sendable {
 
     /// Letters of a spelling as a person writes it ("s-t-r-a-w", "S T R A W", "straw") → ["s","t",…].
     public static func letters(of spelling: String) -> [String] {
-        let lower = spelling.lowercased()
+        let lower = spelling.precomposedStringWithCompatibilityMapping.lowercased()
         if let spelled = AnswerExtraction.spelling(lower) { return spelled.map(String.init) }
         return lower.filter(\.isLetter).map(String.init)
     }

@@ -55,9 +55,23 @@ public struct Route: Sendable {
             var request = request
             let body = try await ServerApp.decode(In.self, &request, context)
             let service = rc.service
-            return try ServerApp.encode(try await ServerApp.cancellable(request) { try await work(service, body) })
+            // Watching for the client to go consumes the connection's inbound stream, and Hummingbird
+            // then closes the connection after this answer: the answer says so (`Connection: close`),
+            // so a pooled client opens a new connection instead of writing to a closed one.
+            let value: Out
+            do { value = try await ServerApp.cancellable(request) { try await work(service, body) } } catch {
+                throw ClosingConnection(error: error)
+            }
+            var response = try ServerApp.encode(value)
+            response.headers[.connection] = "close"
+            return response
         }
     }
+}
+
+/// An error of a request whose connection ends with its answer (see `Route.post`).
+struct ClosingConnection: Error {
+    let error: Error
 }
 
 public enum Routes {

@@ -68,9 +68,11 @@ struct FrontMiddleware: RouterMiddleware {
             }
             response = try await next(request, c)
         } catch {
-            let e = apiError(error, requestID: c.requestID)
+            let closing = error as? ClosingConnection
+            let e = apiError(closing?.error ?? error, requestID: c.requestID)
             if let reason = e.rejection { metrics.rejected(reason) }
             response = try e.response(from: request, context: c)
+            if closing != nil { response.headers[.connection] = "close" }
         }
         response.headers[.xRequestID] = c.requestID
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9

@@ -1,5 +1,6 @@
 // Letter-level facts about a word — the gold answers of every question are computed here, from
 // the word itself, and nowhere else.
+import Foundation
 
 public enum Letters {
     /// English ordinal: 1st, 2nd, 3rd, 4th, …, 11th, 12th, 13th, 21st, 22nd, 23rd, 101st, 111th.
@@ -26,4 +27,14 @@ public enum Letters {
     }
 
     public static func isLowerASCIIWord(_ s: String) -> Bool { !s.isEmpty && s.utf8.allSatisfy { $0 >= 97 && $0 <= 122 } }
+
+    /// Text a person typed, as a lower-case a–z word, or nil: normalised first (NFKC, so a fullwidth
+    /// 'ａ' or U+212A KELVIN SIGN reads as the letter it stands for), then checked to be ASCII letters
+    /// only, then lower-cased. Checking after lower-casing would judge a different string than the
+    /// one normalisation gives: the check and the answer must see the same word.
+    public static func normalizedWord(_ s: String) -> String? {
+        let n = s.precomposedStringWithCompatibilityMapping
+        guard !n.isEmpty, n.utf8.allSatisfy({ (65...90).contains($0) || (97...122).contains($0) }) else { return nil }
+        return n.lowercased()
+    }
 }

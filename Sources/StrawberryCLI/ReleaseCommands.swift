@@ -1,13 +1,19 @@
 // `strawberry deploy`, `strawberry runs …`, `strawberry registry …`: the release gate and the
 // embedded run and model registry (Sources/Release).
+import Adapters
 import ArgumentParser
 import Foundation
+import Hub
+import Models
 import Records
 import Release
 
 struct StoreOption: ParsableArguments {
     @Option(name: .long, help: "Store directory (default: $STRAWBERRY_HOME, else ~/.strawberry).")
     var store: String?
+    func validate() throws {
+        if store?.isEmpty == true { throw ValidationError("--store is empty; give a directory, or leave it out for $STRAWBERRY_HOME or ~/.strawberry") }
+    }
     func open() throws -> Store { try Store(directory: Store.location(store)) }
 }
 
@@ -25,6 +31,8 @@ struct DeployCommand: ParsableCommand {
     var evaluationResults: String
     @Option(name: .long, help: "The PEFT adapter directory to register.")
     var adapter: String
+    @Option(name: .long, help: "The base model the adapter is for (a .gguf file, a model directory or hf://OWNER/NAME): the adapter is loaded against its shapes before anything is decided. Default: the adapter's base_model_name_or_path when that is a local path; otherwise the adapter is checked on its own.")
+    var baseModel: String?
     @Option(name: .long, help: "params.yaml with a deployment: section (threshold, model_registry_name, huggingface, weighted_scoring.weights).")
     var params: String?
     @OptionGroup var store: StoreOption
@@ -50,6 +58,8 @@ struct DeployCommand: ParsableCommand {
         if let t = minImprovementThreshold { r.threshold = t }
         r.force = forceDeploy
         if skipHfPush { r.pushToHub = false }
+        let base = baseModel
+        r.verifyAdapter = { dir in try Self.verify(adapter: dir, baseModel: base) }
         let (info, _) = try Deploy.run(r) { if !json { print($0) } }
         if json { try printJSON(info) } else {
             print(info.deployed ? "deployed: \(info.modelName) version \(info.registeredVersion.map(String.init) ?? "?") is Production (champion)"
@@ -61,6 +71,22 @@ struct DeployCommand: ParsableCommand {
             FileHandle.standardError.write(Data("error: the Hugging Face push failed: \(info.huggingFace)\n".utf8))
             throw ExitCode(1)
         }
+    }
+}
+
+extension DeployCommand {
+    /// What deploy promotes is loaded first, as `--adapter` loading does: against the base model's
+    /// layer shapes when the base model is at hand, else on its own (configuration, tensor pairs,
+    /// ranks, finite values).
+    static func verify(adapter dir: String, baseModel: String?) throws -> String {
+        let local = try baseModel.map { try HubPaths.localBlocking($0) } ?? (try? PEFTAdapter.config(dir))?.baseModelNameOrPath.flatMap { fileExists($0) ? $0 : nil }
+        guard let local else {
+            let (modules, r) = try PEFTAdapter.check(dir)
+            return "adapter checked on its own: \(modules) modules, r \(r) (give --base-model to check it against the model's shapes)"
+        }
+        let model = try LoadedModel.load(path: local).model
+        let lora = try PEFTAdapter.load(dir, model: model.config)
+        return "adapter checked against \(local): \(lora.modules.count) modules, r \(lora.config.r)"
     }
 }
 

@@ -250,7 +250,9 @@ final class CLITests: XCTestCase {
                     ["generate"] + m + ["--max-tokens=-5"], ["generate"] + m + ["--threads", "3000000000"], ["logits"] + m + ["--top", "-1"],
                     ["eval", "--model", "m", "--data", "d", "--out", "o", "--limit", "-1"], ["eval", "--model", "m", "--data", "d", "--out", "o", "--mode", "sleepy"],
                     ["eval", "--model", "m", "--data", "d", "--out", "o", "--tasks", "spelling,colour"], ["eval", "--model", "m", "--out", "o"],
-                    ["bench", "train", "--model", "m", "--rank", "0"]] {
+                    ["bench", "train", "--model", "m", "--rank", "0"],
+                    // An empty --store is a mistake, not "the default store".
+                    ["runs", "list", "--store", ""], ["registry", "list", "--store="], ["deploy", "--evaluation-results", "r", "--adapter", "a", "--store", ""]] {
             XCTAssertThrowsError(try Strawberry.parseAsRoot(bad), bad.joined(separator: " "))
         }
     }

@@ -377,6 +377,89 @@ final class HubTests: XCTestCase {
     }
 }
 
+/// The network under hostile servers and careless configuration: bounded time and memory, and no
+/// secret in any message or file.
+final class NetworkHardeningTests: XCTestCase {
+    /// A Python server on a free port, started in its own process group: `mode` "silent" accepts and
+    /// never answers; "flood" answers 200 with an endless body.
+    func server(_ mode: String) throws -> (url: String, process: Process) {
+        let port = freeLoopbackPort()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        p.arguments = ["-c", """
+            import socket, sys, time
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', \(port))); s.listen(16)
+            print('ready', flush=True); kept = []; end = time.time() + 60
+            while time.time() < end:
+                c, _ = s.accept(); kept.append(c)
+                if sys.argv[1] == 'flood':
+                    c.recv(65536); c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\n\\r\\n')
+                    try:
+                        while time.time() < end: c.sendall(b' ' * 65536)
+                    except OSError: pass
+            """, mode]
+        let out = Pipe()
+        p.standardOutput = out
+        try withDefaultSignalMask { try p.run() }
+        _ = out.fileHandleForReading.availableData
+        return ("http://127.0.0.1:\(port)", p)
+    }
+
+    /// A server that accepts and never answers costs the operation's deadline, retries included.
+    func testSilentServerCostsTheDeadlineNotAttemptsTimesTimeout() async throws {
+        let (url, p) = try server("silent")
+        defer { p.terminate(); p.waitUntilExit() }
+        let t = Transport(attempts: 5, firstDelay: 0.1, readTimeout: 300, deadline: 2)
+        let start = Date()
+        await assertThrowsAsync({ try await t.send(.GET, url + "/api/models/a/b") }) { XCTAssertTrue("\($0)".contains("did not answer within 2 s"), "\($0)") }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 6)
+    }
+
+    /// An answer is never held in memory beyond a small limit.
+    func testEndlessAnswerIsCutOff() async throws {
+        let (url, p) = try server("flood")
+        defer { p.terminate(); p.waitUntilExit() }
+        let t = Transport(attempts: 1, deadline: 60)
+        await assertThrowsAsync({ try await t.send(.GET, url + "/api/models/a/b/revision/main") }) { XCTAssertTrue("\($0)".contains("more than the \(Transport.maxAnswer)"), "\($0)") }
+    }
+
+    func testURLsAreRedacted() {
+        XCTAssertEqual(Redact.url("http://alice:pa55@host:5000/api?x=1&token=abc&sig=zz#f"), "http://alice:***@host:5000/api?x=1&token=***&sig=***#f")
+        XCTAssertEqual(Redact.url("https://tok3n@hub.example/x"), "https://***@hub.example/x")
+        XCTAssertEqual(Redact.url("https://huggingface.co/a/b"), "https://huggingface.co/a/b")
+        XCTAssertEqual(Redact.text("failed: http://u:p@h/x (HTTP 500)"), "failed: http://u:***@h/x (HTTP 500)")
+    }
+
+    /// A deployment with a password in MLFLOW_TRACKING_URI and in HF_ENDPOINT (both unreachable):
+    /// the secret is in no line printed and no file written — logs, records, the store, the queue.
+    func testSecretsInURLsAreNeverWritten() throws {
+        let closed = "127.0.0.1:\(freeLoopbackPort())"
+        setenv("MLFLOW_TRACKING_URI", "http://alice:mlfl0wpa55@\(closed)", 1)
+        setenv("HF_ENDPOINT", "http://bob:hfpa55@\(closed)/?token=t0k3nsecret", 1)
+        setenv("HF_TOKEN", "hf_t0ken", 1)
+        setenv("STRAWBERRY_HTTP_DEADLINE", "2", 1)
+        defer { for k in ["MLFLOW_TRACKING_URI", "HF_ENDPOINT", "HF_TOKEN", "STRAWBERRY_HTTP_DEADLINE"] { unsetenv(k) } }
+        let hub = HubTests(name: "inputs", testClosure: { _ in })
+        let (adapter, report, _) = try hub.inputs()
+        var r = DeployRequest(evaluationResults: report, adapter: adapter, store: hub.tmp("secret-store"))
+        r.outputDir = hub.tmp("secret-out")
+        r.pushToHub = true
+        r.hubModelId = "alice/secret"
+        r.hubBaseModel = "HuggingFaceTB/SmolLM2-135M-Instruct"
+        var printed: [String] = []
+        let (info, _) = try Deploy.run(r) { printed.append($0) }
+        XCTAssertTrue(info.huggingFace.hasPrefix("push failed"), info.huggingFace)
+        var everything = printed.joined(separator: "\n")
+        for dir in [r.outputDir, r.store] {
+            for rel in (try FileManager.default.subpathsOfDirectory(atPath: dir)) where !isDirectory(dir + "/" + rel) {
+                everything += String(decoding: (FileManager.default.contents(atPath: dir + "/" + rel) ?? Data()), as: UTF8.self)
+            }
+        }
+        XCTAssertTrue(everything.contains("alice:***@"), "the MLflow failure is reported")
+        for secret in ["mlfl0wpa55", "hfpa55", "t0k3nsecret", "hf_t0ken"] { XCTAssertFalse(everything.contains(secret), secret) }
+    }
+}
+
 /// XCTAssertThrowsError for async expressions.
 func assertThrowsAsync<T>(_ expression: () async throws -> T, file: StaticString = #filePath, line: UInt = #line,
                           _ check: (Error) -> Void = { _ in }) async {

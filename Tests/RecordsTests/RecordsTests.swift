@@ -149,6 +149,20 @@ final class RecordsTests: XCTestCase {
         // An earlier evaluation to which a person added a file is theirs now.
         let edited = try make("edited-eval", ["metrics.json", "items.jsonl", "thesis.tex"])
         XCTAssertThrowsError(try OutputDirectory.begin(edited, kind: .evaluation, replace: true)) { XCTAssertTrue("\($0)".contains("thesis.tex"), "\($0)") }
+        // "Empty" is decided without following links: a link to a directory, an empty folder, a
+        // FIFO each make a directory someone's. Refused, and all of it still there.
+        let linked = try make("linked-dir", [])
+        try fm.createDirectory(atPath: linked + "/empty", withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: linked + "/to-data", withDestinationPath: try make("linked-target", []))
+        let fifo = try make("fifo-dir", [])
+        XCTAssertEqual(mkfifo(fifo + "/pipe", 0o644), 0)
+        let onlyEmpty = try make("empty-folder-dir", [])
+        try fm.createDirectory(atPath: onlyEmpty + "/a/b", withIntermediateDirectories: true)
+        for d in [linked, fifo, onlyEmpty] {
+            XCTAssertThrowsError(try OutputDirectory.begin(d, kind: .evaluation, replace: true), d) { XCTAssertTrue("\($0)".contains("refusing"), "\($0)") }
+        }
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: linked).sorted(), ["empty", "to-data"])
+        XCTAssertTrue(fm.fileExists(atPath: onlyEmpty + "/a/b"))
         for d in [mine, model, edited] { XCTAssertFalse(try fm.contentsOfDirectory(atPath: d).isEmpty) }
         XCTAssertEqual(try String(contentsOfFile: mine + "/notes.txt", encoding: .utf8), "x")
 

@@ -45,6 +45,11 @@ final class ReleaseTests: XCTestCase {
         return dir
     }
 
+    /// A PEFT adapter that loads (one module, r 2, values from `seed`), `floats` wide: what deploy accepts.
+    func validAdapter(_ name: String, seed: Float, width: Int = 8) throws -> String {
+        try makeValidAdapter(at: tmp("valid-adapter-" + name), seed: seed, width: width)
+    }
+
     func testRegisterPromoteRollback() throws {
         let store = try Store(directory: tmp("store"))
         let a = try adapter("a", bytes: "A"), b = try adapter("b", bytes: "B")
@@ -162,7 +167,7 @@ final class ReleaseTests: XCTestCase {
         for i in 0..<4 {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: bin)
-            p.arguments = ["deploy", "--evaluation-results", report, "--adapter", try adapter("c\(i)", bytes: "C\(i)"), "--store", store,
+            p.arguments = ["deploy", "--evaluation-results", report, "--adapter", try validAdapter("c\(i)", seed: Float(i)), "--store", store,
                            "--output-dir", tmp("out-\(i)"), "--force-deploy", "--json"]
             p.standardOutput = FileHandle.nullDevice
             try p.run()
@@ -239,7 +244,7 @@ extension ReleaseTests {
         try RecordFile.write(EvaluationResults(baseModel: .init(metrics: HeadlineMetrics(), source: nil), finetunedModel: .init(metrics: m, source: nil)),
                              to: report + "/evaluation_results.json")
         // A larger adapter makes the copy and hash take long enough to be interrupted inside them.
-        let big = try adapter("big", bytes: String(repeating: "x", count: 8 << 20))
+        let big = try validAdapter("big", seed: 1, width: 1 << 20)
         func deploy() throws -> Process {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: bin)

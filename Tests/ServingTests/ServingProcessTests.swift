@@ -158,6 +158,22 @@ final class ServingProcessTests: XCTestCase {
         XCTAssertTrue(logged, (try? String(contentsOfFile: server.log, encoding: .utf8)) ?? "")
     }
 
+    /// Clients that pool connections (SDKs, requests.Session, urllib3) never write to a connection the
+    /// server has closed: 100 sequential POSTs on one connection, then 32 pooled sessions, no failure.
+    func testPooledClientsNeverHitAClosedConnection() throws {
+        let server = try Server(env: ["RATE_LIMIT": "100000", "MAX_QUEUE": "1000"])
+        defer { server.stop() }
+        let url = server.url + "/api/position_count/letter_count", body = #"{"word":"banana","letter":"a"}"#
+        func run(_ args: String) throws -> String {
+            let r = try shell("python3 \(TestPaths.fixtures)/serve/pooled.py \(args)")
+            XCTAssertEqual(r.status, 0, r.output)
+            return r.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        XCTAssertEqual(try run("one \(url) '\(body)' 100"), #"{"fails": 0, "statuses": {"200": 100}}"#)
+        guard (try? shell("python3 -c 'import requests'"))?.status == 0 else { throw XCTSkip("requests is not installed") }
+        XCTAssertEqual(try run("sessions \(url) '\(body)' 320 32"), #"{"fails": 0, "statuses": {"200": 320}}"#)
+    }
+
     /// Built with the OTel trait: with OTEL_EXPORTER_OTLP_ENDPOINT set, each request becomes a span sent
     /// over OTLP/HTTP (protobuf) to the collector — here a stand-in that records what it receives.
     func testOTelTracesReachACollector() throws {

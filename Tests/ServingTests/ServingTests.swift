@@ -204,6 +204,20 @@ final class ServingTests: XCTestCase {
         }
     }
 
+    /// Words and letters are normalised (NFKC) before they are checked, so the word validated is the
+    /// word answered: compatibility forms read as their letters, anything else is refused.
+    func testTextIsNormalisedBeforeItIsValidated() throws {
+        XCTAssertEqual(try Validate.word("\u{212A}elvin"), "kelvin")          // KELVIN SIGN is K
+        XCTAssertEqual(try Validate.word("ｓｔｒａｗ"), "straw")                // fullwidth
+        XCTAssertEqual(try Validate.word("Straw"), "straw")
+        for bad in ["stråw", "e\u{301}t", "straße", "strawberry\u{200B}", "ı", "ǆ"] {
+            XCTAssertThrowsError(try Validate.word(bad), bad)
+        }
+        XCTAssertEqual(try Validate.letter("Ｒ"), "r")
+        XCTAssertThrowsError(try Validate.letter("ǆ"))   // one character, two letters after NFKC
+        XCTAssertThrowsError(try Validate.letter("ß"))
+    }
+
     func testOpenAPIDocumentMatchesRoutesAndCommittedFile() throws {
         let doc = OpenAPI.document(for: .all)
         let paths = doc.paths

@@ -1,12 +1,13 @@
 // Fuzz targets: each takes arbitrary bytes to one reader of untrusted input and requires that it
 // either succeeds or throws — a crash, a trap, a hang or an address-sanitizer report is a finding.
 // FUZZ_TARGET picks the reader: gguf, safetensors, tokenizer_json, chat_template, json,
-// train_config, eval_jsonl, answers, tiktoken.
+// train_config, eval_jsonl, answers, tiktoken, release_records, params_yaml, store.
 import Evaluation
 import Foundation
 import ModelFormats
 import Models
 import Records
+import Release
 import Tokenization
 import Training
 
@@ -22,7 +23,8 @@ func withFile(_ bytes: UnsafeRawBufferPointer, suffix: String, _ body: (String) 
     try? body(path)
 }
 
-let targets = ["gguf", "safetensors", "tokenizer_json", "chat_template", "json", "train_config", "eval_jsonl", "answers", "tiktoken"]
+let targets = ["gguf", "safetensors", "tokenizer_json", "chat_template", "json", "train_config", "eval_jsonl", "answers", "tiktoken",
+               "release_records", "params_yaml", "store"]
 let target: String = {
     let t = ProcessInfo.processInfo.environment["FUZZ_TARGET"] ?? "json"
     guard targets.contains(t) else {
@@ -102,6 +104,34 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         withFile(bytes, suffix: ".tiktoken") { path in
             let tok = try Tokenizer.tiktoken(path: path)
             _ = tok.decode(tok.encode("Spell 'strawberry', naïve 123 🍓 <think>"))
+        }
+    case "release_records":
+        // What deploy, publish, aggregate and the server read from a comparison and a deployment; then
+        // the gate's arithmetic on whatever was accepted (a count or score out of range must have been refused).
+        withFile(bytes, suffix: ".json") { path in
+            if let r = try? RecordFile.read(EvaluationResults.self, from: path) {
+                _ = try? Gate.score(r.finetunedModel.metrics, weights: Gate.defaultWeights, source: path)
+                for (_, p) in r.finetunedModel.metrics.accuracy { _ = p.correct + p.n }
+            }
+            _ = try? RecordFile.read(ModelComparison.self, from: path)
+            _ = try? RecordFile.read(DeploymentInfo.self, from: path)
+            _ = try? RecordFile.read(FinalReport.self, from: path)
+            _ = try? RecordFile.read(RunRecord.self, from: path)
+        }
+    case "params_yaml":
+        withFile(bytes, suffix: ".yaml") { path in
+            var r = DeployRequest(evaluationResults: "unused", adapter: "unused", store: "unused")
+            try DeploymentParams.load(path).apply(to: &r)
+        }
+    case "store":
+        // A registry.sqlite as a careless hand or a damaged disk leaves it: opened, listed, read.
+        let dir = scratch + "-store"
+        try? FileManager.default.removeItem(atPath: dir)
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        guard FileManager.default.createFile(atPath: dir + "/registry.sqlite", contents: Data(bytes)) else { break }
+        if let s = try? Store(directory: dir) {
+            _ = try? s.runs()
+            for name in (try? s.models()) ?? [] { _ = try? s.versions(of: name) }
         }
     default: break   // `target` is one of `targets`
     }
