@@ -3,6 +3,8 @@
 # dependency, instrumented with -sanitize=fuzzer,address) and libFuzzer's own main.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-objs=$(find -L .build-fuzz/debug -name '*.o' -path '*.build/*' | grep -v -e '/StrawberryFuzzMain' -e 'PackageTests' -e 'ArgumentParser' -e '/strawberry.build/')
-swiftc -sanitize=fuzzer,address $objs -lstdc++ -lz $(pkg-config --libs openblas) -o .build-fuzz/debug/StrawberryFuzz
+# One object per array element: some dependencies name their files with spaces ("Integer rank.swift").
+mapfile -t objs < <(find -L .build-fuzz/debug -name '*.o' -path '*.build/*' | grep -v -e '/StrawberryFuzzMain' -e 'PackageTests' -e 'ArgumentParser' -e '/strawberry.build/')
+# The store (GRDB) links the system SQLite.
+swiftc -sanitize=fuzzer,address "${objs[@]}" -lstdc++ -lz -lsqlite3 $(pkg-config --libs openblas) -o .build-fuzz/debug/StrawberryFuzz
 echo "linked .build-fuzz/debug/StrawberryFuzz"
