@@ -56,6 +56,9 @@ public enum PEFTAdapter {
     /// number of adapted modules and the rank.
     public static func check(_ dir: String) throws -> (modules: Int, r: Int) {
         let pc = try config(dir)
+        guard case .names(let targets) = pc.targetModules, !targets.isEmpty else {
+            throw AdapterError.badConfig(path: dir + "/adapter_config.json", reason: "target_modules names no module")
+        }
         do { try LoRAConfig(r: pc.r, alpha: pc.loraAlpha, dropout: 0).validate() } catch {
             throw AdapterError.badConfig(path: dir + "/adapter_config.json", reason: error.description)
         }

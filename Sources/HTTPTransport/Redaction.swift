@@ -12,8 +12,9 @@ public enum Redact {
     /// `url` with its userinfo password (or a lone userinfo, often a token) and secret query values
     /// replaced by "***". Text that is not a URL comes back unchanged.
     public static func url(_ url: String) -> String {
-        guard let schemeEnd = url.range(of: "://") else { return url }
-        let afterScheme = url[schemeEnd.upperBound...]
+        // Without a scheme ("user:pass@host/x", a mistyped endpoint), the authority starts the text.
+        let start = url.range(of: "://")?.upperBound ?? url.startIndex
+        let afterScheme = url[start...]
         let authorityEnd = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? afterScheme.endIndex
         var authority = String(afterScheme[..<authorityEnd])
         if let at = authority.lastIndex(of: "@") {
@@ -32,14 +33,14 @@ public enum Redact {
             }
             rest = String(rest[..<q]) + "?" + pairs.joined(separator: "&") + fragment
         }
-        return String(url[..<schemeEnd.upperBound]) + authority + rest
+        return String(url[..<start]) + authority + rest
     }
 
     /// Every URL inside a line of text, redacted (for messages that quote an error they did not make).
     public static func text(_ s: String) -> String {
-        guard s.contains("://") else { return s }
+        guard s.contains("://") || s.contains("@") else { return s }
         var out = "", word = ""
-        func flush() { out += word.contains("://") ? url(word) : word; word = "" }
+        func flush() { out += word.contains("://") || word.contains("@") ? url(word) : word; word = "" }
         for ch in s {
             if ch.isWhitespace || ch == "\"" || ch == "'" || ch == "(" || ch == ")" || ch == "<" || ch == ">" || ch == "," { flush(); out.append(ch) }
             else { word.append(ch) }

@@ -18,6 +18,8 @@ public struct HTTPAnswer: Sendable {
 public enum TransportError: Error, CustomStringConvertible {
     /// The server was not reached, or kept failing (5xx, 429) through every attempt.
     case unreachable(url: String, attempts: Int, last: String)
+    /// A URL this client cannot send to (not http/https, no host, a port outside 1...65535).
+    case badURL(url: String, reason: String)
     /// A body larger than one request can carry, or an answer larger than announced.
     case tooLarge(url: String, bytes: Int, limit: Int)
     /// The operation, retries included, ran out of its time.
@@ -25,6 +27,7 @@ public enum TransportError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unreachable(let u, let n, let last): return "\(Redact.url(u)) is unreachable (\(n) attempts, last: \(Redact.text(last)))"
+        case .badURL(let u, let r): return "\(Redact.url(u)) cannot be used: \(r) (check HF_ENDPOINT / MLFLOW_TRACKING_URI)"
         case .tooLarge(let u, let b, let l): return "\(Redact.url(u)): \(b) bytes is more than the \(l) one request may carry here"
         case .deadline(let u, let s, let n, let last):
             return "\(Redact.url(u)) did not answer within \(Int(s)) s (\(n) attempts\(last.isEmpty ? "" : ", last: " + Redact.text(last))); "
@@ -94,8 +97,8 @@ public final class Transport: Sendable {
     /// repeated once the server may have acted on it (`idempotent: false`, e.g. a commit) is retried
     /// only when the server said it did not act: 429 and 503. A `TransportError` from `once` (too
     /// large, a local file) is not worth repeating and is thrown at once.
-    func retrying<T>(_ url: String, idempotent: Bool,
-                     _ once: (NIODeadline) async throws -> (status: Int, headers: HTTPHeaders, value: T)) async throws -> (status: Int, headers: HTTPHeaders, value: T) {
+    func retrying<T: Sendable>(_ url: String, idempotent: Bool,
+                     _ once: @escaping @Sendable (NIODeadline) async throws -> (status: Int, headers: HTTPHeaders, value: T)) async throws -> (status: Int, headers: HTTPHeaders, value: T) {
         var last = ""
         let end = Date().addingTimeInterval(deadline)
         for attempt in 1...attempts {
@@ -103,13 +106,15 @@ public final class Transport: Sendable {
             let left = end.timeIntervalSinceNow
             guard left > 0 else { throw TransportError.deadline(url: Self.withoutQuery(url), seconds: deadline, attempts: attempt - 1, last: last) }
             do {
-                let r = try await once(.now() + .milliseconds(Int64(left * 1000)))
+                let r = try await Self.within(left) { try await once(.now() + .milliseconds(Int64(left * 1000))) }
                 let retry = idempotent ? (r.status == 429 || r.status >= 500) : (r.status == 429 || r.status == 503)
                 guard retry else { return r }
                 last = "HTTP \(r.status)"
                 retryAfter = r.headers.first(name: "Retry-After")
             } catch let e as TransportError {
                 throw e
+            } catch is TimedOut {
+                throw TransportError.deadline(url: Self.withoutQuery(url), seconds: deadline, attempts: attempt, last: last.isEmpty ? "the answer did not finish" : last)
             } catch {
                 last = "\(error)"
                 if end.timeIntervalSinceNow <= 0 { throw TransportError.deadline(url: Self.withoutQuery(url), seconds: deadline, attempts: attempt, last: last) }
@@ -123,6 +128,38 @@ public final class Transport: Sendable {
         throw TransportError.unreachable(url: Self.withoutQuery(url), attempts: attempts, last: last)
     }
 
+    /// Checks a URL before any request: an http(s) scheme, a host, a port in 1...65535. (The HTTP
+    /// client traps on a port it cannot represent; a configuration typo must be an error instead.)
+    public static func check(_ url: String) throws {
+        guard let c = URLComponents(string: url) else { throw TransportError.badURL(url: url, reason: "not a URL") }
+        guard let scheme = c.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
+            throw TransportError.badURL(url: url, reason: "the scheme must be http or https")
+        }
+        guard let host = c.host, !host.isEmpty else { throw TransportError.badURL(url: url, reason: "no host") }
+        if let port = c.port, !(1...65535).contains(port) { throw TransportError.badURL(url: url, reason: "port \(port) is not in 1...65535") }
+        // URLComponents reads a port only when it parses; digits it could not read are left in the text.
+        let authority = url.dropFirst(scheme.count + 3).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        let hostPort = authority.split(separator: "@").last.map(String.init) ?? ""
+        if !hostPort.hasSuffix("]"), let colon = hostPort.lastIndex(of: ":") {
+            let digits = hostPort[hostPort.index(after: colon)...]
+            guard !digits.isEmpty, digits.allSatisfy(\.isASCII), let p = Int(digits), (1...65535).contains(p) else {
+                throw TransportError.badURL(url: url, reason: "port '\(digits)' is not in 1...65535")
+            }
+        }
+    }
+
+    /// Runs `work`, cancelling it after `seconds`. The client's own deadline ends waiting for the
+    /// answer's head; this one also ends a body that trickles in forever.
+    static func within<T: Sendable>(_ seconds: Double, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await work() }
+            group.addTask { try await Task.sleep(nanoseconds: UInt64(max(seconds, 0) * 1e9)); return nil }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else { throw TimedOut() }
+            return value
+        }
+    }
+
     func request(_ method: HTTPMethod, _ url: String, headers: [(String, String)]) -> HTTPClientRequest {
         var req = HTTPClientRequest(url: url)
         req.method = method
@@ -133,11 +170,12 @@ public final class Transport: Sendable {
     /// One request with the retry policy; `body` is re-sent whole on each attempt.
     public func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: Data? = nil,
                      idempotent: Bool = true) async throws -> HTTPAnswer {
+        try Self.check(url)
         if let body, body.count > Self.maxBody { throw TransportError.tooLarge(url: Self.withoutQuery(url), bytes: body.count, limit: Self.maxBody) }
         let r = try await retrying(url, idempotent: idempotent) { deadline in
-            var req = request(method, url, headers: headers)
+            var req = self.request(method, url, headers: headers)
             if let body { req.body = .bytes(ByteBuffer(bytes: body)) }
-            let res = try await http.execute(req, deadline: deadline)
+            let res = try await self.http.execute(req, deadline: deadline)
             // An answer is held in memory only up to `maxAnswer`: a server that sends gigabytes is refused.
             var bytes = ByteBuffer()
             for try await piece in res.body {
@@ -155,13 +193,14 @@ public final class Transport: Sendable {
     /// stopped once it exceeds `maxBytes`. Returns the final answer's status and headers (redirects
     /// followed); the body is in the file.
     public func download(_ url: String, headers: [(String, String)] = [], to path: String, maxBytes: Int) async throws -> (status: Int, headers: HTTPHeaders) {
+        try Self.check(url)
         let r = try await retrying(url, idempotent: true) { (deadline: NIODeadline) async throws -> (status: Int, headers: HTTPHeaders, value: Void) in
             // The file exists once the request is made, even when the body is empty.
             guard FileManager.default.createFile(atPath: path, contents: nil), let out = FileHandle(forWritingAtPath: path) else {
                 throw TransportError.unreachable(url: path, attempts: 1, last: "cannot create the file")
             }
             defer { try? out.close() }
-            let res = try await http.execute(request(.GET, url, headers: headers), deadline: deadline)
+            let res = try await self.http.execute(self.request(.GET, url, headers: headers), deadline: deadline)
             var got = 0
             for try await piece in res.body {
                 got += piece.readableBytes
@@ -189,6 +228,9 @@ public final class Transport: Sendable {
     /// A URL as it may appear in messages (query strings can carry signatures).
     static func withoutQuery(_ url: String) -> String { url.split(separator: "?", maxSplits: 1).first.map(String.init) ?? url }
 }
+
+/// The deadline of `Transport.within` passed.
+struct TimedOut: Error {}
 
 /// The result a blocked caller waits for (written once by the task, read after the semaphore).
 final class Outcome<T>: @unchecked Sendable {

@@ -13,7 +13,8 @@ public final class MappedFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
+        // Non-blocking, so that a FIFO is refused below instead of waiting forever for a writer.
+        let fd = open(path, O_RDONLY | O_NONBLOCK)
         if fd < 0 {
             if errno == ENOENT { throw ModelFormatError.fileNotFound(path: path) }
             throw ModelFormatError.io(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
@@ -24,7 +25,7 @@ public final class MappedFile: @unchecked Sendable {
             throw ModelFormatError.io(path: path, reason: "cannot stat: \(String(cString: strerror(errno)))")
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
-            throw ModelFormatError.io(path: path, reason: "not a regular file (a directory?)")
+            throw ModelFormatError.io(path: path, reason: "not a regular file (a directory, FIFO, socket or device)")
         }
         let size = Int(st.st_size)
         if size == 0 {

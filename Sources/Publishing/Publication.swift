@@ -75,7 +75,7 @@ extension Publication {
     }
 
     static func readSmallText(_ path: String, limit: Int = 8 << 20) -> String? {
-        guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size <= limit else { return nil }
+        guard isRegularFile(path), let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size <= limit else { return nil }
         return try? String(contentsOfFile: path, encoding: .utf8)
     }
 
@@ -222,6 +222,7 @@ extension Publication {
                 try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: dest).deletingLastPathComponent().path, withIntermediateDirectories: true)
                 switch f.content {
                 case .copy(let src):
+                    guard isRegularFile(src) else { throw PublishError.badRequest("\(src) is not a regular file (a FIFO, socket or device?)") }
                     do { try FileManager.default.copyItem(atPath: src, toPath: dest) } catch {
                         throw PublishError.badRequest("cannot copy \(src) (\(error.localizedDescription))")
                     }

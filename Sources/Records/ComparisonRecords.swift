@@ -302,7 +302,9 @@ public struct HeadlineMetrics: Codable, Equatable, Sendable {
         // Every headline metric is a rate or a score in [0, 1] (the edit distance is normalised).
         func d(_ k: Key) throws -> Double? { try c.decodeUnitIfPresent(DynamicKey(k.rawValue)) }
         characterLevelAccuracy = try d(.characterLevelAccuracy)
-        levenshteinDistance = try d(.normalizedLevenshtein) ?? d(.levenshteinDistance)
+        // Both spellings are checked when both are there; the current one wins.
+        let (current, earlier) = (try d(.normalizedLevenshtein), try d(.levenshteinDistance))
+        levenshteinDistance = current ?? earlier
         bleu1 = try d(.bleu1); bleu2 = try d(.bleu2); bleu3 = try d(.bleu3); bleu4 = try d(.bleu4)
         rougeLPrecision = try d(.rougeLPrecision)
         unparseableRate = try d(.unparseableRate) ?? 0

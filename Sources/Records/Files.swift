@@ -12,14 +12,36 @@ public func fileExists(_ path: String) -> Bool {
     return stat(path, &st) == 0
 }
 
-/// The path with symbolic links resolved and `.`/`..` removed, made absolute (for comparing
-/// locations: two spellings of one directory compare equal).
-public func resolvedPath(_ p: String) -> String { OutputDirectory.absolute(p) }
+/// The path made absolute with every symbolic link resolved, also in a path that does not exist
+/// yet (`LINK/new/dir`: the longest part that exists is resolved by `realpath`, the rest appended,
+/// `.` and `..` applied), so two spellings of one location compare equal.
+public func resolvedPath(_ p: String) -> String {
+    let absolute = p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p
+    let parts = absolute.split(separator: "/").map(String.init)
+    for keep in stride(from: parts.count, through: 0, by: -1) {
+        let head = "/" + parts[..<keep].joined(separator: "/")
+        guard let r = realpath(head, nil) else { continue }
+        var out = String(cString: r).split(separator: "/").map(String.init)
+        free(r)
+        for part in parts[keep...] {
+            if part == ".." { if !out.isEmpty { out.removeLast() } } else if part != "." { out.append(part) }
+        }
+        return "/" + out.joined(separator: "/")
+    }
+    return absolute
+}
 
 /// Whether `inner` is `outer` or lies below it, on resolved paths.
 public func pathContains(_ outer: String, _ inner: String) -> Bool {
     let o = resolvedPath(outer), i = resolvedPath(inner)
     return o == "/" || i == o || i.hasPrefix(o + "/")
+}
+
+/// A regular file (a link to one counts): what may be opened and read to its end without waiting on
+/// a writer (FIFO) or reading forever (a device).
+public func isRegularFile(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
 }
 
 public func isDirectory(_ path: String) -> Bool {
@@ -248,9 +270,5 @@ public struct OutputDirectory: Sendable {
         }
     }
 
-    static func absolute(_ p: String) -> String {
-        let url = p.hasPrefix("/") ? URL(fileURLWithPath: p) : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(p)
-        let s = url.standardizedFileURL.resolvingSymlinksInPath().path
-        return s.count > 1 && s.hasSuffix("/") ? String(s.dropLast()) : s
-    }
+    static func absolute(_ p: String) -> String { resolvedPath(p) }
 }

@@ -86,6 +86,9 @@ public enum RecordFile {
     }
 
     static func contents(_ path: String) throws(RecordError) -> String {
+        if fileExists(path), !isRegularFile(path) {
+            throw RecordError.unreadable(path: path, reason: "is not a regular file (a directory, FIFO, socket or device)")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw RecordError.unreadable(path: path, reason: fileExists(path) ? "cannot be read" : "no such file")
         }

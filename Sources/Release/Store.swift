@@ -126,30 +126,75 @@ public final class Store: @unchecked Sendable {
         do {
             db = try DatabaseQueue(path: path, configuration: config)
             try Self.migrator.migrate(db)
+            try db.read { try Self.checkColumns($0, path: path) }
+        } catch let e as StoreError {
+            throw e
         } catch {
             throw StoreError.unusable(path: path, reason: "\(error)")
         }
     }
 
-    /// Takes the exclusive lock, waiting at most `lockTimeout` seconds: a process stopped while
-    /// holding it (Ctrl-Z, a debugger) must not hang every other user of the store. The holder writes
-    /// its pid into the file, so the refusal can name it.
+    /// Takes the exclusive lock, waiting at most `timeout` seconds: a process stopped while holding it
+    /// (Ctrl-Z, a debugger) must not hang every other user of the store. The refusal names the holder
+    /// as the kernel knows it (/proc/locks), never a pid a file remembers.
     static func lock(_ fd: Int32, path: String, timeout: Double) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR else { throw StoreError.io(path: path, reason: "cannot lock (errno \(errno))") }
             guard Date() < deadline else {
-                var buf = [UInt8](repeating: 0, count: 32)
-                let n = pread(fd, &buf, buf.count, 0)
-                let holder = n > 0 ? String(decoding: buf[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : ""
+                let holder = lockHolder(fd).map(String.init) ?? ""
                 throw StoreError.io(path: path, reason: "another process\(holder.isEmpty ? "" : " (pid \(holder))") has held the store's lock for \(Int(timeout.rounded(.up))) s; "
                                     + "if it is stopped, resume or end it")
             }
             usleep(50_000)
         }
-        let pid = Array("\(getpid())\n".utf8)
-        _ = ftruncate(fd, 0)
-        _ = pwrite(fd, pid, pid.count, 0)
+    }
+
+    /// The pid holding a flock on the file open at `fd`, from /proc/locks ("1: FLOCK ADVISORY WRITE
+    /// PID MAJ:MIN:INODE 0 EOF"); nil where the system does not say.
+    static func lockHolder(_ fd: Int32) -> Int32? {
+        var st = stat()
+        guard fstat(fd, &st) == 0, let text = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard f.count >= 6, f[1] == "FLOCK", f[5].split(separator: ":").last == Substring("\(st.st_ino)") else { continue }
+            return Int32(f[4])
+        }
+        return nil
+    }
+
+    /// The storage class each column must hold. SQLite stores whatever it is given, and reading text
+    /// as a number yields 0: a hand-edited `score = 'high'` would silently become a score of 0 (and
+    /// be written back so), a version 'abc' version 0. Checked once when the store opens.
+    static let columnTypes: [(table: String, column: String, types: [String])] = {
+        let text = ["text"], number = ["real", "integer"], integer = ["integer"]
+        return [("runs", "id", text), ("runs", "kind", text), ("runs", "created", number), ("runs", "params", text),
+                ("runs", "lineage", text), ("runs", "parents", text),
+                ("metrics", "run_id", text), ("metrics", "key", text), ("metrics", "step", integer), ("metrics", "value", number),
+                ("artifacts", "run_id", text), ("artifacts", "path", text), ("artifacts", "sha256", text),
+                ("registered_models", "name", text), ("registered_models", "created", number),
+                ("model_versions", "name", text), ("model_versions", "version", integer), ("model_versions", "stage", text),
+                ("model_versions", "score", number + ["null"]), ("model_versions", "run_id", text + ["null"]), ("model_versions", "source", text),
+                ("model_versions", "path", text), ("model_versions", "sha256", text), ("model_versions", "created", number),
+                ("aliases", "name", text), ("aliases", "alias", text), ("aliases", "version", integer),
+                ("stage_history", "name", text), ("stage_history", "version", integer), ("stage_history", "from_stage", text),
+                ("stage_history", "to_stage", text), ("stage_history", "at", number)]
+    }()
+
+    static func checkColumns(_ db: Database, path: String) throws {
+        for (table, column, types) in columnTypes {
+            let allowed = types.map { "'\($0)'" }.joined(separator: ", ")
+            let sql = "SELECT 'row ' || rowid || ' holds ' || typeof(\(column)) FROM \(table) WHERE typeof(\(column)) NOT IN (\(allowed)) LIMIT 1"
+            if let found = try String.fetchOne(db, sql: sql) {
+                throw StoreError.unusable(path: path, reason: "column \(table).\(column): \(found), where \(types.joined(separator: " or ")) belongs")
+            }
+        }
+        // Version numbers stay exact in JSON (≤ 2^53) and leave room for the next one.
+        for table in ["model_versions", "aliases", "stage_history"] {
+            if let v = try Int64.fetchOne(db, sql: "SELECT version FROM \(table) WHERE version < 1 OR version > 9007199254740992 LIMIT 1") {
+                throw StoreError.unusable(path: path, reason: "column \(table).version holds \(v), outside 1...2^53")
+            }
+        }
     }
 
     static var migrator: DatabaseMigrator {

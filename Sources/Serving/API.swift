@@ -127,6 +127,16 @@ public enum Validate {
         return word
     }
 
+    /// A spelling as a person types one ("s-t-r-a-w", "S T R A W"): normalised (NFKC), then printable
+    /// ASCII only, so an invisible character (a zero-width space, a direction mark) or a letter outside
+    /// a–z cannot hide inside an answer that is judged correct.
+    public static func spelling(_ s: String?) throws(APIError) -> String {
+        guard let s, !s.isEmpty, s.count <= 4 * maxWordLength else { throw .invalid("spelling", "required, at most \(4 * maxWordLength) characters") }
+        let n = s.precomposedStringWithCompatibilityMapping
+        guard n.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else { throw .invalid("spelling", "letters a-z and separators (-, space, comma) only") }
+        return n
+    }
+
     public static func letter(_ l: String?) throws(APIError) -> Character {
         guard let l else { throw .invalid("letter", "required") }
         guard l.count <= 4, let letter = Letters.normalizedWord(l), letter.count == 1, let c = letter.first else { throw .invalid("letter", "one letter a-z") }

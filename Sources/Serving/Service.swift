@@ -231,7 +231,7 @@ public final class SpellingService: @unchecked Sendable {
 
     public func check(_ r: CheckRequest) async throws(APIError) -> CheckResponse {
         let word = try Validate.word(r.word)
-        guard let given = r.spelling, !given.isEmpty, given.count <= 4 * Validate.maxWordLength else { throw .invalid("spelling", "required, at most \(4 * Validate.maxWordLength) characters") }
+        let given = try Validate.spelling(r.spelling)
         let letters = Questions.letters(of: given)
         let truth = word.map(String.init)
         let model = try await spell(WordRequest(word: word))

@@ -392,6 +392,11 @@ final class NetworkHardeningTests: XCTestCase {
             print('ready', flush=True); kept = []; end = time.time() + 60
             while time.time() < end:
                 c, _ = s.accept(); kept.append(c)
+                if sys.argv[1] == 'dribble':
+                    c.recv(65536); c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: 100000000\\r\\n\\r\\n')
+                    try:
+                        while time.time() < end: c.sendall(b' '); time.sleep(0.5)
+                    except OSError: pass
                 if sys.argv[1] == 'flood':
                     c.recv(65536); c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\n\\r\\n')
                     try:
@@ -413,6 +418,30 @@ final class NetworkHardeningTests: XCTestCase {
         let start = Date()
         await assertThrowsAsync({ try await t.send(.GET, url + "/api/models/a/b") }) { XCTAssertTrue("\($0)".contains("did not answer within 2 s"), "\($0)") }
         XCTAssertLessThan(Date().timeIntervalSince(start), 6)
+    }
+
+    /// A body that trickles in forever is cut off by the same deadline.
+    func testTricklingBodyCostsTheDeadline() async throws {
+        let (url, p) = try server("dribble")
+        defer { p.terminate(); p.waitUntilExit() }
+        let t = Transport(attempts: 3, firstDelay: 0.1, deadline: 2)
+        let start = Date()
+        await assertThrowsAsync({ try await t.send(.GET, url + "/api/models/a/b") }) { XCTAssertTrue("\($0)".contains("did not answer within 2 s"), "\($0)") }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 6)
+    }
+
+    /// A URL the client cannot use (a port beyond 65535, no scheme) is an error before any request,
+    /// not a trap inside the HTTP client; its secret stays hidden.
+    func testUnusableURLsAreErrors() async throws {
+        for bad in ["http://127.0.0.1:99999", "http://127.0.0.1:0/x", "user:SECRET@127.0.0.1:8080", "ftp://h/x", "http:///x", "http://h:12ab/"] {
+            XCTAssertThrowsError(try Transport.check(bad), bad) { XCTAssertFalse("\($0)".contains("SECRET"), "\($0)") }
+        }
+        XCTAssertNoThrow(try Transport.check("https://huggingface.co"))
+        XCTAssertNoThrow(try Transport.check("http://[::1]:8080/api"))
+        let t = Transport(attempts: 1, deadline: 5)
+        await assertThrowsAsync({ try await t.send(.GET, "http://u:SECRET@127.0.0.1:99999/api") }) { e in
+            XCTAssertTrue("\(e)".contains("not in 1...65535") && !"\(e)".contains("SECRET"), "\(e)")
+        }
     }
 
     /// An answer is never held in memory beyond a small limit.

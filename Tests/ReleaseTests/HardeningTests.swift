@@ -114,6 +114,17 @@ final class HardeningTests: XCTestCase {
         XCTAssertThrowsError(try Store(directory: noColumn.directory).versions(of: "m")) { e in
             XCTAssertTrue("\(e)".contains("registry.sqlite") && "\(e)".contains("sha256"), "\(e)")
         }
+        // A value of the wrong kind (text where a number belongs, a version beyond 2^53): SQLite would
+        // hand it over as 0, so the store refuses to open instead.
+        for (name, sql, column) in [("text-score", "UPDATE model_versions SET score = 'high';", "model_versions.score"),
+                                    ("text-version", "UPDATE model_versions SET version = 'abc';", "model_versions.version"),
+                                    ("huge-version", "UPDATE model_versions SET version = 9007199254740993;", "model_versions.version")] {
+            let s = try fresh(name)
+            try sqlite(s.directory + "/registry.sqlite", sql)
+            XCTAssertThrowsError(try Store(directory: s.directory), name) { e in
+                XCTAssertTrue("\(e)".contains("registry.sqlite") && "\(e)".contains(column), "\(e)")
+            }
+        }
         // The optional lookups degrade: lineage finds no parents rather than failing the command.
         XCTAssertEqual(RunTracker.parents(of: ["/nowhere"], store: nullKind.directory), [])
     }
@@ -123,9 +134,10 @@ final class HardeningTests: XCTestCase {
     func testLockWaitIsBoundedAndNamesTheHolder() throws {
         let dir = tmp("locked")
         _ = try Store(directory: dir)
+        try "999999\n".write(toFile: dir + "/registry.lock", atomically: false, encoding: .utf8)   // a stale pid is never named
         let holder = Process()
         holder.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        holder.arguments = ["-c", "import fcntl, os, sys, time; f = open(sys.argv[1], 'r+'); fcntl.flock(f, fcntl.LOCK_EX); f.truncate(0); f.write('%d\\n' % os.getpid()); f.flush(); print('held', flush=True); time.sleep(30)",
+        holder.arguments = ["-c", "import fcntl, sys, time; f = open(sys.argv[1], 'r+'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)",
                             dir + "/registry.lock"]
         let out = Pipe()
         holder.standardOutput = out
@@ -153,6 +165,12 @@ final class HardeningTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("a FIFO"), "\($0)")
         }
         XCTAssertThrowsError(try Checksum.sha256(file: "/dev/zero"))
+        // A FIFO in the place of a file a reader maps or reads: refused at once, not waited on.
+        let b = try validAdapter("fifo-model", seed: 1)
+        try FileManager.default.removeItem(atPath: b + "/adapter_model.safetensors")
+        XCTAssertEqual(mkfifo(b + "/adapter_model.safetensors", 0o644), 0)
+        XCTAssertThrowsError(try SafetensorsFile(path: b + "/adapter_model.safetensors")) { XCTAssertTrue("\($0)".contains("not a regular file"), "\($0)") }
+        XCTAssertThrowsError(try RecordFile.read(EvaluationResults.self, from: b + "/adapter_model.safetensors"))
     }
 
     /// --adapter given as a link: the version holds the bytes, and editing the adapter later changes
@@ -197,13 +215,16 @@ final class HardeningTests: XCTestCase {
     /// Output, store and adapter must not hold one another, in any combination, however spelled.
     func testDeployLocationsThatHoldOneAnotherAreRefused() throws {
         var r = try deployRequest("places")
-        let adapter = r.adapter, store = r.store
+        let adapter = r.adapter, store = r.store, link = tmp("places-link")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: adapter)
         let cases: [(out: String, store: String)] = [
             (adapter + "/out", store),          // output inside the adapter
             (store, store),                     // output is the store
             (store + "/../" + URL(fileURLWithPath: store).lastPathComponent, store),   // the same, spelled otherwise
             (tmp("places-out"), adapter + "/s"), // store inside the adapter
             (tmp("places-out"), adapter),        // store is the adapter
+            (link + "/out", store),             // output inside the adapter, through a link, not yet existing
+            (tmp("places-out"), link + "/store"), // the store likewise
         ]
         for c in cases {
             r.outputDir = c.out

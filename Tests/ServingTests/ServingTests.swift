@@ -216,6 +216,8 @@ final class ServingTests: XCTestCase {
         XCTAssertEqual(try Validate.letter("Ｒ"), "r")
         XCTAssertThrowsError(try Validate.letter("ǆ"))   // one character, two letters after NFKC
         XCTAssertThrowsError(try Validate.letter("ß"))
+        XCTAssertEqual(try Validate.spelling("K-i-t-e"), "K-i-t-e")
+        for bad in ["k\u{200B}-i-t-e", "k-i-t-\u{E9}", "k-i\u{200F}-t-e", "k-i-t-e\u{0}"] { XCTAssertThrowsError(try Validate.spelling(bad), bad) }
     }
 
     func testOpenAPIDocumentMatchesRoutesAndCommittedFile() throws {
