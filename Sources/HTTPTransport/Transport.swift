@@ -46,6 +46,8 @@ public final class Transport: Sendable {
     /// Seconds one operation may take, every attempt and wait included: a server that accepts the
     /// connection and never answers costs this, not attempts × read timeout.
     public let deadline: Double
+    let followRedirects: Bool
+    static let maxRedirects = 5
 
     /// STRAWBERRY_HTTP_DEADLINE (seconds, 1…86400), else 10 minutes.
     public static var defaultDeadline: Double {
@@ -63,7 +65,9 @@ public final class Transport: Sendable {
         self.firstDelay = max(0, firstDelay)
         self.maxDelay = max(0, maxDelay)
         var config = HTTPClient.Configuration(timeout: .init(connect: .seconds(10), read: .seconds(readTimeout)))
-        config.redirectConfiguration = followRedirects ? .follow(max: 5, allowCycles: false) : .disallow
+        // Redirects are followed here (`execute`), not by the client, so each target is checked first.
+        self.followRedirects = followRedirects
+        config.redirectConfiguration = .disallow
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
 
@@ -167,15 +171,39 @@ public final class Transport: Sendable {
         return req
     }
 
+    /// One request, its redirects followed (at most `maxRedirects`), each target checked by `check`
+    /// before it is contacted: the HTTP client traps on a port it cannot represent, so a server must
+    /// not be able to hand it one. As browsers and huggingface_hub do: 303 (and 301/302 after a POST)
+    /// continue as a GET without the body; the Authorization header goes only to the first host.
+    func execute(_ method: HTTPMethod, _ url: String, headers: [(String, String)], body: Data?, deadline: NIODeadline) async throws -> HTTPClientResponse {
+        var method = method, url = url, body = body, headers = headers
+        let firstHost = URLComponents(string: url)?.host?.lowercased()
+        for hop in 0...Self.maxRedirects {
+            var req = request(method, url, headers: headers)
+            if let body { req.body = .bytes(ByteBuffer(bytes: body)) }
+            let res = try await http.execute(req, deadline: deadline)
+            let status = Int(res.status.code)
+            guard followRedirects, [301, 302, 303, 307, 308].contains(status), let location = res.headers.first(name: "Location") else { return res }
+            guard hop < Self.maxRedirects else { throw TransportError.unreachable(url: Self.withoutQuery(url), attempts: 1, last: "more than \(Self.maxRedirects) redirects") }
+            guard let next = URL(string: location, relativeTo: URL(string: url))?.absoluteURL.absoluteString else {
+                throw TransportError.badURL(url: location, reason: "a redirect to something that is not a URL")
+            }
+            try Self.check(next)
+            _ = try? await res.body.collect(upTo: Self.maxAnswer)   // the redirect's own body, if any
+            if status == 303 || ((status == 301 || status == 302) && method == .POST) { method = .GET; body = nil }
+            if URLComponents(string: next)?.host?.lowercased() != firstHost { headers.removeAll { $0.0.lowercased() == "authorization" } }
+            url = next
+        }
+        throw TransportError.unreachable(url: Self.withoutQuery(url), attempts: 1, last: "too many redirects")
+    }
+
     /// One request with the retry policy; `body` is re-sent whole on each attempt.
     public func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: Data? = nil,
                      idempotent: Bool = true) async throws -> HTTPAnswer {
         try Self.check(url)
         if let body, body.count > Self.maxBody { throw TransportError.tooLarge(url: Self.withoutQuery(url), bytes: body.count, limit: Self.maxBody) }
         let r = try await retrying(url, idempotent: idempotent) { deadline in
-            var req = self.request(method, url, headers: headers)
-            if let body { req.body = .bytes(ByteBuffer(bytes: body)) }
-            let res = try await self.http.execute(req, deadline: deadline)
+            let res = try await self.execute(method, url, headers: headers, body: body, deadline: deadline)
             // An answer is held in memory only up to `maxAnswer`: a server that sends gigabytes is refused.
             var bytes = ByteBuffer()
             for try await piece in res.body {
@@ -200,7 +228,7 @@ public final class Transport: Sendable {
                 throw TransportError.unreachable(url: path, attempts: 1, last: "cannot create the file")
             }
             defer { try? out.close() }
-            let res = try await self.http.execute(self.request(.GET, url, headers: headers), deadline: deadline)
+            let res = try await self.execute(.GET, url, headers: headers, body: nil, deadline: deadline)
             var got = 0
             for try await piece in res.body {
                 got += piece.readableBytes

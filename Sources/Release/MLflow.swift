@@ -34,8 +34,11 @@ public final class MLflowClient: @unchecked Sendable {
 
     /// The tracking URI from the environment (MLFLOW_TRACKING_URI), when it names an HTTP server.
     public static var configured: String? {
-        guard let u = ProcessInfo.processInfo.environment["MLFLOW_TRACKING_URI"], u.hasPrefix("http://") || u.hasPrefix("https://") else { return nil }
-        return u.hasSuffix("/") ? String(u.dropLast()) : u
+        guard let u = ProcessInfo.processInfo.environment["MLFLOW_TRACKING_URI"], u.lowercased().hasPrefix("http://") || u.lowercased().hasPrefix("https://") else { return nil }
+        // One trailing slash goes, and only when a host is left: "http://" must stay hostless (and be
+        // refused as such), not become "http:/" + "/api/…", a request to a host named "api".
+        let trimmed = u.hasSuffix("/") ? String(u.dropLast()) : u
+        return (try? Transport.check(trimmed)) != nil ? trimmed : u
     }
 
     public init(base: String, attempts: Int = 4, firstDelay: Double = 0.5) {

@@ -182,6 +182,15 @@ public final class Store: @unchecked Sendable {
     }()
 
     static func checkColumns(_ db: Database, path: String) throws {
+        // Each of the store's tables must be a table: a view or a trigger standing in for one would be
+        // read as if it were the registry.
+        for name in Set(columnTypes.map(\.table)).sorted() {
+            let kind = try String.fetchOne(db, sql: "SELECT type FROM sqlite_master WHERE name = ?", arguments: [name])
+            guard kind == "table" else { throw StoreError.unusable(path: path, reason: "\(name) is \(kind.map { "a \($0)" } ?? "missing"), not the store's table") }
+        }
+        if let trigger = try String.fetchOne(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' LIMIT 1") {
+            throw StoreError.unusable(path: path, reason: "it holds a trigger (\(trigger)) that the store never makes")
+        }
         for (table, column, types) in columnTypes {
             let allowed = types.map { "'\($0)'" }.joined(separator: ", ")
             let sql = "SELECT 'row ' || rowid || ' holds ' || typeof(\(column)) FROM \(table) WHERE typeof(\(column)) NOT IN (\(allowed)) LIMIT 1"

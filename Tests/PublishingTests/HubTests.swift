@@ -392,6 +392,8 @@ final class NetworkHardeningTests: XCTestCase {
             print('ready', flush=True); kept = []; end = time.time() + 60
             while time.time() < end:
                 c, _ = s.accept(); kept.append(c)
+                if sys.argv[1] == 'redirect':
+                    c.recv(65536); c.sendall(b'HTTP/1.1 302 Found\\r\\nLocation: http://127.0.0.1:99999/x\\r\\nContent-Length: 0\\r\\n\\r\\n'); c.close()
                 if sys.argv[1] == 'dribble':
                     c.recv(65536); c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: 100000000\\r\\n\\r\\n')
                     try:
@@ -442,6 +444,14 @@ final class NetworkHardeningTests: XCTestCase {
         await assertThrowsAsync({ try await t.send(.GET, "http://u:SECRET@127.0.0.1:99999/api") }) { e in
             XCTAssertTrue("\(e)".contains("not in 1...65535") && !"\(e)".contains("SECRET"), "\(e)")
         }
+        // A server's redirect is checked like a URL given by the user.
+        let (url, p) = try server("redirect")
+        defer { p.terminate(); p.waitUntilExit() }
+        await assertThrowsAsync({ try await t.send(.GET, url + "/api/models/a/b") }) { XCTAssertTrue("\($0)".contains("not in 1...65535"), "\($0)") }
+        // An MLflow URI without a host stays hostless (not "http:/" + "/api/…": a host named "api").
+        setenv("MLFLOW_TRACKING_URI", "http://", 1)
+        defer { unsetenv("MLFLOW_TRACKING_URI") }
+        XCTAssertThrowsError(try Transport.check(try XCTUnwrap(MLflowClient.configured) + "/api/2.0/mlflow/experiments/list"))
     }
 
     /// An answer is never held in memory beyond a small limit.

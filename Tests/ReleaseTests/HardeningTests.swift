@@ -118,7 +118,9 @@ final class HardeningTests: XCTestCase {
         // hand it over as 0, so the store refuses to open instead.
         for (name, sql, column) in [("text-score", "UPDATE model_versions SET score = 'high';", "model_versions.score"),
                                     ("text-version", "UPDATE model_versions SET version = 'abc';", "model_versions.version"),
-                                    ("huge-version", "UPDATE model_versions SET version = 9007199254740993;", "model_versions.version")] {
+                                    ("huge-version", "UPDATE model_versions SET version = 9007199254740993;", "model_versions.version"),
+                                    ("view", "DROP TABLE model_versions; CREATE VIEW model_versions AS SELECT 'm' name, 1 version, 'Production' stage, 0.5 score, NULL run_id, 'x' source, '/etc' path, 'aa' sha256, 0 created;", "model_versions is a view"),
+                                    ("trigger", "CREATE TRIGGER t AFTER INSERT ON runs BEGIN DELETE FROM runs; END;", "trigger")] {
             let s = try fresh(name)
             try sqlite(s.directory + "/registry.sqlite", sql)
             XCTAssertThrowsError(try Store(directory: s.directory), name) { e in
