@@ -16,4 +16,13 @@ final class ArchitectureTests: XCTestCase {
         let r = try shell(#"grep -rn '\[String: Any\]\|JSONSerialization\|nonisolated(unsafe)' Sources"#)
         XCTAssertEqual(r.output, "", "untyped JSON or unsafe globals in Sources")
     }
+
+    /// Nothing traps on input: no `try!`, no GRDB `Row` read through its non-throwing subscripts (a
+    /// hand-edited store would trap there), in any file that reads the store.
+    func testNoTrappingReadsOfInput() throws {
+        let tryBang = try shell(#"grep -rn 'try!' Sources"#)
+        XCTAssertEqual(tryBang.output, "", "try! in Sources")
+        let rows = try shell(#"grep -ln '^import GRDB' -r Sources | xargs grep -n '\<Row\.fetch\|: Row\>\|\<row\[' || true"#)
+        XCTAssertEqual(rows.output, "", "raw GRDB rows read in Sources")
+    }
 }
