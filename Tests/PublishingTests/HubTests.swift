@@ -385,8 +385,8 @@ final class NetworkHardeningTests: XCTestCase {
     func server(_ mode: String) throws -> (url: String, process: Process) {
         let port = freeLoopbackPort()
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        p.arguments = ["-c", """
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", """
             import socket, sys, time
             s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', \(port))); s.listen(16)
             print('ready', flush=True); kept = []; end = time.time() + 60

@@ -138,8 +138,8 @@ final class HardeningTests: XCTestCase {
         _ = try Store(directory: dir)
         try "999999\n".write(toFile: dir + "/registry.lock", atomically: false, encoding: .utf8)   // a stale pid is never named
         let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        holder.arguments = ["-c", "import fcntl, sys, time; f = open(sys.argv[1], 'r+'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)",
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        holder.arguments = ["python3", "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'r+'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)",
                             dir + "/registry.lock"]
         let out = Pipe()
         holder.standardOutput = out
