@@ -34,10 +34,10 @@ public enum Summary {
         // One seed counted twice would shrink the spread: each report, and each fine-tuned evaluation, once.
         var seenDirs = Set<String>(), seenSources = Set<String>()
         for r in runs {
-            let dir = URL(fileURLWithPath: r.dir).standardizedFileURL.resolvingSymlinksInPath().path
+            let dir = resolvedPath(r.dir)
             guard seenDirs.insert(dir).inserted else { throw EvaluationError.badRequest("\(r.dir) is given twice; give each seed's report once") }
             if let src = r.results.finetunedModel.source {
-                let key = URL(fileURLWithPath: src).standardizedFileURL.resolvingSymlinksInPath().path
+                let key = resolvedPath(src)
                 guard seenSources.insert(key).inserted else {
                     throw EvaluationError.badRequest("\(r.dir) reports the same fine-tuned evaluation (\(src)) as another report; give one report per seed")
                 }

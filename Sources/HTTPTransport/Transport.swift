@@ -102,7 +102,7 @@ public final class Transport: Sendable {
     /// only when the server said it did not act: 429 and 503. A `TransportError` from `once` (too
     /// large, a local file) is not worth repeating and is thrown at once.
     func retrying<T: Sendable>(_ url: String, idempotent: Bool,
-                     _ once: @escaping @Sendable (NIODeadline) async throws -> (status: Int, headers: HTTPHeaders, value: T)) async throws -> (status: Int, headers: HTTPHeaders, value: T) {
+                     _ once: @escaping @Sendable () async throws -> (status: Int, headers: HTTPHeaders, value: T)) async throws -> (status: Int, headers: HTTPHeaders, value: T) {
         var last = ""
         let end = Date().addingTimeInterval(deadline)
         for attempt in 1...attempts {
@@ -110,7 +110,7 @@ public final class Transport: Sendable {
             let left = end.timeIntervalSinceNow
             guard left > 0 else { throw TransportError.deadline(url: Self.withoutQuery(url), seconds: deadline, attempts: attempt - 1, last: last) }
             do {
-                let r = try await Self.within(left) { try await once(.now() + .milliseconds(Int64(left * 1000))) }
+                let r = try await Self.within(left, once)
                 let retry = idempotent ? (r.status == 429 || r.status >= 500) : (r.status == 429 || r.status == 503)
                 guard retry else { return r }
                 last = "HTTP \(r.status)"
@@ -140,8 +140,7 @@ public final class Transport: Sendable {
             throw TransportError.badURL(url: url, reason: "the scheme must be http or https")
         }
         guard let host = c.host, !host.isEmpty else { throw TransportError.badURL(url: url, reason: "no host") }
-        if let port = c.port, !(1...65535).contains(port) { throw TransportError.badURL(url: url, reason: "port \(port) is not in 1...65535") }
-        // URLComponents reads a port only when it parses; digits it could not read are left in the text.
+        // The port as written (URLComponents drops digits it cannot read rather than failing).
         let authority = url.dropFirst(scheme.count + 3).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
         let hostPort = authority.split(separator: "@").last.map(String.init) ?? ""
         if !hostPort.hasSuffix("]"), let colon = hostPort.lastIndex(of: ":") {
@@ -152,8 +151,8 @@ public final class Transport: Sendable {
         }
     }
 
-    /// Runs `work`, cancelling it after `seconds`. The client's own deadline ends waiting for the
-    /// answer's head; this one also ends a body that trickles in forever.
+    /// Runs `work`, cancelling it after `seconds`: the whole request — connection, head, a body that
+    /// trickles in forever — is bounded by one clock (the client's requests end on cancellation).
     static func within<T: Sendable>(_ seconds: Double, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
         try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await work() }
@@ -175,13 +174,13 @@ public final class Transport: Sendable {
     /// before it is contacted: the HTTP client traps on a port it cannot represent, so a server must
     /// not be able to hand it one. As browsers and huggingface_hub do: 303 (and 301/302 after a POST)
     /// continue as a GET without the body; the Authorization header goes only to the first host.
-    func execute(_ method: HTTPMethod, _ url: String, headers: [(String, String)], body: Data?, deadline: NIODeadline) async throws -> HTTPClientResponse {
+    func execute(_ method: HTTPMethod, _ url: String, headers: [(String, String)], body: Data?) async throws -> HTTPClientResponse {
         var method = method, url = url, body = body, headers = headers
         let firstHost = URLComponents(string: url)?.host?.lowercased()
         for hop in 0...Self.maxRedirects {
             var req = request(method, url, headers: headers)
             if let body { req.body = .bytes(ByteBuffer(bytes: body)) }
-            let res = try await http.execute(req, deadline: deadline)
+            let res = try await http.execute(req, deadline: .distantFuture)   // bounded by `within`
             let status = Int(res.status.code)
             guard followRedirects, [301, 302, 303, 307, 308].contains(status), let location = res.headers.first(name: "Location") else { return res }
             guard hop < Self.maxRedirects else { throw TransportError.unreachable(url: Self.withoutQuery(url), attempts: 1, last: "more than \(Self.maxRedirects) redirects") }
@@ -202,8 +201,8 @@ public final class Transport: Sendable {
                      idempotent: Bool = true) async throws -> HTTPAnswer {
         try Self.check(url)
         if let body, body.count > Self.maxBody { throw TransportError.tooLarge(url: Self.withoutQuery(url), bytes: body.count, limit: Self.maxBody) }
-        let r = try await retrying(url, idempotent: idempotent) { deadline in
-            let res = try await self.execute(method, url, headers: headers, body: body, deadline: deadline)
+        let r = try await retrying(url, idempotent: idempotent) {
+            let res = try await self.execute(method, url, headers: headers, body: body)
             // An answer is held in memory only up to `maxAnswer`: a server that sends gigabytes is refused.
             var bytes = ByteBuffer()
             for try await piece in res.body {
@@ -222,13 +221,13 @@ public final class Transport: Sendable {
     /// followed); the body is in the file.
     public func download(_ url: String, headers: [(String, String)] = [], to path: String, maxBytes: Int) async throws -> (status: Int, headers: HTTPHeaders) {
         try Self.check(url)
-        let r = try await retrying(url, idempotent: true) { (deadline: NIODeadline) async throws -> (status: Int, headers: HTTPHeaders, value: Void) in
+        let r = try await retrying(url, idempotent: true) { () async throws -> (status: Int, headers: HTTPHeaders, value: Void) in
             // The file exists once the request is made, even when the body is empty.
             guard FileManager.default.createFile(atPath: path, contents: nil), let out = FileHandle(forWritingAtPath: path) else {
                 throw TransportError.unreachable(url: path, attempts: 1, last: "cannot create the file")
             }
             defer { try? out.close() }
-            let res = try await self.execute(.GET, url, headers: headers, body: nil, deadline: deadline)
+            let res = try await self.execute(.GET, url, headers: headers, body: nil)
             var got = 0
             for try await piece in res.body {
                 got += piece.readableBytes

@@ -85,14 +85,25 @@ public struct LoadedModel: Sendable {
         return (template, tc)
     }
 
-    static func loadDirectory(_ dir: String, _ precision: WeightPrecision) throws -> LoadedModel {
+    /// The configuration of a `.gguf` file or a model directory, read (and checked) without the
+    /// weights: what planning and an adapter's shape check need.
+    public static func config(at path: String) throws -> ModelConfig {
+        isDirectory(path) ? try directoryConfig(path).config : try ModelConfig.gguf(GGUFFile(path: path))
+    }
+
+    /// config.json read and checked, with its JSON (loading also reads eos_token_id from it).
+    static func directoryConfig(_ dir: String) throws -> (config: ModelConfig, json: JSONValue) {
         let configPath = dir + "/config.json"
         guard fileExists(configPath) else { throw ModelError.notAModel(path: dir) }
         let json: JSONValue
         do { json = try JSONParser.parse(try readText(configPath)) } catch let e as ModelFormatError { throw e } catch {
             throw ModelError.badConfig(path: configPath, reason: "\(error)")
         }
-        let config = try ModelConfig.huggingFace(json, path: configPath)
+        return (try ModelConfig.huggingFace(json, path: configPath), json)
+    }
+
+    static func loadDirectory(_ dir: String, _ precision: WeightPrecision) throws -> LoadedModel {
+        let (config, json) = try directoryConfig(dir)
         let tokenizerPath = dir + "/tokenizer.json"
         guard fileExists(tokenizerPath) else { throw ModelError.notAModel(path: dir) }
         var tokenizer = try Tokenizer.huggingFace(path: tokenizerPath)

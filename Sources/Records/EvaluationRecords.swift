@@ -211,12 +211,7 @@ public struct Proportion: Codable, Equatable, Sendable {
     }
     enum CodingKeys: String, CodingKey { case n, correct, accuracy, ci95 }
     public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        n = try c.decodeCount(.n)
-        correct = try c.decodeCount(.correct)
-        guard correct <= n else { throw c.refuse(.correct, "expected at most n (\(n)) correct, found \(correct)") }
-        accuracy = try c.decodeUnit(.accuracy)
-        ci95 = try c.decodeUnitInterval(.ci95)
+        self = try decoder.container(keyedBy: CodingKeys.self).decodeProportion(n: .n, correct: .correct, accuracy: .accuracy, ci95: .ci95)
     }
 }
 
@@ -254,14 +249,9 @@ public struct BaselineScore: Codable, Equatable, Sendable {
     public static let noKnowledge = "no_knowledge", spellingInformed = "spelling_informed"
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        answer = try c.decodeIfPresent(String.self, forKey: .answer)
-        n = try c.decodeCount(.n)
-        correct = try c.decodeCount(.correct)
-        guard correct <= n else { throw c.refuse(.correct, "expected at most n (\(n)) correct, found \(correct)") }
-        accuracy = try c.decodeUnit(.accuracy)
-        accuracyCI95 = try c.decodeUnitInterval(.accuracyCI95)
-        kind = try c.decodeIfPresent(String.self, forKey: .kind)
-        fittedOn = try c.decodeIfPresent(String.self, forKey: .fittedOn)
+        self.init(answer: try c.decodeIfPresent(String.self, forKey: .answer),
+                  try c.decodeProportion(n: .n, correct: .correct, accuracy: .accuracy, ci95: .accuracyCI95),
+                  kind: try c.decodeIfPresent(String.self, forKey: .kind), fittedOn: try c.decodeIfPresent(String.self, forKey: .fittedOn))
     }
     /// Whether this rule needs no knowledge of the word (older files: the majority rule is the only such).
     public func isNoKnowledge(name: String) -> Bool { kind.map { $0 == Self.noKnowledge } ?? (name == "majority") }
@@ -312,13 +302,11 @@ public struct GroupMetrics: Codable, Equatable, Sendable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: DynamicKey.self)
-        n = try c.decodeCount(DynamicKey("n"))
-        correct = try c.decodeCount(DynamicKey("correct"))
-        accuracy = try c.decodeUnit(DynamicKey("accuracy"))
-        accuracyCI95 = try c.decodeUnitInterval(DynamicKey("accuracy_ci95"))
+        let p = try c.decodeProportion(n: DynamicKey("n"), correct: DynamicKey("correct"), accuracy: DynamicKey("accuracy"), ci95: DynamicKey("accuracy_ci95"))
+        (n, correct, accuracy, accuracyCI95) = (p.n, p.correct, p.accuracy, p.ci95)
         unparseable = try c.decodeCount(DynamicKey("unparseable"))
         truncated = try c.decodeCount(DynamicKey("truncated"))
-        for (key, v) in [("correct", correct), ("unparseable", unparseable), ("truncated", truncated)] where v > n {
+        for (key, v) in [("unparseable", unparseable), ("truncated", truncated)] where v > n {
             throw c.refuse(DynamicKey(key), "expected at most n (\(n)), found \(v)")
         }
         for k in SpellingScores.CodingKeys.allCases {

@@ -152,13 +152,13 @@ public struct OutputDirectory: Sendable {
     ///   - replace: whether an earlier output of the same kind may be replaced (else it is refused too).
     ///   - inputs: paths the command reads; an output that contains one of them is refused.
     public static func begin(_ path: String, kind: OutputKind, replace: Bool, inputs: [String] = []) throws(RecordError) -> OutputDirectory {
-        let out = absolute(path)
-        let cwd = absolute(".")
-        let home = getenv("HOME").map { absolute(String(cString: $0)) }
+        let out = resolvedPath(path)
+        let cwd = resolvedPath(".")
+        let home = getenv("HOME").map { resolvedPath(String(cString: $0)) }
         guard !path.isEmpty, out != "/", out != home, !(cwd + "/").hasPrefix(out + "/") else {
             throw RecordError.refusedOutput(path: path, reason: "is the current directory, one above it, the home directory or /")
         }
-        for input in inputs where (absolute(input) + "/").hasPrefix(out + "/") {
+        for input in inputs where pathContains(out, input) {
             throw RecordError.refusedOutput(path: path, reason: "contains \(input), which this command reads")
         }
         if isDirectory(out) {
@@ -270,5 +270,4 @@ public struct OutputDirectory: Sendable {
         }
     }
 
-    static func absolute(_ p: String) -> String { resolvedPath(p) }
 }

@@ -102,9 +102,9 @@ public enum Deploy {
         let checked = try r.verifyAdapter?(r.adapter)
         let (score, components) = try Gate.score(results.finetunedModel.metrics, weights: r.weights, source: resultsPath)
         guard score.isFinite else { throw DeployError.badRequest("the weighted score is not finite (\(score)); are the weights too large?") }
-        var lines = [String(format: "score %.6f (%@)", score, components.map { String(format: "%@ %.4f × %.2f", $0.metric, $0.value, $0.weight) }.joined(separator: " + "))]
-        if let checked { lines.insert(checked, at: 0); log(checked) }
-        log(lines[lines.count - 1])
+        var lines = (checked.map { [$0] } ?? [])
+            + [String(format: "score %.6f (%@)", score, components.map { String(format: "%@ %.4f × %.2f", $0.metric, $0.value, $0.weight) }.joined(separator: " + "))]
+        lines.forEach(log)
         // The output directory is claimed before anything is registered: a refused location stops the
         // deployment while the registry is still untouched.
         let out = try OutputDirectory.begin(r.outputDir, kind: .deployment, replace: true, inputs: [r.adapter, resultsPath])

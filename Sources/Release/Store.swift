@@ -191,18 +191,19 @@ public final class Store: @unchecked Sendable {
         if let trigger = try String.fetchOne(db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' LIMIT 1") {
             throw StoreError.unusable(path: path, reason: "it holds a trigger (\(trigger)) that the store never makes")
         }
-        for (table, column, types) in columnTypes {
-            let allowed = types.map { "'\($0)'" }.joined(separator: ", ")
-            let sql = "SELECT 'row ' || rowid || ' holds ' || typeof(\(column)) FROM \(table) WHERE typeof(\(column)) NOT IN (\(allowed)) LIMIT 1"
-            if let found = try String.fetchOne(db, sql: sql) {
-                throw StoreError.unusable(path: path, reason: "column \(table).\(column): \(found), where \(types.joined(separator: " or ")) belongs")
+        // One scan per table: the first offending cell, described by SQLite itself. Version numbers
+        // also stay exact in JSON (≤ 2^53) and leave room for the next one.
+        for table in Set(columnTypes.map(\.table)).sorted() {
+            var cases: [(bad: String, says: String)] = columnTypes.filter { $0.table == table }.map { _, column, types in
+                ("typeof(\(column)) NOT IN (\(types.map { "'\($0)'" }.joined(separator: ", ")))",
+                 "'column \(table).\(column): row ' || rowid || ' holds ' || typeof(\(column)) || ', where \(types.joined(separator: " or ")) belongs'")
             }
-        }
-        // Version numbers stay exact in JSON (≤ 2^53) and leave room for the next one.
-        for table in ["model_versions", "aliases", "stage_history"] {
-            if let v = try Int64.fetchOne(db, sql: "SELECT version FROM \(table) WHERE version < 1 OR version > 9007199254740992 LIMIT 1") {
-                throw StoreError.unusable(path: path, reason: "column \(table).version holds \(v), outside 1...2^53")
+            if columnTypes.contains(where: { $0.table == table && $0.column == "version" }) {
+                cases.append(("version < 1 OR version > \(maxRecordCount)", "'column \(table).version holds ' || version || ', outside 1...2^53'"))
             }
+            let sql = "SELECT CASE " + cases.map { "WHEN \($0.bad) THEN \($0.says)" }.joined(separator: " ") + " END FROM \(table) WHERE "
+                + cases.map { "(\($0.bad))" }.joined(separator: " OR ") + " LIMIT 1"
+            if let found = try String.fetchOne(db, sql: sql) { throw StoreError.unusable(path: path, reason: found) }
         }
     }
 

@@ -178,9 +178,10 @@ public struct Questions: Sendable {
         return direct(text.replacingOccurrences(of: "{word}", with: word).replacingOccurrences(of: "{ordinal}", with: Letters.ordinal(position)), kind: "letter")
     }
 
-    /// Letters of a spelling as a person writes it ("s-t-r-a-w", "S T R A W", "straw") → ["s","t",…].
+    /// Letters of a spelling as a person writes it ("s-t-r-a-w", "S T R A W", "straw") → ["s","t",…];
+    /// `spelling` is one `Validate.spelling` returned (normalised there, once).
     public static func letters(of spelling: String) -> [String] {
-        let lower = spelling.precomposedStringWithCompatibilityMapping.lowercased()
+        let lower = spelling.lowercased()
         if let spelled = AnswerExtraction.spelling(lower) { return spelled.map(String.init) }
         return lower.filter(\.isLetter).map(String.init)
     }

@@ -151,9 +151,7 @@ struct Rescore: ParsableCommand {
     func run() throws {
         guard isDirectory(dir) else { throw ValidationError("\(dir): no such directory; give an evaluation directory written by `strawberry eval --out`") }
         if let out {
-            let o = URL(fileURLWithPath: out).standardizedFileURL.resolvingSymlinksInPath().path
-            let d = URL(fileURLWithPath: dir).standardizedFileURL.resolvingSymlinksInPath().path
-            guard !(o + "/").hasPrefix(d + "/") else { throw ValidationError("--out \(out) is inside \(dir); choose a directory outside the evaluation") }
+            guard !pathContains(dir, out) else { throw ValidationError("--out \(out) is inside \(dir); choose a directory outside the evaluation") }
         }
         let run = try EvalRun(dir: dir)
         let (summary, items) = Evaluator.rescored(run)
@@ -252,7 +250,7 @@ struct CompareCommand: ParsableCommand {
         if let trainingRun, !fileExists(trainingRun + "/metrics.jsonl") {
             throw ValidationError("--run \(trainingRun) has no metrics.jsonl; give the output_dir of a `strawberry train` run")
         }
-        let same = [base, finetuned].map { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path }
+        let same = [base, finetuned].map(resolvedPath)
         guard same[0] != same[1] else { throw ValidationError("the base and fine-tuned evaluations are the same directory (\(base)); compare two evaluations") }
         // Everything is read and checked before the first report file is written.
         let b = try EvalRun(dir: base), f = try EvalRun(dir: finetuned)

@@ -70,16 +70,10 @@ struct Plan: ParsableCommand {
             return (model.lowercased(), preset.config, preset.tokenizer, preset.template)
         }
         let path = try HubPaths.localBlocking(model)
-        let config: ModelConfig
-        if path.hasSuffix(".gguf") {
-            config = try ModelConfig.gguf(GGUFFile(path: path))
-        } else {
-            guard fileExists(path + "/config.json") else {
-                throw ValidationError("--model \(model): not a preset (\(ModelConfig.presets.map(\.name).joined(separator: ", "))), a .gguf file or a model directory")
-            }
-            config = try ModelConfig.huggingFace(try JSONParser.parse(try readText(path + "/config.json")), path: path + "/config.json")
+        guard path.hasSuffix(".gguf") || fileExists(path + "/config.json") else {
+            throw ValidationError("--model \(model): not a preset (\(ModelConfig.presets.map(\.name).joined(separator: ", "))), a .gguf file or a model directory")
         }
-        try config.validate(path: path)
+        let config = try LoadedModel.config(at: path)
         return (model, config, try Tokenizer.load(path: tokenizer ?? path), try LoadedModel.chatTemplate(at: path))
     }
 

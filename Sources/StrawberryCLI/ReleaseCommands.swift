@@ -76,16 +76,15 @@ struct DeployCommand: ParsableCommand {
 
 extension DeployCommand {
     /// What deploy promotes is loaded first, as `--adapter` loading does: against the base model's
-    /// layer shapes when the base model is at hand, else on its own (configuration, tensor pairs,
-    /// ranks, finite values).
+    /// layer shapes (its configuration only) when the base model is at hand, else on its own
+    /// (configuration, tensor pairs, ranks, finite values).
     static func verify(adapter dir: String, baseModel: String?) throws -> String {
         let local = try baseModel.map { try HubPaths.localBlocking($0) } ?? (try? PEFTAdapter.config(dir))?.baseModelNameOrPath.flatMap { fileExists($0) ? $0 : nil }
         guard let local else {
             let (modules, r) = try PEFTAdapter.check(dir)
             return "adapter checked on its own: \(modules) modules, r \(r) (give --base-model to check it against the model's shapes)"
         }
-        let model = try LoadedModel.load(path: local).model
-        let lora = try PEFTAdapter.load(dir, model: model.config)
+        let lora = try PEFTAdapter.load(dir, model: try LoadedModel.config(at: local))   // the shapes; no weights are read
         return "adapter checked against \(local): \(lora.modules.count) modules, r \(lora.config.r)"
     }
 }

@@ -33,6 +33,15 @@ extension KeyedDecodingContainer {
         return v
     }
 
+    /// n, correct, accuracy and its interval, under the keys given: counts in range, `correct` at most
+    /// `n`, the accuracy and interval in [0, 1]. (Proportions, baselines and evaluation groups all
+    /// carry these four.)
+    public func decodeProportion(n nKey: Key, correct correctKey: Key, accuracy accuracyKey: Key, ci95 ciKey: Key) throws -> Proportion {
+        let n = try decodeCount(nKey), correct = try decodeCount(correctKey)
+        guard correct <= n else { throw refuse(correctKey, "expected at most n (\(n)) correct, found \(correct)") }
+        return Proportion(n: n, correct: correct, accuracy: try decodeUnit(accuracyKey), ci95: try decodeUnitInterval(ciKey))
+    }
+
     /// A 95 % interval of a value in [0, 1]: [low, high], both in [0, 1], low ≤ high.
     public func decodeUnitInterval(_ key: Key) throws -> [Double] {
         let ci = try decode([Double].self, forKey: key)
