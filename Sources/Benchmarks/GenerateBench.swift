@@ -31,6 +31,8 @@ public struct GenerateBenchResult: Codable, Equatable, Sendable {
     public var weights: String?
     /// The quantised kernel measured (interleaved, rowwise, dequantize), for quantised weights.
     public var kernel: String?
+    /// Decode's attention: heads on the thread pool (parallel) or on the calling thread (serial).
+    public var attention: String?
     public var weightBytes: Int?
     /// Read bandwidth measured in the same run (all threads streaming a 512 MiB buffer).
     public var memoryBandwidthGBPerSecond: Double?
@@ -75,7 +77,7 @@ public struct GenerateBenchResult: Codable, Equatable, Sendable {
         case prefillTokensPerSecond = "prefill_tokens_per_second", prefillLastLogitsTokensPerSecond = "prefill_last_logits_tokens_per_second"
         case decodeTokensPerSecond = "decode_tokens_per_second", batchedDecodeTokensPerSecond = "batched_decode_tokens_per_second"
         case prefillGFLOPS = "prefill_gflops", decodeGBPerSecond = "decode_gb_per_second", peakRSSBytes = "peak_rss_bytes"
-        case sgemmCeilingGFLOPS = "sgemm_ceiling_gflops", peer, weights, kernel, weightBytes = "weight_bytes"
+        case sgemmCeilingGFLOPS = "sgemm_ceiling_gflops", peer, weights, kernel, weightBytes = "weight_bytes", attention
         case memoryBandwidthGBPerSecond = "memory_bandwidth_gb_per_second", llamaCpp = "llama_cpp"
     }
 }
@@ -87,11 +89,15 @@ public struct GenerateBench: Sendable {
     public var repeats = 2
     /// The --weights the model was loaded with (reported).
     public var weights = "f32"
+    /// Decode's attention kernel (set process-wide for the run).
+    public var attention = AttentionKernels.Choice.parallel
     public var kernel: String?
     public init() {}
 
     public func run(_ m: LoadedModel) throws -> GenerateBenchResult {
         let model = m.model
+        AttentionKernels.use(attention)
+        defer { AttentionKernels.use(.parallel) }
         // A deterministic prompt of ordinary text ids, cycled to the wanted length.
         let base = m.tokenizer.encode(String(repeating: "The quick brown fox jumps over the lazy dog while counting the letters of strawberry. ", count: 64))
         guard !base.isEmpty else { throw BenchError.badInput("the tokenizer encodes the benchmark text to nothing") }
@@ -138,6 +144,7 @@ public struct GenerateBench: Sendable {
         let bytes = model.matrices().reduce(0) { $0 + $1.bytesInMemory }
         r.weights = weights
         r.kernel = kernel
+        r.attention = attention.rawValue
         r.weightBytes = bytes
         r.decodeGBPerSecond = Double(bytes) * Double(newTokens) / decode / 1e9
         r.peakRSSBytes = peakRSSBytes()
@@ -201,15 +208,17 @@ public func runPeerScript<T: Decodable>(_ name: String, _ args: [String], as: T.
     return try? RecordFile.decode(T.self, data, path: name, line: nil)
 }
 
-/// SGEMM throughput on a prefill-shaped product (512 × 1536 × 576), best of five.
-public func sgemmCeilingGFLOPS() -> Double {
+/// SGEMM throughput on a prefill-shaped product (512 × 1536 × 576), best of five; with `bf16`, the
+/// same product with the weight held in bf16 (what training's `precision: bf16` runs).
+public func sgemmCeilingGFLOPS(bf16: Bool = false) -> Double {
     let M = 512, N = 1536, K = 576
     let a = Tensor(shape: [M, K], storage: (0..<(M * K)).map { Float($0 % 13) * 0.01 })
     let b = Tensor(shape: [N, K], storage: (0..<(N * K)).map { Float($0 % 7) * 0.01 })
+    let w: WeightMatrix = bf16 ? QuantizedMatrix.bf16(b).map { .quantized($0) } ?? .dense(b) : .dense(b)
     var best = Double.infinity
     for _ in 0..<5 {
         let t0 = now()
-        _ = matmul(a, b, transposeB: true)
+        _ = linear(a, w)
         best = min(best, now() - t0)
     }
     return 2 * Double(M * N * K) / best / 1e9

@@ -1,8 +1,8 @@
 // `strawberry bench train`: LoRA training throughput on a fixed configuration (r 16, α 32, q/k/v/o,
-// batch 8 × 64 tokens, float32, loss on every position), optionally on the real spelling recipe
+// batch 8 × 64 tokens, base weights float32 or bf16, loss on every position), optionally on the real spelling recipe
 // (completion-only, chat-formatted, length-bucketed), timing the trainer's own step
 // (TrainingStep) so the figure is what training runs. The PyTorch + PEFT peer
-// (bench/peers/train_peer.py) runs side by side when installed.
+// (bench/peers/train_peer.py) runs side by side when installed, in float32 and under bf16 autocast.
 import Adapters
 import Foundation
 import Models
@@ -22,11 +22,16 @@ public struct TrainBenchResult: Codable, Equatable, Sendable {
     public var tokensPerSecond: Double?
     public var gflops: Double?
     public var sgemmCeilingGFLOPS: Double?
+    /// How the frozen weights were held (f32 or bf16), and the product's ceiling with bf16 weights.
+    public var precision: String?
+    public var bf16CeilingGFLOPS: Double?
     public var threads: Int?
     public var peakRSSBytes: Int?
     public var recipe: Recipe?
-    /// PyTorch + PEFT measured in the same run, when installed (the same keys).
+    /// PyTorch + PEFT measured in the same run, when installed (the same keys): float32, and under
+    /// `torch.autocast("cpu", dtype=torch.bfloat16)`.
     public var peer: Peer?
+    public var peerBF16: Peer?
 
     public struct Recipe: Codable, Equatable, Sendable {
         public var examples: Int?
@@ -45,17 +50,19 @@ public struct TrainBenchResult: Codable, Equatable, Sendable {
         public var tokensPerSecond: Double?
         public var peakRSSBytes: Int?
         public var recipe: Recipe?
-        /// PyTorch's version.
+        /// PyTorch's version, and whether the peer ran under bf16 autocast.
         public var torch: String?
+        public var autocast: String?
         enum CodingKeys: String, CodingKey {
-            case stepsPerSecond = "steps_per_second", tokensPerSecond = "tokens_per_second", peakRSSBytes = "peak_rss_bytes", recipe, torch
+            case stepsPerSecond = "steps_per_second", tokensPerSecond = "tokens_per_second", peakRSSBytes = "peak_rss_bytes", recipe, torch, autocast
         }
     }
 
     enum CodingKeys: String, CodingKey {
         case model, batch, seqLen = "seq_len", loraRank = "lora_rank", targets, trainableParameters = "trainable_parameters"
         case stepsPerSecond = "steps_per_second", tokensPerSecond = "tokens_per_second", gflops, sgemmCeilingGFLOPS = "sgemm_ceiling_gflops"
-        case threads, peakRSSBytes = "peak_rss_bytes", recipe, peer
+        case threads, peakRSSBytes = "peak_rss_bytes", recipe, peer, precision, bf16CeilingGFLOPS = "bf16_ceiling_gflops"
+        case peerBF16 = "peer_bf16"
     }
 }
 
@@ -65,6 +72,8 @@ public struct TrainBench: Sendable {
     public var rank = 16
     public var targets = ["q_proj", "k_proj", "v_proj", "o_proj"]
     public var steps = 5
+    /// How the frozen weights are held; the model must have been loaded that way.
+    public var precision = TrainingPrecision.f32
     public init() {}
 
     var loraConfig: LoRAConfig { LoRAConfig(r: rank, alpha: Double(2 * rank), dropout: 0, targetModules: targets) }
@@ -90,6 +99,8 @@ public struct TrainBench: Sendable {
         r.tokensPerSecond = tokens / stepTime
         r.gflops = (4 * linearParams * tokens + attention) / stepTime / 1e9
         r.sgemmCeilingGFLOPS = sgemmCeilingGFLOPS()
+        r.bf16CeilingGFLOPS = sgemmCeilingGFLOPS(bf16: true)
+        r.precision = precision.rawValue
         r.threads = BLAS.threads
         if let recipeData { r.recipe = try recipe(m, model, recipeData) }
         r.peakRSSBytes = peakRSSBytes()
@@ -129,23 +140,25 @@ public struct TrainBench: Sendable {
     }
 
     public func report(_ r: TrainBenchResult) -> [String] {
-        var out = ["LoRA r=\(rank) α=\(2 * rank) on \(targets.joined(separator: ",")), batch \(batch) × \(seqLen) tokens, float32, \(r.threads ?? 0) threads: \(r.trainableParameters ?? 0) trainable parameters"]
-        func line(_ name: String, _ ours: Double?, _ theirs: Double?) {
+        var out = ["LoRA r=\(rank) α=\(2 * rank) on \(targets.joined(separator: ",")), batch \(batch) × \(seqLen) tokens, base weights \(precision.rawValue), \(r.threads ?? 0) threads: \(r.trainableParameters ?? 0) trainable parameters"]
+        let peers = [("PyTorch+PEFT f32", r.peer), ("bf16 autocast", r.peerBF16)].compactMap { name, p in p.map { (name, $0) } }
+        func line(_ name: String, _ ours: Double?, _ theirs: (TrainBenchResult.Peer) -> Double?) {
             var s = name.padding(toLength: 22, withPad: " ", startingAt: 0) + String(format: "%10.2f ", ours ?? 0)
-            if let p = theirs, p > 0 { s += String(format: "   PyTorch+PEFT %8.2f   ratio %.2f×", p, (ours ?? 0) / p) }
+            for (peer, p) in peers { if let v = theirs(p), v > 0 { s += "   \(peer) " + String(format: "%8.2f (%.2f×)", v, (ours ?? 0) / v) } }
             out.append(s)
         }
-        line("steps/s", r.stepsPerSecond, r.peer?.stepsPerSecond)
-        line("tokens/s", r.tokensPerSecond, r.peer?.tokensPerSecond)
-        let g = r.gflops ?? 0, ceiling = r.sgemmCeilingGFLOPS ?? 0
-        out.append(String(format: "compute %.1f GFLOP/s (%.0f%% of this machine's SGEMM ceiling, %.1f GFLOP/s)", g, ceiling > 0 ? 100 * g / ceiling : 0, ceiling))
+        line("steps/s", r.stepsPerSecond) { $0.stepsPerSecond }
+        line("tokens/s", r.tokensPerSecond) { $0.tokensPerSecond }
+        let g = r.gflops ?? 0, ceiling = (precision == .bf16 ? r.bf16CeilingGFLOPS : r.sgemmCeilingGFLOPS) ?? 0
+        out.append(String(format: "compute %.1f GFLOP/s (%.0f%% of this machine's ", g, ceiling > 0 ? 100 * g / ceiling : 0) + precision.rawValue
+                   + String(format: " ceiling, %.1f GFLOP/s; SGEMM %.1f, bf16 weights %.1f)", ceiling, r.sgemmCeilingGFLOPS ?? 0, r.bf16CeilingGFLOPS ?? 0))
         var mem = String(format: "peak memory %.0f MiB", Double(r.peakRSSBytes ?? 0) / 1048576)
-        if let p = r.peer?.peakRSSBytes { mem += String(format: "   PyTorch+PEFT %.0f MiB", Double(p) / 1048576) }
+        for (peer, p) in peers { if let b = p.peakRSSBytes { mem += "   \(peer) " + String(format: "%.0f MiB", Double(b) / 1048576) } }
         out.append(mem)
         if let rec = r.recipe, let e = rec.epochSeconds {
             var s = String(format: "spelling recipe: %.2f s/step, %.0f tokens/s, one epoch (%d steps) ≈ %.1f min", rec.secondsPerStep ?? 0,
                            rec.tokensPerSecond ?? 0, rec.stepsPerEpoch ?? 0, e / 60)
-            if let p = r.peer?.recipe?.epochSeconds { s += String(format: "   PyTorch+PEFT ≈ %.1f min (ratio %.2f×)", p / 60, p / e) }
+            for (peer, p) in peers { if let pe = p.recipe?.epochSeconds { s += "   \(peer) " + String(format: "≈ %.1f min (%.2f×)", pe / 60, pe / e) } }
             out.append(s)
         }
         if r.peer == nil { out.append("(PyTorch peer not run: pip install torch transformers peft gguf accelerate, or see bench/peers/train_peer.py)") }

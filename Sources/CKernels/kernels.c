@@ -337,6 +337,18 @@ SB_TWICE(, void, sb_bf16_to_f32, (float *out, const uint16_t *in, int64_t n), (o
     }
 })
 
+// bfloat16 is the top half of a float32. Rounding to nearest, ties to even, is adding 0x7fff plus
+// the lowest kept bit before truncating (what torch's `.to(torch.bfloat16)` does); a NaN keeps a
+// quiet-NaN payload so that the carry cannot turn it into infinity.
+SB_TWICE(, void, sb_f32_to_bf16, (uint16_t *out, const float *in, int64_t n), (out, in, n), {
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, in + i, 4);
+        uint32_t rounded = bits + 0x7fffu + ((bits >> 16) & 1u);
+        out[i] = (bits & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((bits >> 16) | 0x40u) : (uint16_t)(rounded >> 16);
+    }
+})
+
 // ---------------------------------------------------------------------------------------------
 // ggml quantised blocks (layouts from ggml-common.h; byte offsets documented in GGUFQuant.swift).
 

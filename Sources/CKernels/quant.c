@@ -17,9 +17,10 @@
 #include <stdlib.h>
 #include <stdatomic.h>
 
-int64_t sb_quant_block_elems(int type) { return type == SB_Q4_K || type == SB_Q6_K ? 256 : 32; }
+int64_t sb_quant_block_elems(int type) { return type == SB_Q4_K || type == SB_Q6_K ? 256 : type == SB_BF16 ? 1 : 32; }
 int64_t sb_quant_block_bytes(int type) {
     switch (type) {
+    case SB_BF16: return 2;
     case SB_Q4_0: return 18;
     case SB_Q4_1: return 20;
     case SB_Q8_0: return 34;
@@ -37,6 +38,7 @@ void sb_dequant_row(int type, float *out, const uint8_t *row, int64_t cols) {
     case SB_Q8_0: sb_dequant_q8_0(out, row, nb); break;
     case SB_Q4_K: sb_dequant_q4_k(out, row, nb); break;
     case SB_Q6_K: sb_dequant_q6_k(out, row, nb); break;
+    case SB_BF16: sb_bf16_to_f32(out, (const uint16_t *)row, cols); break;
     default: memset(out, 0, (size_t)cols * sizeof(float));
     }
 }

@@ -70,8 +70,9 @@ public struct GPT2Model: CausalLM {
         return t
     }
 
-    /// `precision`: GPT-2's linear layers are float32, or Q8_0 with `.q8_0`; a GGUF file's blocks are
-    /// not kept (`.native` loads float32), because Conv1D weights are transposed at load.
+    /// `precision`: GPT-2's linear layers are float32, Q8_0 with `.q8_0` or bf16 with `.bf16` (the
+    /// embeddings stay float32); a GGUF file's blocks are not kept (`.native` loads float32), because
+    /// Conv1D weights are transposed at load.
     public init(config c: ModelConfig, weights source: WeightSource, precision: WeightPrecision = .f32) throws {
         let w = try Self.weightTable(c).load(from: PrefixStripped(base: source, prefix: "transformer."))
         config = c
@@ -83,7 +84,7 @@ public struct GPT2Model: CausalLM {
             let p = "h.\(i)."
             func conv1D(_ n: String) -> Linear {
                 let t = w[p + n + ".weight"]!.transposed()
-                let q = precision == .q8_0 ? QuantizedMatrix.q8_0(t) : nil
+                let q = precision.requantized(t)
                 return Linear(matrix: q.map { .quantized($0) } ?? .dense(t), bias: w[p + n + ".bias"]!).interleaved()
             }
             return Block(ln1: (w[p + "ln_1.weight"]!, w[p + "ln_1.bias"]!), attn: conv1D("attn.c_attn"), proj: conv1D("attn.c_proj"),

@@ -14,6 +14,21 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
     case native
     /// Every matrix quantised to Q8_0 at load (for float32 or bf16 checkpoints).
     case q8_0
+    /// Every matrix rounded to bfloat16 at load (a GGUF file's bf16 tensors kept as they are): half
+    /// float32's memory, products in float32 (training's `precision: bf16`).
+    case bf16
+}
+
+extension WeightPrecision {
+    /// A float32 matrix in the format this precision holds it in; nil: it stays float32 (f32, native,
+    /// or a matrix the format cannot hold).
+    public func requantized(_ t: Tensor) -> QuantizedMatrix? {
+        switch self {
+        case .f32, .native: nil
+        case .q8_0: QuantizedMatrix.q8_0(t)
+        case .bf16: QuantizedMatrix.bf16(t)
+        }
+    }
 }
 
 public protocol WeightSource {
@@ -61,7 +76,9 @@ public struct WeightTable {
         var out: [String: WeightMatrix] = [:]
         for (name, _) in expected {
             let isMatrix = matrices.contains(name)
-            if isMatrix, precision == .native, let q = try source.quantized(name) {
+            // native keeps a GGUF file's blocks, bf16 a file's bf16 tensors; anything else is read as float32.
+            let stored = isMatrix && (precision == .native || precision == .bf16) ? try source.quantized(name) : nil
+            if let q = stored, precision == .native || q.format == .bf16 {
                 // NaN or infinite weights make every logit NaN: refuse the file instead of generating garbage.
                 guard q.allFinite else { throw ModelError.nonFiniteWeights(path: source.path, tensor: name) }
                 out[name] = .quantized(q)
@@ -69,7 +86,7 @@ public struct WeightTable {
             }
             let t = try source.load(name)
             guard t.storage.allSatisfy(\.isFinite) else { throw ModelError.nonFiniteWeights(path: source.path, tensor: name) }
-            if isMatrix, precision == .q8_0, let q = QuantizedMatrix.q8_0(t) { out[name] = .quantized(q) } else { out[name] = .dense(t) }
+            if isMatrix, let q = precision.requantized(t) { out[name] = .quantized(q) } else { out[name] = .dense(t) }
         }
         return out
     }

@@ -60,7 +60,7 @@ public struct ServeConfig: Sendable, Equatable {
         if let v = env["MODEL_PATH"], !v.isEmpty { c.modelPath = v }
         if let v = env["ADAPTER_PATH"], !v.isEmpty { c.adapterPath = v }
         if let v = env["WEIGHTS"], !v.isEmpty {
-            guard let w = WeightPrecision(rawValue: v.lowercased()) else { throw ConfigError.bad("WEIGHTS", "'\(v.prefix(40))' is not f32, native or q8_0") }
+            guard let w = WeightPrecision(rawValue: v.lowercased()) else { throw ConfigError.bad("WEIGHTS", "'\(v.prefix(40))' is not f32, native, q8_0 or bf16") }
             c.weights = w
         }
         if let n = try int("THREADS", 1...1024) { c.threads = n }

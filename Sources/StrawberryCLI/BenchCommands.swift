@@ -3,6 +3,7 @@ import ArgumentParser
 import Benchmarks
 import Foundation
 import TensorCore
+import Training
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Benchmarks (speed is measured here, never in tests).",
@@ -25,6 +26,8 @@ struct BenchGenerate: ParsableCommand {
     var repeats = 2
     @Option(name: .long, help: ArgumentHelp("With --weights native: interleaved (default: Q4_0/Q4_1/Q8_0 eight rows at a time), rowwise (int8 dot products row by row, the file's layout) or dequantize (rows to float32 on the fly), to measure one against another.", valueName: "interleaved|rowwise|dequantize"))
     var quantizedKernel: QuantizedKernels.Choice = .interleaved
+    @Option(name: .long, help: ArgumentHelp("Decode's attention: parallel (default: heads on the thread pool once a call has enough work) or serial (the calling thread), to measure one against the other.", valueName: "parallel|serial"))
+    var attention: AttentionKernels.Choice = .parallel
     @Flag(name: .long, help: "Skip the peers (PyTorch, llama.cpp) even if they are installed.")
     var noPeer = false
     @Flag(name: .long, help: "Print JSON.")
@@ -44,6 +47,7 @@ struct BenchGenerate: ParsableCommand {
         b.promptTokens = promptTokens; b.newTokens = newTokens; b.batch = batch; b.repeats = repeats
         b.weights = modelOptions.precision.rawValue
         b.kernel = modelOptions.precision == .f32 ? nil : quantizedKernel.rawValue
+        b.attention = attention
         var r = try b.run(m)
         if !noPeer {
             let local = try modelOptions.local().model
@@ -75,7 +79,9 @@ struct BenchTrain: ParsableCommand {
     var steps = 5
     @Option(name: .long, help: "Also time the real recipe on this dataset directory (completion-only, chat template) and report time per epoch.")
     var data: String?
-    @Flag(name: .long, help: "Skip the PyTorch peer even if it is installed.")
+    @Option(name: .long, help: ArgumentHelp("How the frozen base weights are held: f32, or bf16 (training's `precision: bf16`).", valueName: "f32|bf16"))
+    var precision = TrainingPrecision.f32
+    @Flag(name: .long, help: "Skip the PyTorch peer (float32 and bf16 autocast) even if it is installed.")
     var noPeer = false
     @Flag(name: .long, help: "Print JSON.")
     var json = false
@@ -89,11 +95,13 @@ struct BenchTrain: ParsableCommand {
 
     func run() throws {
         guard modelOptions.precision == .f32 else {
-            throw ValidationError("LoRA training computes on float32 weights; --weights and --quantize apply to inference (generate, eval, serve, bench generate)")
+            throw ValidationError("LoRA training holds its base weights as --precision says (f32 or bf16); --weights and --quantize apply to inference (generate, eval, serve, bench generate)")
         }
-        let m = try modelOptions.load()
+        var options = modelOptions
+        options.weights = precision.weights
+        let m = try options.load()
         var b = TrainBench()
-        b.batch = batch; b.seqLen = seqLen; b.rank = rank; b.steps = steps
+        b.batch = batch; b.seqLen = seqLen; b.rank = rank; b.steps = steps; b.precision = precision
         b.targets = targets.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         var r = try b.run(m, recipeData: data)
         if !noPeer {
@@ -101,6 +109,7 @@ struct BenchTrain: ParsableCommand {
                         "--targets", targets, "--steps", "\(steps)", "--threads", "\(BLAS.threads)"]
             if let data { args += ["--data", data] }
             r.peer = runPeerScript("train_peer.py", args, as: TrainBenchResult.Peer.self)
+            r.peerBF16 = runPeerScript("train_peer.py", args + ["--autocast", "bf16"], as: TrainBenchResult.Peer.self)
         }
         if json { try printJSON(r); return }
         b.report(r).forEach { print($0) }
@@ -108,3 +117,5 @@ struct BenchTrain: ParsableCommand {
 }
 
 extension QuantizedKernels.Choice: ExpressibleByArgument {}
+extension TrainingPrecision: ExpressibleByArgument {}
+extension AttentionKernels.Choice: ExpressibleByArgument {}

@@ -154,7 +154,7 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Describe a model file: architecture, sizes, types, tokenizer, chat template.")
     @Argument(help: "A .gguf file or a model directory.")
     var path: String
-    @Option(name: .long, help: ArgumentHelp("Load the weights as f32, native (a GGUF file's blocks kept) or q8_0, and report what that holds in memory.", valueName: "f32|native|q8_0"))
+    @Option(name: .long, help: ArgumentHelp("Load the weights as f32, native (a GGUF file's blocks kept) q8_0 or bf16, and report what that holds in memory.", valueName: "f32|native|q8_0|bf16"))
     var weights: WeightPrecision = .f32
     @Flag(name: .long, help: "Print JSON.")
     var json = false

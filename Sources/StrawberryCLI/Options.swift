@@ -18,7 +18,7 @@ struct ModelOptions: ParsableArguments {
 
     @OptionGroup var threads: ThreadOptions
 
-    @Option(name: .long, help: ArgumentHelp("Weights in memory: f32 (default; training and reference numerics), native (a GGUF file's Q4_0/Q4_1/Q8_0/Q4_K/Q6_K blocks computed directly: 2-5x faster decode), or q8_0 (every matrix quantised at load).", valueName: "f32|native|q8_0"))
+    @Option(name: .long, help: ArgumentHelp("Weights in memory: f32 (default; training and reference numerics), native (a GGUF file's Q4_0/Q4_1/Q8_0/Q4_K/Q6_K blocks computed directly: 2-5x faster decode), q8_0 (every matrix quantised at load) or bf16 (every matrix rounded to bfloat16: half of f32's memory).", valueName: "f32|native|q8_0|bf16"))
     var weights: WeightPrecision?
 
     @Option(name: .long, help: ArgumentHelp("Quantise a float32 or bf16 checkpoint on load (the same as --weights q8_0).", valueName: "q8_0"))

@@ -21,7 +21,7 @@ struct Serve: ParsableCommand {
     var model: String?
     @Option(name: .long, help: "PEFT adapter directory or hf://… (ADAPTER_PATH).")
     var adapter: String?
-    @Option(name: .long, help: ArgumentHelp("Weights in memory (WEIGHTS, default native: a GGUF file's blocks computed directly; f32; q8_0).", valueName: "f32|native|q8_0"))
+    @Option(name: .long, help: ArgumentHelp("Weights in memory (WEIGHTS, default native: a GGUF file's blocks computed directly; f32; q8_0; bf16).", valueName: "f32|native|q8_0|bf16"))
     var weights: String?
     @Option(name: .long, help: "Compute threads (THREADS, 1...1024; default: the CPUs this process may use).")
     var threads: Int?

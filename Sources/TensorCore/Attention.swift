@@ -6,6 +6,7 @@
 // For each head: scores[T,S] = Q_h K_hᵀ · 1/√D, causal softmax (token i sees keys ≤ past + i),
 // out_h[T,D] = P V_h. Both products are strided GEMMs straight on the packed rows.
 import CKernels
+import Synchronization
 
 /// Keys and values of every layer for a set of independent sequences (a batch slot each).
 /// A reference type: a cache is one mutable buffer that generation threads through many calls.
@@ -103,6 +104,13 @@ public func causalAttention(
     let D = shape.headDim, group = shape.heads / shape.kvHeads
     let scale = 1 / Float(D).squareRoot()
     let past = S - T, block = 64
+    if T == 1 && AttentionKernels.parallelHeads(shape: shape, visible: S) {
+        var job = DecodeAttentionJob(q: q, keys: keys, values: values, S: S, shape: shape, out: out, probs: probs)
+        withUnsafeMutablePointer(to: &job) { p in
+            sb_parallel_for(Int64(shape.heads), { ctx, h in ctx!.assumingMemoryBound(to: DecodeAttentionJob.self).pointee.head(Int(h)) }, p)
+        }
+        return
+    }
     var scores = [Float](unsafeUninitializedCapacity: min(T, block) * S) { _, n in n = min(T, block) * S }
     scores.withUnsafeMutableBufferPointer { sp in
         let P = sp.baseAddress!
@@ -111,13 +119,9 @@ public func causalAttention(
             for h in 0..<shape.heads {
                 let kvh = h / group
                 if rows == 1 {
-                    // One query (decode): dot products and a weighted sum, no BLAS call to hand off.
-                    let qh = q + i0 * qStride + h * D, oh = out + i0 * shape.qDim + h * D
-                    for s in 0..<visible { P[s] = sb_dot(qh, keys + s * shape.kvDim + kvh * D, Int64(D)) }
-                    sb_softmax_causal(P, 1, Int64(visible), Int64(visible), Int64(past + i0), scale)
-                    probs?.advanced(by: (h * T + i0) * S).update(from: P, count: visible)
-                    oh.update(repeating: 0, count: D)
-                    for s in 0..<visible { sb_axpy(oh, P[s], values + s * shape.kvDim + kvh * D, Int64(D)) }
+                    oneQueryHead(q: q + i0 * qStride + h * D, keys: keys + kvh * D, values: values + kvh * D, ldkv: shape.kvDim, D: D,
+                                 visible: visible, past: past + i0, scale: scale, scores: P, out: out + i0 * shape.qDim + h * D,
+                                 probs: probs?.advanced(by: (h * T + i0) * S))
                     continue
                 }
                 BLAS.gemm(transB: true, M: rows, N: visible, K: D, A: q + i0 * qStride + h * D, lda: qStride,
@@ -130,5 +134,47 @@ public func causalAttention(
                           C: out + i0 * shape.qDim + h * D, ldc: shape.qDim)
             }
         }
+    }
+}
+
+/// One query against `visible` keys of one head (decode): dot products, softmax and a weighted sum,
+/// no BLAS call to hand off. `scores` holds `visible` floats of scratch.
+@inline(__always)
+func oneQueryHead(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, ldkv: Int, D: Int, visible: Int,
+                  past: Int, scale: Float, scores P: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
+                  probs: UnsafeMutablePointer<Float>?) {
+    for s in 0..<visible { P[s] = sb_dot(q, keys + s * ldkv, Int64(D)) }
+    sb_softmax_causal(P, 1, Int64(visible), Int64(visible), Int64(past), scale)
+    probs?.update(from: P, count: visible)
+    out.update(repeating: 0, count: D)
+    for s in 0..<visible { sb_axpy(out, P[s], values + s * ldkv, Int64(D)) }
+}
+
+/// Decode's attention, one query head per pool task: the heads read disjoint parts of q and write
+/// disjoint parts of out, so they need no coordination beyond their own score scratch.
+private struct DecodeAttentionJob {
+    var q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>
+    var S: Int, shape: AttentionShape
+    var out: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>?
+
+    func head(_ h: Int) {
+        let D = shape.headDim, kvh = h / (shape.heads / shape.kvHeads)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: S) { scratch in
+            oneQueryHead(q: q + h * D, keys: keys + kvh * D, values: values + kvh * D, ldkv: shape.kvDim, D: D, visible: S, past: S - 1,
+                         scale: 1 / Float(D).squareRoot(), scores: scratch.baseAddress!, out: out + h * D, probs: probs?.advanced(by: h * S))
+        }
+    }
+}
+
+/// Whether decode's attention runs its heads on the thread pool: when there is more than one thread
+/// and enough work per call (heads × keys × head size ≥ 2^16 multiply-adds, ~20 µs) to pay for waking
+/// a worker. Switchable to measure one against the other (`bench generate --attention`).
+public enum AttentionKernels {
+    public enum Choice: String, Sendable, CaseIterable { case parallel, serial }
+    static let serial = Atomic<Bool>(false)
+    public static func use(_ c: Choice) { serial.store(c == .serial, ordering: .relaxed) }
+
+    public static func parallelHeads(shape: AttentionShape, visible: Int) -> Bool {
+        !serial.load(ordering: .relaxed) && shape.heads > 1 && BLAS.threads > 1 && shape.heads * visible * shape.headDim >= 1 << 16
     }
 }

@@ -77,6 +77,14 @@ extension BLAS {
         GemmJob(transA: false, transB: true, M: M, N: N, K: K, alpha: 1, A: A, lda: lda, B: B, ldb: ldb, beta: 0, C: C, ldc: ldc,
                 splitColumns: true, per: N).panel(0)
     }
+
+    /// C[M,N] = A[M,K] · B[K,N] on the calling thread.
+    static func gemmSingleThreaded(M: Int, N: Int, K: Int, A: UnsafePointer<Float>, lda: Int, B: UnsafePointer<Float>, ldb: Int,
+                                   C: UnsafeMutablePointer<Float>, ldc: Int) {
+        _ = singleThreadedOpenBLAS
+        GemmJob(transA: false, transB: false, M: M, N: N, K: K, alpha: 1, A: A, lda: lda, B: B, ldb: ldb, beta: 0, C: C, ldc: ldc,
+                splitColumns: true, per: N).panel(0)
+    }
 }
 
 /// One SGEMM cut into panels of C: columns j0 ..< j1 read columns j0 ..< j1 of op(B); rows

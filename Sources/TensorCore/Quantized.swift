@@ -12,10 +12,11 @@
 import CKernels
 import Synchronization
 
-/// A [rows, cols] matrix in one of ggml's block formats, rows contiguous.
+/// A [rows, cols] matrix in one of ggml's block formats, rows contiguous. bfloat16 is the format
+/// with one value per block: the same products (dequantised panels through SGEMM) serve it.
 public struct QuantizedMatrix: Sendable, Equatable {
     public enum Format: Int32, Sendable, CaseIterable {
-        case q4_0 = 2, q4_1 = 3, q8_0 = 8, q4_K = 12, q6_K = 14
+        case q4_0 = 2, q4_1 = 3, q8_0 = 8, q4_K = 12, q6_K = 14, bf16 = 30
 
         public var name: String { String(describing: self).uppercased() }
         public var blockValues: Int { Int(sb_quant_block_elems(rawValue)) }
@@ -99,6 +100,18 @@ public struct QuantizedMatrix: Sendable, Equatable {
         return q
     }
 
+    /// A float32 matrix rounded to bfloat16 (nearest, ties to even), or nil when a value rounds to
+    /// infinity (|x| above ~3.39e38).
+    public static func bf16(_ t: Tensor) -> QuantizedMatrix? {
+        guard t.cols > 0 else { return nil }
+        var out = [UInt8](repeating: 0, count: t.count * 2)
+        t.storage.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBytes { o in sb_f32_to_bf16(o.baseAddress!.assumingMemoryBound(to: UInt16.self), x.baseAddress!, Int64(x.count)) }
+        }
+        guard let q = QuantizedMatrix(format: .bf16, rows: t.rows, cols: t.cols, bytes: out), q.allFinite else { return nil }
+        return q
+    }
+
     /// The matrix as float32.
     public func dequantized() -> Tensor { dequantizedRows(0..<rows) }
 
@@ -128,6 +141,9 @@ public struct QuantizedMatrix: Sendable, Equatable {
         case .q4_0, .q8_0: offsets = [0]
         case .q4_1, .q4_K: offsets = [0, 2]
         case .q6_K: offsets = [208]
+        case .bf16:
+            // Every value is its own scale: exponent bits (14…7 of the little-endian word) all ones.
+            return stride(from: 0, to: bytes.count - 1, by: 2).allSatisfy { bytes[$0 + 1] & 0x7f != 0x7f || bytes[$0] & 0x80 == 0 }
         }
         guard layout == .rowMajor else { return dequantized().storage.allSatisfy(\.isFinite) }
         let size = format.blockBytes
@@ -249,6 +265,65 @@ public func linear(_ x: Tensor, _ w: QuantizedMatrix, bias: Tensor? = nil) -> Te
     }
     if let bias { addRowBias(&y, bias) }
     return y.reshaped(Array(x.shape.dropLast()) + [out])
+}
+
+/// dx[N, in] = dy[N, out] · W[out, in]: the gradient a linear layer's input gets through a frozen W
+/// (training's backward). A W in a row-major block format (bf16 above all) is read in column panels:
+/// each thread dequantises W[:, c0 ..< c1] into a buffer that stays in cache and runs a
+/// single-threaded SGEMM for dx[:, c0 ..< c1], so no float32 copy of the whole matrix is made.
+public func linearInputGradient(_ dy: Tensor, _ w: WeightMatrix) -> Tensor {
+    precondition(dy.cols == w.rows, "linearInputGradient: dy has \(dy.cols) features, weight has \(w.rows) rows")
+    let n = dy.rows, out = w.rows, K = w.cols
+    var dx = Tensor(uninitialized: [n, K])
+    guard case .quantized(let q) = w, q.layout == .rowMajor else {
+        let dense = w.dense
+        dy.storage.withUnsafeBufferPointer { dp in
+            dense.storage.withUnsafeBufferPointer { wp in
+                dx.storage.withUnsafeMutableBufferPointer { xp in
+                    BLAS.gemm(M: n, N: K, K: out, A: dp.baseAddress!, lda: out, B: wp.baseAddress!, ldb: K, C: xp.baseAddress!, ldc: K)
+                }
+            }
+        }
+        return dx
+    }
+    if n == 0 || out == 0 { return dx }
+    dy.storage.withUnsafeBufferPointer { dp in
+        dx.storage.withUnsafeMutableBufferPointer { xp in
+            q.bytes.withUnsafeBufferPointer { wp in
+                // About 256 KiB of float32 per panel (Zen 3's L2 is 512 KiB), a whole number of blocks wide.
+                // Panels of equal width (a multiple of 16 values and of the block), at least two per thread.
+                let unit = max(16, q.format.blockValues), threads = BLAS.threads
+                let widest = max(unit, min((1 << 16) / out, (K + 2 * threads - 1) / (2 * threads)))
+                let count = (K + widest - 1) / widest
+                let width = min(K, ((K + count - 1) / count + unit - 1) / unit * unit)
+                var job = ColumnPanelJob(dy: dp.baseAddress!, n: n, out: out, K: K, W: wp.baseAddress!, matrix: q, dx: xp.baseAddress!, width: width)
+                let panels = (K + job.width - 1) / job.width
+                withUnsafeMutablePointer(to: &job) { p in
+                    sb_parallel_for(Int64(panels), { ctx, i in ctx!.assumingMemoryBound(to: ColumnPanelJob.self).pointee.panel(Int(i)) }, p)
+                }
+            }
+        }
+    }
+    return dx
+}
+
+/// dx[:, c0 ..< c1] = dy · W[:, c0 ..< c1] for one column panel of a row-major block-format W.
+private struct ColumnPanelJob {
+    var dy: UnsafePointer<Float>, n: Int, out: Int, K: Int
+    var W: UnsafePointer<UInt8>, matrix: QuantizedMatrix
+    var dx: UnsafeMutablePointer<Float>
+    var width: Int
+
+    func panel(_ i: Int) {
+        let c0 = i * width, w = min(width, K - c0)
+        guard w > 0 else { return }
+        let blockOffset = c0 / matrix.format.blockValues * matrix.format.blockBytes, rowBytes = matrix.rowBytes
+        var buffer = [Float](unsafeUninitializedCapacity: out * w) { _, c in c = out * w }
+        buffer.withUnsafeMutableBufferPointer { b in
+            for r in 0..<out { sb_dequant_row(matrix.format.rawValue, b.baseAddress! + r * w, W + r * rowBytes + blockOffset, Int64(w)) }
+            BLAS.gemmSingleThreaded(M: n, N: w, K: out, A: dy, lda: out, B: b.baseAddress!, ldb: w, C: dx + c0, ldc: K)
+        }
+    }
 }
 
 /// y[:, r0 ..< r1] = x · W[r0 ..< r1]ᵀ for one panel of a quantised W.

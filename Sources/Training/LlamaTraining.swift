@@ -14,8 +14,9 @@ extension LlamaModel: TrainableLM {
         let tape = LoRATape(lora: lora, layers: blocks.count, dropoutSeed: dropoutSeed, keeps: grads != nil)
         let x = try hiddenStates(batch.forwardBatch, cache: makeCache(slots: batch.sequences.count), tape: tape)
         let (rows, targets) = batch.targetRows
-        let (loss, dH) = lmHeadLoss(rmsNorm(x, weight: norm, eps: eps), rows: rows, targets: targets, head: lmHead.dense, lossScale: lossScale)
-        guard var g = grads else { return loss }
+        let (loss, dH) = lmHeadLoss(rmsNorm(x, weight: norm, eps: eps), rows: rows, targets: targets, head: lmHead, lossScale: lossScale,
+                                     backward: grads != nil)
+        guard var g = grads, let dH else { return loss }
         grads = nil   // g owns the buffer while the backward fills it (no copy)
         defer { grads = g }
 

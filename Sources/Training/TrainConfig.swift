@@ -3,8 +3,17 @@
 import Adapters
 import ConfigFiles
 import Foundation
+import Models
 import Records
 import Yams
+
+/// The precision training holds the frozen base model in.
+public enum TrainingPrecision: String, Codable, Sendable, CaseIterable {
+    case f32, bf16
+
+    /// The weight format the model is loaded in.
+    public var weights: WeightPrecision { self == .bf16 ? .bf16 : .f32 }
+}
 
 public struct TrainConfig: Codable, Equatable, Sendable {
     public var model = "assets/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -49,6 +58,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// engine continued as a new run: weights only, fresh optimizer). Its rank, alpha and layers must
     /// be the config's `lora`.
     public var initAdapter: String? = nil
+    /// How the frozen base weights are held: f32, or bf16 (half the memory; products still accumulate
+    /// in float32, and the LoRA factors, their gradients, AdamW's moments, norms and the loss stay float32).
+    public var precision: TrainingPrecision = .f32
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case model, data, outputDir = "output_dir", maxSteps = "max_steps", numEpochs = "num_epochs", learningRate = "learning_rate"
@@ -58,6 +70,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         case chatTemplate = "chat_template", enableThinking = "enable_thinking", loggingSteps = "logging_steps", evalSteps = "eval_steps"
         case evalSamples = "eval_samples", generationCheckSamples = "generation_check_samples", saveSteps = "save_steps"
         case saveTotalLimit = "save_total_limit", lora, initAdapter = "init_adapter", saveAt = "save_at"
+        case precision
     }
 
     public init() {}
@@ -81,6 +94,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         // A partial `lora` section (or `--set lora.r=8` without one) keeps these defaults for the keys it omits.
         lora = c.contains(.lora) ? try LoRAConfig(from: c.superDecoder(forKey: .lora), defaults: x.lora) : x.lora
         initAdapter = try c.decodeIfPresent(String.self, forKey: .initAdapter)
+        precision = try v(.precision, x.precision)
     }
 
     static let keys = Set(CodingKeys.allCases.map(\.rawValue))

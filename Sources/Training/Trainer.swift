@@ -52,7 +52,7 @@ public final class Trainer {
         } else if verifyData {
             FileHandle.standardError.write(Data("note: \(config.data) has no manifest.json; its files are used as they are, unverified\n".utf8))
         }
-        loaded = try LoadedModel.load(path: config.model)
+        loaded = try LoadedModel.load(path: config.model, precision: config.precision.weights)
         guard let m = loaded.model as? any TrainableLM else {
             throw TrainingError.notTrainable(model: config.model, architecture: loaded.config.architecture.rawValue)
         }

@@ -64,14 +64,8 @@ func adaptedLinear(_ x: Tensor, _ lin: Linear, slots: [LoRASlot], lora: LoRAStat
 func adaptedLinearBackward(_ dy: Tensor, x: Tensor, _ lin: Linear, slots: [LoRASlot], lora: LoRAState,
                            saved: LinearSaved, grads: inout [Float]) -> Tensor {
     let N = x.rows, r = lora.config.r, s = lora.config.scale, ldy = dy.cols, inF = x.cols
-    var dx = Tensor(uninitialized: [N, inF])
-    dy.storage.withUnsafeBufferPointer { dp in
-        lin.weight.storage.withUnsafeBufferPointer { wp in
-            dx.storage.withUnsafeMutableBufferPointer { xp in
-                BLAS.gemm(M: N, N: inF, K: dy.cols, A: dp.baseAddress!, lda: ldy, B: wp.baseAddress!, ldb: inF, C: xp.baseAddress!, ldc: inF)
-            }
-        }
-    }
+    // Through the frozen W in whatever format it is held (float32, or bf16 read in panels).
+    var dx = linearInputGradient(dy, lin.matrix)
     for (k, slot) in slots.enumerated() {
         let m = slot.module
         var du = [Float](repeating: 0, count: N * r)
@@ -214,15 +208,17 @@ func trainingAttentionBackward(_ dOut: Tensor, qkv: Tensor, probs: [Float], span
     return dqkv
 }
 
-/// Cross-entropy of the LM head on the rows that carry a target: returns the summed loss and
-/// dH [N, C] for the final hidden states, with dlogits scaled by `lossScale` (1 / tokens normalised over).
-func lmHeadLoss(_ h: Tensor, rows: [Int], targets: [Int], head: Tensor, lossScale: Float) -> (Double, Tensor) {
+/// Cross-entropy of the LM head on the rows that carry a target (the vocabulary projection of the
+/// other rows is never computed): returns the summed loss and, when `backward`, dH [N, C] for the
+/// final hidden states, with dlogits scaled by `lossScale` (1 / tokens normalised over).
+func lmHeadLoss(_ h: Tensor, rows: [Int], targets: [Int], head: WeightMatrix, lossScale: Float, backward: Bool) -> (Double, Tensor?) {
     var dH = Tensor(zeros: h.shape)
-    guard !rows.isEmpty else { return (0, dH) }
+    guard !rows.isEmpty else { return (0, backward ? dH : nil) }
     let logits = linear(gatherRows(h, rows), head)                         // [R, V]
     var (loss, dLogits) = crossEntropyBackward(logits: logits, targets: targets)
+    guard backward else { return (loss, nil) }
     dLogits.storage.withUnsafeMutableBufferPointer { sb_scale($0.baseAddress!, lossScale, Int64($0.count)) }
-    let dRows = matmul(dLogits, head)                                       // [R, C]
+    let dRows = linearInputGradient(dLogits, head)                          // [R, C]
     for (i, r) in rows.enumerated() {
         for c in 0..<h.cols { dH.storage[r * h.cols + c] = dRows.storage[i * h.cols + c] }
     }

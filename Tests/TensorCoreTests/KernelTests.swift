@@ -117,6 +117,33 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Decode's attention with its heads on the pool (enough keys to pass the work threshold) against
+    /// float64 and against the calling-thread kernel, which it must match bit for bit.
+    func testDecodeAttentionOnThePool() {
+        let shape = AttentionShape(heads: 8, kvHeads: 2, headDim: 64), S = 301, D = 64
+        let q = random(shape.qDim, seed: 21), k = random(S * shape.kvDim, seed: 22), v = random(S * shape.kvDim, seed: 23)
+        var ref = [Float](repeating: 0, count: shape.qDim)
+        for h in 0..<shape.heads {
+            let kvh = h / 4
+            let scores = (0..<S).map { s in (0..<D).reduce(0.0) { $0 + Double(q[h * D + $1]) * Double(k[s * shape.kvDim + kvh * D + $1]) } / 8 }
+            let m = scores.max()!, e = scores.map { exp($0 - m) }, z = e.reduce(0, +)
+            for d in 0..<D { ref[h * D + d] = Float((0..<S).reduce(0.0) { $0 + e[$1] / z * Double(v[$1 * shape.kvDim + kvh * D + d]) }) }
+        }
+        var outs: [[Float]] = []
+        let threads = BLAS.threads
+        defer { AttentionKernels.use(.parallel); BLAS.setThreads(threads) }
+        BLAS.setThreads(2)
+        for choice in [AttentionKernels.Choice.parallel, .serial] {
+            AttentionKernels.use(choice)
+            XCTAssertEqual(AttentionKernels.parallelHeads(shape: shape, visible: S), choice == .parallel)
+            var out = [Float](repeating: 0, count: shape.qDim)
+            causalAttention(q: q, qStride: shape.qDim, keys: k, values: v, T: 1, S: S, shape: shape, out: &out)
+            XCTAssertLessThanOrEqual(maxRelativeError(out, ref), 1e-5, "\(choice)")
+            outs.append(out)
+        }
+        XCTAssertEqual(outs[0], outs[1])
+    }
+
     func testHalfConversionRoundTrip() {
         let values: [Float] = [0, -0.0, 1, -2.5, 65504, 6.1035156e-05, 5.9604645e-08, 0.1, 1e-8, 70000]
         var h = [UInt16](repeating: 0, count: values.count)

@@ -36,6 +36,10 @@ final class QuantizedTests: XCTestCase {
             case .q4_1: block.replaceSubrange(0..<2, with: half(rng.float(0.001, 0.02))); block.replaceSubrange(2..<4, with: half(rng.float(-0.1, 0.1)))
             case .q4_K: block.replaceSubrange(0..<2, with: half(rng.float(0.0005, 0.002))); block.replaceSubrange(2..<4, with: half(rng.float(0.0005, 0.002)))
             case .q6_K: block.replaceSubrange(208..<210, with: half(rng.float(0.0005, 0.002)))
+            case .bf16:
+                var h: UInt16 = 0, v = rng.float(-0.05, 0.05)
+                sb_f32_to_bf16(&h, &v, 1)
+                block = [UInt8(h & 0xff), UInt8(h >> 8)]
             }
             bytes += block
         }

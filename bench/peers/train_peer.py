@@ -1,5 +1,7 @@
 """PyTorch + PEFT peer for `strawberry bench train`: the same LoRA configuration, batch and
-optimizer, float32, same thread count. Prints one JSON object.
+optimizer, float32 weights, same thread count; with --autocast bf16 the forward runs under
+torch.autocast("cpu", dtype=torch.bfloat16) (oneDNN's bf16 kernels where the CPU has them), the
+mixed precision a CPU user would pick. Prints one JSON object.
 
 Synthetic part: batch × seq_len random tokens, loss on every position (labels = inputs, shifted by
 the model). Recipe part (--data): the spelling dataset's first batch×40 examples, chat template +
@@ -18,6 +20,7 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data")
+    ap.add_argument("--autocast", choices=["none", "bf16"], default="none")
     a = ap.parse_args()
     os.environ.setdefault("TQDM_DISABLE", "1")
     import torch
@@ -36,8 +39,13 @@ def main():
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
+    import contextlib
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16) if a.autocast == "bf16" else contextlib.nullcontext()
+
     def step(ids, labels, mask=None):
-        out = model(input_ids=ids, labels=labels, attention_mask=mask)
+        with autocast():
+            out = model(input_ids=ids, labels=labels, attention_mask=mask)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
         opt.step(); opt.zero_grad()
@@ -48,7 +56,7 @@ def main():
     t = time.perf_counter()
     for _ in range(a.steps): step(ids, ids)
     dt = (time.perf_counter() - t) / a.steps
-    result = {"torch": torch.__version__, "steps_per_second": 1 / dt, "tokens_per_second": a.batch * a.seq_len / dt}
+    result = {"torch": torch.__version__, "autocast": a.autocast, "steps_per_second": 1 / dt, "tokens_per_second": a.batch * a.seq_len / dt}
 
     if a.data:
         rows = [json.loads(l) for l in open(os.path.join(a.data, "train.jsonl"))]

@@ -70,6 +70,8 @@ void sb_rope(float *x, int64_t nHeads, int64_t headDim, const float *cos, const 
 void sb_f16_to_f32(float *out, const uint16_t *in, int64_t n);
 void sb_bf16_to_f32(float *out, const uint16_t *in, int64_t n);
 void sb_f32_to_f16(uint16_t *out, const float *in, int64_t n);
+/// float32 to bfloat16, rounding to nearest even (NaN stays NaN).
+void sb_f32_to_bf16(uint16_t *out, const float *in, int64_t n);
 void sb_dequant_q4_0(float *out, const uint8_t *blocks, int64_t nBlocks);
 void sb_dequant_q4_1(float *out, const uint8_t *blocks, int64_t nBlocks);
 void sb_dequant_q8_0(float *out, const uint8_t *blocks, int64_t nBlocks);
@@ -77,9 +79,9 @@ void sb_dequant_q4_k(float *out, const uint8_t *blocks, int64_t nBlocks);
 void sb_dequant_q6_k(float *out, const uint8_t *blocks, int64_t nBlocks);
 
 // --- linear layers on quantised weights (quant.c) ---
-// ggml type ids of the formats kept quantised in memory.
-enum { SB_Q4_0 = 2, SB_Q4_1 = 3, SB_Q8_0 = 8, SB_Q4_K = 12, SB_Q6_K = 14 };
-/// Values per block (32, or 256 for the K-quants) and bytes per block; 0 bytes for other types.
+// ggml type ids of the formats kept in their own encoding in memory (bfloat16: blocks of one value).
+enum { SB_Q4_0 = 2, SB_Q4_1 = 3, SB_Q8_0 = 8, SB_Q4_K = 12, SB_Q6_K = 14, SB_BF16 = 30 };
+/// Values per block (32, 256 for the K-quants, 1 for bf16) and bytes per block; 0 bytes for other types.
 int64_t sb_quant_block_elems(int type);
 int64_t sb_quant_block_bytes(int type);
 /// One row of cols values (a multiple of the block size) to float32.
