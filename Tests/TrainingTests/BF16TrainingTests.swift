@@ -8,7 +8,7 @@ import ModelFormats
 import Models
 import TensorCore
 import TestSupport
-import Training
+@testable import Training
 import XCTest
 
 final class BF16TrainingTests: XCTestCase {
@@ -61,6 +61,21 @@ final class BF16TrainingTests: XCTestCase {
     func testLlamaStepInBF16() throws { try check("llama") }
     func testQwen3StepInBF16() throws { try check("qwen3") }
     func testGPT2StepInBF16() throws { try check("gpt2") }
+
+    /// Issue 26 asked whether the activations kept for the backward could be bf16 as well: round them
+    /// (and the attention probabilities) to bf16 on top of the bf16 weights and measure the same.
+    func testActivationsKeptInBF16() throws {
+        for arch in ["llama", "qwen3", "gpt2"] {
+            let f32 = try step(arch, .f32)
+            LoRATape.activationsInBF16 = true
+            defer { LoRATape.activationsInBF16 = false }
+            let both = try step(arch, .bf16)
+            let relative = abs(both.loss - f32.loss) / abs(f32.loss), cosine = Self.cosine(f32.grads[...], both.grads[...])
+            print("\(arch) bf16 weights + bf16 kept activations vs f32: loss rel diff \(relative), gradient cosine \(cosine)")
+            XCTAssertLessThanOrEqual(relative, 1e-2, arch)
+            XCTAssertGreaterThanOrEqual(cosine, 0.999, arch)
+        }
+    }
 
     func testPrecisionIsAConfigKey() throws {
         XCTAssertEqual(try TrainConfig.resolve(yamlPath: nil, overrides: ["precision=bf16"]).precision, .bf16)

@@ -79,6 +79,10 @@ class TrainConfig:
     init_adapter: Optional[str] = None
     #: Steps that also get a checkpoint, kept whatever save_total_limit says (dose–response budgets).
     save_at: Optional[list[int]] = None
+    #: How the Swift engine holds the frozen base weights (f32 or bf16). This backend's precision is its
+    #: --precision flag (auto: bf16 on CUDA, float32 on CPU); the key is read, checked and written back so
+    #: that one config.yaml serves both engines.
+    precision: str = "f32"
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -146,6 +150,8 @@ class TrainConfig:
                 continue  # a null value keeps the default, as decodeIfPresent does
             else:
                 setattr(c, f.name, _typed(f.name, v, _FIELD_TYPES[f.name]))
+        if c.precision not in ("f32", "bf16"):
+            raise ConfigError(f"bad training config: precision '{c.precision}' is not one of f32, bf16.")
         if c.lr_scheduler not in SCHEDULERS:
             raise ConfigError(f"bad training config: lr_scheduler '{c.lr_scheduler}' is not one of {', '.join(SCHEDULERS)}.")
         return c
@@ -212,7 +218,7 @@ _FIELD_TYPES: dict[str, type] = {"max_steps": int, "num_epochs": float, "learnin
                      "max_grad_norm": float, "adam_beta1": float, "adam_beta2": float, "adam_epsilon": float, "seed": int,
                      "max_length": int, "train_on_prompt": bool, "chat_template": bool, "logging_steps": int, "eval_steps": int,
                      "eval_samples": int, "generation_check_samples": int, "save_steps": int, "save_total_limit": int,
-                     "model": str, "data": str, "output_dir": str}
+                     "model": str, "data": str, "output_dir": str, "precision": str}
 _KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 _LORA_KEYS = {"r", "alpha", "dropout", "target_modules", "use_rslora"}
 

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The measurements of issue 26 ("twice the training and scoring throughput"), every engine side by
+# side in one run on this machine, written for docs/performance.md to cite:
+#   results/training-speed/  `bench train` with the base weights in f32 and in bf16, attention and
+#                            all-linear targets (r 16, batch 8 × 64), the spelling recipe's step time
+#                            and epoch, beside PyTorch + PEFT in float32 and under bf16 autocast, with
+#                            the SGEMM and bf16-weight product ceilings measured in the same run;
+#   results/training-speed/scoring/  the same count and position questions scored by generation and by
+#                            likelihood (f32 and the file's own Q4_1 blocks), and by a transformers
+#                            implementation of the same likelihood scoring (bench/peers/score_peer.py);
+#   results/training-speed/decode/   batch-1 and batched decode with decode's attention on the pool and on
+#                            the calling thread.
+# About 25 minutes on 2 cores. Usage: scripts/bench-throughput.sh   (after `make build`; builds the
+# dataset if it is missing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-.build/release/strawberry}
+MODEL=${MODEL:-assets/SmolLM2-135M-Instruct.Q4_1.gguf}
+DATA=${DATA:-out/data-smollm2}
+WORDS=${WORDS:-100}
+TRAIN=results/training-speed SCORE=results/training-speed/scoring DECODE=results/training-speed/decode
+WORK=$(mktemp -d /tmp/strawberry-bench-throughput.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+[ -x "$BIN" ] || { echo "build first: make build" >&2; exit 1; }
+[ -d "$DATA" ] || "$BIN" data build --tokenizer "$MODEL" --out "$DATA" >&2
+mkdir -p "$TRAIN" "$SCORE" "$DECODE"
+# The CPU these figures come from, and which of the vector extensions that matter here it has.
+{ lscpu | grep -E "Model name|^CPU\(s\)"; echo "Flags: $(grep -o -w -E "avx2|fma|f16c|avx512f|avx512_bf16|avx512_vnni|amx_bf16" /proc/cpuinfo | sort -u | tr '\n' ' ')"; } > $TRAIN/cpu.txt
+
+echo "== bench train: f32 and bf16 base weights, attention and all-linear (peers in the f32 runs)" >&2
+for targets in q_proj,k_proj,v_proj,o_proj all-linear; do
+    name=$([ "$targets" = all-linear ] && echo all-linear || echo attention)
+    "$BIN" bench train --model "$MODEL" --targets "$targets" --precision f32 --data "$DATA" --json > "$TRAIN/$name-f32.json"
+    "$BIN" bench train --model "$MODEL" --targets "$targets" --precision bf16 --data "$DATA" --no-peer --json > "$TRAIN/$name-bf16.json"
+done
+
+echo "== scoring: $WORDS test words × count, position (direct questions)" >&2
+for run in generate:native likelihood:native likelihood:f32 generate:f32; do
+    scoring=${run%%:*} weights=${run##*:}
+    "$BIN" eval --model "$MODEL" --weights "$weights" --data "$DATA" --limit "$WORDS" --tasks count,position --styles direct \
+        --scoring "$scoring" --out "$WORK/eval-$scoring-$weights" >&2
+    cp "$WORK/eval-$scoring-$weights/metrics.json" "$SCORE/$scoring-$weights.json"
+done
+python3 bench/peers/score_peer.py --model "$MODEL" --items "$WORK/eval-likelihood-f32/items.jsonl" --threads 2 > "$SCORE/transformers-likelihood.json"
+
+echo "== decode: attention heads on the pool and on the calling thread" >&2
+for a in parallel serial; do
+    "$BIN" bench generate --model "$MODEL" --weights native --attention "$a" --no-peer --repeats 3 --json > "$DECODE/native-$a.json"
+done
+python3 scripts/throughput-table.py "$TRAIN" > "$TRAIN/summary.md"
+cat "$TRAIN/summary.md"

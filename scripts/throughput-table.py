@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""The tables of docs/performance.md's "Training and scoring throughput" section, from the files
+scripts/bench-throughput.sh writes (results/training-speed/). Usage: throughput-table.py DIR"""
+import json, os, sys
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def fmt(x, spec="{:.1f}"):
+    return "—" if x is None else spec.format(x)
+
+
+def ratio(a, b):
+    return None if a is None or not b else a / b
+
+
+def main():
+    d = sys.argv[1] if len(sys.argv) > 1 else "results/training-speed"
+    out = []
+    cpu = open(os.path.join(d, "cpu.txt")).read().strip().replace("\n", "; ") if os.path.exists(os.path.join(d, "cpu.txt")) else "unknown"
+    out.append(f"Machine: {cpu}\n")
+    out.append("## LoRA training, r 16, batch 8 × 64 tokens (tokens/s)\n")
+    out.append("| targets | Strawberry f32 | Strawberry bf16 weights | PyTorch + PEFT f32 | PyTorch + PEFT bf16 autocast | bf16 ÷ Strawberry f32 | bf16 ÷ PyTorch f32 | bf16 ÷ PyTorch bf16 |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    recipes = []
+    for name in ["attention", "all-linear"]:
+        f, b = load(os.path.join(d, f"{name}-f32.json")), load(os.path.join(d, f"{name}-bf16.json"))
+        if not f or not b:
+            continue
+        ours, bf = f.get("tokens_per_second"), b.get("tokens_per_second")
+        pt = (f.get("peer") or {}).get("tokens_per_second")
+        ptb = (f.get("peer_bf16") or {}).get("tokens_per_second")
+        out.append(f"| {name} | {fmt(ours)} | {fmt(bf)} | {fmt(pt)} | {fmt(ptb)} | {fmt(ratio(bf, ours), '{:.2f}×')} | "
+                   f"{fmt(ratio(bf, pt), '{:.2f}×')} | {fmt(ratio(bf, ptb), '{:.2f}×')} |")
+        recipes.append((name, f, b))
+    out.append("")
+    out.append("| targets | precision | model GFLOP/s | SGEMM ceiling | bf16-weight product ceiling | peak memory MiB | PyTorch f32 MiB | PyTorch bf16 MiB |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    for name, f, b in recipes:
+        for p, r in [("f32", f), ("bf16", b)]:
+            out.append(f"| {name} | {p} | {fmt(r.get('gflops'))} | {fmt(r.get('sgemm_ceiling_gflops'))} | {fmt(r.get('bf16_ceiling_gflops'))} | "
+                       f"{fmt((r.get('peak_rss_bytes') or 0) / 2**20, '{:.0f}')} | "
+                       f"{fmt(((f.get('peer') or {}).get('peak_rss_bytes') or 0) / 2**20, '{:.0f}') if p == 'f32' else ''} | "
+                       f"{fmt(((f.get('peer_bf16') or {}).get('peak_rss_bytes') or 0) / 2**20, '{:.0f}') if p == 'f32' else ''} |")
+    out.append("\n## The spelling recipe (completion-only, chat template; one epoch of the training split)\n")
+    out.append("| targets | engine | s/step | tokens/s | one epoch (h) |")
+    out.append("|---|---|---:|---:|---:|")
+    for name, f, b in recipes:
+        rows = [("Strawberry f32", f.get("recipe")), ("Strawberry bf16 weights", b.get("recipe")),
+                ("PyTorch + PEFT f32", (f.get("peer") or {}).get("recipe")), ("PyTorch + PEFT bf16 autocast", (f.get("peer_bf16") or {}).get("recipe"))]
+        for engine, r in rows:
+            if r:
+                tps = r.get("tokens_per_second")
+                out.append(f"| {name} | {engine} | {fmt(r.get('seconds_per_step'), '{:.2f}')} | {fmt(tps, '{:.0f}')} | {fmt((r.get('epoch_seconds') or 0) / 3600, '{:.2f}')} |")
+
+    s = os.path.join(d, "scoring")
+    out.append("\n## Count and position questions, scored (questions/s)\n")
+    out.append("| engine | scoring | weights | questions | seconds | questions/s | ÷ Strawberry generation (native) |")
+    out.append("|---|---|---|---:|---:|---:|---:|")
+    base = (load(os.path.join(s, "generate-native.json")) or {}).get("questions_per_second")
+    for scoring, weights in [("generate", "native"), ("generate", "f32"), ("likelihood", "native"), ("likelihood", "f32")]:
+        m = load(os.path.join(s, f"{scoring}-{weights}.json"))
+        if m:
+            q = m.get("questions_per_second")
+            out.append(f"| Strawberry | {scoring} | {weights} | {m.get('questions')} | {fmt(m.get('seconds'))} | {fmt(q, '{:.2f}')} | {fmt(ratio(q, base), '{:.2f}×')} |")
+    t = load(os.path.join(s, "transformers-likelihood.json"))
+    if t:
+        q = t.get("questions_per_second")
+        out.append(f"| transformers {t.get('torch', '')} (one padded forward per question) | likelihood | f32 | {t.get('questions')} | {fmt(t.get('seconds'))} | "
+                   f"{fmt(q, '{:.2f}')} | {fmt(ratio(q, base), '{:.2f}×')} |")
+        out.append(f"\ntransformers' prediction agrees with Strawberry's (f32) on {100 * t.get('argmax_agreement', 0):.1f} % of questions; "
+                   f"largest |log P| difference {t.get('max_abs_logprob_difference', 0):.2e}.")
+
+    dd = os.path.join(d, "decode")
+    out.append("\n## Decode, native Q4_1 weights (tokens/s)\n")
+    out.append("| decode attention | batch 1 | batched (16) | prefill (512, all logits) |")
+    out.append("|---|---:|---:|---:|")
+    for a in ["parallel", "serial"]:
+        g = load(os.path.join(dd, f"native-{a}.json"))
+        if g:
+            out.append(f"| {a} | {fmt(g.get('decode_tokens_per_second'))} | {fmt(g.get('batched_decode_tokens_per_second'))} | {fmt(g.get('prefill_tokens_per_second'))} |")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
