@@ -35,6 +35,9 @@ def main():
             continue
         ours, bf = f.get("tokens_per_second"), b.get("tokens_per_second")
         pt = (f.get("peer") or {}).get("tokens_per_second")
+        pb = load(os.path.join(d, f"{name}-peer-bf16.json")) or {}
+        if not f.get("peer_bf16") and pb.get("peer_bf16"):
+            f["peer_bf16"] = pb["peer_bf16"]
         ptb = (f.get("peer_bf16") or {}).get("tokens_per_second")
         out.append(f"| {name} | {fmt(ours)} | {fmt(bf)} | {fmt(pt)} | {fmt(ptb)} | {fmt(ratio(bf, ours), '{:.2f}×')} | "
                    f"{fmt(ratio(bf, pt), '{:.2f}×')} | {fmt(ratio(bf, ptb), '{:.2f}×')} |")

@@ -24,9 +24,15 @@ public struct ServeConfig: Sendable, Equatable {
     public var maxQueue = 64
     /// Seconds a request may take, queue included; then 504.
     public var requestTimeout = 30.0
-    /// Per key (or per client address without keys): sustained requests per second and burst.
-    public var rateLimit = 20.0
-    public var rateBurst = 40
+    /// Sustained requests per second per bucket (0: no rate limit, the default — the queue bound and
+    /// deadline-aware admission already refuse what the server cannot serve), and the burst (nil: twice
+    /// the rate, at least 1). Buckets are per API key unless `rateLimitPolicy` says per address.
+    public var rateLimit = 0.0
+    public var rateBurst: Int?
+    public var rateLimitPolicy = RateLimitPolicy()
+    /// Seconds a keep-alive connection may stay idle, and a request's head and body may take to arrive.
+    public var idleTimeout = 15.0
+    public var headerTimeout = 10.0
     public var maxBodyBytes = 64 << 10
     /// The largest max_tokens a request may ask for.
     public var maxTokensLimit = 512
@@ -37,14 +43,17 @@ public struct ServeConfig: Sendable, Equatable {
 
     public init() {}
 
+    /// The token bucket's size.
+    public var burst: Int { rateBurst ?? max(1, Int((2 * rateLimit).rounded(.up))) }
+
     public enum ConfigError: Error, CustomStringConvertible {
         case bad(String, String)
         public var description: String { if case .bad(let k, let why) = self { return "\(k): \(why)" }; return "" }
     }
 
     /// From the environment (MODEL_PATH, ADAPTER_PATH, WEIGHTS, THREADS, API_KEY, API_KEYS_FILE, LOG_LEVEL, MAX_BATCH_SIZE,
-    /// ENABLE_GPU, TASK_TYPE, HOST, PORT, MAX_QUEUE, REQUEST_TIMEOUT, RATE_LIMIT, RATE_BURST,
-    /// MAX_BODY_BYTES, MAX_TOKENS, EVALUATION_RESULTS, DRAIN_SECONDS).
+    /// ENABLE_GPU, TASK_TYPE, HOST, PORT, MAX_QUEUE, REQUEST_TIMEOUT, RATE_LIMIT, RATE_BURST, RATE_LIMIT_BY,
+    /// TRUSTED_PROXIES, IDLE_TIMEOUT, HEADER_TIMEOUT, MAX_BODY_BYTES, MAX_TOKENS, EVALUATION_RESULTS, DRAIN_SECONDS).
     public static func from(environment env: [String: String]) throws -> ServeConfig {
         var c = ServeConfig()
         func int(_ k: String, _ range: ClosedRange<Int>) throws -> Int? {
@@ -87,8 +96,22 @@ public struct ServeConfig: Sendable, Equatable {
         if let n = try int("PORT", 0...65535) { c.port = n }
         if let n = try int("MAX_QUEUE", 0...100_000) { c.maxQueue = n }
         if let x = try double("REQUEST_TIMEOUT", 0.1...3600) { c.requestTimeout = x }
-        if let x = try double("RATE_LIMIT", 0.01...1_000_000) { c.rateLimit = x }
+        if let x = try double("RATE_LIMIT", 0...1_000_000) { c.rateLimit = x }
         if let n = try int("RATE_BURST", 1...1_000_000) { c.rateBurst = n }
+        if let v = env["RATE_LIMIT_BY"], !v.isEmpty {
+            guard let by = RateLimitPolicy.By(rawValue: v.lowercased()) else { throw ConfigError.bad("RATE_LIMIT_BY", "'\(v.prefix(40))' is not key or address") }
+            c.rateLimitPolicy.by = by
+        }
+        if let v = env["TRUSTED_PROXIES"], !v.isEmpty {
+            let items = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard items.count <= 1024 else { throw ConfigError.bad("TRUSTED_PROXIES", "more than 1024 entries") }
+            c.rateLimitPolicy.trustedProxies = try items.map { item in
+                guard let r = AddressRange.parse(item) else { throw ConfigError.bad("TRUSTED_PROXIES", "'\(item.prefix(60))' is not an IP address or CIDR range (10.0.0.0/8, fd00::/8)") }
+                return r
+            }
+        }
+        if let x = try double("IDLE_TIMEOUT", 0.1...3600) { c.idleTimeout = x }
+        if let x = try double("HEADER_TIMEOUT", 0.1...3600) { c.headerTimeout = x }
         if let n = try int("MAX_BODY_BYTES", 256...(16 << 20)) { c.maxBodyBytes = n }
         if let n = try int("MAX_TOKENS", 1...32768) { c.maxTokensLimit = n }
         if let v = env["EVALUATION_RESULTS"], !v.isEmpty { c.evaluationResults = v }

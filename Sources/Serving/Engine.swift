@@ -4,8 +4,11 @@
 // itself keeps only the queue, the deadlines, cancellation and the thread.
 //
 // Admission is bounded (`maxQueue` waiting): a full queue is refused at once (the server answers 429),
-// so overload never grows memory or latency without limit. Each request carries a deadline and a
-// cancellation flag (client gone); both are checked every step. `confidence` is the model's own
+// so overload never grows memory or latency without limit. Admission is also deadline-aware: from the
+// service times it has measured (`ServiceEstimate`), the engine refuses at once a request that would
+// wait and run longer than its deadline, instead of giving it a batch slot it would hold only to be
+// answered 504 — under a tight REQUEST_TIMEOUT the slots go to requests that can finish. Each request
+// carries a deadline and a cancellation flag (client gone); both are checked every step. `confidence` is the model's own
 // probability of the answer it gave: the product of the softmax probabilities (raw logits) of its
 // tokens and of the token that ended it (before temperature or truncation).
 import Foundation
@@ -16,6 +19,8 @@ import Tokenization
 
 public enum EngineError: Error, Equatable, CustomStringConvertible {
     case queueFull(depth: Int)
+    /// Refused at admission: the expected wait plus service time (seconds) is over the request's deadline.
+    case wouldMissDeadline(expectedSeconds: Double, retryAfter: Double)
     case deadlineExceeded
     case cancelled
     case shuttingDown
@@ -24,6 +29,7 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .queueFull(let d): return "the queue is full (\(d) waiting)"
+        case .wouldMissDeadline(let e, _): return String(format: "the request would take about %.1f s, over its deadline", e)
         case .deadlineExceeded: return "the request took longer than its deadline"
         case .cancelled: return "the request was cancelled"
         case .shuttingDown: return "the server is shutting down"
@@ -41,6 +47,49 @@ public struct EngineOutput: Sendable {
     public var tokenLogprobs: [Double] { decode.tokenLogprobs }
     /// The model's probability of the answer it gave, its end included (so an empty answer is not certain).
     public var confidence: Double { decode.confidence }
+}
+
+/// What the engine has measured of the requests it finished, to predict a new one's wait and service
+/// time. Exponentially weighted (recent load counts most), each request weighing `weight`.
+struct ServiceEstimate: Sendable {
+    /// Seconds from admission into a slot to the last token; generated tokens; per finished request.
+    var serviceSeconds: Double = 0
+    var tokens: Double = 0
+    var samples = 0
+    let weight = 0.2
+    /// Below this many finished requests nothing is predicted (and nothing refused for its deadline).
+    static let warmup = 3
+
+    mutating func record(serviceSeconds s: Double, tokens n: Int) {
+        guard s.isFinite, s >= 0 else { return }
+        let w = samples == 0 ? 1 : weight
+        serviceSeconds += w * (s - serviceSeconds)
+        tokens += w * (Double(max(1, n)) - tokens)
+        samples += 1
+    }
+
+    /// Seconds a request allowed `maxTokens` would spend in its slot: the measured mean, scaled down when
+    /// it may generate fewer tokens than the measured requests did (never up: the mean already includes
+    /// the prefill, and a request usually stops before its budget).
+    func service(maxTokens: Int) -> Double? {
+        guard samples >= Self.warmup, tokens > 0 else { return nil }
+        return serviceSeconds * min(1, Double(maxTokens) / tokens)
+    }
+
+    /// Seconds until a slot frees for a request that finds `ahead` requests waiting and `running` of
+    /// `slots` busy: with every slot busy, one frees every serviceSeconds / slots on average.
+    func wait(ahead: Int, running: Int, slots: Int) -> Double? {
+        guard samples >= Self.warmup else { return nil }
+        let beyond = ahead + running + 1 - slots
+        return beyond <= 0 ? 0 : Double(beyond) * serviceSeconds / Double(max(1, slots))
+    }
+}
+
+/// What `drain` did: requests completed while draining, and those it could not finish by the limit
+/// (they were answered 503).
+public struct DrainReport: Sendable, Equatable {
+    public var completed: Int
+    public var unfinished: Int
 }
 
 /// What the engine reports to metrics as it runs.
@@ -89,6 +138,8 @@ public final class InferenceEngine: @unchecked Sendable {
     var stopping = false
     /// Tests hold the worker to fill the queue deterministically.
     var held = false
+    /// Measured service times (guarded by the lock); see `ServiceEstimate`.
+    var estimate = ServiceEstimate()
     var worker: Thread?
     /// Touched by the worker thread only (and by `setSharedPrefix` under the lock, before serving).
     let scheduler: DecodeScheduler
@@ -162,6 +213,14 @@ public final class InferenceEngine: @unchecked Sendable {
                     c.resume(throwing: EngineError.queueFull(depth: d))
                     return
                 }
+                // A request that would wait and run past its deadline is refused now: queued, it would take
+                // a slot from one that can finish and still be answered 504.
+                if let wait = estimate.wait(ahead: waiting.count, running: running.count, slots: maxBatch),
+                   let service = estimate.service(maxTokens: request.maxTokens), wait + service > timeout {
+                    lock.unlock()
+                    c.resume(throwing: EngineError.wouldMissDeadline(expectedSeconds: wait + service, retryAfter: max(wait, service)))
+                    return
+                }
                 if box.cancelled { lock.unlock(); c.resume(throwing: EngineError.cancelled); return }
                 box.job = job
                 waiting.append(job)
@@ -186,9 +245,9 @@ public final class InferenceEngine: @unchecked Sendable {
     }
 
     /// Stops admitting requests and waits up to `timeout` seconds for those admitted to finish; the
-    /// ones still running then are failed with `.shuttingDown`. Returns how many were completed while draining.
+    /// ones still waiting or running then are failed with `.shuttingDown` (the server answers them 503).
     @discardableResult
-    public func drain(timeout: Double) -> Int {
+    public func drain(timeout: Double) -> DrainReport {
         lock.lock()
         stopping = true
         let before = waiting.count + running.count
@@ -202,8 +261,9 @@ public final class InferenceEngine: @unchecked Sendable {
         running.removeAll()
         lock.signal()
         lock.unlock()
+        observer?.queueChanged(waiting: 0, running: 0)
         for j in left { j.finish(.failure(.shuttingDown)) }
-        return before - left.count
+        return DrainReport(completed: before - left.count, unfinished: left.count)
     }
 
     // MARK: the worker
@@ -234,6 +294,11 @@ public final class InferenceEngine: @unchecked Sendable {
         }
         while scheduler.freeSlots > 0, !waiting.isEmpty {
             let j = waiting.removeFirst()
+            // One that can no longer finish in time gives its slot to the next (it would be answered 504 anyway).
+            if let service = estimate.service(maxTokens: j.request.maxTokens), t + service > j.deadline {
+                failed.append((j, .deadlineExceeded))
+                continue
+            }
             do {
                 try scheduler.admit(j.id, j.request)
                 running[j.id] = j
@@ -263,11 +328,15 @@ public final class InferenceEngine: @unchecked Sendable {
         }
         var done: [(Job, EngineOutput)] = []
         lock.lock()
+        let finishedAt = now()
         for case .finished(let id, let o) in events {
             // A drain may have failed the job meanwhile; it is then no longer in `running`.
             guard let j = running.removeValue(forKey: id) else { continue }
+            estimate.record(serviceSeconds: finishedAt - o.admitted, tokens: o.result.outputIds.count)
             done.append((j, EngineOutput(decode: o, queueSeconds: o.admitted - j.submitted, timeToFirstToken: o.firstToken - j.submitted)))
         }
+        // The gauges follow the batch down as well as up (an idle server shows 0 running).
+        if !done.isEmpty { observer?.queueChanged(waiting: waiting.count, running: running.count) }
         lock.broadcast()
         lock.unlock()
         for (j, o) in done {

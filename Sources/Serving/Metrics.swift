@@ -36,7 +36,7 @@ public final class ServerMetrics: @unchecked Sendable, EngineObserver {
         ttft = registry.makeDurationHistogram(descriptor: Self.d("strawberry_time_to_first_token_seconds", "Time from arrival to the first generated token (queue and prefill)"),
                                               buckets: Self.latency)
         // Counters exist at zero from the start, so that rate() and increase() see their first increments.
-        for reason in ["queue_full", "rate_limited", "unauthorized", "deadline", "too_large", "invalid", "shutting_down"] {
+        for reason in ["queue_full", "would_miss_deadline", "rate_limited", "unauthorized", "deadline", "too_large", "invalid", "shutting_down"] {
             registry.makeCounter(descriptor: Self.rejections, labels: [("reason", reason)]).increment(by: Int64(0))
         }
         for task in ["spelling", "letter_count", "letter_position"] {

@@ -7,11 +7,12 @@ import Hummingbird
 import NIOCore
 import Records
 
-/// What a handler can reach: the service, the metrics, and the served OpenAPI text.
+/// What a handler can reach: the service, the metrics, the served OpenAPI text and the open connections.
 public struct RouteContext: Sendable {
     public let service: SpellingService
     public let metrics: ServerMetrics
     public let openapi: String
+    public let connections: Connections
 }
 
 /// One route of the API.
@@ -46,7 +47,9 @@ public struct Route: Sendable {
     }
 
     /// A POST route: the body decoded (413/400/422 as `ServerApp.decode` says), the work cancelled if the
-    /// client goes. Schemas are named after the body types.
+    /// client goes. Schemas are named after the body types. The connection stays open for the client's
+    /// next request (keep-alive, pipelining): whether the client has gone is the connection guard's to
+    /// tell (Connection.swift), not something read from the request.
     static func post<In: Decodable & Sendable, Out: Encodable & Sendable>(
         _ path: String, _ summary: String, task: String? = nil, _: In.Type, _: Out.Type,
         _ work: @Sendable @escaping (SpellingService, In) async throws -> Out) -> Route {
@@ -55,23 +58,10 @@ public struct Route: Sendable {
             var request = request
             let body = try await ServerApp.decode(In.self, &request, context)
             let service = rc.service
-            // Watching for the client to go consumes the connection's inbound stream, and Hummingbird
-            // then closes the connection after this answer: the answer says so (`Connection: close`),
-            // so a pooled client opens a new connection instead of writing to a closed one.
-            let value: Out
-            do { value = try await ServerApp.cancellable(request) { try await work(service, body) } } catch {
-                throw ClosingConnection(error: error)
-            }
-            var response = try ServerApp.encode(value)
-            response.headers[.connection] = "close"
-            return response
+            let value = try await ServerApp.cancellable(rc.connections[context.connectionID]) { try await work(service, body) }
+            return try ServerApp.encode(value)
         }
     }
-}
-
-/// An error of a request whose connection ends with its answer (see `Route.post`).
-struct ClosingConnection: Error {
-    let error: Error
 }
 
 public enum Routes {

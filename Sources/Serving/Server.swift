@@ -10,18 +10,23 @@ import Records
 extension HTTPField.Name {
     static let xRequestID = Self("X-Request-ID")!
     static let xAPIKey = Self("X-API-Key")!
+    static let xForwardedFor = Self("X-Forwarded-For")!
 }
 
 public struct ServerContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var requestID = ""
     public var maxBody = 64 << 10
-    /// The peer's address (nil in the test client): the rate limit's key when no API keys are configured.
+    /// The peer's address (nil in the test client): the rate limit's key with RATE_LIMIT_BY=address.
     public var remote: String?
+    /// The connection, to find its `ConnectionState` (client gone?) and to send `100 Continue` on it.
+    public var channel: (any Channel)?
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remote = source.channel.remoteAddress?.ipAddress
+        channel = source.channel
     }
+    public var connectionID: ObjectIdentifier? { channel.map { ObjectIdentifier($0) } }
     public var maxUploadSize: Int { maxBody }
 }
 
@@ -30,7 +35,9 @@ struct FrontMiddleware: RouterMiddleware {
     let metrics: ServerMetrics
     let logger: Logger
     let keys: [String]
-    let limiter: RateLimiter
+    /// nil: no rate limit (RATE_LIMIT 0, the default).
+    let limiter: RateLimiter?
+    let rateLimit: RateLimitPolicy
     let maxBody: Int
     let protected: Set<String>
 
@@ -50,29 +57,31 @@ struct FrontMiddleware: RouterMiddleware {
         var response: Response
         do {
             // The route the router matched (its template), not the raw path: "/predict/" reaches /predict too.
+            // The one expectation HTTP/1.1 defines is 100-continue (answered when the body is read).
+            if let expect = request.headers[.expect], expect.lowercased() != "100-continue" {
+                throw APIError(417, "the only expectation this server meets is 100-continue")
+            }
             let route = c.endpointPath ?? request.uri.path
             if protected.contains(route) || protected.contains(request.uri.path) {
-                var client = c.remote ?? "local"
+                var keyIndex: Int?
                 if !keys.isEmpty {
                     let auth = request.headers[.authorization]
                     let bearer = auth.flatMap { $0.count > 7 && $0.prefix(7).lowercased() == "bearer " ? String($0.dropFirst(7)) : nil }
                     guard let presented = bearer ?? request.headers[.xAPIKey], let index = matchingKey(presented, keys) else {
                         throw APIError(401, "a valid API key is required (Authorization: Bearer KEY or X-API-Key)", rejection: "unauthorized")
                     }
-                    client = "key-\(index)"   // one bucket per key, whatever else the request carries
+                    keyIndex = index
                 }
-                if let wait = limiter.take(client) {
-                    throw APIError(429, "rate limit exceeded", details: ["limit": "\(limiter.rate) requests/s, burst \(Int(limiter.burst))"],
+                if let limiter, let wait = limiter.take(rateLimit.client(key: keyIndex, remote: c.remote, forwardedFor: request.headers[values: .xForwardedFor])) {
+                    throw APIError(429, "rate limit exceeded", details: ["limit": "\(limiter.rate) requests/s, burst \(Int(limiter.burst)) per \(rateLimit.by.rawValue)"],
                                    retryAfter: max(1, Int(min(wait, 3600).rounded(.up))), rejection: "rate_limited")
                 }
             }
             response = try await next(request, c)
         } catch {
-            let closing = error as? ClosingConnection
-            let e = apiError(closing?.error ?? error, requestID: c.requestID)
+            let e = apiError(error, requestID: c.requestID)
             if let reason = e.rejection { metrics.rejected(reason) }
             response = try e.response(from: request, context: c)
-            if closing != nil { response.headers[.connection] = "close" }
         }
         response.headers[.xRequestID] = c.requestID
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -111,6 +120,78 @@ struct FrontMiddleware: RouterMiddleware {
         if path.hasSuffix("/letter_position") { return "letter_position" }
         if path == "/predict" { return "general" }
         return "none"
+    }
+}
+
+/// Whose requests share a rate-limit bucket.
+public struct RateLimitPolicy: Sendable, Equatable {
+    public enum By: String, Sendable, CaseIterable { case key, address }
+    public var by = By.key
+    /// Proxies whose X-Forwarded-For is believed (RATE_LIMIT_BY=address behind an ingress).
+    public var trustedProxies: [AddressRange] = []
+    public init(by: By = .key, trustedProxies: [AddressRange] = []) { self.by = by; self.trustedProxies = trustedProxies }
+
+    /// The bucket of a request. Per key: the API key it presented (one bucket for all requests when the
+    /// server has no keys: a global cap). Per address: the peer, or — when the peer is a trusted proxy —
+    /// the client that X-Forwarded-For names, read from the right past every trusted hop (the left part
+    /// of the header is whatever the client wrote, and cannot be believed).
+    func client(key: Int?, remote: String?, forwardedFor: [String]) -> String {
+        switch by {
+        case .key:
+            return key.map { "key-\($0)" } ?? "anonymous"
+        case .address:
+            guard let peer = remote else { return "local" }
+            guard trustedProxies.contains(where: { $0.contains(peer) }) else { return peer }
+            let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            for hop in hops.reversed() where !trustedProxies.contains(where: { $0.contains(hop) }) {
+                return AddressRange.parse(hop) != nil ? hop : peer   // not an address: the proxy cannot vouch for it
+            }
+            return hops.first ?? peer
+        }
+    }
+}
+
+/// An IPv4 or IPv6 address or CIDR range ("10.0.0.0/8", "::1", "fd00::/8"). IPv4-mapped IPv6 addresses
+/// match their IPv4 form.
+public struct AddressRange: Sendable, Equatable, CustomStringConvertible {
+    let bytes: [UInt8]
+    let prefix: Int
+    public var description: String { text }
+    let text: String
+
+    public static func parse(_ s: String) -> AddressRange? {
+        let parts = s.trimmingCharacters(in: .whitespaces).split(separator: "/", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), let bytes = address(String(parts[0])) else { return nil }
+        var prefix = bytes.count * 8
+        if parts.count == 2 {
+            guard let p = Int(parts[1]), (0...bytes.count * 8).contains(p) else { return nil }
+            prefix = p
+        }
+        return AddressRange(bytes: bytes, prefix: prefix, text: s.trimmingCharacters(in: .whitespaces))
+    }
+
+    /// 4 or 16 bytes; an IPv4-mapped IPv6 address becomes its 4.
+    static func address(_ s: String) -> [UInt8]? {
+        var v4 = in_addr(), v6 = in6_addr()
+        if s.withCString({ inet_pton(AF_INET, $0, &v4) }) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
+        if s.withCString({ inet_pton(AF_INET6, $0, &v6) }) == 1 {
+            let b = withUnsafeBytes(of: &v6) { Array($0) }
+            if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xff && b[11] == 0xff { return Array(b[12..<16]) }
+            return b
+        }
+        return nil
+    }
+
+    public func contains(_ address: String) -> Bool {
+        guard let a = Self.address(address), a.count == bytes.count else { return false }
+        var left = prefix
+        for i in 0..<bytes.count where left > 0 {
+            let bits = min(8, left)
+            let mask = UInt8(truncatingIfNeeded: 0xff << (8 - bits))
+            if a[i] & mask != bytes[i] & mask { return false }
+            left -= bits
+        }
+        return true
     }
 }
 

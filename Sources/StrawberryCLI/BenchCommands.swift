@@ -83,10 +83,13 @@ struct BenchTrain: ParsableCommand {
     var precision = TrainingPrecision.f32
     @Flag(name: .long, help: "Skip the PyTorch peer (float32 and bf16 autocast) even if it is installed.")
     var noPeer = false
+    @Option(name: .long, help: ArgumentHelp("Which PyTorch peers run: float32, bf16 autocast, or both (bf16 autocast is emulated, and very slow, on CPUs without AVX-512 BF16).", valueName: "f32|bf16|both"))
+    var peerPrecision = "both"
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
     func validate() throws {
+        guard ["f32", "bf16", "both"].contains(peerPrecision) else { throw ValidationError("--peer-precision must be f32, bf16 or both") }
         guard (1...1024).contains(batch) else { throw ValidationError("--batch must be in 1...1024") }
         guard (2...100_000).contains(seqLen) else { throw ValidationError("--seq-len must be in 2...100000") }
         guard (1...4096).contains(rank) else { throw ValidationError("--rank must be in 1...4096") }
@@ -108,8 +111,8 @@ struct BenchTrain: ParsableCommand {
             var args = ["--model", modelOptions.model, "--batch", "\(batch)", "--seq-len", "\(seqLen)", "--rank", "\(rank)",
                         "--targets", targets, "--steps", "\(steps)", "--threads", "\(BLAS.threads)"]
             if let data { args += ["--data", data] }
-            r.peer = runPeerScript("train_peer.py", args, as: TrainBenchResult.Peer.self)
-            r.peerBF16 = runPeerScript("train_peer.py", args + ["--autocast", "bf16"], as: TrainBenchResult.Peer.self)
+            if peerPrecision != "bf16" { r.peer = runPeerScript("train_peer.py", args, as: TrainBenchResult.Peer.self) }
+            if peerPrecision != "f32" { r.peerBF16 = runPeerScript("train_peer.py", args + ["--autocast", "bf16"], as: TrainBenchResult.Peer.self) }
         }
         if json { try printJSON(r); return }
         b.report(r).forEach { print($0) }

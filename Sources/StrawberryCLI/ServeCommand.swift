@@ -12,10 +12,12 @@ struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve spelling, letter-count and letter-position answers over HTTP, with Prometheus metrics.",
         discussion: """
-        Environment: MODEL_PATH, ADAPTER_PATH, API_KEY or API_KEYS_FILE, LOG_LEVEL, MAX_BATCH_SIZE, ENABLE_GPU, TASK_TYPE \
-        (all, spelling, position_count), HOST, PORT, MAX_QUEUE, REQUEST_TIMEOUT, RATE_LIMIT, RATE_BURST, MAX_BODY_BYTES, \
-        MAX_TOKENS, EVALUATION_RESULTS, DRAIN_SECONDS; flags override them. SIGTERM stops accepting, lets admitted requests \
-        finish (DRAIN_SECONDS, default 30) and exits 0. docs/api.md documents every endpoint.
+        Environment: MODEL_PATH, ADAPTER_PATH, WEIGHTS, THREADS, API_KEY or API_KEYS_FILE, LOG_LEVEL, MAX_BATCH_SIZE, ENABLE_GPU, \
+        TASK_TYPE (all, spelling, position_count), HOST, PORT, MAX_QUEUE, REQUEST_TIMEOUT, RATE_LIMIT (0: off, the default), \
+        RATE_BURST, RATE_LIMIT_BY (key, address), TRUSTED_PROXIES, IDLE_TIMEOUT, HEADER_TIMEOUT, MAX_BODY_BYTES, MAX_TOKENS, \
+        EVALUATION_RESULTS, DRAIN_SECONDS; flags override them. SIGTERM stops admitting (new requests get 503), lets admitted \
+        requests finish for up to DRAIN_SECONDS (default 30), answers the rest 503 and exits: 0 when every admitted request \
+        was completed, 3 when some had to be answered 503. docs/api.md documents every endpoint.
         """)
     @Option(name: .long, help: "Model: a .gguf file, a Hugging Face directory or hf://… (MODEL_PATH).")
     var model: String?
@@ -97,9 +99,11 @@ struct Serve: ParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
         service.engine.setObserver(metrics)
         let config = service.config
-        try await ServerApp.run(service: service, metrics: metrics, logger: logger) { port in
+        let drained = try await ServerApp.run(service: service, metrics: metrics, logger: logger) { port in
             logger.info("serving", metadata: ["host": .string(config.host), "port": .stringConvertible(port), "task_type": .string(config.taskType.rawValue),
                                               "max_batch_size": .stringConvertible(config.maxBatchSize)])
         }
+        // An admitted request that could not be completed within DRAIN_SECONDS was answered 503: say so in the exit status.
+        if drained.unfinished > 0 { throw ExitCode(3) }
     }
 }

@@ -160,8 +160,9 @@ final class LoRATape: ForwardTape {
 
     /// A measurement switch, not a mode (issue 26 asked whether the activations kept for the backward
     /// could be bf16 too): the kept activations and attention probabilities are rounded to bf16 values,
-    /// which is what storing them in bf16 would cost in accuracy. BF16TrainingTests reads the effect.
-    nonisolated(unsafe) package static var activationsInBF16 = false
+    /// which is what storing them in bf16 would cost in accuracy. BF16TrainingTests reads the effect
+    /// (`LoRATape.$activationsInBF16.withValue(true) { … }`); task-local, so it cannot leak into other work.
+    @TaskLocal static var activationsInBF16 = false
 
     /// Slots of weight `weight` of block `layer`, for the backward.
     func slots(layer: Int, weight: String) -> [LoRASlot] {

@@ -174,6 +174,93 @@ final class ServingProcessTests: XCTestCase {
         XCTAssertEqual(try run("sessions \(url) '\(body)' 320 32"), #"{"fails": 0, "statuses": {"200": 320}}"#)
     }
 
+    /// One raw HTTP/1.1 conversation (Fixtures/serve/conn.py), its JSON summary.
+    func conn(_ server: Server, _ args: String) throws -> [String: Any] {
+        let port = server.url.split(separator: ":").last.map(String.init) ?? ""
+        let r = try shell("python3 \(TestPaths.fixtures)/serve/conn.py \(args.replacingOccurrences(of: "PORT", with: port))")
+        XCTAssertEqual(r.status, 0, r.output)
+        return ((try? JSONSerialization.jsonObject(with: Data(r.output.utf8))) as? [String: Any]) ?? [:]
+    }
+
+    /// HTTP/1.1 on one connection: pipelined GET + POST + GET answered in order; 100 POSTs one after
+    /// another without the connection closing; Expect: 100-continue answered before the body is sent;
+    /// HEAD on the GET routes (headers, no body: the next answer on the connection is framed right).
+    func testOneConnectionPipeliningKeepAliveContinueAndHEAD() throws {
+        let server = try Server(env: ["RATE_LIMIT": "0", "MAX_QUEUE": "1000"])
+        defer { server.stop() }
+        let body = #"'{"word":"banana","letter":"a"}'"#
+        let piped = try conn(server, "pipeline PORT /api/position_count/letter_count \(body)")
+        XCTAssertEqual(piped["statuses"] as? [Int], [200, 200, 200], "\(piped)")
+        let bodies = piped["bodies"] as? [String] ?? []
+        XCTAssertTrue(bodies.count == 3 && bodies[0].contains("ok") && bodies[1].contains("\"truth\":3") && bodies[2].contains("ok"), "in order: \(bodies)")
+        let kept = try conn(server, "keepalive PORT /api/position_count/letter_count \(body) 100")
+        XCTAssertEqual(kept["statuses"] as? [String: Int], ["200": 100], "\(kept)")
+        XCTAssertEqual(kept["connection_close"] as? Int, 0)
+        let cont = try conn(server, "continue PORT /api/position_count/letter_count \(body)")
+        XCTAssertEqual(cont["interim"] as? Int, 100, "\(cont)")
+        XCTAssertLessThan(cont["interim_seconds"] as? Double ?? 9, 0.9, "curl waits 1 s for a 100 that does not come")
+        XCTAssertEqual(cont["status"] as? Int, 200)
+        for path in ["/health", "/health/ready", "/metrics", "/openapi.json"] {
+            let head = try conn(server, "head PORT \(path)")
+            XCTAssertEqual(head["status"] as? Int, 200, "\(path): \(head)")
+            XCTAssertEqual(head["next_status"] as? Int, 200, "\(path): the GET after the HEAD is read right, so the HEAD had no body")
+            if path != "/metrics" { XCTAssertEqual(head["content_length"] as? String, (head["get_length"] as? Int).map(String.init), path) }
+        }
+    }
+
+    /// An idle keep-alive connection, a connection that never sends, and a request head dribbled a byte at
+    /// a time (slowloris) are all closed after their timeouts (IDLE_TIMEOUT, HEADER_TIMEOUT).
+    func testIdleAndSlowConnectionsAreClosed() throws {
+        let server = try Server(env: ["IDLE_TIMEOUT": "1", "HEADER_TIMEOUT": "1.5"])
+        defer { server.stop() }
+        for mode in ["idle", "idle-after"] {
+            let r = try conn(server, "\(mode) PORT 10")
+            let t = try XCTUnwrap(r["closed_after"] as? Double, "\(mode): still open after 10 s: \(r)")
+            XCTAssertGreaterThanOrEqual(t, 0.7, mode)
+            XCTAssertLessThan(t, 4, mode)
+        }
+        let slow = try conn(server, "slowloris PORT 10")
+        let t = try XCTUnwrap(slow["closed_after"] as? Double, "a dribbled head was waited for: \(slow)")
+        XCTAssertGreaterThanOrEqual(t, 1.2)
+        XCTAssertLessThan(t, 5)
+    }
+
+    /// SIGTERM with more admitted work than DRAIN_SECONDS allows: what cannot finish is answered 503 with
+    /// Retry-After (no request goes unanswered), the rejections are counted, the server is gone within
+    /// DRAIN_SECONDS (plus a second), and the exit status says the drain was incomplete (3).
+    func testDrainAnswers503ToWhatItCannotFinish() throws {
+        let server = try Server(env: ["MAX_BATCH_SIZE": "1", "MAX_QUEUE": "16", "DRAIN_SECONDS": "0", "MAX_TOKENS": "512", "REQUEST_TIMEOUT": "600"])
+        final class Box: @unchecked Sendable { var out: [(Int, String?)] = [] }
+        let box = Box()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            box.out = (try? server.load("/predict", #"{"prompt":"Count to one thousand.","max_tokens":500,"temperature":0}"#, n: 8, c: 8)) ?? []
+            group.leave()
+        }
+        for _ in 0..<200 {
+            if let m = try? shell("curl -s \(server.url)/metrics").output, m.contains("strawberry_queue_depth 7") { break }
+            usleep(20_000)
+        }
+        let stillRunning = box.out.isEmpty
+        let sent = Date()
+        kill(server.process.processIdentifier, SIGTERM)
+        group.wait()
+        let status = server.stop()
+        let took = Date().timeIntervalSince(sent)
+        XCTAssertTrue(stillRunning, "the requests must still be in flight when SIGTERM arrives, or this test shows nothing")
+        let results = box.out
+        XCTAssertEqual(results.count, 8)
+        let refused = results.filter { $0.0 == 503 }
+        XCTAssertEqual(refused.count + results.filter { $0.0 == 200 }.count, 8, "every admitted request is answered: \(results)")
+        XCTAssertGreaterThan(refused.count, 0, "\(results)")
+        XCTAssertTrue(refused.allSatisfy { $0.1 != nil }, "503 carries Retry-After")
+        XCTAssertEqual(status, 3, "an incomplete drain is not a clean exit")
+        XCTAssertLessThan(took, 5)
+        let log = (try? String(contentsOfFile: server.log, encoding: .utf8)) ?? ""
+        XCTAssertTrue(log.contains("unfinished"), log.suffix(800).description)
+    }
+
     /// Built with the OTel trait: with OTEL_EXPORTER_OTLP_ENDPOINT set, each request becomes a span sent
     /// over OTLP/HTTP (protobuf) to the collector — here a stand-in that records what it receives.
     func testOTelTracesReachACollector() throws {

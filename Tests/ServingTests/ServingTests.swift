@@ -250,6 +250,22 @@ final class ServingTests: XCTestCase {
                        ("ENABLE_GPU", "maybe"), ("LOG_LEVEL", "loud"), ("API_KEYS_FILE", "/nonexistent"), ("WEIGHTS", "fp8"), ("THREADS", "0")] {
             XCTAssertThrowsError(try ServeConfig.from(environment: [k: v]), "\(k)=\(v)") { XCTAssertTrue("\($0)".hasPrefix(k), "\($0)") }
         }
+        let d = try ServeConfig.from(environment: [:])
+        XCTAssertEqual(d.rateLimit, 0, "no rate limit unless asked: the queue and deadline-aware admission bound the load")
+        XCTAssertEqual(d.rateLimitPolicy.by, .key)
+        XCTAssertEqual(d.idleTimeout, 15)
+        XCTAssertEqual(d.headerTimeout, 10)
+        let r = try ServeConfig.from(environment: ["RATE_LIMIT": "50", "RATE_LIMIT_BY": "Address", "TRUSTED_PROXIES": "10.0.0.0/8, ::1",
+                                                   "IDLE_TIMEOUT": "2", "HEADER_TIMEOUT": "0.5"])
+        XCTAssertEqual(r.burst, 100, "burst defaults to twice the rate")
+        XCTAssertEqual(r.rateLimitPolicy.by, .address)
+        XCTAssertEqual(r.rateLimitPolicy.trustedProxies.map(\.description), ["10.0.0.0/8", "::1"])
+        XCTAssertEqual(r.idleTimeout, 2)
+        XCTAssertEqual(r.headerTimeout, 0.5)
+        for (k, v) in [("RATE_LIMIT_BY", "ip"), ("TRUSTED_PROXIES", "10.0.0.0/40"), ("TRUSTED_PROXIES", "proxy.local"), ("IDLE_TIMEOUT", "0"),
+                       ("HEADER_TIMEOUT", "-1"), ("RATE_LIMIT", "-1")] {
+            XCTAssertThrowsError(try ServeConfig.from(environment: [k: v]), "\(k)=\(v)") { XCTAssertTrue("\($0)".hasPrefix(k), "\($0)") }
+        }
         XCTAssertTrue(keyMatches("first-key-0001", c.apiKeys))
         XCTAssertFalse(keyMatches("first-key-000", c.apiKeys))
         XCTAssertFalse(keyMatches("", c.apiKeys))
@@ -287,6 +303,68 @@ final class ServingTests: XCTestCase {
         let after = try await engine.generate(GenerationRequestFactory.make(ids, maxTokens: 2), timeout: 60)
         XCTAssertEqual(after.result.outputIds.count, after.tokenLogprobs.count)
         XCTAssertTrue(after.tokenLogprobs.allSatisfy { $0 <= 0 })
+    }
+
+    /// Deadline-aware admission: once service times are measured, a request that would wait and run past
+    /// its deadline is refused at once (with how long it would take), one that fits is queued; nothing is
+    /// refused before there is a measurement. The running gauge follows the batch back to zero.
+    func testDeadlineAwareAdmissionAndGauges() async throws {
+        let (s, m) = try service { c in c.maxBatchSize = 1; c.maxQueue = 8 }
+        let engine = s.engine
+        let ids = Array(1...20)
+        // Measured for real first: three short requests, then the gauges are back at zero.
+        for _ in 0..<3 { _ = try await engine.generate(GenerationRequestFactory.make(ids, maxTokens: 4), timeout: 60) }
+        XCTAssertEqual(engine.lock.withLock { engine.estimate.samples }, 3)
+        let text = m.registry.emitToString()
+        XCTAssertTrue(text.contains("strawberry_running_sequences 0"), text)
+        XCTAssertTrue(text.contains("strawberry_queue_depth 0"), text)
+        // A service time of 10 s for 10 tokens, as if measured under load.
+        engine.lock.withLock { engine.estimate = { var e = ServiceEstimate(); e.record(serviceSeconds: 10, tokens: 10); e.samples = 3; return e }() }
+        engine.hold(true)
+        let first = Task { try await engine.generate(GenerationRequestFactory.make(ids, maxTokens: 10), timeout: 60) }   // 0 + 10 ≤ 60
+        for _ in 0..<200 where engine.load.waiting < 1 { try await Task.sleep(nanoseconds: 5_000_000) }
+        do { _ = try await engine.generate(GenerationRequestFactory.make(ids, maxTokens: 10), timeout: 5); XCTFail("10 s of work cannot meet 5 s") } catch let e as EngineError {
+            guard case .wouldMissDeadline(let expected, let retry) = e else { return XCTFail("\(e)") }
+            XCTAssertEqual(expected, 20, accuracy: 1e-9)   // 10 s waiting behind the first + 10 s of its own
+            XCTAssertEqual(retry, 10, accuracy: 1e-9)
+        }
+        // Asking for 2 tokens where the measured requests generated 10: a fifth of the service time.
+        let short = Task { try await engine.generate(GenerationRequestFactory.make(ids, maxTokens: 2), timeout: 13) }   // 10 + 2 ≤ 13
+        for _ in 0..<200 where engine.load.waiting < 2 { try await Task.sleep(nanoseconds: 5_000_000) }
+        XCTAssertEqual(engine.load.waiting, 2, "a request that fits its deadline is queued")
+        first.cancel(); short.cancel()
+        engine.hold(false)
+        _ = await (first.result, short.result)
+        // Through the API: 429 with Retry-After, counted as would_miss_deadline.
+        engine.lock.withLock { engine.estimate = { var e = ServiceEstimate(); e.record(serviceSeconds: 120, tokens: 10); e.samples = 3; return e }() }
+        try await app(s, m).test(.router) { client in
+            let (code, body, headers) = try await Self.post(client, "/api/position_count/letter_count", #"{"word":"banana","letter":"a"}"#)
+            XCTAssertEqual(code, 429, "\(body)")
+            XCTAssertEqual(headers[.retryAfter], "120")
+            XCTAssertNotNil((body["details"] as? [String: String])?["expected_seconds"])
+        }
+        XCTAssertTrue(m.registry.emitToString().contains(#"strawberry_rejections_total{reason="would_miss_deadline"} 1"#))
+    }
+
+    /// Rate-limit buckets: per key by default (one shared bucket without keys); per address only when
+    /// asked, and X-Forwarded-For believed only from a trusted proxy, read from the right.
+    func testRateLimitBuckets() throws {
+        let key = RateLimitPolicy()
+        XCTAssertEqual(key.client(key: 2, remote: "10.0.0.1", forwardedFor: ["1.2.3.4"]), "key-2")
+        XCTAssertEqual(key.client(key: nil, remote: "10.0.0.1", forwardedFor: []), "anonymous")
+        let proxies = ["10.0.0.0/8", "fd00::/8", "192.168.1.7"].compactMap(AddressRange.parse)
+        XCTAssertEqual(proxies.count, 3)
+        let byAddress = RateLimitPolicy(by: .address, trustedProxies: proxies)
+        XCTAssertEqual(byAddress.client(key: 1, remote: "203.0.113.5", forwardedFor: ["1.2.3.4"]), "203.0.113.5", "an untrusted peer's header is ignored")
+        XCTAssertEqual(byAddress.client(key: nil, remote: "10.1.2.3", forwardedFor: ["6.6.6.6, 198.51.100.9, 10.9.9.9"]), "198.51.100.9",
+                       "the right-most hop that is not a trusted proxy; the left part is the client's to forge")
+        XCTAssertEqual(byAddress.client(key: nil, remote: "::ffff:10.1.2.3", forwardedFor: ["198.51.100.9"]), "198.51.100.9", "IPv4-mapped peers match")
+        XCTAssertEqual(byAddress.client(key: nil, remote: "fd00::1", forwardedFor: ["2001:db8::1"]), "2001:db8::1")
+        XCTAssertEqual(byAddress.client(key: nil, remote: "10.1.2.3", forwardedFor: []), "10.1.2.3")
+        XCTAssertEqual(byAddress.client(key: nil, remote: "10.1.2.3", forwardedFor: ["not-an-address"]), "10.1.2.3")
+        XCTAssertFalse(AddressRange.parse("10.0.0.0/8")!.contains("11.0.0.1"))
+        XCTAssertTrue(AddressRange.parse("0.0.0.0/0")!.contains("8.8.8.8"))
+        for bad in ["10.0.0.0/33", "300.1.1.1", "fd00::/129", "host.example", "", "1.2.3.4/x"] { XCTAssertNil(AddressRange.parse(bad), bad) }
     }
 
     /// With the template's shared prefix precomputed and several requests batched, greedy answers equal

@@ -67,9 +67,8 @@ final class BF16TrainingTests: XCTestCase {
     func testActivationsKeptInBF16() throws {
         for arch in ["llama", "qwen3", "gpt2"] {
             let f32 = try step(arch, .f32)
-            LoRATape.activationsInBF16 = true
-            defer { LoRATape.activationsInBF16 = false }
-            let both = try step(arch, .bf16)
+            let both = try LoRATape.$activationsInBF16.withValue(true) { try step(arch, .bf16) }
+            XCTAssertNotEqual(both.grads, try step(arch, .bf16).grads, "\(arch): the switch must change what is kept")
             let relative = abs(both.loss - f32.loss) / abs(f32.loss), cosine = Self.cosine(f32.grads[...], both.grads[...])
             print("\(arch) bf16 weights + bf16 kept activations vs f32: loss rel diff \(relative), gradient cosine \(cosine)")
             XCTAssertLessThanOrEqual(relative, 1e-2, arch)

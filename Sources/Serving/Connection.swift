@@ -1,0 +1,225 @@
+// The connection under the routes: HTTP/1.1 on SwiftNIO through Hummingbird's HTTP1Channel, with two
+// handlers of our own in its pipeline.
+//
+//   socket ─ RequestStart (raw bytes) ─ HTTP/1.1 codec ─ ConnectionGuard (request and response parts) ─ Hummingbird
+//
+// The guard gives each connection
+//  - an idle timeout: a keep-alive connection with no request in progress is closed after IDLE_TIMEOUT;
+//  - a request-read timeout: once a request's first byte arrives, its head and body must be complete
+//    within HEADER_TIMEOUT (a client dribbling headers — slowloris — is cut off, not waited for);
+//  - and `ConnectionState`: whether the client has gone. A handler watches that to cancel a generation
+//    nobody will read, without reading the connection's inbound stream itself — which is what lets
+//    pipelined requests and many POSTs on one keep-alive connection be answered, in order.
+// While a request is being answered no timer runs: REQUEST_TIMEOUT bounds the work.
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTPTypes
+
+/// Whether a connection's client has gone (closed or half-closed its side, or reset it). Thread-safe.
+public final class ConnectionState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var closed = false
+    private var waiters: [Int: @Sendable () -> Void] = [:]
+    private var nextToken = 0
+
+    public init() {}
+
+    public var isClosed: Bool { lock.lock(); defer { lock.unlock() }; return closed }
+
+    /// Runs `body` once when the client goes (at once if it has). Returns a token for `cancel`.
+    func onClose(_ body: @escaping @Sendable () -> Void) -> Int? {
+        lock.lock()
+        if closed { lock.unlock(); body(); return nil }
+        let token = nextToken
+        nextToken += 1
+        waiters[token] = body
+        lock.unlock()
+        return token
+    }
+
+    func cancel(_ token: Int?) {
+        guard let token else { return }
+        lock.lock(); waiters[token] = nil; lock.unlock()
+    }
+
+    func markClosed() {
+        lock.lock()
+        if closed { lock.unlock(); return }
+        closed = true
+        let run = Array(waiters.values)
+        waiters.removeAll()
+        lock.unlock()
+        for w in run { w() }
+    }
+}
+
+/// The open connections of one server, by channel, so that a request's handler finds its own.
+public final class Connections: @unchecked Sendable {
+    private let lock = NSLock()
+    private var states: [ObjectIdentifier: ConnectionState] = [:]
+    public init() {}
+    func add(_ id: ObjectIdentifier, _ s: ConnectionState) { lock.lock(); states[id] = s; lock.unlock() }
+    func remove(_ id: ObjectIdentifier) { lock.lock(); states[id] = nil; lock.unlock() }
+    public subscript(_ id: ObjectIdentifier?) -> ConnectionState? {
+        guard let id else { return nil }
+        lock.lock(); defer { lock.unlock() }
+        return states[id]
+    }
+    public var count: Int { lock.lock(); defer { lock.unlock() }; return states.count }
+}
+
+/// Idle and request-read timeouts, and the client-gone signal (see the file's header).
+final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    let state = ConnectionState()
+    let connections: Connections
+    let idleTimeout: TimeAmount
+    let readTimeout: TimeAmount
+    /// Requests whose head has been read and whose response has not ended (more than one when pipelined).
+    private var pending = 0
+    /// Between a request's first byte and the end of its body.
+    private var reading = false
+    private var timer: Scheduled<Void>?
+    private var channelID: ObjectIdentifier?
+
+    init(connections: Connections, idleTimeout: Double, readTimeout: Double) {
+        self.connections = connections
+        self.idleTimeout = .nanoseconds(Int64(idleTimeout * 1e9))
+        self.readTimeout = .nanoseconds(Int64(readTimeout * 1e9))
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let id = ObjectIdentifier(context.channel)
+        channelID = id
+        connections.add(id, state)
+        if context.channel.isActive { arm(context, idleTimeout) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        disarm()
+        if let id = channelID { connections.remove(id) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        arm(context, idleTimeout)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        disarm()
+        state.markClosed()
+        if let id = channelID { connections.remove(id) }
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The client closed its sending side: as nginx does, a request still being answered is abandoned.
+        if let e = event as? ChannelEvent, e == .inputClosed { state.markClosed() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        state.markClosed()
+        context.fireErrorCaught(error)
+    }
+
+    /// The first byte of a request on an otherwise idle connection (from `RequestStart`): from now its
+    /// head and body have `readTimeout` to arrive.
+    func bytesArrived(context: ChannelHandlerContext) {
+        guard pending == 0, !reading else { return }
+        reading = true
+        disarm()
+        arm(context, readTimeout)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            pending += 1
+            if !reading { reading = true; disarm(); arm(context, readTimeout) }
+        case .body:
+            break
+        case .end:
+            // Read in full: the work's own deadline applies from here, not a connection timer.
+            reading = false
+            disarm()
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) {
+            pending = max(0, pending - 1)
+            if pending == 0, !reading { disarm(); arm(context, idleTimeout) }
+        }
+        context.write(data, promise: promise)
+    }
+
+    private func arm(_ context: ChannelHandlerContext, _ after: TimeAmount) {
+        guard timer == nil else { return }
+        let loop = context.eventLoop.assumeIsolated()
+        timer = loop.scheduleTask(in: after) { [weak self] in
+            guard let self else { return }
+            self.timer = nil
+            // Idle, or a request that has not arrived in time: close. A request being answered is never cut.
+            if self.reading || self.pending == 0 { context.close(promise: nil) }
+        }
+    }
+
+    private func disarm() {
+        timer?.cancel()
+        timer = nil
+    }
+}
+
+/// Sits on the raw bytes, before the HTTP codec: tells the guard when a request starts arriving, which
+/// the codec cannot (it says nothing until a request's head is complete).
+final class RequestStart: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    let guardHandler: ConnectionGuard
+    private var guardContext: ChannelHandlerContext?
+    init(_ g: ConnectionGuard) { guardHandler = g }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if guardContext == nil { guardContext = try? context.pipeline.syncOperations.context(handler: guardHandler) }
+        if let g = guardContext { guardHandler.bytesArrived(context: g) }
+        context.fireChannelRead(data)
+    }
+}
+
+/// Hummingbird's HTTP/1.1 channel with the two handlers above in its pipeline.
+struct GuardedHTTP1Channel: HTTPChannelHandler {
+    typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+    let responder: HTTPChannelHandler.Responder
+    let connections: Connections
+    let idleTimeout: Double
+    let readTimeout: Double
+
+    /// Called on the channel's event loop (Hummingbird's child-channel initialiser).
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let g = NIOLoopBound(ConnectionGuard(connections: connections, idleTimeout: idleTimeout, readTimeout: readTimeout), eventLoop: channel.eventLoop)
+        do { try channel.pipeline.syncOperations.addHandler(RequestStart(g.value), position: .first) } catch { return channel.eventLoop.makeFailedFuture(error) }
+        return HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [g.value])).setup(channel: channel, logger: logger)
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await handleHTTP(asyncChannel: value, logger: logger)
+    }
+}
+
+extension HTTPServerBuilder {
+    /// HTTP/1.1 with idle and request-read timeouts and client-gone detection (`GuardedHTTP1Channel`).
+    static func guardedHTTP1(connections: Connections, idleTimeout: Double, readTimeout: Double) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in
+            GuardedHTTP1Channel(responder: responder, connections: connections, idleTimeout: idleTimeout, readTimeout: readTimeout)
+        }
+    }
+}

