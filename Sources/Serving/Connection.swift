@@ -27,6 +27,9 @@ public final class ConnectionState: @unchecked Sendable {
 
     public init() {}
 
+    /// A connection already gone.
+    static var closed: ConnectionState { let s = ConnectionState(); s.markClosed(); return s }
+
     public var isClosed: Bool { lock.lock(); defer { lock.unlock() }; return closed }
 
     /// Runs `body` once when the client goes (at once if it has). Returns a token for `cancel`.
@@ -60,13 +63,19 @@ public final class ConnectionState: @unchecked Sendable {
 public final class Connections: @unchecked Sendable {
     private let lock = NSLock()
     private var states: [ObjectIdentifier: ConnectionState] = [:]
+    /// Whether a guarded server registers here (the in-process test client does not).
+    private var guarded = false
     public init() {}
-    func add(_ id: ObjectIdentifier, _ s: ConnectionState) { lock.lock(); states[id] = s; lock.unlock() }
+    func add(_ id: ObjectIdentifier, _ s: ConnectionState) { lock.lock(); states[id] = s; guarded = true; lock.unlock() }
     func remove(_ id: ObjectIdentifier) { lock.lock(); states[id] = nil; lock.unlock() }
+    /// The state of a request's connection. On a guarded server a connection that is no longer registered
+    /// has closed (its requests may still be buffered): that is reported as a closed state, so their work
+    /// is cancelled at once rather than run for nobody. nil: not a guarded connection (test client).
     public subscript(_ id: ObjectIdentifier?) -> ConnectionState? {
         guard let id else { return nil }
         lock.lock(); defer { lock.unlock() }
-        return states[id]
+        if let s = states[id] { return s }
+        return guarded ? ConnectionState.closed : nil
     }
     public var count: Int { lock.lock(); defer { lock.unlock() }; return states.count }
 }
@@ -126,7 +135,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        state.markClosed()
+        // The socket failed (reset, broken pipe); a malformed request after this one is not the client leaving.
+        if error is IOError || error is ChannelError { state.markClosed() }
         context.fireErrorCaught(error)
     }
 
@@ -143,13 +153,18 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .head:
             pending += 1
-            if !reading { reading = true; disarm(); arm(context, readTimeout) }
+            reading = true
+            // Only the request being answered next is timed: one pipelined behind another is read by the
+            // server only after the answer in front of it (its timer starts then, in `write`).
+            if pending == 1 { disarm(); arm(context, readTimeout) }
         case .body:
             break
         case .end:
             // Read in full: the work's own deadline applies from here, not a connection timer.
             reading = false
             disarm()
+            // Answered before its body was in (401, 413, 429): the connection is idle from now.
+            if pending == 0 { arm(context, idleTimeout) }
         }
         context.fireChannelRead(data)
     }
@@ -158,6 +173,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         if case .end = unwrapOutboundIn(data) {
             pending = max(0, pending - 1)
             if pending == 0, !reading { disarm(); arm(context, idleTimeout) }
+            else if pending == 1, reading { disarm(); arm(context, readTimeout) }   // the pipelined one is next
         }
         context.write(data, promise: promise)
     }
@@ -168,8 +184,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         timer = loop.scheduleTask(in: after) { [weak self] in
             guard let self else { return }
             self.timer = nil
-            // Idle, or a request that has not arrived in time: close. A request being answered is never cut.
-            if self.reading || self.pending == 0 { context.close(promise: nil) }
+            // Idle, or the next request has not arrived in time: close. A request being answered is never cut.
+            if self.pending == 0 || (self.reading && self.pending == 1) { context.close(promise: nil) }
         }
     }
 

@@ -140,6 +140,8 @@ public final class InferenceEngine: @unchecked Sendable {
     var held = false
     /// Measured service times (guarded by the lock); see `ServiceEstimate`.
     var estimate = ServiceEstimate()
+    /// Requests generated to the end (guarded by the lock): what a drain completed is the difference.
+    var completions = 0
     var worker: Thread?
     /// Touched by the worker thread only (and by `setSharedPrefix` under the lock, before serving).
     let scheduler: DecodeScheduler
@@ -215,7 +217,10 @@ public final class InferenceEngine: @unchecked Sendable {
                 }
                 // A request that would wait and run past its deadline is refused now: queued, it would take
                 // a slot from one that can finish and still be answered 504.
-                if let wait = estimate.wait(ahead: waiting.count, running: running.count, slots: maxBatch),
+                // Never when idle: the estimate learns only from requests that run, so an idle server always
+                // takes one (a stale estimate cannot lock it into refusing everything).
+                if waiting.count + running.count > 0,
+                   let wait = estimate.wait(ahead: waiting.count, running: running.count, slots: maxBatch),
                    let service = estimate.service(maxTokens: request.maxTokens), wait + service > timeout {
                     lock.unlock()
                     c.resume(throwing: EngineError.wouldMissDeadline(expectedSeconds: wait + service, retryAfter: max(wait, service)))
@@ -250,7 +255,7 @@ public final class InferenceEngine: @unchecked Sendable {
     public func drain(timeout: Double) -> DrainReport {
         lock.lock()
         stopping = true
-        let before = waiting.count + running.count
+        let completedBefore = completions
         let end = now() + timeout
         while !(waiting.isEmpty && running.isEmpty) && now() < end {
             lock.signal()
@@ -263,7 +268,10 @@ public final class InferenceEngine: @unchecked Sendable {
         lock.unlock()
         observer?.queueChanged(waiting: 0, running: 0)
         for j in left { j.finish(.failure(.shuttingDown)) }
-        return DrainReport(completed: before - left.count, unfinished: left.count)
+        lock.lock()
+        let completed = completions - completedBefore
+        lock.unlock()
+        return DrainReport(completed: completed, unfinished: left.count)
     }
 
     // MARK: the worker
@@ -294,8 +302,9 @@ public final class InferenceEngine: @unchecked Sendable {
         }
         while scheduler.freeSlots > 0, !waiting.isEmpty {
             let j = waiting.removeFirst()
-            // One that can no longer finish in time gives its slot to the next (it would be answered 504 anyway).
-            if let service = estimate.service(maxTokens: j.request.maxTokens), t + service > j.deadline {
+            // One that can no longer finish in time gives its slot to the next (it would be answered 504 anyway)
+            // — while others run, so that the estimate keeps learning.
+            if !running.isEmpty, let service = estimate.service(maxTokens: j.request.maxTokens), t + service > j.deadline {
                 failed.append((j, .deadlineExceeded))
                 continue
             }
@@ -333,6 +342,7 @@ public final class InferenceEngine: @unchecked Sendable {
             // A drain may have failed the job meanwhile; it is then no longer in `running`.
             guard let j = running.removeValue(forKey: id) else { continue }
             estimate.record(serviceSeconds: finishedAt - o.admitted, tokens: o.result.outputIds.count)
+            completions += 1
             done.append((j, EngineOutput(decode: o, queueSeconds: o.admitted - j.submitted, timeToFirstToken: o.firstToken - j.submitted)))
         }
         // The gauges follow the batch down as well as up (an idle server shows 0 running).

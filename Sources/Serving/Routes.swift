@@ -56,9 +56,10 @@ public struct Route: Sendable {
         Route(method: "POST", path: path, summary: summary, task: task, authenticated: true,
               body: .json(request: "\(In.self)", response: "\(Out.self)")) { request, context, rc in
             var request = request
+            let connection = rc.connections[context.connectionID]   // before the body: a client may leave meanwhile
             let body = try await ServerApp.decode(In.self, &request, context)
             let service = rc.service
-            let value = try await ServerApp.cancellable(rc.connections[context.connectionID]) { try await work(service, body) }
+            let value = try await ServerApp.cancellable(connection) { try await work(service, body) }
             return try ServerApp.encode(value)
         }
     }

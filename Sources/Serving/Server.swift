@@ -82,6 +82,8 @@ struct FrontMiddleware: RouterMiddleware {
             let e = apiError(error, requestID: c.requestID)
             if let reason = e.rejection { metrics.rejected(reason) }
             response = try e.response(from: request, context: c)
+            // Refused before its body was asked for: the client need not send it, and must not reuse the connection.
+            if request.headers[.expect] != nil { response.headers[.connection] = "close" }
         }
         response.headers[.xRequestID] = c.requestID
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9

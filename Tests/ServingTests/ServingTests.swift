@@ -335,14 +335,25 @@ final class ServingTests: XCTestCase {
         first.cancel(); short.cancel()
         engine.hold(false)
         _ = await (first.result, short.result)
-        // Through the API: 429 with Retry-After, counted as would_miss_deadline.
+        // A stale estimate (120 s a request, twice the deadline) never locks an idle server: it takes the
+        // request, and the measurement that follows corrects the estimate.
         engine.lock.withLock { engine.estimate = { var e = ServiceEstimate(); e.record(serviceSeconds: 120, tokens: 10); e.samples = 3; return e }() }
+        _ = try await engine.generate(GenerationRequestFactory.make(ids, maxTokens: 4), timeout: 60)
+        XCTAssertLessThan(engine.lock.withLock { engine.estimate.serviceSeconds }, 120)
+        // Through the API, behind a request that holds the one slot: 429 with Retry-After, counted as would_miss_deadline.
+        engine.lock.withLock { engine.estimate = { var e = ServiceEstimate(); e.record(serviceSeconds: 120, tokens: 10); e.samples = 3; return e }() }
+        engine.hold(true)
+        let blocker = Task { try await engine.generate(GenerationRequestFactory.make(ids, maxTokens: 10), timeout: 600) }
+        for _ in 0..<200 where engine.load.waiting < 1 { try await Task.sleep(nanoseconds: 5_000_000) }
         try await app(s, m).test(.router) { client in
             let (code, body, headers) = try await Self.post(client, "/api/position_count/letter_count", #"{"word":"banana","letter":"a"}"#)
             XCTAssertEqual(code, 429, "\(body)")
             XCTAssertEqual(headers[.retryAfter], "120")
-            XCTAssertNotNil((body["details"] as? [String: String])?["expected_seconds"])
+            XCTAssertEqual((body["details"] as? [String: String])?["expected_seconds"], "240.0")
         }
+        blocker.cancel()
+        engine.hold(false)
+        _ = await blocker.result
         XCTAssertTrue(m.registry.emitToString().contains(#"strawberry_rejections_total{reason="would_miss_deadline"} 1"#))
     }
 
