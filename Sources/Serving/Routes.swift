@@ -57,8 +57,10 @@ public struct Route: Sendable {
               body: .json(request: "\(In.self)", response: "\(Out.self)")) { request, context, rc in
             var request = request
             let connection = rc.connections[context.connectionID]   // before the body: a client may leave meanwhile
-            let body = try await ServerApp.decode(In.self, &request, context)
             let service = rc.service
+            // Refusals that depend on nothing in the request cost no body read, no template, no tokenizer.
+            try service.admissible()
+            let body = try await ServerApp.decode(In.self, &request, context)
             let value = try await ServerApp.cancellable(connection) { try await work(service, body) }
             return try ServerApp.encode(value)
         }

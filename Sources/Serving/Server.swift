@@ -48,6 +48,7 @@ struct FrontMiddleware: RouterMiddleware {
     }
 
     func handle(_ request: Request, context: ServerContext, next: (Request, ServerContext) async throws -> Response) async throws -> Response {
+        if context.channel != nil { HTTPThreads.yieldToCompute() }   // a real server (Connection.swift)
         var c = context
         c.requestID = Self.requestID(request.headers[.xRequestID])
         c.maxBody = maxBody

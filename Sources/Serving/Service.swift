@@ -163,19 +163,29 @@ public final class SpellingService: @unchecked Sendable {
         }
         let req = GenerationRequest(promptIds: ids, maxTokens: maxTokens, sampling: sampling, stopTokenIds: stopTokens, stopStrings: stop)
         do { return try await engine.generate(req, timeout: config.requestTimeout) } catch let e as EngineError {
-            switch e {
-            case .queueFull(let d): throw APIError(429, "the server is at capacity", details: ["queue": "\(d) waiting"], retryAfter: 1, rejection: "queue_full")
-            case .wouldMissDeadline(let expected, let retry):
-                throw APIError(429, "the server cannot answer within the request's deadline now",
-                               details: ["expected_seconds": String(format: "%.1f", expected), "deadline_seconds": String(format: "%g", config.requestTimeout)],
-                               retryAfter: max(1, Int(min(retry, 3600).rounded(.up))), rejection: "would_miss_deadline")
-            case .deadlineExceeded: throw APIError(504, "the request took longer than \(config.requestTimeout) s", rejection: "deadline")
-            case .cancelled: throw APIError(499, "the client closed the request")
-            case .shuttingDown: throw APIError(503, "the server is shutting down", retryAfter: 5, rejection: "shutting_down")
-            case .failed(let m): throw APIError(500, "generation failed", details: ["reason": m])
-            }
+            throw apiError(e)
         } catch {
             throw APIError(499, "the client closed the request")
+        }
+    }
+
+    /// Refuses at once what the engine would refuse whatever the request asks (see `InferenceEngine.refusal`).
+    func admissible() throws(APIError) {
+        if let e = engine.refusal(timeout: config.requestTimeout) { throw apiError(e) }
+    }
+
+    /// The API's answer to an engine refusal or failure.
+    func apiError(_ e: EngineError) -> APIError {
+        switch e {
+        case .queueFull(let d): return APIError(429, "the server is at capacity", details: ["queue": "\(d) waiting"], retryAfter: 1, rejection: "queue_full")
+        case .wouldMissDeadline(let expected, let retry):
+            return APIError(429, "the server cannot answer within the request's deadline now",
+                           details: ["expected_seconds": String(format: "%.1f", expected), "deadline_seconds": String(format: "%g", config.requestTimeout)],
+                           retryAfter: max(1, Int(min(retry, 3600).rounded(.up))), rejection: "would_miss_deadline")
+        case .deadlineExceeded: return APIError(504, "the request took longer than \(config.requestTimeout) s", rejection: "deadline")
+        case .cancelled: return APIError(499, "the client closed the request")
+        case .shuttingDown: return APIError(503, "the server is shutting down", retryAfter: 5, rejection: "shutting_down")
+        case .failed(let m): return APIError(500, "generation failed", details: ["reason": m])
         }
     }
 

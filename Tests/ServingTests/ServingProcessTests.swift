@@ -200,6 +200,12 @@ final class ServingProcessTests: XCTestCase {
         XCTAssertEqual(cont["interim"] as? Int, 100, "\(cont)")
         XCTAssertLessThan(cont["interim_seconds"] as? Double ?? 9, 0.9, "curl waits 1 s for a 100 that does not come")
         XCTAssertEqual(cont["status"] as? Int, 200)
+        // The threads that do HTTP work yield to the model's (nice +10); the inference worker keeps its priority.
+        let threads = try shell("ps -L -o ni=,comm= -p \(server.process.processIdentifier)").output
+        let rows = threads.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }
+        XCTAssertTrue(rows.contains { $0.count >= 2 && $0[0] == "10" && $0[1].hasPrefix("NIO-") }, threads)
+        // The main thread and the engine's worker (Foundation threads keep the process's name here) at most 0.
+        XCTAssertGreaterThanOrEqual(rows.filter { $0.count >= 2 && Int($0[0]).map { $0 <= 0 } == true && $0[1] == "strawberry" }.count, 2, threads)
         for path in ["/health", "/health/ready", "/metrics", "/openapi.json"] {
             let head = try conn(server, "head PORT \(path)")
             XCTAssertEqual(head["status"] as? Int, 200, "\(path): \(head)")
