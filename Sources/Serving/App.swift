@@ -27,18 +27,15 @@ public enum ServerApp {
     /// The body as `T`: over the limit → 413, not a JSON object → 400, a field of the wrong type or
     /// missing where required → 422 naming it.
     static func decode<T: Decodable>(_ type: T.Type, _ request: inout Request, _ context: ServerContext) async throws -> T {
+        let tooLarge = APIError(413, "the body is over \(context.maxBody) bytes", rejection: "too_large")
         // A body announced over the limit is refused before the client sends it.
-        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > context.maxBody {
-            throw APIError(413, "the body is over \(context.maxBody) bytes", rejection: "too_large")
-        }
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > context.maxBody { throw tooLarge }
         // A client that sent `Expect: 100-continue` waits for this before sending the body (curl: 1 s).
         if request.headers[.expect]?.lowercased() == "100-continue", let channel = context.channel {
             try? await channel.writeAndFlush(HTTPResponsePart.head(HTTPResponse(status: .continue))).get()
         }
         let buffer: ByteBuffer
-        do { buffer = try await request.collectBody(upTo: context.maxBody) } catch is NIOTooManyBytesError {
-            throw APIError(413, "the body is over \(context.maxBody) bytes", rejection: "too_large")
-        }
+        do { buffer = try await request.collectBody(upTo: context.maxBody) } catch is NIOTooManyBytesError { throw tooLarge }
         let data = Data(buffer.readableBytesView)
         guard case .object? = try? JSONParser.parse(String(decoding: data, as: UTF8.self)) else { throw APIError(400, "the body is not a JSON object", rejection: "invalid") }
         do { return try JSONKeys.snakeCase.decoder.decode(T.self, from: data) } catch let DecodingError.typeMismatch(t, ctx) {

@@ -45,8 +45,6 @@ public final class ConnectionState: @unchecked Sendable {
     /// A connection already gone.
     static var closed: ConnectionState { let s = ConnectionState(); s.markClosed(); return s }
 
-    public var isClosed: Bool { lock.lock(); defer { lock.unlock() }; return closed }
-
     /// Runs `body` once when the client goes (at once if it has). Returns a token for `cancel`.
     func onClose(_ body: @escaping @Sendable () -> Void) -> Int? {
         lock.lock()
@@ -92,7 +90,6 @@ public final class Connections: @unchecked Sendable {
         if let s = states[id] { return s }
         return guarded ? ConnectionState.closed : nil
     }
-    public var count: Int { lock.lock(); defer { lock.unlock() }; return states.count }
 }
 
 /// Idle and request-read timeouts, and the client-gone signal (see the file's header).

@@ -84,16 +84,11 @@ struct ServiceEstimate: Sendable {
     /// Seconds a request allowed `maxTokens` would spend in its slot: the measured mean plus `margin`
     /// standard deviations, scaled down when it may generate fewer tokens than the measured requests did
     /// (never up: the mean already includes the prefill, and a request usually stops before its budget).
-    func service(maxTokens: Int) -> Double? {
+    /// `deviations` 0 gives the mean alone: what a request already queued is expected to need (dropping one
+    /// only when even the mean cannot make it keeps the requests that would most likely have finished).
+    func service(maxTokens: Int, deviations: Double = margin) -> Double? {
         guard samples >= Self.warmup, tokens > 0 else { return nil }
-        return (serviceSeconds + Self.margin * serviceVariance.squareRoot()) * min(1, Double(maxTokens) / tokens)
-    }
-
-    /// The mean alone (same scaling): what a request already queued is expected to need. Dropping one only
-    /// when even the mean cannot make it keeps the requests that would most likely have finished.
-    func meanService(maxTokens: Int) -> Double? {
-        guard samples >= Self.warmup, tokens > 0 else { return nil }
-        return serviceSeconds * min(1, Double(maxTokens) / tokens)
+        return (serviceSeconds + deviations * serviceVariance.squareRoot()) * min(1, Double(maxTokens) / tokens)
     }
 }
 
@@ -226,11 +221,21 @@ public final class InferenceEngine: @unchecked Sendable {
     /// takes the CPU the batch needs. nil: it may be admitted (`generate` decides).
     public func refusal(timeout: Double) -> EngineError? {
         lock.lock(); defer { lock.unlock() }
+        return admission(maxTokens: 1, timeout: timeout)
+    }
+
+    /// Why a request of up to `maxTokens` tokens would be refused now, or nil (call under the lock):
+    /// the engine is stopping; the batch's slots and the queue are full (what is beyond both is refused,
+    /// not queued); or it would wait and run past its deadline, where, queued, it would take a slot from
+    /// one that can finish and still be answered 504. Never the last when idle: the estimate learns only
+    /// from requests that run, so an idle server always takes one (a stale estimate cannot lock it).
+    func admission(maxTokens: Int, timeout: Double) -> EngineError? {
         if stopping { return .shuttingDown }
-        if waiting.count + running.count >= maxBatch + maxQueue { return .queueFull(depth: waiting.count) }
-        guard waiting.count + running.count > 0, let wait = expectedWait(ahead: waiting.count),
-              let least = estimate.service(maxTokens: 1), wait + least > timeout else { return nil }
-        return .wouldMissDeadline(expectedSeconds: wait + least, retryAfter: max(wait, least))
+        let queued = waiting.count + running.count
+        if queued >= maxBatch + maxQueue { return .queueFull(depth: waiting.count) }
+        guard queued > 0, let wait = expectedWait(ahead: waiting.count),
+              let service = estimate.service(maxTokens: maxTokens), wait + service > timeout else { return nil }
+        return .wouldMissDeadline(expectedSeconds: wait + service, retryAfter: max(wait, service))
     }
 
     /// Generates for `request`; throws `EngineError` when the queue is full, the deadline passes, the
@@ -249,22 +254,9 @@ public final class InferenceEngine: @unchecked Sendable {
                     }
                 }
                 nextID &+= 1
-                if stopping { lock.unlock(); c.resume(throwing: EngineError.shuttingDown); return }
-                // Capacity: the batch's slots plus the queue; what is beyond both is refused now, not queued.
-                if waiting.count + running.count >= maxBatch + maxQueue {
-                    let d = waiting.count
+                if let refused = admission(maxTokens: request.maxTokens, timeout: timeout) {
                     lock.unlock()
-                    c.resume(throwing: EngineError.queueFull(depth: d))
-                    return
-                }
-                // A request that would wait and run past its deadline is refused now: queued, it would take
-                // a slot from one that can finish and still be answered 504.
-                // Never when idle: the estimate learns only from requests that run, so an idle server always
-                // takes one (a stale estimate cannot lock it into refusing everything).
-                if waiting.count + running.count > 0, let wait = expectedWait(ahead: waiting.count),
-                   let service = estimate.service(maxTokens: request.maxTokens), wait + service > timeout {
-                    lock.unlock()
-                    c.resume(throwing: EngineError.wouldMissDeadline(expectedSeconds: wait + service, retryAfter: max(wait, service)))
+                    c.resume(throwing: refused)
                     return
                 }
                 if box.cancelled { lock.unlock(); c.resume(throwing: EngineError.cancelled); return }
@@ -302,6 +294,7 @@ public final class InferenceEngine: @unchecked Sendable {
             lock.signal()
             _ = lock.wait(until: Date(timeIntervalSinceNow: min(0.05, max(0, end - now()))))
         }
+        let completed = completions - completedBefore
         let left = waiting + Array(running.values)
         waiting.removeAll()
         running.removeAll()
@@ -309,9 +302,6 @@ public final class InferenceEngine: @unchecked Sendable {
         lock.unlock()
         observer?.queueChanged(waiting: 0, running: 0)
         for j in left { j.finish(.failure(.shuttingDown)) }
-        lock.lock()
-        let completed = completions - completedBefore
-        lock.unlock()
         return DrainReport(completed: completed, unfinished: left.count)
     }
 
@@ -348,7 +338,7 @@ public final class InferenceEngine: @unchecked Sendable {
             let j = waiting.removeFirst()
             // One that can no longer finish in time gives its slot to the next (it would be answered 504 anyway)
             // — while others run, so that the estimate keeps learning.
-            if !running.isEmpty, let service = estimate.meanService(maxTokens: j.request.maxTokens), t + service > j.deadline {
+            if !running.isEmpty, let service = estimate.service(maxTokens: j.request.maxTokens, deviations: 0), t + service > j.deadline {
                 failed.append((j, .deadlineExceeded))
                 continue
             }

@@ -75,7 +75,7 @@ struct FrontMiddleware: RouterMiddleware {
                 }
                 if let limiter, let wait = limiter.take(rateLimit.client(key: keyIndex, remote: c.remote, forwardedFor: request.headers[values: .xForwardedFor])) {
                     throw APIError(429, "rate limit exceeded", details: ["limit": "\(limiter.rate) requests/s, burst \(Int(limiter.burst)) per \(rateLimit.by.rawValue)"],
-                                   retryAfter: max(1, Int(min(wait, 3600).rounded(.up))), rejection: "rate_limited")
+                                   retryAfter: APIError.retrySeconds(wait), rejection: "rate_limited")
                 }
             }
             response = try await next(request, c)
@@ -144,13 +144,19 @@ public struct RateLimitPolicy: Sendable, Equatable {
             return key.map { "key-\($0)" } ?? "anonymous"
         case .address:
             guard let peer = remote else { return "local" }
-            guard trustedProxies.contains(where: { $0.contains(peer) }) else { return peer }
+            guard trusted(peer) else { return peer }
             let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            for hop in hops.reversed() where !trustedProxies.contains(where: { $0.contains(hop) }) {
-                return AddressRange.parse(hop) != nil ? hop : peer   // not an address: the proxy cannot vouch for it
+            for hop in hops.reversed() where !trusted(hop) {
+                return AddressRange.address(hop) != nil ? hop : peer   // not an address: the proxy cannot vouch for it
             }
             return hops.first ?? peer
         }
+    }
+
+    /// Whether `address` is one of the trusted proxies (parsed once, checked against every range).
+    func trusted(_ address: String) -> Bool {
+        guard !trustedProxies.isEmpty, let bytes = AddressRange.address(address) else { return false }
+        return trustedProxies.contains { $0.contains(bytes) }
     }
 }
 
@@ -185,8 +191,11 @@ public struct AddressRange: Sendable, Equatable, CustomStringConvertible {
         return nil
     }
 
-    public func contains(_ address: String) -> Bool {
-        guard let a = Self.address(address), a.count == bytes.count else { return false }
+    public func contains(_ address: String) -> Bool { Self.address(address).map(contains) ?? false }
+
+    /// `a` from `address(_:)`.
+    func contains(_ a: [UInt8]) -> Bool {
+        guard a.count == bytes.count else { return false }
         var left = prefix
         for i in 0..<bytes.count where left > 0 {
             let bits = min(8, left)
@@ -238,6 +247,11 @@ func matchingKey(_ presented: String, _ keys: [String]) -> Int? {
 }
 
 func keyMatches(_ presented: String, _ keys: [String]) -> Bool { matchingKey(presented, keys) != nil }
+
+extension APIError {
+    /// A wait as a Retry-After value: whole seconds, at least 1, at most an hour.
+    static func retrySeconds(_ wait: Double) -> Int { max(1, Int(min(wait, 3600).rounded(.up))) }
+}
 
 extension APIError: HTTPResponseError {
     public var status: HTTPResponse.Status { HTTPResponse.Status(code: (100...599).contains(code) ? code : 500) }

@@ -181,7 +181,7 @@ public final class SpellingService: @unchecked Sendable {
         case .wouldMissDeadline(let expected, let retry):
             return APIError(429, "the server cannot answer within the request's deadline now",
                            details: ["expected_seconds": String(format: "%.1f", expected), "deadline_seconds": String(format: "%g", config.requestTimeout)],
-                           retryAfter: max(1, Int(min(retry, 3600).rounded(.up))), rejection: "would_miss_deadline")
+                           retryAfter: APIError.retrySeconds(retry), rejection: "would_miss_deadline")
         case .deadlineExceeded: return APIError(504, "the request took longer than \(config.requestTimeout) s", rejection: "deadline")
         case .cancelled: return APIError(499, "the client closed the request")
         case .shuttingDown: return APIError(503, "the server is shutting down", retryAfter: 5, rejection: "shutting_down")
