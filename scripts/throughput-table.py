@@ -28,6 +28,7 @@ def main():
     out.append("## LoRA training, r 16, batch 8 × 64 tokens (tokens/s)\n")
     out.append("| targets | Strawberry f32 | Strawberry bf16 weights | PyTorch + PEFT f32 | PyTorch + PEFT bf16 autocast | bf16 ÷ Strawberry f32 | bf16 ÷ PyTorch f32 | bf16 ÷ PyTorch bf16 |")
     out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    variants = []
     recipes = []
     for name in ["attention", "all-linear"]:
         f, b = load(os.path.join(d, f"{name}-f32.json")), load(os.path.join(d, f"{name}-bf16.json"))
@@ -42,6 +43,17 @@ def main():
         out.append(f"| {name} | {fmt(ours)} | {fmt(bf)} | {fmt(pt)} | {fmt(ptb)} | {fmt(ratio(bf, ours), '{:.2f}×')} | "
                    f"{fmt(ratio(bf, pt), '{:.2f}×')} | {fmt(ratio(bf, ptb), '{:.2f}×')} |")
         recipes.append((name, f, b))
+        variants.append((name, f, b, load(os.path.join(d, f"{name}-bf16-sgemm.json")), load(os.path.join(d, f"{name}-f32-blas-as-detected.json"))))
+    if any(v[3] or v[4] for v in variants):
+        out.append("\nThe same steps on other kernels (tokens/s; the kernel each ran on in brackets):\n")
+        out.append("| targets | f32 (OpenBLAS as it detects the CPU) | f32 (re-selected) | bf16 widened for SGEMM | bf16 on AMX tiles | AMX ÷ widened | AMX ÷ f32 as detected |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|")
+        for name, f, b, w, a in variants:
+            def cell(r, key):
+                return "—" if not r else f"{fmt(r.get('tokens_per_second'))} ({r.get(key) or '?'})"
+            out.append(f"| {name} | {cell(a, 'blas_core')} | {cell(f, 'blas_core')} | {cell(w, 'bf16_kernel')} | {cell(b, 'bf16_kernel')} | "
+                       f"{fmt(ratio(b.get('tokens_per_second'), (w or {}).get('tokens_per_second')), '{:.2f}×')} | "
+                       f"{fmt(ratio(b.get('tokens_per_second'), (a or {}).get('tokens_per_second')), '{:.2f}×')} |")
     out.append("")
     out.append("| targets | precision | model GFLOP/s | SGEMM ceiling | bf16-weight product ceiling | peak memory MiB | PyTorch f32 MiB | PyTorch bf16 MiB |")
     out.append("|---|---|---:|---:|---:|---:|---:|---:|")
@@ -67,7 +79,7 @@ def main():
     out.append("| engine | scoring | weights | questions | seconds | questions/s | ÷ Strawberry generation (native) |")
     out.append("|---|---|---|---:|---:|---:|---:|")
     base = (load(os.path.join(s, "generate-native.json")) or {}).get("questions_per_second")
-    for scoring, weights in [("generate", "native"), ("generate", "f32"), ("likelihood", "native"), ("likelihood", "f32")]:
+    for scoring, weights in [("generate", "native"), ("generate", "f32"), ("likelihood", "native"), ("likelihood", "f32"), ("likelihood", "bf16")]:
         m = load(os.path.join(s, f"{scoring}-{weights}.json"))
         if m:
             q = m.get("questions_per_second")

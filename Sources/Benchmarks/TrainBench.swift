@@ -25,6 +25,10 @@ public struct TrainBenchResult: Codable, Equatable, Sendable {
     /// How the frozen weights were held (f32 or bf16), and the product's ceiling with bf16 weights.
     public var precision: String?
     public var bf16CeilingGFLOPS: Double?
+    /// The kernel products with bf16 weights ran on: "amx" (tile unit) or "sgemm" (widened to float32).
+    public var bf16Kernel: String?
+    /// The kernel set OpenBLAS ran (SGEMM's figures depend on it).
+    public var blasCore: String?
     public var threads: Int?
     public var peakRSSBytes: Int?
     public var recipe: Recipe?
@@ -62,7 +66,7 @@ public struct TrainBenchResult: Codable, Equatable, Sendable {
         case model, batch, seqLen = "seq_len", loraRank = "lora_rank", targets, trainableParameters = "trainable_parameters"
         case stepsPerSecond = "steps_per_second", tokensPerSecond = "tokens_per_second", gflops, sgemmCeilingGFLOPS = "sgemm_ceiling_gflops"
         case threads, peakRSSBytes = "peak_rss_bytes", recipe, peer, precision, bf16CeilingGFLOPS = "bf16_ceiling_gflops"
-        case peerBF16 = "peer_bf16"
+        case peerBF16 = "peer_bf16", bf16Kernel = "bf16_kernel", blasCore = "blas_core"
     }
 }
 
@@ -101,6 +105,8 @@ public struct TrainBench: Sendable {
         r.sgemmCeilingGFLOPS = sgemmCeilingGFLOPS()
         r.bf16CeilingGFLOPS = sgemmCeilingGFLOPS(bf16: true)
         r.precision = precision.rawValue
+        r.bf16Kernel = QuantizedKernels.bf16KernelName
+        r.blasCore = BLAS.core
         r.threads = BLAS.threads
         if let recipeData { r.recipe = try recipe(m, model, recipeData) }
         r.peakRSSBytes = peakRSSBytes()
@@ -151,7 +157,8 @@ public struct TrainBench: Sendable {
         line("tokens/s", r.tokensPerSecond) { $0.tokensPerSecond }
         let g = r.gflops ?? 0, ceiling = (precision == .bf16 ? r.bf16CeilingGFLOPS : r.sgemmCeilingGFLOPS) ?? 0
         out.append(String(format: "compute %.1f GFLOP/s (%.0f%% of this machine's ", g, ceiling > 0 ? 100 * g / ceiling : 0) + precision.rawValue
-                   + String(format: " ceiling, %.1f GFLOP/s; SGEMM %.1f, bf16 weights %.1f)", ceiling, r.sgemmCeilingGFLOPS ?? 0, r.bf16CeilingGFLOPS ?? 0))
+                   + String(format: " ceiling, %.1f GFLOP/s; SGEMM %.1f, bf16 weights %.1f on ", ceiling, r.sgemmCeilingGFLOPS ?? 0, r.bf16CeilingGFLOPS ?? 0)
+                   + (r.bf16Kernel == "amx" ? "AMX tiles" : "SGEMM, widened") + "; OpenBLAS \(r.blasCore ?? "?") kernels)")
         var mem = String(format: "peak memory %.0f MiB", Double(r.peakRSSBytes ?? 0) / 1048576)
         for (peer, p) in peers { if let b = p.peakRSSBytes { mem += "   \(peer) " + String(format: "%.0f MiB", Double(b) / 1048576) } }
         out.append(mem)

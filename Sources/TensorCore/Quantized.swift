@@ -8,7 +8,8 @@
 //   repacked at load with eight rows interleaved (CKernels/packed.c) so one vector instruction
 //   serves eight rows; the K-quants are dequantised row by row on the fly (CKernels/quant.c);
 //   many rows (prefill): panels of weight rows dequantised to float32, then SGEMM — at that size
-//   the product is compute-bound and SGEMM's FLOPs beat the integer path's.
+//   the product is compute-bound and SGEMM's FLOPs beat the integer path's. bf16 weights (training's
+//   `precision: bf16`) go to the AMX tile unit instead where the CPU has one (CKernels/amx.c).
 import CKernels
 import Synchronization
 
@@ -219,6 +220,16 @@ public enum QuantizedKernels {
         interleave.store(c == .interleaved, ordering: .relaxed)
         sb_qgemm_set_dequant(c == .dequantize ? 1 : 0)
     }
+
+    /// Whether products with bf16 weights run on the AMX tile unit (CKernels/amx.c): the CPU has
+    /// AMX-BF16, Linux granted the tile state, and neither STRAWBERRY_NO_AMX=1 nor `useAMX(false)`
+    /// turned it off. Otherwise bf16 weights are widened to float32 in panels for SGEMM.
+    public static var amxActive: Bool { sb_amx_active() == 1 }
+    /// Turn the AMX products off (false) or back on where the CPU has them (true): tests check both
+    /// paths, `bench train --bf16-kernel` measures one against the other.
+    public static func useAMX(_ on: Bool) { sb_amx_disable(on ? 0 : 1) }
+    /// The kernel bf16 products use here: "amx" or "sgemm" (bf16 widened to float32 in panels).
+    public static var bf16KernelName: String { amxActive ? "amx" : "sgemm" }
 }
 
 /// Activation rows up to which a row-major quantised product (K-quants, or `rowwise`) uses the
@@ -243,6 +254,13 @@ public func linear(_ x: Tensor, _ w: QuantizedMatrix, bias: Tensor? = nil) -> Te
         x.storage.withUnsafeBufferPointer { xp in
             y.storage.withUnsafeMutableBufferPointer { yp in
                 w.bytes.withUnsafeBufferPointer { wp in
+                    // bf16 weights with many activation rows (prefill, training): tile products, x rounded to bf16.
+                    if w.format == .bf16 && w.layout == .rowMajor && n > quantizedKernelMaxRows {
+                        let rc = sb_bf16_gemm_xwt(yp.baseAddress!, Int64(out), UnsafeRawPointer(wp.baseAddress!).assumingMemoryBound(to: UInt16.self),
+                                                  Int64(out), Int64(K), xp.baseAddress!, Int64(n), Int64(K))
+                        precondition(rc != -2, "bf16 tile product failed: out of memory for the packed activations")
+                        if rc == 0 { return }
+                    }
                     if n <= quantizedKernelMaxRows || w.layout == .interleaved8 {
                         let rc = w.layout == .interleaved8
                             ? sb_packed_gemm(yp.baseAddress!, Int64(out), w.format.rawValue, wp.baseAddress!, Int64(out), Int64(K), xp.baseAddress!, Int64(n), Int64(K))
@@ -268,7 +286,8 @@ public func linear(_ x: Tensor, _ w: QuantizedMatrix, bias: Tensor? = nil) -> Te
 }
 
 /// dx[N, in] = dy[N, out] · W[out, in]: the gradient a linear layer's input gets through a frozen W
-/// (training's backward). A W in a row-major block format (bf16 above all) is read in column panels:
+/// (training's backward). bf16 on a CPU with AMX: tile products, dy rounded to bf16 (CKernels/amx.c).
+/// Otherwise a W in a row-major block format (bf16 above all) is read in column panels:
 /// each thread dequantises W[:, c0 ..< c1] into a buffer that stays in cache and runs a
 /// single-threaded SGEMM for dx[:, c0 ..< c1], so no float32 copy of the whole matrix is made.
 public func linearInputGradient(_ dy: Tensor, _ w: WeightMatrix) -> Tensor {
@@ -290,6 +309,12 @@ public func linearInputGradient(_ dy: Tensor, _ w: WeightMatrix) -> Tensor {
     dy.storage.withUnsafeBufferPointer { dp in
         dx.storage.withUnsafeMutableBufferPointer { xp in
             q.bytes.withUnsafeBufferPointer { wp in
+                if q.format == .bf16 {  // tile products where the CPU has them, dy rounded to bf16
+                    let rc = sb_bf16_gemm_dyw(xp.baseAddress!, Int64(K), UnsafeRawPointer(wp.baseAddress!).assumingMemoryBound(to: UInt16.self),
+                                              Int64(out), Int64(K), dp.baseAddress!, Int64(n), Int64(out))
+                    precondition(rc != -2, "bf16 tile product failed: out of memory for the packed gradient")
+                    if rc == 0 { return }
+                }
                 // About 256 KiB of float32 per panel (Zen 3's L2 is 512 KiB), a whole number of blocks wide.
                 // Panels of equal width (a multiple of 16 values and of the block), at least two per thread.
                 let unit = max(16, q.format.blockValues), threads = BLAS.threads

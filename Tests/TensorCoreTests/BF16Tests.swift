@@ -1,7 +1,8 @@
 // bfloat16: the rounding against a bit-level reference, and the product through a frozen weight
 // (training's backward, dx = dy · W) against float64 references of the same stored weights, for
 // every format W can be held in. The forward product of a bf16 matrix is checked with the other
-// block formats in QuantizedTests (1e-5 relative to Σ|w·x|, both kernel bodies, every path).
+// block formats in QuantizedTests (1e-5 relative to Σ|w·x|, both kernel bodies, every path). The
+// AMX tile products (both directions) against float64 of the same bf16-rounded operands.
 import CKernels
 import Foundation
 import TensorCore
@@ -62,6 +63,9 @@ final class BF16Tests: XCTestCase {
     /// dx = dy · W against float64 from W's stored values, for W dense, bf16, in a 32-value block
     /// format and in a K-quant; row counts from one (decode-sized) to a training batch.
     func testInputGradientThroughEveryFormat() {
+        // The widening path (every CPU); the AMX tile products are checked below.
+        QuantizedKernels.useAMX(false)
+        defer { QuantizedKernels.useAMX(true) }
         let out = 67, cols = 512
         for format in [nil, QuantizedMatrix.Format.bf16, .q4_1, .q6_K] {
             let w: WeightMatrix = format.map { .quantized(QuantizedTests.randomMatrix($0, rows: out, cols: cols, seed: 11)) }
@@ -89,6 +93,57 @@ final class BF16Tests: XCTestCase {
                     XCTAssertLessThanOrEqual(worst, 1e-5, "\(format?.name ?? "F32") n=\(n) portable=\(portable)")
                 }
             }
+        }
+    }
+
+    /// The AMX products round the activations (x, or dy) to bf16 and accumulate in float32: checked
+    /// against float64 sums of the same bf16 values, 1e-5 relative to Σ|terms|, on shapes with tile
+    /// remainders in every dimension (rows, columns and activation rows not multiples of 16 or 32)
+    /// and on whole tiles, so both the in-place and the padded operand paths run.
+    func testTileProductsAgainstFloat64() throws {
+        guard QuantizedKernels.amxActive else {
+            throw XCTSkip("this CPU (or kernel) has no AMX-BF16: the tile products are not used here, the widening path is tested above")
+        }
+        func rounded(_ t: Tensor) -> [Double] {
+            var h = [UInt16](repeating: 0, count: t.count), back = [Float](repeating: 0, count: t.count)
+            sb_f32_to_bf16(&h, t.storage, Int64(t.count))
+            sb_bf16_to_f32(&back, h, Int64(h.count))
+            return back.map(Double.init)
+        }
+        for (rows, cols, n) in [(67, 130, 33), (64, 96, 64), (96, 64, 200), (5, 32, 40), (576, 576, 70)] {
+            let q = QuantizedTests.randomMatrix(.bf16, rows: rows, cols: cols, seed: UInt64(rows * cols))
+            let w = q.dequantized().storage.map(Double.init)
+            // Forward: y = x · Wᵀ (n above the row threshold, so the tile product runs).
+            let x = QuantizedTests.activations(n, cols, seed: UInt64(n) * 7 + 3), xb = rounded(x)
+            let y = linear(x, .quantized(q))
+            var worst = 0.0
+            for m in 0..<n {
+                for r in 0..<rows {
+                    var exact = 0.0, scale = 0.0
+                    for k in 0..<cols { let t = xb[m * cols + k] * w[r * cols + k]; exact += t; scale += abs(t) }
+                    worst = max(worst, abs(Double(y.storage[m * rows + r]) - exact) / scale)
+                }
+            }
+            XCTAssertLessThanOrEqual(worst, 1e-5, "forward \(rows)×\(cols), n=\(n)")
+            // Backward: dx = dy · W, at a decode-sized and a batch-sized n.
+            for rowsOfDy in [1, n] {
+                let dy = QuantizedTests.activations(rowsOfDy, rows, seed: UInt64(rowsOfDy) * 5 + 1), db = rounded(dy)
+                let dx = linearInputGradient(dy, .quantized(q))
+                worst = 0
+                for m in 0..<rowsOfDy {
+                    for c in 0..<cols {
+                        var exact = 0.0, scale = 0.0
+                        for r in 0..<rows { let t = db[m * rows + r] * w[r * cols + c]; exact += t; scale += abs(t) }
+                        worst = max(worst, abs(Double(dx.storage[m * cols + c]) - exact) / scale)
+                    }
+                }
+                XCTAssertLessThanOrEqual(worst, 1e-5, "backward \(rows)×\(cols), n=\(rowsOfDy)")
+            }
+            // The rounding is real: the unrounded activations give a different product.
+            QuantizedKernels.useAMX(false)
+            let widened = linear(x, .quantized(q))
+            QuantizedKernels.useAMX(true)
+            XCTAssertNotEqual(widened.storage, y.storage, "\(rows)×\(cols): the tile product equals the float32 one")
         }
     }
 }

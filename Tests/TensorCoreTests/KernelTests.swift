@@ -68,6 +68,28 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// On a CPU newer than the installed OpenBLAS, its own detection falls back to generic SSE3 kernels
+    /// (5× slower SGEMM); the first product re-selects the newest set the CPU runs (CKernels/blascore.c).
+    func testOpenBLASRunsKernelsForThisCPU() throws {
+        let core = BLAS.core
+        guard core != "unknown", ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil else {
+            throw XCTSkip("not a dynamic-architecture OpenBLAS, or OPENBLAS_CORETYPE chose its kernels (\(core))")
+        }
+        let generic = ["Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "Sandybridge"]
+        if sb_simd_level() == 1 { XCTAssertFalse(generic.contains(core), "OpenBLAS runs its \(core) kernels on a CPU with AVX2/FMA") }
+        // The re-selection changes kernels, not results: a product against float64.
+        let a = random(37 * 300, seed: 5), b = random(300 * 41, seed: 6)
+        var c = [Float](repeating: 0, count: 37 * 41)
+        BLAS.gemm(M: 37, N: 41, K: 300, A: a, lda: 300, B: b, ldb: 41, C: &c, ldc: 41)
+        for i in 0..<37 {
+            for j in 0..<41 {
+                var exact = 0.0, scale = 0.0
+                for k in 0..<300 { let t = Double(a[i * 300 + k]) * Double(b[k * 41 + j]); exact += t; scale += abs(t) }
+                XCTAssertEqual(Double(c[i * 41 + j]), exact, accuracy: 1e-5 * scale)
+            }
+        }
+    }
+
     func testRoPEBothStyles() {
         let D = 8, H = 2
         let x = random(H * D, seed: 9)

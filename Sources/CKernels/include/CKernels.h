@@ -113,4 +113,23 @@ int sb_packed_gemm(float *y, int64_t ldy, int type, const uint8_t *P, int64_t ro
 int sb_packed_vnni_active(void);
 void sb_packed_disable_vnni(int on);
 
+// --- OpenBLAS's kernel choice (blascore.c) ---
+/// The kernel set OpenBLAS runs ("SkylakeX", "Haswell", ...), or "unknown" for another BLAS.
+const char *sb_blas_core(void);
+/// Where OpenBLAS fell back to its generic kernels on a CPU it does not know, re-selects the newest
+/// set the CPU can run; returns its name, or NULL when nothing changed. Call once, before any product.
+const char *sb_blas_fix_core(void);
+
+// --- bf16 weights on the AMX tile unit (amx.c) ---
+/// 1 when the AMX products run: the CPU has AMX-BF16, Linux granted the tile state, and neither
+/// STRAWBERRY_NO_AMX=1 nor sb_amx_disable(1) turned them off.
+int sb_amx_active(void);
+void sb_amx_disable(int on);
+/// y[m * ldy + r] = Σ_k W[r, k] x[m * ldx + k], m < M, r < rows: W bf16 [rows, K] row-major, x rounded
+/// to bf16, float32 accumulation. 0, -1 when AMX is not active (or an empty shape), -2 out of memory.
+int sb_bf16_gemm_xwt(float *y, int64_t ldy, const uint16_t *W, int64_t rows, int64_t K, const float *x, int64_t M, int64_t ldx);
+/// dx[m * ldx + c] = Σ_r dy[m * ldy + r] W[r, c], m < M, c < K: the input gradient through a frozen
+/// bf16 W [rows, K]; dy rounded to bf16. Returns as sb_bf16_gemm_xwt.
+int sb_bf16_gemm_dyw(float *dx, int64_t ldx, const uint16_t *W, int64_t rows, int64_t K, const float *dy, int64_t M, int64_t ldy);
+
 #endif
