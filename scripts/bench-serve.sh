@@ -79,6 +79,8 @@ MODEL_PATH=$MODEL MAX_BATCH_SIZE=16 REQUEST_TIMEOUT=2 THREADS=$THREADS LOG_LEVEL
 PID=$!
 wait_ready "http://127.0.0.1:$PORT/health/ready" "$TMP/server-deadline.log"
 run_engine "strawberry-batch-16-timeout-2s" "http://127.0.0.1:$PORT/predict" "{\"messages\":$MESSAGES,\"max_tokens\":$MAX_TOKENS,\"temperature\":0}" 64
+# Where the 504s happened (queued, dropped at the slot, or mid-generation), from the server's own counter.
+curl -s "http://127.0.0.1:$PORT/metrics" | grep '^strawberry_deadline_misses_total' > "$TMP/deadline-misses.txt" || true
 kill -TERM -- "-$PID"; wait "$PID" || true
 PID=""
 if [ -n "$LLAMA" ]; then
@@ -125,6 +127,14 @@ cpu = subprocess.run("lscpu | grep 'Model name' | sed 's/.*: *//'", shell=True, 
 doc = {"question": question, "max_tokens": int(max_tokens), "temperature": 0, "seconds_per_point": int(secs), "threads": int(threads),
        "model": os.path.basename(model), "machine": f"{cpu}, {os.cpu_count()} cores ({platform.machine()})", "tool": "hey (keep-alive)",
        "llama_server_version": version, "answers": answers, "results": rows}
+misses = {}
+mf = os.path.join(tmp, "deadline-misses.txt")
+if os.path.exists(mf):
+    for line in open(mf):
+        if 'stage="' in line:
+            misses[line.split('stage="')[1].split('"')[0]] = int(float(line.split()[-1]))
+if misses:
+    doc["deadline_misses_by_stage"] = misses
 json.dump(doc, open(os.path.join(out, "results.json"), "w"), indent=2, sort_keys=True)
 PY
 python3 scripts/serve-bench-table.py "$OUT"

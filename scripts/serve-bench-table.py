@@ -28,6 +28,11 @@ for c in (1, 8, 32):
 b1, b16 = by.get(("strawberry-batch-1", 32)), by.get(("strawberry-batch-16", 32))
 if b1 and b16 and b1["ok_per_second"]:
     notes.append(f"batching: MAX_BATCH_SIZE=16 answers {b16['ok_per_second'] / b1['ok_per_second']:.2f}× the requests/s of 1 at 32 clients")
+m = doc.get("deadline_misses_by_stage")
+if m:
+    notes.append("REQUEST_TIMEOUT=2, where the 504s happened (strawberry_deadline_misses_total): "
+                 + ", ".join(f"{k} {v}" for k, v in sorted(m.items()))
+                 + " (queued: still waiting for a slot; dropped: given up at the slot; running: cut mid-generation)")
 lines += [""] + [f"- {n}" for n in notes] + ["", "160 clients is 5 × the 32-client point: overload. 200/s counts only answered requests (goodput); "
                                               "(– : `hey` prints no p99 when too few requests completed to place one.)"]
 open(out + "/table.md", "w").write("\n".join(lines) + "\n")

@@ -104,6 +104,19 @@ public protocol EngineObserver: AnyObject, Sendable {
     func batchStep(size: Int)
     func queueChanged(waiting: Int, running: Int)
     func finished(tokens: Int, timeToFirstToken: Double)
+    /// An admitted request missed its deadline (answered 504), and where.
+    func deadlineMissed(_ stage: DeadlineStage)
+}
+
+/// Where an admitted request was when its deadline ended it. Queued and dropped: its wait was longer than
+/// admission expected; running: its service time was.
+public enum DeadlineStage: String, Sendable, CaseIterable {
+    /// Still waiting for a batch slot when the deadline passed.
+    case queued
+    /// Given up at the slot: even its mean service time would have run past the deadline.
+    case dropped
+    /// Cut while generating.
+    case running
 }
 
 public final class InferenceEngine: @unchecked Sendable {
@@ -317,19 +330,23 @@ public final class InferenceEngine: @unchecked Sendable {
         }
         if stopping && waiting.isEmpty && running.isEmpty { lock.broadcast(); lock.unlock(); return false }
         // Drop what was cancelled or is already late, then admit into free slots, oldest first.
-        var failed: [(Job, EngineError)] = []
+        var failed: [(Job, EngineError)] = [], missed: [DeadlineStage] = []
         let t = now()
         func late(_ j: Job) -> EngineError? { j.cancelled ? .cancelled : t > j.deadline ? .deadlineExceeded : nil }
         waiting.removeAll { j in
             guard let e = late(j) else { return false }
             failed.append((j, e))
+            if e == .deadlineExceeded { missed.append(.queued) }
             return true
         }
         for (id, j) in running {
             guard let e = late(j) else { continue }
             // A request cut at its deadline took at least this long: counting it keeps the estimate from
             // learning only from the requests fast enough to finish (which would make it admit too many).
-            if e == .deadlineExceeded { estimate.record(serviceSeconds: t - j.admittedAt, tokens: Int(estimate.tokens.rounded())) }
+            if e == .deadlineExceeded {
+                estimate.record(serviceSeconds: t - j.admittedAt, tokens: Int(estimate.tokens.rounded()))
+                missed.append(.running)
+            }
             failed.append((j, e))
             running[id] = nil
             scheduler.cancel(id)
@@ -340,6 +357,7 @@ public final class InferenceEngine: @unchecked Sendable {
             // — while others run, so that the estimate keeps learning.
             if !running.isEmpty, let service = estimate.service(maxTokens: j.request.maxTokens, deviations: 0), t + service > j.deadline {
                 failed.append((j, .deadlineExceeded))
+                missed.append(.dropped)
                 continue
             }
             do {
@@ -353,6 +371,7 @@ public final class InferenceEngine: @unchecked Sendable {
         let size = running.count
         observer?.queueChanged(waiting: waiting.count, running: size)
         lock.unlock()
+        for stage in missed { observer?.deadlineMissed(stage) }
         for (j, e) in failed { j.finish(.failure(e)) }
         if size == 0 { return true }
 

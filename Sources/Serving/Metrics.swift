@@ -17,6 +17,9 @@ public final class ServerMetrics: @unchecked Sendable, EngineObserver {
     static var duration: MetricNameDescriptor { d("strawberry_http_request_duration_seconds", "HTTP request latency by route template, method and status") }
     static var rejections: MetricNameDescriptor { d("strawberry_rejections_total", "Requests refused, by reason") }
     static var liveAnswers: MetricNameDescriptor { d("strawberry_live_answers_total", "Answers checked against the truth the server computes, by task and correctness") }
+    static var deadlineMisses: MetricNameDescriptor {
+        d("strawberry_deadline_misses_total", "Admitted requests answered 504, by where the deadline caught them: queued, dropped at the slot, running")
+    }
     static var liveAccuracy: MetricNameDescriptor { d("strawberry_live_accuracy", "Running accuracy of the checked answers, by task") }
 
     let queueDepth: Prometheus.Gauge
@@ -39,6 +42,7 @@ public final class ServerMetrics: @unchecked Sendable, EngineObserver {
         for reason in ["queue_full", "would_miss_deadline", "rate_limited", "unauthorized", "deadline", "too_large", "invalid", "shutting_down"] {
             registry.makeCounter(descriptor: Self.rejections, labels: [("reason", reason)]).increment(by: Int64(0))
         }
+        for stage in DeadlineStage.allCases { registry.makeCounter(descriptor: Self.deadlineMisses, labels: [("stage", stage.rawValue)]).increment(by: Int64(0)) }
         for task in ["spelling", "letter_count", "letter_position"] {
             for correct in ["true", "false"] { registry.makeCounter(descriptor: Self.liveAnswers, labels: [("task", task), ("correct", correct)]).increment(by: Int64(0)) }
         }
@@ -104,6 +108,9 @@ public final class ServerMetrics: @unchecked Sendable, EngineObserver {
     }
 
     public func batchStep(size: Int) { batchSize.record(Double(size)) }
+    public func deadlineMissed(_ stage: DeadlineStage) {
+        registry.makeCounter(descriptor: Self.deadlineMisses, labels: [("stage", stage.rawValue)]).increment()
+    }
     public func queueChanged(waiting: Int, running: Int) {
         queueDepth.set(to: Double(waiting))
         self.running.set(to: Double(running))

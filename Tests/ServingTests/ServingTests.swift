@@ -273,7 +273,7 @@ final class ServingTests: XCTestCase {
 
     /// Admission, deadline and cancellation in the engine itself.
     func testEngineQueueDeadlineAndCancellation() async throws {
-        let (s, _) = try service { c in c.maxBatchSize = 1; c.maxQueue = 1 }
+        let (s, m) = try service { c in c.maxBatchSize = 1; c.maxQueue = 1 }
         let engine = s.engine
         let ids = Array(1...20)
         let long = GenerationRequestFactory.make(ids, maxTokens: 60)
@@ -293,6 +293,10 @@ final class ServingTests: XCTestCase {
         XCTAssertEqual(rb?.result.outputIds, ra?.result.outputIds)   // greedy: the same answer batched or not
         // A deadline that passes.
         do { _ = try await engine.generate(long, timeout: 0.000_001); XCTFail("expected a deadline") } catch let e as EngineError { XCTAssertEqual(e, .deadlineExceeded) }
+        // ... counted where it happened: it never left the queue.
+        let counted = m.registry.emitToString()
+        XCTAssertTrue(counted.contains(#"strawberry_deadline_misses_total{stage="queued"} 1"#), counted)
+        XCTAssertTrue(counted.contains(#"strawberry_deadline_misses_total{stage="running"} 0"#), counted)
         // Cancelling the caller (the client went away) drops the request and frees its place.
         engine.hold(true)
         let t = Task { try await engine.generate(GenerationRequestFactory.make(ids, maxTokens: 500), timeout: 60) }
