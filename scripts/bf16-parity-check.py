@@ -40,6 +40,20 @@ def main():
             f"| f32 | {ma['accuracy']:.3f} | [{ma['accuracy_ci95'][0]:.3f}, {ma['accuracy_ci95'][1]:.3f}] | {ma['n']} | {secs['f32']} |",
             f"| bf16 | {mb['accuracy']:.3f} | [{mb['accuracy_ci95'][0]:.3f}, {mb['accuracy_ci95'][1]:.3f}] | {mb['n']} | {secs['bf16']} |", "",
             f"Each accuracy {'lies' if inside else 'does NOT lie'} inside the other's 95 % interval."]
+    ref = os.path.join(d, "train-f32-reordered.jsonl")
+    if os.path.exists(ref):
+        c = {l["step"]: l["loss"] for l in lines(ref) if l.get("loss") is not None and l["step"] > warmup}
+        floor = [(s, abs(c[s] - a[s]) / abs(a[s])) for s in sorted(set(a) & set(c))]
+        if floor:
+            fw = max(floor, key=lambda x: x[1])
+            out += ["", "The noise floor: float32 again, on OpenBLAS's AVX2 kernels (the same arithmetic summed in another order), "
+                    f"against the first float32 run: largest relative difference {fw[1] * 100:.2g} % at step {fw[0]}, "
+                    f"{sum(r > 0.02 for _, r in floor)} of {len(floor)} logged steps over 2 %, mean {100 * sum(r for _, r in floor) / len(floor):.2g} %"
+                    + (" (identical: this OpenBLAS could not switch kernels)." if fw[1] == 0 else ".")]
+            er = os.path.join(d, "eval-f32-reordered.json")
+            if os.path.exists(er):
+                mr = json.load(open(er))["metrics"][key]
+                out.append(f"Its validation spelling accuracy: {mr['accuracy']:.3f} [{mr['accuracy_ci95'][0]:.3f}, {mr['accuracy_ci95'][1]:.3f}].")
     print("\n".join(out))
     return 0 if curves_ok and inside else 1
 
