@@ -28,7 +28,7 @@
 #include <unistd.h>
 #endif
 
-static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+__attribute__((unused)) static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
 static int amx_disabled = 0;
 void sb_amx_disable(int on) { amx_disabled = on; }
@@ -44,8 +44,9 @@ static int amx_usable(void) {
         unsigned a, b, c, d;
         const char *off = getenv("STRAWBERRY_NO_AMX");  // keep the fallback, to measure it here
         int cpu = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 24)) && (d & (1u << 22));
-        __builtin_cpu_init();  // the operand packing below uses AVX-512F (every AMX CPU has it)
-        usable = !(off && off[0] == '1') && cpu && __builtin_cpu_supports("avx512f") && syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+        __builtin_cpu_init();  // the operand packing below uses AVX-512F/BW/VL (every AMX CPU has them)
+        usable = !(off && off[0] == '1') && cpu && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+                 && __builtin_cpu_supports("avx512vl") && syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
     }
     return usable;
 }
@@ -116,7 +117,7 @@ static int amx_usable(void) { return 0; }
 int sb_amx_active(void) { return !amx_disabled && amx_usable(); }
 
 /// Rows of x [M, K] rounded to bf16, row-major [Mp, Kp], zero past M and K.
-static void bf16_rows(uint16_t *out, const float *x, int64_t M, int64_t K, int64_t ldx, int64_t Kp, int64_t m0, int64_t m1) {
+__attribute__((unused)) static void bf16_rows(uint16_t *out, const float *x, int64_t M, int64_t K, int64_t ldx, int64_t Kp, int64_t m0, int64_t m1) {
     for (int64_t m = m0; m < m1; m++) {
         uint16_t *row = out + m * Kp;
         memset(row, 0, (size_t)Kp * 2);
@@ -130,7 +131,7 @@ typedef struct {
     const float *x; int64_t M, ldx;
     int64_t Kp, Mp;
     uint32_t *packed;   // forward: x as B tiles; backward: dy as A rows (bf16 [Mp, Rp])
-    int failed;         // a chunk could not allocate its scratch
+    int failed;         // a chunk could not allocate its scratch (set with __atomic_store_n)
 } amx_job;
 
 // --- forward: yᵀ = W · xᵀ ---
@@ -139,7 +140,7 @@ typedef struct {
 static void pack_x_chunk(void *ctx, int64_t tile) {
     amx_job *j = ctx;
     uint16_t *rows = malloc((size_t)16 * j->Kp * 2);
-    if (!rows) { j->failed = 1; return; }
+    if (!rows) { __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED); return; }
     pack_pairs_by_token(j->packed + tile * (j->Kp / 2) * 16, j->x, j->M, j->K, j->ldx, j->Kp, tile * 16, rows);
     free(rows);
 }
@@ -156,7 +157,7 @@ SB_AMX static void forward_chunk(void *ctx, int64_t chunk) {
         lda = j->K * 2;
     } else {
         uint16_t *pad = malloc((size_t)32 * Kp * 2);
-        if (!pad) { j->failed = 1; return; }
+        if (!pad) { __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED); return; }
         memset(pad, 0, (size_t)32 * Kp * 2);
         for (int64_t r = r0; r < r0 + 32 && r < j->rows; r++) memcpy(pad + (r - r0) * Kp, j->W + r * j->K, (size_t)j->K * 2);
         a = (const uint8_t *)pad;
@@ -194,7 +195,7 @@ SB_AMX static void backward_chunk(void *ctx, int64_t chunk) {
     // Here rows is the reduction (padded to Rp), K the output columns; this chunk owns columns c0 ..< c0 + 32.
     const int64_t c0 = chunk * 32, Rp = round_up(j->rows, 32), kblocks = Rp / 32;
     uint32_t *panel = aligned_alloc(64, (size_t)Rp / 2 * 32 * 4);
-    if (!panel) { j->failed = 1; return; }
+    if (!panel) { __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED); return; }
     // B panel: two 16-column tiles, pair p, lane i = (W[2p, c], W[2p + 1, c]) for c = c0 + 16 tile + i.
     for (int half = 0; half < 2; half++) {
         uint32_t *dst = panel + half * (Rp / 2) * 16;
@@ -219,7 +220,11 @@ SB_AMX static void backward_chunk(void *ctx, int64_t chunk) {
                 for (int t = 0; t < 16; t++) {
                     int64_t m = t0 + 16 * i + t;
                     if (m >= j->M) break;
-                    memcpy(j->y + m * j->ldy + col, c[2 * i + jj] + t * 16, (size_t)n * 4);
+                    // A plain loop, not memcpy: no call between tile products (the tile configuration is
+                    // caller-saved state a library call need not keep).
+                    const float *src = c[2 * i + jj] + t * 16;
+                    float *dst = j->y + m * j->ldy + col;
+                    for (int64_t k = 0; k < n; k++) dst[k] = src[k];
                 }
             }
         }
@@ -229,7 +234,7 @@ SB_AMX static void backward_chunk(void *ctx, int64_t chunk) {
 }
 #endif
 
-static void bf16_rows_chunk(void *ctx, int64_t chunk) {
+__attribute__((unused)) static void bf16_rows_chunk(void *ctx, int64_t chunk) {
     amx_job *j = ctx;
     int64_t m0 = chunk * 32;
     bf16_rows((uint16_t *)j->packed, j->x, j->M, j->K, j->ldx, j->Kp, m0, m0 + 32);

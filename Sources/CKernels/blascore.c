@@ -3,7 +3,7 @@
 // OpenBLAS 0.3.21 on a Sapphire Rapids or newer Xeon runs SGEMM at ~30 GFLOP/s where its own
 // SkylakeX kernels reach ~160 on one core (results/training-speed/cpu.txt). Setting
 // OPENBLAS_CORETYPE fixes it, but only before the library loads; OpenBLAS's dynamic-architecture
-// builds export the selection itself, so it is redone here, once, before the first product.
+// builds export the selection itself, so it is redone here, once, at load (before main).
 //
 // The symbols are weak: with a BLAS that is not a dynamic-architecture OpenBLAS they are absent and
 // nothing changes. A core the user chose with OPENBLAS_CORETYPE is never overridden, and only the
@@ -20,7 +20,7 @@ extern void gotoblas_dynamic_quit(void) __attribute__((weak));
 const char *sb_blas_core(void) { return openblas_get_corename ? openblas_get_corename() : "unknown"; }
 
 const char *sb_blas_fix_core(void) {
-#if defined(__x86_64__)
+#if defined(__x86_64__) && defined(__linux__)
     // STRAWBERRY_BLAS_AS_DETECTED=1 keeps OpenBLAS's own choice (to measure what it costs).
     const char *keep = getenv("STRAWBERRY_BLAS_AS_DETECTED");
     if (!openblas_get_corename || !gotoblas_dynamic_init || !gotoblas_dynamic_quit || getenv("OPENBLAS_CORETYPE") || (keep && keep[0] == '1')) return NULL;
@@ -38,8 +38,13 @@ const char *sb_blas_fix_core(void) {
     gotoblas_dynamic_quit();
     gotoblas_dynamic_init();
     unsetenv("OPENBLAS_CORETYPE");  // child processes (the PyTorch peers) detect for themselves
-    return target;
+    return openblas_get_corename();  // what OpenBLAS actually selected
 #else
     return NULL;
 #endif
 }
+
+// Done before main: OpenBLAS (a shared library) has run its own initialisation by then, and the
+// process is still single-threaded, so setenv and the moment with no kernel table selected are safe.
+// BLAS.swift calls it again before the first product (a no-op then) for hosts that skip constructors.
+__attribute__((constructor)) static void sb_blas_fix_core_at_load(void) { (void)sb_blas_fix_core(); }

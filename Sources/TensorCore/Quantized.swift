@@ -305,7 +305,7 @@ public func linearInputGradient(_ dy: Tensor, _ w: WeightMatrix) -> Tensor {
         }
         return dx
     }
-    if n == 0 || out == 0 { return dx }
+    if n == 0 || out == 0 { return Tensor(zeros: [n, K]) }  // an empty sum is zero
     dy.storage.withUnsafeBufferPointer { dp in
         dx.storage.withUnsafeMutableBufferPointer { xp in
             q.bytes.withUnsafeBufferPointer { wp in
