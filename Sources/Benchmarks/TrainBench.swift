@@ -105,7 +105,7 @@ public struct TrainBench: Sendable {
         r.sgemmCeilingGFLOPS = sgemmCeilingGFLOPS()
         r.bf16CeilingGFLOPS = sgemmCeilingGFLOPS(bf16: true)
         r.precision = precision.rawValue
-        r.bf16Kernel = QuantizedKernels.bf16KernelName
+        r.bf16Kernel = QuantizedKernels.amxActive ? "amx" : "sgemm"
         r.blasCore = BLAS.core
         r.threads = BLAS.threads
         if let recipeData { r.recipe = try recipe(m, model, recipeData) }

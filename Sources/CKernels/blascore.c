@@ -19,7 +19,9 @@ extern void gotoblas_dynamic_quit(void) __attribute__((weak));
 
 const char *sb_blas_core(void) { return openblas_get_corename ? openblas_get_corename() : "unknown"; }
 
-const char *sb_blas_fix_core(void) {
+/// Where OpenBLAS fell back to its generic kernels, re-selects the newest set the CPU runs; returns
+/// what OpenBLAS then selected, or NULL when nothing changed.
+static const char *fix_core(void) {
 #if defined(__x86_64__) && defined(__linux__)
     // STRAWBERRY_BLAS_AS_DETECTED=1 keeps OpenBLAS's own choice (to measure what it costs).
     const char *keep = getenv("STRAWBERRY_BLAS_AS_DETECTED");
@@ -46,5 +48,4 @@ const char *sb_blas_fix_core(void) {
 
 // Done before main: OpenBLAS (a shared library) has run its own initialisation by then, and the
 // process is still single-threaded, so setenv and the moment with no kernel table selected are safe.
-// BLAS.swift calls it again before the first product (a no-op then) for hosts that skip constructors.
-__attribute__((constructor)) static void sb_blas_fix_core_at_load(void) { (void)sb_blas_fix_core(); }
+__attribute__((constructor)) static void fix_core_at_load(void) { (void)fix_core(); }

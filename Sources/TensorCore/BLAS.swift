@@ -11,17 +11,11 @@ import CBLAS
 import CKernels
 
 public enum BLAS {
-    /// OpenBLAS itself stays at one thread, on the best kernels this CPU runs (set once, before the
-    /// first product; see CKernels/blascore.c for why an older OpenBLAS needs the second).
-    fileprivate static let singleThreadedOpenBLAS: Void = {
-        _ = sb_blas_fix_core()
-        openblas_set_num_threads(1)
-    }()
-    /// The kernel set OpenBLAS runs here ("SkylakeX", "Haswell", ...), for benchmark reports.
-    public static var core: String {
-        _ = singleThreadedOpenBLAS
-        return String(cString: sb_blas_core())
-    }
+    /// OpenBLAS itself stays at one thread (set once, before the first product).
+    fileprivate static let singleThreadedOpenBLAS: Void = { openblas_set_num_threads(1) }()
+    /// The kernel set OpenBLAS runs here ("SkylakeX", "Haswell", ...; re-selected at load on a CPU newer
+    /// than the library, CKernels/blascore.c), for benchmark reports.
+    public static var core: String { String(cString: sb_blas_core()) }
     /// Keeps large activation buffers on the heap instead of fresh mmaps, so a forward pass does
     /// not pay a page fault (and a page clear) per 4 KiB of every activation it allocates.
     /// Called once before the first forward pass.

@@ -228,8 +228,6 @@ public enum QuantizedKernels {
     /// Turn the AMX products off (false) or back on where the CPU has them (true): tests check both
     /// paths, `bench train --bf16-kernel` measures one against the other.
     public static func useAMX(_ on: Bool) { sb_amx_disable(on ? 0 : 1) }
-    /// The kernel bf16 products use here: "amx" or "sgemm" (bf16 widened to float32 in panels).
-    public static var bf16KernelName: String { amxActive ? "amx" : "sgemm" }
 }
 
 /// Activation rows up to which a row-major quantised product (K-quants, or `rowwise`) uses the

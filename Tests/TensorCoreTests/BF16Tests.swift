@@ -60,6 +60,20 @@ final class BF16Tests: XCTestCase {
         XCTAssertEqual(WeightMatrix.quantized(q!).bytesInMemory * 2, WeightMatrix.dense(t).bytesInMemory)
     }
 
+    /// The largest |got − Σ_k term(m, c, k)| / Σ_k |term(m, c, k)| over an [n, cols] result: the float64
+    /// reference every product here is checked against.
+    static func worstRelativeError(_ got: [Float], n: Int, cols: Int, inner: Int, _ term: (Int, Int, Int) -> Double) -> Double {
+        var worst = 0.0
+        for m in 0..<n {
+            for c in 0..<cols {
+                var exact = 0.0, scale = 0.0
+                for k in 0..<inner { let t = term(m, c, k); exact += t; scale += abs(t) }
+                worst = max(worst, abs(Double(got[m * cols + c]) - exact) / scale)
+            }
+        }
+        return worst
+    }
+
     /// dx = dy · W against float64 from W's stored values, for W dense, bf16, in a 32-value block
     /// format and in a K-quant; row counts from one (decode-sized) to a training batch.
     func testInputGradientThroughEveryFormat() {
@@ -78,17 +92,8 @@ final class BF16Tests: XCTestCase {
                     defer { sb_force_portable(0) }
                     let dx = linearInputGradient(dy, w)
                     XCTAssertEqual(dx.shape, [n, cols])
-                    var worst = 0.0
-                    for m in 0..<n {
-                        for c in 0..<cols {
-                            var exact = 0.0, scale = 0.0
-                            for r in 0..<out {
-                                let term = Double(dy.storage[m * out + r]) * Double(dense.storage[r * cols + c])
-                                exact += term
-                                scale += abs(term)
-                            }
-                            worst = max(worst, abs(Double(dx.storage[m * cols + c]) - exact) / scale)
-                        }
+                    let worst = Self.worstRelativeError(dx.storage, n: n, cols: cols, inner: out) { m, c, r in
+                        Double(dy.storage[m * out + r]) * Double(dense.storage[r * cols + c])
                     }
                     XCTAssertLessThanOrEqual(worst, 1e-5, "\(format?.name ?? "F32") n=\(n) portable=\(portable)")
                 }
@@ -116,28 +121,14 @@ final class BF16Tests: XCTestCase {
             // Forward: y = x · Wᵀ (n above the row threshold, so the tile product runs).
             let x = QuantizedTests.activations(n, cols, seed: UInt64(n) * 7 + 3), xb = rounded(x)
             let y = linear(x, .quantized(q))
-            var worst = 0.0
-            for m in 0..<n {
-                for r in 0..<rows {
-                    var exact = 0.0, scale = 0.0
-                    for k in 0..<cols { let t = xb[m * cols + k] * w[r * cols + k]; exact += t; scale += abs(t) }
-                    worst = max(worst, abs(Double(y.storage[m * rows + r]) - exact) / scale)
-                }
-            }
-            XCTAssertLessThanOrEqual(worst, 1e-5, "forward \(rows)×\(cols), n=\(n)")
+            let forward = Self.worstRelativeError(y.storage, n: n, cols: rows, inner: cols) { m, r, k in xb[m * cols + k] * w[r * cols + k] }
+            XCTAssertLessThanOrEqual(forward, 1e-5, "forward \(rows)×\(cols), n=\(n)")
             // Backward: dx = dy · W, at a decode-sized and a batch-sized n.
             for rowsOfDy in [1, n] {
                 let dy = QuantizedTests.activations(rowsOfDy, rows, seed: UInt64(rowsOfDy) * 5 + 1), db = rounded(dy)
                 let dx = linearInputGradient(dy, .quantized(q))
-                worst = 0
-                for m in 0..<rowsOfDy {
-                    for c in 0..<cols {
-                        var exact = 0.0, scale = 0.0
-                        for r in 0..<rows { let t = db[m * rows + r] * w[r * cols + c]; exact += t; scale += abs(t) }
-                        worst = max(worst, abs(Double(dx.storage[m * cols + c]) - exact) / scale)
-                    }
-                }
-                XCTAssertLessThanOrEqual(worst, 1e-5, "backward \(rows)×\(cols), n=\(rowsOfDy)")
+                let backward = Self.worstRelativeError(dx.storage, n: rowsOfDy, cols: cols, inner: rows) { m, c, r in db[m * rows + r] * w[r * cols + c] }
+                XCTAssertLessThanOrEqual(backward, 1e-5, "backward \(rows)×\(cols), n=\(rowsOfDy)")
             }
             // The rounding is real: the unrounded activations give a different product.
             QuantizedKernels.useAMX(false)

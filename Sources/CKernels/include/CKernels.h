@@ -113,12 +113,10 @@ int sb_packed_gemm(float *y, int64_t ldy, int type, const uint8_t *P, int64_t ro
 int sb_packed_vnni_active(void);
 void sb_packed_disable_vnni(int on);
 
-// --- OpenBLAS's kernel choice (blascore.c) ---
+// --- OpenBLAS's kernel choice (blascore.c: re-selected at load where OpenBLAS fell back to its
+// generic kernels on a CPU it does not know) ---
 /// The kernel set OpenBLAS runs ("SkylakeX", "Haswell", ...), or "unknown" for another BLAS.
 const char *sb_blas_core(void);
-/// Where OpenBLAS fell back to its generic kernels on a CPU it does not know, re-selects the newest
-/// set the CPU can run; returns its name, or NULL when nothing changed. Call once, before any product.
-const char *sb_blas_fix_core(void);
 
 // --- bf16 weights on the AMX tile unit (amx.c) ---
 /// 1 when the AMX products run: the CPU has AMX-BF16, Linux granted the tile state, and neither
