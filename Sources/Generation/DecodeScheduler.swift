@@ -85,11 +85,15 @@ public final class DecodeScheduler {
     }
 
     public var freeSlots: Int { slots.reduce(0) { $0 + ($1 == nil ? 1 : 0) } }
+    /// Tokens the next `step()` feeds the model: each new prompt's (after the shared prefix), one per running sequence.
+    public var pendingTokens: Int { slots.reduce(0) { $0 + ($1?.input.count ?? 0) } }
     public var running: Int { slots.count - freeSlots }
     public var isIdle: Bool { running == 0 }
 
-    /// Puts `request` into the lowest free slot. The caller checks `freeSlots` first.
-    public func admit(_ id: ID, _ request: GenerationRequest) throws(Refusal) {
+    /// Puts `request` into the lowest free slot and returns the prompt tokens it will prefill (those after
+    /// the shared prefix). The caller checks `freeSlots` first.
+    @discardableResult
+    public func admit(_ id: ID, _ request: GenerationRequest) throws(Refusal) -> Int {
         let ids = request.promptIds
         guard !ids.isEmpty else { throw .emptyPrompt }
         guard ids.count < model.config.contextLength else { throw .fillsContext(contextLength: model.config.contextLength) }
@@ -101,6 +105,7 @@ public final class DecodeScheduler {
             input = Array(ids[prefix.count...])
         }
         slots[slot] = Sequence(id: id, request: request, sampler: Sampler(request.sampling), input: input, admitted: now())
+        return input.count
     }
 
     /// Drops `id` (cancelled, late) and frees its slot; false when it was not running.

@@ -49,46 +49,141 @@ public struct EngineOutput: Sendable {
     public var confidence: Double { decode.confidence }
 }
 
-/// What the engine has measured of the requests it finished, to predict a new one's wait and service
-/// time. Exponentially weighted (recent load counts most), each request weighing `weight`.
+/// What the engine has measured, to predict a new request's wait for a slot and its time in it.
+///
+/// Counted in batch steps, then priced in seconds. A request holds its slot for about as many steps as
+/// those before it (one per generated token, plus the one that samples the stop token), and each forward
+/// pass advances every running request one step, so a running request's remaining steps follow from its
+/// own progress. A step's price is fitted to the measured steps as seconds = α + β · tokens fed (a decode
+/// token per running request, a whole prompt for each new one). A request's steps are priced in a batch
+/// that turns over as it runs: B decode tokens a step, plus B prompts of P tokens every S steps.
+/// Predictions are then stretched by how far they have run over (`Calibration`), measured on every request.
+///
+/// Why this model (measured under a 2 s REQUEST_TIMEOUT at 64 clients, most 504s being requests given up at
+/// their slot): a remaining time priced as "mean service time minus time so far" called every request past
+/// the mean about to free its slot; a price measured per request at a small batch admitted a whole queue at
+/// a quarter of the full batch's price when the load arrived; and a step that prefills a cohort of new
+/// requests costs several decode steps, so waits for a whole cohort ran 6–13 % over. Under clients that
+/// retry at once the queue fills exactly to the deadline, so these few per cent decide between an answer
+/// and a 504.
 struct ServiceEstimate: Sendable {
-    /// Seconds from admission into a slot to the last token (mean and variance); generated tokens; per
-    /// finished request.
-    var serviceSeconds: Double = 0
-    var serviceVariance: Double = 0
-    var tokens: Double = 0
+    /// seconds ≈ α + β · tokens of one forward pass, exponentially weighted (recent steps count most).
+    var step = LinearFit(weight: 0.02)
+    /// Steps a request holds its slot, and prompt tokens it prefills (means over requests).
+    var steps: Double = 0
+    var prefill: Double = 0
     var samples = 0
     let weight = 0.2
-    /// Below this many finished requests nothing is predicted (and nothing refused for its deadline).
+    /// How far the predictions ran over: actual / predicted, for the waits and for the times in the slot.
+    var wait = Calibration(), service = Calibration()
+    /// Below this many measured requests nothing is predicted (and nothing refused for its deadline).
     static let warmup = 3
-    /// A request is expected to take its mean service time plus this many standard deviations: admitting
-    /// on the mean alone lets about half of the requests near the deadline run past it (measured: 41 % of
-    /// those admitted under a 2 s REQUEST_TIMEOUT at 64 clients were answered 504).
+    /// Admission stretches its predictions by the mean overrun plus this many standard deviations: admitting
+    /// on the mean alone lets about half of the requests near the deadline run past it.
     static let margin = 2.0
 
-    mutating func record(serviceSeconds s: Double, tokens n: Int) {
-        guard s.isFinite, s >= 0 else { return }
+    var ready: Bool { samples >= Self.warmup && steps > 0 && step.ready }
+
+    /// A forward pass over `tokens` tokens took `seconds`.
+    mutating func record(step seconds: Double, tokens: Int) {
+        guard seconds.isFinite, seconds >= 0, tokens > 0 else { return }
+        step.add(x: Double(tokens), y: seconds)
+    }
+
+    /// A request held its slot for `n` steps after prefilling `prefilled` tokens. `finished` false: it was cut
+    /// (its deadline), so its steps are only a lower bound of what it needed.
+    mutating func record(steps n: Int, prefilled: Int, finished: Bool = true) {
+        guard n > 0 else { return }
         if samples == 0 {
-            serviceSeconds = s
-            tokens = Double(max(1, n))
+            steps = Double(n)
+            prefill = Double(max(0, prefilled))
         } else {
-            // Exponentially weighted mean and variance (West/Finch's incremental form).
-            let d = s - serviceSeconds, step = weight * d
-            serviceSeconds += step
-            serviceVariance = (1 - weight) * (serviceVariance + d * step)
-            tokens += weight * (Double(max(1, n)) - tokens)
+            steps = finished ? steps + weight * (Double(n) - steps) : max(steps, Double(n))
+            prefill += weight * (Double(max(0, prefilled)) - prefill)
         }
         samples += 1
     }
 
-    /// Seconds a request allowed `maxTokens` would spend in its slot: the measured mean plus `margin`
-    /// standard deviations, scaled down when it may generate fewer tokens than the measured requests did
-    /// (never up: the mean already includes the prefill, and a request usually stops before its budget).
-    /// `deviations` 0 gives the mean alone: what a request already queued is expected to need (dropping one
-    /// only when even the mean cannot make it keeps the requests that would most likely have finished).
-    func service(maxTokens: Int, deviations: Double = margin) -> Double? {
-        guard samples >= Self.warmup, tokens > 0 else { return nil }
-        return (serviceSeconds + deviations * serviceVariance.squareRoot()) * min(1, Double(maxTokens) / tokens)
+    /// Steps a request allowed `maxTokens` tokens is expected to hold its slot: as many as measured, never
+    /// more than its budget allows (its tokens and a stop).
+    func steps(maxTokens: Int) -> Double { min(steps, Double(max(1, maxTokens)) + 1) }
+
+    /// Seconds per step in a batch of `batch` requests that turns over as it runs.
+    func stepSeconds(batch: Int) -> Double {
+        let b = Double(max(1, batch))
+        return step.predict(b * (1 + prefill / max(1, steps)))
+    }
+
+    /// Seconds a wait of `n` steps is expected to take in a batch of `batch`; `deviations` as in `Calibration`.
+    func waitSeconds(steps n: Double, batch: Int, deviations: Double = margin) -> Double {
+        n * stepSeconds(batch: batch) * wait.factor(deviations: deviations)
+    }
+
+    /// Seconds a request allowed `maxTokens` tokens is expected to hold its slot in a batch of `batch`.
+    func serviceSeconds(maxTokens: Int, batch: Int, deviations: Double = margin) -> Double {
+        steps(maxTokens: maxTokens) * stepSeconds(batch: batch) * service.factor(deviations: deviations)
+    }
+}
+
+/// An exponentially weighted least-squares line y ≈ α + β·x (West's incremental weighted means). With too
+/// little spread in x to find a slope, the line goes through the origin (y ∝ x): a larger batch is then
+/// priced proportionally, which errs towards refusing, not towards a 504.
+struct LinearFit: Sendable {
+    let weight: Double
+    var n = 0
+    var mx = 0.0, my = 0.0, cxx = 0.0, cxy = 0.0
+
+    var ready: Bool { n > 0 && mx > 0 }
+
+    mutating func add(x: Double, y: Double) {
+        if n == 0 { mx = x; my = y } else {
+            let dx = x - mx, dy = y - my
+            mx += weight * dx
+            my += weight * dy
+            cxx = (1 - weight) * (cxx + weight * dx * dx)
+            cxy = (1 - weight) * (cxy + weight * dx * dy)
+        }
+        n += 1
+    }
+
+    /// The fitted intercept and slope, both non-negative (a step never takes negative time, nor less for more tokens).
+    var line: (alpha: Double, beta: Double) {
+        guard cxx > 1e-9 * max(1, mx * mx) else { return (0, my / mx) }
+        let beta = cxy / cxx, alpha = my - beta * mx
+        if beta < 0 { return (my, 0) }
+        if alpha < 0 { return (0, my / mx) }
+        return (alpha, beta)
+    }
+
+    func predict(_ x: Double) -> Double {
+        guard ready else { return 0 }
+        let (a, b) = line
+        return a + b * x
+    }
+}
+
+/// How far predictions ran over: actual / predicted, exponentially weighted mean and variance.
+struct Calibration: Sendable {
+    var mean = 1.0, variance = 0.0, samples = 0
+    let weight = 0.05
+
+    /// `actual` seconds where `predicted` were expected (predicted at the mean, `deviations` 0).
+    mutating func record(actual: Double, predicted: Double) {
+        guard actual.isFinite, predicted.isFinite, actual >= 0, predicted > 0 else { return }
+        let r = actual / predicted
+        if samples == 0 { mean = r } else {
+            let d = r - mean, step = weight * d
+            mean += step
+            variance = (1 - weight) * (variance + d * step)
+        }
+        samples += 1
+    }
+
+    /// The stretch to apply: the mean ratio (`deviations` 0: the best guess, used to give up a request at
+    /// its slot), or, to admit, the mean plus `deviations` standard deviations and never below 1 (the
+    /// model is trusted to be optimistic, never to be pessimistic).
+    func factor(deviations: Double) -> Double {
+        deviations == 0 ? mean : max(1, mean + deviations * variance.squareRoot())
     }
 }
 
@@ -133,6 +228,12 @@ public final class InferenceEngine: @unchecked Sendable {
         let submitted = now()
         var cancelled = false          // guarded by the engine's lock
         var admittedAt = 0.0           // when it got a slot (guarded by the engine's lock)
+        var steps = 0                  // forward passes it has been in (guarded by the engine's lock)
+        /// The wait for a slot predicted when it was queued, and the time in the slot predicted when it got
+        /// one, by the step model alone (nil: none predicted); the prompt tokens it prefilled.
+        var predictedWait: Double?
+        var predictedService: Double?
+        var prefilled = 0
         let onFinish: (Result<EngineOutput, EngineError>) -> Void
         let once = NSLock()
         var finished = false
@@ -212,20 +313,20 @@ public final class InferenceEngine: @unchecked Sendable {
         return stopping || waiting.count + running.count >= maxBatch + maxQueue
     }
 
-    /// Seconds until a slot frees for a request that finds `ahead` requests waiting (call under the lock).
-    /// From the running requests' own progress, not from a rate: requests admitted together finish
-    /// together (continuous batching of similar questions forms cohorts), so the next slot frees when the
-    /// most advanced running request is expected to end, and each further `maxBatch` requests ahead add a
-    /// whole service time.
-    func expectedWait(ahead k: Int) -> Double? {
-        guard estimate.samples >= ServiceEstimate.warmup else { return nil }
-        let mean = estimate.serviceSeconds, free = maxBatch - running.count
-        if k < free { return 0 }
-        let t = now()
-        let remaining = running.values.map { max(0, mean - (t - $0.admittedAt)) }.sorted()
-        let index = k - max(0, free), round = index / maxBatch, position = index % maxBatch
-        guard position < remaining.count else { return mean * Double(round + 1) }
-        return remaining[position] + mean * Double(round)
+    /// Steps until a slot frees for a request that finds `ahead` requests waiting (call under the lock).
+    /// Each slot frees when its request has run its expected steps (now, for a free slot); the requests
+    /// ahead take the slots in the order they free, each holding its slot for its own expected steps.
+    func expectedWaitSteps(ahead k: Int) -> Double? {
+        guard estimate.ready else { return nil }
+        var frees = running.values.map { max(1, estimate.steps(maxTokens: $0.request.maxTokens) - Double($0.steps)) }
+        frees += Array(repeating: 0, count: max(0, maxBatch - frees.count))
+        frees.sort()
+        for j in waiting.prefix(k) {
+            // The earliest slot goes to the next request ahead, which gives it back its steps later.
+            let slot = frees.removeFirst() + estimate.steps(maxTokens: j.request.maxTokens)
+            frees.insert(slot, at: frees.firstIndex { $0 > slot } ?? frees.endIndex)
+        }
+        return frees.first
     }
 
     /// The refusal a request would get now whatever it asks (the engine is stopping, the queue is full, or
@@ -246,8 +347,11 @@ public final class InferenceEngine: @unchecked Sendable {
         if stopping { return .shuttingDown }
         let queued = waiting.count + running.count
         if queued >= maxBatch + maxQueue { return .queueFull(depth: waiting.count) }
-        guard queued > 0, let wait = expectedWait(ahead: waiting.count),
-              let service = estimate.service(maxTokens: maxTokens), wait + service > timeout else { return nil }
+        guard queued > 0, let waitSteps = expectedWaitSteps(ahead: waiting.count) else { return nil }
+        let batch = min(maxBatch, queued + 1)
+        let wait = estimate.waitSeconds(steps: waitSteps, batch: batch)
+        let service = estimate.serviceSeconds(maxTokens: maxTokens, batch: batch)
+        guard wait + service > timeout else { return nil }
         return .wouldMissDeadline(expectedSeconds: wait + service, retryAfter: max(wait, service))
     }
 
@@ -273,6 +377,11 @@ public final class InferenceEngine: @unchecked Sendable {
                     return
                 }
                 if box.cancelled { lock.unlock(); c.resume(throwing: EngineError.cancelled); return }
+                // What it is expected to wait, to learn how far off such predictions run (a wait of a step or
+                // two is mostly the worker's timing, not the model's: not counted).
+                if let ws = expectedWaitSteps(ahead: waiting.count), ws >= 2 {
+                    job.predictedWait = ws * estimate.stepSeconds(batch: min(maxBatch, waiting.count + running.count + 1))
+                }
                 box.job = job
                 waiting.append(job)
                 observer?.queueChanged(waiting: waiting.count, running: running.count)
@@ -336,7 +445,11 @@ public final class InferenceEngine: @unchecked Sendable {
         waiting.removeAll { j in
             guard let e = late(j) else { return false }
             failed.append((j, e))
-            if e == .deadlineExceeded { missed.append(.queued) }
+            if e == .deadlineExceeded {
+                missed.append(.queued)
+                // It waited at least this long: counting it keeps the ratio from learning only from the waits short enough.
+                if let p = j.predictedWait { estimate.wait.record(actual: t - j.submitted, predicted: p) }
+            }
             return true
         }
         for (id, j) in running {
@@ -344,7 +457,8 @@ public final class InferenceEngine: @unchecked Sendable {
             // A request cut at its deadline took at least this long: counting it keeps the estimate from
             // learning only from the requests fast enough to finish (which would make it admit too many).
             if e == .deadlineExceeded {
-                estimate.record(serviceSeconds: t - j.admittedAt, tokens: Int(estimate.tokens.rounded()))
+                estimate.record(steps: j.steps, prefilled: j.prefilled, finished: false)
+                if let p = j.predictedService { estimate.service.record(actual: t - j.admittedAt, predicted: p) }
                 missed.append(.running)
             }
             failed.append((j, e))
@@ -353,16 +467,22 @@ public final class InferenceEngine: @unchecked Sendable {
         }
         while scheduler.freeSlots > 0, !waiting.isEmpty {
             let j = waiting.removeFirst()
+            if let p = j.predictedWait { estimate.wait.record(actual: t - j.submitted, predicted: p) }
+            let batch = min(maxBatch, running.count + waiting.count + 1)
             // One that can no longer finish in time gives its slot to the next (it would be answered 504 anyway)
             // — while others run, so that the estimate keeps learning.
-            if !running.isEmpty, let service = estimate.service(maxTokens: j.request.maxTokens, deviations: 0), t + service > j.deadline {
+            if !running.isEmpty, estimate.ready,
+               t + estimate.serviceSeconds(maxTokens: j.request.maxTokens, batch: batch, deviations: 0) > j.deadline {
                 failed.append((j, .deadlineExceeded))
                 missed.append(.dropped)
                 continue
             }
             do {
-                try scheduler.admit(j.id, j.request)
+                j.prefilled = try scheduler.admit(j.id, j.request)
                 j.admittedAt = t
+                if estimate.ready {
+                    j.predictedService = estimate.steps(maxTokens: j.request.maxTokens) * estimate.stepSeconds(batch: batch)
+                }
                 running[j.id] = j
             } catch {
                 failed.append((j, .failed("\(error)")))
@@ -378,6 +498,7 @@ public final class InferenceEngine: @unchecked Sendable {
         // One forward pass for every running sequence (outside the lock: submissions go on meanwhile).
         observer?.batchStep(size: size)
         let events: [DecodeScheduler.Event]
+        let tokens = scheduler.pendingTokens, started = now()
         do {
             events = try scheduler.step()
         } catch {
@@ -392,10 +513,13 @@ public final class InferenceEngine: @unchecked Sendable {
         var done: [(Job, EngineOutput)] = []
         lock.lock()
         let finishedAt = now()
+        estimate.record(step: finishedAt - started, tokens: tokens)
+        for j in running.values { j.steps += 1 }
         for case .finished(let id, let o) in events {
             // A drain may have failed the job meanwhile; it is then no longer in `running`.
             guard let j = running.removeValue(forKey: id) else { continue }
-            estimate.record(serviceSeconds: finishedAt - o.admitted, tokens: o.result.outputIds.count)
+            estimate.record(steps: j.steps, prefilled: j.prefilled)
+            if let p = j.predictedService { estimate.service.record(actual: finishedAt - o.admitted, predicted: p) }
             completions += 1
             done.append((j, EngineOutput(decode: o, queueSeconds: o.admitted - j.submitted, timeToFirstToken: o.firstToken - j.submitted)))
         }

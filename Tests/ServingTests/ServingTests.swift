@@ -322,8 +322,8 @@ final class ServingTests: XCTestCase {
         let text = m.registry.emitToString()
         XCTAssertTrue(text.contains("strawberry_running_sequences 0"), text)
         XCTAssertTrue(text.contains("strawberry_queue_depth 0"), text)
-        // A service time of 10 s for 10 tokens, as if measured under load.
-        engine.lock.withLock { engine.estimate = { var e = ServiceEstimate(); e.record(serviceSeconds: 10, tokens: 10); e.samples = 3; return e }() }
+        // 10 steps a request at 1 s a step, as if measured under load.
+        engine.lock.withLock { engine.estimate = ServiceEstimate.measured(seconds: 10, steps: 10) }
         engine.hold(true)
         let first = Task { try await engine.generate(GenerationRequestFactory.make(ids, maxTokens: 10), timeout: 60) }   // 0 + 10 ≤ 60
         for _ in 0..<200 where engine.load.waiting < 1 { try await Task.sleep(nanoseconds: 5_000_000) }
@@ -332,8 +332,8 @@ final class ServingTests: XCTestCase {
             XCTAssertEqual(expected, 20, accuracy: 1e-9)   // 10 s waiting behind the first + 10 s of its own
             XCTAssertEqual(retry, 10, accuracy: 1e-9)
         }
-        // Asking for 2 tokens where the measured requests generated 10: a fifth of the service time.
-        let short = Task { try await engine.generate(GenerationRequestFactory.make(ids, maxTokens: 2), timeout: 13) }   // 10 + 2 ≤ 13
+        // Asking for 2 tokens where the measured requests took 10 steps: 3 steps (2 tokens and a stop).
+        let short = Task { try await engine.generate(GenerationRequestFactory.make(ids, maxTokens: 2), timeout: 13.5) }   // 10 + 3 ≤ 13.5
         for _ in 0..<200 where engine.load.waiting < 2 { try await Task.sleep(nanoseconds: 5_000_000) }
         XCTAssertEqual(engine.load.waiting, 2, "a request that fits its deadline is queued")
         first.cancel(); short.cancel()
@@ -341,11 +341,11 @@ final class ServingTests: XCTestCase {
         _ = await (first.result, short.result)
         // A stale estimate (120 s a request, twice the deadline) never locks an idle server: it takes the
         // request, and the measurement that follows corrects the estimate.
-        engine.lock.withLock { engine.estimate = { var e = ServiceEstimate(); e.record(serviceSeconds: 120, tokens: 10); e.samples = 3; return e }() }
+        engine.lock.withLock { engine.estimate = ServiceEstimate.measured(seconds: 120, steps: 10) }
         _ = try await engine.generate(GenerationRequestFactory.make(ids, maxTokens: 4), timeout: 60)
-        XCTAssertLessThan(engine.lock.withLock { engine.estimate.serviceSeconds }, 120)
+        XCTAssertLessThan(engine.lock.withLock { engine.estimate.stepSeconds(batch: 1) }, 12)
         // Through the API, behind a request that holds the one slot: 429 with Retry-After, counted as would_miss_deadline.
-        engine.lock.withLock { engine.estimate = { var e = ServiceEstimate(); e.record(serviceSeconds: 120, tokens: 10); e.samples = 3; return e }() }
+        engine.lock.withLock { engine.estimate = ServiceEstimate.measured(seconds: 120, steps: 10) }
         engine.hold(true)
         let blocker = Task { try await engine.generate(GenerationRequestFactory.make(ids, maxTokens: 10), timeout: 600) }
         for _ in 0..<200 where engine.load.waiting < 1 { try await Task.sleep(nanoseconds: 5_000_000) }
@@ -353,14 +353,84 @@ final class ServingTests: XCTestCase {
             let (code, body, headers) = try await Self.post(client, "/api/position_count/letter_count", #"{"word":"banana","letter":"a"}"#)
             XCTAssertEqual(code, 429, "\(body)")
             XCTAssertEqual(headers[.retryAfter], "120")
-            // Refused before the body is read, on the least any request could take: 120 s of waiting + 12 s
-            // (a one-token answer's share of 120 s for 10 tokens).
-            XCTAssertEqual((body["details"] as? [String: String])?["expected_seconds"], "132.0")
+            // Refused before the body is read, on the least any request could take: 120 s of waiting + 24 s
+            // (a one-token answer's two steps at 12 s a step).
+            XCTAssertEqual((body["details"] as? [String: String])?["expected_seconds"], "144.0")
         }
         blocker.cancel()
         engine.hold(false)
         _ = await blocker.result
         XCTAssertTrue(m.registry.emitToString().contains(#"strawberry_rejections_total{reason="would_miss_deadline"} 1"#))
+    }
+
+    /// The wait is counted in steps from each running request's own progress (one past the usual length is
+    /// about to finish, not already gone), the queue takes the slots in the order they free, each request
+    /// ahead for its own steps; waits are priced at the measured step price, stretched by how far predicted
+    /// waits have run over.
+    func testExpectedWaitInSteps() throws {
+        let (s, _) = try service { c in c.maxBatchSize = 2; c.maxQueue = 8 }
+        let engine = s.engine
+        engine.hold(true)
+        defer { engine.lock.withLock { engine.running.removeAll(); engine.waiting.removeAll() }; engine.hold(false) }
+        func job(_ id: Int, steps: Int, maxTokens: Int = 20) -> InferenceEngine.Job {
+            let j = InferenceEngine.Job(id: id, GenerationRequestFactory.make(Array(1...5), maxTokens: maxTokens), deadline: .infinity) { _ in }
+            j.steps = steps
+            return j
+        }
+        engine.lock.withLock {
+            XCTAssertNil(engine.expectedWaitSteps(ahead: 0), "nothing is predicted before anything was measured")
+            engine.estimate = .measured(seconds: 10, steps: 10)
+            XCTAssertEqual(engine.expectedWaitSteps(ahead: 0), 0, "a free slot")
+            // 7 steps left, and one past the usual 10 steps: expected to finish at the next step.
+            engine.running = [1: job(1, steps: 3), 2: job(2, steps: 12)]
+            XCTAssertEqual(engine.expectedWaitSteps(ahead: 0), 1)
+            // Job 3 takes the slot freeing after 1 step (and holds it 10), job 4 the one after 7 (3 steps: 2 tokens and a stop).
+            engine.waiting = [job(3, steps: 0), job(4, steps: 0, maxTokens: 2)]
+            XCTAssertEqual(engine.expectedWaitSteps(ahead: 1), 7)
+            XCTAssertEqual(engine.expectedWaitSteps(ahead: 2), 10)
+        }
+        // Waits that ran 20 % over their prediction stretch the next ones by 20 % (they did not vary: no spread);
+        // waits shorter than predicted never shrink them below the model's own when admitting.
+        var e = ServiceEstimate.measured(seconds: 10, steps: 10)
+        XCTAssertEqual(e.waitSeconds(steps: 5, batch: 1), 5, accuracy: 1e-12)
+        for _ in 0..<5 { e.wait.record(actual: 1.2, predicted: 1) }
+        XCTAssertEqual(e.waitSeconds(steps: 5, batch: 1), 6, accuracy: 1e-9)
+        e.wait.record(actual: 2.0, predicted: 1)
+        XCTAssertGreaterThan(e.waitSeconds(steps: 5, batch: 1), 5 * (1.2 + 0.05 * 0.8))   // the spread widens it beyond the mean
+        var fast = ServiceEstimate.measured(seconds: 10, steps: 10)
+        for _ in 0..<5 { fast.service.record(actual: 0.5, predicted: 1) }
+        XCTAssertEqual(fast.serviceSeconds(maxTokens: 100, batch: 1), 10, accuracy: 1e-12)
+        XCTAssertEqual(fast.serviceSeconds(maxTokens: 100, batch: 1, deviations: 0), 5, accuracy: 1e-12, "the best guess, to give up a request at its slot")
+    }
+
+    /// The step price is a line in the tokens a forward pass feeds, fitted to measured steps: steps measured at
+    /// a small batch price a full batch higher (not at the small batch's price, which admitted a whole queue
+    /// that could not finish), and a batch is priced as it turns over (its prompts' prefills included).
+    func testStepPriceModel() {
+        var fit = LinearFit(weight: 0.02)
+        for i in 0..<400 { let x = Double(1 + i % 40); fit.add(x: x, y: 0.004 + 0.0025 * x) }   // exact line
+        XCTAssertEqual(fit.line.alpha, 0.004, accuracy: 1e-9)
+        XCTAssertEqual(fit.line.beta, 0.0025, accuracy: 1e-9)
+        var flat = LinearFit(weight: 0.02)
+        for _ in 0..<10 { flat.add(x: 4, y: 0.02) }
+        XCTAssertEqual(flat.predict(16), 0.08, accuracy: 1e-12, "no spread to find a slope: proportional")
+        var falling = LinearFit(weight: 0.02)
+        for i in 0..<100 { let x = Double(1 + i % 8); falling.add(x: x, y: 0.1 - 0.01 * x) }
+        XCTAssertEqual(falling.line.beta, 0, "more tokens never cost less")
+        XCTAssertFalse(LinearFit(weight: 0.02).ready)
+        // Requests of 18 steps prefilling 27 tokens, measured at a batch of 2: a full batch of 16 turns over
+        // 16 prompts every 18 steps, so a step feeds 16 · (1 + 27/18) = 40 tokens.
+        var e = ServiceEstimate()
+        for i in 0..<60 { let x = i % 9 == 0 ? 29 : 2; e.record(step: 0.004 + 0.0025 * Double(x), tokens: x) }
+        for _ in 0..<3 { e.record(steps: 18, prefilled: 27) }
+        XCTAssertTrue(e.ready)
+        XCTAssertEqual(e.stepSeconds(batch: 16), 0.004 + 0.0025 * 40, accuracy: 1e-9)
+        XCTAssertGreaterThan(e.stepSeconds(batch: 16), 3 * e.stepSeconds(batch: 2))
+        // A request cut at its deadline did not finish: its steps only raise the expectation.
+        e.record(steps: 5, prefilled: 27, finished: false)
+        XCTAssertEqual(e.steps, 18)
+        e.record(steps: 30, prefilled: 27, finished: false)
+        XCTAssertEqual(e.steps, 30)
     }
 
     /// Rate-limit buckets: per key by default (one shared bucket without keys); per address only when
@@ -501,4 +571,15 @@ import Generation
 import Models
 enum GenerationRequestFactory {
     static func make(_ ids: [Int], maxTokens: Int) -> GenerationRequest { GenerationRequest(promptIds: ids, maxTokens: maxTokens) }
+}
+
+extension ServiceEstimate {
+    /// An estimate that has measured enough requests alike: each held its slot `steps` steps in `seconds`,
+    /// every step the same price whatever its size.
+    static func measured(seconds: Double, steps: Int) -> ServiceEstimate {
+        var e = ServiceEstimate()
+        for x in [1, 2, 1, 2] { e.record(step: seconds / Double(steps), tokens: x) }
+        for _ in 0..<warmup { e.record(steps: steps, prefilled: 0) }
+        return e
+    }
 }
