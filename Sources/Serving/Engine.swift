@@ -69,8 +69,9 @@ public struct EngineOutput: Sendable {
 struct ServiceEstimate: Sendable {
     /// seconds ≈ α + β · tokens of one forward pass, exponentially weighted (recent steps count most).
     var step = LinearFit(weight: 0.02)
-    /// Steps a request holds its slot, and prompt tokens it prefills (means over requests).
+    /// Steps a request holds its slot (mean and variance), and prompt tokens it prefills (mean), over requests.
     var steps: Double = 0
+    var stepsVariance: Double = 0
     var prefill: Double = 0
     var samples = 0
     let weight = 0.2
@@ -98,15 +99,28 @@ struct ServiceEstimate: Sendable {
             steps = Double(n)
             prefill = Double(max(0, prefilled))
         } else {
-            steps = finished ? steps + weight * (Double(n) - steps) : max(steps, Double(n))
+            // A cut request needed at least its steps: it can raise the mean, never lower it (and one long request
+            // cut late moves it by its weight, not all the way).
+            let d = (finished ? Double(n) : max(Double(n), steps)) - steps, step = weight * d
+            steps += step
+            stepsVariance = (1 - weight) * (stepsVariance + d * step)
             prefill += weight * (Double(max(0, prefilled)) - prefill)
         }
         samples += 1
     }
 
-    /// Steps a request allowed `maxTokens` tokens is expected to hold its slot: as many as measured, never
-    /// more than its budget allows (its tokens and a stop).
-    func steps(maxTokens: Int) -> Double { min(steps, Double(max(1, maxTokens)) + 1) }
+    /// Steps a request allowed `maxTokens` tokens is expected to hold its slot: as many as measured, never more
+    /// than its budget (the prefill step samples the first token, and a stop token takes a token's place).
+    func steps(maxTokens: Int) -> Double { min(steps, Double(max(1, maxTokens))) }
+
+    /// Steps a running request that has run `done` of them is expected still to need: the rest of the mean,
+    /// or, once past it, a standard deviation more (not "one step": a request longer than most is likely
+    /// longer still) — never more than its budget leaves, never less than one.
+    func remainingSteps(done: Int, maxTokens: Int) -> Double {
+        let expected = steps(maxTokens: maxTokens) - Double(done)
+        let left = Double(max(1, maxTokens - done))
+        return max(1, min(left, expected >= 1 ? expected : stepsVariance.squareRoot()))
+    }
 
     /// Seconds per step in a batch of `batch` requests that turns over as it runs.
     func stepSeconds(batch: Int) -> Double {
@@ -148,10 +162,12 @@ struct LinearFit: Sendable {
 
     /// The fitted intercept and slope, both non-negative (a step never takes negative time, nor less for more tokens).
     var line: (alpha: Double, beta: Double) {
-        guard cxx > 1e-9 * max(1, mx * mx) else { return (0, my / mx) }
+        // A slope needs a spread of sizes (some steps prefilling, some not); a few odd steps among identical
+        // ones would let one outlier set it.
+        guard cxx >= 0.01 * mx * mx else { return (0, my / mx) }
         let beta = cxy / cxx, alpha = my - beta * mx
         if beta < 0 { return (my, 0) }
-        if alpha < 0 { return (0, my / mx) }
+        if alpha < 0 { return (0, beta) }   // the slope through the origin would under-price larger steps
         return (alpha, beta)
     }
 
@@ -167,15 +183,20 @@ struct Calibration: Sendable {
     var mean = 1.0, variance = 0.0, samples = 0
     let weight = 0.05
 
-    /// `actual` seconds where `predicted` were expected (predicted at the mean, `deviations` 0).
+    /// The most one measurement may say the predictions are off by, either way: one stall (a page fault
+    /// storm, a paused VM) must not stretch the predictions for the next hundred requests.
+    static let bound = 4.0
+
+    /// `actual` seconds where `predicted` were expected (predicted at the mean, `deviations` 0). The first
+    /// measurements are averaged plainly (weight 1/n) until the exponential weight takes over, so the stretch
+    /// is learnt within the first cohort of queued requests, not twenty requests later.
     mutating func record(actual: Double, predicted: Double) {
         guard actual.isFinite, predicted.isFinite, actual >= 0, predicted > 0 else { return }
-        let r = actual / predicted
-        if samples == 0 { mean = r } else {
-            let d = r - mean, step = weight * d
-            mean += step
-            variance = (1 - weight) * (variance + d * step)
-        }
+        let r = min(Self.bound, max(1 / Self.bound, actual / predicted))
+        let w = max(weight, 1 / Double(samples + 1))
+        let d = r - mean, step = w * d
+        mean += step
+        variance = (1 - w) * (variance + d * step)
         samples += 1
     }
 
@@ -318,7 +339,7 @@ public final class InferenceEngine: @unchecked Sendable {
     /// ahead take the slots in the order they free, each holding its slot for its own expected steps.
     func expectedWaitSteps(ahead k: Int) -> Double? {
         guard estimate.ready else { return nil }
-        var frees = running.values.map { max(1, estimate.steps(maxTokens: $0.request.maxTokens) - Double($0.steps)) }
+        var frees = running.values.map { estimate.remainingSteps(done: $0.steps, maxTokens: $0.request.maxTokens) }
         frees += Array(repeating: 0, count: max(0, maxBatch - frees.count))
         frees.sort()
         for j in waiting.prefix(k) {
@@ -377,9 +398,9 @@ public final class InferenceEngine: @unchecked Sendable {
                     return
                 }
                 if box.cancelled { lock.unlock(); c.resume(throwing: EngineError.cancelled); return }
-                // What it is expected to wait, to learn how far off such predictions run (a wait of a step or
-                // two is mostly the worker's timing, not the model's: not counted).
-                if let ws = expectedWaitSteps(ahead: waiting.count), ws >= 2 {
+                // What it is expected to wait, to learn how far off such predictions run (a wait for a free
+                // slot is the worker's timing, not the model's: not counted).
+                if let ws = expectedWaitSteps(ahead: waiting.count), ws >= 1 {
                     job.predictedWait = ws * estimate.stepSeconds(batch: min(maxBatch, waiting.count + running.count + 1))
                 }
                 box.job = job
@@ -511,8 +532,8 @@ public final class InferenceEngine: @unchecked Sendable {
             return true
         }
         var done: [(Job, EngineOutput)] = []
+        let finishedAt = now()   // before the lock: waiting for it is not the step's time
         lock.lock()
-        let finishedAt = now()
         estimate.record(step: finishedAt - started, tokens: tokens)
         for j in running.values { j.steps += 1 }
         for case .finished(let id, let o) in events {
