@@ -77,6 +77,19 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, help="Output directory.")
     e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     e.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
+
+    w = sub.add_parser("wandb-sync", help="Export the runs of a Strawberry store to Weights & Biases (offline first).",
+                       description="Each run of the store becomes a W&B run with the same id: config, metric history with its steps, "
+                       "summary (intervals as _low/_high keys), per-item evaluation tables, charts, and a training run's recipe "
+                       "as an `architecture` artifact. Offline unless W&B credentials are configured (or WANDB_MODE says so); "
+                       "exporting again adds nothing for runs already exported.")
+    w.add_argument("store", help="The store directory (`strawberry --store`, $STRAWBERRY_HOME or ~/.strawberry).")
+    w.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="Only these runs (default: every run).")
+    w.add_argument("--project", default=os.environ.get("WANDB_PROJECT", "strawberry"), help="W&B project (default $WANDB_PROJECT or strawberry).")
+    w.add_argument("--entity", default=os.environ.get("WANDB_ENTITY"), help="W&B entity (team or user; default $WANDB_ENTITY or yours).")
+    w.add_argument("--mode", choices=["online", "offline"], help="Default: $WANDB_MODE, else online with credentials and offline without.")
+    w.add_argument("--dir", default=os.environ.get("WANDB_DIR"), help="Where W&B keeps its files and the export ledger (default $WANDB_DIR, else STORE/wandb-export).")
+    w.add_argument("--strawberry", help="The strawberry binary that reads the store (default: $STRAWBERRY_BIN, else PATH).")
     return top
 
 
@@ -134,10 +147,35 @@ def _eval(a: argparse.Namespace) -> int:
     return score(out, binary, log)
 
 
+def _wandb_sync(a: argparse.Namespace) -> int:
+    from .wandb_export import export, resolve_mode, store_runs, strawberry_binary
+    if not os.path.isdir(a.store):
+        raise ConfigError(f"{a.store} is not a directory; give the store's directory (the one holding registry.sqlite)")
+    folder = a.dir or os.path.join(a.store, "wandb-export")
+    mode = resolve_mode(a.mode)
+    runs = store_runs(strawberry_binary(a.strawberry), a.store)
+    done = export(runs, project=a.project, entity=a.entity, mode=mode, folder=folder, only=a.run_ids or None)
+    exported = [d for d in done if d.action == "exported"]
+    print(f"{len(exported)} exported, {len(done) - len(exported)} unchanged ({mode}; W&B files in {folder})")
+    for d in done:
+        print(f"  {d.action:9} {d.run_id}" + (f"  {d.directory}" if d.directory else "") + "".join(f"  ({n})" for n in d.notes))
+    if mode == "offline" and exported:
+        print("upload them when W&B is reachable (with WANDB_API_KEY set or after `wandb login`):")
+        print(f"  wandb sync --include-offline {os.path.join(folder, 'wandb', 'offline-run-*')}")
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     a = parser().parse_args(argv)
     # transformers/PEFT deprecation notices about their own internals are noise to a user.
     warnings.filterwarnings("ignore", category=FutureWarning)
+    if a.command == "wandb-sync":   # needs only wandb: neither torch nor transformers
+        from .wandb_export import ExportError
+        try:
+            return _wandb_sync(a)
+        except (ConfigError, ExportError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
     from .data import DataError
     from .evaluate import EvaluationError
     from .lora import AdapterError

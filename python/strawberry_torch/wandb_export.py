@@ -1,0 +1,398 @@
+"""`strawberry-torch wandb-sync`: the runs of a Strawberry store in Weights & Biases, through the real
+`wandb` client (offline first: `wandb sync` uploads later).
+
+For each run of the store (read through `strawberry runs list --json`, the store's own reader):
+  - a W&B run whose id is the Strawberry run id (W&B's id alphabet is the same), so the W&B run, the
+    store and the Hub path `<backbone>/<recipe hash>/<run id>/` all name the run the same way;
+  - group `backbone=<model>_recipe=<hash>` (the hash of the training run's config.yaml, the one in the
+    Hub path); evaluations, comparisons and deployments join the group of the training run they came from;
+  - config: the run's parameters, its lineage (dataset, base model and adapter SHA-256s) and parent runs;
+  - history with steps: metrics.jsonl for training, metrics.json for evaluations (the store's metric
+    points where those files are gone), summary = last values, 95 % intervals as `…_low` / `…_high` keys;
+  - per-item evaluation records as a `wandb.Table`, the run's SVG charts as HTML panels;
+  - a training run's recipe as an `architecture` artifact holding `architecture.json`.
+
+Exporting is idempotent: a ledger beside the W&B files (`strawberry-wandb-exports.json`) keeps each
+exported run's digest; a run exported before with the same digest is skipped, and online the W&B run's
+own summary (`strawberry/digest`) is checked too. Parameters that look like secrets (key, token, secret,
+password) are never logged, and the API key is never printed.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Optional
+
+LEDGER = "strawberry-wandb-exports.json"
+SECRET = re.compile(r"(api[_-]?key|token|secret|password|passwd|credential)", re.I)
+WANDB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# W&B tables hold at most this many rows by default (wandb.Table.MAX_ROWS); more are cut and said so.
+MAX_TABLE_ROWS = 10_000
+
+
+class ExportError(RuntimeError):
+    """Something the export cannot do; the message says what to change."""
+
+
+@dataclass
+class Exported:
+    run_id: str
+    wandb_id: str
+    action: str                      # "exported" | "unchanged"
+    directory: Optional[str] = None  # the offline run's folder (offline mode)
+    notes: list[str] = field(default_factory=list)
+
+
+# ---- reading the store -----------------------------------------------------------------------
+
+def strawberry_binary(explicit: Optional[str] = None) -> str:
+    """The Swift tool that reads the store: --strawberry, else $STRAWBERRY_BIN, else PATH (no torch import
+    on the way: exporting needs neither torch nor transformers)."""
+    cand = explicit or os.environ.get("STRAWBERRY_BIN") or shutil.which("strawberry")
+    if not cand or not (os.path.isfile(cand) and os.access(cand, os.X_OK)):
+        raise ExportError(f"no strawberry binary{' at ' + cand if cand else ''}: build it (make build) and give --strawberry PATH or set STRAWBERRY_BIN")
+    return cand
+
+
+def store_runs(binary: str, store: str) -> list[dict[str, Any]]:
+    """Every run of the store, as `strawberry runs list --json` prints it (oldest first)."""
+    env = dict(os.environ, STRAWBERRY_RECORD_RUNS="0")
+    p = subprocess.run([binary, "runs", "list", "--json", "--store", store], capture_output=True, text=True, env=env, timeout=300)
+    if p.returncode != 0:
+        raise ExportError(f"`strawberry runs list --store {store}` failed: {p.stderr.strip()[-2000:]}")
+    try:
+        runs = json.loads(p.stdout)
+    except json.JSONDecodeError as e:
+        raise ExportError(f"`strawberry runs list --json` printed something that is not JSON ({e}); is {binary} the Strawberry tool?")
+    if not isinstance(runs, list):
+        raise ExportError("`strawberry runs list --json` did not print a list of runs")
+    return sorted(runs, key=lambda r: (r.get("created", 0), r.get("id", "")))
+
+
+def digest(run: dict[str, Any]) -> str:
+    """What was exported, as a hash of the store's record (a run recorded again with more metrics differs)."""
+    return hashlib.sha256(json.dumps(run, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def wandb_id(run_id: str) -> str:
+    """The W&B run id: the Strawberry id itself when W&B accepts it, else a stable hash of it."""
+    if WANDB_ID.match(run_id):
+        return run_id
+    return "sb-" + hashlib.sha256(run_id.encode()).hexdigest()[:20]
+
+
+def _read_text(path: str, limit: int = 64 << 20) -> Optional[str]:
+    try:
+        if os.path.getsize(path) > limit:
+            return None
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError, EOFError):
+        return None
+
+
+def _first(*paths: str) -> Optional[str]:
+    return next((p for p in paths if os.path.isfile(p)), None)
+
+
+def run_dir(run: dict[str, Any]) -> Optional[str]:
+    """Where the run wrote its files (its `out` parameter), when that folder is still there."""
+    out = run.get("params", {}).get("out") or run.get("lineage", {}).get("run_dir")
+    return out if out and os.path.isdir(out) else None
+
+
+def recipe(run: dict[str, Any]) -> Optional[tuple[str, str, str]]:
+    """(backbone, recipe hash, config.yaml text) of a training run: the hash is the first 12 hex digits of the
+    SHA-256 of its config.yaml, as in the Hub path `publish` writes."""
+    d = run_dir(run)
+    text = _read_text(os.path.join(d, "config.yaml"), 1 << 20) if d else None
+    if text is None:
+        return None
+    model = run.get("params", {}).get("model", "model").rstrip("/")
+    backbone = os.path.basename(model) or "model"
+    return backbone, hashlib.sha256(text.encode()).hexdigest()[:12], text
+
+
+def groups(runs: list[dict[str, Any]]) -> dict[str, str]:
+    """run id → W&B group: a training run's `backbone=…_recipe=…`, inherited by the runs that descend from it."""
+    by_id = {r["id"]: r for r in runs}
+    memo: dict[str, str] = {}
+
+    def group(rid: str, seen: frozenset[str]) -> str:
+        if rid in memo:
+            return memo[rid]
+        r = by_id.get(rid)
+        g = ""
+        if r is not None and rid not in seen:
+            if r.get("kind") == "train" and (rc := recipe(r)):
+                g = f"backbone={rc[0]}_recipe={rc[1]}"
+            else:
+                for p in r.get("parents", []):
+                    if (g := group(p, seen | {rid})):
+                        break
+        memo[rid] = g
+        return g
+
+    def fallback(r: dict[str, Any]) -> str:
+        # A run of the base model alone (an evaluation without an adapter) has no recipe: grouped by backbone.
+        model = r.get("params", {}).get("model", "").rstrip("/")
+        return f"backbone={os.path.basename(model)}_base" if model else f"kind={r.get('kind', 'run')}"
+
+    return {r["id"]: group(r["id"], frozenset()) or fallback(r) for r in runs}
+
+
+# ---- what is logged ----------------------------------------------------------------------------
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def flatten_metrics(node: Any, prefix: str = "") -> dict[str, float]:
+    """Numbers of a metrics.json tree as `a/b/c` keys; a 95 % interval `x_ci95: [lo, hi]` (or `ci95`)
+    becomes `x_ci95_low` and `x_ci95_high`. Strings and other lists are left out."""
+    out: dict[str, float] = {}
+    if isinstance(node, dict):
+        for k, v in node.items():
+            key = f"{prefix}/{k}" if prefix else str(k)
+            if isinstance(v, list) and len(v) == 2 and "ci" in str(k) and all(_finite(x) for x in v):
+                out[key + "_low"], out[key + "_high"] = float(v[0]), float(v[1])
+            elif isinstance(v, dict):
+                out.update(flatten_metrics(v, key))
+            elif _finite(v):
+                out[key] = float(v)
+    return out
+
+
+def history(run: dict[str, Any]) -> list[tuple[int, dict[str, float]]]:
+    """(step, metrics) rows, steps ascending: a training run's metrics.jsonl, an evaluation's metrics.json
+    (one row at step 0), else the store's own metric points."""
+    d = run_dir(run)
+    if d and run.get("kind") == "train" and (text := _read_text(os.path.join(d, "metrics.jsonl"))) is not None:
+        rows: dict[int, dict[str, float]] = {}
+        for line in text.splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("step"), int):
+                vals = {k: float(v) for k, v in rec.items() if k != "step" and _finite(v)}
+                rows.setdefault(rec["step"], {}).update(vals)
+        if rows:
+            return sorted(rows.items())
+    if d and run.get("kind") == "eval" and (text := _read_text(os.path.join(d, "metrics.json"))) is not None:
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError:
+            doc = None
+        if isinstance(doc, dict):
+            vals = flatten_metrics(doc.get("metrics", {}))
+            for k in ("questions", "questions_per_second", "tokens_per_second", "seconds"):
+                if _finite(doc.get(k)):
+                    vals[k] = float(doc[k])
+            if vals:
+                return [(0, vals)]
+    rows = {}
+    for name, points in run.get("metrics", {}).items():
+        for p in points:
+            if isinstance(p, dict) and isinstance(p.get("step"), int) and _finite(p.get("value")):
+                rows.setdefault(p["step"], {})[name] = float(p["value"])
+    return sorted(rows.items())
+
+
+def config_of(run: dict[str, Any]) -> dict[str, Any]:
+    """Parameters (secrets left out), lineage hashes and parent runs."""
+    cfg: dict[str, Any] = {k: v for k, v in run.get("params", {}).items() if not SECRET.search(k)}
+    for k, v in run.get("lineage", {}).items():
+        cfg[f"lineage/{k}"] = v
+    cfg["strawberry/run_id"] = run["id"]
+    cfg["strawberry/kind"] = run.get("kind", "")
+    cfg["strawberry/parents"] = list(run.get("parents", []))
+    return cfg
+
+
+def item_rows(run: dict[str, Any]) -> Optional[tuple[list[str], list[list[Any]], int]]:
+    """An evaluation's per-item records as (columns, rows, total): nested values as JSON text."""
+    d = run_dir(run)
+    path = d and _first(os.path.join(d, "items.jsonl"), os.path.join(d, "items.jsonl.gz"))
+    text = _read_text(path) if path else None
+    if text is None:
+        return None
+    recs = []
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict):
+            recs.append(rec)
+    if not recs:
+        return None
+    columns = sorted({k for r in recs for k in r})
+    def cell(v: Any) -> Any:
+        if v is None or isinstance(v, (str, bool, int)) or (isinstance(v, float) and math.isfinite(v)):
+            return v
+        return json.dumps(v, sort_keys=True, ensure_ascii=False)
+    rows = [[cell(r.get(c)) for c in columns] for r in recs[:MAX_TABLE_ROWS]]
+    return columns, rows, len(recs)
+
+
+def charts(run: dict[str, Any]) -> dict[str, str]:
+    """name → SVG text of the charts in the run's folder."""
+    d = run_dir(run)
+    out = {}
+    if d:
+        for name in sorted(os.listdir(d)):
+            if name.endswith(".svg") and (text := _read_text(os.path.join(d, name), 8 << 20)) is not None:
+                out[name[:-4]] = text
+    return out
+
+
+# ---- modes, the ledger, the export -------------------------------------------------------------
+
+def has_api_key() -> bool:
+    """Whether W&B credentials are configured (the variable, or a netrc entry for the W&B host); never read out."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = re.sub(r"^https?://", "", os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).split("/")[0]
+    netrc = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
+    text = _read_text(netrc, 1 << 20) or ""
+    return f"machine {host}" in text
+
+
+def resolve_mode(requested: Optional[str]) -> str:
+    """--mode, else WANDB_MODE, else online with credentials and offline without."""
+    mode = requested or os.environ.get("WANDB_MODE") or ("online" if has_api_key() else "offline")
+    if mode in ("dryrun",):
+        mode = "offline"
+    if mode not in ("online", "offline", "disabled"):
+        raise ExportError(f"W&B mode '{mode}' is not online, offline or disabled")
+    return mode
+
+
+class Ledger:
+    """run id → digest of what was exported, kept in the W&B folder (written atomically)."""
+
+    def __init__(self, folder: str) -> None:
+        self.path = os.path.join(folder, LEDGER)
+        self.entries: dict[str, dict[str, str]] = {}
+        text = _read_text(self.path, 64 << 20)
+        if text is not None:
+            try:
+                doc = json.loads(text)
+            except json.JSONDecodeError:
+                raise ExportError(f"{self.path} is not JSON; move it away to export every run again")
+            if isinstance(doc, dict):
+                self.entries = {k: v for k, v in doc.items() if isinstance(v, dict)}
+
+    def seen(self, run_id: str, dig: str) -> bool:
+        return self.entries.get(run_id, {}).get("digest") == dig
+
+    def add(self, run_id: str, **entry: str) -> None:
+        self.entries[run_id] = entry
+        tmp = f"{self.path}.tmp-{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.entries, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, self.path)
+
+
+def _offline_dir(wandb_root: str, wid: str) -> Optional[str]:
+    base = os.path.join(wandb_root, "wandb")
+    if not os.path.isdir(base):
+        return None
+    cands = [os.path.join(base, n) for n in os.listdir(base) if n.startswith("offline-run-") and n.endswith("-" + wid)]
+    return max(cands, key=os.path.getmtime) if cands else None
+
+
+def _online_unchanged(wandb: Any, entity: Optional[str], project: str, wid: str, dig: str) -> bool:
+    """Whether W&B already holds this run with this digest (online mode; any failure: not known to be)."""
+    try:
+        api = wandb.Api(timeout=30)
+        path = "/".join(p for p in (entity or api.default_entity, project, wid) if p)
+        return api.run(path).summary.get("strawberry/digest") == dig
+    except Exception:
+        return False
+
+
+def export(runs: list[dict[str, Any]], *, project: str, folder: str, entity: Optional[str] = None, mode: Optional[str] = None,
+           only: Optional[Iterable[str]] = None, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> list[Exported]:
+    """Exports `runs` (all, or those in `only`) to W&B; returns what happened to each."""
+    try:
+        import wandb
+    except ImportError:
+        raise ExportError("the `wandb` package is not installed: pip install wandb")
+    mode = resolve_mode(mode)
+    wanted = set(only) if only is not None else None
+    if wanted is not None and (missing := wanted - {r["id"] for r in runs}):
+        raise ExportError(f"no run {', '.join(sorted(missing))} in the store; `strawberry runs list` shows them")
+    os.makedirs(folder, exist_ok=True)
+    ledger = Ledger(folder)
+    group_of = groups(runs)
+    results = []
+    for run in runs:
+        if wanted is not None and run["id"] not in wanted:
+            continue
+        wid, dig = wandb_id(run["id"]), digest(run)
+        if ledger.seen(run["id"], dig) or (mode == "online" and _online_unchanged(wandb, entity, project, wid, dig)):
+            results.append(Exported(run["id"], wid, "unchanged"))
+            continue
+        results.append(_export_one(wandb, run, wid, dig, group_of[run["id"]], project=project, entity=entity, mode=mode, folder=folder))
+        ledger.add(run["id"], digest=dig, wandb_id=wid, mode=mode)
+        log(f"{results[-1].action} {run['id']} → W&B run {wid} ({mode})")
+    return results
+
+
+def _export_one(wandb: Any, run: dict[str, Any], wid: str, dig: str, group: str, *, project: str, entity: Optional[str],
+                mode: str, folder: str) -> Exported:
+    notes = []
+    wr = wandb.init(project=project, entity=entity, id=wid, name=run["id"], group=group, job_type=run.get("kind", "run"),
+                    config=config_of(run), dir=folder, mode=mode, resume="allow" if mode == "online" else None,
+                    reinit="finish_previous",
+                    settings=wandb.Settings(silent=True, console="off", x_disable_stats=True))
+    try:
+        last: dict[str, float] = {}
+        rows_by_step = history(run)
+        for step, vals in rows_by_step:
+            wr.log(vals, step=step)
+            last.update(vals)
+        final = rows_by_step[-1][0] if rows_by_step else 0
+        media: dict[str, Any] = {}
+        rows = item_rows(run) if run.get("kind") == "eval" else None
+        if rows is not None:
+            columns, data, total = rows
+            media["items"] = wandb.Table(columns=columns, data=data)
+            if total > len(data):
+                notes.append(f"items: the first {len(data)} of {total} rows (W&B's table limit)")
+            wr.summary["items_rows"] = total
+        for name, svg in charts(run).items():
+            media[f"charts/{name}"] = wandb.Html(svg, inject=False)
+        if media:
+            wr.log(media, step=final)
+        if run.get("kind") == "train" and (rc := recipe(run)):
+            backbone, h, text = rc
+            art = wandb.Artifact(f"recipe-{h}", type="architecture",
+                                 description=f"The training recipe of {backbone} runs with config hash {h}",
+                                 metadata={"backbone": backbone, "recipe_hash": h})
+            with art.new_file("architecture.json", mode="w", encoding="utf-8") as f:
+                json.dump({"backbone": backbone, "recipe_hash": h, "config_yaml": text,
+                           "params": {k: v for k, v in run.get("params", {}).items() if not SECRET.search(k)}}, f, indent=2, sort_keys=True)
+            wr.log_artifact(art)
+        for k, v in last.items():
+            wr.summary[k] = v
+        wr.summary["strawberry/digest"] = dig
+        wr.summary["strawberry/run_id"] = run["id"]
+        if notes:
+            wr.summary["strawberry/notes"] = "; ".join(notes)
+    finally:
+        wr.finish()
+    directory = _offline_dir(folder, wid) if mode == "offline" else None
+    return Exported(run["id"], wid, "exported", directory, notes)

@@ -1,0 +1,183 @@
+"""`strawberry-torch wandb-sync`: a tiny store made by the Swift tool (one training run, two evaluations, a
+comparison and a deployment) exported to W&B offline, and the offline run files read back with the
+`wandb` SDK's own reader (wandb.sdk.internal.datastore, the reader `wandb sync` uses; its last release with
+that Python module is 0.29, which .ci/run pins). Skipped, with a message, where `wandb` is not installed."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FIXTURES, PY_ROOT, Swift, long_context_copy, strawberry_path, write_config, _skip_or_fail
+
+wandb = pytest.importorskip("wandb", reason="wandb is not installed (pip install wandb==0.29.0): the W&B export is not tested")
+try:
+    from wandb.proto import wandb_internal_pb2
+    from wandb.sdk.internal.datastore import DataStore
+except ImportError:   # wandb ≥ 0.30 moved its record reader into the Go core
+    pytest.skip(f"wandb {wandb.__version__} has no Python reader of its run files (wandb.sdk.internal.datastore); "
+                "install wandb==0.29.0 to run this test", allow_module_level=True)
+
+
+def read_offline_run(folder: str) -> dict:
+    """What an offline run file holds, through the SDK's reader: run, config, history, summary, artifacts."""
+    files = glob.glob(os.path.join(folder, "run-*.wandb"))
+    assert len(files) == 1, folder
+    ds = DataStore()
+    ds.open_for_scan(files[0])
+    out: dict = {"history": [], "summary": {}, "config": {}, "artifacts": [], "run": None}
+    def items(entries) -> dict:
+        # An item is a key, or a nested key (a logged media object's fields: items/_type, items/path, …).
+        d: dict = {}
+        for i in entries:
+            path = [i.key] if i.key else list(i.nested_key)
+            node = d
+            for k in path[:-1]:
+                node = node.setdefault(k, {})
+            node[path[-1]] = json.loads(i.value_json)
+        return d
+
+    while (data := ds.scan_data()) is not None:
+        rec = wandb_internal_pb2.Record()
+        rec.ParseFromString(data)
+        kind = rec.WhichOneof("record_type")
+        if kind == "run":
+            out["run"] = rec.run
+            out["config"].update(items(rec.run.config.update))
+        elif kind == "config":
+            out["config"].update(items(rec.config.update))
+        elif kind == "history":
+            out["history"].append(items(rec.history.item))
+        elif kind == "summary":
+            out["summary"].update(items(rec.summary.update))
+        elif kind == "artifact":
+            out["artifacts"].append(rec.artifact)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory) -> dict:
+    """A store of its own: train (4 steps), eval of the base model and of the adapter, compare, deploy."""
+    binary = strawberry_path()
+    if binary is None:
+        _skip_or_fail("no strawberry binary: set STRAWBERRY_BIN or build .build/release/strawberry")
+    root = tmp_path_factory.mktemp("wandb-store")
+    swift = Swift(binary, str(root / "store"))
+    model = long_context_copy("qwen3", str(root / "model"))
+    words = [w for w in ["cat", "dog", "straw", "berry", "apple", "queue", "lamp", "tree", "moon", "river", "stone", "cloud",
+                         "bread", "chair", "glass", "horse", "night", "plant", "sugar", "table", "water", "zebra", "kite",
+                         "lemon", "mango", "olive", "pearl", "robin", "snake", "tiger", "whale", "yacht", "amber", "brisk",
+                         "candle", "dragon", "eagle", "forest", "garden", "harbor", "island", "jungle", "kettle", "ladder"]]
+    (root / "words.txt").write_text("\n".join(words) + "\n")
+    data = str(root / "data")
+    swift("data", "build", "--tokenizer", model, "--words", str(root / "words.txt"), "--validation-size", "6", "--test-size", "8", "--out", data)
+    run = str(root / "run")
+    cfg = write_config(str(root / "cfg.yaml"), model=model, data=data, output_dir=run, max_steps=4, batch_size=2, learning_rate=1e-2,
+                       logging_steps=1, eval_steps=2, save_steps=0, eval_samples=4, generation_check_samples=2)
+    swift("train", "--config", cfg)
+    evals = []
+    for name, extra in (("ev-base", []), ("ev-ft", ["--adapter", run + "/final"])):
+        out = str(root / name)
+        swift("eval", "--model", model, "--data", data, "--limit", "3", "--scoring", "generate", "--out", out, *extra)
+        evals.append(out)
+    report = str(root / "report")
+    swift("compare", *evals, "--out", report, "--run", run)
+    swift("deploy", "--evaluation-results", report, "--adapter", run + "/final", "--output-dir", str(root / "deployment"),
+          "--force-deploy", "--skip-hf-push")
+    runs = json.loads(swift("runs", "list", "--json").stdout)
+    assert sorted(r["kind"] for r in runs) == ["compare", "deploy", "eval", "eval", "train"]
+    return {"binary": binary, "store": str(root / "store"), "root": root, "runs": runs}
+
+
+def sync(store: dict, folder: str, *extra: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(PYTHONPATH=PY_ROOT, STRAWBERRY_BIN=store["binary"], HOME=str(store["root"]), NETRC=os.devnull)
+    p = subprocess.run([sys.executable, "-m", "strawberry_torch", "wandb-sync", store["store"], "--dir", folder, "--project", "sb-test", *extra],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return p
+
+
+def test_offline_export_reads_back_and_is_idempotent(tiny_store, tmp_path):
+    folder = str(tmp_path / "wb")
+    first = sync(tiny_store, folder)
+    # No credentials: offline by default, and the sync line to run later.
+    assert "5 exported, 0 unchanged (offline;" in first.stdout, first.stdout
+    assert "wandb sync --include-offline" in first.stdout
+    offline = sorted(glob.glob(os.path.join(folder, "wandb", "offline-run-*")))
+    assert len(offline) == 5
+    by_kind = {r["kind"] + ("-ft" if r["kind"] == "eval" and "adapter" in r["params"] else ""): r for r in tiny_store["runs"]}
+    def folder_of(run_id: str) -> dict:
+        [d] = [d for d in offline if d.endswith("-" + run_id)]
+        return read_offline_run(d)
+
+    train = by_kind["train"]
+    t = folder_of(train["id"])
+    # The W&B run: the Strawberry id, the group from the recipe (the config.yaml hash of the Hub path).
+    assert t["run"].run_id == train["id"] and t["run"].job_type == "train"
+    import hashlib
+    recipe = hashlib.sha256(open(os.path.join(train["params"]["out"], "config.yaml"), "rb").read()).hexdigest()[:12]
+    assert t["run"].run_group == f"backbone=model_recipe={recipe}"
+    # Config: every parameter, the lineage hashes.
+    assert t["config"]["max_steps"] == "4" and t["config"]["lineage/dataset_manifest"] == train["lineage"]["dataset_manifest"]
+    # History with its steps, as metrics.jsonl has them; the summary is the last values.
+    logged = [json.loads(x) for x in open(os.path.join(train["params"]["out"], "metrics.jsonl"))]
+    loss_rows = [(h["_step"], h["loss"]) for h in t["history"] if "loss" in h]
+    assert loss_rows == [(r["step"], pytest.approx(r["loss"])) for r in logged if r.get("loss") is not None]
+    assert t["summary"]["loss"] == pytest.approx(loss_rows[-1][1])
+    # The recipe as an `architecture` artifact, and the loss chart.
+    assert [(a.type, a.name) for a in t["artifacts"]] == [("architecture", f"recipe-{recipe}")]
+    assert any(h.get("charts/loss_curve", {}).get("_type") == "html-file" for h in t["history"])
+
+    ft = by_kind["eval-ft"]
+    e = folder_of(ft["id"])
+    assert e["run"].run_group == t["run"].run_group, "an evaluation of the adapter joins its training run's group"
+    assert folder_of(by_kind["eval"]["id"])["run"].run_group == "backbone=model_base"
+    summary = json.load(open(os.path.join(ft["params"]["out"], "metrics.json")))["metrics"]
+    group = "count/direct/non-thinking"
+    assert e["summary"][f"{group}/accuracy"] == pytest.approx(summary[group]["accuracy"])
+    lo, hi = summary[group]["accuracy_ci95"]
+    assert (e["summary"][f"{group}/accuracy_ci95_low"], e["summary"][f"{group}/accuracy_ci95_high"]) == (pytest.approx(lo), pytest.approx(hi))
+    # The per-item records as a table: its file holds every item of items.jsonl.
+    items = [json.loads(x) for x in open(os.path.join(ft["params"]["out"], "items.jsonl"))]
+    [table_ref] = [h["items"] for h in e["history"] if "items" in h]
+    assert table_ref["_type"] == "table-file" and table_ref["nrows"] == len(items)
+    [d] = [d for d in offline if d.endswith("-" + ft["id"])]
+    table = json.load(open(os.path.join(d, "files", table_ref["path"])))
+    assert len(table["data"]) == len(items) and "gold" in table["columns"]
+    assert e["summary"]["items_rows"] == len(items)
+
+    deploy = folder_of(by_kind["deploy"]["id"])
+    assert deploy["run"].run_group == t["run"].run_group   # deploy → compare → evaluation → training run
+    assert deploy["summary"]["weighted_score"] == pytest.approx(by_kind["deploy"]["metrics"]["weighted_score"][-1]["value"])
+
+    # A second export adds nothing: no new offline run, the ledger unchanged.
+    ledger = open(os.path.join(folder, "strawberry-wandb-exports.json")).read()
+    second = sync(tiny_store, folder)
+    assert "0 exported, 5 unchanged" in second.stdout, second.stdout
+    assert sorted(glob.glob(os.path.join(folder, "wandb", "offline-run-*"))) == offline
+    assert open(os.path.join(folder, "strawberry-wandb-exports.json")).read() == ledger
+
+
+def test_secrets_are_never_logged_and_unknown_runs_are_refused(tiny_store, tmp_path, monkeypatch):
+    from strawberry_torch import wandb_export as we
+    run = dict(tiny_store["runs"][0])
+    run["params"] = dict(run["params"], hf_token="hf_secretvalue", api_key="k-123", learning_rate="0.01")
+    cfg = we.config_of(run)
+    assert "hf_token" not in cfg and "api_key" not in cfg and cfg["learning_rate"] == "0.01"
+    monkeypatch.setenv("WANDB_API_KEY", "abc-not-a-real-key")
+    assert we.resolve_mode(None) == "online"
+    monkeypatch.delenv("WANDB_API_KEY")
+    monkeypatch.setenv("NETRC", os.devnull)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert we.resolve_mode(None) == "offline"
+    with pytest.raises(we.ExportError, match="no run nope"):
+        we.export(tiny_store["runs"], project="p", folder=str(tmp_path), only=["nope"])
+    assert we.wandb_id("train-20261207T185944Z-e565f9a0") == "train-20261207T185944Z-e565f9a0"
+    assert we.wandb_id("a/b c").startswith("sb-")
+    assert we.flatten_metrics({"t": {"accuracy": 0.5, "accuracy_ci95": [0.1, 0.9], "name": "x", "n": 4}}) == \
+        {"t/accuracy": 0.5, "t/accuracy_ci95_low": 0.1, "t/accuracy_ci95_high": 0.9, "t/n": 4.0}
