@@ -2,8 +2,8 @@
 `wandb` client (offline first: `wandb sync` uploads later).
 
 For each run of the store (read through `strawberry runs list --json`, the store's own reader):
-  - a W&B run whose id is the Strawberry run id (W&B's id alphabet is the same), so the W&B run, the
-    store and the Hub path `<backbone>/<recipe hash>/<run id>/` all name the run the same way;
+  - a W&B run whose id is the Strawberry run id (W&B's id alphabet is the same), so the store and W&B
+    name the run the same way;
   - group `backbone=<model>_recipe=<hash>` (the hash of the training run's config.yaml, the one in the
     Hub path); evaluations, comparisons and deployments join the group of the training run they came from;
   - config: the run's parameters, its lineage (dataset, base model and adapter SHA-256s) and parent runs;
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import tempfile
 import json
 import math
 import os
@@ -28,12 +29,19 @@ import re
 import shutil
 import subprocess
 import sys
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional
 
 LEDGER = "strawberry-wandb-exports.json"
-SECRET = re.compile(r"(api[_-]?key|token|secret|password|passwd|credential)", re.I)
-WANDB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Names of values that must never leave the machine: anything with secret/password/credential in it, and
+# names ending in key, token or auth (hf_token, api_key, hub_key, access_key), not max_new_tokens or tokenizer.
+SECRET = re.compile(r"(secret|passw(or)?d|credential|(^|[_.\-/])(api[_-]?key|access[_-]?key|key|token|auth)$)", re.I)
+WANDB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# A 95 % interval's key: accuracy_ci95, ci95, ci.
+INTERVAL = re.compile(r"(^|_)ci(\d+)?$")
+# W&B steps are 64-bit; a step beyond what a float holds exactly is damage, not a step.
+MAX_STEP = 1 << 53
 # W&B tables hold at most this many rows by default (wandb.Table.MAX_ROWS); more are cut and said so.
 MAX_TABLE_ROWS = 10_000
 
@@ -77,31 +85,68 @@ def store_runs(binary: str, store: str) -> list[dict[str, Any]]:
     return sorted(runs, key=lambda r: (r.get("created", 0), r.get("id", "")))
 
 
-def digest(run: dict[str, Any]) -> str:
-    """What was exported, as a hash of the store's record (a run recorded again with more metrics differs)."""
-    return hashlib.sha256(json.dumps(run, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
-
-
 def wandb_id(run_id: str) -> str:
     """The W&B run id: the Strawberry id itself when W&B accepts it, else a stable hash of it."""
-    if WANDB_ID.match(run_id):
+    if WANDB_ID.fullmatch(run_id):
         return run_id
     return "sb-" + hashlib.sha256(run_id.encode()).hexdigest()[:20]
 
 
-def _read_text(path: str, limit: int = 64 << 20) -> Optional[str]:
+def _read_bytes(path: str, limit: int = 64 << 20) -> Optional[bytes]:
+    """A file's bytes (decompressed for .gz, at most `limit` of them either way), or None when it cannot be read."""
     try:
-        if os.path.getsize(path) > limit:
+        if not os.path.isfile(path):
             return None
         opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as f:
-            return f.read()
-    except (OSError, UnicodeDecodeError, EOFError):
+        with opener(path, "rb") as f:
+            data = f.read(limit + 1)
+        return data if len(data) <= limit else None
+    except (OSError, EOFError, zlib.error):
         return None
 
 
-def _first(*paths: str) -> Optional[str]:
-    return next((p for p in paths if os.path.isfile(p)), None)
+def _read_text(path: str, limit: int = 64 << 20) -> Optional[str]:
+    data = _read_bytes(path, limit)
+    try:
+        return data.decode("utf-8") if data is not None else None
+    except UnicodeDecodeError:
+        return None
+
+
+def _json(text: str) -> Any:
+    """A JSON value, or None for text that is not JSON or that Python cannot hold (a 5000-digit number,
+    nesting deep enough to exhaust the stack)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError, OverflowError):
+        return None
+
+
+def _sha256(path: str) -> Optional[str]:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def run_file(run: dict[str, Any], name: str) -> Optional[str]:
+    """The path of one of the run's files, when it is there and, where the store recorded its SHA-256, still
+    holds what was recorded (a file rewritten since, or another run's output in the same folder, is not
+    this run's)."""
+    d = run_dir(run)
+    if not d:
+        return None
+    path = os.path.join(d, name)
+    if not os.path.isfile(path):
+        return None
+    recorded = run.get("artifacts", {}).get(os.path.realpath(path)) or run.get("artifacts", {}).get(path)
+    if recorded and _sha256(path) != recorded:
+        return None
+    return path
 
 
 def run_dir(run: dict[str, Any]) -> Optional[str]:
@@ -113,13 +158,13 @@ def run_dir(run: dict[str, Any]) -> Optional[str]:
 def recipe(run: dict[str, Any]) -> Optional[tuple[str, str, str]]:
     """(backbone, recipe hash, config.yaml text) of a training run: the hash is the first 12 hex digits of the
     SHA-256 of its config.yaml, as in the Hub path `publish` writes."""
-    d = run_dir(run)
-    text = _read_text(os.path.join(d, "config.yaml"), 1 << 20) if d else None
-    if text is None:
+    path = run_file(run, "config.yaml")
+    data = _read_bytes(path, 1 << 20) if path else None
+    if data is None:
         return None
-    model = run.get("params", {}).get("model", "model").rstrip("/")
+    model = str(run.get("params", {}).get("model", "model")).rstrip("/")
     backbone = os.path.basename(model) or "model"
-    return backbone, hashlib.sha256(text.encode()).hexdigest()[:12], text
+    return backbone, hashlib.sha256(data).hexdigest()[:12], data.decode("utf-8", errors="replace")
 
 
 def groups(runs: list[dict[str, Any]]) -> dict[str, str]:
@@ -132,7 +177,7 @@ def groups(runs: list[dict[str, Any]]) -> dict[str, str]:
             return memo[rid]
         r = by_id.get(rid)
         g = ""
-        if r is not None and rid not in seen:
+        if r is not None and rid not in seen and len(seen) < 64:   # lineage deeper than this is not a pipeline
             if r.get("kind") == "train" and (rc := recipe(r)):
                 g = f"backbone={rc[0]}_recipe={rc[1]}"
             else:
@@ -153,7 +198,10 @@ def groups(runs: list[dict[str, Any]]) -> dict[str, str]:
 # ---- what is logged ----------------------------------------------------------------------------
 
 def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    try:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    except OverflowError:   # an integer too large for a float
+        return False
 
 
 def flatten_metrics(node: Any, prefix: str = "") -> dict[str, float]:
@@ -163,7 +211,7 @@ def flatten_metrics(node: Any, prefix: str = "") -> dict[str, float]:
     if isinstance(node, dict):
         for k, v in node.items():
             key = f"{prefix}/{k}" if prefix else str(k)
-            if isinstance(v, list) and len(v) == 2 and "ci" in str(k) and all(_finite(x) for x in v):
+            if isinstance(v, list) and len(v) == 2 and INTERVAL.search(str(k)) and all(_finite(x) for x in v):
                 out[key + "_low"], out[key + "_high"] = float(v[0]), float(v[1])
             elif isinstance(v, dict):
                 out.update(flatten_metrics(v, key))
@@ -175,24 +223,20 @@ def flatten_metrics(node: Any, prefix: str = "") -> dict[str, float]:
 def history(run: dict[str, Any]) -> list[tuple[int, dict[str, float]]]:
     """(step, metrics) rows, steps ascending: a training run's metrics.jsonl, an evaluation's metrics.json
     (one row at step 0), else the store's own metric points."""
-    d = run_dir(run)
-    if d and run.get("kind") == "train" and (text := _read_text(os.path.join(d, "metrics.jsonl"))) is not None:
+    path = run_file(run, "metrics.jsonl") if run.get("kind") == "train" else None
+    if path and (text := _read_text(path)) is not None:
         rows: dict[int, dict[str, float]] = {}
         for line in text.splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(rec, dict) and isinstance(rec.get("step"), int):
+            rec = _json(line)
+            if isinstance(rec, dict) and isinstance(rec.get("step"), int) and 0 <= rec["step"] <= MAX_STEP:
                 vals = {k: float(v) for k, v in rec.items() if k != "step" and _finite(v)}
-                rows.setdefault(rec["step"], {}).update(vals)
+                if vals:
+                    rows.setdefault(rec["step"], {}).update(vals)
         if rows:
             return sorted(rows.items())
-    if d and run.get("kind") == "eval" and (text := _read_text(os.path.join(d, "metrics.json"))) is not None:
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError:
-            doc = None
+    path = run_file(run, "metrics.json") if run.get("kind") == "eval" else None
+    if path and (text := _read_text(path)) is not None:
+        doc = _json(text)
         if isinstance(doc, dict):
             vals = flatten_metrics(doc.get("metrics", {}))
             for k in ("questions", "questions_per_second", "tokens_per_second", "seconds"):
@@ -203,7 +247,7 @@ def history(run: dict[str, Any]) -> list[tuple[int, dict[str, float]]]:
     rows = {}
     for name, points in run.get("metrics", {}).items():
         for p in points:
-            if isinstance(p, dict) and isinstance(p.get("step"), int) and _finite(p.get("value")):
+            if isinstance(p, dict) and isinstance(p.get("step"), int) and 0 <= p["step"] <= MAX_STEP and _finite(p.get("value")):
                 rows.setdefault(p["step"], {})[name] = float(p["value"])
     return sorted(rows.items())
 
@@ -212,7 +256,8 @@ def config_of(run: dict[str, Any]) -> dict[str, Any]:
     """Parameters (secrets left out), lineage hashes and parent runs."""
     cfg: dict[str, Any] = {k: v for k, v in run.get("params", {}).items() if not SECRET.search(k)}
     for k, v in run.get("lineage", {}).items():
-        cfg[f"lineage/{k}"] = v
+        if not SECRET.search(k):
+            cfg[f"lineage/{k}"] = v
     cfg["strawberry/run_id"] = run["id"]
     cfg["strawberry/kind"] = run.get("kind", "")
     cfg["strawberry/parents"] = list(run.get("parents", []))
@@ -221,26 +266,26 @@ def config_of(run: dict[str, Any]) -> dict[str, Any]:
 
 def item_rows(run: dict[str, Any]) -> Optional[tuple[list[str], list[list[Any]], int]]:
     """An evaluation's per-item records as (columns, rows, total): nested values as JSON text."""
-    d = run_dir(run)
-    path = d and _first(os.path.join(d, "items.jsonl"), os.path.join(d, "items.jsonl.gz"))
+    path = run_file(run, "items.jsonl") or run_file(run, "items.jsonl.gz")
     text = _read_text(path) if path else None
     if text is None:
         return None
     recs = []
     for line in text.splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+        rec = _json(line)
         if isinstance(rec, dict):
             recs.append(rec)
     if not recs:
         return None
     columns = sorted({k for r in recs for k in r})
     def cell(v: Any) -> Any:
-        if v is None or isinstance(v, (str, bool, int)) or (isinstance(v, float) and math.isfinite(v)):
+        # Every cell as text or a finite number; anything else (nested records, NaN) as its JSON text.
+        if v is None or isinstance(v, (str, bool)) or _finite(v):
             return v
-        return json.dumps(v, sort_keys=True, ensure_ascii=False)
+        try:
+            return json.dumps(v, sort_keys=True, ensure_ascii=False)
+        except (ValueError, RecursionError, OverflowError):
+            return str(v)
     rows = [[cell(r.get(c)) for c in columns] for r in recs[:MAX_TABLE_ROWS]]
     return columns, rows, len(recs)
 
@@ -250,10 +295,26 @@ def charts(run: dict[str, Any]) -> dict[str, str]:
     d = run_dir(run)
     out = {}
     if d:
-        for name in sorted(os.listdir(d)):
-            if name.endswith(".svg") and (text := _read_text(os.path.join(d, name), 8 << 20)) is not None:
+        try:
+            names = sorted(os.listdir(d))
+        except OSError:
+            names = []
+        for name in names:
+            if name.endswith(".svg") and (path := run_file(run, name)) and (text := _read_text(path, 8 << 20)) is not None:
                 out[name[:-4]] = text
     return out
+
+
+def digest(run: dict[str, Any]) -> str:
+    """What an export of `run` would send: its store record and the files read from its folder (a run
+    recorded again, or whose files changed, is exported again)."""
+    h = hashlib.sha256(json.dumps(run, sort_keys=True, separators=(",", ":")).encode())
+    d = run_dir(run)
+    if d:
+        for name in ("config.yaml", "metrics.jsonl", "metrics.json", "items.jsonl", "items.jsonl.gz", *(f"{c}.svg" for c in charts(run))):
+            if (path := run_file(run, name)) and (sha := _sha256(path)):
+                h.update(f"\n{name}:{sha}".encode())
+    return h.hexdigest()[:16]
 
 
 # ---- modes, the ledger, the export -------------------------------------------------------------
@@ -271,45 +332,62 @@ def has_api_key() -> bool:
 def resolve_mode(requested: Optional[str]) -> str:
     """--mode, else WANDB_MODE, else online with credentials and offline without."""
     mode = requested or os.environ.get("WANDB_MODE") or ("online" if has_api_key() else "offline")
-    if mode in ("dryrun",):
+    if mode == "dryrun":
         mode = "offline"
-    if mode not in ("online", "offline", "disabled"):
-        raise ExportError(f"W&B mode '{mode}' is not online, offline or disabled")
+    if mode == "disabled":
+        raise ExportError("W&B is disabled (WANDB_MODE=disabled): nothing would be written; unset it or give --mode offline")
+    if mode not in ("online", "offline"):
+        raise ExportError(f"W&B mode '{mode}' is not online or offline")
     return mode
 
 
 class Ledger:
-    """run id → digest of what was exported, kept in the W&B folder (written atomically)."""
+    """What was exported where: destination (mode, entity, project) → run id → digest, kept in the W&B folder
+    and written atomically. A ledger that cannot be read is an error, never silently started afresh (that
+    would export every run a second time)."""
 
     def __init__(self, folder: str) -> None:
         self.path = os.path.join(folder, LEDGER)
-        self.entries: dict[str, dict[str, str]] = {}
+        self.entries: dict[str, dict[str, dict[str, str]]] = {}
+        if not os.path.lexists(self.path):
+            return
         text = _read_text(self.path, 64 << 20)
-        if text is not None:
-            try:
-                doc = json.loads(text)
-            except json.JSONDecodeError:
-                raise ExportError(f"{self.path} is not JSON; move it away to export every run again")
-            if isinstance(doc, dict):
-                self.entries = {k: v for k, v in doc.items() if isinstance(v, dict)}
+        doc = _json(text) if text is not None else None
+        if not isinstance(doc, dict) or not all(isinstance(v, dict) and all(isinstance(e, dict) for e in v.values()) for v in doc.values()):
+            raise ExportError(f"{self.path} is not a ledger this tool wrote; move it away to export every run again")
+        self.entries = doc
 
-    def seen(self, run_id: str, dig: str) -> bool:
-        return self.entries.get(run_id, {}).get("digest") == dig
+    @staticmethod
+    def destination(mode: str, entity: Optional[str], project: str) -> str:
+        return f"{mode}:{entity or ''}:{project}"
 
-    def add(self, run_id: str, **entry: str) -> None:
-        self.entries[run_id] = entry
-        tmp = f"{self.path}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.entries, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, self.path)
+    def seen(self, dest: str, run_id: str, dig: str) -> bool:
+        return self.entries.get(dest, {}).get(run_id, {}).get("digest") == dig
+
+    def add(self, dest: str, run_id: str, **entry: str) -> None:
+        self.entries.setdefault(dest, {})[run_id] = entry
+        fd, tmp = tempfile.mkstemp(prefix=".strawberry-wandb-", dir=os.path.dirname(self.path))
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(self.entries, f, indent=2, sort_keys=True)
+                f.write("\n")
+            os.replace(tmp, self.path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+
+def _offline_dirs(wandb_root: str, wid: str) -> list[str]:
+    base = os.path.join(wandb_root, "wandb")
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return []
+    return [os.path.join(base, n) for n in names if n.startswith("offline-run-") and n.endswith("-" + wid)]
 
 
 def _offline_dir(wandb_root: str, wid: str) -> Optional[str]:
-    base = os.path.join(wandb_root, "wandb")
-    if not os.path.isdir(base):
-        return None
-    cands = [os.path.join(base, n) for n in os.listdir(base) if n.startswith("offline-run-") and n.endswith("-" + wid)]
+    cands = _offline_dirs(wandb_root, wid)
     return max(cands, key=os.path.getmtime) if cands else None
 
 
@@ -336,17 +414,26 @@ def export(runs: list[dict[str, Any]], *, project: str, folder: str, entity: Opt
         raise ExportError(f"no run {', '.join(sorted(missing))} in the store; `strawberry runs list` shows them")
     os.makedirs(folder, exist_ok=True)
     ledger = Ledger(folder)
+    dest = Ledger.destination(mode, entity, project)
     group_of = groups(runs)
     results = []
     for run in runs:
         if wanted is not None and run["id"] not in wanted:
             continue
         wid, dig = wandb_id(run["id"]), digest(run)
-        if ledger.seen(run["id"], dig) or (mode == "online" and _online_unchanged(wandb, entity, project, wid, dig)):
+        if ledger.seen(dest, run["id"], dig) or (mode == "online" and _online_unchanged(wandb, entity, project, wid, dig)):
             results.append(Exported(run["id"], wid, "unchanged"))
             continue
-        results.append(_export_one(wandb, run, wid, dig, group_of[run["id"]], project=project, entity=entity, mode=mode, folder=folder))
-        ledger.add(run["id"], digest=dig, wandb_id=wid, mode=mode)
+        before = set(_offline_dirs(folder, wid))
+        try:
+            results.append(_export_one(wandb, run, wid, dig, group_of[run["id"]], project=project, entity=entity, mode=mode, folder=folder))
+        except Exception as e:
+            # What W&B wrote for this run so far is incomplete: removed (this export made it), so that `wandb sync`
+            # never uploads half a run; the runs exported before it stay exported.
+            for d in set(_offline_dirs(folder, wid)) - before:
+                shutil.rmtree(d, ignore_errors=True)
+            raise ExportError(f"run {run['id']} could not be exported ({type(e).__name__}: {e}); the runs before it were") from e
+        ledger.add(dest, run["id"], digest=dig, wandb_id=wid)
         log(f"{results[-1].action} {run['id']} → W&B run {wid} ({mode})")
     return results
 
@@ -354,10 +441,14 @@ def export(runs: list[dict[str, Any]], *, project: str, folder: str, entity: Opt
 def _export_one(wandb: Any, run: dict[str, Any], wid: str, dig: str, group: str, *, project: str, entity: Optional[str],
                 mode: str, folder: str) -> Exported:
     notes = []
+    d = run_dir(run)
+    for name in ("metrics.jsonl", "metrics.json", "items.jsonl", "config.yaml"):
+        if d and os.path.isfile(os.path.join(d, name)) and run_file(run, name) is None:
+            notes.append(f"{name} changed since the run was recorded: not exported (the store's metrics were)")
     wr = wandb.init(project=project, entity=entity, id=wid, name=run["id"], group=group, job_type=run.get("kind", "run"),
                     config=config_of(run), dir=folder, mode=mode, resume="allow" if mode == "online" else None,
                     reinit="finish_previous",
-                    settings=wandb.Settings(silent=True, console="off", x_disable_stats=True))
+                    settings=wandb.Settings(silent=True, console="off", x_disable_stats=True, disable_git=True, save_code=False))
     try:
         last: dict[str, float] = {}
         rows_by_step = history(run)
@@ -369,7 +460,7 @@ def _export_one(wandb: Any, run: dict[str, Any], wid: str, dig: str, group: str,
         rows = item_rows(run) if run.get("kind") == "eval" else None
         if rows is not None:
             columns, data, total = rows
-            media["items"] = wandb.Table(columns=columns, data=data)
+            media["items"] = wandb.Table(columns=columns, data=data, allow_mixed_types=True)
             if total > len(data):
                 notes.append(f"items: the first {len(data)} of {total} rows (W&B's table limit)")
             wr.summary["items_rows"] = total
@@ -378,12 +469,14 @@ def _export_one(wandb: Any, run: dict[str, Any], wid: str, dig: str, group: str,
         if media:
             wr.log(media, step=final)
         if run.get("kind") == "train" and (rc := recipe(run)):
-            backbone, h, text = rc
+            backbone, h, _ = rc
             art = wandb.Artifact(f"recipe-{h}", type="architecture",
                                  description=f"The training recipe of {backbone} runs with config hash {h}",
                                  metadata={"backbone": backbone, "recipe_hash": h})
+            # The recipe as the store recorded it (the resolved config, secret-looking keys left out), not the
+            # config.yaml text: a key or token in that file must not travel with the artifact.
             with art.new_file("architecture.json", mode="w", encoding="utf-8") as f:
-                json.dump({"backbone": backbone, "recipe_hash": h, "config_yaml": text,
+                json.dump({"backbone": backbone, "recipe_hash": h,
                            "params": {k: v for k, v in run.get("params", {}).items() if not SECRET.search(k)}}, f, indent=2, sort_keys=True)
             wr.log_artifact(art)
         for k, v in last.items():

@@ -127,6 +127,7 @@ def test_offline_export_reads_back_and_is_idempotent(tiny_store, tmp_path):
     # History with its steps, as metrics.jsonl has them; the summary is the last values.
     logged = [json.loads(x) for x in open(os.path.join(train["params"]["out"], "metrics.jsonl"))]
     loss_rows = [(h["_step"], h["loss"]) for h in t["history"] if "loss" in h]
+    assert all("epoch" in h for h in t["history"] if "loss" in h), "read from metrics.jsonl (the store has no epoch)"
     assert loss_rows == [(r["step"], pytest.approx(r["loss"])) for r in logged if r.get("loss") is not None]
     assert t["summary"]["loss"] == pytest.approx(loss_rows[-1][1])
     # The recipe as an `architecture` artifact, and the loss chart.
@@ -163,21 +164,83 @@ def test_offline_export_reads_back_and_is_idempotent(tiny_store, tmp_path):
     assert open(os.path.join(folder, "strawberry-wandb-exports.json")).read() == ledger
 
 
-def test_secrets_are_never_logged_and_unknown_runs_are_refused(tiny_store, tmp_path, monkeypatch):
+def synthetic_run(root, run_id="train-20261207T000000Z-00000001", kind="train", params=None, lines=None, files=None) -> dict:
+    """A run record and its folder, made here (no Swift tool): what `strawberry runs list --json` prints."""
+    d = root / run_id
+    d.mkdir()
+    (d / "config.yaml").write_text("model: m\nlearning_rate: 0.01\nhf_token: hf_secretvalue123\n")
+    (d / "metrics.jsonl").write_text("\n".join(lines if lines is not None else
+                                              ['{"epoch":0.5,"loss":2.0,"step":1}', '{"epoch":1.0,"loss":1.5,"step":2}']) + "\n")
+    for name, content in (files or {}).items():
+        (d / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    import hashlib
+    arts = {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in d.iterdir() if p.name in ("metrics.jsonl", "metrics.json", "items.jsonl")}
+    return {"id": run_id, "kind": kind, "created": 1.0, "artifacts": arts, "lineage": {"base_model": "ab" * 32}, "parents": [],
+            "params": {"out": str(d), "model": "/models/SmolLM2", "learning_rate": "0.01", **(params or {})},
+            "metrics": {"loss": [{"step": 1, "value": 2.0}, {"step": 2, "value": 1.5}]}}
+
+
+def offline_bytes(folder) -> bytes:
+    return b"".join(open(f, "rb").read() for f in glob.glob(os.path.join(str(folder), "wandb", "offline-run-*", "**", "*"), recursive=True)
+                    if os.path.isfile(f))
+
+
+def test_secrets_damaged_inputs_ledger_and_modes(tmp_path, monkeypatch):
     from strawberry_torch import wandb_export as we
-    run = dict(tiny_store["runs"][0])
-    run["params"] = dict(run["params"], hf_token="hf_secretvalue", api_key="k-123", learning_rate="0.01")
+    for k in [k for k in os.environ if k.startswith("WANDB_")]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("NETRC", os.devnull)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    quiet = lambda s: None  # noqa: E731
+    # Secrets: never in config, artifact or any offline file; harmless names that merely contain "token" stay.
+    run = synthetic_run(tmp_path, params={"hf_token": "hf_secretvalue123", "api_key": "k-secret-456", "hub_key": "hk-789",
+                                          "max_new_tokens": "24", "tokenizer": "gpt2"})
     cfg = we.config_of(run)
-    assert "hf_token" not in cfg and "api_key" not in cfg and cfg["learning_rate"] == "0.01"
+    assert not {"hf_token", "api_key", "hub_key"} & set(cfg) and cfg["max_new_tokens"] == "24" and cfg["tokenizer"] == "gpt2"
+    out = tmp_path / "wb"
+    [r] = we.export([run], project="p", folder=str(out), mode="offline", log=quiet)
+    assert r.action == "exported" and r.directory
+    blob = offline_bytes(out)
+    assert b"loss" in blob and not any(x in blob for x in (b"hf_secretvalue123", b"k-secret-456", b"hk-789"))
+    # Exporting again adds nothing; to another project, or after a file changed, it exports again.
+    assert [x.action for x in we.export([run], project="p", folder=str(out), mode="offline", log=quiet)] == ["unchanged"]
+    assert [x.action for x in we.export([run], project="q", folder=str(out), mode="offline", log=quiet)] == ["exported"]
+    with open(os.path.join(run["params"]["out"], "metrics.jsonl"), "a") as f:
+        f.write('{"epoch":1.5,"loss":1.0,"step":3}\n')
+    [again] = we.export([run], project="p", folder=str(out), mode="offline", log=quiet)
+    assert again.action == "exported" and any("metrics.jsonl changed" in n for n in again.notes), again
+    assert we.history(run)[-1][0] == 2, "a file changed since it was recorded is not this run's: the store's points are used"
+    # Damaged files: skipped line by line, never a traceback.
+    bad = synthetic_run(tmp_path, run_id="train-20261207T000000Z-00000002", lines=[
+        '{"step":9,"loss":' + "1" * 400 + "}", '{"step":10,"loss":' + "9" * 5000 + "}", "[" * 100000, '{"step":' + "9" * 30 + ',"loss":1}',
+        '{"step":-1,"loss":1}', "not json", '{"step":3,"loss":0.5}'])
+    assert we.history(bad) == [(3, {"loss": 0.5})]
+    ev = synthetic_run(tmp_path, run_id="eval-20261207T000000Z-00000003", kind="eval", files={
+        "items.jsonl": '{"id":"a","score":1.5,"gold":"x"}\n{"id":"b","score":NaN,"gold":["x"]}\n' + "[" * 100000 + "\n",
+        "metrics.json": '{"metrics":{"count":{"accuracy":0.5,"accuracy_ci95":[0.1,0.9],"precision":[1,2]}}}'})
+    cols, rows, total = we.item_rows(ev)
+    assert total == 2 and cols == ["gold", "id", "score"]
+    [x] = we.export([ev], project="p", folder=str(out), mode="offline", log=quiet)
+    assert x.action == "exported"
+    assert we.flatten_metrics({"m": {"accuracy_ci95": [0.1, 0.9], "precision": [1, 2], "decision": [0, 1]}}) == \
+        {"m/accuracy_ci95_low": 0.1, "m/accuracy_ci95_high": 0.9}
+    gz = synthetic_run(tmp_path, run_id="eval-20261207T000000Z-00000004", kind="eval", files={"items.jsonl.gz": b"\x1f\x8b\x08\x00garbage"})
+    assert we.item_rows(gz) is None
+    # A ledger this tool did not write is an error, never overwritten.
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / we.LEDGER).write_text("[1, 2]")
+    with pytest.raises(we.ExportError, match="not a ledger"):
+        we.export([run], project="p", folder=str(tmp_path / "other"), mode="offline", log=quiet)
+    assert (tmp_path / "other" / we.LEDGER).read_text() == "[1, 2]"
+    # Modes: credentials → online; WANDB_MODE honoured; disabled refused (it would record runs as exported).
     monkeypatch.setenv("WANDB_API_KEY", "abc-not-a-real-key")
     assert we.resolve_mode(None) == "online"
     monkeypatch.delenv("WANDB_API_KEY")
-    monkeypatch.setenv("NETRC", os.devnull)
-    monkeypatch.setenv("WANDB_MODE", "offline")
     assert we.resolve_mode(None) == "offline"
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    with pytest.raises(we.ExportError, match="disabled"):
+        we.resolve_mode(None)
     with pytest.raises(we.ExportError, match="no run nope"):
-        we.export(tiny_store["runs"], project="p", folder=str(tmp_path), only=["nope"])
+        we.export([run], project="p", folder=str(out), mode="offline", only=["nope"])
     assert we.wandb_id("train-20261207T185944Z-e565f9a0") == "train-20261207T185944Z-e565f9a0"
-    assert we.wandb_id("a/b c").startswith("sb-")
-    assert we.flatten_metrics({"t": {"accuracy": 0.5, "accuracy_ci95": [0.1, 0.9], "name": "x", "n": 4}}) == \
-        {"t/accuracy": 0.5, "t/accuracy_ci95_low": 0.1, "t/accuracy_ci95_high": 0.9, "t/n": 4.0}
+    assert we.wandb_id("abc\n").startswith("sb-") and we.wandb_id("a/b c").startswith("sb-")
