@@ -115,7 +115,7 @@ let package = Package(
         .testTarget(name: "ServingTests", dependencies: ["Serving", "Generation", "Models", "Records", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
                                                          .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "DeployTests", dependencies: ["Serving", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["StrawberryCLI", "Records", "Release", "TestSupport",
+        .testTarget(name: "CLITests", dependencies: ["StrawberryCLI", "Publishing", "Records", "Release", "TestSupport",
                                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ]
 )

@@ -26,6 +26,8 @@ public struct CardFacts: Sendable {
     public var pathInRepo: String
     /// OWNER/NAME when it is to be uploaded (for the usage snippets and links).
     public var repoId: String?
+    /// The training run's page in an experiment tracker (Weights & Biases, when the run was streamed there).
+    public var trackingURL: String? = nil
 }
 
 public enum ModelCard {
@@ -160,7 +162,8 @@ public enum ModelCard {
         }
         if !f.recipe.isEmpty {
             s += "## Training recipe\n\n| | |\n|---|---|\n" + f.recipe.map { "| \($0.0) | \($0.1) |" }.joined(separator: "\n") + "\n\n"
-            s += "The full resolved configuration is `training_config.yaml`; the loss per step is `training_metrics.jsonl`.\n\n"
+            s += "The full resolved configuration is `training_config.yaml`; the loss per step is `training_metrics.jsonl`"
+                + (f.trackingURL.map { ", and the run in Weights & Biases: <\($0)>.\n\n" } ?? ".\n\n")
         }
         if !f.data.isEmpty {
             s += "## Data\n\n| | |\n|---|---|\n" + f.data.map { "| \($0.0) | \($0.1) |" }.joined(separator: "\n") + "\n\n"

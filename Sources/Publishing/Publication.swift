@@ -45,6 +45,23 @@ public struct Publication: Sendable {
     public var files: [PlannedFile]
     public var share: String
     public var pathInRepo: String
+    /// The training run the adapter came from, when found (where `publish` records the upload).
+    public var runDir: String? = nil
+}
+
+/// Where a training run's adapter was published: RUN_DIR/hub_publication.json, written by `publish` after an
+/// upload, so that `strawberry-torch wandb-sync` can put the Hub folder's URL in the W&B run's summary.
+public struct HubPublicationRecord: Codable, Equatable, Sendable {
+    public var repoId: String
+    public var pathInRepo: String
+    public var revision: String
+    public var url: String
+    public var commit: String?
+    enum CodingKeys: String, CodingKey { case repoId = "repo_id", pathInRepo = "path_in_repo", revision, url, commit }
+    public init(repoId: String, pathInRepo: String, revision: String, url: String, commit: String?) {
+        self.repoId = repoId; self.pathInRepo = pathInRepo; self.revision = revision; self.url = url; self.commit = commit
+    }
+    public static let fileName = "hub_publication.json"
 }
 
 public extension OutputKind {
@@ -53,6 +70,19 @@ public extension OutputKind {
 }
 
 extension Publication {
+    /// The W&B run a training run was streamed to (`report_to: wandb`: RUN_DIR/wandb_run.json, written by
+    /// `strawberry-torch wandb-live`): its id when it is a usable folder name, and its page when it is an
+    /// https URL (an offline run has none until it is synced).
+    static func trackedRun(_ runDir: String) -> (id: String, url: String?)? {
+        guard let text = readSmallText(runDir + "/wandb_run.json", limit: 1 << 16), case .object(let o)? = try? JSONParser.parse(text),
+              case .string(let id)? = o.first(where: { $0.0 == "wandb_id" })?.1,
+              (1...64).contains(id.count), id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else { return nil }
+        var url: String?
+        if case .string(let u)? = o.first(where: { $0.0 == "url" })?.1, u.hasPrefix("https://"), u.count <= 500,
+           !u.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" }) { url = u }
+        return (id, url)
+    }
+
     /// A Hub id: OWNER/NAME (the rule `HubRepo` enforces).
     public static func isHubId(_ s: String) -> Bool { (try? HubRepo(s)) != nil }
 
@@ -118,6 +148,7 @@ extension Publication {
             if fileExists(parent + "/config.yaml") { runDir = parent }
         }
         let configYAML = runDir.flatMap { readSmallText($0 + "/config.yaml", limit: 1 << 20) }
+        let tracked = runDir.flatMap(trackedRun)
         // The run's recipe values as YAML read them: numbers in their resolved form ("2e-4" → 0.0002).
         // Through the bounded reader, like every config: a few bytes of aliases can expand without end.
         var configNode: Node?
@@ -131,7 +162,9 @@ extension Publication {
             return Int(s).map(String.init) ?? Double(s).map { "\($0)" } ?? s
         }
         let configHash = String(Checksum.sha256(Array((configYAML ?? configText).utf8)).prefix(12))
-        let runId = r.runId ?? runDir.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "run"
+        // A run streamed to W&B is named by its W&B id, so the Hub folder and the W&B run are found by one name
+        // (a run exported afterwards has the store's id in W&B too).
+        let runId = tracked?.id ?? r.runId ?? runDir.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "run"
         guard validRepoPath(runId), !runId.contains("/") else { throw PublishError.badRequest("the run id '\(runId)' cannot be a folder name; give --path-in-repo") }
         let baseName = String(baseModel.split(separator: "/").last ?? "model")
         let path = r.pathInRepo ?? [baseName, configHash, runId].joined(separator: "/")
@@ -167,7 +200,8 @@ extension Publication {
         }
         let name = r.repoId.map { $0 + (path.isEmpty ? "" : " (" + path + ")") } ?? "\(baseName)-spelling-lora"
         let facts = CardFacts(name: name, baseModel: baseModel, license: r.license, library: r.merged == nil ? "peft" : "transformers",
-                              datasets: r.datasets, results: results, report: report, recipe: recipe, data: data, pathInRepo: path, repoId: r.repoId)
+                              datasets: r.datasets, results: results, report: report, recipe: recipe, data: data, pathInRepo: path, repoId: r.repoId,
+                              trackingURL: tracked?.url)
         let card = ModelCard.text(facts)
 
         var files: [PlannedFile] = []
@@ -191,7 +225,7 @@ extension Publication {
         for (src, n) in charts { files.append(PlannedFile(path: at("charts/" + n), content: .copy(src))) }
         let share = shareText(facts, path: path)
         files.append(PlannedFile(path: at("share.txt"), content: .bytes(Array(share.utf8))))
-        return Publication(facts: facts, files: files, share: share, pathInRepo: path)
+        return Publication(facts: facts, files: files, share: share, pathInRepo: path, runDir: runDir)
     }
 
     static func num(_ x: Double) -> String { x == x.rounded() && abs(x) < 1e9 ? String(Int(x)) : String(format: "%g", x) }
@@ -206,6 +240,7 @@ extension Publication {
             guard let ta = t.accuracy[key] else { continue }
             s += "\(name): \(ModelCard.pct(b.accuracy[key]?.accuracy)) → \(ModelCard.pct(ta.accuracy))\(ModelCard.ci(ta.ci95)) (n=\(ta.n))\n"
         }
+        if let url = f.trackingURL { s += "W&B run: \(url)\n" }
         if let repo = f.repoId {
             let base = "https://huggingface.co/\(repo)"
             s += "model: \(base)/tree/main\(path.isEmpty ? "" : "/" + path)\ncard: \(base)/blob/main/\(path.isEmpty ? "" : path + "/")README.md\n"

@@ -155,6 +155,15 @@ struct Publish: ParsableCommand {
                 }
             }
         }
+        if let commit, let repoId, let plan, let runDir = plan.runDir, kind == .model {
+            // Recorded beside the run (its own file, replaced by the next upload): the W&B export reads it.
+            let endpoint = HubClient.endpoint().trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+            let url = "\(endpoint)/\(repoId)/tree/\(revision)" + (plan.pathInRepo.isEmpty ? "" : "/" + plan.pathInRepo)
+            let record = HubPublicationRecord(repoId: repoId, pathInRepo: plan.pathInRepo, revision: revision, url: url, commit: commit.commitOid)
+            do { try RecordFile.write(record, to: runDir + "/" + HubPublicationRecord.fileName) } catch {
+                FileHandle.standardError.write(Data("warning: \(runDir)/\(HubPublicationRecord.fileName) was not written: \(error)\n".utf8))
+            }
+        }
         let share = plan?.share ?? ((try? String(contentsOfFile: folder + "/" + (files.first { $0.hasSuffix("share.txt") } ?? "share.txt"), encoding: .utf8)) ?? "")
         if json {
             try printJSON(PublishOutput(pathInRepo: plan?.pathInRepo ?? "", files: files, toDir: toDir, repoId: repoId, commit: commit, share: share))

@@ -44,7 +44,13 @@ struct Train: ParsableCommand {
         }
         cfg.model = try HubPaths.localBlocking(cfg.model)   // hf:// → the cached snapshot (its path names the commit)
         let trainer = try Trainer(config: cfg, resumeFrom: resume, verifyData: !noVerify)
-        let r = try trainer.run()
+        var live: LiveTracking?
+        if cfg.reportTo?.contains("wandb") == true {
+            trainer.onRunDirectoryReady = { dir, resumed in live = LiveTracking.start(runDir: dir, resumed: resumed, warn: trainer.log) }
+        }
+        let r: TrainResult
+        do { r = try trainer.run() } catch { live?.finish(); throw error }
+        if let live, live.finish() != 0 { trainer.log("warning: the W&B follower did not finish cleanly; see \(r.runDir)/wandb-live.log") }
         print(r.interrupted ? "interrupted at step \(r.steps); checkpoint: \(r.finalAdapter)" : "adapter: \(r.finalAdapter)")
         if let b = r.bestEvalLoss { print(String(format: "best validation loss %.4f (adapter in %@/best)", b, r.runDir)) }
         if !r.interrupted {

@@ -61,6 +61,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// How the frozen base weights are held: f32, or bf16 (half the memory; products still accumulate
     /// in float32, and the LoRA factors, their gradients, AdamW's moments, norms and the loss stay float32).
     public var precision: TrainingPrecision = .f32
+    /// Where steps are streamed while training (as transformers' `report_to`): ["wandb"], or nil (none).
+    /// The YAML takes a name or a list; `none` means nothing. Written back only when set.
+    public var reportTo: [String]? = nil
+    public static let reportTargets: Set<String> = ["wandb", "none"]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case model, data, outputDir = "output_dir", maxSteps = "max_steps", numEpochs = "num_epochs", learningRate = "learning_rate"
@@ -70,7 +74,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         case chatTemplate = "chat_template", enableThinking = "enable_thinking", loggingSteps = "logging_steps", evalSteps = "eval_steps"
         case evalSamples = "eval_samples", generationCheckSamples = "generation_check_samples", saveSteps = "save_steps"
         case saveTotalLimit = "save_total_limit", lora, initAdapter = "init_adapter", saveAt = "save_at"
-        case precision
+        case precision, reportTo = "report_to"
     }
 
     public init() {}
@@ -95,6 +99,15 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         lora = c.contains(.lora) ? try LoRAConfig(from: c.superDecoder(forKey: .lora), defaults: x.lora) : x.lora
         initAdapter = try c.decodeIfPresent(String.self, forKey: .initAdapter)
         precision = try v(.precision, x.precision)
+        if c.contains(.reportTo), try !c.decodeNil(forKey: .reportTo) {
+            let names: [String]
+            if let list = try? c.decode([String].self, forKey: .reportTo) { names = list } else { names = [try c.decode(String.self, forKey: .reportTo)] }
+            guard names.allSatisfy(Self.reportTargets.contains) else {
+                throw DecodingError.dataCorruptedError(forKey: .reportTo, in: c, debugDescription: "expected wandb or none (or a list of them)")
+            }
+            let targets = names.filter { $0 != "none" }
+            reportTo = targets.isEmpty ? nil : targets
+        }
     }
 
     static let keys = Set(CodingKeys.allCases.map(\.rawValue))

@@ -41,6 +41,12 @@ public final class Trainer {
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
     /// Test hook: called after each optimizer step; returning true stops the run as SIGINT would.
     public var shouldStop: (Int) -> Bool = { _ in false }
+    /// Called once the run directory is ready (checked, config.yaml written, a fresh run's old log gone), before
+    /// the first step, with whether the run is resumed: where live tracking starts (`report_to`).
+    public var onRunDirectoryReady: (_ runDir: String, _ resumed: Bool) -> Void = { _, _ in }
+    /// What live tracking leaves in a run directory (W&B's folder, the id file, the follower's log): a fresh run
+    /// where an earlier attempt stopped before its first checkpoint accepts these beside its config and log.
+    public static let trackingEntries: Set<String> = ["wandb", "wandb_run.json", "wandb-live.log"]
 
     public init(config: TrainConfig, resumeFrom: String? = nil, verifyData: Bool = true) throws {
         try config.validate()
@@ -119,7 +125,7 @@ public final class Trainer {
         if step == 0, let existing = try? fm.contentsOfDirectory(atPath: run), !existing.isEmpty {
             // A fresh run never writes over another run's checkpoints, adapters or log; a run that
             // stopped before its first checkpoint left only its config and log, which are redone.
-            guard Set(existing).isSubset(of: ["config.yaml", "metrics.jsonl"]), fileExists(run + "/config.yaml") else {
+            guard Set(existing).isSubset(of: Self.trackingEntries.union(["config.yaml", "metrics.jsonl"])), fileExists(run + "/config.yaml") else {
                 throw TrainingError.outputExists(path: run)
             }
         }
@@ -140,6 +146,7 @@ public final class Trainer {
             let kept = try RecordFile.decodeLines(TrainingLogLine.self, text: String(whole), path: metricsPath).filter { $0.step <= step }
             try RecordFile.writeLines(kept, to: metricsPath)
         }
+        onRunDirectoryReady(run, step > 0)
 
         // The first signal finishes the step and saves a checkpoint; a second one exits at once, the
         // last saved checkpoint intact.

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 @testable import StrawberryCLI
+import Publishing
 import Records
 import Release
 import TestSupport
@@ -310,6 +311,13 @@ final class CLITests: XCTestCase {
         let pulled = tmp("pulled")
         XCTAssertTrue(try strawberry(["pull", "alice/cli", "--subfolder", path, "--to", pulled]).contains("all verified"))
         XCTAssertEqual(FileManager.default.contents(atPath: pulled + "/adapter_model.safetensors"), FileManager.default.contents(atPath: run + "/final/adapter_model.safetensors"))
+        // An adapter uploaded from its run: the upload is recorded beside the run (the W&B export puts it in the summary).
+        try strawberry(["publish", "--adapter", run + "/final", "--evaluation-results", report, "--base-model", "HuggingFaceTB/SmolLM2-135M-Instruct",
+                        "--repo-id", "alice/cli"])
+        let published = try RecordFile.read(HubPublicationRecord.self, from: run + "/" + HubPublicationRecord.fileName)
+        XCTAssertEqual(published.repoId, "alice/cli")
+        XCTAssertEqual(published.pathInRepo, path)
+        XCTAssertEqual(published.url, hub.url.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/alice/cli/tree/main/" + path)
         // hf:// wherever an adapter path goes: the same generation as from the local adapter.
         func generate(_ adapter: String) throws -> String {
             try strawberry(["generate", "--model", model, "--adapter", adapter, "--prompt", "Spell 'queue'.", "--temperature", "0", "--max-tokens", "4", "--json"])

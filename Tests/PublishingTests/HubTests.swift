@@ -97,6 +97,34 @@ final class HubTests: XCTestCase {
         XCTAssertThrowsError(try Publication.uploadable(adapter)) { XCTAssertTrue("\($0)".contains("was not written by"), "\($0)") }
     }
 
+    /// A run streamed to W&B (`report_to: wandb`, RUN_DIR/wandb_run.json): the Hub folder is named by its W&B id,
+    /// and the card and share.txt link its page. An id that is not a folder name, or a URL that is not https,
+    /// is not used.
+    func testTrackedRunNamesTheFolderAndLinksTheRun() throws {
+        let (adapter, report, _) = try inputs()
+        let run = tmp("run-tracked")
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        try FileManager.default.moveItem(atPath: adapter, toPath: run + "/final")
+        try "model: assets/x.gguf\nlearning_rate: 0.001\n".write(toFile: run + "/config.yaml", atomically: true, encoding: .utf8)
+        let url = "https://wandb.ai/alice/strawberry/runs/run-tracked-1a2b3c4d"
+        try #"{"finished": true, "project": "strawberry", "url": "\#(url)", "wandb_id": "run-tracked-1a2b3c4d"}"#
+            .write(toFile: run + "/wandb_run.json", atomically: true, encoding: .utf8)
+        var r = PublicationRequest(adapter: run + "/final", evaluationResults: report)
+        r.baseModel = "HuggingFaceTB/SmolLM2-135M-Instruct"
+        r.repoId = "alice/spell"
+        let p = try Publication.gather(r)
+        XCTAssertTrue(p.pathInRepo.hasSuffix("/run-tracked-1a2b3c4d"), p.pathInRepo)
+        XCTAssertTrue(p.share.contains("W&B run: \(url)\n"), p.share)
+        XCTAssertTrue(ModelCard.text(p.facts).contains("the run in Weights & Biases: <\(url)>"))
+        for hostile in [#"{"wandb_id": "../../etc", "url": "javascript:alert(1)"}"#, #"{"wandb_id": "ok-id", "url": "https://x.y/<script>"}"#, "[1", ""] {
+            try hostile.write(toFile: run + "/wandb_run.json", atomically: true, encoding: .utf8)
+            let q = try Publication.gather(r)
+            XCTAssertFalse(q.share.contains("W&B run"), hostile)
+            let folder = hostile.contains("ok-id") ? "ok-id" : URL(fileURLWithPath: run).lastPathComponent
+            XCTAssertTrue(q.pathInRepo.hasSuffix("/" + folder), "\(hostile): \(q.pathInRepo)")
+        }
+    }
+
     func testRequestsThatAreRefused() throws {
         let (adapter, report, _) = try inputs()
         var r = PublicationRequest(adapter: adapter, evaluationResults: report)

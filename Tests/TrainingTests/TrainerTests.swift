@@ -43,6 +43,13 @@ final class TrainerTests: XCTestCase {
         // A partial lora section changes only the keys it names (the PyTorch backend's test_config checks the same).
         let partial = try TrainConfig.resolve(yamlPath: nil, overrides: ["lora.r=8"])
         XCTAssertEqual(partial.lora, LoRAConfig(r: 8, alpha: 32, dropout: 0.05, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj"]))
+        // report_to (live tracking): a name or a list, `none` meaning nothing; written back only when set.
+        XCTAssertEqual(try TrainConfig.resolve(yamlPath: nil, overrides: ["report_to=wandb"]).reportTo, ["wandb"])
+        XCTAssertEqual(try TrainConfig.resolve(yamlPath: nil, overrides: ["report_to=[wandb, none]"]).reportTo, ["wandb"])
+        XCTAssertNil(try TrainConfig.resolve(yamlPath: nil, overrides: ["report_to=none"]).reportTo)
+        XCTAssertThrowsError(try TrainConfig.resolve(yamlPath: nil, overrides: ["report_to=tensorboard"])) { XCTAssertTrue("\($0)".contains("report_to"), "\($0)") }
+        XCTAssertFalse(try TrainConfig().yaml().contains("report_to"))
+        XCTAssertTrue(try TrainConfig.resolve(yamlPath: nil, overrides: ["report_to=wandb"]).yaml().contains("report_to"))
     }
 
     /// Every number a config can carry is range-checked before anything is sized or trained from it;

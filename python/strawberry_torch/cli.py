@@ -90,6 +90,17 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--mode", choices=["online", "offline"], help="Default: $WANDB_MODE, else online with credentials and offline without.")
     w.add_argument("--dir", default=os.environ.get("WANDB_DIR"), help="Where W&B keeps its files and the export ledger (default $WANDB_DIR, else STORE/wandb-export).")
     w.add_argument("--strawberry", help="The strawberry binary that reads the store (default: $STRAWBERRY_BIN, else PATH).")
+
+    lv = sub.add_parser("wandb-live", help="Stream a training run's metrics.jsonl to W&B while it trains (report_to: wandb starts it).",
+                        description="Logs each complete new line of RUN_DIR/metrics.jsonl at its step until standard input closes "
+                        "(the trainer that started it finished or died), then finishes the W&B run. Keeps the W&B id in "
+                        "RUN_DIR/wandb_run.json and W&B's files in RUN_DIR/wandb/.")
+    lv.add_argument("run_dir", help="The training run's output_dir.")
+    lv.add_argument("--resume", action="store_true", help="The trainer resumes the run: continue its W&B run (wandb_run.json).")
+    lv.add_argument("--project", default=os.environ.get("WANDB_PROJECT", "strawberry"), help="W&B project (default $WANDB_PROJECT or strawberry).")
+    lv.add_argument("--entity", default=os.environ.get("WANDB_ENTITY"), help="W&B entity (default $WANDB_ENTITY or yours).")
+    lv.add_argument("--mode", choices=["online", "offline"], help="Default: $WANDB_MODE, else online with credentials and offline without.")
+    lv.add_argument("--poll", type=float, default=1.0, help="Seconds between reads of metrics.jsonl (default 1).")
     return top
 
 
@@ -162,6 +173,9 @@ def _wandb_sync(a: argparse.Namespace) -> int:
     if mode == "offline" and exported:
         print("upload them when W&B is reachable (with WANDB_API_KEY set or after `wandb login`):")
         print(f"  wandb sync --include-offline {os.path.join(folder, 'wandb', 'offline-run-*')}")
+        for d in done:
+            if d.streamed:   # the steps streamed while training sit in the run's own folder
+                print(f"  wandb sync --include-offline {os.path.join(d.streamed, 'offline-run-*')}")
     return 0
 
 
@@ -169,9 +183,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     a = parser().parse_args(argv)
     # transformers/PEFT deprecation notices about their own internals are noise to a user.
     warnings.filterwarnings("ignore", category=FutureWarning)
-    if a.command == "wandb-sync":   # needs only wandb: neither torch nor transformers
+    if a.command in ("wandb-sync", "wandb-live"):   # need only wandb: neither torch nor transformers
         from .wandb_export import ExportError
         try:
+            if a.command == "wandb-live":
+                from .wandb_live import follow
+                doc = follow(a.run_dir, project=a.project, entity=a.entity, mode=a.mode, poll=max(0.05, a.poll), resume=a.resume)
+                print(f"W&B run {doc['wandb_id']} ({doc['mode']})" + (f": {doc['url']}" if doc.get("url") else ""), file=sys.stderr)
+                return 0
             return _wandb_sync(a)
         except (ConfigError, ExportError) as e:
             print(f"error: {e}", file=sys.stderr)

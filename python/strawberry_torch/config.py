@@ -83,6 +83,9 @@ class TrainConfig:
     #: --precision flag (auto: bf16 on CUDA, float32 on CPU); the key is read, checked and written back so
     #: that one config.yaml serves both engines.
     precision: str = "f32"
+    #: Where steps are streamed while training (HF's `report_to`): "wandb", or none (the default). Written back
+    #: only when set, as Swift does.
+    report_to: Optional[list[str]] = None
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -142,6 +145,8 @@ class TrainConfig:
                 c.enable_thinking = None if v is None else _typed(f.name, v, bool)
             elif f.name == "init_adapter":
                 c.init_adapter = None if v is None else _typed(f.name, v, str)
+            elif f.name == "report_to":
+                c.report_to = _report_to(v)
             elif f.name == "save_at":
                 if v is not None and (not isinstance(v, list) or any(isinstance(x, bool) or not isinstance(x, int) for x in v)):
                     raise ConfigError(f"bad training config: save_at: expected a list of step numbers, found {str(v)[:60]}.")
@@ -204,7 +209,7 @@ class TrainConfig:
             v = getattr(self, f.name)
             if f.name == "lora":
                 v = dataclasses.asdict(self.lora)
-            if f.name in ("init_adapter", "save_at") and v is None:
+            if f.name in ("init_adapter", "save_at", "report_to") and v is None:
                 continue
             d[f.name] = v
         return d
@@ -221,6 +226,19 @@ _FIELD_TYPES: dict[str, type] = {"max_steps": int, "num_epochs": float, "learnin
                      "model": str, "data": str, "output_dir": str, "precision": str}
 _KEYS = {f.name for f in dataclasses.fields(TrainConfig)}
 _LORA_KEYS = {"r", "alpha", "dropout", "target_modules", "use_rslora"}
+
+
+REPORT_TO = ("wandb", "none")
+
+
+def _report_to(v: Any) -> Optional[list[str]]:
+    """`report_to: wandb`, a list of targets, or none/null (nothing streamed)."""
+    if v is None:
+        return None
+    items = [v] if isinstance(v, str) else v
+    if not isinstance(items, list) or not all(isinstance(x, str) and x in REPORT_TO for x in items):
+        raise ConfigError(f"bad training config: report_to: expected wandb or none (or a list of them), found {str(v)[:60]}.")
+    return [x for x in items if x != "none"] or None
 
 
 def _unknown(keys: list[str]) -> ConfigError:

@@ -242,8 +242,32 @@ class Trainer:
         """Trains to the end (or a signal). Returns 0, or 128 + the signal when interrupted."""
         c, run, main = self.config, self.config.output_dir, self.dist.main
         metrics = os.path.join(run, "metrics.jsonl")
+        live = None
         if main:
             self._prepare_run_dir(run, metrics)
+            live = self._start_live_tracking(run)
+        try:
+            return self._run(run, metrics, main, should_stop)
+        finally:
+            if live is not None:
+                from .wandb_live import stop_process
+                stop_process(live)
+
+    def _start_live_tracking(self, run: str):
+        """`report_to: wandb`: the follower that streams metrics.jsonl (the Swift trainer starts the same one)."""
+        if "wandb" not in (self.config.report_to or []):
+            return None
+        try:
+            import wandb  # noqa: F401
+        except ImportError:
+            self.log("warning: report_to: wandb, but the wandb package is not installed (pip install wandb): steps are not "
+                     "streamed; export the run afterwards with strawberry-torch wandb-sync")
+            return None
+        from .wandb_live import start
+        return start(run, resume=self.step > 0)
+
+    def _run(self, run: str, metrics: str, main: bool, should_stop: Callable[[int], bool]) -> int:
+        c = self.config
         self._install_signals()
         total = self.total_steps
         self.log(f"training {self.loaded.model_type} {c.model}: {len(self.adapter.modules)} LoRA modules, "
@@ -329,7 +353,8 @@ class Trainer:
             # A fresh run never writes over another run; one stopped before its first checkpoint
             # left only its config and log, which are redone.
             existing = set(os.listdir(run))
-            if not existing <= {"config.yaml", "metrics.jsonl"} or "config.yaml" not in existing:
+            from .wandb_live import RUN_DIR_ENTRIES
+            if not existing <= {"config.yaml", "metrics.jsonl", *RUN_DIR_ENTRIES} or "config.yaml" not in existing:
                 raise TrainingError(f"output_dir {run} already holds files; continue that run with --resume {run}, "
                                     "or choose a new output_dir (nothing was changed).")
             if os.path.exists(metrics):

@@ -57,6 +57,7 @@ class Exported:
     action: str                      # "exported" | "unchanged"
     directory: Optional[str] = None  # the offline run's folder (offline mode)
     notes: list[str] = field(default_factory=list)
+    streamed: Optional[str] = None   # where the run's steps were streamed while training (RUN_DIR/wandb), if they were
 
 
 # ---- reading the store -----------------------------------------------------------------------
@@ -90,6 +91,30 @@ def wandb_id(run_id: str) -> str:
     if WANDB_ID.fullmatch(run_id):
         return run_id
     return "sb-" + hashlib.sha256(run_id.encode()).hexdigest()[:20]
+
+
+def live_run(run: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The W&B run a training run was streamed to (`report_to: wandb`), when the follower finished it."""
+    if run.get("kind") != "train" or not (d := run_dir(run)):
+        return None
+    from .wandb_live import read_live
+    doc = read_live(d)
+    return doc if doc and doc.get("finished") else None
+
+
+def hub_publication(run: dict[str, Any]) -> Optional[dict[str, str]]:
+    """Where `publish` uploaded the run's adapter (RUN_DIR/hub_publication.json): repo, folder, its URL, commit."""
+    path = run_file(run, "hub_publication.json") if run.get("kind") == "train" else None
+    doc = _json(_read_text(path, 1 << 16) or "") if path else None
+    if not isinstance(doc, dict) or not isinstance(doc.get("url"), str) or not doc["url"].startswith(("https://", "http://")):
+        return None
+    return {k: str(doc[k]) for k in ("repo_id", "path_in_repo", "revision", "url", "commit") if isinstance(doc.get(k), (str, int))}
+
+
+def run_wandb_id(run: dict[str, Any]) -> str:
+    """The W&B id a run is exported under: the streamed run's, else the Strawberry id."""
+    live = live_run(run)
+    return live["wandb_id"] if live else wandb_id(run["id"])
 
 
 def _read_bytes(path: str, limit: int = 64 << 20) -> Optional[bytes]:
@@ -311,7 +336,8 @@ def digest(run: dict[str, Any]) -> str:
     h = hashlib.sha256(json.dumps(run, sort_keys=True, separators=(",", ":")).encode())
     d = run_dir(run)
     if d:
-        for name in ("config.yaml", "metrics.jsonl", "metrics.json", "items.jsonl", "items.jsonl.gz", *(f"{c}.svg" for c in charts(run))):
+        for name in ("config.yaml", "metrics.jsonl", "metrics.json", "items.jsonl", "items.jsonl.gz", "hub_publication.json",
+                     *(f"{c}.svg" for c in charts(run))):
             if (path := run_file(run, name)) and (sha := _sha256(path)):
                 h.update(f"\n{name}:{sha}".encode())
     return h.hexdigest()[:16]
@@ -420,7 +446,7 @@ def export(runs: list[dict[str, Any]], *, project: str, folder: str, entity: Opt
     for run in runs:
         if wanted is not None and run["id"] not in wanted:
             continue
-        wid, dig = wandb_id(run["id"]), digest(run)
+        wid, dig = run_wandb_id(run), digest(run)
         if ledger.seen(dest, run["id"], dig) or (mode == "online" and _online_unchanged(wandb, entity, project, wid, dig)):
             results.append(Exported(run["id"], wid, "unchanged"))
             continue
@@ -452,10 +478,14 @@ def _export_one(wandb: Any, run: dict[str, Any], wid: str, dig: str, group: str,
     try:
         last: dict[str, float] = {}
         rows_by_step = history(run)
+        streamed = live_run(run) is not None   # the steps are in W&B already: only the summary and the rest are added
         for step, vals in rows_by_step:
-            wr.log(vals, step=step)
+            if not streamed:
+                wr.log(vals, step=step)
             last.update(vals)
-        final = rows_by_step[-1][0] if rows_by_step else 0
+        if streamed:
+            notes.append("history streamed while training (report_to: wandb); this export added the summary and recipe")
+        final = rows_by_step[-1][0] if rows_by_step and not streamed else 0
         media: dict[str, Any] = {}
         rows = item_rows(run) if run.get("kind") == "eval" else None
         if rows is not None:
@@ -467,7 +497,10 @@ def _export_one(wandb: Any, run: dict[str, Any], wid: str, dig: str, group: str,
         for name, svg in charts(run).items():
             media[f"charts/{name}"] = wandb.Html(svg, inject=False)
         if media:
-            wr.log(media, step=final)
+            if streamed:
+                wr.log(media)   # after the streamed steps
+            else:
+                wr.log(media, step=final)
         if run.get("kind") == "train" and (rc := recipe(run)):
             backbone, h, _ = rc
             art = wandb.Artifact(f"recipe-{h}", type="architecture",
@@ -481,6 +514,10 @@ def _export_one(wandb: Any, run: dict[str, Any], wid: str, dig: str, group: str,
             wr.log_artifact(art)
         for k, v in last.items():
             wr.summary[k] = v
+        if (hub := hub_publication(run)) is not None:
+            # The published folder on the Hub (`publish` recorded it beside the run).
+            for k, v in hub.items():
+                wr.summary[f"hub/{k}"] = v
         wr.summary["strawberry/digest"] = dig
         wr.summary["strawberry/run_id"] = run["id"]
         if notes:
@@ -488,4 +525,5 @@ def _export_one(wandb: Any, run: dict[str, Any], wid: str, dig: str, group: str,
     finally:
         wr.finish()
     directory = _offline_dir(folder, wid) if mode == "offline" else None
-    return Exported(run["id"], wid, "exported", directory, notes)
+    live_dir = os.path.join(d, "wandb") if streamed and d else None
+    return Exported(run["id"], wid, "exported", directory, notes, live_dir)

@@ -9,10 +9,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
-from conftest import FIXTURES, PY_ROOT, Swift, long_context_copy, strawberry_path, write_config, _skip_or_fail
+from conftest import FIXTURES, PY_ROOT, Swift, long_context_copy, strawberry_path, write_config, _skip_or_fail  # noqa: F401
 
 wandb = pytest.importorskip("wandb", reason="wandb is not installed (pip install wandb==0.29.0): the W&B export is not tested")
 try:
@@ -210,7 +211,16 @@ def test_secrets_damaged_inputs_ledger_and_modes(tmp_path, monkeypatch):
     [again] = we.export([run], project="p", folder=str(out), mode="offline", log=quiet)
     assert again.action == "exported" and any("metrics.jsonl changed" in n for n in again.notes), again
     assert we.history(run)[-1][0] == 2, "a file changed since it was recorded is not this run's: the store's points are used"
-    # Damaged files: skipped line by line, never a traceback.
+    # After `publish` uploads the adapter (it records hub_publication.json beside the run), the next export puts the
+    # Hub folder's URL in the W&B run's summary.
+    url = "https://huggingface.co/alice/spell/tree/main/SmolLM2/abc/train-1"
+    with open(os.path.join(run["params"]["out"], "hub_publication.json"), "w") as f:
+        json.dump({"repo_id": "alice/spell", "path_in_repo": "SmolLM2/abc/train-1", "revision": "main", "url": url, "commit": "c0ffee"}, f)
+    time.sleep(1.1)   # W&B names an offline folder by the second: the export before this one must not share it
+    [pub] = we.export([run], project="p", folder=str(out), mode="offline", log=quiet)
+    summary = read_offline_run(pub.directory)["summary"]
+    assert pub.action == "exported" and summary.get("hub/url") == url, (pub, sorted(summary))
+
     bad = synthetic_run(tmp_path, run_id="train-20261207T000000Z-00000002", lines=[
         '{"step":9,"loss":' + "1" * 400 + "}", '{"step":10,"loss":' + "9" * 5000 + "}", "[" * 100000, '{"step":' + "9" * 30 + ',"loss":1}',
         '{"step":-1,"loss":1}', "not json", '{"step":3,"loss":0.5}'])
@@ -244,3 +254,104 @@ def test_secrets_damaged_inputs_ledger_and_modes(tmp_path, monkeypatch):
         we.export([run], project="p", folder=str(out), mode="offline", only=["nope"])
     assert we.wandb_id("train-20261207T185944Z-e565f9a0") == "train-20261207T185944Z-e565f9a0"
     assert we.wandb_id("abc\n").startswith("sb-") and we.wandb_id("a/b c").startswith("sb-")
+
+
+def test_training_streams_steps_live_and_export_joins_that_run(tiny_store, tmp_path):
+    """`report_to: wandb` in the training config: `strawberry train` starts the follower (through
+    $STRAWBERRY_TORCH), every step of metrics.jsonl reaches the W&B run as it is written, the follower
+    finishes when training ends, and `wandb-sync` adds to that run instead of making a second one."""
+    root = tiny_store["root"]
+    wrapper = tmp_path / "strawberry-torch"
+    wrapper.write_text(f"#!/bin/sh\nPYTHONPATH={PY_ROOT} exec {sys.executable} -m strawberry_torch \"$@\"\n")
+    wrapper.chmod(0o755)
+    run = str(tmp_path / "run-live")
+    cfg = write_config(str(tmp_path / "cfg.yaml"), model=str(root / "model"), data=str(root / "data"), output_dir=run, max_steps=4,
+                       batch_size=2, learning_rate=1e-2, logging_steps=1, eval_steps=2, save_steps=0, eval_samples=4,
+                       generation_check_samples=2, report_to="wandb")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(STRAWBERRY_TORCH=str(wrapper), STRAWBERRY_HOME=tiny_store["store"], HOME=str(tmp_path), NETRC=os.devnull)
+    p = subprocess.run([tiny_store["binary"], "train", "--config", cfg], capture_output=True, text=True, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    live = json.load(open(os.path.join(run, "wandb_run.json")))
+    assert live["finished"] is True and live["mode"] == "offline" and live["wandb_id"].startswith("run-live-")
+    [folder] = glob.glob(os.path.join(run, "wandb", "offline-run-*"))
+    streamed = read_offline_run(folder)
+    logged = [json.loads(x) for x in open(os.path.join(run, "metrics.jsonl"))]
+    assert sorted({h["_step"] for h in streamed["history"]}) == sorted({r["step"] for r in logged})
+    assert [h["loss"] for h in streamed["history"] if "loss" in h] == [pytest.approx(r["loss"]) for r in logged if r.get("loss") is not None]
+    assert streamed["run"].run_group.startswith("backbone=model_recipe=")
+    # The export names the training run by the streamed run's id and adds its summary and recipe, not its steps again.
+    out = sync(tiny_store, str(tmp_path / "wb"))
+    assert f"wandb sync --include-offline {os.path.join(run, 'wandb', 'offline-run-*')}" in out.stdout, out.stdout
+    [added] = glob.glob(os.path.join(str(tmp_path / "wb"), "wandb", f"offline-run-*-{live['wandb_id']}"))
+    exported = read_offline_run(added)
+    assert not any("loss" in h for h in exported["history"]) and exported["summary"]["loss"] == pytest.approx(logged[-1]["loss"])
+    assert [a.type for a in exported["artifacts"]] == ["architecture"]
+
+
+def test_follower_logs_lines_as_they_are_written_and_stops_when_its_input_closes(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("model: /m/SmolLM2\nhf_token: hf_secretvalue123\n")
+    (run / "metrics.jsonl").write_text('{"loss":2.0,"step":1}\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(PYTHONPATH=PY_ROOT, HOME=str(tmp_path), NETRC=os.devnull)
+    def start(*extra):
+        return subprocess.Popen([sys.executable, "-m", "strawberry_torch", "wandb-live", str(run), "--poll", "0.1", *extra],
+                                stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    p = start()
+    time.sleep(3)
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"loss":1.5,"step":2}\n{"loss":1.2,"st')   # the second line still being written
+    time.sleep(1)
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('ep":3}\n')
+    p.stdin.close()
+    assert p.wait(timeout=120) == 0, p.stderr.read().decode()[-2000:]
+    live = json.load(open(run / "wandb_run.json"))
+    [folder] = glob.glob(str(run / "wandb" / "offline-run-*"))
+    got = read_offline_run(folder)
+    assert [(h["_step"], h["loss"]) for h in got["history"]] == [(1, 2.0), (2, 1.5), (3, 1.2)]
+    assert "hf_token" not in got["config"] and got["config"]["model"] == "/m/SmolLM2"
+    assert b"hf_secretvalue123" not in offline_bytes(run)
+    # A resumed run continues its W&B run; a fresh one gets a new id.
+    p = start("--resume")
+    p.stdin.close()
+    assert p.wait(timeout=120) == 0
+    assert json.load(open(run / "wandb_run.json"))["wandb_id"] == live["wandb_id"]
+    p = start()
+    p.stdin.close()
+    assert p.wait(timeout=120) == 0
+    assert json.load(open(run / "wandb_run.json"))["wandb_id"] != live["wandb_id"]
+
+
+def test_report_to_in_the_backend_config():
+    from strawberry_torch.config import ConfigError, TrainConfig
+    assert TrainConfig.resolve(None, ["report_to=wandb"]).report_to == ["wandb"]
+    assert TrainConfig.resolve(None, ["report_to=[wandb, none]"]).report_to == ["wandb"]
+    assert TrainConfig.resolve(None, ["report_to=none"]).report_to is None
+    with pytest.raises(ConfigError, match="report_to"):
+        TrainConfig.resolve(None, ["report_to=tensorboard"])
+    assert "report_to" not in TrainConfig().yaml() and "report_to" in TrainConfig.resolve(None, ["report_to=wandb"]).yaml()
+
+
+def test_backend_trainer_streams_with_report_to(tmp_path, handmade_data, monkeypatch):
+    """The PyTorch backend's trainer starts the same follower for `report_to: wandb` and finishes it with the run."""
+    pytest.importorskip("torch")
+    from strawberry_torch.config import TrainConfig
+    from strawberry_torch.train import Options, Trainer
+    for k in [k for k in os.environ if k.startswith("WANDB_")]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("NETRC", os.devnull)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    run = str(tmp_path / "run")
+    cfg = write_config(str(tmp_path / "cfg.yaml"), model=os.path.join(FIXTURES, "qwen3"), data=handmade_data, output_dir=run, max_steps=3,
+                       batch_size=2, learning_rate=1e-2, warmup_steps=1, logging_steps=1, eval_steps=0, save_steps=0, save_total_limit=0,
+                       eval_samples=4, generation_check_samples=2, report_to="wandb",
+                       lora={"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"})
+    assert Trainer(TrainConfig.resolve(cfg, []), options=Options(device="cpu", log=lambda s: None)).run() == 0
+    live = json.load(open(os.path.join(run, "wandb_run.json")))
+    assert live["finished"] is True
+    [folder] = glob.glob(os.path.join(run, "wandb", "offline-run-*"))
+    logged = [json.loads(x)["step"] for x in open(os.path.join(run, "metrics.jsonl"))]
+    assert sorted({h["_step"] for h in read_offline_run(folder)["history"]}) == sorted(set(logged))
