@@ -62,7 +62,11 @@ final class LiveTracking {
         try? input.fileHandleForWriting.close()
         let end = Date(timeIntervalSinceNow: timeout)
         while process.isRunning && Date() < end { Thread.sleep(forTimeInterval: 0.05) }
-        guard !process.isRunning else { process.terminate(); return nil }
-        return process.terminationStatus
+        guard process.isRunning else { return process.terminationStatus }
+        // SIGTERM: the follower logs what it has read and finishes the W&B run.
+        process.terminate()
+        let grace = Date(timeIntervalSinceNow: 15)
+        while process.isRunning && Date() < grace { Thread.sleep(forTimeInterval: 0.05) }
+        return nil
     }
 }

@@ -157,7 +157,11 @@ struct Publish: ParsableCommand {
         }
         if let commit, let repoId, let plan, let runDir = plan.runDir, kind == .model {
             // Recorded beside the run (its own file, replaced by the next upload): the W&B export reads it.
-            let endpoint = HubClient.endpoint().trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+            // Never credentials in a URL that is written down (an endpoint given as https://user:pass@host).
+            var parts = URLComponents(string: HubClient.endpoint())
+            parts?.user = nil
+            parts?.password = nil
+            let endpoint = (parts?.string ?? "https://huggingface.co").trimmingCharacters(in: CharacterSet(charactersIn: "/"))
             let url = "\(endpoint)/\(repoId)/tree/\(revision)" + (plan.pathInRepo.isEmpty ? "" : "/" + plan.pathInRepo)
             let record = HubPublicationRecord(repoId: repoId, pathInRepo: plan.pathInRepo, revision: revision, url: url, commit: commit.commitOid)
             do { try RecordFile.write(record, to: runDir + "/" + HubPublicationRecord.fileName) } catch {

@@ -137,7 +137,11 @@ public final class Trainer {
         let metricsPath = run + "/metrics.jsonl"
         // A fresh run in a directory where an earlier one stopped before its first checkpoint: that
         // run's log (checked above to be all it left, with its config) is redone, not appended to.
-        if step == 0 { try? FileManager.default.removeItem(atPath: metricsPath) }
+        if step == 0 {
+            try? FileManager.default.removeItem(atPath: metricsPath)
+            // The abandoned attempt's W&B id (live tracking) must not name this run: its export, its Hub folder.
+            try? FileManager.default.removeItem(atPath: run + "/wandb_run.json")
+        }
         if step > 0, fileExists(metricsPath) {
             // The log may run past the checkpoint resumed from: keep only the steps that will not be redone.
             // A run killed mid-write leaves a cut last line: it belongs to a step being redone, so it goes.

@@ -264,7 +264,11 @@ class Trainer:
                      "streamed; export the run afterwards with strawberry-torch wandb-sync")
             return None
         from .wandb_live import start
-        return start(run, resume=self.step > 0)
+        try:
+            return start(run, resume=self.step > 0)
+        except OSError as e:   # tracking is a courtesy: training goes on without it
+            self.log(f"warning: report_to: wandb: the follower did not start ({e}); steps are not streamed")
+            return None
 
     def _run(self, run: str, metrics: str, main: bool, should_stop: Callable[[int], bool]) -> int:
         c = self.config
@@ -359,6 +363,10 @@ class Trainer:
                                     "or choose a new output_dir (nothing was changed).")
             if os.path.exists(metrics):
                 os.remove(metrics)
+            # The abandoned attempt's W&B id must not name this run (its export, its Hub folder).
+            from .wandb_live import LIVE_FILE
+            if os.path.exists(os.path.join(run, LIVE_FILE)):
+                os.remove(os.path.join(run, LIVE_FILE))
         os.makedirs(run, exist_ok=True)
         records.write_text_atomically(self.config.yaml(), os.path.join(run, "config.yaml"))
         if self.step > 0:

@@ -451,8 +451,11 @@ def export(runs: list[dict[str, Any]], *, project: str, folder: str, entity: Opt
             results.append(Exported(run["id"], wid, "unchanged"))
             continue
         before = set(_offline_dirs(folder, wid))
+        # A run streamed while training lives in the project it was streamed to.
+        live = live_run(run)
+        where = (live["project"], live.get("entity") or entity) if live else (project, entity)
         try:
-            results.append(_export_one(wandb, run, wid, dig, group_of[run["id"]], project=project, entity=entity, mode=mode, folder=folder))
+            results.append(_export_one(wandb, run, wid, dig, group_of[run["id"]], project=where[0], entity=where[1], mode=mode, folder=folder))
         except Exception as e:
             # What W&B wrote for this run so far is incomplete: removed (this export made it), so that `wandb sync`
             # never uploads half a run; the runs exported before it stay exported.
@@ -498,7 +501,7 @@ def _export_one(wandb: Any, run: dict[str, Any], wid: str, dig: str, group: str,
             media[f"charts/{name}"] = wandb.Html(svg, inject=False)
         if media:
             if streamed:
-                wr.log(media)   # after the streamed steps
+                wr.log(media, step=max(0, int((live_run(run) or {}).get("last_step", 0))))   # at the last streamed step
             else:
                 wr.log(media, step=final)
         if run.get("kind") == "train" and (rc := recipe(run)):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -22,6 +23,7 @@ from typing import Any, Optional
 from .wandb_export import MAX_STEP, ExportError, _finite, _json, resolve_mode, wandb_id
 
 LIVE_FILE = "wandb_run.json"
+PROJECT = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 LOG_FILE = "wandb-live.log"
 #: What live tracking adds to a run directory (W&B's own folder, the id file, the follower's log): a trainer
 #: starting afresh where an earlier attempt stopped before its first checkpoint accepts these beside its config and log.
@@ -37,13 +39,19 @@ def read_live(run_dir: str) -> Optional[dict[str, Any]]:
     except (OSError, UnicodeDecodeError):
         return None
     if isinstance(doc, dict) and isinstance(doc.get("wandb_id"), str) and wandb_id(doc["wandb_id"]) == doc["wandb_id"] \
-            and isinstance(doc.get("project"), str):
+            and isinstance(doc.get("project"), str) and PROJECT.fullmatch(doc["project"]) \
+            and (doc.get("entity") is None or (isinstance(doc["entity"], str) and PROJECT.fullmatch(doc["entity"]))) \
+            and isinstance(doc.get("last_step", -1), int):
         return doc
     return None
 
 
 def _write_live(run_dir: str, doc: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".wandb_run-", dir=run_dir)
+    # The temporary file sits in W&B's folder, never loose in the run directory (a trainer restarting afresh
+    # accepts only the names it knows there).
+    scratch = os.path.join(run_dir, "wandb")
+    os.makedirs(scratch, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".wandb_run-", dir=scratch)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(doc, f, indent=2, sort_keys=True)
@@ -96,6 +104,9 @@ def follow(run_dir: str, *, project: str, entity: Optional[str] = None, mode: Op
         raise ExportError(f"{run_dir} is not a run directory")
     mode = resolve_mode(mode)
     previous = read_live(run_dir) if resume else None
+    # Steps already streamed are not sent again: a resumed run redoes the steps after its checkpoint, and W&B keeps
+    # the first value it received for a step anyway.
+    last = int(previous.get("last_step", -1)) if previous is not None else -1
     if previous is not None:
         wid, project, entity = previous["wandb_id"], previous["project"], previous.get("entity") or entity
     else:
@@ -104,10 +115,20 @@ def follow(run_dir: str, *, project: str, entity: Optional[str] = None, mode: Op
         wid = wandb_id(f"{base[:40]}-{stamp}")
     if stop is None:
         stop = threading.Event()
+        import signal
+        # Started by a trainer (standard input a pipe), the follower stops when that pipe closes: a Ctrl-C, which the
+        # terminal sends to the trainer and to it alike, must not cut it before the trainer's last lines. SIGTERM
+        # (a `kill` of the process group, a container stopping) ends it gracefully: what was written is logged.
+        if not sys.stdin.isatty():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         def wait_for_eof() -> None:
+            # os.read, not sys.stdin: a buffered reader's lock held by this thread at exit aborts the interpreter.
             try:
-                while sys.stdin.buffer.read(4096):
+                while os.read(0, 4096):
                     pass
+            except OSError:
+                pass
             finally:
                 stop.set()
         threading.Thread(target=wait_for_eof, daemon=True).start()
@@ -127,22 +148,27 @@ def follow(run_dir: str, *, project: str, entity: Optional[str] = None, mode: Op
                     config=config, group=f"backbone={rc[0]}_recipe={rc[1]}" if rc else None,
                     dir=run_dir, mode=mode, resume="allow" if mode == "online" else None, reinit="finish_previous",
                     settings=wandb.Settings(silent=True, console="off", x_disable_stats=True, disable_git=True, save_code=False))
-    doc = {"wandb_id": wid, "project": project, "entity": entity or getattr(wr, "entity", None) or None, "mode": mode,
-           "url": wr.url if mode == "online" else None, "finished": False}
+    found = getattr(wr, "entity", None)
+    doc = {"wandb_id": wid, "project": project, "entity": entity or (found if isinstance(found, str) and found else None), "mode": mode,
+           "url": wr.url if mode == "online" else None, "finished": False, "last_step": last}
     _write_live(run_dir, doc)
-    follower, last = Follower(os.path.join(run_dir, "metrics.jsonl")), -1
+    follower, first = Follower(os.path.join(run_dir, "metrics.jsonl")), last
+    clean = False
     try:
         while True:
             stopping = stop.wait(poll)
             for step, vals in follower.new_rows():
-                if step >= last:   # a step logged in two lines (training, then validation) merges
+                if step > first and step >= last:   # a step logged in two lines (training, then validation) merges
                     wr.log(vals, step=step)
-                    last = max(last, step)
+                    last = step
             if stopping:
                 break
+        clean = True
     finally:
         wr.finish()
-        doc["finished"] = True
+        # "finished" only when every line written before the trainer let go was logged: the export relies on it to
+        # leave the steps out.
+        doc["finished"], doc["last_step"] = clean, last
         _write_live(run_dir, doc)
     return doc
 
@@ -159,11 +185,16 @@ def start(run_dir: str, resume: bool):
 
 
 def stop_process(proc, timeout: float = 120) -> int:
-    """Closes the follower's standard input (training is over) and waits for it to finish the W&B run."""
+    """Closes the follower's standard input (training is over) and waits for it to finish the W&B run; past
+    `timeout`, asks it to stop (SIGTERM: it logs what it has and finishes), then kills it."""
     try:
         if proc.stdin:
             proc.stdin.close()
         return proc.wait(timeout=timeout)
     except Exception:
-        proc.kill()
-        return -1
+        proc.terminate()
+        try:
+            return proc.wait(timeout=15)
+        except Exception:
+            proc.kill()
+            return -1

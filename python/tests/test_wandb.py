@@ -314,11 +314,27 @@ def test_follower_logs_lines_as_they_are_written_and_stops_when_its_input_closes
     assert [(h["_step"], h["loss"]) for h in got["history"]] == [(1, 2.0), (2, 1.5), (3, 1.2)]
     assert "hf_token" not in got["config"] and got["config"]["model"] == "/m/SmolLM2"
     assert b"hf_secretvalue123" not in offline_bytes(run)
-    # A resumed run continues its W&B run; a fresh one gets a new id.
+    assert live["finished"] is True and live["last_step"] == 3
+    # A resumed run continues its W&B run and sends only the steps it had not streamed.
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"loss":1.1,"step":4}' + "\n")
+    time.sleep(1.1)   # W&B names an offline folder by the second
     p = start("--resume")
     p.stdin.close()
     assert p.wait(timeout=120) == 0
-    assert json.load(open(run / "wandb_run.json"))["wandb_id"] == live["wandb_id"]
+    resumed = json.load(open(run / "wandb_run.json"))
+    assert resumed["wandb_id"] == live["wandb_id"] and resumed["last_step"] == 4
+    [second] = [d for d in glob.glob(str(run / "wandb" / "offline-run-*")) if d != folder]
+    assert [(h["_step"], h["loss"]) for h in read_offline_run(second)["history"]] == [(4, 1.1)]
+    # SIGTERM (a container stopping) ends it gracefully: the run is finished and the file says so.
+    import signal
+    time.sleep(1.1)
+    p = start("--resume")
+    time.sleep(3)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=120) == 0
+    assert json.load(open(run / "wandb_run.json"))["finished"] is True
+    # A fresh run gets a new id.
     p = start()
     p.stdin.close()
     assert p.wait(timeout=120) == 0
@@ -355,3 +371,12 @@ def test_backend_trainer_streams_with_report_to(tmp_path, handmade_data, monkeyp
     [folder] = glob.glob(os.path.join(run, "wandb", "offline-run-*"))
     logged = [json.loads(x)["step"] for x in open(os.path.join(run, "metrics.jsonl"))]
     assert sorted({h["_step"] for h in read_offline_run(folder)["history"]}) == sorted(set(logged))
+    # A fresh run where that one stood (its checkpoints cleared, as after an attempt that stopped before its first
+    # checkpoint) does not inherit its W&B id, tracked or not.
+    import shutil
+    for name in os.listdir(run):
+        if name not in ("config.yaml", "metrics.jsonl", "wandb", "wandb_run.json", "wandb-live.log"):
+            path = os.path.join(run, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    assert Trainer(TrainConfig.resolve(cfg, ["report_to=none"]), options=Options(device="cpu", log=lambda s: None)).run() == 0
+    assert not os.path.exists(os.path.join(run, "wandb_run.json"))
