@@ -69,9 +69,8 @@ public struct EngineOutput: Sendable {
 struct ServiceEstimate: Sendable {
     /// seconds ≈ α + β · tokens of one forward pass, exponentially weighted (recent steps count most).
     var step = LinearFit(weight: 0.02)
-    /// Steps a request holds its slot (mean and variance), and prompt tokens it prefills (mean), over requests.
-    var steps: Double = 0
-    var stepsVariance: Double = 0
+    /// Steps a request holds its slot, and prompt tokens it prefills (mean), over requests.
+    var held = Moments(mean: 0)
     var prefill: Double = 0
     var samples = 0
     let weight = 0.2
@@ -83,7 +82,7 @@ struct ServiceEstimate: Sendable {
     /// on the mean alone lets about half of the requests near the deadline run past it.
     static let margin = 2.0
 
-    var ready: Bool { samples >= Self.warmup && steps > 0 && step.ready }
+    var ready: Bool { samples >= Self.warmup && held.mean > 0 && step.ready }
 
     /// A forward pass over `tokens` tokens took `seconds`.
     mutating func record(step seconds: Double, tokens: Int) {
@@ -95,23 +94,18 @@ struct ServiceEstimate: Sendable {
     /// (its deadline), so its steps are only a lower bound of what it needed.
     mutating func record(steps n: Int, prefilled: Int, finished: Bool = true) {
         guard n > 0 else { return }
-        if samples == 0 {
-            steps = Double(n)
-            prefill = Double(max(0, prefilled))
-        } else {
-            // A cut request needed at least its steps: it can raise the mean, never lower it (and one long request
-            // cut late moves it by its weight, not all the way).
-            let d = (finished ? Double(n) : max(Double(n), steps)) - steps, step = weight * d
-            steps += step
-            stepsVariance = (1 - weight) * (stepsVariance + d * step)
-            prefill += weight * (Double(max(0, prefilled)) - prefill)
-        }
+        // The first request sets the means; later ones move them by their weight. A cut request needed at least
+        // its steps: it can raise the mean, never lower it (and one long request cut late moves it by its
+        // weight, not all the way).
+        let w = samples == 0 ? 1 : weight
+        held.add(finished ? Double(n) : max(Double(n), held.mean), weight: w)
+        prefill += w * (Double(max(0, prefilled)) - prefill)
         samples += 1
     }
 
     /// Steps a request allowed `maxTokens` tokens is expected to hold its slot: as many as measured, never more
     /// than its budget (the prefill step samples the first token, and a stop token takes a token's place).
-    func steps(maxTokens: Int) -> Double { min(steps, Double(max(1, maxTokens))) }
+    func steps(maxTokens: Int) -> Double { min(held.mean, Double(max(1, maxTokens))) }
 
     /// Steps a running request that has run `done` of them is expected still to need: the rest of the mean,
     /// or, once past it, a standard deviation more (not "one step": a request longer than most is likely
@@ -119,13 +113,13 @@ struct ServiceEstimate: Sendable {
     func remainingSteps(done: Int, maxTokens: Int) -> Double {
         let expected = steps(maxTokens: maxTokens) - Double(done)
         let left = Double(max(1, maxTokens - done))
-        return max(1, min(left, expected >= 1 ? expected : stepsVariance.squareRoot()))
+        return max(1, min(left, expected >= 1 ? expected : held.sd))
     }
 
     /// Seconds per step in a batch of `batch` requests that turns over as it runs.
     func stepSeconds(batch: Int) -> Double {
         let b = Double(max(1, batch))
-        return step.predict(b * (1 + prefill / max(1, steps)))
+        return step.predict(b * (1 + prefill / max(1, held.mean)))
     }
 
     /// Seconds a wait of `n` steps is expected to take in a batch of `batch`; `deviations` as in `Calibration`.
@@ -178,9 +172,23 @@ struct LinearFit: Sendable {
     }
 }
 
-/// How far predictions ran over: actual / predicted, exponentially weighted mean and variance.
+/// An exponentially weighted mean and variance (West's incremental form), each new value weighing `weight`.
+struct Moments: Sendable {
+    var mean: Double
+    var variance = 0.0
+    var sd: Double { variance.squareRoot() }
+
+    mutating func add(_ x: Double, weight: Double) {
+        let d = x - mean, step = weight * d
+        mean += step
+        variance = (1 - weight) * (variance + d * step)
+    }
+}
+
+/// How far predictions ran over: actual / predicted, as exponentially weighted moments starting from "exact".
 struct Calibration: Sendable {
-    var mean = 1.0, variance = 0.0, samples = 0
+    var ratio = Moments(mean: 1)
+    var samples = 0
     let weight = 0.05
 
     /// The most one measurement may say the predictions are off by, either way: one stall (a page fault
@@ -193,10 +201,7 @@ struct Calibration: Sendable {
     mutating func record(actual: Double, predicted: Double) {
         guard actual.isFinite, predicted.isFinite, actual >= 0, predicted > 0 else { return }
         let r = min(Self.bound, max(1 / Self.bound, actual / predicted))
-        let w = max(weight, 1 / Double(samples + 1))
-        let d = r - mean, step = w * d
-        mean += step
-        variance = (1 - w) * (variance + d * step)
+        ratio.add(r, weight: max(weight, 1 / Double(samples + 1)))
         samples += 1
     }
 
@@ -204,7 +209,7 @@ struct Calibration: Sendable {
     /// its slot), or, to admit, the mean plus `deviations` standard deviations and never below 1 (the
     /// model is trusted to be optimistic, never to be pessimistic).
     func factor(deviations: Double) -> Double {
-        deviations == 0 ? mean : max(1, mean + deviations * variance.squareRoot())
+        deviations == 0 ? ratio.mean : max(1, ratio.mean + deviations * ratio.sd)
     }
 }
 
@@ -356,24 +361,33 @@ public final class InferenceEngine: @unchecked Sendable {
     /// takes the CPU the batch needs. nil: it may be admitted (`generate` decides).
     public func refusal(timeout: Double) -> EngineError? {
         lock.lock(); defer { lock.unlock() }
-        return admission(maxTokens: 1, timeout: timeout)
+        if case .refuse(let e) = admission(maxTokens: 1, timeout: timeout) { return e }
+        return nil
     }
 
-    /// Why a request of up to `maxTokens` tokens would be refused now, or nil (call under the lock):
-    /// the engine is stopping; the batch's slots and the queue are full (what is beyond both is refused,
-    /// not queued); or it would wait and run past its deadline, where, queued, it would take a slot from
-    /// one that can finish and still be answered 504. Never the last when idle: the estimate learns only
-    /// from requests that run, so an idle server always takes one (a stale estimate cannot lock it).
-    func admission(maxTokens: Int, timeout: Double) -> EngineError? {
-        if stopping { return .shuttingDown }
+    /// What admission decides for a request: refuse it, or queue it, with the wait it is expected to have
+    /// at the mean step price (nil when none is predicted: before measurements, or a slot is free now).
+    enum Admission { case refuse(EngineError), queue(predictedWait: Double?) }
+
+    /// The batch a request arriving now (or taking its slot now) runs in (call under the lock).
+    var arrivalBatch: Int { min(maxBatch, waiting.count + running.count + 1) }
+
+    /// Whether a request of up to `maxTokens` tokens is refused now (call under the lock): the engine is
+    /// stopping; the batch's slots and the queue are full (what is beyond both is refused, not queued); or it
+    /// would wait and run past its deadline, where, queued, it would take a slot from one that can finish and
+    /// still be answered 504. Never the last when idle: the estimate learns only from requests that run, so an
+    /// idle server always takes one (a stale estimate cannot lock it).
+    func admission(maxTokens: Int, timeout: Double) -> Admission {
+        if stopping { return .refuse(.shuttingDown) }
         let queued = waiting.count + running.count
-        if queued >= maxBatch + maxQueue { return .queueFull(depth: waiting.count) }
-        guard queued > 0, let waitSteps = expectedWaitSteps(ahead: waiting.count) else { return nil }
-        let batch = min(maxBatch, queued + 1)
+        if queued >= maxBatch + maxQueue { return .refuse(.queueFull(depth: waiting.count)) }
+        guard queued > 0, let waitSteps = expectedWaitSteps(ahead: waiting.count) else { return .queue(predictedWait: nil) }
+        let batch = arrivalBatch
         let wait = estimate.waitSeconds(steps: waitSteps, batch: batch)
         let service = estimate.serviceSeconds(maxTokens: maxTokens, batch: batch)
-        guard wait + service > timeout else { return nil }
-        return .wouldMissDeadline(expectedSeconds: wait + service, retryAfter: max(wait, service))
+        if wait + service > timeout { return .refuse(.wouldMissDeadline(expectedSeconds: wait + service, retryAfter: max(wait, service))) }
+        // A wait for a free slot is the worker's timing, not the model's: not predicted (nor learnt from).
+        return .queue(predictedWait: waitSteps >= 1 ? waitSteps * estimate.stepSeconds(batch: batch) : nil)
     }
 
     /// Generates for `request`; throws `EngineError` when the queue is full, the deadline passes, the
@@ -392,17 +406,17 @@ public final class InferenceEngine: @unchecked Sendable {
                     }
                 }
                 nextID &+= 1
-                if let refused = admission(maxTokens: request.maxTokens, timeout: timeout) {
+                let predictedWait: Double?
+                switch admission(maxTokens: request.maxTokens, timeout: timeout) {
+                case .refuse(let refused):
                     lock.unlock()
                     c.resume(throwing: refused)
                     return
+                case .queue(let wait): predictedWait = wait
                 }
                 if box.cancelled { lock.unlock(); c.resume(throwing: EngineError.cancelled); return }
-                // What it is expected to wait, to learn how far off such predictions run (a wait for a free
-                // slot is the worker's timing, not the model's: not counted).
-                if let ws = expectedWaitSteps(ahead: waiting.count), ws >= 1 {
-                    job.predictedWait = ws * estimate.stepSeconds(batch: min(maxBatch, waiting.count + running.count + 1))
-                }
+                // Kept to learn how far off such predictions run.
+                job.predictedWait = predictedWait
                 box.job = job
                 waiting.append(job)
                 observer?.queueChanged(waiting: waiting.count, running: running.count)
@@ -489,7 +503,7 @@ public final class InferenceEngine: @unchecked Sendable {
         while scheduler.freeSlots > 0, !waiting.isEmpty {
             let j = waiting.removeFirst()
             if let p = j.predictedWait { estimate.wait.record(actual: t - j.submitted, predicted: p) }
-            let batch = min(maxBatch, running.count + waiting.count + 1)
+            let batch = arrivalBatch
             // One that can no longer finish in time gives its slot to the next (it would be answered 504 anyway)
             // — while others run, so that the estimate keeps learning.
             if !running.isEmpty, estimate.ready,

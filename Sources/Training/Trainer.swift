@@ -140,6 +140,8 @@ public final class Trainer {
         if step == 0 {
             try? FileManager.default.removeItem(atPath: metricsPath)
             // The abandoned attempt's W&B id (live tracking) must not name this run: its export, its Hub folder.
+            // Safe to remove: the check above let a fresh run in only where its config, log and tracking files
+            // are all the directory holds, and this one is the follower's (strawberry-torch wandb-live).
             try? FileManager.default.removeItem(atPath: run + "/wandb_run.json")
         }
         if step > 0, fileExists(metricsPath) {

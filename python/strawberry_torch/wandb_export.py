@@ -111,9 +111,8 @@ def hub_publication(run: dict[str, Any]) -> Optional[dict[str, str]]:
     return {k: str(doc[k]) for k in ("repo_id", "path_in_repo", "revision", "url", "commit") if isinstance(doc.get(k), (str, int))}
 
 
-def run_wandb_id(run: dict[str, Any]) -> str:
-    """The W&B id a run is exported under: the streamed run's, else the Strawberry id."""
-    live = live_run(run)
+def run_wandb_id(run: dict[str, Any], live: Optional[dict[str, Any]]) -> str:
+    """The W&B id a run is exported under: the streamed run's (`live`, from `live_run`), else the Strawberry id."""
     return live["wandb_id"] if live else wandb_id(run["id"])
 
 
@@ -245,6 +244,16 @@ def flatten_metrics(node: Any, prefix: str = "") -> dict[str, float]:
     return out
 
 
+def metrics_row(line: str) -> Optional[tuple[int, dict[str, float]]]:
+    """One line of metrics.jsonl as (step, its finite numbers), or None for a line that is damaged, has no usable
+    step, or carries no number (the export and the live follower read the file alike)."""
+    rec = _json(line)
+    if not isinstance(rec, dict) or not isinstance(rec.get("step"), int) or not 0 <= rec["step"] <= MAX_STEP:
+        return None
+    vals = {k: float(v) for k, v in rec.items() if k != "step" and _finite(v)}
+    return (rec["step"], vals) if vals else None
+
+
 def history(run: dict[str, Any]) -> list[tuple[int, dict[str, float]]]:
     """(step, metrics) rows, steps ascending: a training run's metrics.jsonl, an evaluation's metrics.json
     (one row at step 0), else the store's own metric points."""
@@ -252,11 +261,8 @@ def history(run: dict[str, Any]) -> list[tuple[int, dict[str, float]]]:
     if path and (text := _read_text(path)) is not None:
         rows: dict[int, dict[str, float]] = {}
         for line in text.splitlines():
-            rec = _json(line)
-            if isinstance(rec, dict) and isinstance(rec.get("step"), int) and 0 <= rec["step"] <= MAX_STEP:
-                vals = {k: float(v) for k, v in rec.items() if k != "step" and _finite(v)}
-                if vals:
-                    rows.setdefault(rec["step"], {}).update(vals)
+            if (row := metrics_row(line)) is not None:
+                rows.setdefault(row[0], {}).update(row[1])
         if rows:
             return sorted(rows.items())
     path = run_file(run, "metrics.json") if run.get("kind") == "eval" else None
@@ -446,16 +452,16 @@ def export(runs: list[dict[str, Any]], *, project: str, folder: str, entity: Opt
     for run in runs:
         if wanted is not None and run["id"] not in wanted:
             continue
-        wid, dig = run_wandb_id(run), digest(run)
+        live = live_run(run)
+        wid, dig = run_wandb_id(run, live), digest(run)
         if ledger.seen(dest, run["id"], dig) or (mode == "online" and _online_unchanged(wandb, entity, project, wid, dig)):
             results.append(Exported(run["id"], wid, "unchanged"))
             continue
         before = set(_offline_dirs(folder, wid))
         # A run streamed while training lives in the project it was streamed to.
-        live = live_run(run)
         where = (live["project"], live.get("entity") or entity) if live else (project, entity)
         try:
-            results.append(_export_one(wandb, run, wid, dig, group_of[run["id"]], project=where[0], entity=where[1], mode=mode, folder=folder))
+            results.append(_export_one(wandb, run, live, wid, dig, group_of[run["id"]], project=where[0], entity=where[1], mode=mode, folder=folder))
         except Exception as e:
             # What W&B wrote for this run so far is incomplete: removed (this export made it), so that `wandb sync`
             # never uploads half a run; the runs exported before it stay exported.
@@ -467,7 +473,7 @@ def export(runs: list[dict[str, Any]], *, project: str, folder: str, entity: Opt
     return results
 
 
-def _export_one(wandb: Any, run: dict[str, Any], wid: str, dig: str, group: str, *, project: str, entity: Optional[str],
+def _export_one(wandb: Any, run: dict[str, Any], live: Optional[dict[str, Any]], wid: str, dig: str, group: str, *, project: str, entity: Optional[str],
                 mode: str, folder: str) -> Exported:
     notes = []
     d = run_dir(run)
@@ -481,7 +487,7 @@ def _export_one(wandb: Any, run: dict[str, Any], wid: str, dig: str, group: str,
     try:
         last: dict[str, float] = {}
         rows_by_step = history(run)
-        streamed = live_run(run) is not None   # the steps are in W&B already: only the summary and the rest are added
+        streamed = live is not None   # the steps are in W&B already: only the summary and the rest are added
         for step, vals in rows_by_step:
             if not streamed:
                 wr.log(vals, step=step)
@@ -501,7 +507,7 @@ def _export_one(wandb: Any, run: dict[str, Any], wid: str, dig: str, group: str,
             media[f"charts/{name}"] = wandb.Html(svg, inject=False)
         if media:
             if streamed:
-                wr.log(media, step=max(0, int((live_run(run) or {}).get("last_step", 0))))   # at the last streamed step
+                wr.log(media, step=max(0, int(live.get("last_step", 0))))   # at the last streamed step
             else:
                 wr.log(media, step=final)
         if run.get("kind") == "train" and (rc := recipe(run)):
@@ -528,5 +534,5 @@ def _export_one(wandb: Any, run: dict[str, Any], wid: str, dig: str, group: str,
     finally:
         wr.finish()
     directory = _offline_dir(folder, wid) if mode == "offline" else None
-    live_dir = os.path.join(d, "wandb") if streamed and d else None
+    live_dir = os.path.join(d, "wandb") if live is not None and d else None
     return Exported(run["id"], wid, "exported", directory, notes, live_dir)

@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any, Optional
 
-from .wandb_export import MAX_STEP, ExportError, _finite, _json, resolve_mode, wandb_id
+from .wandb_export import ExportError, _json, metrics_row, resolve_mode, wandb_id
 
 LIVE_FILE = "wandb_run.json"
 PROJECT = re.compile(r"[A-Za-z0-9_.-]{1,128}")
@@ -80,14 +80,8 @@ class Follower:
         self.partial = lines.pop()   # a line still being written
         rows = []
         for line in lines:
-            try:
-                rec = _json(line.decode("utf-8"))
-            except UnicodeDecodeError:
-                continue
-            if isinstance(rec, dict) and isinstance(rec.get("step"), int) and 0 <= rec["step"] <= MAX_STEP:
-                vals = {k: float(v) for k, v in rec.items() if k != "step" and _finite(v)}
-                if vals:
-                    rows.append((rec["step"], vals))
+            if (row := metrics_row(line.decode("utf-8", errors="replace"))) is not None:
+                rows.append(row)
         return rows
 
 
