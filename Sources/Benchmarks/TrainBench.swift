@@ -25,7 +25,8 @@ public struct TrainBenchResult: Codable, Equatable, Sendable {
     /// How the frozen weights were held (f32 or bf16), and the product's ceiling with bf16 weights.
     public var precision: String?
     public var bf16CeilingGFLOPS: Double?
-    /// The kernel products with bf16 weights ran on: "amx" (tile unit) or "sgemm" (widened to float32).
+    /// The kernel products with bf16 weights ran on: "amx" (tile unit), "avx512-bf16" (dot products)
+    /// or "sgemm" (widened to float32).
     public var bf16Kernel: String?
     /// The kernel set OpenBLAS ran (SGEMM's figures depend on it).
     public var blasCore: String?
@@ -105,7 +106,7 @@ public struct TrainBench: Sendable {
         r.sgemmCeilingGFLOPS = sgemmCeilingGFLOPS()
         r.bf16CeilingGFLOPS = sgemmCeilingGFLOPS(bf16: true)
         r.precision = precision.rawValue
-        r.bf16Kernel = QuantizedKernels.amxActive ? "amx" : "sgemm"
+        r.bf16Kernel = QuantizedKernels.bf16Kernel.name
         r.blasCore = BLAS.core
         r.threads = BLAS.threads
         if let recipeData { r.recipe = try recipe(m, model, recipeData) }
@@ -158,7 +159,7 @@ public struct TrainBench: Sendable {
         let g = r.gflops ?? 0, ceiling = (precision == .bf16 ? r.bf16CeilingGFLOPS : r.sgemmCeilingGFLOPS) ?? 0
         out.append(String(format: "compute %.1f GFLOP/s (%.0f%% of this machine's ", g, ceiling > 0 ? 100 * g / ceiling : 0) + precision.rawValue
                    + String(format: " ceiling, %.1f GFLOP/s; SGEMM %.1f, bf16 weights %.1f on ", ceiling, r.sgemmCeilingGFLOPS ?? 0, r.bf16CeilingGFLOPS ?? 0)
-                   + (r.bf16Kernel == "amx" ? "AMX tiles" : "SGEMM, widened") + "; OpenBLAS \(r.blasCore ?? "?") kernels)")
+                   + ["amx": "AMX tiles", "avx512-bf16": "AVX-512 BF16"][r.bf16Kernel ?? "", default: "SGEMM, widened"] + "; OpenBLAS \(r.blasCore ?? "?") kernels)")
         var mem = String(format: "peak memory %.0f MiB", Double(r.peakRSSBytes ?? 0) / 1048576)
         for (peer, p) in peers { if let b = p.peakRSSBytes { mem += "   \(peer) " + String(format: "%.0f MiB", Double(b) / 1048576) } }
         out.append(mem)

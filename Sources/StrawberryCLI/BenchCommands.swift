@@ -81,7 +81,7 @@ struct BenchTrain: ParsableCommand {
     var data: String?
     @Option(name: .long, help: ArgumentHelp("How the frozen base weights are held: f32, or bf16 (training's `precision: bf16`).", valueName: "f32|bf16"))
     var precision = TrainingPrecision.f32
-    @Option(name: .long, help: ArgumentHelp("Products with bf16 weights: amx (the tile unit, where the CPU has AMX-BF16) or sgemm (widened to float32 in panels).", valueName: "amx|sgemm"))
+    @Option(name: .long, help: ArgumentHelp("Products with bf16 weights: the best this CPU has of amx (the tile unit, AMX-BF16), avx512-bf16 (vdpbf16ps dot products) and sgemm (widened to float32 in panels), up to the one named.", valueName: "amx|avx512-bf16|sgemm"))
     var bf16Kernel = "amx"
     @Flag(name: .long, help: "Skip the PyTorch peer (float32 and bf16 autocast) even if it is installed.")
     var noPeer = false
@@ -92,7 +92,9 @@ struct BenchTrain: ParsableCommand {
 
     func validate() throws {
         guard ["f32", "bf16", "both"].contains(peerPrecision) else { throw ValidationError("--peer-precision must be f32, bf16 or both") }
-        guard ["amx", "sgemm"].contains(bf16Kernel) else { throw ValidationError("--bf16-kernel must be amx or sgemm") }
+        guard QuantizedKernels.BF16Kernel.allCases.contains(where: { $0.name == bf16Kernel }) else {
+            throw ValidationError("--bf16-kernel must be amx, avx512-bf16 or sgemm")
+        }
         guard (1...1024).contains(batch) else { throw ValidationError("--batch must be in 1...1024") }
         guard (2...100_000).contains(seqLen) else { throw ValidationError("--seq-len must be in 2...100000") }
         guard (1...4096).contains(rank) else { throw ValidationError("--rank must be in 1...4096") }
@@ -103,10 +105,11 @@ struct BenchTrain: ParsableCommand {
         guard modelOptions.precision == .f32 else {
             throw ValidationError("LoRA training holds its base weights as --precision says (f32 or bf16); --weights and --quantize apply to inference (generate, eval, serve, bench generate)")
         }
-        if bf16Kernel == "amx" && precision == .bf16 && !QuantizedKernels.amxActive {
-            FileHandle.standardError.write(Data("note: no AMX-BF16 on this CPU (or STRAWBERRY_NO_AMX=1): bf16 products are widened to float32 for SGEMM\n".utf8))
+        let limit = QuantizedKernels.BF16Kernel.allCases.first { $0.name == bf16Kernel } ?? .amx
+        QuantizedKernels.limitBF16(to: limit)
+        if precision == .bf16 && QuantizedKernels.bf16Kernel != limit {
+            FileHandle.standardError.write(Data("note: no \(limit.name) kernel on this CPU (or turned off by STRAWBERRY_NO_AMX / STRAWBERRY_NO_AVX512_BF16): bf16 products run on \(QuantizedKernels.bf16Kernel.name)\n".utf8))
         }
-        QuantizedKernels.useAMX(bf16Kernel == "amx")
         var options = modelOptions
         options.weights = precision.weights
         let m = try options.load()

@@ -9,7 +9,8 @@
 //   serves eight rows; the K-quants are dequantised row by row on the fly (CKernels/quant.c);
 //   many rows (prefill): panels of weight rows dequantised to float32, then SGEMM — at that size
 //   the product is compute-bound and SGEMM's FLOPs beat the integer path's. bf16 weights (training's
-//   `precision: bf16`) go to the AMX tile unit instead where the CPU has one (CKernels/amx.c).
+//   `precision: bf16`) go to the CPU's bf16 units instead where it has them: AMX tiles or
+//   AVX-512 BF16 dot products (CKernels/bf16.c).
 import CKernels
 import Synchronization
 
@@ -221,13 +222,31 @@ public enum QuantizedKernels {
         sb_qgemm_set_dequant(c == .dequantize ? 1 : 0)
     }
 
-    /// Whether products with bf16 weights run on the AMX tile unit (CKernels/amx.c): the CPU has
-    /// AMX-BF16, Linux granted the tile state, and neither STRAWBERRY_NO_AMX=1 nor `useAMX(false)`
-    /// turned it off. Otherwise bf16 weights are widened to float32 in panels for SGEMM.
-    public static var amxActive: Bool { sb_amx_active() == 1 }
-    /// Turn the AMX products off (false) or back on where the CPU has them (true): tests check both
-    /// paths, `bench train --bf16-kernel` measures one against the other.
-    public static func useAMX(_ on: Bool) { sb_amx_disable(on ? 0 : 1) }
+    /// The unit products with bf16 weights run on (CKernels/bf16.c), best first.
+    public enum BF16Kernel: Int32, Sendable, CaseIterable {
+        /// Widened to float32 in panels for SGEMM: every CPU.
+        case sgemm = 0
+        /// AVX-512 BF16 dot products (`vdpbf16ps`): AMD Zen 4 and later, Intel Cooper Lake and later.
+        case avx512 = 1
+        /// The AMX tile unit: Intel Sapphire Rapids and later, where Linux grants the tile state.
+        case amx = 2
+
+        /// As `bench train --bf16-kernel` spells it.
+        public var name: String {
+            switch self {
+            case .sgemm: "sgemm"
+            case .avx512: "avx512-bf16"
+            case .amx: "amx"
+            }
+        }
+    }
+
+    /// The kernel bf16 products run on now: the best this CPU has within `limitBF16(to:)`, unless
+    /// STRAWBERRY_NO_AMX=1 or STRAWBERRY_NO_AVX512_BF16=1 took one away.
+    public static var bf16Kernel: BF16Kernel { BF16Kernel(rawValue: sb_bf16_kernel()) ?? .sgemm }
+    /// Use no kernel better than `kernel` (`.amx`, the default, allows all): tests check every path
+    /// this CPU has, `bench train --bf16-kernel` measures one against another.
+    public static func limitBF16(to kernel: BF16Kernel) { sb_bf16_limit(kernel.rawValue) }
 }
 
 /// Activation rows up to which a row-major quantised product (K-quants, or `rowwise`) uses the
@@ -252,11 +271,11 @@ public func linear(_ x: Tensor, _ w: QuantizedMatrix, bias: Tensor? = nil) -> Te
         x.storage.withUnsafeBufferPointer { xp in
             y.storage.withUnsafeMutableBufferPointer { yp in
                 w.bytes.withUnsafeBufferPointer { wp in
-                    // bf16 weights with many activation rows (prefill, training): tile products, x rounded to bf16.
+                    // bf16 weights with many activation rows (prefill, training): the bf16 units, x rounded to bf16.
                     if w.format == .bf16 && w.layout == .rowMajor && n > quantizedKernelMaxRows {
                         let rc = sb_bf16_gemm_xwt(yp.baseAddress!, Int64(out), UnsafeRawPointer(wp.baseAddress!).assumingMemoryBound(to: UInt16.self),
                                                   Int64(out), Int64(K), xp.baseAddress!, Int64(n), Int64(K))
-                        precondition(rc != -2, "bf16 tile product failed: out of memory for the packed activations")
+                        precondition(rc != -2, "bf16 product failed: out of memory for the packed activations")
                         if rc == 0 { return }
                     }
                     if n <= quantizedKernelMaxRows || w.layout == .interleaved8 {
@@ -284,7 +303,7 @@ public func linear(_ x: Tensor, _ w: QuantizedMatrix, bias: Tensor? = nil) -> Te
 }
 
 /// dx[N, in] = dy[N, out] · W[out, in]: the gradient a linear layer's input gets through a frozen W
-/// (training's backward). bf16 on a CPU with AMX: tile products, dy rounded to bf16 (CKernels/amx.c).
+/// (training's backward). bf16 on a CPU with bf16 units (AMX, AVX-512 BF16): dy rounded to bf16 (CKernels/bf16.c).
 /// Otherwise a W in a row-major block format (bf16 above all) is read in column panels:
 /// each thread dequantises W[:, c0 ..< c1] into a buffer that stays in cache and runs a
 /// single-threaded SGEMM for dx[:, c0 ..< c1], so no float32 copy of the whole matrix is made.
@@ -307,10 +326,10 @@ public func linearInputGradient(_ dy: Tensor, _ w: WeightMatrix) -> Tensor {
     dy.storage.withUnsafeBufferPointer { dp in
         dx.storage.withUnsafeMutableBufferPointer { xp in
             q.bytes.withUnsafeBufferPointer { wp in
-                if q.format == .bf16 {  // tile products where the CPU has them, dy rounded to bf16
+                if q.format == .bf16 {  // the bf16 units where the CPU has them, dy rounded to bf16
                     let rc = sb_bf16_gemm_dyw(xp.baseAddress!, Int64(K), UnsafeRawPointer(wp.baseAddress!).assumingMemoryBound(to: UInt16.self),
                                               Int64(out), Int64(K), dp.baseAddress!, Int64(n), Int64(out))
-                    precondition(rc != -2, "bf16 tile product failed: out of memory for the packed gradient")
+                    precondition(rc != -2, "bf16 product failed: out of memory for the packed gradient")
                     if rc == 0 { return }
                 }
                 // About 256 KiB of float32 per panel (Zen 3's L2 is 512 KiB), a whole number of blocks wide.

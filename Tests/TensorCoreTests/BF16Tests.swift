@@ -2,7 +2,8 @@
 // (training's backward, dx = dy · W) against float64 references of the same stored weights, for
 // every format W can be held in. The forward product of a bf16 matrix is checked with the other
 // block formats in QuantizedTests (1e-5 relative to Σ|w·x|, both kernel bodies, every path). The
-// AMX tile products (both directions) against float64 of the same bf16-rounded operands.
+// products on the CPU's bf16 units — AMX tiles, AVX-512 BF16 dot products, each where the CPU has
+// it — in both directions against float64 of the same bf16-rounded operands.
 import CKernels
 import Foundation
 import TensorCore
@@ -77,9 +78,9 @@ final class BF16Tests: XCTestCase {
     /// dx = dy · W against float64 from W's stored values, for W dense, bf16, in a 32-value block
     /// format and in a K-quant; row counts from one (decode-sized) to a training batch.
     func testInputGradientThroughEveryFormat() {
-        // The widening path (every CPU); the AMX tile products are checked below.
-        QuantizedKernels.useAMX(false)
-        defer { QuantizedKernels.useAMX(true) }
+        // The widening path (every CPU); the bf16 units' products are checked below.
+        QuantizedKernels.limitBF16(to: .sgemm)
+        defer { QuantizedKernels.limitBF16(to: .amx) }
         let out = 67, cols = 512
         for format in [nil, QuantizedMatrix.Format.bf16, .q4_1, .q6_K] {
             let w: WeightMatrix = format.map { .quantized(QuantizedTests.randomMatrix($0, rows: out, cols: cols, seed: 11)) }
@@ -101,40 +102,53 @@ final class BF16Tests: XCTestCase {
         }
     }
 
-    /// The AMX products round the activations (x, or dy) to bf16 and accumulate in float32: checked
-    /// against float64 sums of the same bf16 values, 1e-5 relative to Σ|terms|, on shapes with tile
-    /// remainders in every dimension (rows, columns and activation rows not multiples of 16 or 32)
-    /// and on whole tiles, so both the in-place and the padded operand paths run.
-    func testTileProductsAgainstFloat64() throws {
-        guard QuantizedKernels.amxActive else {
-            throw XCTSkip("this CPU (or kernel) has no AMX-BF16: the tile products are not used here, the widening path is tested above")
+    /// The bf16 units' products round the activations (x, or dy) to bf16 and accumulate in float32:
+    /// each kernel this CPU has is checked against float64 sums of the same bf16 values, 1e-5 relative
+    /// to Σ|terms|, on shapes with remainders in every dimension (rows, columns and activation rows
+    /// not multiples of 8, 16 or 32; an odd reduction length) and on whole blocks, so both the
+    /// in-place and the padded operand paths run.
+    func testBF16UnitsAgainstFloat64() throws {
+        defer { QuantizedKernels.limitBF16(to: .amx) }
+        var checked: [String] = []
+        for kernel in [QuantizedKernels.BF16Kernel.amx, .avx512] {
+            QuantizedKernels.limitBF16(to: kernel)
+            guard QuantizedKernels.bf16Kernel == kernel else { continue }
+            try checkBF16Products(kernel.name)
+            checked.append(kernel.name)
         }
+        if checked.isEmpty {
+            throw XCTSkip("this CPU (or kernel) has neither AMX-BF16 nor AVX-512 BF16: bf16 products are widened, as tested above")
+        }
+    }
+
+    func checkBF16Products(_ kernel: String) throws {
         func rounded(_ t: Tensor) -> [Double] {
             var h = [UInt16](repeating: 0, count: t.count), back = [Float](repeating: 0, count: t.count)
             sb_f32_to_bf16(&h, t.storage, Int64(t.count))
             sb_bf16_to_f32(&back, h, Int64(h.count))
             return back.map(Double.init)
         }
-        for (rows, cols, n) in [(67, 130, 33), (64, 96, 64), (96, 64, 200), (5, 32, 40), (576, 576, 70)] {
+        for (rows, cols, n) in [(67, 130, 33), (64, 96, 64), (96, 64, 200), (5, 32, 40), (576, 576, 70), (41, 77, 35)] {
             let q = QuantizedTests.randomMatrix(.bf16, rows: rows, cols: cols, seed: UInt64(rows * cols))
             let w = q.dequantized().storage.map(Double.init)
-            // Forward: y = x · Wᵀ (n above the row threshold, so the tile product runs).
+            // Forward: y = x · Wᵀ (n above the row threshold, so the bf16 units run).
             let x = QuantizedTests.activations(n, cols, seed: UInt64(n) * 7 + 3), xb = rounded(x)
             let y = linear(x, .quantized(q))
             let forward = Self.worstRelativeError(y.storage, n: n, cols: rows, inner: cols) { m, r, k in xb[m * cols + k] * w[r * cols + k] }
-            XCTAssertLessThanOrEqual(forward, 1e-5, "forward \(rows)×\(cols), n=\(n)")
+            XCTAssertLessThanOrEqual(forward, 1e-5, "\(kernel) forward \(rows)×\(cols), n=\(n)")
             // Backward: dx = dy · W, at a decode-sized and a batch-sized n.
             for rowsOfDy in [1, n] {
                 let dy = QuantizedTests.activations(rowsOfDy, rows, seed: UInt64(rowsOfDy) * 5 + 1), db = rounded(dy)
                 let dx = linearInputGradient(dy, .quantized(q))
                 let backward = Self.worstRelativeError(dx.storage, n: rowsOfDy, cols: cols, inner: rows) { m, c, r in db[m * rows + r] * w[r * cols + c] }
-                XCTAssertLessThanOrEqual(backward, 1e-5, "backward \(rows)×\(cols), n=\(rowsOfDy)")
+                XCTAssertLessThanOrEqual(backward, 1e-5, "\(kernel) backward \(rows)×\(cols), n=\(rowsOfDy)")
             }
             // The rounding is real: the unrounded activations give a different product.
-            QuantizedKernels.useAMX(false)
+            let limit = QuantizedKernels.bf16Kernel
+            QuantizedKernels.limitBF16(to: .sgemm)
             let widened = linear(x, .quantized(q))
-            QuantizedKernels.useAMX(true)
-            XCTAssertNotEqual(widened.storage, y.storage, "\(rows)×\(cols): the tile product equals the float32 one")
+            QuantizedKernels.limitBF16(to: limit)
+            XCTAssertNotEqual(widened.storage, y.storage, "\(kernel) \(rows)×\(cols): the bf16 product equals the float32 one")
         }
     }
 }

@@ -118,13 +118,15 @@ void sb_packed_disable_vnni(int on);
 /// The kernel set OpenBLAS runs ("SkylakeX", "Haswell", ...), or "unknown" for another BLAS.
 const char *sb_blas_core(void);
 
-// --- bf16 weights on the AMX tile unit (amx.c) ---
-/// 1 when the AMX products run: the CPU has AMX-BF16, Linux granted the tile state, and neither
-/// STRAWBERRY_NO_AMX=1 nor sb_amx_disable(1) turned them off.
-int sb_amx_active(void);
-void sb_amx_disable(int on);
+// --- bf16 weights: products on the CPU's bf16 units (bf16.c) ---
+/// The kernel products with bf16 weights run on: 2 AMX tiles (the CPU has AMX-BF16 and Linux granted
+/// the tile state), 1 AVX-512 BF16 dot products, 0 neither (the caller widens the weights for SGEMM).
+/// STRAWBERRY_NO_AMX=1 and STRAWBERRY_NO_AVX512_BF16=1 take a kernel away, as sb_bf16_limit does.
+int sb_bf16_kernel(void);
+/// The best kernel allowed: 2 any (the default), 1 no AMX, 0 none.
+void sb_bf16_limit(int kernel);
 /// y[m * ldy + r] = Σ_k W[r, k] x[m * ldx + k], m < M, r < rows: W bf16 [rows, K] row-major, x rounded
-/// to bf16, float32 accumulation. 0, -1 when AMX is not active (or an empty shape), -2 out of memory.
+/// to bf16, float32 accumulation. 0, -1 when no bf16 kernel is active (or an empty shape), -2 out of memory.
 int sb_bf16_gemm_xwt(float *y, int64_t ldy, const uint16_t *W, int64_t rows, int64_t K, const float *x, int64_t M, int64_t ldx);
 /// dx[m * ldx + c] = Σ_r dy[m * ldy + r] W[r, c], m < M, c < K: the input gradient through a frozen
 /// bf16 W [rows, K]; dy rounded to bf16. Returns as sb_bf16_gemm_xwt.

@@ -1,31 +1,39 @@
-// Products with bfloat16 weights on the CPU's AMX tile unit (Intel Sapphire Rapids and later).
+// Products with bfloat16 weights: training's `precision: bf16` and `--weights bf16` inference.
+// Two kernels, chosen at run time, both computing with bf16 inputs and float32 accumulation:
 //
-// Why AMX and not AVX-512 BF16: on the Xeon this was written on, which has both, one `vdpbf16ps`
-// (32 bf16 multiply-adds) issued at half the rate of a float32 FMA (16 multiply-adds, two ports),
-// so it computed no faster than SGEMM. One `tdpbf16ps` multiplies a 16×32 tile by a 32×16 tile
-// (8,192 multiply-adds) into a 16×16 float32 tile: that is where the bf16 throughput is, and what
-// oneDNN (PyTorch's bf16 autocast) uses.
+//   AMX tiles (Intel Sapphire Rapids and later). One `tdpbf16ps` multiplies a 16×32 tile by a
+//     32×16 tile (8,192 multiply-adds) into a 16×16 float32 tile. On the Xeon this was written on,
+//     which has both kernels' instructions, one `vdpbf16ps` issued at half the rate of a float32
+//     FMA, so only the tiles computed faster than SGEMM; oneDNN (PyTorch's bf16 autocast) uses them too.
+//   AVX-512 BF16 dot products (AMD Zen 4 and later, Intel Cooper Lake). One `vdpbf16ps` zmm adds
+//     16 pairs of bf16 products into 16 float32 lanes: 32 multiply-adds where a float32 FMA has 16.
+//     On the Zen 4 this was written on it issues at the FMA's rate (measured: 106 against 51
+//     G multiply-adds/s on one core), so it is where that CPU's bf16 throughput is.
 //
-// A tile product C[16, 16] += A[16, 32] · B[32, 16] reads
-//   A: 16 rows of 32 bf16 (64 bytes each), any row stride;
-//   B: "VNNI" pairs, 16 rows of 16 × (b[2p, j], b[2p+1, j]) 32-bit words: row p holds k = 2p, 2p+1.
-// Accumulation is float32 (AMX flushes denormal inputs and outputs to zero; round to nearest even).
+// Both read operands as "VNNI" pairs: a 32-bit word holds the bf16 values at k = 2p and 2p + 1.
+//   A tile/broadcast operand: rows of bf16 as they sit in memory (word p of a row is pair p);
+//   B operand: pairs regrouped so that 16 consecutive words are one pair p for 16 output lanes.
+// Rounding is to nearest even; both units flush bf16 denormals to zero.
 //
 // The two products training needs through a frozen bf16 W [rows, K] (row-major, as loaded):
-//   forward   y[M, rows] = x[M, K] · Wᵀ     computed as yᵀ = W · xᵀ: W's rows are A tiles as they
-//             sit in memory (no copy of W), x's bf16 rows are regrouped as B, and the C tiles
+//   forward   y[M, rows] = x[M, K] · Wᵀ     computed as yᵀ = W · xᵀ: W's rows are the A operand as
+//             they sit in memory (no copy of W), x's bf16 rows are regrouped as B, and the results
 //             are written back transposed;
 //   backward  dx[M, K] = dy[M, rows] · W     dy's bf16 rows are A as they are, W's row pairs
 //             interleaved into B panels per thread, 32 columns at a time.
 // Both first round the activation rows to bf16 into one zero-padded [Mp, colsPadded] buffer.
-// Each pool chunk computes 2×2 C tiles (32×32 outputs) at a time over the whole reduction, with
-// all 8 tile registers in use: C 0–3, A 4–5, B 6–7.
+//
+// AMX: each pool chunk computes 2×2 C tiles (32×32 outputs) at a time over the whole reduction,
+// with all 8 tile registers in use: C 0–3, A 4–5, B 6–7.
+// AVX-512 BF16: each chunk computes 8 A rows × 32 B lanes at a time (16 zmm accumulators, more
+// than the instruction's latency × its rate), over the whole reduction: per pair, 2 B loads and
+// 8 broadcasts feed 16 dot products.
 #define _GNU_SOURCE
 #include "simd.h"
 #include <stdlib.h>
 
-static int amx_disabled = 0;
-void sb_amx_disable(int on) { amx_disabled = on; }
+static int kernel_limit = 2;  // sb_bf16_limit: 2 any, 1 no AMX, 0 neither
+void sb_bf16_limit(int kernel) { kernel_limit = kernel < 0 ? 0 : kernel > 2 ? 2 : kernel; }
 
 #if SB_X86 && defined(__linux__)
 #include <cpuid.h>
@@ -34,6 +42,7 @@ void sb_amx_disable(int on) { amx_disabled = on; }
 
 #define SB_AMX __attribute__((target("amx-tile,amx-bf16")))
 #define SB_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+#define SB_DOT __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
 static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
@@ -48,6 +57,20 @@ static int amx_usable(void) {
         __builtin_cpu_init();  // the operand packing below uses AVX-512F/BW/VL (every AMX CPU has them)
         usable = !(off && off[0] == '1') && cpu && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
                  && __builtin_cpu_supports("avx512vl") && syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+    }
+    return usable;
+}
+
+// AVX-512 BF16: CPUID.7.1:EAX bit 5, with AVX-512 F/BW/VL for the packing (every such CPU has them).
+static int dot_usable(void) {
+    static int usable = -1;
+    if (usable < 0) {
+        unsigned a, b, c, d;
+        const char *off = getenv("STRAWBERRY_NO_AVX512_BF16");
+        int cpu = __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5));
+        __builtin_cpu_init();
+        usable = !(off && off[0] == '1') && cpu && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+                 && __builtin_cpu_supports("avx512vl");
     }
     return usable;
 }
@@ -98,10 +121,10 @@ typedef struct {
     uint16_t *rounded;                   // act in bf16, [Mp, colsPadded], zero past M and cols
     uint32_t *pairs;                     // forward only: `rounded` regrouped as B tiles (below)
     int failed;                          // a chunk could not allocate its scratch (atomic store)
-} amx_job;
+} bf16_job;
 
 /// Activation rows m0 ..< m0 + count to bf16 in `rounded`, zero-padded.
-static void round_rows(amx_job *j, int64_t m0, int64_t count) {
+static void round_rows(bf16_job *j, int64_t m0, int64_t count) {
     for (int64_t m = m0; m < m0 + count; m++) {
         uint16_t *row = j->rounded + m * j->colsPadded;
         memset(row, 0, (size_t)j->colsPadded * 2);
@@ -115,7 +138,7 @@ static void round_rows_chunk(void *ctx, int64_t chunk) { round_rows(ctx, chunk *
 /// (x[16 tile + i, 2p], x[16 tile + i, 2p + 1]), the transpose of 32-bit words of `rounded`. Both in one
 /// chunk, so the gathers read rows this thread has just written (in its cache, not another core's).
 SB_AVX512 static void pair_tokens_chunk(void *ctx, int64_t tile) {
-    amx_job *j = ctx;
+    bf16_job *j = ctx;
     round_rows(j, tile * 16, 16);
     const int64_t pairs = j->colsPadded / 2;
     const uint16_t *rows = j->rounded + tile * 16 * j->colsPadded;
@@ -135,10 +158,10 @@ SB_AVX512 static void interleave_rows(uint32_t *out, const uint16_t *even, const
     _mm512_storeu_si512(out, _mm512_or_si512(e, _mm512_slli_epi32(o, 16)));
 }
 
-// --- forward: yᵀ = W · xᵀ ---
+// --- AMX forward: yᵀ = W · xᵀ ---
 
-SB_AMX static void forward_chunk(void *ctx, int64_t chunk) {
-    amx_job *j = ctx;
+SB_AMX static void amx_forward_chunk(void *ctx, int64_t chunk) {
+    bf16_job *j = ctx;
     const int64_t r0 = chunk * 32, Kp = j->colsPadded, kblocks = Kp / 32;
     // W's rows are A tiles where they sit, unless this block runs past the last row or K is not a
     // whole number of tiles: then the block's rows are copied into zero-padded scratch.
@@ -173,10 +196,10 @@ SB_AMX static void forward_chunk(void *ctx, int64_t chunk) {
     free(pad);
 }
 
-// --- backward: dx = dy · W ---
+// --- AMX backward: dx = dy · W ---
 
-SB_AMX static void backward_chunk(void *ctx, int64_t chunk) {
-    amx_job *j = ctx;
+SB_AMX static void amx_backward_chunk(void *ctx, int64_t chunk) {
+    bf16_job *j = ctx;
     // Here W's rows are the reduction (padded to Rp), K the output columns; this chunk owns columns c0 ..< c0 + 32.
     const int64_t c0 = chunk * 32, Rp = j->colsPadded, kblocks = Rp / 32;
     uint32_t *panel = aligned_alloc(64, (size_t)Rp / 2 * 32 * 4);
@@ -213,8 +236,83 @@ SB_AMX static void backward_chunk(void *ctx, int64_t chunk) {
     free(panel);
 }
 
+// --- AVX-512 BF16 ---
+
+/// c[r][l] = Σ_p A_r[p] · B_l[p] for 8 A rows and 32 B lanes, each term a bf16 pair product:
+/// A_r's pair p is the word a[r · lda + p]; B's pair p is b0[16 p + l] for lanes 0–15 and
+/// b1[16 p + l - 16] for lanes 16–31.
+SB_DOT static void dot_8x32(const uint32_t *a, int64_t lda, const uint32_t *b0, const uint32_t *b1, int64_t pairs, float c[8][32]) {
+    __m512 acc[8][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < pairs; p++) {
+        const __m512bh x0 = (__m512bh)_mm512_loadu_si512(b0 + 16 * p), x1 = (__m512bh)_mm512_loadu_si512(b1 + 16 * p);
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++) {
+            const __m512bh w = (__m512bh)_mm512_set1_epi32((int)a[r * lda + p]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], w, x0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], w, x1);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; r++) { _mm512_storeu_ps(c[r], acc[r][0]); _mm512_storeu_ps(c[r] + 16, acc[r][1]); }
+}
+
+/// Forward, W rows r0 ..< r0 + 32 against every token: W's rows are read where they sit when the block
+/// is whole and K even (a pair never straddles two rows); otherwise they are copied into zero-padded scratch.
+SB_DOT static void dot_forward_chunk(void *ctx, int64_t chunk) {
+    bf16_job *j = ctx;
+    const int64_t r0 = chunk * 32, Kp = j->colsPadded, P = Kp / 2;
+    uint16_t *pad = NULL;
+    const uint16_t *a = j->W + r0 * j->K;
+    int64_t lda = j->K / 2, pairs = j->K / 2;
+    if (r0 + 32 > j->rows || j->K % 2) {
+        pad = calloc((size_t)32 * Kp, 2);
+        if (!pad) { __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED); return; }
+        for (int64_t r = r0; r < r0 + 32 && r < j->rows; r++) memcpy(pad + (r - r0) * Kp, j->W + r * j->K, (size_t)j->K * 2);
+        a = pad;
+        lda = pairs = P;
+    }
+    float c[8][32] __attribute__((aligned(64)));
+    for (int64_t t0 = 0; t0 < j->Mp; t0 += 32) {
+        const uint32_t *b0 = j->pairs + t0 * P, *b1 = b0 + 16 * P;  // tokens t0 ..< t0 + 16, then the next 16
+        for (int64_t g = 0; g < 32 && r0 + g < j->rows; g += 8) {
+            dot_8x32((const uint32_t *)a + g * lda, lda, b0, b1, pairs, c);
+            // c[r][l] = y[t0 + l, r0 + g + r]
+            const int64_t n = j->rows - (r0 + g) < 8 ? j->rows - (r0 + g) : 8;
+            for (int64_t l = 0; l < 32 && t0 + l < j->M; l++) {
+                float *yr = j->out + (t0 + l) * j->ldo + r0 + g;
+                for (int64_t r = 0; r < n; r++) yr[r] = c[r][l];
+            }
+        }
+    }
+    free(pad);
+}
+
+/// Backward, dx columns c0 ..< c0 + 32 for every token: W's row pairs interleaved into one B panel.
+SB_DOT static void dot_backward_chunk(void *ctx, int64_t chunk) {
+    bf16_job *j = ctx;
+    const int64_t c0 = chunk * 32, Rp = j->colsPadded, P = Rp / 2;
+    uint32_t *panel = aligned_alloc(64, (size_t)P * 32 * 4);
+    if (!panel) { __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED); return; }
+    for (int half = 0; half < 2; half++) {
+        for (int64_t p = 0; p < P; p++) {
+            const uint16_t *even = 2 * p < j->rows ? j->W + 2 * p * j->K : NULL;
+            const uint16_t *odd = 2 * p + 1 < j->rows ? j->W + (2 * p + 1) * j->K : NULL;
+            interleave_rows(panel + half * P * 16 + p * 16, even, odd, c0 + 16 * half, j->K);
+        }
+    }
+    float c[8][32] __attribute__((aligned(64)));
+    const int64_t n = j->K - c0 < 32 ? j->K - c0 : 32;
+    for (int64_t t0 = 0; t0 < j->M; t0 += 8) {
+        dot_8x32((const uint32_t *)(j->rounded + t0 * Rp), P, panel, panel + P * 16, P, c);
+        for (int64_t t = 0; t < 8 && t0 + t < j->M; t++) memcpy(j->out + (t0 + t) * j->ldo + c0, c[t], (size_t)n * 4);
+    }
+    free(panel);
+}
+
 /// Rounds the activations (and regroups them for the forward: `pairs`), then runs `chunks` of `product`.
-static int run(amx_job *j, int pairs, sb_task_fn product, int64_t chunks) {
+static int run(bf16_job *j, int pairs, sb_task_fn product, int64_t chunks) {
     j->Mp = round_up(j->M, 32);
     j->colsPadded = round_up(j->cols, 32);
     const size_t bytes = (size_t)j->Mp * (size_t)j->colsPadded * 2;
@@ -231,17 +329,25 @@ static int run(amx_job *j, int pairs, sb_task_fn product, int64_t chunks) {
     free(j->pairs);
     return j->failed ? -2 : 0;
 }
+
+/// 2 AMX, 1 AVX-512 BF16, 0 neither (widened for SGEMM by the caller).
+static int active_kernel(void) {
+    if (kernel_limit >= 2 && amx_usable()) return 2;
+    if (kernel_limit >= 1 && dot_usable()) return 1;
+    return 0;
+}
 #else
-static int amx_usable(void) { return 0; }
+static int active_kernel(void) { return 0; }
 #endif
 
-int sb_amx_active(void) { return !amx_disabled && amx_usable(); }
+int sb_bf16_kernel(void) { return active_kernel(); }
 
 int sb_bf16_gemm_xwt(float *y, int64_t ldy, const uint16_t *W, int64_t rows, int64_t K, const float *x, int64_t M, int64_t ldx) {
-    if (!sb_amx_active() || rows <= 0 || K <= 0 || M <= 0) return -1;
+    const int kernel = active_kernel();
+    if (!kernel || rows <= 0 || K <= 0 || M <= 0) return -1;
 #if SB_X86 && defined(__linux__)
-    amx_job j = {.out = y, .ldo = ldy, .W = W, .rows = rows, .K = K, .act = x, .ld = ldx, .M = M, .cols = K};
-    return run(&j, 1, forward_chunk, round_up(rows, 32) / 32);
+    bf16_job j = {.out = y, .ldo = ldy, .W = W, .rows = rows, .K = K, .act = x, .ld = ldx, .M = M, .cols = K};
+    return run(&j, 1, kernel == 2 ? amx_forward_chunk : dot_forward_chunk, round_up(rows, 32) / 32);
 #else
     (void)y; (void)ldy; (void)W; (void)x; (void)ldx;
     return -1;
@@ -249,11 +355,12 @@ int sb_bf16_gemm_xwt(float *y, int64_t ldy, const uint16_t *W, int64_t rows, int
 }
 
 int sb_bf16_gemm_dyw(float *dx, int64_t ldx, const uint16_t *W, int64_t rows, int64_t K, const float *dy, int64_t M, int64_t ldy) {
-    if (!sb_amx_active() || rows <= 0 || K <= 0 || M <= 0) return -1;
+    const int kernel = active_kernel();
+    if (!kernel || rows <= 0 || K <= 0 || M <= 0) return -1;
 #if SB_X86 && defined(__linux__)
     // dy [M, rows] is the A operand as it is, once in bf16: the reduction runs over W's rows.
-    amx_job j = {.out = dx, .ldo = ldx, .W = W, .rows = rows, .K = K, .act = dy, .ld = ldy, .M = M, .cols = rows};
-    return run(&j, 0, backward_chunk, round_up(K, 32) / 32);
+    bf16_job j = {.out = dx, .ldo = ldx, .W = W, .rows = rows, .K = K, .act = dy, .ld = ldy, .M = M, .cols = rows};
+    return run(&j, 0, kernel == 2 ? amx_backward_chunk : dot_backward_chunk, round_up(K, 32) / 32);
 #else
     (void)dx; (void)ldx; (void)W; (void)dy; (void)ldy;
     return -1;
