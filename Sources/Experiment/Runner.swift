@@ -12,6 +12,7 @@
 //   eval/base/{validation,test}/                the base model
 //   eval/ARM-seedS/step-N/                      validation, the adapter after N steps
 //   eval/ARM-seedS/test/                        test, the final adapter (once)
+//   eval/{base,ARM-seedS}/test-Kshot/           test with K worked examples before each question (few_shot)
 import Evaluation
 import Foundation
 import Records
@@ -27,6 +28,9 @@ public struct ExperimentPaths: Sendable {
     public func evalBase(_ split: String) -> String { "\(out)/eval/base/\(split)" }
     public func evalStep(_ arm: DatasetArm, _ seed: UInt64, _ step: Int) -> String { "\(out)/eval/\(arm.rawValue)-seed\(seed)/step-\(step)" }
     public func evalTest(_ arm: DatasetArm, _ seed: UInt64) -> String { "\(out)/eval/\(arm.rawValue)-seed\(seed)/test" }
+    /// The few-shot evaluations: `evalBase(fewShotSplit(k))`, and the final adapters' beside their test.
+    public func fewShotSplit(_ shots: Int) -> String { "test-\(shots)shot" }
+    public func evalFewShot(_ arm: DatasetArm, _ seed: UInt64, _ shots: Int) -> String { "\(out)/eval/\(arm.rawValue)-seed\(seed)/\(fewShotSplit(shots))" }
     public var timings: String { out + "/timings.jsonl" }
     public var spec: String { out + "/spec.json" }
 }
@@ -44,6 +48,8 @@ public struct Stage: Sendable {
     /// Evaluation: the split and the adapter directory (nil: the base model).
     public var split: String?
     public var adapter: String?
+    /// Evaluation: worked examples before each question (the spec's few_shot section); nil: zero-shot.
+    public var shots: Int?
 }
 
 /// A stage's state for `status`.
@@ -101,6 +107,15 @@ public struct ExperimentRunner {
                                      arm: arm, seed: seed, split: "test", adapter: paths.run(arm, seed) + "/final"))
                 }
             }
+            if let k = spec.fewShot.flatMap({ $0.enabled ? $0.shots : nil }) {
+                out.append(Stage(kind: .evaluate, name: "base · test · \(k)-shot", dir: paths.evalBase(paths.fewShotSplit(k)), split: "test", shots: k))
+                for seed in spec.seeds {
+                    for arm in spec.arms {
+                        out.append(Stage(kind: .evaluate, name: "\(arm.rawValue) seed \(seed) · final · test · \(k)-shot", dir: paths.evalFewShot(arm, seed, k),
+                                         arm: arm, seed: seed, split: "test", adapter: paths.run(arm, seed) + "/final", shots: k))
+                    }
+                }
+            }
         }
         return out
     }
@@ -151,7 +166,8 @@ public struct ExperimentRunner {
     }
 
     /// The spec this output directory was started with is kept; a later run, status or report must use
-    /// the same one: only arms and seeds may be added (they add stages), `test.enabled` turned on, and
+    /// the same one: only arms and seeds may be added (they add stages), `test.enabled` (and
+    /// `few_shot.enabled`) turned on, and
     /// the name changed. The analysis — the smallest effect of interest, the contrasts — is fixed with
     /// the rest before any result exists. Returns the recorded spec (nil: none yet).
     @discardableResult
@@ -167,6 +183,8 @@ public struct ExperimentRunner {
         var a = old, b = spec
         (a.arms, a.seeds, b.arms, b.seeds) = ([], [], [], [])
         (a.test.enabled, b.test.enabled) = (false, false)
+        a.fewShot?.enabled = false
+        b.fewShot?.enabled = false
         (a.name, b.name, a.out, b.out) = ("", "", "", "")
         guard a == b else {
             let diff = ExperimentSpec.CodingKeys.allCases.map(\.rawValue).filter { (try? field(a, $0)) != (try? field(b, $0)) }
@@ -181,7 +199,7 @@ public struct ExperimentRunner {
         var s = spec
         s.out = "."   // the directory itself: results can move (results/pilot) and still match
         guard let old = try checkRecordedSpec() else { return try RecordFile.write(s, to: paths.spec) }
-        if old.arms != s.arms || old.seeds != s.seeds || old.test.enabled != s.test.enabled || old.name != s.name {
+        if old.arms != s.arms || old.seeds != s.seeds || old.test.enabled != s.test.enabled || old.fewShot?.enabled != s.fewShot?.enabled || old.name != s.name {
             try RecordFile.write(s, to: paths.spec)
         }
     }
@@ -243,10 +261,14 @@ public struct ExperimentRunner {
     }
 
     func evaluate(_ s: Stage) throws {
-        let section = s.split == "test" ? spec.test : spec.validation
+        let section = s.shots != nil ? spec.fewShot ?? spec.test : s.split == "test" ? spec.test : spec.validation
         guard let first = spec.arms.first else { return }
         var r = EvalRequest(model: spec.model, out: s.dir)
         r.adapter = s.adapter
+        // The base weights as training held them (`precision` of the recipe): an adapter trained against
+        // bf16-rounded weights is scored on those, and the base model with them, so every row of a
+        // comparison sees the same base.
+        r.weights = try TrainConfig.resolve(yamlPath: spec.train.config, overrides: spec.train.set).precision.weights
         // Every arm's dataset holds the same validation and test questions; the first arm's is read.
         r.data = paths.data(first)
         r.split = section.split
@@ -257,6 +279,8 @@ public struct ExperimentRunner {
         r.sampleSeed = section.sampleSeed
         r.batchSize = section.batchSize
         r.chatTemplate = section.chatTemplate
+        r.shots = section.shots
+        r.shotsSeed = section.shotsSeed
         r.log = { self.log("  " + $0) }
         Interruption.install()
         defer { Interruption.uninstall() }

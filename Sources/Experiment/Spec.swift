@@ -31,10 +31,13 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
     public var validation = EvalSection(split: "validation", scoring: "likelihood", styles: [.direct])
     /// The final adapters (and the base model), scored once on test.
     public var test = EvalSection(split: "test", scoring: "both", styles: [.direct, .spellFirst], enabled: false)
+    /// The final adapters (and the base model) on test once more, with `shots` worked examples (validation
+    /// words, as earlier chat turns) before each question; runs with `test` (nil: not asked).
+    public var fewShot: EvalSection? = nil
     public var analysis = AnalysisSection()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, model, out, words, dataset, arms, seeds, train, checkpoints, validation, test, analysis
+        case name, model, out, words, dataset, arms, seeds, train, checkpoints, validation, test, fewShot = "few_shot", analysis
     }
 
     public init() {}
@@ -52,6 +55,7 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
         checkpoints = try c.decodeIfPresent([Int].self, forKey: .checkpoints) ?? x.checkpoints
         validation = try c.decodeIfPresent(EvalSection.self, forKey: .validation).map { var v = $0; v.split = "validation"; return v } ?? x.validation
         test = try c.decodeIfPresent(EvalSection.self, forKey: .test).map { var v = $0; v.split = "test"; return v } ?? x.test
+        fewShot = try c.decodeIfPresent(EvalSection.self, forKey: .fewShot).map { var v = $0; v.split = "test"; return v }
         analysis = try c.decodeIfPresent(AnalysisSection.self, forKey: .analysis) ?? x.analysis
     }
 
@@ -89,9 +93,13 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
         public var enabled = true
         /// Wrap questions in the model's chat template (as `eval`; off only for models without room for it).
         public var chatTemplate = true
+        /// Worked examples before each question (`few_shot` only), drawn from validation with `shots_seed`.
+        public var shots = 0
+        public var shotsSeed: UInt64 = 0
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case tasks, styles, scoring, limit, sampleSeed = "sample_seed", batchSize = "batch_size", enabled, chatTemplate = "chat_template"
+            case shots, shotsSeed = "shots_seed"
         }
         public init(split: String, scoring: String, styles: [PromptStyle], enabled: Bool = true) {
             self.split = split
@@ -110,6 +118,8 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
             batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? 32
             enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
             chatTemplate = try c.decodeIfPresent(Bool.self, forKey: .chatTemplate) ?? true
+            shots = try c.decodeIfPresent(Int.self, forKey: .shots) ?? 0
+            shotsSeed = try c.decodeIfPresent(UInt64.self, forKey: .shotsSeed) ?? 0
         }
         /// The scoring methods `scoring` names.
         public var methods: [Scoring]? {
@@ -153,6 +163,7 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
             ("train", Set(TrainSection.CodingKeys.allCases.map(\.rawValue))),
             ("validation", Set(EvalSection.CodingKeys.allCases.map(\.rawValue))),
             ("test", Set(EvalSection.CodingKeys.allCases.map(\.rawValue))),
+            ("few_shot", Set(EvalSection.CodingKeys.allCases.map(\.rawValue))),
             ("analysis", Set(AnalysisSection.CodingKeys.allCases.map(\.rawValue))),
         ]
         for (name, allowed) in sections { unknown += keys(top[Node(name)]).filter { !allowed.contains($0) }.map { "\(name).\($0)" } }
@@ -177,11 +188,13 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
         try need(!checkpoints.isEmpty && checkpoints.count <= 100 && checkpoints == checkpoints.sorted() && Set(checkpoints).count == checkpoints.count
                  && checkpoints.allSatisfy { (1...train.maxSteps).contains($0) } && checkpoints.last == train.maxSteps,
                  "checkpoints: 1 to 100 increasing steps in 1...train.max_steps, the last equal to train.max_steps")
-        for section in [validation, test] {
-            try need(section.methods != nil, "\(section.split).scoring must be generate, likelihood or both")
-            try need(!section.tasks.isEmpty && !section.styles.isEmpty, "\(section.split): give at least one task and style")
-            try need((section.limit ?? 1) >= 1, "\(section.split).limit must be ≥ 1")
-            try need((1...1024).contains(section.batchSize), "\(section.split).batch_size must be in 1...1024")
+        try need(validation.shots == 0 && test.shots == 0, "shots: worked examples are asked for in the few_shot section (validation and test are zero-shot)")
+        if let f = fewShot { try need((1...32).contains(f.shots), "few_shot.shots must be in 1...32 (worked examples before each question)") }
+        for (name, section) in [("validation", validation), ("test", test)] + (fewShot.map { [("few_shot", $0)] } ?? []) {
+            try need(section.methods != nil, "\(name).scoring must be generate, likelihood or both")
+            try need(!section.tasks.isEmpty && !section.styles.isEmpty, "\(name): give at least one task and style")
+            try need((section.limit ?? 1) >= 1, "\(name).limit must be ≥ 1")
+            try need((1...1024).contains(section.batchSize), "\(name).batch_size must be in 1...1024")
         }
         try need(analysis.sesoi.isFinite && analysis.sesoi > 0 && analysis.sesoi < 1, "analysis.sesoi must be in (0, 1)")
         try need((100...100_000).contains(analysis.resamples), "analysis.resamples must be in 100...100000")

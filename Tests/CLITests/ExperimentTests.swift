@@ -10,10 +10,23 @@ final class ExperimentTests: XCTestCase {
 
     func tmp(_ n: String) -> String { FileManager.default.temporaryDirectory.appendingPathComponent("experiment-\(getpid())-\(n)").path }
 
+    /// The tiny Llama with room for few-shot prompts: its 64 positions hold a question, not two worked
+    /// examples before it. RoPE has no learnt positions, so only the config's limit changes.
+    lazy var model: String = {
+        let dir = tmp("llama")
+        let fm = FileManager.default
+        try? fm.removeItem(atPath: dir)
+        try? fm.copyItem(atPath: TestPaths.fixtures + "/models/llama", toPath: dir)
+        let config = (try? String(contentsOfFile: dir + "/config.json", encoding: .utf8)) ?? ""
+        try? config.replacingOccurrences(of: "\"max_position_embeddings\": 64", with: "\"max_position_embeddings\": 512")
+            .write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+        return dir
+    }()
+
     func spec(words: String) -> String {
         """
         name: tiny
-        model: \(TestPaths.fixtures)/models/llama
+        model: \(model)
         words: \(words)
         dataset:
           seed: 3
@@ -29,6 +42,7 @@ final class ExperimentTests: XCTestCase {
         checkpoints: [10, 20]
         validation: {styles: [direct], scoring: both, chat_template: false, batch_size: 4}
         test: {enabled: true, styles: [direct], scoring: both, chat_template: false, batch_size: 4}
+        few_shot: {shots: 2, tasks: [count, position], styles: [direct], scoring: both, chat_template: false, batch_size: 4}
         analysis: {sesoi: 0.04, contrasts: [[spelling, control], [spelling, base]], resamples: 200}
 
         """
@@ -78,6 +92,11 @@ final class ExperimentTests: XCTestCase {
         XCTAssertTrue(report.contains("spelling − control"), report)
         XCTAssertTrue(FileManager.default.fileExists(atPath: a + "/eval/positive-seed7/step-10/items.jsonl"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: a + "/eval/base/test/items.jsonl"))
+        // The few-shot pass: each question after two worked examples from validation, as its metrics record.
+        let fewShot = try String(contentsOfFile: a + "/eval/spelling-seed7/test-2shot/items.jsonl", encoding: .utf8)
+        let fewShotMetrics = try String(contentsOfFile: a + "/eval/base/test-2shot/metrics.json", encoding: .utf8)
+        XCTAssertTrue(fewShot.contains("\"task\":\"position\"") && !fewShot.contains("\"task\":\"spelling\""), "few_shot.tasks are count and position")
+        XCTAssertTrue(fewShotMetrics.contains("\"shots\" : 2") || fewShotMetrics.contains("\"shots\": 2"), fewShotMetrics)
 
         // Killed part-way (no chance to save anything), then run again to the end.
         let b = tmp("b")
@@ -113,7 +132,8 @@ final class ExperimentTests: XCTestCase {
         let path = tmp("bad.yaml")
         for bad in ["arms: [spelling, spelling]", "checkpoints: [20, 10]\ntrain: {max_steps: 20}", "trian: {max_steps: 3}",
                     "validation: {scoring: sometimes}", "analysis: {contrasts: [[spelling, nothing]]}", "dataset: {joins: {share: 2}}",
-                    "checkpoints: [5]\ntrain: {max_steps: 10}", "- a list", "dataset: {joins: {shar: 0.5}}", "out: \"\"", "train: {set: [nonsense]}", "train: {set: [lora.r=0]}"] {
+                    "checkpoints: [5]\ntrain: {max_steps: 10}", "- a list", "dataset: {joins: {shar: 0.5}}", "out: \"\"", "train: {set: [nonsense]}", "train: {set: [lora.r=0]}",
+                    "few_shot: {shots: 0}", "validation: {shots: 2}", "few_shot: {shots: 2, scoring: often}"] {
             try bad.write(toFile: path, atomically: true, encoding: .utf8)
             try run(["experiment", "status", path], expect: 1)
         }
