@@ -91,6 +91,12 @@ public enum Statistics {
     /// undefined are dropped; nil when fewer than 100 of 1,000 are defined.
     public static func clusterBootstrap<C>(_ clusters: [C], resamples: Int = 1000, seed: UInt64 = 29, level: Double = 0.95,
                                            _ statistic: ([C]) -> Double?) -> (low: Double, high: Double)? {
+        clusterBootstrap(clusters, resamples: resamples, seed: seed, levels: [level], statistic)?.first
+    }
+
+    /// The same resamples read at several levels (one interval per level, in order).
+    public static func clusterBootstrap<C>(_ clusters: [C], resamples: Int = 1000, seed: UInt64 = 29, levels: [Double],
+                                           _ statistic: ([C]) -> Double?) -> [(low: Double, high: Double)]? {
         guard clusters.count > 1 else { return nil }
         var rng = SplitMix64(seed: seed)
         var values: [Double] = []
@@ -104,7 +110,101 @@ public enum Statistics {
         guard values.count >= resamples / 10 else { return nil }
         values.sort()
         // Symmetric order statistics: at 95 %, the 25th smallest and the 25th largest of 1,000.
-        let k = Int((1 - level) / 2 * Double(values.count) + 1e-9)   // (1 − 0.9) / 2 · 2000 is 99.99… in floating point
-        return (values[k], values[values.count - 1 - k])
+        return levels.map { level in
+            let k = Int((1 - level) / 2 * Double(values.count) + 1e-9)   // (1 − 0.9) / 2 · 2000 is 99.99… in floating point
+            return (values[k], values[values.count - 1 - k])
+        }
+    }
+
+    // --- Student's t, for tests over a handful of seeds ---
+
+    /// P(T ≤ t) for Student's t with `df` degrees of freedom (df > 0, fractional for Welch's test):
+    /// 1 − I_x(df/2, 1/2) / 2 at x = df / (df + t²) for t ≥ 0, and by symmetry below 0.
+    public static func studentTCDF(_ t: Double, df: Double) -> Double {
+        guard df > 0, !t.isNaN else { return .nan }
+        if t.isInfinite { return t > 0 ? 1 : 0 }
+        let tail = 0.5 * regularizedBeta(df / (df + t * t), df / 2, 0.5)
+        return t >= 0 ? 1 - tail : tail
+    }
+
+    /// The t with P(T ≤ t) = p (0 < p < 1), by bisection on the CDF (monotone, so it cannot miss).
+    public static func studentTQuantile(_ p: Double, df: Double) -> Double {
+        guard df > 0, p > 0, p < 1 else { return .nan }
+        var lo = -1.0, hi = 1.0
+        while studentTCDF(lo, df: df) > p { lo *= 2 }
+        while studentTCDF(hi, df: df) < p { hi *= 2 }
+        for _ in 0..<200 {
+            let mid = (lo + hi) / 2
+            if studentTCDF(mid, df: df) < p { lo = mid } else { hi = mid }
+            if hi - lo < 1e-12 * max(1, abs(mid)) { break }
+        }
+        return (lo + hi) / 2
+    }
+
+    /// I_x(a, b), the regularised incomplete beta function, by its continued fraction (modified
+    /// Lentz), on the side of x where the fraction converges fast.
+    static func regularizedBeta(_ x: Double, _ a: Double, _ b: Double) -> Double {
+        if x <= 0 { return 0 }
+        if x >= 1 { return 1 }
+        let logBeta: Double = lgamma(a) + lgamma(b) - lgamma(a + b)
+        let front: Double = exp(a * log(x) + b * log(1 - x) - logBeta)
+        if x > (a + 1) / (a + b + 2) { return 1 - front * betaFraction(1 - x, b, a) / b }
+        return front * betaFraction(x, a, b) / a
+    }
+
+    static func betaFraction(_ x: Double, _ a: Double, _ b: Double) -> Double {
+        let tiny = 1e-300
+        var c = 1.0, d = 1 - (a + b) * x / (a + 1)
+        d = 1 / (abs(d) < tiny ? tiny : d)
+        var f = d
+        for m in 1...300 {
+            let m = Double(m)
+            // Even step: m(b − m)x / ((a + 2m − 1)(a + 2m)); odd step: −(a + m)(a + b + m)x / ((a + 2m)(a + 2m + 1)).
+            let even: Double = m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m))
+            let odd: Double = -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))
+            for num in [even, odd] {
+                d = 1 + num * d
+                d = 1 / (abs(d) < tiny ? tiny : d)
+                c = 1 + num / c
+                if abs(c) < tiny { c = tiny }
+                f *= c * d
+            }
+            if abs(c * d - 1) < 1e-15 { break }
+        }
+        return f
+    }
+
+    /// mean(a) − mean(b) over seed-level values, with Welch's t interval and two-sided p: each value is
+    /// one seed's accuracy, so the seeds — not the items — are the replicates. With one value on the
+    /// `b` side (the base model, which has no seeds) it is a one-sample test of a against that value.
+    /// nil with fewer than two values on `a` (nothing to estimate a spread from).
+    public struct SeedTest: Equatable, Sendable {
+        public var difference: Double
+        public var standardError: Double
+        public var df: Double
+        public var p: Double
+
+        /// The two-sided interval at `level` (0.95: the 95 % interval).
+        public func interval(_ level: Double) -> (low: Double, high: Double) {
+            guard standardError > 0 else { return (difference, difference) }
+            let q = Statistics.studentTQuantile(0.5 + level / 2, df: df)
+            return (difference - q * standardError, difference + q * standardError)
+        }
+    }
+
+    public static func welch(_ a: [Double], _ b: [Double]) -> SeedTest? {
+        func moments(_ v: [Double]) -> (mean: Double, variance: Double) {
+            let m = v.reduce(0, +) / Double(v.count)
+            return (m, v.count > 1 ? v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(v.count - 1) : 0)
+        }
+        guard a.count >= 2, !b.isEmpty else { return nil }
+        let x = moments(a), y = moments(b)
+        let ua = x.variance / Double(a.count), ub = b.count > 1 ? y.variance / Double(b.count) : 0
+        let se = (ua + ub).squareRoot(), d = x.mean - y.mean
+        // Welch–Satterthwaite; with one b value the b side adds nothing and df is a.count − 1.
+        let df = b.count > 1 && ua + ub > 0 ? (ua + ub) * (ua + ub) / (ua * ua / Double(a.count - 1) + ub * ub / Double(b.count - 1)) : Double(a.count - 1)
+        guard se > 0 else { return SeedTest(difference: d, standardError: 0, df: df, p: d == 0 ? 1 : 0) }
+        let t = d / se
+        return SeedTest(difference: d, standardError: se, df: df, p: 2 * studentTCDF(-abs(t), df: df))
     }
 }

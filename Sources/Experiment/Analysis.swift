@@ -9,8 +9,23 @@
 //                 large as the smallest one of interest
 //   inconclusive  neither: the data cannot tell (always, below `minWords` words: a bootstrap over a
 //                 handful of words has no width to speak of)
-// The conclusions name the primary measures (spelling exact match, count and position by likelihood,
-// else by generation); the contrast table holds every measure.
+// The conclusions name the primary measures (spelling exact match, count and position by likelihood —
+// plain and balanced accuracy — else by generation); the contrast table holds every measure. Each
+// contrast also has a seed-level test where side a has two or more seeds: each seed's accuracy is a
+// replicate, a − b by Welch's t (one-sample t against the base model).
+//
+// The experiment's question is answered by one rule, fixed here before any test result exists, on
+// the primary contrast (`analysis.primary`, by default spelling − control) on test after the full
+// budget, likelihood scoring, for each task T in {count, position} on both its accuracy and its
+// balanced accuracy:
+//   transfer      for both measures, the word-clustered 97.5 % interval and the seed-level 97.5 %
+//                 interval lie above 0 (97.5 %: the two tasks share α = 5 %, Bonferroni);
+//   negative      for both measures, both 97.5 % intervals lie below 0;
+//   equivalent    for both measures, the word-clustered and the seed-level 90 % intervals lie
+//                 inside ±sesoi (two one-sided tests at 5 %, on both kinds of replicate);
+//   inconclusive  anything else, and always with fewer than two seeds (no seed-level test).
+// Overall: "transfer shown" when a task shows transfer; "no transfer beyond ±sesoi" when every task
+// is equivalent; otherwise "inconclusive".
 import Charts
 import Evaluation
 import Foundation
@@ -18,12 +33,20 @@ import Records
 
 /// A quantity the report follows: the outcome of one item of one evaluation group.
 struct Measure {
+    /// As the contrasts name it (" (balanced)" for balanced accuracy).
     var name: String
+    /// The dose–response curve it is drawn on (nil: its plain-accuracy twin's curve shows it).
+    var curve: String?
     var group: String
     var outcome: (EvaluatedItem) -> Bool?
+    /// Contrasts of balanced accuracy (mean over gold classes of the accuracy within the class).
     var balanced: Bool
+    /// The curve's points carry the group's balanced accuracy too (closed-set answers).
+    var curveBalanced = false
     /// One of the measures the conclusions are stated on.
     var primary = false
+    /// A measure of the transfer rule: the task it answers for (count/position by likelihood).
+    var transferTask: EvalTask? = nil
 }
 
 public enum ExperimentAnalysis {
@@ -35,23 +58,31 @@ public enum ExperimentAnalysis {
         for style in section.styles {
             let s = style == .direct ? "" : " (\(style.rawValue))"
             if section.tasks.contains(.spelling) {
-                out.append(Measure(name: "spelling exact\(s)", group: "spelling/\(style.rawValue)/\(mode)", outcome: { $0.correct }, balanced: false,
+                let name = "spelling exact\(s)"
+                out.append(Measure(name: name, curve: name, group: "spelling/\(style.rawValue)/\(mode)", outcome: { $0.correct }, balanced: false,
                                    primary: style == .direct))
             }
             for task in [EvalTask.count, .position] where section.tasks.contains(task) {
                 let methods = section.methods ?? []
                 let likelihood = style == .direct && methods.contains(.likelihood)
                 if likelihood {
-                    out.append(Measure(name: "\(task.rawValue) likelihood\(s)", group: "\(task.rawValue)/\(style.rawValue)/\(mode)/likelihood",
-                                       outcome: { $0.correct }, balanced: task == .count, primary: true))
+                    // Both accuracies: plain (what a user sees) and balanced (half the count golds are "1",
+                    // and letters are far from uniform, so plain accuracy rewards a constant answer).
+                    let name = "\(task.rawValue) likelihood\(s)", group = "\(task.rawValue)/\(style.rawValue)/\(mode)/likelihood"
+                    out.append(Measure(name: name, curve: name, group: group, outcome: { $0.correct }, balanced: false, curveBalanced: true,
+                                       primary: true, transferTask: task))
+                    out.append(Measure(name: name + " (balanced)", curve: nil, group: group, outcome: { $0.correct }, balanced: true,
+                                       primary: true, transferTask: task))
                 }
                 if methods.contains(.generate) || !likelihood {
-                    out.append(Measure(name: "\(task.rawValue) generated\(s)", group: "\(task.rawValue)/\(style.rawValue)/\(mode)",
-                                       outcome: { $0.correct }, balanced: task == .count, primary: !likelihood && style == .direct))
+                    let name = "\(task.rawValue) generated\(s)"
+                    out.append(Measure(name: task == .count ? name + " (balanced)" : name, curve: name, group: "\(task.rawValue)/\(style.rawValue)/\(mode)",
+                                       outcome: { $0.correct }, balanced: task == .count, curveBalanced: true, primary: !likelihood && style == .direct))
                 }
                 if section.tasks.contains(.spelling) {
                     let g = likelihood ? "\(task.rawValue)/\(style.rawValue)/\(mode)/likelihood" : "\(task.rawValue)/\(style.rawValue)/\(mode)"
-                    out.append(Measure(name: "\(task.rawValue) implied by own spelling\(s)", group: g, outcome: { $0.implied?.correct }, balanced: false))
+                    let name = "\(task.rawValue) implied by own spelling\(s)"
+                    out.append(Measure(name: name, curve: name, group: g, outcome: { $0.implied?.correct }, balanced: false))
                 }
             }
         }
@@ -88,6 +119,7 @@ public enum ExperimentAnalysis {
         let measures = measures(spec.validation)
         var dose: [String: [String: [DosePoint]]] = [:]
         for m in measures {
+            guard let curve = m.curve else { continue }
             for arm in spec.arms {
                 let seeds = complete[arm] ?? []
                 guard !seeds.isEmpty else { continue }
@@ -96,12 +128,13 @@ public enum ExperimentAnalysis {
                     let evals = try seeds.map { try load(paths.evalStep(arm, $0, step)) }
                     if let p = point(step, evals, m, seeds: seeds.count) { points.append(p) }
                 }
-                if points.count > 1 { dose[m.name, default: [:]][arm.rawValue] = points }
+                if points.count > 1 { dose[curve, default: [:]][arm.rawValue] = points }
             }
         }
         // Contrasts at the final budget on validation, and on test where every needed file exists.
         var contrasts: [ArmContrast] = []
         var primary = Set<String>()
+        var transferContrasts: [(task: EvalTask, contrast: ArmContrast)] = []
         let final = spec.train.maxSteps
         for (split, section) in [("validation", spec.validation), ("test", spec.test)] where section.enabled || split == "validation" {
             for m in split == "validation" ? measures : Self.measures(spec.test) {
@@ -121,6 +154,7 @@ public enum ExperimentAnalysis {
                                            resamples: spec.analysis.resamples) else { continue }
                     contrasts.append(c)
                     if m.primary { primary.insert("\(c.measure)|\(c.split)|\(c.a)|\(c.b)") }
+                    if let task = m.transferTask, split == "test", pair == spec.analysis.primaryPair { transferContrasts.append((task, c)) }
                 }
             }
         }
@@ -128,7 +162,8 @@ public enum ExperimentAnalysis {
         return ExperimentReport(name: spec.name, model: spec.model, arms: spec.arms.map(\.rawValue), seeds: seedsDone, checkpoints: spec.checkpoints,
                                 sesoi: spec.analysis.sesoi, doseResponse: dose, contrasts: contrasts,
                                 conclusions: contrasts.filter { primary.contains("\($0.measure)|\($0.split)|\($0.a)|\($0.b)") }
-                                    .map { conclusion($0, sesoi: spec.analysis.sesoi) })
+                                    .map { conclusion($0, sesoi: spec.analysis.sesoi) },
+                                transfer: transfer(transferContrasts, tasks: Self.measures(spec.test).compactMap(\.transferTask), sesoi: spec.analysis.sesoi))
     }
 
     /// A measure pooled over several evaluations (one per seed) at one budget.
@@ -136,7 +171,7 @@ public enum ExperimentAnalysis {
         let all = evals.flatMap { outcomes($0, m).values.map(\.ok) }
         guard !all.isEmpty else { return nil }
         let p = Metrics.proportion(all)
-        let balanced = m.balanced ? evals.compactMap { $0.summary.metrics[m.group]?.balancedAccuracy } : []
+        let balanced = m.curveBalanced ? evals.compactMap { $0.summary.metrics[m.group]?.balancedAccuracy } : []
         return DosePoint(step: step, n: p.n, accuracy: p.accuracy, ci95: p.ci95,
                          balancedAccuracy: balanced.isEmpty ? nil : balanced.reduce(0, +) / Double(balanced.count), seeds: seeds)
     }
@@ -178,16 +213,55 @@ public enum ExperimentAnalysis {
             return n > 0 ? s / Double(n) : nil
         }
         let d = mean(clusters) ?? 0
-        let ci95 = Statistics.clusterBootstrap(clusters, resamples: resamples, level: 0.95, mean)
-        let ci90 = Statistics.clusterBootstrap(clusters, resamples: resamples, level: 0.90, mean)
+        let intervals = Statistics.clusterBootstrap(clusters, resamples: resamples, levels: [0.95, 0.90, 0.975], mean)
+        let ci95 = intervals?[0], ci90 = intervals?[1], ci975 = intervals?[2]
         let verdict: String
         if clusters.count < minWords { verdict = "inconclusive" }
         else if let c = ci95, c.low > 0 { verdict = "above" }
         else if let c = ci95, c.high < 0 { verdict = "below" }
         else if let c = ci90, c.low > -sesoi, c.high < sesoi { verdict = "equivalent" }
         else { verdict = "inconclusive" }
-        return ArmContrast(measure: m.balanced ? m.name + " (balanced)" : m.name, split: split, a: names.0, b: names.1, step: step, items: keys.count, words: clusters.count, difference: d,
-                           ci95: ci95.map { [$0.low, $0.high] }, ci90: ci90.map { [$0.low, $0.high] }, verdict: verdict)
+        // Seed level: each evaluation's own accuracy on the items compared, seeds as the replicates.
+        let compared = Set(keys)
+        func value(_ run: EvalRun) -> Double? {
+            let o = outcomes(run, m).filter { compared.contains($0.key) }
+            return mean([o.keys.sorted().compactMap { k in o[k].map { (gold: $0.gold, a: $0.ok ? 1.0 : 0, b: 0.0) } }])
+        }
+        let seedValues = [a.compactMap(value), b.compactMap(value)]
+        let seedLevel = Statistics.welch(seedValues[0], seedValues[1]).map { t in
+            SeedLevelTest(seeds: [a.count, b.count], values: seedValues, difference: t.difference, df: t.df, p: t.p,
+                          ci95: [t.interval(0.95).low, t.interval(0.95).high], ci90: [t.interval(0.90).low, t.interval(0.90).high],
+                          ci975: [t.interval(0.975).low, t.interval(0.975).high])
+        }
+        return ArmContrast(measure: m.name, split: split, a: names.0, b: names.1, step: step, items: keys.count, words: clusters.count, difference: d,
+                           ci95: ci95.map { [$0.low, $0.high] }, ci90: ci90.map { [$0.low, $0.high] }, ci975: ci975.map { [$0.low, $0.high] },
+                           verdict: verdict, seedLevel: seedLevel)
+    }
+
+    /// The transfer rule (this file's header) on the primary contrast's test contrasts, one verdict per
+    /// task from its plain and balanced likelihood accuracy; nil until both exist for every task.
+    static func transfer(_ found: [(task: EvalTask, contrast: ArmContrast)], tasks: [EvalTask], sesoi: Double) -> TransferConclusion? {
+        let wanted = tasks.reduce(into: [EvalTask]()) { if !$0.contains($1) { $0.append($1) } }
+        guard let first = found.first?.contrast, !wanted.isEmpty else { return nil }
+        var verdicts: [TransferConclusion.Task] = []
+        for task in wanted {
+            let cs = found.filter { $0.task == task }.map(\.contrast)
+            guard cs.count == 2 else { return nil }
+            func all(_ test: (ArmContrast) -> Bool) -> Bool { cs.allSatisfy(test) }
+            let inside = { (ci: [Double]?) in ci.map { $0[0] > -sesoi && $0[1] < sesoi } ?? false }
+            let verdict: String
+            if cs.contains(where: { $0.seedLevel == nil || $0.words < minWords }) { verdict = "inconclusive" }
+            else if all({ ($0.ci975?[0] ?? 0) > 0 && ($0.seedLevel?.ci975[0] ?? 0) > 0 }) { verdict = "transfer" }
+            else if all({ ($0.ci975?[1] ?? 0) < 0 && ($0.seedLevel?.ci975[1] ?? 0) < 0 }) { verdict = "negative" }
+            else if all({ inside($0.ci90) && inside($0.seedLevel?.ci90) }) { verdict = "equivalent" }
+            else { verdict = "inconclusive" }
+            verdicts.append(.init(task: task.rawValue, verdict: verdict, measures: cs.map(\.measure)))
+        }
+        let overall = verdicts.contains { $0.verdict == "transfer" } ? "transfer shown"
+            : verdicts.allSatisfy { $0.verdict == "equivalent" } ? "no transfer beyond ±\(String(format: "%.0f", 100 * sesoi)) points" : "inconclusive"
+        let perTask = verdicts.map { "\($0.task): \($0.verdict)" }.joined(separator: "; ")
+        let statement = "\(first.a) − \(first.b) on \(first.split) after \(first.step) steps, by likelihood: \(overall) (\(perTask))."
+        return TransferConclusion(a: first.a, b: first.b, split: first.split, step: first.step, tasks: verdicts, overall: overall, statement: statement)
     }
 
     /// Fewer words than this give no verdict but "inconclusive".
@@ -233,6 +307,10 @@ public enum ExperimentAnalysis {
         var s = "# Experiment \(r.name)\n\n"
         s += "Model `\(r.model)`; arms \(r.arms.joined(separator: ", ")); seeds complete: \(r.seeds.map(String.init).joined(separator: ", ")); "
         s += "checkpoints \(r.checkpoints.map(String.init).joined(separator: ", ")); smallest effect of interest ±\(String(format: "%.0f", 100 * r.sesoi)) points.\n\n"
+        if let t = r.transfer {
+            s += "## The question (primary outcome)\n\n**\(t.statement)**\n\n"
+            s += "Rule (fixed in the spec before any test result): per task, on likelihood accuracy and balanced accuracy, \"transfer\" when both the word-clustered and the seed-level 97.5 % intervals of \(t.a) − \(t.b) lie above 0; \"equivalent\" when both 90 % intervals lie inside ±\(String(format: "%.0f", 100 * r.sesoi)) points; \"negative\" when both 97.5 % intervals lie below 0; otherwise inconclusive.\n\n"
+        }
         s += "## Conclusions\n\n" + (r.conclusions.isEmpty ? "None yet: no contrast has both sides complete.\n" : r.conclusions.map { "- \($0)" }.joined(separator: "\n") + "\n")
         s += "\n## Dose–response (validation)\n\nAccuracy (%) after each budget, pooled over seeds; step 0 is the base model. Balanced accuracy in parentheses where it applies. The intervals in experiment.json are Wilson intervals over the pooled items: they treat items as independent (neither words nor seeds are resampled), so they are narrower than the contrasts' word-clustered intervals.\n\n"
         for measure in r.doseResponse.keys.sorted() {
@@ -248,12 +326,13 @@ public enum ExperimentAnalysis {
             s += "\n"
         }
         if !charts.isEmpty { s += charts.map { "![\($0)](\($0))" }.joined(separator: "\n") + "\n\n" }
-        s += "## Contrasts\n\n| measure | split | contrast | step | words | difference | 95 % CI | 90 % CI | verdict |\n|---|---|---|---:|---:|---:|---|---|---|\n"
+        s += "## Contrasts\n\n| measure | split | contrast | step | words | difference | 95 % CI | 90 % CI | verdict | seeds | seed-level 95 % CI | p (seeds) |\n|---|---|---|---:|---:|---:|---|---|---|---:|---|---:|\n"
         for c in r.contrasts {
             func ci(_ x: [Double]?) -> String { x.map { "[\(pct($0[0])), \(pct($0[1]))]" } ?? "–" }
-            s += "| \(c.measure) | \(c.split) | \(c.a) − \(c.b) | \(c.step) | \(c.words) | \(pct(c.difference)) | \(ci(c.ci95)) | \(ci(c.ci90)) | \(c.verdict) |\n"
+            let seeds = c.seedLevel.map { "\($0.seeds[0])/\($0.seeds[1])" } ?? "–"
+            s += "| \(c.measure) | \(c.split) | \(c.a) − \(c.b) | \(c.step) | \(c.words) | \(pct(c.difference)) | \(ci(c.ci95)) | \(ci(c.ci90)) | \(c.verdict) | \(seeds) | \(ci(c.seedLevel?.ci95)) | \(c.seedLevel.map { String(format: "%.3g", $0.p) } ?? "–") |\n"
         }
-        s += "\nIntervals resample whole words (percentile bootstrap, seeded). \"equivalent\": the 90 % interval lies inside ±sesoi (two one-sided tests at 5 %).\n"
+        s += "\nIntervals resample whole words (percentile bootstrap, seeded). \"equivalent\": the 90 % interval lies inside ±sesoi (two one-sided tests at 5 %). Seed-level: each seed's accuracy is one replicate, Welch's t (a one-sample t against the base model); shown where side a has two or more seeds.\n"
         return s
     }
 }

@@ -140,14 +140,21 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
         public var contrasts: [[String]] = [["spelling", "control"], ["positive", "control"], ["spelling", "base"]]
         /// Bootstrap resamples of the word-clustered intervals.
         public var resamples = 2000
+        /// The contrast the experiment's question is answered on (the transfer rule, on test); nil:
+        /// [spelling, control] where the spec contrasts them, else no answer is stated.
+        public var primary: [String]? = nil
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case sesoi, contrasts, resamples }
+        /// The contrast the transfer rule reads.
+        public var primaryPair: [String]? { primary ?? (contrasts.contains(["spelling", "control"]) ? ["spelling", "control"] : nil) }
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case sesoi, contrasts, resamples, primary }
         public init() {}
         public init(from d: Decoder) throws {
             let c = try d.container(keyedBy: CodingKeys.self), x = AnalysisSection()
             sesoi = try c.decodeIfPresent(Double.self, forKey: .sesoi) ?? x.sesoi
             contrasts = try c.decodeIfPresent([[String]].self, forKey: .contrasts) ?? x.contrasts
             resamples = try c.decodeIfPresent(Int.self, forKey: .resamples) ?? x.resamples
+            primary = try c.decodeIfPresent([String].self, forKey: .primary)
         }
     }
 
@@ -202,6 +209,7 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
         for pair in analysis.contrasts {
             try need(pair.count == 2 && pair[0] != pair[1] && pair.allSatisfy(names.contains), "analysis.contrasts: pairs of two different arms of the spec (or base), e.g. [spelling, control]")
         }
+        if let p = analysis.primary { try need(analysis.contrasts.contains(p), "analysis.primary must be one of analysis.contrasts, e.g. [spelling, control]") }
         do { try dataset.validate() } catch { throw ExperimentError.badSpec(path: path, reason: "dataset: \(error)") }
         // The recipe is checked now, not when the first training stage reaches it.
         do { try TrainConfig.resolve(yamlPath: train.config, overrides: train.set).validate() } catch {

@@ -12,7 +12,7 @@ public struct DosePoint: Codable, Equatable, Sendable {
     public var n: Int
     public var accuracy: Double
     public var ci95: [Double]
-    /// Count measures: balanced accuracy (mean over seeds of the mean per-class accuracy).
+    /// Count and position answers: balanced accuracy (mean over seeds of the mean per-class accuracy).
     public var balancedAccuracy: Double?
     public var seeds: Int
 
@@ -28,8 +28,35 @@ public struct DosePoint: Codable, Equatable, Sendable {
     }
 }
 
+/// The seed-level view of a contrast: each seed's accuracy is one replicate, a − b by Welch's t
+/// (a one-sample t against the base model, which has no seeds).
+public struct SeedLevelTest: Codable, Equatable, Sendable {
+    /// Seeds on each side (the base model counts as one).
+    public var seeds: [Int]
+    /// Each seed's value on side a, then on side b (seed order of the spec).
+    public var values: [[Double]]
+    public var difference: Double
+    public var df: Double
+    public var p: Double
+    public var ci95: [Double]
+    public var ci90: [Double]
+    public var ci975: [Double]
+
+    public init(seeds: [Int], values: [[Double]], difference: Double, df: Double, p: Double, ci95: [Double], ci90: [Double], ci975: [Double]) {
+        self.seeds = seeds
+        self.values = values
+        self.difference = difference
+        self.df = df
+        self.p = p
+        self.ci95 = ci95
+        self.ci90 = ci90
+        self.ci975 = ci975
+    }
+}
+
 /// a − b on one measure: per item the outcome averaged over seeds, the mean difference over items
-/// both arms answered, intervals by resampling whole words.
+/// both arms answered, intervals by resampling whole words; and the same difference with the seeds
+/// as replicates where a has two or more.
 public struct ArmContrast: Codable, Equatable, Sendable {
     public var measure: String
     public var split: String
@@ -41,11 +68,16 @@ public struct ArmContrast: Codable, Equatable, Sendable {
     public var difference: Double
     @ExplicitNull public var ci95: [Double]?
     @ExplicitNull public var ci90: [Double]?
-    /// above | below | equivalent | inconclusive (against ±sesoi; see `ExperimentReport.sesoi`).
+    /// The word-clustered 97.5 % interval: the transfer rule's, two tasks sharing α = 5 %.
+    @ExplicitNull public var ci975: [Double]?
+    /// above | below | equivalent | inconclusive (word-clustered intervals against ±sesoi; see `ExperimentReport.sesoi`).
     public var verdict: String
+    @ExplicitNull public var seedLevel: SeedLevelTest?
+
+    enum CodingKeys: String, CodingKey { case measure, split, a, b, step, items, words, difference, ci95, ci90, ci975, verdict, seedLevel = "seed_level" }
 
     public init(measure: String, split: String, a: String, b: String, step: Int, items: Int, words: Int, difference: Double,
-                ci95: [Double]?, ci90: [Double]?, verdict: String) {
+                ci95: [Double]?, ci90: [Double]?, ci975: [Double]? = nil, verdict: String, seedLevel: SeedLevelTest? = nil) {
         self.measure = measure
         self.split = split
         self.a = a
@@ -56,7 +88,44 @@ public struct ArmContrast: Codable, Equatable, Sendable {
         self.difference = difference
         self.ci95 = ci95
         self.ci90 = ci90
+        self.ci975 = ci975
         self.verdict = verdict
+        self.seedLevel = seedLevel
+    }
+}
+
+/// The answer to the experiment's question, by the rule fixed in the spec's analysis (see
+/// Experiment/Analysis.swift): per task, and overall.
+public struct TransferConclusion: Codable, Equatable, Sendable {
+    public struct Task: Codable, Equatable, Sendable {
+        public var task: String
+        /// transfer | negative | equivalent | inconclusive
+        public var verdict: String
+        /// The contrasts the verdict rests on (measure names).
+        public var measures: [String]
+        public init(task: String, verdict: String, measures: [String]) {
+            self.task = task
+            self.verdict = verdict
+            self.measures = measures
+        }
+    }
+    public var a: String
+    public var b: String
+    public var split: String
+    public var step: Int
+    public var tasks: [Task]
+    /// transfer shown | no transfer beyond ±sesoi | inconclusive
+    public var overall: String
+    public var statement: String
+
+    public init(a: String, b: String, split: String, step: Int, tasks: [Task], overall: String, statement: String) {
+        self.a = a
+        self.b = b
+        self.split = split
+        self.step = step
+        self.tasks = tasks
+        self.overall = overall
+        self.statement = statement
     }
 }
 
@@ -72,11 +141,13 @@ public struct ExperimentReport: Codable, Equatable, Sendable {
     public var doseResponse: [String: [String: [DosePoint]]]
     public var contrasts: [ArmContrast]
     public var conclusions: [String]
+    /// The primary outcome on test (nil until every file it needs exists).
+    @ExplicitNull public var transfer: TransferConclusion?
 
-    enum CodingKeys: String, CodingKey { case name, model, arms, seeds, checkpoints, sesoi, doseResponse = "dose_response", contrasts, conclusions }
+    enum CodingKeys: String, CodingKey { case name, model, arms, seeds, checkpoints, sesoi, doseResponse = "dose_response", contrasts, conclusions, transfer }
 
     public init(name: String, model: String, arms: [String], seeds: [UInt64], checkpoints: [Int], sesoi: Double,
-                doseResponse: [String: [String: [DosePoint]]], contrasts: [ArmContrast], conclusions: [String]) {
+                doseResponse: [String: [String: [DosePoint]]], contrasts: [ArmContrast], conclusions: [String], transfer: TransferConclusion? = nil) {
         self.name = name
         self.model = model
         self.arms = arms
@@ -86,5 +157,6 @@ public struct ExperimentReport: Codable, Equatable, Sendable {
         self.doseResponse = doseResponse
         self.contrasts = contrasts
         self.conclusions = conclusions
+        self.transfer = transfer
     }
 }

@@ -280,6 +280,35 @@ final class MeasurementTests: XCTestCase {
         XCTAssertEqual(a.low, try XCTUnwrap(Statistics.clusterBootstrap(values) { Metrics.mean($0) }).low)
         let mean = try XCTUnwrap(Metrics.mean(values))
         XCTAssertTrue(a.low < mean && mean < a.high)
+        // Several levels from one set of resamples equal one call per level.
+        let levels = try XCTUnwrap(Statistics.clusterBootstrap(values, levels: [0.95, 0.9]) { Metrics.mean($0) })
+        XCTAssertEqual(levels[0].low, a.low)
+        XCTAssertEqual(levels[1].high, try XCTUnwrap(Statistics.clusterBootstrap(values, level: 0.9) { Metrics.mean($0) }).high)
+    }
+
+    /// Student's t and Welch's test over seeds against scipy 1.17 (scipy.stats.t.cdf / t.ppf,
+    /// ttest_ind(equal_var=False), ttest_1samp).
+    func testStudentTAndWelchAgainstScipy() throws {
+        XCTAssertEqual(Statistics.studentTCDF(2.0, df: 10), 0.9633059826146299, accuracy: 1e-12)
+        XCTAssertEqual(Statistics.studentTCDF(-1.3, df: 3.7), 0.13433336208631375, accuracy: 1e-12)
+        XCTAssertEqual(Statistics.studentTCDF(0.4, df: 1), 0.6211189415908434, accuracy: 1e-12)
+        XCTAssertEqual(Statistics.studentTQuantile(0.975, df: 4), 2.7764451051977934, accuracy: 1e-9)
+        XCTAssertEqual(Statistics.studentTQuantile(0.9875, df: 2.5), 4.863905554317859, accuracy: 1e-9)
+        XCTAssertEqual(Statistics.studentTQuantile(0.95, df: 30), 1.697260886593957, accuracy: 1e-9)
+        let a = [0.42, 0.45, 0.40], b = [0.38, 0.37, 0.41]
+        let w = try XCTUnwrap(Statistics.welch(a, b))
+        XCTAssertEqual(w.difference / w.standardError, 1.9445436482630072, accuracy: 1e-9)
+        XCTAssertEqual(w.df, 3.8641509433962256, accuracy: 1e-9)
+        XCTAssertEqual(w.p, 0.12622233842665473, accuracy: 1e-9)
+        let ci = w.interval(0.95)
+        XCTAssertEqual(ci.low + ci.high, 2 * w.difference, accuracy: 1e-12)
+        XCTAssertTrue(ci.low < 0 && ci.high > 0, "p > 0.05: the 95 % interval holds 0")
+        // Against the base model's single value: a one-sample test.
+        let one = try XCTUnwrap(Statistics.welch(a, [0.30]))
+        XCTAssertEqual(one.difference / one.standardError, 8.488382153210788, accuracy: 1e-9)
+        XCTAssertEqual(one.p, 0.013596339246753483, accuracy: 1e-9)
+        XCTAssertNil(Statistics.welch([0.4], b), "one seed has no spread")
+        XCTAssertEqual(Statistics.welch([0.4, 0.4], [0.4, 0.4])?.p, 1)
     }
 
     func testTrajectoryNeedsFiveCheckpoints() throws {
