@@ -107,7 +107,7 @@ public enum ExperimentAnalysis {
         // A seed counts for an arm once every checkpoint of it has been scored.
         var complete: [DatasetArm: [UInt64]] = [:]
         for arm in spec.arms {
-            complete[arm] = spec.seeds.filter { seed in spec.checkpoints.allSatisfy { fileExists(paths.evalStep(arm, seed, $0) + "/metrics.json") } }
+            complete[arm] = spec.seeds(for: arm).filter { seed in spec.checkpoints.allSatisfy { fileExists(paths.evalStep(arm, seed, $0) + "/metrics.json") } }
         }
         var runs: [String: EvalRun] = [:]
         func load(_ dir: String) throws -> EvalRun {
@@ -158,7 +158,7 @@ public enum ExperimentAnalysis {
                 }
             }
         }
-        let seedsDone = spec.seeds.filter { s in spec.arms.allSatisfy { complete[$0]?.contains(s) == true } }
+        let seedsDone = spec.seeds.filter { s in spec.arms.allSatisfy { !spec.seeds(for: $0).contains(s) || complete[$0]?.contains(s) == true } }
         return ExperimentReport(name: spec.name, model: spec.model, arms: spec.arms.map(\.rawValue), seeds: seedsDone, checkpoints: spec.checkpoints,
                                 sesoi: spec.analysis.sesoi, doseResponse: dose, contrasts: contrasts,
                                 conclusions: contrasts.filter { primary.contains("\($0.measure)|\($0.split)|\($0.a)|\($0.b)") }

@@ -90,7 +90,7 @@ public struct ExperimentRunner {
         var out: [Stage] = spec.arms.map { Stage(kind: .data, name: "data \($0.rawValue)", dir: paths.data($0), arm: $0) }
         out.append(Stage(kind: .evaluate, name: "base · validation", dir: paths.evalBase("validation"), split: "validation"))
         for seed in spec.seeds {
-            for arm in spec.arms {
+            for arm in spec.arms where spec.seeds(for: arm).contains(seed) {
                 let run = paths.run(arm, seed)
                 out.append(Stage(kind: .train, name: "train \(arm.rawValue) seed \(seed)", dir: run, arm: arm, seed: seed, step: spec.train.maxSteps))
                 for step in spec.checkpoints {
@@ -102,7 +102,7 @@ public struct ExperimentRunner {
         if spec.test.enabled {
             out.append(Stage(kind: .evaluate, name: "base · test", dir: paths.evalBase("test"), split: "test"))
             for seed in spec.seeds {
-                for arm in spec.arms {
+                for arm in spec.arms where spec.seeds(for: arm).contains(seed) {
                     out.append(Stage(kind: .evaluate, name: "\(arm.rawValue) seed \(seed) · final · test", dir: paths.evalTest(arm, seed),
                                      arm: arm, seed: seed, split: "test", adapter: paths.run(arm, seed) + "/final"))
                 }
@@ -110,7 +110,7 @@ public struct ExperimentRunner {
             if let k = spec.fewShot.flatMap({ $0.enabled ? $0.shots : nil }) {
                 out.append(Stage(kind: .evaluate, name: "base · test · \(k)-shot", dir: paths.evalBase(paths.fewShotSplit(k)), split: "test", shots: k))
                 for seed in spec.seeds {
-                    for arm in spec.arms {
+                    for arm in spec.arms where spec.seeds(for: arm).contains(seed) {
                         out.append(Stage(kind: .evaluate, name: "\(arm.rawValue) seed \(seed) · final · test · \(k)-shot", dir: paths.evalFewShot(arm, seed, k),
                                          arm: arm, seed: seed, split: "test", adapter: paths.run(arm, seed) + "/final", shots: k))
                     }
@@ -166,7 +166,7 @@ public struct ExperimentRunner {
     }
 
     /// The spec this output directory was started with is kept; a later run, status or report must use
-    /// the same one: only arms and seeds may be added (they add stages), `test.enabled` (and
+    /// the same one: only arms and seeds may be added (they add stages; `seeds_per_arm` may give an arm more), `test.enabled` (and
     /// `few_shot.enabled`) turned on, and
     /// the name changed. The analysis — the smallest effect of interest, the contrasts — is fixed with
     /// the rest before any result exists. Returns the recorded spec (nil: none yet).
@@ -177,11 +177,13 @@ public struct ExperimentRunner {
         do { old = try RecordFile.read(ExperimentSpec.self, from: paths.spec) } catch {
             throw ExperimentError.specChanged(out: paths.out, reason: "its spec.json cannot be read: \(error)")
         }
-        guard Set(old.arms).isSubset(of: spec.arms), Set(old.seeds).isSubset(of: spec.seeds) else {
+        guard Set(old.arms).isSubset(of: spec.arms), Set(old.seeds).isSubset(of: spec.seeds),
+              old.arms.allSatisfy({ Set(old.seeds(for: $0)).isSubset(of: spec.seeds(for: $0)) }) else {
             throw ExperimentError.specChanged(out: paths.out, reason: "arms or seeds were removed")
         }
         var a = old, b = spec
         (a.arms, a.seeds, b.arms, b.seeds) = ([], [], [], [])
+        (a.seedsPerArm, b.seedsPerArm) = ([:], [:])
         (a.test.enabled, b.test.enabled) = (false, false)
         a.fewShot?.enabled = false
         b.fewShot?.enabled = false
@@ -199,7 +201,7 @@ public struct ExperimentRunner {
         var s = spec
         s.out = "."   // the directory itself: results can move (results/pilot) and still match
         guard let old = try checkRecordedSpec() else { return try RecordFile.write(s, to: paths.spec) }
-        if old.arms != s.arms || old.seeds != s.seeds || old.test.enabled != s.test.enabled || old.fewShot?.enabled != s.fewShot?.enabled || old.name != s.name {
+        if old.arms != s.arms || old.seeds != s.seeds || old.seedsPerArm != s.seedsPerArm || old.test.enabled != s.test.enabled || old.fewShot?.enabled != s.fewShot?.enabled || old.name != s.name {
             try RecordFile.write(s, to: paths.spec)
         }
     }

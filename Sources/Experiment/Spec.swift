@@ -25,6 +25,9 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
     public var dataset = DatasetConfig()
     public var arms: [DatasetArm] = [.spelling, .control, .positive]
     public var seeds: [UInt64] = [42]
+    /// Arms that run only the first N seeds (e.g. `positive: 1`: the ceiling arm needs no spread);
+    /// every other arm runs every seed.
+    public var seedsPerArm: [String: Int] = [:]
     public var train = TrainSection()
     /// Steps whose adapters are scored on validation (the dose–response curve); the last must be the budget.
     public var checkpoints: [Int] = [100, 200, 300]
@@ -37,7 +40,12 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
     public var analysis = AnalysisSection()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, model, out, words, dataset, arms, seeds, train, checkpoints, validation, test, fewShot = "few_shot", analysis
+        case name, model, out, words, dataset, arms, seeds, seedsPerArm = "seeds_per_arm", train, checkpoints, validation, test, fewShot = "few_shot", analysis
+    }
+
+    /// The seeds an arm is trained with: `seeds`, or their first `seeds_per_arm[arm]`.
+    public func seeds(for arm: DatasetArm) -> [UInt64] {
+        seedsPerArm[arm.rawValue].map { Array(seeds.prefix(max(0, $0))) } ?? seeds
     }
 
     public init() {}
@@ -51,6 +59,7 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
         dataset = try c.decodeIfPresent(DatasetConfig.self, forKey: .dataset) ?? x.dataset
         arms = try c.decodeIfPresent([DatasetArm].self, forKey: .arms) ?? x.arms
         seeds = try c.decodeIfPresent([UInt64].self, forKey: .seeds) ?? x.seeds
+        seedsPerArm = try c.decodeIfPresent([String: Int].self, forKey: .seedsPerArm) ?? [:]
         train = try c.decodeIfPresent(TrainSection.self, forKey: .train) ?? x.train
         checkpoints = try c.decodeIfPresent([Int].self, forKey: .checkpoints) ?? x.checkpoints
         validation = try c.decodeIfPresent(EvalSection.self, forKey: .validation).map { var v = $0; v.split = "validation"; return v } ?? x.validation
@@ -190,6 +199,9 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
         try need(!o.isEmpty && URL(fileURLWithPath: o).standardizedFileURL.path != "/", "out must name a working directory (not empty, not /)")
         try need(!arms.isEmpty && Set(arms).count == arms.count, "arms: give each arm once (spelling, control, positive)")
         try need(!seeds.isEmpty && Set(seeds).count == seeds.count && seeds.count <= 100, "seeds: 1 to 100 distinct seeds")
+        for (arm, n) in seedsPerArm {
+            try need(arms.contains { $0.rawValue == arm } && (1...seeds.count).contains(n), "seeds_per_arm: an arm of the spec and 1...\(seeds.count) (its first seeds), e.g. {positive: 1}")
+        }
         try need((1...10_000_000).contains(train.maxSteps), "train.max_steps must be in 1...10000000")
         try need((0...10_000_000).contains(train.saveSteps), "train.save_steps must be ≥ 0")
         try need(!checkpoints.isEmpty && checkpoints.count <= 100 && checkpoints == checkpoints.sorted() && Set(checkpoints).count == checkpoints.count
