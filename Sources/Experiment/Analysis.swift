@@ -131,31 +131,43 @@ public enum ExperimentAnalysis {
                 if points.count > 1 { dose[curve, default: [:]][arm.rawValue] = points }
             }
         }
-        // Contrasts at the final budget on validation, and on test where every needed file exists.
+        // Contrasts at the final budget on validation, on test and on the few-shot pass where every needed file exists.
         var contrasts: [ArmContrast] = []
         var primary = Set<String>()
         var transferContrasts: [(task: EvalTask, contrast: ArmContrast)] = []
+        var secondary: [String: SecondaryOutcomes] = [:]
         let final = spec.train.maxSteps
-        for (split, section) in [("validation", spec.validation), ("test", spec.test)] where section.enabled || split == "validation" {
-            for m in split == "validation" ? measures : Self.measures(spec.test) {
+        typealias Split = (name: String, measures: [Measure], base: String, dir: (DatasetArm, UInt64) -> String)
+        var splits: [Split] = [("validation", measures, paths.evalBase("validation"), { paths.evalStep($0, $1, final) })]
+        if spec.test.enabled { splits.append(("test", Self.measures(spec.test), paths.evalBase("test"), paths.evalTest)) }
+        if spec.test.enabled, let f = spec.fewShot, f.enabled {
+            // Secondary: neither a conclusion nor the transfer rule reads the few-shot pass.
+            let ms = Self.measures(f).map { m -> Measure in var m = m; m.primary = false; m.transferTask = nil; return m }
+            splits.append((paths.fewShotSplit(f.shots), ms, paths.evalBase(paths.fewShotSplit(f.shots)), { paths.evalFewShot($0, $1, f.shots) }))
+        }
+        for split in splits {
+            // Each side's evaluations at the final budget: the base model's one, an arm's one per complete seed.
+            func side(_ name: String) throws -> [EvalRun]? {
+                if name == "base" { return fileExists(split.base + "/metrics.json") ? [try load(split.base)] : nil }
+                guard let arm = DatasetArm(rawValue: name), let seeds = complete[arm], !seeds.isEmpty else { return nil }
+                let dirs = seeds.map { split.dir(arm, $0) }
+                guard dirs.allSatisfy({ fileExists($0 + "/metrics.json") }) else { return nil }
+                return try dirs.map(load)
+            }
+            for m in split.measures {
                 for pair in spec.analysis.contrasts {
-                    func side(_ name: String) throws -> [EvalRun]? {
-                        if name == "base" {
-                            let dir = paths.evalBase(split)
-                            return fileExists(dir + "/metrics.json") ? [try load(dir)] : nil
-                        }
-                        guard let arm = DatasetArm(rawValue: name), let seeds = complete[arm], !seeds.isEmpty else { return nil }
-                        let dirs = seeds.map { split == "validation" ? paths.evalStep(arm, $0, final) : paths.evalTest(arm, $0) }
-                        guard dirs.allSatisfy({ fileExists($0 + "/metrics.json") }) else { return nil }
-                        return try dirs.map(load)
-                    }
                     guard let a = try side(pair[0]), let b = try side(pair[1]),
-                          let c = contrast(m, a, b, names: (pair[0], pair[1]), split: split, step: final, sesoi: spec.analysis.sesoi,
+                          let c = contrast(m, a, b, names: (pair[0], pair[1]), split: split.name, step: final, sesoi: spec.analysis.sesoi,
                                            resamples: spec.analysis.resamples) else { continue }
                     contrasts.append(c)
                     if m.primary { primary.insert("\(c.measure)|\(c.split)|\(c.a)|\(c.b)") }
-                    if let task = m.transferTask, split == "test", pair == spec.analysis.primaryPair { transferContrasts.append((task, c)) }
+                    if let task = m.transferTask, split.name == "test", pair == spec.analysis.primaryPair { transferContrasts.append((task, c)) }
                 }
+            }
+            if split.name == "validation" || split.name == "test" {
+                var sides: [(String, [EvalRun])] = []
+                for name in ["base"] + spec.arms.map(\.rawValue) { if let runs = try side(name) { sides.append((name, runs)) } }
+                if !sides.isEmpty { secondary[split.name] = secondaryOutcomes(sides, resamples: spec.analysis.resamples) }
             }
         }
         let seedsDone = spec.seeds.filter { s in spec.arms.allSatisfy { !spec.seeds(for: $0).contains(s) || complete[$0]?.contains(s) == true } }
@@ -163,7 +175,65 @@ public enum ExperimentAnalysis {
                                 sesoi: spec.analysis.sesoi, doseResponse: dose, contrasts: contrasts,
                                 conclusions: contrasts.filter { primary.contains("\($0.measure)|\($0.split)|\($0.a)|\($0.b)") }
                                     .map { conclusion($0, sesoi: spec.analysis.sesoi) },
-                                transfer: transfer(transferContrasts, tasks: Self.measures(spec.test).compactMap(\.transferTask), sesoi: spec.analysis.sesoi))
+                                transfer: transfer(transferContrasts, tasks: Self.measures(spec.test).compactMap(\.transferTask), sesoi: spec.analysis.sesoi),
+                                secondary: secondary)
+    }
+
+    /// Unparseable rates, exact spelling by word length and by tokens per word, and the per-word
+    /// association between spelling a word right and answering about it right, each side pooled over its seeds.
+    static func secondaryOutcomes(_ sides: [(name: String, runs: [EvalRun])], resamples: Int) -> SecondaryOutcomes {
+        var unparseable: [String: [String: Double]] = [:]
+        var spellingBy: [String: [String: [String: [Int]]]] = [:]
+        var association: [String: [String: Association]] = [:]
+        let spelling = "spelling/direct/\(EvalMode.nonThinking.rawValue)"
+        for (name, runs) in sides {
+            var counts: [String: [Int]] = [:]   // group → [unparseable, n]
+            for r in runs {
+                for (group, g) in r.summary.metrics where !group.hasSuffix("/likelihood") {
+                    var c = counts[group] ?? [0, 0]
+                    c[0] += g.unparseable
+                    c[1] += g.n
+                    counts[group] = c
+                }
+                for (key, strata) in r.summary.stratified[spelling] ?? [:] where key == "word_length" || key == "word_tokens" {
+                    for (stratum, cell) in strata where cell.count == 2 {
+                        var v = spellingBy[name, default: [:]][key, default: [:]][stratum] ?? [0, 0]
+                        v[0] += cell[0]
+                        v[1] += cell[1]
+                        spellingBy[name, default: [:]][key, default: [:]][stratum] = v
+                    }
+                }
+            }
+            unparseable[name] = counts.filter { $0.value[1] > 0 }.mapValues { Double($0[0]) / Double($0[1]) }
+            for task in [EvalTask.count, .position] {
+                // Per word, the (spelled right, answered right) pair of every seed: one cluster per word.
+                var byWord: [String: [(Bool, Bool)]] = [:]
+                for r in runs {
+                    var spelled: [String: Bool] = [:], answered: [String: Bool] = [:], scored: [String: Bool] = [:]
+                    for item in r.items where item.style == PromptStyle.direct.rawValue && item.mode == EvalMode.nonThinking.rawValue && item.sample == 0 {
+                        guard let w = item.word else { continue }
+                        if item.task == EvalTask.spelling.rawValue { spelled[w] = item.correct }
+                        else if item.task == task.rawValue {
+                            // Likelihood where the item was scored that way, else its generated answer.
+                            if item.isLikelihood { scored[w] = item.correct } else { answered[w] = item.correct }
+                        }
+                    }
+                    let answers = scored.isEmpty ? answered : scored
+                    for w in spelled.keys.sorted() { if let s = spelled[w], let a = answers[w] { byWord[w, default: []].append((s, a)) } }
+                }
+                let clusters = byWord.keys.sorted().compactMap { byWord[$0] }
+                guard !clusters.isEmpty else { continue }
+                let x = clusters.flatMap { $0.map(\.0) }, y = clusters.flatMap { $0.map(\.1) }
+                if let phi = Metrics.phi(x, y) {
+                    let ci = Statistics.clusterBootstrap(clusters, resamples: resamples) { s in Metrics.phi(s.flatMap { $0.map(\.0) }, s.flatMap { $0.map(\.1) }) }
+                    association[name, default: [:]][task.rawValue] = Association(words: clusters.count, phi: phi, phiCI95: ci.map { [$0.low, $0.high] })
+                } else {
+                    association[name, default: [:]][task.rawValue] = Association(words: clusters.count, phi: nil,
+                                                                                   phiNote: "undefined: spelling or \(task.rawValue) correctness is the same for every word")
+                }
+            }
+        }
+        return SecondaryOutcomes(unparseable: unparseable, spellingBy: spellingBy, association: association)
     }
 
     /// A measure pooled over several evaluations (one per seed) at one budget.
@@ -333,6 +403,48 @@ public enum ExperimentAnalysis {
             s += "| \(c.measure) | \(c.split) | \(c.a) − \(c.b) | \(c.step) | \(c.words) | \(pct(c.difference)) | \(ci(c.ci95)) | \(ci(c.ci90)) | \(c.verdict) | \(seeds) | \(ci(c.seedLevel?.ci95)) | \(c.seedLevel.map { String(format: "%.3g", $0.p) } ?? "–") |\n"
         }
         s += "\nIntervals resample whole words (percentile bootstrap, seeded). \"equivalent\": the 90 % interval lies inside ±sesoi (two one-sided tests at 5 %). Seed-level: each seed's accuracy is one replicate, Welch's t (a one-sample t against the base model); shown where side a has two or more seeds.\n"
+        for split in r.secondary.keys.sorted() {
+            guard let o = r.secondary[split] else { continue }
+            s += secondaryMarkdown(o, split: split, step: r.checkpoints.last ?? 0, sides: ["base"] + r.arms)
+        }
+        return s
+    }
+
+    static func secondaryMarkdown(_ o: SecondaryOutcomes, split: String, step: Int, sides: [String]) -> String {
+        let present = sides.filter { o.unparseable[$0] != nil || o.spellingBy[$0] != nil }
+        var s = "\n## Secondary outcomes: \(split), after \(step) steps\n\nEach arm pooled over its seeds; base is the base model.\n\n"
+        let groups = Set(o.unparseable.values.flatMap(\.keys)).sorted()
+        if !groups.isEmpty {
+            s += "### Generated answers that could not be read (%)\n\n| group | " + present.joined(separator: " | ") + " |\n|---|" + present.map { _ in "---:" }.joined(separator: "|") + "|\n"
+            for g in groups { s += "| \(g) | " + present.map { o.unparseable[$0]?[g].map { String(format: "%.1f", 100 * $0) } ?? "–" }.joined(separator: " | ") + " |\n" }
+            s += "\n"
+        }
+        for (key, title) in [("word_length", "word length (letters)"), ("word_tokens", "tokens per word")] {
+            let strata = Set(present.flatMap { o.spellingBy[$0]?[key]?.keys.map { $0 } ?? [] }).sorted { (Int($0) ?? 0) < (Int($1) ?? 0) }
+            guard !strata.isEmpty else { continue }
+            // Words of 10+ letters: the budget's second target.
+            let long = key == "word_length" ? ["10+"] : []
+            s += "### Exact spelling (direct) by \(title): % (items)\n\n| arm | " + (strata + long).joined(separator: " | ") + " |\n|---|" + (strata + long).map { _ in "---:" }.joined(separator: "|") + "|\n"
+            for side in present {
+                let cells = o.spellingBy[side]?[key] ?? [:]
+                func cell(_ v: [Int]?) -> String { v.flatMap { $0[0] > 0 ? String(format: "%.1f (%d)", 100 * Double($0[1]) / Double($0[0]), $0[0]) : nil } ?? "–" }
+                let tenPlus = cells.filter { (Int($0.key) ?? 0) >= 10 }.values.reduce([0, 0]) { [$0[0] + $1[0], $0[1] + $1[1]] }
+                s += "| \(side) | " + strata.map { cell(cells[$0]) }.joined(separator: " | ") + (long.isEmpty ? "" : " | " + cell(tenPlus)) + " |\n"
+            }
+            s += "\n"
+        }
+        if !o.association.isEmpty {
+            s += "### Spelled right against answered right, per word (phi, 95 % CI over words)\n\n| arm | count | position |\n|---|---|---|\n"
+            for side in present {
+                let cells = ["count", "position"].map { task -> String in
+                    guard let a = o.association[side]?[task] else { return "–" }
+                    guard let phi = a.phi else { return "undefined (\(a.words) words: one of the two is the same for every word)" }
+                    return String(format: "%.2f", phi) + (a.phiCI95.map { String(format: " [%.2f, %.2f]", $0[0], $0[1]) } ?? "") + " (\(a.words) words)"
+                }
+                s += "| \(side) | " + cells.joined(separator: " | ") + " |\n"
+            }
+            s += "\nAnswered right: by likelihood where the answers were scored that way, else generated; direct prompts.\n"
+        }
         return s
     }
 }

@@ -129,6 +129,26 @@ public struct TransferConclusion: Codable, Equatable, Sendable {
     }
 }
 
+/// What the report shows beside the answer, not part of it: for one split, each arm (and the base
+/// model) pooled over its seeds at the final budget.
+public struct SecondaryOutcomes: Codable, Equatable, Sendable {
+    /// arm → evaluation group → share of generated answers from which no answer could be read.
+    public var unparseable: [String: [String: Double]]
+    /// arm → "word_length" | "word_tokens" → stratum → [items, exact spellings] (direct spelling prompts).
+    public var spellingBy: [String: [String: [String: [Int]]]]
+    /// arm → task → per (seed, word): spelled right (direct) against answered right (likelihood where
+    /// scored, else generated; direct), phi with a word-clustered interval, or why it is undefined.
+    public var association: [String: [String: Association]]
+
+    enum CodingKeys: String, CodingKey { case unparseable, spellingBy = "spelling_by", association }
+
+    public init(unparseable: [String: [String: Double]], spellingBy: [String: [String: [String: [Int]]]], association: [String: [String: Association]]) {
+        self.unparseable = unparseable
+        self.spellingBy = spellingBy
+        self.association = association
+    }
+}
+
 public struct ExperimentReport: Codable, Equatable, Sendable {
     public var name: String
     public var model: String
@@ -143,11 +163,14 @@ public struct ExperimentReport: Codable, Equatable, Sendable {
     public var conclusions: [String]
     /// The primary outcome on test (nil until every file it needs exists).
     @ExplicitNull public var transfer: TransferConclusion?
+    /// split → the secondary outcomes at the final budget.
+    public var secondary: [String: SecondaryOutcomes] = [:]
 
-    enum CodingKeys: String, CodingKey { case name, model, arms, seeds, checkpoints, sesoi, doseResponse = "dose_response", contrasts, conclusions, transfer }
+    enum CodingKeys: String, CodingKey { case name, model, arms, seeds, checkpoints, sesoi, doseResponse = "dose_response", contrasts, conclusions, transfer, secondary }
 
     public init(name: String, model: String, arms: [String], seeds: [UInt64], checkpoints: [Int], sesoi: Double,
-                doseResponse: [String: [String: [DosePoint]]], contrasts: [ArmContrast], conclusions: [String], transfer: TransferConclusion? = nil) {
+                doseResponse: [String: [String: [DosePoint]]], contrasts: [ArmContrast], conclusions: [String], transfer: TransferConclusion? = nil,
+                secondary: [String: SecondaryOutcomes] = [:]) {
         self.name = name
         self.model = model
         self.arms = arms
@@ -158,5 +181,6 @@ public struct ExperimentReport: Codable, Equatable, Sendable {
         self.contrasts = contrasts
         self.conclusions = conclusions
         self.transfer = transfer
+        self.secondary = secondary
     }
 }

@@ -90,6 +90,11 @@ final class ExperimentTests: XCTestCase {
         try run(["experiment", "report", specPath, "--out", a])
         let report = try String(contentsOfFile: a + "/report/report.md", encoding: .utf8)
         XCTAssertTrue(report.contains("spelling − control"), report)
+        // One seed: the question gets the rule's answer for that case, and the secondary tables are there.
+        XCTAssertTrue(report.contains("## The question (primary outcome)") && report.contains("inconclusive (count: inconclusive; position: inconclusive)"), report)
+        XCTAssertTrue(report.contains("## Secondary outcomes: test") && report.contains("### Exact spelling (direct) by word length"), report)
+        XCTAssertTrue(report.contains("| count likelihood (balanced) | test-2shot | spelling − control |"), "the few-shot pass is contrasted")
+        XCTAssertFalse(report.contains("on test-2shot after"), "but it is no conclusion")
         XCTAssertTrue(FileManager.default.fileExists(atPath: a + "/eval/positive-seed7/step-10/items.jsonl"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: a + "/eval/base/test/items.jsonl"))
         // The few-shot pass: each question after two worked examples from validation, as its metrics record.
