@@ -100,7 +100,7 @@ reproduce: assets build
 # Its files are collected into results/pilot, from which `experiment report` regenerates the analysis.
 pilot: assets build
 	$(BIN) experiment run configs/experiment-pilot.yaml
-	./scripts/collect-pilot.sh
+	./scripts/collect-experiment.sh configs/experiment-pilot.yaml results/pilot
 
 # The committed 150-step experiment re-read with the current instruments (results/experiment/rescored).
 rescore-experiment: assets build

@@ -46,7 +46,7 @@ def main():
         variants.append((name, f, b, load(os.path.join(d, f"{name}-bf16-sgemm.json")), load(os.path.join(d, f"{name}-f32-blas-as-detected.json"))))
     if any(v[3] or v[4] for v in variants):
         out.append("\nThe same steps on other kernels (tokens/s; the kernel each ran on in brackets):\n")
-        out.append("| targets | f32 (OpenBLAS as it detects the CPU) | f32 (re-selected) | bf16 widened for SGEMM | bf16 on AMX tiles | AMX ÷ widened | AMX ÷ f32 as detected |")
+        out.append("| targets | f32 (OpenBLAS as it detects the CPU) | f32 (re-selected) | bf16 widened for SGEMM | bf16 on the bf16 units | units ÷ widened | units ÷ f32 as detected |")
         out.append("|---|---:|---:|---:|---:|---:|---:|")
         for name, f, b, w, a in variants:
             def cell(r, key):
