@@ -5,7 +5,8 @@
 #   spec.json, timings.jsonl, spec.yaml (the spec as written), log.txt (the runner's log, when given)
 #   data/ARM/{manifest.json,README.md}
 #   runs/ARM-seedS/{config.yaml,metrics.jsonl,loss_curve.svg,adapters.sha256}  (adapters are not copied:
-#                   adapters.sha256 records the SHA-256 of every scored checkpoint's and the final adapter)
+#                   adapters.sha256 records the SHA-256 of every checkpoint's adapter kept — the scored
+#                   ones and the newest resume point — and the final one)
 #   eval/**/{metrics.json,items.jsonl.gz}
 #   report/         regenerated here
 # and writes MANIFEST.sha256. Only a results directory this script made is replaced; its hand-written
@@ -17,7 +18,8 @@ cd "$(dirname "$0")/.."
 SPEC=${1:?usage: collect-experiment.sh SPEC RESULTS_DIR [LOG...]}
 R=${2:?usage: collect-experiment.sh SPEC RESULTS_DIR [LOG...]}
 shift 2
-X=${EXPERIMENT_DIR:-$(sed -n 's/^out:[[:space:]]*\([^[:space:]#]*\).*/\1/p' "$SPEC" | head -1)}
+X=${EXPERIMENT_DIR:-$(sed -n 's/^out:[[:space:]]*\([^[:space:]#]*\).*/\1/p' "$SPEC" | head -1 | tr -d "\"'")}
+X=${X:-out/experiment}   # the spec's default `out`
 B=${B:-.build/release/strawberry}
 [ -f "$X/spec.json" ] || { echo "$X/spec.json is missing: run \`strawberry experiment run $SPEC\` first (or set EXPERIMENT_DIR)" >&2; exit 1; }
 if [ -e "$R" ] && [ ! -f "$R/MANIFEST.sha256" ]; then echo "$R exists and was not made by this script; move it away first" >&2; exit 1; fi
@@ -26,7 +28,7 @@ tmp=$(mktemp -d "$(dirname "$R")/.collect-XXXXXX"); trap 'rm -rf "$tmp"' EXIT
 cp "$X/spec.json" "$X/timings.jsonl" "$tmp/"
 cp "$SPEC" "$tmp/spec.yaml"
 if [ $# -gt 0 ]; then cat "$@" > "$tmp/log.txt"; fi
-for d in "$X"/data/*/; do a=$(basename "$d"); mkdir -p "$tmp/data/$a"; cp "$d/manifest.json" "$d/README.md" "$tmp/data/$a/"; done
+for d in "$X"/data/*/; do [ -d "$d" ] || continue; a=$(basename "$d"); mkdir -p "$tmp/data/$a"; cp "$d/manifest.json" "$d/README.md" "$tmp/data/$a/"; done
 for d in "$X"/runs/*/; do
   [ -d "$d" ] || continue
   r=$(basename "$d"); mkdir -p "$tmp/runs/$r"

@@ -32,8 +32,8 @@
 #include "simd.h"
 #include <stdlib.h>
 
-static int kernel_limit = 2;  // sb_bf16_limit: 2 any, 1 no AMX, 0 neither
-void sb_bf16_limit(int kernel) { kernel_limit = kernel < 0 ? 0 : kernel > 2 ? 2 : kernel; }
+static int kernel_limit = 2;  // sb_bf16_limit: 2 any, 1 no AMX, 0 neither (read and written atomically)
+void sb_bf16_limit(int kernel) { __atomic_store_n(&kernel_limit, kernel < 0 ? 0 : kernel > 2 ? 2 : kernel, __ATOMIC_RELAXED); }
 
 #if SB_X86 && defined(__linux__)
 #include <cpuid.h>
@@ -332,8 +332,9 @@ static int run(bf16_job *j, int pairs, sb_task_fn product, int64_t chunks) {
 
 /// 2 AMX, 1 AVX-512 BF16, 0 neither (widened for SGEMM by the caller).
 static int active_kernel(void) {
-    if (kernel_limit >= 2 && amx_usable()) return 2;
-    if (kernel_limit >= 1 && dot_usable()) return 1;
+    const int limit = __atomic_load_n(&kernel_limit, __ATOMIC_RELAXED);
+    if (limit >= 2 && amx_usable()) return 2;
+    if (limit >= 1 && dot_usable()) return 1;
     return 0;
 }
 #else

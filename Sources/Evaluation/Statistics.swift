@@ -175,9 +175,10 @@ public enum Statistics {
     }
 
     /// mean(a) − mean(b) over seed-level values, with Welch's t interval and two-sided p: each value is
-    /// one seed's accuracy, so the seeds — not the items — are the replicates. With one value on the
-    /// `b` side (the base model, which has no seeds) it is a one-sample test of a against that value.
-    /// nil with fewer than two values on `a` (nothing to estimate a spread from).
+    /// one seed's accuracy, so the seeds — not the items — are the replicates. `bIsExact`: b is one
+    /// value known without seed-to-seed spread (the base model, which has no seeds), tested by a
+    /// one-sample t. nil with fewer than two values on a side that has a spread, or when the values
+    /// have no spread at all (an interval of zero width would claim a certainty seeds cannot give).
     public struct SeedTest: Equatable, Sendable {
         public var difference: Double
         public var standardError: Double
@@ -192,18 +193,18 @@ public enum Statistics {
         }
     }
 
-    public static func welch(_ a: [Double], _ b: [Double]) -> SeedTest? {
+    public static func welch(_ a: [Double], _ b: [Double], bIsExact: Bool = false) -> SeedTest? {
         func moments(_ v: [Double]) -> (mean: Double, variance: Double) {
             let m = v.reduce(0, +) / Double(v.count)
             return (m, v.count > 1 ? v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(v.count - 1) : 0)
         }
-        guard a.count >= 2, !b.isEmpty else { return nil }
+        guard a.count >= 2, bIsExact ? b.count == 1 : b.count >= 2 else { return nil }
         let x = moments(a), y = moments(b)
-        let ua = x.variance / Double(a.count), ub = b.count > 1 ? y.variance / Double(b.count) : 0
+        let ua = x.variance / Double(a.count), ub = bIsExact ? 0 : y.variance / Double(b.count)
         let se = (ua + ub).squareRoot(), d = x.mean - y.mean
-        // Welch–Satterthwaite; with one b value the b side adds nothing and df is a.count − 1.
-        let df = b.count > 1 && ua + ub > 0 ? (ua + ub) * (ua + ub) / (ua * ua / Double(a.count - 1) + ub * ub / Double(b.count - 1)) : Double(a.count - 1)
-        guard se > 0 else { return SeedTest(difference: d, standardError: 0, df: df, p: d == 0 ? 1 : 0) }
+        guard se > 0 else { return nil }
+        // Welch–Satterthwaite; against an exact b the b side adds nothing and df is a.count − 1.
+        let df = bIsExact ? Double(a.count - 1) : (ua + ub) * (ua + ub) / (ua * ua / Double(a.count - 1) + ub * ub / Double(b.count - 1))
         let t = d / se
         return SeedTest(difference: d, standardError: se, df: df, p: 2 * studentTCDF(-abs(t), df: df))
     }

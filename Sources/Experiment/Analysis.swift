@@ -18,12 +18,14 @@
 // the primary contrast (`analysis.primary`, by default spelling − control) on test after the full
 // budget, likelihood scoring, for each task T in {count, position} on both its accuracy and its
 // balanced accuracy:
-//   transfer      for both measures, the word-clustered 97.5 % interval and the seed-level 97.5 %
-//                 interval lie above 0 (97.5 %: the two tasks share α = 5 %, Bonferroni);
-//   negative      for both measures, both 97.5 % intervals lie below 0;
 //   equivalent    for both measures, the word-clustered and the seed-level 90 % intervals lie
 //                 inside ±sesoi (two one-sided tests at 5 %, on both kinds of replicate);
-//   inconclusive  anything else, and always with fewer than two seeds (no seed-level test).
+//   transfer      otherwise, when for both measures the word-clustered 97.5 % interval and the
+//                 seed-level 97.5 % interval lie above 0 (97.5 %: the two tasks share α = 5 %, Bonferroni);
+//   negative      otherwise, when for both measures both 97.5 % intervals lie below 0;
+//   inconclusive  anything else, and always with fewer than two seeds of either arm (no seed-level test).
+// The order matters only where two apply: a difference shown but inside ±sesoi is smaller than the
+// least effect that matters, so it is "equivalent".
 // Overall: "transfer shown" when a task shows transfer; "no transfer beyond ±sesoi" when every task
 // is equivalent; otherwise "inconclusive".
 import Charts
@@ -164,11 +166,16 @@ public enum ExperimentAnalysis {
                     if let task = m.transferTask, split.name == "test", pair == spec.analysis.primaryPair { transferContrasts.append((task, c)) }
                 }
             }
-            if split.name == "validation" || split.name == "test" {
+            do {
                 var sides: [(String, [EvalRun])] = []
                 for name in ["base"] + spec.arms.map(\.rawValue) { if let runs = try side(name) { sides.append((name, runs)) } }
                 if !sides.isEmpty { secondary[split.name] = secondaryOutcomes(sides, resamples: spec.analysis.resamples) }
             }
+        }
+        // Every evaluation must have seen the same base weights (a change of precision mid-experiment is no comparison).
+        let weights = Set(runs.values.map { $0.summary.weights ?? "f32" })
+        guard weights.count <= 1 else {
+            throw ExperimentError.inconsistent(what: "the evaluations disagree on the base weights (\(weights.sorted().joined(separator: ", "))): an experiment compares like with like; re-run the evaluations of one kind")
         }
         let seedsDone = spec.seeds.filter { s in spec.arms.allSatisfy { !spec.seeds(for: $0).contains(s) || complete[$0]?.contains(s) == true } }
         return ExperimentReport(name: spec.name, model: spec.model, arms: spec.arms.map(\.rawValue), seeds: seedsDone, checkpoints: spec.checkpoints,
@@ -246,10 +253,11 @@ public enum ExperimentAnalysis {
                          balancedAccuracy: balanced.isEmpty ? nil : balanced.reduce(0, +) / Double(balanced.count), seeds: seeds)
     }
 
-    /// a − b on the items both sides answered; each side's outcome is its mean over seeds. For count
-    /// measures the difference is of **balanced** accuracy (the mean over gold classes of the accuracy
-    /// within the class): half the count golds are "1", so plain accuracy rewards answering "1" and
-    /// punishes a model for moving off it, whatever it knows.
+    /// a − b on the items both sides answered; each side's outcome is its mean over seeds. A measure
+    /// with `balanced` compares **balanced** accuracy (the mean over gold classes of the accuracy within
+    /// the class): half the count golds are "1", so plain accuracy rewards answering "1" and punishes a
+    /// model for moving off it, whatever it knows. The seed-level test treats the base model (b named
+    /// "base") as one exact value, and needs two or more seeds on every arm side.
     static func contrast(_ m: Measure, _ a: [EvalRun], _ b: [EvalRun], names: (String, String), split: String, step: Int,
                          sesoi: Double, resamples: Int) -> ArmContrast? {
         func averaged(_ runs: [EvalRun]) -> [String: (word: String, gold: String, value: Double)] {
@@ -298,7 +306,7 @@ public enum ExperimentAnalysis {
             return mean([o.keys.sorted().compactMap { k in o[k].map { (gold: $0.gold, a: $0.ok ? 1.0 : 0, b: 0.0) } }])
         }
         let seedValues = [a.compactMap(value), b.compactMap(value)]
-        let seedLevel = Statistics.welch(seedValues[0], seedValues[1]).map { t in
+        let seedLevel = Statistics.welch(seedValues[0], seedValues[1], bIsExact: names.1 == "base").map { t in
             SeedLevelTest(seeds: [a.count, b.count], values: seedValues, difference: t.difference, df: t.df, p: t.p,
                           ci95: [t.interval(0.95).low, t.interval(0.95).high], ci90: [t.interval(0.90).low, t.interval(0.90).high],
                           ci975: [t.interval(0.975).low, t.interval(0.975).high])
@@ -320,10 +328,11 @@ public enum ExperimentAnalysis {
             func all(_ test: (ArmContrast) -> Bool) -> Bool { cs.allSatisfy(test) }
             let inside = { (ci: [Double]?) in ci.map { $0[0] > -sesoi && $0[1] < sesoi } ?? false }
             let verdict: String
+            // Equivalence first: a difference shown but inside ±sesoi is smaller than the least that matters.
             if cs.contains(where: { $0.seedLevel == nil || $0.words < minWords }) { verdict = "inconclusive" }
+            else if all({ inside($0.ci90) && inside($0.seedLevel?.ci90) }) { verdict = "equivalent" }
             else if all({ ($0.ci975?[0] ?? 0) > 0 && ($0.seedLevel?.ci975[0] ?? 0) > 0 }) { verdict = "transfer" }
             else if all({ ($0.ci975?[1] ?? 0) < 0 && ($0.seedLevel?.ci975[1] ?? 0) < 0 }) { verdict = "negative" }
-            else if all({ inside($0.ci90) && inside($0.seedLevel?.ci90) }) { verdict = "equivalent" }
             else { verdict = "inconclusive" }
             verdicts.append(.init(task: task.rawValue, verdict: verdict, measures: cs.map(\.measure)))
         }
@@ -379,7 +388,7 @@ public enum ExperimentAnalysis {
         s += "checkpoints \(r.checkpoints.map(String.init).joined(separator: ", ")); smallest effect of interest ±\(String(format: "%.0f", 100 * r.sesoi)) points.\n\n"
         if let t = r.transfer {
             s += "## The question (primary outcome)\n\n**\(t.statement)**\n\n"
-            s += "Rule (fixed in the spec before any test result): per task, on likelihood accuracy and balanced accuracy, \"transfer\" when both the word-clustered and the seed-level 97.5 % intervals of \(t.a) − \(t.b) lie above 0; \"equivalent\" when both 90 % intervals lie inside ±\(String(format: "%.0f", 100 * r.sesoi)) points; \"negative\" when both 97.5 % intervals lie below 0; otherwise inconclusive.\n\n"
+            s += "Rule (fixed before any test result): per task, on likelihood accuracy and balanced accuracy of \(t.a) − \(t.b), \"equivalent\" when both the word-clustered and the seed-level 90 % intervals lie inside ±\(String(format: "%.0f", 100 * r.sesoi)) points; otherwise \"transfer\" when both 97.5 % intervals lie above 0, \"negative\" when both lie below 0, else inconclusive.\n\n"
         }
         s += "## Conclusions\n\n" + (r.conclusions.isEmpty ? "None yet: no contrast has both sides complete.\n" : r.conclusions.map { "- \($0)" }.joined(separator: "\n") + "\n")
         s += "\n## Dose–response (validation)\n\nAccuracy (%) after each budget, pooled over seeds; step 0 is the base model. Balanced accuracy in parentheses where it applies. The intervals in experiment.json are Wilson intervals over the pooled items: they treat items as independent (neither words nor seeds are resampled), so they are narrower than the contrasts' word-clustered intervals.\n\n"

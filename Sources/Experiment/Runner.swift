@@ -167,7 +167,7 @@ public struct ExperimentRunner {
 
     /// The spec this output directory was started with is kept; a later run, status or report must use
     /// the same one: only arms and seeds may be added (they add stages; `seeds_per_arm` may give an arm more), `test.enabled` (and
-    /// `few_shot.enabled`) turned on, and
+    /// `few_shot.enabled`) turned on — a `few_shot` section itself cannot be added later —, and
     /// the name changed. The analysis — the smallest effect of interest, the contrasts — is fixed with
     /// the rest before any result exists. Returns the recorded spec (nil: none yet).
     @discardableResult

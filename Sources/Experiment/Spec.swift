@@ -236,6 +236,7 @@ public enum ExperimentError: Error, CustomStringConvertible {
     case badSpec(path: String, reason: String)
     case specChanged(out: String, reason: String)
     case notRun(what: String)
+    case inconsistent(what: String)
 
     public var description: String {
         switch self {
@@ -244,6 +245,7 @@ public enum ExperimentError: Error, CustomStringConvertible {
         case .specChanged(let o, let r):
             return "\(o) was started with another spec (\(r)); give the spec a new `out`, or put the original back (its copy is \(o)/spec.json). Only arms and seeds may be added."
         case .notRun(let w): return "nothing to report yet: \(w); run `strawberry experiment run` first"
+        case .inconsistent(let w): return "cannot report: \(w)"
         }
     }
 }

@@ -95,6 +95,15 @@ final class ExperimentTests: XCTestCase {
         XCTAssertTrue(report.contains("## Secondary outcomes: test") && report.contains("### Exact spelling (direct) by word length"), report)
         XCTAssertTrue(report.contains("| count likelihood (balanced) | test-2shot | spelling − control |"), "the few-shot pass is contrasted")
         XCTAssertFalse(report.contains("on test-2shot after"), "but it is no conclusion")
+        // Evaluations that saw different base weights are no comparison: the report refuses them.
+        let mixed = tmp("mixed")
+        try? FileManager.default.removeItem(atPath: mixed)
+        try FileManager.default.copyItem(atPath: a, toPath: mixed)
+        let metrics = mixed + "/eval/control-seed7/step-20/metrics.json"
+        let text = try String(contentsOfFile: metrics, encoding: .utf8)
+        guard let brace = text.firstIndex(of: "{") else { return XCTFail("\(metrics) is not an object") }
+        try text.replacingCharacters(in: brace...brace, with: "{\"weights\": \"bf16\",").write(toFile: metrics, atomically: true, encoding: .utf8)
+        try run(["experiment", "report", specPath, "--out", mixed], expect: 1)
         XCTAssertTrue(FileManager.default.fileExists(atPath: a + "/eval/positive-seed7/step-10/items.jsonl"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: a + "/eval/base/test/items.jsonl"))
         // The few-shot pass: each question after two worked examples from validation, as its metrics record.

@@ -304,11 +304,12 @@ final class MeasurementTests: XCTestCase {
         XCTAssertEqual(ci.low + ci.high, 2 * w.difference, accuracy: 1e-12)
         XCTAssertTrue(ci.low < 0 && ci.high > 0, "p > 0.05: the 95 % interval holds 0")
         // Against the base model's single value: a one-sample test.
-        let one = try XCTUnwrap(Statistics.welch(a, [0.30]))
+        let one = try XCTUnwrap(Statistics.welch(a, [0.30], bIsExact: true))
         XCTAssertEqual(one.difference / one.standardError, 8.488382153210788, accuracy: 1e-9)
         XCTAssertEqual(one.p, 0.013596339246753483, accuracy: 1e-9)
         XCTAssertNil(Statistics.welch([0.4], b), "one seed has no spread")
-        XCTAssertEqual(Statistics.welch([0.4, 0.4], [0.4, 0.4])?.p, 1)
+        XCTAssertNil(Statistics.welch(a, [0.30]), "one seed of an arm is not an exact value")
+        XCTAssertNil(Statistics.welch([0.4, 0.4], [0.3, 0.3]), "no spread at all: no interval")
     }
 
     func testTrajectoryNeedsFiveCheckpoints() throws {

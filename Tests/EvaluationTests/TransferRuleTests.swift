@@ -50,6 +50,12 @@ final class TransferRuleTests: XCTestCase {
         t = try XCTUnwrap(verdict(count: (below, below), position: (nothing, nothing)))
         XCTAssertEqual(t.tasks.map(\.verdict), ["negative", "equivalent"])
         XCTAssertEqual(t.overall, "inconclusive")
+        // Where two verdicts apply, a difference shown but inside ±4 points is "equivalent": smaller than the least that matters.
+        let smallBelow = contrast("m", word975: [-0.035, -0.005], word90: [-0.03, -0.01], seed975: [-0.038, -0.002], seed90: [-0.03, -0.01])
+        let smallAbove = contrast("m", word975: [0.005, 0.035], word90: [0.01, 0.03], seed975: [0.002, 0.038], seed90: [0.01, 0.03])
+        t = try XCTUnwrap(verdict(count: (smallBelow, smallBelow), position: (smallAbove, smallAbove)))
+        XCTAssertEqual(t.tasks.map(\.verdict), ["equivalent", "equivalent"])
+        XCTAssertEqual(t.overall, "no transfer beyond ±4 points")
         // One seed: no seed-level test, no verdict but inconclusive.
         t = try XCTUnwrap(verdict(count: (oneSeed, oneSeed), position: (oneSeed, oneSeed)))
         XCTAssertEqual(t.tasks.map(\.verdict), ["inconclusive", "inconclusive"])
