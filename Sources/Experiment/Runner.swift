@@ -76,6 +76,12 @@ struct TimingLine: Codable {
 public struct ExperimentRunner {
     public let spec: ExperimentSpec
     public let paths: ExperimentPaths
+    /// A short rerun (reproducibility checks): train each run only to this step — its schedule still
+    /// that of `train.max_steps`, so its checkpoints are the full run's — score the checkpoints at or
+    /// below it, and skip test. nil: the whole experiment.
+    public var stopAfter: Int? = nil
+    /// Only these runs ("spelling-seed42") and the datasets of their arms (nil: every run).
+    public var only: Set<String>? = nil
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
 
     public init(spec: ExperimentSpec) {
@@ -87,22 +93,27 @@ public struct ExperimentRunner {
     /// seed every arm's training and its checkpoints on validation (so each finished seed is a
     /// complete replicate), then test once.
     public func stages() -> [Stage] {
-        var out: [Stage] = spec.arms.map { Stage(kind: .data, name: "data \($0.rawValue)", dir: paths.data($0), arm: $0) }
+        func selected(_ arm: DatasetArm, _ seed: UInt64) -> Bool { spec.seeds(for: arm).contains(seed) && only.map { $0.contains("\(arm.rawValue)-seed\(seed)") } ?? true }
+        // Every arm's dataset holds the validation and test questions, read from the first arm's.
+        let dataArms = spec.arms.enumerated().filter { i, arm in i == 0 || spec.seeds.contains { selected(arm, $0) } }.map(\.element)
+        var out: [Stage] = dataArms.map { Stage(kind: .data, name: "data \($0.rawValue)", dir: paths.data($0), arm: $0) }
         out.append(Stage(kind: .evaluate, name: "base · validation", dir: paths.evalBase("validation"), split: "validation"))
         for seed in spec.seeds {
-            for arm in spec.arms where spec.seeds(for: arm).contains(seed) {
+            for arm in spec.arms where selected(arm, seed) {
                 let run = paths.run(arm, seed)
-                out.append(Stage(kind: .train, name: "train \(arm.rawValue) seed \(seed)", dir: run, arm: arm, seed: seed, step: spec.train.maxSteps))
-                for step in spec.checkpoints {
+                let budget = stopAfter.map { min($0, spec.train.maxSteps) } ?? spec.train.maxSteps
+                out.append(Stage(kind: .train, name: "train \(arm.rawValue) seed \(seed)" + (budget < spec.train.maxSteps ? " to step \(budget)" : ""),
+                                 dir: run, arm: arm, seed: seed, step: budget))
+                for step in spec.checkpoints where step <= budget {
                     out.append(Stage(kind: .evaluate, name: "\(arm.rawValue) seed \(seed) · step \(step) · validation", dir: paths.evalStep(arm, seed, step),
                                      arm: arm, seed: seed, step: step, split: "validation", adapter: "\(run)/checkpoint-\(step)"))
                 }
             }
         }
-        if spec.test.enabled {
+        if spec.test.enabled && stopAfter == nil {
             out.append(Stage(kind: .evaluate, name: "base · test", dir: paths.evalBase("test"), split: "test"))
             for seed in spec.seeds {
-                for arm in spec.arms where spec.seeds(for: arm).contains(seed) {
+                for arm in spec.arms where selected(arm, seed) {
                     out.append(Stage(kind: .evaluate, name: "\(arm.rawValue) seed \(seed) · final · test", dir: paths.evalTest(arm, seed),
                                      arm: arm, seed: seed, split: "test", adapter: paths.run(arm, seed) + "/final"))
                 }
@@ -110,7 +121,7 @@ public struct ExperimentRunner {
             if let k = spec.fewShot.flatMap({ $0.enabled ? $0.shots : nil }) {
                 out.append(Stage(kind: .evaluate, name: "base · test · \(k)-shot", dir: paths.evalBase(paths.fewShotSplit(k)), split: "test", shots: k))
                 for seed in spec.seeds {
-                    for arm in spec.arms where spec.seeds(for: arm).contains(seed) {
+                    for arm in spec.arms where selected(arm, seed) {
                         out.append(Stage(kind: .evaluate, name: "\(arm.rawValue) seed \(seed) · final · test · \(k)-shot", dir: paths.evalFewShot(arm, seed, k),
                                          arm: arm, seed: seed, split: "test", adapter: paths.run(arm, seed) + "/final", shots: k))
                     }
@@ -123,7 +134,8 @@ public struct ExperimentRunner {
     public func isDone(_ s: Stage) -> Bool {
         switch s.kind {
         case .data: return fileExists(s.dir + "/manifest.json")
-        case .train: return fileExists(s.dir + "/final/adapter_model.safetensors")
+        case .train:
+            return fileExists(s.dir + "/final/adapter_model.safetensors") || (s.step.map { $0 < spec.train.maxSteps && stepsDone(s.dir) >= $0 } ?? false)
         case .evaluate: return fileExists(s.dir + "/metrics.json") && (fileExists(s.dir + "/items.jsonl") || fileExists(s.dir + "/items.jsonl.gz"))
         }
     }
@@ -157,7 +169,7 @@ public struct ExperimentRunner {
                     try appendTiming(TimingLine(stage: s.name, kind: s.kind.rawValue, seconds: Date().timeIntervalSince(t0), steps: steps))
                     throw Interruption.Stopped(signal: Interruption.signal != 0 ? Interruption.signal : SIGINT)
                 }
-                steps = spec.train.maxSteps - before
+                steps = (s.step ?? spec.train.maxSteps) - before
             case .evaluate: try evaluate(s)
             }
             try appendTiming(TimingLine(stage: s.name, kind: s.kind.rawValue, seconds: Date().timeIntervalSince(t0), steps: steps, split: s.split))
@@ -258,8 +270,11 @@ public struct ExperimentRunner {
         if let resume { log("  resuming \(resume) from step \(stepsDone(s.dir))") }
         let trainer = try Trainer(config: cfg, resumeFrom: resume)
         trainer.log = log
+        let budget = s.step ?? spec.train.maxSteps
+        if budget < spec.train.maxSteps { trainer.shouldStop = { $0 >= budget } }
         let r = try trainer.run()
-        return r.interrupted
+        // Stopping at the short rerun's step is the plan, not an interruption.
+        return r.interrupted && r.steps < budget
     }
 
     func evaluate(_ s: Stage) throws {

@@ -40,10 +40,26 @@ struct ExperimentRun: ParsableCommand {
         discussion: "Ctrl-C (or SIGTERM) stops at the next safe point — training saves a checkpoint — and exits 130 (143); running the same command again continues where it stopped. The spec is recorded in OUT/spec.json; a later run must use the same one (arms and seeds may be added).")
     @OptionGroup var spec: SpecArgument
     @OptionGroup var threads: ThreadOptions
+    @Option(name: .customLong("stop-after"), help: ArgumentHelp("A short rerun: train each run only to this step (on the full budget's schedule, so its checkpoints are the full run's), score the checkpoints up to it, skip test. Give it its own --out.", valueName: "STEP"))
+    var stopAfter: Int?
+    @Option(name: .long, help: ArgumentHelp("Only this run and its arm's dataset (repeatable), e.g. spelling-seed42.", valueName: "ARM-seedS"))
+    var only: [String] = []
+
+    func validate() throws {
+        if let s = stopAfter, s < 1 { throw ValidationError("--stop-after must be a step ≥ 1") }
+    }
 
     func run() throws {
         threads.apply()
-        let runner = try spec.load()
+        var runner = try spec.load()
+        runner.stopAfter = stopAfter
+        if !only.isEmpty {
+            let runs = Set(runner.spec.arms.flatMap { arm in runner.spec.seeds(for: arm).map { "\(arm.rawValue)-seed\($0)" } })
+            guard only.allSatisfy(runs.contains) else {
+                throw ValidationError("--only names a run of the spec: \(runs.sorted().joined(separator: ", "))")
+            }
+            runner.only = Set(only)
+        }
         do { try runner.run() } catch let stop as Interruption.Stopped {
             FileHandle.standardError.write(Data("experiment stopped by signal \(stop.signal); run the same command again to continue\n".utf8))
             throw ExitCode(128 + stop.signal)

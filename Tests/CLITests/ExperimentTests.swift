@@ -135,6 +135,17 @@ final class ExperimentTests: XCTestCase {
         XCTAssertEqual(Set(ra.keys), Set(rb.keys))
         for (k, v) in ra { XCTAssertEqual(rb[k], v, "\(k) differs after kill and resume") }
 
+        // A short rerun of one run to its first checkpoint reproduces that checkpoint's files exactly.
+        let c = tmp("c")
+        try run(["experiment", "run", specPath, "--out", c, "--only", "spelling-seed7", "--stop-after", "10"])
+        for rel in ["eval/spelling-seed7/step-10/items.jsonl", "runs/spelling-seed7/checkpoint-10/adapter_model.safetensors", "eval/base/validation/items.jsonl"] {
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: c + "/" + rel)), try Data(contentsOf: URL(fileURLWithPath: a + "/" + rel)), rel)
+        }
+        for absent in ["eval/spelling-seed7/step-20", "runs/spelling-seed7/final", "runs/control-seed7", "data/control", "eval/base/test"] {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: c + "/" + absent), absent)
+        }
+        try run(["experiment", "run", specPath, "--out", c, "--only", "nothing-seed7"], expect: 64)
+
         // The spec is the experiment's: a changed recipe is refused, added seeds are not.
         try spec(words: words).replacingOccurrences(of: "max_steps: 20", with: "max_steps: 30")
             .replacingOccurrences(of: "checkpoints: [10, 20]", with: "checkpoints: [10, 30]").write(toFile: specPath, atomically: true, encoding: .utf8)
