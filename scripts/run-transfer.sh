@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs the transfer experiment (issue 27) in the background-friendly way it is run here: resumable
+# stages, a copy of the binary (so a rebuild while it runs cannot change the code mid-experiment),
+# `nice` so the machine stays usable, logs appended under out/.
+#   scripts/run-transfer.sh recipe    the recipe check's candidates, one after another
+#   scripts/run-transfer.sh main      experiments/transfer.yaml (after the recipe is chosen)
+#   scripts/run-transfer.sh repro     the reproduction check: spelling seed 42 to step 200 in out/transfer-repro
+# Each is safe to stop (kill -TERM saves a checkpoint) and to start again; typically:
+#   setsid nohup scripts/run-transfer.sh recipe >/dev/null 2>&1 &
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:?usage: run-transfer.sh recipe|main|repro}
+mkdir -p out/transfer-bin
+BIN=out/transfer-bin/strawberry
+# The copy is refreshed only between runs: never while another of these scripts uses it.
+if ! pgrep -f "$PWD/$BIN" >/dev/null 2>&1; then cp .build/release/strawberry "$BIN.tmp" && mv "$BIN.tmp" "$BIN"; fi
+run() { nice -n 5 "$PWD/$BIN" experiment run "$@"; }
+case "$what" in
+recipe)
+    mkdir -p out/transfer-recipe
+    for c in lr1e-3_r64 lr2e-3_r64 lr1e-3_r128; do
+        run "experiments/recipe-check/$c.yaml" >> "out/transfer-recipe/$c.log" 2>&1
+    done ;;
+main)
+    mkdir -p out/transfer
+    run experiments/transfer.yaml >> out/transfer/log.txt 2>&1 ;;
+repro)
+    mkdir -p out/transfer-repro
+    run experiments/transfer.yaml --out out/transfer-repro --only spelling-seed42 --stop-after 200 >> out/transfer-repro/log.txt 2>&1 ;;
+*) echo "usage: run-transfer.sh recipe|main|repro" >&2; exit 2 ;;
+esac
