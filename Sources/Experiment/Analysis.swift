@@ -138,6 +138,7 @@ public enum ExperimentAnalysis {
         var primary = Set<String>()
         var transferContrasts: [(task: EvalTask, contrast: ArmContrast)] = []
         var secondary: [String: SecondaryOutcomes] = [:]
+        var levels: [String: [String: [String: DosePoint]]] = [:]
         let final = spec.train.maxSteps
         typealias Split = (name: String, measures: [Measure], base: String, dir: (DatasetArm, UInt64) -> String)
         var splits: [Split] = [("validation", measures, paths.evalBase("validation"), { paths.evalStep($0, $1, final) })]
@@ -157,6 +158,10 @@ public enum ExperimentAnalysis {
                 return try dirs.map(load)
             }
             for m in split.measures {
+                for name in ["base"] + spec.arms.map(\.rawValue) {
+                    guard let runs = try side(name), let p = point(final, runs, m, seeds: name == "base" ? 1 : runs.count) else { continue }
+                    levels[split.name, default: [:]][m.name, default: [:]][name] = p
+                }
                 for pair in spec.analysis.contrasts {
                     guard let a = try side(pair[0]), let b = try side(pair[1]),
                           let c = contrast(m, a, b, names: (pair[0], pair[1]), split: split.name, step: final, sesoi: spec.analysis.sesoi,
@@ -183,7 +188,7 @@ public enum ExperimentAnalysis {
                                 conclusions: contrasts.filter { primary.contains("\($0.measure)|\($0.split)|\($0.a)|\($0.b)") }
                                     .map { conclusion($0, sesoi: spec.analysis.sesoi) },
                                 transfer: transfer(transferContrasts, tasks: Self.measures(spec.test).compactMap(\.transferTask), sesoi: spec.analysis.sesoi),
-                                secondary: secondary)
+                                secondary: secondary, levels: levels)
     }
 
     /// Unparseable rates, exact spelling by word length and by tokens per word, and the per-word
@@ -248,7 +253,7 @@ public enum ExperimentAnalysis {
         let all = evals.flatMap { outcomes($0, m).values.map(\.ok) }
         guard !all.isEmpty else { return nil }
         let p = Metrics.proportion(all)
-        let balanced = m.curveBalanced ? evals.compactMap { $0.summary.metrics[m.group]?.balancedAccuracy } : []
+        let balanced = m.curveBalanced || m.balanced ? evals.compactMap { $0.summary.metrics[m.group]?.balancedAccuracy } : []
         return DosePoint(step: step, n: p.n, accuracy: p.accuracy, ci95: p.ci95,
                          balancedAccuracy: balanced.isEmpty ? nil : balanced.reduce(0, +) / Double(balanced.count), seeds: seeds)
     }
@@ -379,7 +384,39 @@ public enum ExperimentAnalysis {
                 charts.append(name)
             }
             try writeTextAtomically(markdown(r, charts: charts), to: out.file("report.md"))
+            try writeTextAtomically(resultsTable(r), to: out.file("results_table.md"))
         }
+    }
+
+    /// The README's table: the primary measures and the spelling skill at the final budget, on test where
+    /// it was scored (else validation), each arm and the base model, and the primary contrast with both
+    /// intervals; then the answer. Balanced accuracy where a row says so.
+    public static func resultsTable(_ r: ExperimentReport) -> String {
+        let split = r.levels["test"] != nil ? "test" : "validation"
+        guard let levels = r.levels[split] else { return "No evaluation at the final budget yet.\n" }
+        let sides = ["base"] + r.arms
+        let pair = r.transfer.map { [$0.a, $0.b] } ?? (r.arms.contains("control") && r.arms.contains("spelling") ? ["spelling", "control"] : [])
+        let rows = ["spelling exact", "count likelihood", "count likelihood (balanced)", "position likelihood", "position likelihood (balanced)",
+                    "count generated (balanced)", "position generated", "count implied by own spelling", "position implied by own spelling"]
+        var s = "| \(split) words, after \(r.checkpoints.last ?? 0) steps | " + sides.joined(separator: " | ")
+        s += pair.isEmpty ? " |\n" : " | \(pair[0]) − \(pair[1]) (95 % CI: words; seeds) |\n"
+        s += "|---|" + sides.map { _ in "---:" }.joined(separator: "|") + (pair.isEmpty ? "|\n" : "|---|\n")
+        for row in rows {
+            guard let byArm = levels[row] else { continue }
+            let balanced = row.hasSuffix("(balanced)")
+            let cells = sides.map { side in byArm[side].map { p in String(format: "%.1f %%", 100 * (balanced ? p.balancedAccuracy ?? p.accuracy : p.accuracy)) } ?? "–" }
+            s += "| \(row) | " + cells.joined(separator: " | ")
+            if !pair.isEmpty {
+                let c = r.contrasts.first { $0.measure == row && $0.split == split && $0.a == pair[0] && $0.b == pair[1] }
+                s += " | " + (c.map { c in
+                    pct(c.difference) + " points [" + (c.ci95.map { "\(pct($0[0])), \(pct($0[1]))" } ?? "–") + "; "
+                        + (c.seedLevel.map { "\(pct($0.ci95[0])), \(pct($0.ci95[1]))" } ?? "no seed-level test") + "]"
+                } ?? "–")
+            }
+            s += " |\n"
+        }
+        if let t = r.transfer { s += "\n**\(t.statement)**\n" }
+        return s
     }
 
     static func markdown(_ r: ExperimentReport, charts: [String]) -> String {

@@ -165,12 +165,15 @@ public struct ExperimentReport: Codable, Equatable, Sendable {
     @ExplicitNull public var transfer: TransferConclusion?
     /// split → the secondary outcomes at the final budget.
     public var secondary: [String: SecondaryOutcomes] = [:]
+    /// split → measure (as the contrasts name it) → arm or "base" → its level at the final budget,
+    /// pooled over the arm's seeds (`balanced_accuracy`: the balanced measures' value).
+    public var levels: [String: [String: [String: DosePoint]]] = [:]
 
-    enum CodingKeys: String, CodingKey { case name, model, arms, seeds, checkpoints, sesoi, doseResponse = "dose_response", contrasts, conclusions, transfer, secondary }
+    enum CodingKeys: String, CodingKey { case name, model, arms, seeds, checkpoints, sesoi, doseResponse = "dose_response", contrasts, conclusions, transfer, secondary, levels }
 
     public init(name: String, model: String, arms: [String], seeds: [UInt64], checkpoints: [Int], sesoi: Double,
                 doseResponse: [String: [String: [DosePoint]]], contrasts: [ArmContrast], conclusions: [String], transfer: TransferConclusion? = nil,
-                secondary: [String: SecondaryOutcomes] = [:]) {
+                secondary: [String: SecondaryOutcomes] = [:], levels: [String: [String: [String: DosePoint]]] = [:]) {
         self.name = name
         self.model = model
         self.arms = arms
@@ -182,5 +185,6 @@ public struct ExperimentReport: Codable, Equatable, Sendable {
         self.conclusions = conclusions
         self.transfer = transfer
         self.secondary = secondary
+        self.levels = levels
     }
 }
