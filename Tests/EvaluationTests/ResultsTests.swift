@@ -69,14 +69,39 @@ final class ResultsTests: XCTestCase {
         }
     }
 
-    /// The pilot's report recomputes from its committed files alone (spec.json; eval/**/metrics.json and
-    /// items.jsonl.gz), equal to the committed report/experiment.json.
-    func testPilotReportRecomputesFromCommittedFiles() throws {
-        let dir = TestPaths.root + "/results/pilot"
-        guard FileManager.default.fileExists(atPath: dir + "/spec.json") else { throw XCTSkip("results/pilot is not committed yet") }
-        var spec = try RecordFile.read(ExperimentSpec.self, from: dir + "/spec.json")
-        spec.out = dir
-        let report = try ExperimentAnalysis.report(ExperimentRunner(spec: spec))
-        XCTAssertEqual(report, try RecordFile.read(ExperimentReport.self, from: dir + "/report/experiment.json"))
+    /// The experiments run by `strawberry experiment` (results/pilot, results/transfer once committed):
+    /// every file matches its MANIFEST.sha256, the report recomputes from the committed files alone
+    /// (spec.json; eval/**/metrics.json and items.jsonl.gz) equal to the committed report/experiment.json
+    /// and results_table.md, and the README shows the transfer experiment's table verbatim.
+    func testExperimentReportsRecomputeFromCommittedFiles() throws {
+        var checked = 0
+        for name in ["pilot", "transfer"] {
+            let dir = TestPaths.root + "/results/" + name
+            guard FileManager.default.fileExists(atPath: dir + "/spec.json") else { continue }
+            checked += 1
+            let manifest = try String(contentsOfFile: dir + "/MANIFEST.sha256", encoding: .utf8)
+            var listed = Set<String>()
+            for line in manifest.split(separator: "\n") {
+                let parts = line.split(separator: " ", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2 else { XCTFail("\(name): \(line)"); continue }
+                listed.insert(parts[1])
+                XCTAssertEqual(try Checksum.sha256(file: dir + "/" + parts[1]), parts[0], "\(name)/\(parts[1])")
+            }
+            let all = FileManager.default.enumerator(atPath: dir)?.compactMap { $0 as? String }
+                .filter { !isDirectory(dir + "/" + $0) && $0 != "MANIFEST.sha256" } ?? []
+            XCTAssertEqual(Set(all), listed, "\(name): files not in the manifest, or listed files missing")
+            var spec = try RecordFile.read(ExperimentSpec.self, from: dir + "/spec.json")
+            spec.out = dir
+            let report = try ExperimentAnalysis.report(ExperimentRunner(spec: spec))
+            XCTAssertEqual(report, try RecordFile.read(ExperimentReport.self, from: dir + "/report/experiment.json"), name)
+            let table = ExperimentAnalysis.resultsTable(report)
+            XCTAssertEqual(table, try String(contentsOfFile: dir + "/report/results_table.md", encoding: .utf8), name)
+            if name == "transfer" {
+                let readme = try String(contentsOfFile: TestPaths.root + "/README.md", encoding: .utf8)
+                XCTAssertTrue(readme.contains("<!-- transfer-table:begin -->\n" + table + "<!-- transfer-table:end -->"),
+                              "README's transfer table differs from results/transfer/report/results_table.md")
+            }
+        }
+        if checked == 0 { throw XCTSkip("no experiment results are committed yet") }
     }
 }
