@@ -69,13 +69,15 @@ final class ResultsTests: XCTestCase {
         }
     }
 
-    /// The experiments run by `strawberry experiment` (results/pilot, results/transfer once committed):
+    /// The experiments run by `strawberry experiment` (results/pilot, the recipe check's candidates in
+    /// results/transfer-recipe, results/transfer once committed):
     /// every file matches its MANIFEST.sha256, the report recomputes from the committed files alone
     /// (spec.json; eval/**/metrics.json and items.jsonl.gz) equal to the committed report/experiment.json
     /// and results_table.md, and the README shows the transfer experiment's table verbatim.
     func testExperimentReportsRecomputeFromCommittedFiles() throws {
         var checked = 0
-        for name in ["pilot", "transfer"] {
+        let recipes = ((try? FileManager.default.contentsOfDirectory(atPath: TestPaths.root + "/results/transfer-recipe")) ?? []).sorted()
+        for name in ["pilot", "transfer"] + recipes.map({ "transfer-recipe/" + $0 }) {
             let dir = TestPaths.root + "/results/" + name
             guard FileManager.default.fileExists(atPath: dir + "/spec.json") else { continue }
             checked += 1
