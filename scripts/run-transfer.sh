@@ -5,11 +5,14 @@
 #   scripts/run-transfer.sh recipe    the recipe check's candidates, one after another
 #   scripts/run-transfer.sh main      experiments/transfer.yaml (after the recipe is chosen)
 #   scripts/run-transfer.sh repro     the reproduction check: spelling seed 42 to step 200 in out/transfer-repro
+#   scripts/run-transfer.sh adopt NAME  before the first `main`: the chosen recipe-check candidate's run is the
+#                                     experiment's spelling seed 42 (the same computation), so its dataset, run and
+#                                     evaluations, and the base model's validation evaluation, are copied into out/transfer
 # Each is safe to stop (kill -TERM saves a checkpoint) and to start again; typically:
 #   setsid nohup scripts/run-transfer.sh recipe >/dev/null 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/.."
-what=${1:?usage: run-transfer.sh recipe|main|repro}
+what=${1:?usage: run-transfer.sh recipe|main|repro|adopt NAME}
 mkdir -p out/transfer-bin
 BIN=out/transfer-bin/strawberry
 # The copy is refreshed only between runs: never while another of these scripts uses it.
@@ -24,8 +27,18 @@ recipe)
 main)
     mkdir -p out/transfer
     run experiments/transfer.yaml >> out/transfer/log.txt 2>&1 ;;
+adopt)
+    name=${2:?usage: run-transfer.sh adopt NAME (a directory of out/transfer-recipe)}
+    src=out/transfer-recipe/$name
+    [ -f "$src/runs/spelling-seed42/final/adapter_model.safetensors" ] || { echo "$src has no finished spelling-seed42 run" >&2; exit 1; }
+    [ ! -e out/transfer/runs/spelling-seed42 ] || { echo "out/transfer/runs/spelling-seed42 exists: nothing copied" >&2; exit 1; }
+    mkdir -p out/transfer/data out/transfer/runs out/transfer/eval/base
+    for d in data/spelling runs/spelling-seed42 eval/spelling-seed42 eval/base/validation; do
+        [ -e "out/transfer/$d" ] || cp -a "$src/$d" "out/transfer/$d"
+    done
+    echo "adopted $src as spelling seed 42 of out/transfer" ;;
 repro)
     mkdir -p out/transfer-repro
     run experiments/transfer.yaml --out out/transfer-repro --only spelling-seed42 --stop-after 200 >> out/transfer-repro/log.txt 2>&1 ;;
-*) echo "usage: run-transfer.sh recipe|main|repro" >&2; exit 2 ;;
+*) echo "usage: run-transfer.sh recipe|main|repro|adopt NAME" >&2; exit 2 ;;
 esac
