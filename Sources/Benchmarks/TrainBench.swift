@@ -159,7 +159,7 @@ public struct TrainBench: Sendable {
         let g = r.gflops ?? 0, ceiling = (precision == .bf16 ? r.bf16CeilingGFLOPS : r.sgemmCeilingGFLOPS) ?? 0
         out.append(String(format: "compute %.1f GFLOP/s (%.0f%% of this machine's ", g, ceiling > 0 ? 100 * g / ceiling : 0) + precision.rawValue
                    + String(format: " ceiling, %.1f GFLOP/s; SGEMM %.1f, bf16 weights %.1f on ", ceiling, r.sgemmCeilingGFLOPS ?? 0, r.bf16CeilingGFLOPS ?? 0)
-                   + ["amx": "AMX tiles", "avx512-bf16": "AVX-512 BF16"][r.bf16Kernel ?? "", default: "SGEMM, widened"] + "; OpenBLAS \(r.blasCore ?? "?") kernels)")
+                   + (QuantizedKernels.BF16Kernel(name: r.bf16Kernel ?? "") ?? .sgemm).label + "; OpenBLAS \(r.blasCore ?? "?") kernels)")
         var mem = String(format: "peak memory %.0f MiB", Double(r.peakRSSBytes ?? 0) / 1048576)
         for (peer, p) in peers { if let b = p.peakRSSBytes { mem += "   \(peer) " + String(format: "%.0f MiB", Double(b) / 1048576) } }
         out.append(mem)

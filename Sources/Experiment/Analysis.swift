@@ -148,22 +148,27 @@ public enum ExperimentAnalysis {
             let ms = Self.measures(f).map { m -> Measure in var m = m; m.primary = false; m.transferTask = nil; return m }
             splits.append((paths.fewShotSplit(f.shots), ms, paths.evalBase(paths.fewShotSplit(f.shots)), { paths.evalFewShot($0, $1, f.shots) }))
         }
+        let names = ["base"] + spec.arms.map(\.rawValue)
         for split in splits {
-            // Each side's evaluations at the final budget: the base model's one, an arm's one per complete seed.
-            func side(_ name: String) throws -> [EvalRun]? {
-                if name == "base" { return fileExists(split.base + "/metrics.json") ? [try load(split.base)] : nil }
-                guard let arm = DatasetArm(rawValue: name), let seeds = complete[arm], !seeds.isEmpty else { return nil }
+            // Each side's evaluations at the final budget, found once per split: the base model's one, an
+            // arm's one per complete seed (absent until every one of them exists).
+            var sides: [String: [EvalRun]] = [:]
+            for name in names {
+                if name == "base" {
+                    if fileExists(split.base + "/metrics.json") { sides[name] = [try load(split.base)] }
+                    continue
+                }
+                guard let arm = DatasetArm(rawValue: name), let seeds = complete[arm], !seeds.isEmpty else { continue }
                 let dirs = seeds.map { split.dir(arm, $0) }
-                guard dirs.allSatisfy({ fileExists($0 + "/metrics.json") }) else { return nil }
-                return try dirs.map(load)
+                if dirs.allSatisfy({ fileExists($0 + "/metrics.json") }) { sides[name] = try dirs.map(load) }
             }
             for m in split.measures {
-                for name in ["base"] + spec.arms.map(\.rawValue) {
-                    guard let runs = try side(name), let p = point(final, runs, m, seeds: name == "base" ? 1 : runs.count) else { continue }
+                for name in names {
+                    guard let runs = sides[name], let p = point(final, runs, m, seeds: name == "base" ? 1 : runs.count) else { continue }
                     levels[split.name, default: [:]][m.name, default: [:]][name] = p
                 }
                 for pair in spec.analysis.contrasts {
-                    guard let a = try side(pair[0]), let b = try side(pair[1]),
+                    guard let a = sides[pair[0]], let b = sides[pair[1]],
                           let c = contrast(m, a, b, names: (pair[0], pair[1]), split: split.name, step: final, sesoi: spec.analysis.sesoi,
                                            resamples: spec.analysis.resamples) else { continue }
                     contrasts.append(c)
@@ -171,11 +176,8 @@ public enum ExperimentAnalysis {
                     if let task = m.transferTask, split.name == "test", pair == spec.analysis.primaryPair { transferContrasts.append((task, c)) }
                 }
             }
-            do {
-                var sides: [(String, [EvalRun])] = []
-                for name in ["base"] + spec.arms.map(\.rawValue) { if let runs = try side(name) { sides.append((name, runs)) } }
-                if !sides.isEmpty { secondary[split.name] = secondaryOutcomes(sides, resamples: spec.analysis.resamples) }
-            }
+            let present = names.compactMap { name in sides[name].map { (name, $0) } }
+            if !present.isEmpty { secondary[split.name] = secondaryOutcomes(present, resamples: spec.analysis.resamples) }
         }
         // Every evaluation must have seen the same base weights (a change of precision mid-experiment is no comparison).
         let weights = Set(runs.values.map { $0.summary.weights ?? "f32" })

@@ -246,11 +246,14 @@ public struct ExperimentRunner {
             .map { "\($0)=\(b.manifest.count($0))" }.joined(separator: ", "))
     }
 
+    /// The spec's recipe: its training config with `train.set` applied.
+    func recipe() throws -> TrainConfig { try TrainConfig.resolve(yamlPath: spec.train.config, overrides: spec.train.set) }
+
     /// The resolved training config of a stage: the spec's recipe with the run's data, seed and budget.
     public func trainConfig(_ s: Stage) throws -> TrainConfig {
         guard let arm = s.arm, let seed = s.seed else { throw ExperimentError.notRun(what: "a training stage without arm and seed") }
         // Paths are set on the value, not passed as `key=value` text (a path is not YAML: " #" would start a comment).
-        var c = try TrainConfig.resolve(yamlPath: spec.train.config, overrides: spec.train.set)
+        var c = try recipe()
         c.model = spec.model
         c.data = paths.data(arm)
         c.outputDir = s.dir
@@ -285,7 +288,7 @@ public struct ExperimentRunner {
         // The base weights as training held them (`precision` of the recipe): an adapter trained against
         // bf16-rounded weights is scored on those, and the base model with them, so every row of a
         // comparison sees the same base.
-        r.weights = try TrainConfig.resolve(yamlPath: spec.train.config, overrides: spec.train.set).precision.weights
+        r.weights = try recipe().precision.weights
         // Every arm's dataset holds the same validation and test questions; the first arm's is read.
         r.data = paths.data(first)
         r.split = section.split

@@ -92,7 +92,7 @@ struct BenchTrain: ParsableCommand {
 
     func validate() throws {
         guard ["f32", "bf16", "both"].contains(peerPrecision) else { throw ValidationError("--peer-precision must be f32, bf16 or both") }
-        guard QuantizedKernels.BF16Kernel.allCases.contains(where: { $0.name == bf16Kernel }) else {
+        guard QuantizedKernels.BF16Kernel(name: bf16Kernel) != nil else {
             throw ValidationError("--bf16-kernel must be amx, avx512-bf16 or sgemm")
         }
         guard (1...1024).contains(batch) else { throw ValidationError("--batch must be in 1...1024") }
@@ -105,7 +105,7 @@ struct BenchTrain: ParsableCommand {
         guard modelOptions.precision == .f32 else {
             throw ValidationError("LoRA training holds its base weights as --precision says (f32 or bf16); --weights and --quantize apply to inference (generate, eval, serve, bench generate)")
         }
-        let limit = QuantizedKernels.BF16Kernel.allCases.first { $0.name == bf16Kernel } ?? .amx
+        let limit = QuantizedKernels.BF16Kernel(name: bf16Kernel) ?? .amx
         QuantizedKernels.limitBF16(to: limit)
         if precision == .bf16 && QuantizedKernels.bf16Kernel != limit {
             FileHandle.standardError.write(Data("note: no \(limit.name) kernel on this CPU (or turned off by STRAWBERRY_NO_AMX / STRAWBERRY_NO_AVX512_BF16): bf16 products run on \(QuantizedKernels.bf16Kernel.name)\n".utf8))

@@ -239,6 +239,21 @@ public enum QuantizedKernels {
             case .amx: "amx"
             }
         }
+
+        /// As a report says where the products ran.
+        public var label: String {
+            switch self {
+            case .sgemm: "SGEMM, widened"
+            case .avx512: "AVX-512 BF16"
+            case .amx: "AMX tiles"
+            }
+        }
+
+        /// The kernel `name` spells (nil: none).
+        public init?(name: String) {
+            guard let k = Self.allCases.first(where: { $0.name == name }) else { return nil }
+            self = k
+        }
     }
 
     /// The kernel bf16 products run on now: the best this CPU has within `limitBF16(to:)`, unless
