@@ -319,12 +319,14 @@ public struct ExperimentRunner {
             return t.isEmpty ? nil : t.reduce(0) { $0 + $1.seconds } / Double(t.count)
         }
         return stages().map { s in
-            if isDone(s) { return StageStatus(stage: s, state: .done, stepsDone: s.kind == .train ? spec.train.maxSteps : nil, secondsLeft: 0) }
+            // A short rerun's training stage ends at its own step (`stopAfter`), not at the budget.
+            let budget = s.step ?? spec.train.maxSteps
+            if isDone(s) { return StageStatus(stage: s, state: .done, stepsDone: s.kind == .train ? budget : nil, secondsLeft: 0) }
             switch s.kind {
             case .train:
                 let done = stepsDone(s.dir)
                 return StageStatus(stage: s, state: done > 0 ? .partial : .todo, stepsDone: done,
-                                   secondsLeft: secondsPerStep.map { $0 * Double(spec.train.maxSteps - done) })
+                                   secondsLeft: secondsPerStep.map { $0 * Double(max(0, budget - done)) })
             case .data: return StageStatus(stage: s, state: .todo, secondsLeft: mean(.data, split: nil))
             case .evaluate: return StageStatus(stage: s, state: .todo, secondsLeft: mean(.evaluate, split: s.split))
             }

@@ -33,13 +33,8 @@ struct SpecArgument: ParsableArguments {
     }
 }
 
-struct ExperimentRun: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "run",
-        abstract: "Run every stage of the spec that is not complete (datasets, training, evaluations), in order.",
-        discussion: "Ctrl-C (or SIGTERM) stops at the next safe point — training saves a checkpoint — and exits 130 (143); running the same command again continues where it stopped. The spec is recorded in OUT/spec.json; a later run must use the same one (arms and seeds may be added).")
-    @OptionGroup var spec: SpecArgument
-    @OptionGroup var threads: ThreadOptions
+/// Which part of the spec a command covers: `run` does it, `status` estimates it.
+struct RunSelection: ParsableArguments {
     @Option(name: .customLong("stop-after"), help: ArgumentHelp("A short rerun: train each run only to this step (on the full budget's schedule, so its checkpoints are the full run's), score the checkpoints up to it, skip test. Give it its own --out.", valueName: "STEP"))
     var stopAfter: Int?
     @Option(name: .long, help: ArgumentHelp("Only this run and its arm's dataset (repeatable), e.g. spelling-seed42.", valueName: "ARM-seedS"))
@@ -49,9 +44,8 @@ struct ExperimentRun: ParsableCommand {
         if let s = stopAfter, s < 1 { throw ValidationError("--stop-after must be a step ≥ 1") }
     }
 
-    func run() throws {
-        threads.apply()
-        var runner = try spec.load()
+    func apply(to runner: ExperimentRunner) throws -> ExperimentRunner {
+        var runner = runner
         runner.stopAfter = stopAfter
         if !only.isEmpty {
             let runs = Set(runner.spec.arms.flatMap { arm in runner.spec.seeds(for: arm).map { "\(arm.rawValue)-seed\($0)" } })
@@ -60,6 +54,22 @@ struct ExperimentRun: ParsableCommand {
             }
             runner.only = Set(only)
         }
+        return runner
+    }
+}
+
+struct ExperimentRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run every stage of the spec that is not complete (datasets, training, evaluations), in order.",
+        discussion: "Ctrl-C (or SIGTERM) stops at the next safe point — training saves a checkpoint — and exits 130 (143); running the same command again continues where it stopped. The spec is recorded in OUT/spec.json; a later run must use the same one (arms and seeds may be added).")
+    @OptionGroup var spec: SpecArgument
+    @OptionGroup var threads: ThreadOptions
+    @OptionGroup var selection: RunSelection
+
+    func run() throws {
+        threads.apply()
+        let runner = try selection.apply(to: spec.load())
         do { try runner.run() } catch let stop as Interruption.Stopped {
             FileHandle.standardError.write(Data("experiment stopped by signal \(stop.signal); run the same command again to continue\n".utf8))
             throw ExitCode(128 + stop.signal)
@@ -70,13 +80,15 @@ struct ExperimentRun: ParsableCommand {
 struct ExperimentStatus: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "What is done, partly done and left, with time estimates from the speed measured so far.")
+        abstract: "What is done, partly done and left, with time estimates from the speed measured so far.",
+        discussion: "Give the same --stop-after and --only as the `run` being estimated.")
     @OptionGroup var spec: SpecArgument
+    @OptionGroup var selection: RunSelection
     @Flag(name: .long, help: "One JSON object per stage.")
     var json = false
 
     func run() throws {
-        let runner = try spec.load()
+        let runner = try selection.apply(to: spec.load())
         let all = runner.status()
         func duration(_ s: Double?) -> String {
             guard let s else { return "unknown" }
@@ -95,7 +107,7 @@ struct ExperimentStatus: ParsableCommand {
         for st in all {
             let mark = st.state == .done ? "done   " : st.state == .partial ? "partial" : "todo   "
             var line = "\(mark)  \(st.stage.name)"
-            if st.stage.kind == .train, let d = st.stepsDone, st.state != .done { line += "  (\(d)/\(runner.spec.train.maxSteps) steps)" }
+            if st.stage.kind == .train, let d = st.stepsDone, st.state != .done { line += "  (\(d)/\(st.stage.step ?? runner.spec.train.maxSteps) steps)" }
             if st.state != .done { line += "  ≈ \(duration(st.secondsLeft))" }
             print(line)
         }

@@ -145,6 +145,9 @@ final class ExperimentTests: XCTestCase {
             XCTAssertFalse(FileManager.default.fileExists(atPath: c + "/" + absent), absent)
         }
         try run(["experiment", "run", specPath, "--out", c, "--only", "nothing-seed7"], expect: 64)
+        // Its status counts the short budget as done (not 10 of 20 steps with time left).
+        let short = try run(["experiment", "status", specPath, "--out", c, "--only", "spelling-seed7", "--stop-after", "10"])
+        XCTAssertTrue(short.contains("done     train spelling seed 7 to step 10") && short.contains("about 0 s left"), short)
 
         // The spec is the experiment's: a changed recipe is refused, added seeds are not.
         try spec(words: words).replacingOccurrences(of: "max_steps: 20", with: "max_steps: 30")
