@@ -46,6 +46,6 @@ if [ -f "$R/README.md" ]; then cp "$R/README.md" "$tmp/README.md"; fi
 (cd "$tmp" && find . -type f ! -name MANIFEST.sha256 | sort | sed 's|^\./||' | xargs sha256sum > MANIFEST.sha256)
 rm -rf "$R"; mv "$tmp" "$R"; trap - EXIT
 # A collected file that git ignores would be missing from a clean clone, and the results tests there would fail.
-ignored=$(cd "$R" && find . -type f | sed 's|^\./||' | git check-ignore --stdin || true)
+ignored=$(cd "$R" && find . -type f | sed 's|^\./||' | git check-ignore --stdin 2>/dev/null || true)
 if [ -n "$ignored" ]; then echo "warning: git ignores these files of $R; change .gitignore before committing:" >&2; echo "$ignored" | sed 's/^/  /' >&2; fi
 echo "collected: $R"
