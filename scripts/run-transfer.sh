@@ -5,6 +5,7 @@
 #   scripts/run-transfer.sh recipe    the recipe check's candidates, one after another
 #   scripts/run-transfer.sh main      experiments/transfer.yaml (after the recipe is chosen)
 #   scripts/run-transfer.sh repro     the reproduction check: spelling seed 42 to step 200 in out/transfer-repro
+#                                     (then: python3 scripts/check-reproduction.py results/transfer out/transfer-repro results/transfer-reproduction)
 #   scripts/run-transfer.sh adopt NAME  before the first `main`: the chosen recipe-check candidate's run is the
 #                                     experiment's spelling seed 42 (the same computation), so its dataset, run and
 #                                     evaluations, and the base model's validation evaluation, are copied into out/transfer

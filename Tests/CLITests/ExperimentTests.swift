@@ -145,6 +145,24 @@ final class ExperimentTests: XCTestCase {
             XCTAssertFalse(FileManager.default.fileExists(atPath: c + "/" + absent), absent)
         }
         try run(["experiment", "run", specPath, "--out", c, "--only", "nothing-seed7"], expect: 64)
+        // The reproduction check (scripts/check-reproduction.py) on the collected full run and this rerun:
+        // reproduced as they are, not once a scored answer is changed.
+        let collected = tmp("collected"), check = tmp("check")
+        let env = ["B": binary, "EXPERIMENT_DIR": a]
+        XCTAssertEqual(try shell("scripts/collect-experiment.sh '\(specPath)' '\(collected)'", environment: env).status, 0)
+        let same = try shell("python3 scripts/check-reproduction.py '\(collected)' '\(c)' '\(check)'")
+        XCTAssertEqual(same.status, 0, same.output)
+        XCTAssertTrue(same.output.hasPrefix("reproduced: 9 of 9 files identical"), same.output)
+        let items = c + "/eval/spelling-seed7/step-10/items.jsonl"
+        let original = try String(contentsOfFile: items, encoding: .utf8)
+        guard let flip = original.range(of: "\"correct\":false") ?? original.range(of: "\"correct\":true") else { return XCTFail("no scored item") }
+        try original.replacingCharacters(in: flip, with: original[flip].contains("false") ? "\"correct\":true" : "\"correct\":false")
+            .write(toFile: items, atomically: true, encoding: .utf8)
+        let changed = try shell("python3 scripts/check-reproduction.py '\(collected)' '\(c)' '\(check)'")
+        XCTAssertEqual(changed.status, 1, changed.output)
+        XCTAssertTrue(try String(contentsOfFile: check + "/comparison.md", encoding: .utf8).contains("| `eval/spelling-seed7/step-10/items.jsonl` | DIFFERENT |"))
+        try original.write(toFile: items, atomically: true, encoding: .utf8)
+
         // Its status counts the short budget as done (not 10 of 20 steps with time left).
         let short = try run(["experiment", "status", specPath, "--out", c, "--only", "spelling-seed7", "--stop-after", "10"])
         XCTAssertTrue(short.contains("done     train spelling seed 7 to step 10") && short.contains("about 0 s left"), short)
