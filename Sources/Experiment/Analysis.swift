@@ -185,7 +185,7 @@ public enum ExperimentAnalysis {
             throw ExperimentError.inconsistent(what: "the evaluations disagree on the base weights (\(weights.sorted().joined(separator: ", "))): an experiment compares like with like; re-run the evaluations of one kind")
         }
         let seedsDone = spec.seeds.filter { s in spec.arms.allSatisfy { !spec.seeds(for: $0).contains(s) || complete[$0]?.contains(s) == true } }
-        return ExperimentReport(name: spec.name, model: spec.model, arms: spec.arms.map(\.rawValue), seeds: seedsDone, checkpoints: spec.checkpoints,
+        return ExperimentReport(name: spec.name, model: spec.model, modelNote: spec.modelNote, weights: weights.first, arms: spec.arms.map(\.rawValue), seeds: seedsDone, checkpoints: spec.checkpoints,
                                 sesoi: spec.analysis.sesoi, doseResponse: dose, contrasts: contrasts,
                                 conclusions: contrasts.filter { primary.contains("\($0.measure)|\($0.split)|\($0.a)|\($0.b)") }
                                     .map { conclusion($0, sesoi: spec.analysis.sesoi) },
@@ -423,7 +423,8 @@ public enum ExperimentAnalysis {
 
     static func markdown(_ r: ExperimentReport, charts: [String]) -> String {
         var s = "# Experiment \(r.name)\n\n"
-        s += "Model `\(r.model)`; arms \(r.arms.joined(separator: ", ")); seeds complete: \(r.seeds.map(String.init).joined(separator: ", ")); "
+        s += "Model `\(r.model)`" + (r.modelNote.map { " (\($0))" } ?? "")
+        s += (r.weights.map { ", its weights held in \($0) in every evaluation" } ?? "") + "; arms \(r.arms.joined(separator: ", ")); seeds complete: \(r.seeds.map(String.init).joined(separator: ", ")); "
         s += "checkpoints \(r.checkpoints.map(String.init).joined(separator: ", ")); smallest effect of interest ±\(String(format: "%.0f", 100 * r.sesoi)) points.\n\n"
         if let t = r.transfer {
             s += "## The question (primary outcome)\n\n**\(t.statement)**\n\n"

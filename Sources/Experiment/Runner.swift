@@ -180,7 +180,7 @@ public struct ExperimentRunner {
     /// The spec this output directory was started with is kept; a later run, status or report must use
     /// the same one: only arms and seeds may be added (they add stages; `seeds_per_arm` may give an arm more), `test.enabled` (and
     /// `few_shot.enabled`) turned on — a `few_shot` section itself cannot be added later —, and
-    /// the name changed. The analysis — the smallest effect of interest, the contrasts — is fixed with
+    /// the name and `model_note` changed. The analysis — the smallest effect of interest, the contrasts — is fixed with
     /// the rest before any result exists. Returns the recorded spec (nil: none yet).
     @discardableResult
     public func checkRecordedSpec() throws -> ExperimentSpec? {
@@ -199,7 +199,7 @@ public struct ExperimentRunner {
         (a.test.enabled, b.test.enabled) = (false, false)
         a.fewShot?.enabled = false
         b.fewShot?.enabled = false
-        (a.name, b.name, a.out, b.out) = ("", "", "", "")
+        (a.name, b.name, a.out, b.out, a.modelNote, b.modelNote) = ("", "", "", "", nil, nil)
         guard a == b else {
             let diff = ExperimentSpec.CodingKeys.allCases.map(\.rawValue).filter { (try? field(a, $0)) != (try? field(b, $0)) }
             throw ExperimentError.specChanged(out: paths.out, reason: "changed: \(diff.isEmpty ? "some key" : diff.joined(separator: ", "))")
@@ -213,7 +213,7 @@ public struct ExperimentRunner {
         var s = spec
         s.out = "."   // the directory itself: results can move (results/pilot) and still match
         guard let old = try checkRecordedSpec() else { return try RecordFile.write(s, to: paths.spec) }
-        if old.arms != s.arms || old.seeds != s.seeds || old.seedsPerArm != s.seedsPerArm || old.test.enabled != s.test.enabled || old.fewShot?.enabled != s.fewShot?.enabled || old.name != s.name {
+        if old.arms != s.arms || old.seeds != s.seeds || old.seedsPerArm != s.seedsPerArm || old.test.enabled != s.test.enabled || old.fewShot?.enabled != s.fewShot?.enabled || old.name != s.name || old.modelNote != s.modelNote {
             try RecordFile.write(s, to: paths.spec)
         }
     }

@@ -17,6 +17,9 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
     public var name = "experiment"
     /// The base model (.gguf or Hugging Face directory).
     public var model = "assets/SmolLM2-135M-Instruct.Q4_1.gguf"
+    /// What the model file is, in words, for the report (e.g. "the 4-bit Q4_1 GGUF, not the bf16 release"):
+    /// a file path does not say which release of a model it holds. Descriptive only: it may change later.
+    public var modelNote: String? = nil
     /// The working directory: datasets, runs, evaluations, timings.
     public var out = "out/experiment"
     /// The word list validation and test words come from.
@@ -40,7 +43,7 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
     public var analysis = AnalysisSection()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, model, out, words, dataset, arms, seeds, seedsPerArm = "seeds_per_arm", train, checkpoints, validation, test, fewShot = "few_shot", analysis
+        case name, model, modelNote = "model_note", out, words, dataset, arms, seeds, seedsPerArm = "seeds_per_arm", train, checkpoints, validation, test, fewShot = "few_shot", analysis
     }
 
     /// The seeds an arm is trained with: `seeds`, or their first `seeds_per_arm[arm]`.
@@ -54,6 +57,7 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
         let c = try d.container(keyedBy: CodingKeys.self), x = ExperimentSpec()
         name = try c.decodeIfPresent(String.self, forKey: .name) ?? x.name
         model = try c.decodeIfPresent(String.self, forKey: .model) ?? x.model
+        modelNote = try c.decodeIfPresent(String.self, forKey: .modelNote)
         out = try c.decodeIfPresent(String.self, forKey: .out) ?? x.out
         words = try c.decodeIfPresent(String.self, forKey: .words) ?? x.words
         dataset = try c.decodeIfPresent(DatasetConfig.self, forKey: .dataset) ?? x.dataset

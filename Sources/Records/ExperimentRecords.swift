@@ -152,6 +152,10 @@ public struct SecondaryOutcomes: Codable, Equatable, Sendable {
 public struct ExperimentReport: Codable, Equatable, Sendable {
     public var name: String
     public var model: String
+    /// The spec's `model_note` (what the model file is, in words).
+    public var modelNote: String? = nil
+    /// The base weights' precision in every evaluation ("bf16", "f32"; they must agree).
+    public var weights: String? = nil
     public var arms: [String]
     /// Seeds whose every stage was complete when the report was written.
     public var seeds: [UInt64]
@@ -169,13 +173,15 @@ public struct ExperimentReport: Codable, Equatable, Sendable {
     /// pooled over the arm's seeds (`balanced_accuracy`: the balanced measures' value).
     public var levels: [String: [String: [String: DosePoint]]] = [:]
 
-    enum CodingKeys: String, CodingKey { case name, model, arms, seeds, checkpoints, sesoi, doseResponse = "dose_response", contrasts, conclusions, transfer, secondary, levels }
+    enum CodingKeys: String, CodingKey { case name, model, modelNote = "model_note", weights, arms, seeds, checkpoints, sesoi, doseResponse = "dose_response", contrasts, conclusions, transfer, secondary, levels }
 
-    public init(name: String, model: String, arms: [String], seeds: [UInt64], checkpoints: [Int], sesoi: Double,
+    public init(name: String, model: String, modelNote: String? = nil, weights: String? = nil, arms: [String], seeds: [UInt64], checkpoints: [Int], sesoi: Double,
                 doseResponse: [String: [String: [DosePoint]]], contrasts: [ArmContrast], conclusions: [String], transfer: TransferConclusion? = nil,
                 secondary: [String: SecondaryOutcomes] = [:], levels: [String: [String: [String: DosePoint]]] = [:]) {
         self.name = name
         self.model = model
+        self.modelNote = modelNote
+        self.weights = weights
         self.arms = arms
         self.seeds = seeds
         self.checkpoints = checkpoints

@@ -27,6 +27,7 @@ final class ExperimentTests: XCTestCase {
         """
         name: tiny
         model: \(model)
+        model_note: the tiny test Llama
         words: \(words)
         dataset:
           seed: 3
@@ -88,6 +89,7 @@ final class ExperimentTests: XCTestCase {
         try run(["experiment", "run", specPath, "--out", a])
         XCTAssertTrue(try run(["experiment", "status", specPath, "--out", a]).contains("stages done; about 0 s left"))
         try run(["experiment", "report", specPath, "--out", a])
+        XCTAssertTrue(try String(contentsOfFile: a + "/report/report.md", encoding: .utf8).contains("(the tiny test Llama), its weights held in f32 in every evaluation"))
         let report = try String(contentsOfFile: a + "/report/report.md", encoding: .utf8)
         XCTAssertTrue(report.contains("spelling − control"), report)
         // One seed: the question gets the rule's answer for that case, and the secondary tables are there.

@@ -40,6 +40,13 @@ final class ExperimentSpecTests: XCTestCase {
         var fewer = spec
         fewer.seedsPerArm = ["control": 2, "positive": 1]
         XCTAssertThrowsError(try ExperimentRunner(spec: fewer).checkRecordedSpec())
+        // The model note only describes the file: it may be added or reworded; the model itself may not change.
+        var described = spec
+        described.modelNote = "the 4-bit Q4_1 GGUF, not the bf16 release"
+        XCTAssertNoThrow(try ExperimentRunner(spec: described).checkRecordedSpec())
+        var otherModel = spec
+        otherModel.model = "assets/other.gguf"
+        XCTAssertThrowsError(try ExperimentRunner(spec: otherModel).checkRecordedSpec())
         var bad = spec
         bad.seedsPerArm = ["positive": 4]
         XCTAssertThrowsError(try bad.validate(path: "spec"))
