@@ -157,22 +157,18 @@ public struct ExperimentRunner {
         for (i, s) in left.enumerated() {
             log("[\(i + 1)/\(left.count)] \(s.name)")
             let t0 = Date()
-            var steps: Int? = nil
             switch s.kind {
             case .data: try buildData(s)
             case .train:
-                let before = stepsDone(s.dir)
+                // Training records its own time, a line per stretch between checkpoints (see `train`).
                 // A signal during the last step finishes the run; the experiment still stops there.
-                let interrupted = try train(s) || Interruption.signal != 0
-                steps = stepsDone(s.dir) - before
-                if interrupted {
-                    try appendTiming(TimingLine(stage: s.name, kind: s.kind.rawValue, seconds: Date().timeIntervalSince(t0), steps: steps))
+                if try train(s) || Interruption.signal != 0 {
                     throw Interruption.Stopped(signal: Interruption.signal != 0 ? Interruption.signal : SIGINT)
                 }
-                steps = (s.step ?? spec.train.maxSteps) - before
+                continue
             case .evaluate: try evaluate(s)
             }
-            try appendTiming(TimingLine(stage: s.name, kind: s.kind.rawValue, seconds: Date().timeIntervalSince(t0), steps: steps, split: s.split))
+            try appendTiming(TimingLine(stage: s.name, kind: s.kind.rawValue, seconds: Date().timeIntervalSince(t0), split: s.split))
         }
         log("experiment \(spec.name): every stage is done; `strawberry experiment report` writes the analysis")
     }
@@ -275,7 +271,16 @@ public struct ExperimentRunner {
         trainer.log = log
         let budget = s.step ?? spec.train.maxSteps
         if budget < spec.train.maxSteps { trainer.shouldStop = { $0 >= budget } }
+        // One timing line per stretch between checkpoints: a run killed without warning (SIGKILL at a
+        // session's end) loses only the stretch since its last checkpoint, which it trains again.
+        var mark = (time: Date(), step: stepsDone(s.dir))
+        trainer.onCheckpoint = { step in
+            try self.appendTiming(TimingLine(stage: s.name, kind: s.kind.rawValue, seconds: Date().timeIntervalSince(mark.time), steps: step - mark.step))
+            mark = (Date(), step)
+        }
         let r = try trainer.run()
+        // Saving the final adapter (and the loss curve) after the last checkpoint.
+        try appendTiming(TimingLine(stage: s.name, kind: s.kind.rawValue, seconds: Date().timeIntervalSince(mark.time), steps: 0))
         // Stopping at the short rerun's step is the plan, not an interruption.
         return r.interrupted && r.steps < budget
     }

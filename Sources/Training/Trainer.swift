@@ -44,6 +44,9 @@ public final class Trainer {
     /// Called once the run directory is ready (checked, config.yaml written, a fresh run's old log gone), before
     /// the first step, with whether the run is resumed: where live tracking starts (`report_to`).
     public var onRunDirectoryReady: (_ runDir: String, _ resumed: Bool) -> Void = { _, _ in }
+    /// Called after each checkpoint is saved, with its step: a caller that keeps time (`strawberry experiment`)
+    /// records progress there, so a run killed without warning loses at most the stretch since.
+    public var onCheckpoint: (_ step: Int) throws -> Void = { _ in }
     /// What live tracking leaves in a run directory (W&B's folder, the id file, the follower's log): a fresh run
     /// where an earlier attempt stopped before its first checkpoint accepts these beside its config and log.
     public static let trackingEntries: Set<String> = ["wandb", "wandb_run.json", "wandb-live.log"]
@@ -209,9 +212,11 @@ public final class Trainer {
             if Interruption.signal != 0 || shouldStop(step) {
                 interrupted = step < total
                 try saveCheckpoint(run)
+                try onCheckpoint(step)
                 if interrupted { progress.note("stopped at step \(step); resume with --resume \(run)"); break }
             } else if (config.saveSteps > 0 && step % config.saveSteps == 0) || (config.saveAt?.contains(step) ?? false) {
                 try saveCheckpoint(run)
+                try onCheckpoint(step)
             }
         }
         progress.finish()

@@ -90,6 +90,10 @@ final class ExperimentTests: XCTestCase {
         XCTAssertTrue(try run(["experiment", "status", specPath, "--out", a]).contains("stages done; about 0 s left"))
         try run(["experiment", "report", specPath, "--out", a])
         XCTAssertTrue(try String(contentsOfFile: a + "/report/report.md", encoding: .utf8).contains("(the tiny test Llama), its weights held in f32 in every evaluation"))
+        // Training time is recorded per stretch between checkpoints (every 5 steps here), so a kill loses one stretch.
+        let timings = try String(contentsOfFile: a + "/timings.jsonl", encoding: .utf8).split(separator: "\n")
+            .filter { $0.contains("\"stage\":\"train spelling seed 7\"") }
+        XCTAssertEqual(timings.filter { !$0.contains("\"steps\":0") }.count, 4, timings.joined(separator: "\n"))
         let report = try String(contentsOfFile: a + "/report/report.md", encoding: .utf8)
         XCTAssertTrue(report.contains("spelling − control"), report)
         // One seed: the question gets the rule's answer for that case, and the secondary tables are there.
