@@ -37,7 +37,9 @@ adopt)
     for d in data/spelling runs/spelling-seed42 eval/spelling-seed42 eval/base/validation; do
         [ -e "out/transfer/$d" ] || cp -a "$src/$d" "out/transfer/$d"
     done
-    echo "adopted $src as spelling seed 42 of out/transfer" ;;
+    # The stages' measured times come along: the stage names are the same in both specs.
+    grep -E '"stage":"(data spelling|base · validation|train spelling seed 42|spelling seed 42 · step [0-9]+ · validation)"' "$src/timings.jsonl" >> out/transfer/timings.jsonl || true
+    echo "adopted $src as spelling seed 42 of out/transfer (dataset, run, evaluations and their timing lines)" | tee -a out/transfer/log.txt ;;
 repro)
     mkdir -p out/transfer-repro
     run experiments/transfer.yaml --out out/transfer-repro --only spelling-seed42 --stop-after 200 >> out/transfer-repro/log.txt 2>&1 ;;
