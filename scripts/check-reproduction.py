@@ -1,18 +1,22 @@
 """Compares a short rerun of an experiment with its committed results, file by file (issue 27's
 reproduction check):
 
-    python3 scripts/check-reproduction.py results/transfer out/transfer-repro results/transfer-reproduction
+    python3 scripts/check-reproduction.py results/transfer out/transfer-repro results/transfer-reproduction \
+        --run spelling-seed42 --stop-after 200
 
 ORIGINAL is a collected results directory (scripts/collect-experiment.sh: items gzipped, adapters as
 runs/*/adapters.sha256); RERUN is the rerun's working directory (`strawberry experiment run ... --out RERUN
---only RUN --stop-after STEP`). Every result file the rerun made is compared with its counterpart:
+--only RUN --stop-after STEP`). What the rerun must have reproduced is derived from the original (its spec's
+checkpoints up to STEP), not from what the rerun happens to hold, and each file must exist on both sides:
 
-  data/*/manifest.json, README.md        the datasets
-  eval/**/items.jsonl                     every scored question, byte for byte (the committed copy decompressed)
-  eval/**/metrics.json                    byte for byte once the timing fields are set aside
-  runs/*/checkpoint-N/adapter_model.safetensors   SHA-256 against runs/*/adapters.sha256
-  runs/*/metrics.jsonl                    the training log's lines up to the rerun's last step, timing aside
-  runs/*/config.yaml                      the resolved training config
+  data/ARM/manifest.json, README.md       the run's dataset
+  eval/base/validation/                   the base model on validation
+  eval/RUN/step-N/ for each scored N ≤ STEP:
+      items.jsonl                         every scored question, byte for byte (the committed copy decompressed)
+      metrics.json                        byte for byte once the timing fields are set aside
+  runs/RUN/checkpoint-N/adapter_model.safetensors   SHA-256 against runs/RUN/adapters.sha256
+  runs/RUN/metrics.jsonl                  the training log's lines up to STEP, timing aside
+  runs/RUN/config.yaml                    the resolved training config
 
 Set aside, and listed in the output: the timing fields (`seconds`, `questions_per_second`,
 `tokens_per_second`), and the working directory's own name where a file records a path under it (the
@@ -20,12 +24,13 @@ rerun writes to another directory, e.g. `out/transfer-repro/runs/...` for `out/t
 path is compared from the working directory down. Nothing else is.
 
 Writes OUT/comparison.md and OUT/comparison.json (to temporary names, then renamed); exits 1 when a file
-differs or has no counterpart, 2 on bad arguments. A rerun checkpoint the original did not keep (it keeps
-the scored ones and its newest resume point) is listed, not compared.
+differs or is missing on either side, 2 on bad arguments. Other files of the rerun's run and evaluations
+(e.g. its resume checkpoints) are listed as not compared.
 """
 import gzip
 import hashlib
 import json
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -69,128 +74,176 @@ def normalised(record: dict, set_aside: set):
     return out
 
 
-def compare(original: Path, rerun: Path):
+def compare(original: Path, rerun: Path, run: str, stop: int):
     rows = []
 
     def row(rel, result, a=None, b=None, note=""):
         rows.append({"file": rel, "result": result, "original_sha256": a, "rerun_sha256": b, "note": note})
 
-    # Datasets.
-    for d in sorted((rerun / "data").glob("*/")):
-        for name in ["manifest.json", "README.md"]:
-            rel = f"data/{d.name}/{name}"
-            a, b = original / rel, d / name
-            if not b.exists():
-                continue
-            if not a.exists():
-                row(rel, "missing in original", None, sha(b.read_bytes()))
-                continue
-            same = a.read_bytes() == b.read_bytes()
-            row(rel, "identical" if same else "DIFFERENT", sha(a.read_bytes()), sha(b.read_bytes()))
+    def both(rel, a: Path, b: Path):
+        """Both files exist (else a failing row, and False)."""
+        if not a.exists():
+            row(rel, "missing in original")
+            return False
+        if not b.exists():
+            row(rel, "missing in rerun")
+            return False
+        return True
 
-    # Evaluations: every directory with a metrics.json.
-    for m in sorted(rerun.glob("eval/**/metrics.json")):
-        e = m.parent.relative_to(rerun).as_posix()
-        o = original / e
-        if not (o / "metrics.json").exists():
-            row(e + "/", "missing in original")
-            continue
-        items_a = gzip.decompress((o / "items.jsonl.gz").read_bytes()) if (o / "items.jsonl.gz").exists() else (o / "items.jsonl").read_bytes()
-        items_b = (m.parent / "items.jsonl").read_bytes() if (m.parent / "items.jsonl").exists() else gzip.decompress((m.parent / "items.jsonl.gz").read_bytes())
-        row(e + "/items.jsonl", "identical" if items_a == items_b else "DIFFERENT", sha(items_a), sha(items_b))
-        ma, mb = json.loads((o / "metrics.json").read_text()), json.loads(m.read_text())
-        aside = set()
-        na, nb = normalised(ma, aside), normalised(mb, aside)
-        if (o / "metrics.json").read_bytes() == m.read_bytes():
-            row(e + "/metrics.json", "identical", sha((o / "metrics.json").read_bytes()), sha(m.read_bytes()))
+    def same_bytes(rel, a: Path, b: Path):
+        if both(rel, a, b):
+            ba, bb = a.read_bytes(), b.read_bytes()
+            row(rel, "identical" if ba == bb else "DIFFERENT", sha(ba), sha(bb))
+
+    spec = json.loads((original / "spec.json").read_text())
+    arm = run.rsplit("-seed", 1)[0]
+    scored = [n for n in spec.get("checkpoints", []) if n <= stop]
+    if not scored:
+        row(f"eval/{run}/step-N", "nothing scored", note=f"the original's checkpoints {spec.get('checkpoints')} have none ≤ {stop}")
+
+    # The run's dataset.
+    for name in ["manifest.json", "README.md"]:
+        same_bytes(f"data/{arm}/{name}", original / "data" / arm / name, rerun / "data" / arm / name)
+
+    # Evaluations: the base model on validation, and each scored checkpoint up to the stop.
+    def evaluation(e):
+        o, r = original / e, rerun / e
+        items_o = o / "items.jsonl.gz" if (o / "items.jsonl.gz").exists() else o / "items.jsonl"
+        items_r = r / "items.jsonl" if (r / "items.jsonl").exists() else r / "items.jsonl.gz"
+        if both(e + "/items.jsonl", items_o, items_r):
+            def text(p):
+                return gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
+            a, b = text(items_o), text(items_r)
+            row(e + "/items.jsonl", "identical" if a == b else "DIFFERENT", sha(a), sha(b))
+        if both(e + "/metrics.json", o / "metrics.json", r / "metrics.json"):
+            ba, bb = (o / "metrics.json").read_bytes(), (r / "metrics.json").read_bytes()
+            if ba == bb:
+                row(e + "/metrics.json", "identical", sha(ba), sha(bb))
+            else:
+                aside = set()
+                same = normalised(json.loads(ba), aside) == normalised(json.loads(bb), aside)
+                row(e + "/metrics.json", "identical except set-aside fields" if same else "DIFFERENT", sha(ba), sha(bb),
+                    ", ".join(sorted(aside)))
+
+    evaluations = ["eval/base/validation"] + [f"eval/{run}/step-{n}" for n in scored]
+    for e in evaluations:
+        evaluation(e)
+
+    # The run: scored checkpoints' adapters, the training log to the stop, the resolved config.
+    listed = {}
+    sums = original / "runs" / run / "adapters.sha256"
+    if sums.exists():
+        for line in sums.read_text().splitlines():
+            h, _, p = line.partition("  ")
+            listed[p.strip()] = h
+    else:
+        row(f"runs/{run}/adapters.sha256", "missing in original")
+    for n in scored:
+        rel = f"checkpoint-{n}/adapter_model.safetensors"
+        f = rerun / "runs" / run / rel
+        want = listed.get(rel)
+        if want is None:
+            row(f"runs/{run}/{rel}", "missing in original")
+        elif not f.exists():
+            row(f"runs/{run}/{rel}", "missing in rerun")
         else:
-            row(e + "/metrics.json", "identical except set-aside fields" if na == nb else "DIFFERENT",
-                sha((o / "metrics.json").read_bytes()), sha(m.read_bytes()), ", ".join(sorted(aside)))
+            h = sha(f.read_bytes())
+            row(f"runs/{run}/{rel}", "identical" if want == h else "DIFFERENT", want, h)
 
-    # Training runs.
-    for r in sorted((rerun / "runs").glob("*/")):
-        name = r.name
-        listed = {}
-        sums = original / "runs" / name / "adapters.sha256"
-        if sums.exists():
-            for line in sums.read_text().splitlines():
-                h, _, p = line.partition("  ")
-                listed[p.strip()] = h
-        steps = []
-        for ck in sorted(r.glob("checkpoint-*/adapter_model.safetensors")):
-            rel = ck.relative_to(r).as_posix()
-            steps.append(int(ck.parent.name.split("-")[1]))
-            h = sha(ck.read_bytes())
-            want = listed.get(rel)
-            # The original keeps only its scored checkpoints and its newest resume point; others are not compared.
-            row(f"runs/{name}/{rel}", "not kept in the original" if want is None else "identical" if want == h else "DIFFERENT", want, h)
-        last = max(steps) if steps else 0
-        a, b = original / "runs" / name / "metrics.jsonl", r / "metrics.jsonl"
-        if a.exists() and b.exists():
-            def lines(p):
-                out, aside = [], set()
-                for line in p.read_text().splitlines():
-                    if not line.strip():
-                        continue
+    a, b = original / "runs" / run / "metrics.jsonl", rerun / "runs" / run / "metrics.jsonl"
+    rel = f"runs/{run}/metrics.jsonl (steps ≤ {stop})"
+    if both(rel, a, b):
+        def lines(p, aside):
+            out = []
+            for line in p.read_text().splitlines():
+                if line.strip():
                     rec = json.loads(line)
-                    if rec.get("step", 0) <= last:
+                    if rec.get("step", 0) <= stop:
                         out.append(normalised(rec, aside))
-                return out, aside
-            la, aside_a = lines(a)
-            lb, aside_b = lines(b)
-            row(f"runs/{name}/metrics.jsonl (steps ≤ {last})", "identical except set-aside fields" if la == lb else "DIFFERENT",
-                note=", ".join(sorted(aside_a | aside_b)) + f"; {len(lb)} lines")
-        a, b = original / "runs" / name / "config.yaml", r / "config.yaml"
-        if a.exists() and b.exists():
-            ta, tb = a.read_text(), b.read_text()
+            return out
+        aside = set()
+        la, lb = lines(a, aside), lines(b, aside)
+        reached = any(r.get("step") == stop for r in lb)
+        result = "DIFFERENT" if la != lb else "identical except set-aside fields" if reached else "DIFFERENT"
+        row(rel, result, note=", ".join(sorted(aside)) + f"; {len(lb)} lines" + ("" if reached else f"; the rerun's log does not reach step {stop}"))
+
+    a, b = original / "runs" / run / "config.yaml", rerun / "runs" / run / "config.yaml"
+    rel = f"runs/{run}/config.yaml"
+    if both(rel, a, b):
+        ta, tb = a.read_text(), b.read_text()
+
+        def strip(t):
             # The config names its data and output directory under the working directory.
-            def strip(t):
-                wd = None
-                for line in t.splitlines():
-                    k, _, v = line.partition(":")
-                    if k.strip() == "data" and "/data/" in v:
-                        v = v.strip().strip("'\"")
-                        wd = v[: v.rindex("/data/")]
-                return t.replace(wd + "/", "<out>/") if wd else t
-            same = ta == tb
-            row(f"runs/{name}/config.yaml", "identical" if same else "identical except set-aside fields" if strip(ta) == strip(tb) else "DIFFERENT",
-                sha(ta.encode()), sha(tb.encode()), "" if same else "output_dir, data (working directory)")
+            wd = None
+            for line in t.splitlines():
+                k, _, v = line.partition(":")
+                if k.strip() == "data" and "/data/" in v:
+                    v = v.strip().strip("'\"")
+                    wd = v[: v.rindex("/data/")]
+            return t.replace(wd + "/", "<out>/") if wd else t
+        if ta == tb:
+            row(rel, "identical", sha(ta.encode()), sha(tb.encode()))
+        elif strip(ta) == strip(tb):
+            row(rel, "identical except set-aside fields", sha(ta.encode()), sha(tb.encode()), "output_dir, data (working directory)")
+        else:
+            row(rel, "DIFFERENT", sha(ta.encode()), sha(tb.encode()))
+
+    # Whatever else the rerun made in its run and evaluations, listed (its resume checkpoints, say).
+    compared = {r["file"].split(" (")[0] for r in rows}
+    for base in [rerun / "runs" / run, rerun / "eval" / run]:
+        for f in sorted(base.rglob("*")) if base.exists() else []:
+            rel = f.relative_to(rerun).as_posix()
+            if f.is_file() and rel not in compared and not any(rel.startswith(e + "/") for e in evaluations) \
+                    and not rel.endswith(("/adapter_config.json", "/trainer_state.json", "/optimizer.safetensors", "/loss_curve.svg")):
+                row(rel, "not compared")
     return rows
 
 
+OK = ("identical", "identical except set-aside fields")
+
+
 def main():
-    if len(sys.argv) != 4:
-        print(__doc__.split("\n\n")[1], file=sys.stderr)
-        return 2
-    original, rerun, out = map(Path, sys.argv[1:])
+    ap = argparse.ArgumentParser(description="A short rerun of an experiment against its committed results.")
+    ap.add_argument("original")
+    ap.add_argument("rerun")
+    ap.add_argument("out")
+    ap.add_argument("--run", required=True, help="the rerun's run, ARM-seedS (e.g. spelling-seed42)")
+    ap.add_argument("--stop-after", type=int, required=True, help="the step the rerun stopped at")
+    args = ap.parse_args()
+    original, rerun, out = Path(args.original), Path(args.rerun), Path(args.out)
     for p in [original, rerun]:
         if not p.is_dir():
             print(f"{p} is not a directory", file=sys.stderr)
             return 2
-    rows = compare(original, rerun)
-    skipped = [r for r in rows if r["result"] == "not kept in the original"]
-    rows = [r for r in rows if r not in skipped] + skipped
-    compared = len(rows) - len(skipped)
-    bad = [r for r in rows if r["result"] not in ("identical", "identical except set-aside fields", "not kept in the original")]
-    verdict = "reproduced" if compared and not bad else "NOT reproduced" if compared else "nothing compared"
+    if not (original / "spec.json").is_file():
+        print(f"{original}/spec.json is missing: ORIGINAL must be a collected results directory", file=sys.stderr)
+        return 2
+    if "-seed" not in args.run or args.stop_after < 1:
+        print("--run names ARM-seedS and --stop-after a step ≥ 1", file=sys.stderr)
+        return 2
+    rows = compare(original, rerun, args.run, args.stop_after)
+    listed_only = [r for r in rows if r["result"] == "not compared"]
+    checked = [r for r in rows if r["result"] != "not compared"]
+    bad = [r for r in checked if r["result"] not in OK]
+    verdict = "reproduced" if checked and not bad else "NOT reproduced"
     out.mkdir(parents=True, exist_ok=True)
     md = [f"# Reproduction check: `{rerun}` against `{original}`", "",
-          f"**{verdict}**: {compared - len(bad)} of {compared} files identical"
-          + (" (timing fields and the working directory's name set aside where noted)" if compared else "")
-          + (f"; {len(skipped)} rerun checkpoints the original did not keep are not compared." if skipped else "."), "",
+          f"Run `{args.run}`, stopped after step {args.stop_after}.", "",
+          f"**{verdict}**: {len(checked) - len(bad)} of {len(checked)} files identical (timing fields and the working "
+          "directory's name set aside where noted)" + (f"; {len(listed_only)} other files of the rerun are listed, not compared." if listed_only else "."), "",
           "Set aside: " + ", ".join(sorted(TIMING)) + "; paths under the working directory are compared from it down.", "",
           "| file | result | note | SHA-256 (original / rerun) |", "|---|---|---|---|"]
-    for r in rows:
+    for r in checked + listed_only:
         hashes = " / ".join(h[:16] for h in [r["original_sha256"], r["rerun_sha256"]] if h) or "–"
         md.append(f"| `{r['file']}` | {r['result']} | {r['note'] or '–'} | {hashes} |")
-    for name, text in [("comparison.md", "\n".join(md) + "\n"),
-                       ("comparison.json", json.dumps({"verdict": verdict, "original": str(original), "rerun": str(rerun), "files": rows},
-                                                      indent=2, sort_keys=True) + "\n")]:
+    record = {"verdict": verdict, "original": str(original), "rerun": str(rerun), "run": args.run, "stop_after": args.stop_after,
+              "files": checked + listed_only}
+    for name, text in [("comparison.md", "\n".join(md) + "\n"), ("comparison.json", json.dumps(record, indent=2, sort_keys=True) + "\n")]:
         tmp = out / (name + ".tmp")
         tmp.write_text(text)
         os.replace(tmp, out / name)
-    print(f"{verdict}: {compared - len(bad)} of {compared} files identical; {out}/comparison.md")
-    return 0 if compared and not bad else 1
+    print(f"{verdict}: {len(checked) - len(bad)} of {len(checked)} files identical; {out}/comparison.md")
+    return 0 if verdict == "reproduced" else 1
 
 
 if __name__ == "__main__":

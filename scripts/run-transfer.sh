@@ -5,7 +5,8 @@
 #   scripts/run-transfer.sh recipe    the recipe check's candidates, one after another
 #   scripts/run-transfer.sh main      experiments/transfer.yaml (after the recipe is chosen)
 #   scripts/run-transfer.sh repro     the reproduction check: spelling seed 42 to step 200 in out/transfer-repro
-#                                     (then: python3 scripts/check-reproduction.py results/transfer out/transfer-repro results/transfer-reproduction)
+#                                     (then: python3 scripts/check-reproduction.py results/transfer out/transfer-repro results/transfer-reproduction
+#                                            --run spelling-seed42 --stop-after 200)
 #   scripts/run-transfer.sh adopt NAME  before the first `main`: the chosen recipe-check candidate's run is the
 #                                     experiment's spelling seed 42 (the same computation), so its dataset, run and
 #                                     evaluations, and the base model's validation evaluation, are copied into out/transfer
@@ -34,11 +35,23 @@ adopt)
     [ -f "$src/runs/spelling-seed42/final/adapter_model.safetensors" ] || { echo "$src has no finished spelling-seed42 run" >&2; exit 1; }
     [ ! -e out/transfer/runs/spelling-seed42 ] || { echo "out/transfer/runs/spelling-seed42 exists: nothing copied" >&2; exit 1; }
     mkdir -p out/transfer/data out/transfer/runs out/transfer/eval/base
+    [ -f "$src/timings.jsonl" ] || { echo "$src/timings.jsonl is missing" >&2; exit 1; }
+    # Each directory copied brings its stages' measured times (the stage names are the same in both specs).
+    stages=()
     for d in data/spelling runs/spelling-seed42 eval/spelling-seed42 eval/base/validation; do
-        [ -e "out/transfer/$d" ] || cp -a "$src/$d" "out/transfer/$d"
+        [ ! -e "out/transfer/$d" ] || continue
+        cp -a "$src/$d" "out/transfer/$d"
+        case $d in
+        data/spelling) stages+=("data spelling") ;;
+        runs/spelling-seed42) stages+=("train spelling seed 42") ;;
+        eval/spelling-seed42) stages+=("spelling seed 42 · step [0-9]+ · validation") ;;
+        eval/base/validation) stages+=("base · validation") ;;
+        esac
     done
-    # The stages' measured times come along: the stage names are the same in both specs.
-    grep -E '"stage":"(data spelling|base · validation|train spelling seed 42|spelling seed 42 · step [0-9]+ · validation)"' "$src/timings.jsonl" >> out/transfer/timings.jsonl || true
+    if [ ${#stages[@]} -gt 0 ]; then
+        pattern=$(IFS='|'; echo "${stages[*]}")
+        grep -E "\"stage\":\"($pattern)\"" "$src/timings.jsonl" >> out/transfer/timings.jsonl || true
+    fi
     echo "adopted $src as spelling seed 42 of out/transfer (dataset, run, evaluations and their timing lines)" | tee -a out/transfer/log.txt ;;
 repro)
     mkdir -p out/transfer-repro

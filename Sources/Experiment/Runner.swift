@@ -267,20 +267,22 @@ public struct ExperimentRunner {
         let cfg = try trainConfig(s)
         let resume = stepsDone(s.dir) > 0 ? s.dir : nil
         if let resume { log("  resuming \(resume) from step \(stepsDone(s.dir))") }
+        // One timing line per stretch between checkpoints: a run killed without warning (SIGKILL at a
+        // session's end) loses only the stretch since its last checkpoint, which it trains again. The first
+        // stretch includes loading the model and data; it starts at the step the trainer restored.
+        let started = Date()
         let trainer = try Trainer(config: cfg, resumeFrom: resume)
         trainer.log = log
         let budget = s.step ?? spec.train.maxSteps
         if budget < spec.train.maxSteps { trainer.shouldStop = { $0 >= budget } }
-        // One timing line per stretch between checkpoints: a run killed without warning (SIGKILL at a
-        // session's end) loses only the stretch since its last checkpoint, which it trains again.
-        var mark = (time: Date(), step: stepsDone(s.dir))
+        var mark = (time: started, step: trainer.stepsDone)
         trainer.onCheckpoint = { step in
             try self.appendTiming(TimingLine(stage: s.name, kind: s.kind.rawValue, seconds: Date().timeIntervalSince(mark.time), steps: step - mark.step))
             mark = (Date(), step)
         }
         let r = try trainer.run()
-        // Saving the final adapter (and the loss curve) after the last checkpoint.
-        try appendTiming(TimingLine(stage: s.name, kind: s.kind.rawValue, seconds: Date().timeIntervalSince(mark.time), steps: 0))
+        // The steps after the last checkpoint (none when the budget is one), and saving the final adapter.
+        try appendTiming(TimingLine(stage: s.name, kind: s.kind.rawValue, seconds: Date().timeIntervalSince(mark.time), steps: max(0, r.steps - mark.step)))
         // Stopping at the short rerun's step is the plan, not an interruption.
         return r.interrupted && r.steps < budget
     }

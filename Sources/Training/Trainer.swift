@@ -33,6 +33,8 @@ public final class Trainer {
     var lora: LoRAState
     var optimizer: AdamW
     var step = 0
+    /// The optimizer steps done: where a resumed run continues from (the checkpoint it restored).
+    public var stepsDone: Int { step }
     var epoch = 0
     var batchInEpoch = 0
     var bestEvalLoss: Double? = nil

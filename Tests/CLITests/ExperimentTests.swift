@@ -156,7 +156,7 @@ final class ExperimentTests: XCTestCase {
         let collected = tmp("collected"), check = tmp("check")
         let env = ["B": binary, "EXPERIMENT_DIR": a]
         XCTAssertEqual(try shell("scripts/collect-experiment.sh '\(specPath)' '\(collected)'", environment: env).status, 0)
-        let same = try shell("python3 scripts/check-reproduction.py '\(collected)' '\(c)' '\(check)'")
+        let same = try shell("python3 scripts/check-reproduction.py '\(collected)' '\(c)' '\(check)' --run spelling-seed7 --stop-after 10")
         XCTAssertEqual(same.status, 0, same.output)
         XCTAssertTrue(same.output.hasPrefix("reproduced: 9 of 9 files identical"), same.output)
         let items = c + "/eval/spelling-seed7/step-10/items.jsonl"
@@ -164,7 +164,7 @@ final class ExperimentTests: XCTestCase {
         guard let flip = original.range(of: "\"correct\":false") ?? original.range(of: "\"correct\":true") else { return XCTFail("no scored item") }
         try original.replacingCharacters(in: flip, with: original[flip].contains("false") ? "\"correct\":true" : "\"correct\":false")
             .write(toFile: items, atomically: true, encoding: .utf8)
-        let changed = try shell("python3 scripts/check-reproduction.py '\(collected)' '\(c)' '\(check)'")
+        let changed = try shell("python3 scripts/check-reproduction.py '\(collected)' '\(c)' '\(check)' --run spelling-seed7 --stop-after 10")
         XCTAssertEqual(changed.status, 1, changed.output)
         XCTAssertTrue(try String(contentsOfFile: check + "/comparison.md", encoding: .utf8).contains("| `eval/spelling-seed7/step-10/items.jsonl` | DIFFERENT |"))
         try original.write(toFile: items, atomically: true, encoding: .utf8)
