@@ -15,11 +15,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:?usage: run-transfer.sh recipe|main|repro|adopt NAME}
-mkdir -p out/transfer-bin
-BIN=out/transfer-bin/strawberry
-# The copy is refreshed only between runs: never while another of these scripts uses it.
-if ! pgrep -f "$PWD/$BIN" >/dev/null 2>&1; then cp .build/release/strawberry "$BIN.tmp" && mv "$BIN.tmp" "$BIN"; fi
+# The recipe check's copy is refreshed between runs (never while another of these scripts uses it). The
+# experiment's own copy (main, repro) is made once, at its first start, and kept for all its sessions, so
+# every stage of it runs the same code; its SHA-256 goes into the log at each start. To change it (a bug
+# found mid-experiment), remove out/transfer-main-bin deliberately and say so in the results.
+case "$what" in
+main|repro) BIN=out/transfer-main-bin/strawberry ;;
+*) BIN=out/transfer-bin/strawberry ;;
+esac
+mkdir -p "$(dirname "$BIN")"
+if [ "$BIN" = out/transfer-bin/strawberry ] && ! pgrep -f "$PWD/$BIN" >/dev/null 2>&1 || [ ! -x "$BIN" ]; then
+    cp .build/release/strawberry "$BIN.tmp" && mv "$BIN.tmp" "$BIN"
+fi
 run() { nice -n 5 "$PWD/$BIN" experiment run "$@"; }
+stamp() { mkdir -p "$(dirname "$1")"; echo "== $(date -u +%FT%TZ) start: $BIN sha256 $(sha256sum "$BIN" | cut -c1-64)" >> "$1"; }
 case "$what" in
 recipe)
     mkdir -p out/transfer-recipe
@@ -27,7 +36,7 @@ recipe)
         run "experiments/recipe-check/$c.yaml" >> "out/transfer-recipe/$c.log" 2>&1
     done ;;
 main)
-    mkdir -p out/transfer
+    stamp out/transfer/log.txt
     run experiments/transfer.yaml >> out/transfer/log.txt 2>&1 ;;
 adopt)
     name=${2:?usage: run-transfer.sh adopt NAME (a directory of out/transfer-recipe)}
@@ -54,7 +63,7 @@ adopt)
     fi
     echo "adopted $src as spelling seed 42 of out/transfer (dataset, run, evaluations and their timing lines)" | tee -a out/transfer/log.txt ;;
 repro)
-    mkdir -p out/transfer-repro
+    stamp out/transfer-repro/log.txt
     run experiments/transfer.yaml --out out/transfer-repro --only spelling-seed42 --stop-after 200 >> out/transfer-repro/log.txt 2>&1 ;;
 *) echo "usage: run-transfer.sh recipe|main|repro|adopt NAME" >&2; exit 2 ;;
 esac
