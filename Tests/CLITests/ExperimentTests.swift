@@ -169,6 +169,12 @@ final class ExperimentTests: XCTestCase {
         XCTAssertTrue(try String(contentsOfFile: check + "/comparison.md", encoding: .utf8).contains("| `eval/spelling-seed7/step-10/items.jsonl` | DIFFERENT |"))
         try original.write(toFile: items, atomically: true, encoding: .utf8)
 
+        // The transfer experiment's notebook runs on these collected results (where Jupyter is installed).
+        if (try? shell("python3 -c 'import nbclient, nbformat, ipykernel, pandas, matplotlib'"))?.status == 0 {
+            let nb = try shell("python3 scripts/run-notebook.py notebooks/transfer_experiment.ipynb", environment: ["STRAWBERRY_RESULTS": collected])
+            XCTAssertEqual(nb.status, 0, nb.output)
+        }
+
         // Its status counts the short budget as done (not 10 of 20 steps with time left).
         let short = try run(["experiment", "status", specPath, "--out", c, "--only", "spelling-seed7", "--stop-after", "10"])
         XCTAssertTrue(short.contains("done     train spelling seed 7 to step 10") && short.contains("about 0 s left"), short)
