@@ -15,6 +15,7 @@
 #        (the working directory is the spec's `out`, or EXPERIMENT_DIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/manifest.sh
 SPEC=${1:?usage: collect-experiment.sh SPEC RESULTS_DIR [LOG...]}
 R=${2:?usage: collect-experiment.sh SPEC RESULTS_DIR [LOG...]}
 shift 2
@@ -43,7 +44,7 @@ done
 $B experiment report "$SPEC" --out "$tmp" --report-dir "$tmp/report" >/dev/null
 # The README (the reading of the results) is written by hand and kept across collections.
 if [ -f "$R/README.md" ]; then cp "$R/README.md" "$tmp/README.md"; fi
-(cd "$tmp" && find . -type f ! -name MANIFEST.sha256 | sort | sed 's|^\./||' | xargs sha256sum > MANIFEST.sha256)
+write_manifest "$tmp"
 rm -rf "$R"; mv "$tmp" "$R"; trap - EXIT
 # A collected file that git ignores would be missing from a clean clone, and the results tests there would fail.
 ignored=$(cd "$R" && find . -type f | sed 's|^\./||' | git check-ignore --stdin 2>/dev/null || true)

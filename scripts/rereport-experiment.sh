@@ -7,6 +7,7 @@
 # refused one stops the script. Tests/EvaluationTests/ResultsTests.swift checks the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/manifest.sh
 B=${B:-.build/release/strawberry}
 [ $# -gt 0 ] || { echo "usage: rereport-experiment.sh RESULTS_DIR..." >&2; exit 2; }
 for R in "$@"; do
@@ -19,6 +20,6 @@ for R in "$@"; do
   [ ! -e "$new" ] || { echo "$new exists (an earlier run stopped?): move it away first" >&2; exit 1; }
   $B experiment report "$R/spec.yaml" --out "$R" --report-dir "$new" >/dev/null
   rm -rf "$R/report"; mv "$new" "$R/report"
-  (cd "$R" && find . -type f ! -name MANIFEST.sha256 ! -name MANIFEST.sha256.tmp | sort | sed 's|^\./||' | xargs sha256sum > MANIFEST.sha256.tmp && mv MANIFEST.sha256.tmp MANIFEST.sha256)
+  write_manifest "$R"
   echo "re-reported: $R"
 done
